@@ -1,0 +1,24 @@
+# Rampart. `make run` and `make test` set up everything they need on a fresh Debian machine.
+.PHONY: run test bench proto fmt build clean-run
+
+run:
+	@scripts/run.sh
+
+test:
+	@scripts/test.sh
+
+bench:
+	@scripts/bench.sh
+
+proto:
+	@scripts/proto.sh
+
+build:
+	swift build --build-tests
+
+fmt:
+	swift format --in-place --recursive --configuration .swift-format Packages services Tests
+
+# Removes local data of `make run` (databases, JetStream, generated passwords).
+clean-run:
+	rm -rf .run

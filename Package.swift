@@ -1,0 +1,61 @@
+// swift-tools-version:6.2
+// The workspace: every package by path, so that one `swift build --build-tests` builds the
+// whole graph once and `swift test` runs every suite (SwiftPM runs only the root's tests).
+import PackageDescription
+
+let services = ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks", "gateway"]
+let serviceLibraries: [(library: String, package: String)] = [
+    ("AuthService", "auth"), ("TenantsService", "tenants"), ("PermissionsService", "permissions"), ("AuditService", "audit"),
+    ("RateLimitService", "rate-limit"), ("WebhooksService", "webhooks"), ("GatewayService", "gateway"),
+]
+
+let package = Package(
+    name: "rampart",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(path: "Packages/RampartModels"),
+        .package(path: "Packages/NATSKit"),
+        .package(path: "Packages/SodiumKit"),
+        .package(path: "Packages/ServiceKit"),
+        .package(path: "Packages/TestSupport"),
+        .package(path: "Packages/Benchmarks"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
+    ] + services.map { .package(path: "services/\($0)") },
+    targets: [
+        .testTarget(
+            name: "NATSKitTests",
+            dependencies: [
+                .product(name: "NATSKit", package: "NATSKit"),
+                .product(name: "TestSupport", package: "TestSupport"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "SodiumKitTests",
+            dependencies: [.product(name: "SodiumKit", package: "SodiumKit")]
+        ),
+        .testTarget(
+            name: "ServiceKitTests",
+            dependencies: [
+                .product(name: "ServiceKit", package: "ServiceKit"),
+                .product(name: "NATSKit", package: "NATSKit"),
+                .product(name: "RampartModels", package: "RampartModels"),
+                .product(name: "TestSupport", package: "TestSupport"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "ServicesTests",
+            dependencies: [
+                .product(name: "ServiceKit", package: "ServiceKit"),
+                .product(name: "RampartModels", package: "RampartModels"),
+                .product(name: "TestSupport", package: "TestSupport"),
+                .product(name: "Logging", package: "swift-log"),
+            ] + serviceLibraries.map { .product(name: $0.library, package: $0.package) }
+        ),
+    ]
+)

@@ -1,0 +1,26 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// `rampart-bench`, run by `make bench` in release: NATSKit against nats.c, and JetStream.
+let package = Package(
+    name: "Benchmarks",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "rampart-bench", targets: ["rampart-bench"])
+    ],
+    dependencies: [
+        .package(path: "../NATSKit"),
+        .package(path: "../TestSupport"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "rampart-bench",
+            dependencies: [
+                .product(name: "NATSKit", package: "NATSKit"),
+                .product(name: "TestSupport", package: "TestSupport"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        )
+    ]
+)

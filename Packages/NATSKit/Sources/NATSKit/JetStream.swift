@@ -1,0 +1,267 @@
+import CNATS
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// JetStream on one connection: publish with an ack, streams, durable pull consumers and
+/// key-value buckets.
+public final class JetStream: Sendable {
+    public let connection: NATSConnection
+    let context: CPointer
+    let timeout: Duration
+
+    init(connection: NATSConnection, timeout: Duration) throws {
+        var options = jsOptions()
+        try check(jsOptions_Init(&options), "init JetStream options")
+        options.Wait = timeout.milliseconds
+        var context: OpaquePointer?
+        try check(natsConnection_JetStream(&context, connection.pointer.raw, &options), "open JetStream context")
+        self.context = CPointer(raw: context!)
+        self.connection = connection
+        self.timeout = timeout
+    }
+
+    deinit {
+        jsCtx_Destroy(context.raw)
+    }
+
+    // MARK: Publish
+
+    public struct PublishAck: Sendable, Equatable, Decodable {
+        public var stream: String
+        public var sequence: UInt64
+        /// True when the server had already stored a message with the same message ID within the
+        /// stream's duplicate window: the retry was deduplicated.
+        public var duplicate: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case stream
+            case sequence = "seq"
+            case duplicate
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            stream = try container.decode(String.self, forKey: .stream)
+            sequence = try container.decode(UInt64.self, forKey: .sequence)
+            duplicate = try container.decodeIfPresent(Bool.self, forKey: .duplicate) ?? false
+        }
+    }
+
+    private struct APIErrorReply: Decodable {
+        struct Detail: Decodable {
+            var code: Int
+            var errCode: Int?
+            var description: String?
+
+            enum CodingKeys: String, CodingKey {
+                case code
+                case errCode = "err_code"
+                case description
+            }
+        }
+        var error: Detail
+    }
+
+    /// Publishes and waits for the stream's acknowledgement: when this returns the message is
+    /// stored. `messageID` (header `Nats-Msg-Id`) makes a retry idempotent.
+    ///
+    /// This is a request on the connection's inbox rather than nats.c's blocking `js_PublishMsg`,
+    /// so that many publishes can be in flight without a thread each.
+    public func publish(
+        _ payload: [UInt8],
+        to subject: String,
+        headers: NATSHeaders = [:],
+        messageID: String? = nil,
+        timeout: Duration? = nil
+    ) async throws -> PublishAck {
+        var headers = headers
+        if let messageID { headers["Nats-Msg-Id"] = messageID }
+        let reply: NATSMessage
+        do {
+            reply = try await connection.request(payload, to: subject, headers: headers, timeout: timeout ?? self.timeout)
+        } catch let error as NATSError where error.kind == .noResponders {
+            throw NATSError(.noResponders, "no stream stores \(subject)")
+        }
+        let decoder = JSONDecoder()
+        if let failure = try? decoder.decode(APIErrorReply.self, from: Data(reply.payload)) {
+            throw NATSError(
+                .jetStream(errorCode: failure.error.errCode ?? 0),
+                "publish to \(subject): \(failure.error.description ?? "error \(failure.error.code)")"
+            )
+        }
+        do {
+            return try decoder.decode(PublishAck.self, from: Data(reply.payload))
+        } catch {
+            throw NATSError(.jetStream(errorCode: 0), "publish to \(subject): unreadable acknowledgement")
+        }
+    }
+
+    // MARK: Streams
+
+    public struct StreamConfiguration: Sendable {
+        public enum Retention: Sendable { case limits, interest, workQueue }
+        public enum Storage: Sendable { case file, memory }
+
+        public var name: String
+        public var subjects: [String]
+        public var retention: Retention
+        public var storage: Storage
+        public var replicas: Int
+        /// 0 keeps messages forever (within the other limits).
+        public var maxAge: Duration
+        /// Window within which a repeated message ID is dropped as a duplicate.
+        public var duplicateWindow: Duration
+        public var maxMessageSize: Int32
+
+        public init(
+            name: String,
+            subjects: [String],
+            retention: Retention = .limits,
+            storage: Storage = .file,
+            replicas: Int = 1,
+            maxAge: Duration = .zero,
+            duplicateWindow: Duration = .seconds(120),
+            maxMessageSize: Int32 = 1 << 20
+        ) {
+            self.name = name
+            self.subjects = subjects
+            self.retention = retention
+            self.storage = storage
+            self.replicas = replicas
+            self.maxAge = maxAge
+            self.duplicateWindow = duplicateWindow
+            self.maxMessageSize = maxMessageSize
+        }
+    }
+
+    /// Creates the stream, or brings an existing one to this configuration.
+    public func ensureStream(_ configuration: StreamConfiguration) async throws {
+        let context = self.context
+        try await Blocking.run {
+            let name = strdup(configuration.name)
+            let subjects = configuration.subjects.map { UnsafePointer<CChar>(strdup($0)) }
+            defer {
+                free(name)
+                subjects.forEach { free(UnsafeMutablePointer(mutating: $0)) }
+            }
+            var subjectPointers: [UnsafePointer<CChar>?] = subjects
+            return try subjectPointers.withUnsafeMutableBufferPointer { subjectBuffer in
+                var config = jsStreamConfig()
+                try check(jsStreamConfig_Init(&config), "init stream config")
+                config.Name = UnsafePointer(name)
+                config.Subjects = subjectBuffer.baseAddress
+                config.SubjectsLen = Int32(subjectBuffer.count)
+                config.Retention =
+                    switch configuration.retention {
+                    case .limits: js_LimitsPolicy
+                    case .interest: js_InterestPolicy
+                    case .workQueue: js_WorkQueuePolicy
+                    }
+                config.Storage = configuration.storage == .file ? js_FileStorage : js_MemoryStorage
+                config.Replicas = Int64(configuration.replicas)
+                config.MaxAge = configuration.maxAge.nanoseconds
+                config.Duplicates = configuration.duplicateWindow.nanoseconds
+                config.MaxMsgSize = configuration.maxMessageSize
+                var errorCode = jsErrCode(0)
+                let status = js_AddStream(nil, context.raw, &config, nil, &errorCode)
+                if status == NATS_OK { return }
+                if errorCode == JSStreamNameExistErr {
+                    var updateError = jsErrCode(0)
+                    try check(js_UpdateStream(nil, context.raw, &config, nil, &updateError), updateError, "update stream \(configuration.name)")
+                    return
+                }
+                try check(status, errorCode, "add stream \(configuration.name)")
+            }
+        }
+    }
+
+    public func deleteStream(_ name: String) async throws {
+        let context = self.context
+        try await Blocking.run {
+            var errorCode = jsErrCode(0)
+            try check(js_DeleteStream(context.raw, name, nil, &errorCode), errorCode, "delete stream \(name)")
+        }
+    }
+
+    // MARK: Consumers
+
+    public struct ConsumerConfiguration: Sendable {
+        public var durableName: String
+        public var filterSubject: String
+        /// How long the server waits for an ack before it redelivers.
+        public var ackWait: Duration
+        /// -1: no limit.
+        public var maxDeliver: Int
+        public var maxAckPending: Int
+
+        public init(durableName: String, filterSubject: String, ackWait: Duration = .seconds(30), maxDeliver: Int = -1, maxAckPending: Int = 1000) {
+            self.durableName = durableName
+            self.filterSubject = filterSubject
+            self.ackWait = ackWait
+            self.maxDeliver = maxDeliver
+            self.maxAckPending = maxAckPending
+        }
+    }
+
+    /// A durable pull consumer on `stream`, created on the server if it is not there yet and
+    /// bound to. It outlives this process: a restarted consumer resumes where the last stopped,
+    /// and what was delivered but never acknowledged comes again after `ackWait`.
+    public func durableConsumer(stream: String, _ configuration: ConsumerConfiguration) async throws -> JetStreamConsumer {
+        let context = self.context
+        let subscription = try await Blocking.run {
+            try configuration.durableName.withCString { durable in
+                try configuration.filterSubject.withCString { filter in
+                    var config = jsConsumerConfig()
+                    try check(jsConsumerConfig_Init(&config), "init consumer config")
+                    config.Durable = durable
+                    config.FilterSubject = filter
+                    config.AckPolicy = js_AckExplicit
+                    config.DeliverPolicy = js_DeliverAll
+                    config.AckWait = configuration.ackWait.nanoseconds
+                    config.MaxDeliver = Int64(configuration.maxDeliver)
+                    config.MaxAckPending = Int64(configuration.maxAckPending)
+                    var errorCode = jsErrCode(0)
+                    if js_AddConsumer(nil, context.raw, stream, &config, nil, &errorCode) != NATS_OK {
+                        var updateError = jsErrCode(0)
+                        try check(
+                            js_UpdateConsumer(nil, context.raw, stream, &config, nil, &updateError),
+                            updateError,
+                            "create consumer \(configuration.durableName) on \(stream)"
+                        )
+                    }
+                    return try stream.withCString { streamName in
+                        var options = jsSubOptions()
+                        try check(jsSubOptions_Init(&options), "init subscribe options")
+                        options.Stream = streamName
+                        options.Consumer = durable
+                        options.ManualAck = true
+                        var subscription: OpaquePointer?
+                        var subscribeError = jsErrCode(0)
+                        try check(
+                            js_PullSubscribe(&subscription, context.raw, filter, durable, nil, &options, &subscribeError),
+                            subscribeError,
+                            "bind consumer \(configuration.durableName)"
+                        )
+                        return CPointer(raw: subscription!)
+                    }
+                }
+            }
+        }
+        return JetStreamConsumer(subscription: subscription, jetStream: self, name: configuration.durableName)
+    }
+
+    public func deleteConsumer(stream: String, name: String) async throws {
+        let context = self.context
+        try await Blocking.run {
+            var errorCode = jsErrCode(0)
+            try check(js_DeleteConsumer(context.raw, stream, name, nil, &errorCode), errorCode, "delete consumer \(name)")
+        }
+    }
+}

@@ -1,0 +1,250 @@
+import CNATS
+import Dispatch
+import Synchronization
+
+public struct KeyValueEntry: Sendable, Equatable {
+    public enum Operation: Sendable, Equatable { case put, delete, purge }
+
+    public var bucket: String
+    public var key: String
+    public var value: [UInt8]
+    public var revision: UInt64
+    public var operation: Operation
+    /// Unix nanoseconds.
+    public var created: Int64
+
+    init(copying entry: OpaquePointer) {
+        bucket = String(cString: kvEntry_Bucket(entry))
+        key = String(cString: kvEntry_Key(entry))
+        let length = Int(kvEntry_ValueLen(entry))
+        if length > 0, let bytes = kvEntry_Value(entry) {
+            value = Array(UnsafeRawBufferPointer(start: bytes, count: length))
+        } else {
+            value = []
+        }
+        revision = kvEntry_Revision(entry)
+        created = kvEntry_Created(entry)
+        operation =
+            switch kvEntry_Operation(entry) {
+            case kvOp_Delete: .delete
+            case kvOp_Purge: .purge
+            default: .put
+            }
+    }
+}
+
+public enum KeyValueWatchEvent: Sendable, Equatable {
+    case entry(KeyValueEntry)
+    /// Every value present when the watch started has been delivered; what follows are updates.
+    case caughtUp
+}
+
+extension JetStream {
+    public struct KeyValueConfiguration: Sendable {
+        public var bucket: String
+        /// Revisions kept per key (1 to 64).
+        public var history: UInt8
+        /// 0 keeps entries forever.
+        public var ttl: Duration
+        public var maxValueSize: Int32
+        public var replicas: Int
+        public var storage: StreamConfiguration.Storage
+
+        public init(bucket: String, history: UInt8 = 1, ttl: Duration = .zero, maxValueSize: Int32 = 64 * 1024, replicas: Int = 1, storage: StreamConfiguration.Storage = .file) {
+            self.bucket = bucket
+            self.history = history
+            self.ttl = ttl
+            self.maxValueSize = maxValueSize
+            self.replicas = replicas
+            self.storage = storage
+        }
+    }
+
+    /// Creates the bucket if it does not exist and opens it.
+    public func ensureKeyValue(_ configuration: KeyValueConfiguration) async throws -> KeyValueBucket {
+        let context = self.context
+        let store = try await Blocking.run {
+            try configuration.bucket.withCString { bucket in
+                var config = kvConfig()
+                try check(kvConfig_Init(&config), "init key-value config")
+                config.Bucket = bucket
+                config.History = configuration.history
+                config.TTL = configuration.ttl.nanoseconds
+                config.MaxValueSize = configuration.maxValueSize
+                config.Replicas = Int32(configuration.replicas)
+                config.StorageType = configuration.storage == .file ? js_FileStorage : js_MemoryStorage
+                var store: OpaquePointer?
+                try check(js_CreateKeyValue(&store, context.raw, &config), "create key-value bucket \(configuration.bucket)")
+                return CPointer(raw: store!)
+            }
+        }
+        return KeyValueBucket(store: store, jetStream: self, name: configuration.bucket)
+    }
+
+    /// Opens an existing bucket.
+    public func keyValue(_ bucket: String) async throws -> KeyValueBucket {
+        let context = self.context
+        let store = try await Blocking.run {
+            var store: OpaquePointer?
+            try check(js_KeyValue(&store, context.raw, bucket), "open key-value bucket \(bucket)")
+            return CPointer(raw: store!)
+        }
+        return KeyValueBucket(store: store, jetStream: self, name: bucket)
+    }
+
+    public func deleteKeyValue(_ bucket: String) async throws {
+        let context = self.context
+        try await Blocking.run {
+            try check(js_DeleteKeyValue(context.raw, bucket), "delete key-value bucket \(bucket)")
+        }
+    }
+}
+
+/// A JetStream key-value bucket. `update` is a compare-and-set on the key's revision: the basis
+/// of state that several replicas share without a lock.
+public final class KeyValueBucket: Sendable {
+    public let name: String
+    private let store: CPointer
+    // nats.c's store refers to its JetStream context: keep it alive as long as the store.
+    private let jetStream: JetStream
+
+    init(store: CPointer, jetStream: JetStream, name: String) {
+        self.store = store
+        self.jetStream = jetStream
+        self.name = name
+    }
+
+    deinit {
+        kvStore_Destroy(store.raw)
+    }
+
+    /// The current entry, or nil when the key is absent or deleted.
+    public func get(_ key: String) async throws -> KeyValueEntry? {
+        let store = self.store
+        return try await Blocking.run {
+            var entry: OpaquePointer?
+            let status = kvStore_Get(&entry, store.raw, key)
+            if status == NATS_NOT_FOUND { return nil }
+            try check(status, "get \(key)")
+            defer { kvEntry_Destroy(entry) }
+            return KeyValueEntry(copying: entry!)
+        }
+    }
+
+    /// Writes whatever is there; returns the new revision.
+    @discardableResult
+    public func put(_ key: String, _ value: [UInt8]) async throws -> UInt64 {
+        try await write(key, operation: "put") { store, revision in
+            value.withUnsafeBytes { kvStore_Put(&revision, store, key, $0.baseAddress, Int32($0.count)) }
+        }
+    }
+
+    /// Writes only if the key is absent (or deleted); throws `.keyExists` otherwise.
+    @discardableResult
+    public func create(_ key: String, _ value: [UInt8]) async throws -> UInt64 {
+        do {
+            return try await write(key, operation: "create") { store, revision in
+                value.withUnsafeBytes { kvStore_Create(&revision, store, key, $0.baseAddress, Int32($0.count)) }
+            }
+        } catch let error as NATSError where error.kind == .wrongLastRevision {
+            throw NATSError(.keyExists, "key \(key) already exists in \(name)")
+        }
+    }
+
+    /// Writes only if the key's latest revision is still `expectedRevision`; throws
+    /// `.wrongLastRevision` when another writer got there first.
+    @discardableResult
+    public func update(_ key: String, _ value: [UInt8], expectedRevision: UInt64) async throws -> UInt64 {
+        try await write(key, operation: "update") { store, revision in
+            value.withUnsafeBytes { kvStore_Update(&revision, store, key, $0.baseAddress, Int32($0.count), expectedRevision) }
+        }
+    }
+
+    public func delete(_ key: String) async throws {
+        let store = self.store
+        try await Blocking.run {
+            try check(kvStore_Delete(store.raw, key), "delete \(key)")
+        }
+    }
+
+    private func write(_ key: String, operation: String, _ body: @escaping @Sendable (OpaquePointer, inout UInt64) -> natsStatus) async throws -> UInt64 {
+        try validateKey(key)
+        let store = self.store
+        return try await Blocking.run {
+            var revision: UInt64 = 0
+            try check(body(store.raw, &revision), "\(operation) \(key)")
+            return revision
+        }
+    }
+
+    /// Key-value keys are subject tokens: letters, digits and `-_/=.`, no empty token.
+    private func validateKey(_ key: String) throws(NATSError) {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_/=.".utf8)
+        guard !key.isEmpty, !key.hasPrefix("."), !key.hasSuffix("."), !key.contains(".."), key.utf8.allSatisfy(allowed.contains) else {
+            throw NATSError(.invalidArgument, "invalid key \(key.debugDescription)")
+        }
+    }
+
+    /// Watches `keys` (a subject pattern, `>` for all): first every current value, then
+    /// `.caughtUp`, then each change as it happens. Ends when the consumer stops iterating.
+    public func watch(_ keys: String = ">") throws -> AsyncThrowingStream<KeyValueWatchEvent, any Error> {
+        var watcher: OpaquePointer?
+        try check(kvStore_Watch(&watcher, store.raw, keys, nil), "watch \(keys)")
+        let handle = WatchHandle(watcher: CPointer(raw: watcher!))
+        let (stream, continuation) = AsyncThrowingStream.makeStream(of: KeyValueWatchEvent.self)
+        continuation.onTermination = { _ in handle.stop() }
+        // kvWatcher_Next blocks: the watch holds one thread of its own for its lifetime.
+        DispatchQueue(label: "natskit.kv-watch").async { [self] in
+            withExtendedLifetime(self) {
+                handle.run(continuation)
+            }
+        }
+        return stream
+    }
+}
+
+/// Owns a kvWatcher: stopped from any thread, destroyed exactly once by the thread that reads it.
+private final class WatchHandle: Sendable {
+    private let watcher: Mutex<CPointer?>
+
+    init(watcher: CPointer) {
+        self.watcher = Mutex(watcher)
+    }
+
+    func stop() {
+        watcher.withLock { watcher in
+            if let watcher { _ = kvWatcher_Stop(watcher.raw) }
+        }
+    }
+
+    func run(_ continuation: AsyncThrowingStream<KeyValueWatchEvent, any Error>.Continuation) {
+        defer {
+            watcher.withLock { watcher in
+                if let current = watcher { kvWatcher_Destroy(current.raw) }
+                watcher = nil
+            }
+        }
+        while let pointer = watcher.withLock({ $0 }) {
+            var entry: OpaquePointer?
+            let status = kvWatcher_Next(&entry, pointer.raw, 500)
+            switch status {
+            case NATS_OK:
+                if let entry {
+                    continuation.yield(.entry(KeyValueEntry(copying: entry)))
+                    kvEntry_Destroy(entry)
+                } else {
+                    continuation.yield(.caughtUp)
+                }
+            case NATS_TIMEOUT:
+                continue
+            case NATS_ILLEGAL_STATE:
+                // Stopped.
+                continuation.finish()
+                return
+            default:
+                continuation.finish(throwing: NATSError(status: status, operation: "watch"))
+                return
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import CNATS
+import Dispatch
+import Synchronization
+
+/// Request/reply without a blocked thread: one wildcard inbox subscription per connection
+/// (`_INBOX.<unique>.*`), a token per request, and a continuation resumed straight from
+/// nats.c's delivery thread when the reply arrives.
+final class ResponseMux: Sendable {
+    private struct State {
+        var nextToken: UInt64 = 0
+        var waiters: [UInt64: CheckedContinuation<NATSMessage, any Error>] = [:]
+        var subscription: CPointer?
+    }
+
+    let prefix: String
+    private let state = Mutex(State())
+
+    init(connection: CPointer) throws {
+        var inbox: UnsafeMutablePointer<CChar>?
+        try check(natsInbox_Create(&inbox), "create inbox")
+        defer { natsInbox_Destroy(inbox) }
+        prefix = String(cString: inbox!) + "."
+
+        // Retained for nats.c; released by the subscription's completion callback.
+        let closure = Unmanaged.passRetained(self).toOpaque()
+        var subscription: OpaquePointer?
+        let status = natsConnection_Subscribe(
+            &subscription,
+            connection.raw,
+            prefix + "*",
+            { _, _, message, closure in
+                guard let message else { return }
+                defer { natsMsg_Destroy(message) }
+                let mux = Unmanaged<ResponseMux>.fromOpaque(closure!).takeUnretainedValue()
+                if natsMsg_IsNoResponders(message) {
+                    mux.resolve(subject: String(cString: natsMsg_GetSubject(message)), with: .failure(NATSError(.noResponders, "no responders")))
+                } else {
+                    let reply = NATSMessage(copying: message)
+                    mux.resolve(subject: reply.subject, with: .success(reply))
+                }
+            },
+            closure
+        )
+        guard status == NATS_OK, let subscription else {
+            Unmanaged<ResponseMux>.fromOpaque(closure).release()
+            throw NATSError(status: status, operation: "subscribe to the reply inbox")
+        }
+        if natsSubscription_SetOnCompleteCB(subscription, { Unmanaged<ResponseMux>.fromOpaque($0!).release() }, closure) != NATS_OK {
+            // Already closed: its handler has run for the last time.
+            Unmanaged<ResponseMux>.fromOpaque(closure).release()
+        }
+        state.withLock { $0.subscription = CPointer(raw: subscription) }
+    }
+
+    /// Called by the owning connection's deinit, before the connection is destroyed.
+    func destroy() {
+        let subscription = state.withLock { state in
+            defer { state.subscription = nil }
+            return state.subscription
+        }
+        if let subscription { natsSubscription_Destroy(subscription.raw) }
+        failAll(NATSError(.connectionClosed, "connection closed"))
+    }
+
+    func nextReplySubject() -> (UInt64, String) {
+        let token = state.withLock { state in
+            state.nextToken &+= 1
+            return state.nextToken
+        }
+        return (token, prefix + String(token))
+    }
+
+    func register(_ token: UInt64, _ continuation: CheckedContinuation<NATSMessage, any Error>) {
+        state.withLock { $0.waiters[token] = continuation }
+    }
+
+    func fail(_ token: UInt64, _ error: any Error) {
+        state.withLock { $0.waiters.removeValue(forKey: token) }?.resume(throwing: error)
+    }
+
+    func failAfter(_ timeout: Duration, token: UInt64, subject: String) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(Int(timeout.milliseconds))) { [weak self] in
+            self?.fail(token, NATSError(.timeout, "no reply from \(subject) within \(timeout)"))
+        }
+    }
+
+    private func resolve(subject: String, with result: Result<NATSMessage, any Error>) {
+        guard subject.hasPrefix(prefix), let token = UInt64(subject.dropFirst(prefix.count)) else { return }
+        // A reply after the timeout finds no waiter and is dropped.
+        state.withLock { $0.waiters.removeValue(forKey: token) }?.resume(with: result)
+    }
+
+    private func failAll(_ error: any Error) {
+        let waiters = state.withLock { state in
+            defer { state.waiters = [:] }
+            return state.waiters
+        }
+        waiters.values.forEach { $0.resume(throwing: error) }
+    }
+}

@@ -1,0 +1,64 @@
+/// The one error type that crosses service boundaries. Its `code` travels on the wire as
+/// `Rampart_V1_ErrorCode`; the gateway maps it once to an HTTP status and a problem+json type.
+/// `message` must be safe to show to the caller.
+public struct RampartError: Error, Sendable, Equatable, CustomStringConvertible {
+    public typealias Code = Rampart_V1_ErrorCode
+
+    public var code: Code
+    public var message: String
+    public var details: [String: String]
+
+    public init(_ code: Code, _ message: String, details: [String: String] = [:]) {
+        self.code = code
+        self.message = message
+        self.details = details
+    }
+
+    public init(_ proto: Rampart_V1_Error) {
+        self.init(proto.code, proto.message, details: proto.details)
+    }
+
+    public func proto(requestID: String? = nil) -> Rampart_V1_Error {
+        var error = Rampart_V1_Error()
+        error.code = code
+        error.message = message
+        error.details = details
+        error.requestID = requestID ?? ""
+        return error
+    }
+
+    public var description: String { "\(code.name): \(message)" }
+
+    public static func invalidArgument(_ message: String, field: String? = nil) -> RampartError {
+        RampartError(.invalidArgument, message, details: field.map { ["field": $0] } ?? [:])
+    }
+
+    public static func internalError() -> RampartError {
+        RampartError(.internal, "internal error")
+    }
+}
+
+extension Rampart_V1_ErrorCode {
+    /// The stable wire name (`invalid_argument`), used in the `Rampart-Error` header and in
+    /// problem+json types.
+    public var name: String {
+        switch self {
+        case .unspecified: "unspecified"
+        case .invalidArgument: "invalid_argument"
+        case .malformedRequest: "malformed_request"
+        case .missingHeader: "missing_header"
+        case .unauthenticated: "unauthenticated"
+        case .permissionDenied: "permission_denied"
+        case .notFound: "not_found"
+        case .alreadyExists: "already_exists"
+        case .conflict: "conflict"
+        case .failedPrecondition: "failed_precondition"
+        case .rateLimited: "rate_limited"
+        case .deadlineExceeded: "deadline_exceeded"
+        case .unavailable: "unavailable"
+        case .internal: "internal"
+        case .unknownOperation: "unknown_operation"
+        case .UNRECOGNIZED(let value): "unrecognized_\(value)"
+        }
+    }
+}

@@ -1,0 +1,56 @@
+/// A tenant's identifier: 128 random bits written as 32 lowercase hex digits.
+///
+/// It is the only input from which a tenant's schema name (`t_<32 hex>`) is ever built, so
+/// construction is strict: anything but 32 hex digits (or the same UUID with its four dashes)
+/// is refused before it can reach SQL.
+public struct TenantID: Hashable, Sendable, CustomStringConvertible {
+    /// 32 lowercase hex digits.
+    public let hex: String
+
+    /// Accepts `0123…cdef` (32 hex digits) or the hyphenated UUID form; normalises to lowercase.
+    public init?(_ text: some StringProtocol) {
+        var digits: [UInt8] = []
+        digits.reserveCapacity(32)
+        let utf8 = Array(text.utf8)
+        guard utf8.count == 32 || utf8.count == 36 else { return nil }
+        for (index, byte) in utf8.enumerated() {
+            if utf8.count == 36, [8, 13, 18, 23].contains(index) {
+                guard byte == UInt8(ascii: "-") else { return nil }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"):
+                digits.append(byte)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"):
+                digits.append(byte + 32)
+            default:
+                return nil
+            }
+        }
+        guard digits.count == 32 else { return nil }
+        self.hex = String(decoding: digits, as: UTF8.self)
+    }
+
+    /// A new random tenant ID.
+    public static func random() -> TenantID {
+        var generator = SystemRandomNumberGenerator()
+        let hex = (0..<2).map { _ in
+            let word = generator.next() as UInt64
+            let digits = String(word, radix: 16)
+            return String(repeating: "0", count: 16 - digits.count) + digits
+        }.joined()
+        return TenantID(hex)!
+    }
+
+    /// The tenant's PostgreSQL schema name, unquoted: `t_<32 hex>`.
+    public var schemaName: String { "t_" + hex }
+
+    /// The hyphenated UUID form, for JSON and logs.
+    public var uuidString: String {
+        let characters = Array(hex)
+        let groups = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(characters[$0]) }
+        return groups.joined(separator: "-")
+    }
+
+    public var description: String { uuidString }
+}

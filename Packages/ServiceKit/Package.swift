@@ -1,0 +1,43 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "ServiceKit",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ServiceKit", targets: ["ServiceKit"])
+    ],
+    dependencies: [
+        .package(path: "../NATSKit"),
+        .package(path: "../SodiumKit"),
+        .package(path: "../RampartModels"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
+    ],
+    targets: [
+        .target(
+            name: "ServiceKit",
+            dependencies: [
+                .product(name: "NATSKit", package: "NATSKit"),
+                .product(name: "SodiumKit", package: "SodiumKit"),
+                .product(name: "RampartModels", package: "RampartModels"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
+        )
+    ]
+)

@@ -1,0 +1,95 @@
+import Logging
+import NIOSSL
+import PostgresNIO
+import RampartModels
+import ServiceLifecycle
+
+/// A service's PostgreSQL: the pooled `PostgresClient` (a `Service`: it works only while its
+/// `run()` is scheduled in the service group) and the migrations of its two schema sets.
+public final class Database: Sendable {
+    public let client: PostgresClient
+    let logger: Logger
+
+    public init(_ settings: ServiceConfiguration.Postgres, logger: Logger) throws {
+        let tls: PostgresClient.Configuration.TLS
+        switch settings.tls {
+        case .disable:
+            tls = .disable
+        case .prefer, .require:
+            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+            if let caFile = settings.caFile {
+                tlsConfiguration.trustRoots = .file(caFile)
+            }
+            tls = settings.tls == .prefer ? .prefer(tlsConfiguration) : .require(tlsConfiguration)
+        }
+        var configuration = PostgresClient.Configuration(
+            host: settings.host,
+            port: settings.port,
+            username: settings.user,
+            password: settings.password,
+            database: settings.database,
+            tls: tls
+        )
+        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.maximumConnections = 20
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.logger = logger
+    }
+
+    /// True when a trivial query answers within `timeout`.
+    public func isReachable(timeout: Duration = .seconds(1)) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                (try? await self.client.query("SELECT 1", logger: self.logger)) != nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Runs the global migrations in `public`, then the tenant migrations in the schema of every
+    /// tenant this service has provisioned.
+    public func migrate(_ migrations: MigrationSet) async throws {
+        let runner = MigrationRunner(client: client, logger: logger)
+        try await runner.migrate(schema: "public", migrations.global)
+        for tenant in try await provisionedTenants() {
+            try await runner.migrate(schema: tenant.schemaName, migrations.tenant)
+        }
+    }
+
+    /// Creates and migrates `tenant`'s schema and records it. Idempotent: a redelivered
+    /// provisioning event is a no-op.
+    public func provision(_ tenant: TenantID, _ migrations: MigrationSet) async throws {
+        let runner = MigrationRunner(client: client, logger: logger)
+        try await runner.migrate(schema: tenant.schemaName, migrations.tenant)
+        try await client.query(
+            """
+            INSERT INTO public.rampart_tenant_schemas (tenant_id, schema_name) VALUES (\(tenant.hex), \(tenant.schemaName))
+            ON CONFLICT (tenant_id) DO NOTHING
+            """,
+            logger: logger
+        )
+    }
+
+    public func provisionedTenants() async throws -> [TenantID] {
+        let rows = try await client.query("SELECT tenant_id FROM public.rampart_tenant_schemas ORDER BY tenant_id", logger: logger)
+        var tenants: [TenantID] = []
+        for try await (id) in rows.decode(String.self) {
+            // The column's CHECK admits only 32 hex digits, so this cannot fail short of tampering.
+            guard let tenant = TenantID(id) else { throw RampartError(.internal, "corrupt tenant registry row") }
+            tenants.append(tenant)
+        }
+        return tenants
+    }
+}
+
+/// The quoted name of a tenant's schema, for the one place SQL is built from a string: the
+/// schema name, derived only from a validated `TenantID` (32 hex digits), never from user text.
+public func quotedSchema(_ tenant: TenantID) -> String {
+    "\"" + tenant.schemaName + "\""
+}

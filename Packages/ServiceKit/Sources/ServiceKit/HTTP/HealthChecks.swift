@@ -1,0 +1,50 @@
+import NATSKit
+import RampartModels
+import Synchronization
+
+/// Liveness and readiness of one service instance. Ready means: started (migrations applied,
+/// handlers listening), not shutting down, and every dependency answering now.
+public final class HealthChecks: Sendable {
+    public struct Check: Sendable {
+        public var name: String
+        public var probe: @Sendable () async -> Bool
+
+        public init(name: String, probe: @escaping @Sendable () async -> Bool) {
+            self.name = name
+            self.probe = probe
+        }
+    }
+
+    private let state = Mutex((started: false, stopping: false))
+    private let checks: [Check]
+
+    public init(checks: [Check]) {
+        self.checks = checks
+    }
+
+    public func markStarted() { state.withLock { $0.started = true } }
+    public func markStopping() { state.withLock { $0.stopping = true } }
+
+    public func evaluate() async -> (ready: Bool, results: [Rampart_V1_HealthCheck]) {
+        let (started, stopping) = state.withLock { ($0.started, $0.stopping) }
+        var results: [Rampart_V1_HealthCheck] = []
+        var lifecycle = Rampart_V1_HealthCheck()
+        lifecycle.name = "lifecycle"
+        lifecycle.healthy = started && !stopping
+        lifecycle.detail = stopping ? "shutting down" : (started ? "serving" : "starting")
+        results.append(lifecycle)
+        await withTaskGroup(of: Rampart_V1_HealthCheck.self) { group in
+            for check in checks {
+                group.addTask {
+                    var result = Rampart_V1_HealthCheck()
+                    result.name = check.name
+                    result.healthy = await check.probe()
+                    return result
+                }
+            }
+            for await result in group { results.append(result) }
+        }
+        results.sort { $0.name < $1.name }
+        return (results.allSatisfy(\.healthy), results)
+    }
+}

@@ -1,0 +1,44 @@
+import NATSKit
+import RampartModels
+import SwiftProtobuf
+
+/// Calls another service over NATS and turns every failure into a `RampartError`: the error the
+/// service replied with, `unavailable` when no replica listens, `deadline_exceeded` on timeout.
+public struct RPCClient: Sendable {
+    public let connection: NATSConnection
+
+    public init(connection: NATSConnection) {
+        self.connection = connection
+    }
+
+    public func call<Reply: SwiftProtobuf.Message>(
+        _ subject: String,
+        _ request: some SwiftProtobuf.Message,
+        context: CallContext,
+        as _: Reply.Type = Reply.self
+    ) async throws -> Reply {
+        let timeout = context.remaining
+        guard timeout > .zero else { throw RampartError(.deadlineExceeded, "deadline passed before the call") }
+        let reply: NATSMessage
+        do {
+            reply = try await connection.request(try request.serializedBytes(), to: subject, headers: context.headers, timeout: timeout)
+        } catch let error as NATSError {
+            switch error.kind {
+            case .noResponders: throw RampartError(.unavailable, "no service answers \(subject)")
+            case .timeout: throw RampartError(.deadlineExceeded, "\(subject) did not answer in time")
+            default: throw RampartError(.unavailable, "\(subject): \(error.message)")
+            }
+        }
+        if reply.headers[CallHeader.error] != nil {
+            guard let error = try? Rampart_V1_Error(serializedBytes: reply.payload) else {
+                throw RampartError(.internal, "\(subject) replied with an unreadable error")
+            }
+            throw RampartError(error)
+        }
+        do {
+            return try Reply(serializedBytes: reply.payload)
+        } catch {
+            throw RampartError(.internal, "\(subject) replied with an unreadable \(Reply.protoMessageName)")
+        }
+    }
+}

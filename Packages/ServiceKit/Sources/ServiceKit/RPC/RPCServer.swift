@@ -1,0 +1,119 @@
+import Logging
+import Metrics
+import NATSKit
+import RampartModels
+import ServiceLifecycle
+
+/// Serves an `RPCRouter` on NATS: every subject in the service's queue group so that replicas
+/// share the load. Each request runs in its own child task, bounded by its deadline.
+///
+/// On graceful shutdown it drains its subscriptions (no new requests, those already received
+/// are served) and returns once every in-flight handler has replied.
+public final class RPCServer: Service, Sendable {
+    let connection: NATSConnection
+    let router: RPCRouter
+    let queueGroup: String
+    let logger: Logger
+    /// Called once the subscriptions are in place, before the first request is served.
+    let onListening: @Sendable () -> Void
+
+    public init(connection: NATSConnection, router: RPCRouter, queueGroup: String, logger: Logger, onListening: @escaping @Sendable () -> Void = {}) {
+        self.connection = connection
+        self.router = router
+        self.queueGroup = queueGroup
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    public func run() async throws {
+        let subscriptions = try router.routes.map { route in
+            (route, try connection.subscribe(to: route.subject, queue: queueGroup))
+        }
+        try await connection.flush()
+        onListening()
+        logger.info("serving", metadata: ["subjects": .array(router.subjects.map { .string($0) })])
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for (route, subscription) in subscriptions {
+                    group.addTask {
+                        await withDiscardingTaskGroup { requests in
+                            for await message in subscription {
+                                requests.addTask { await self.serve(message, route: route) }
+                            }
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            for (_, subscription) in subscriptions { subscription.beginDrain() }
+        }
+        logger.info("RPC server stopped")
+    }
+
+    func serve(_ message: NATSMessage, route: RPCRouter.Route) async {
+        guard let replySubject = message.replySubject else {
+            logger.warning("request without a reply subject dropped", metadata: ["subject": "\(message.subject)"])
+            return
+        }
+        let started = ContinuousClock.now
+        let outcome: String
+        var replyHeaders: NATSHeaders = [:]
+        let body: [UInt8]
+        do {
+            let context = try CallContext(headers: message.headers, requirements: route.requirements)
+            replyHeaders[CallHeader.requestID] = context.requestID
+            do {
+                body = try await Self.withDeadline(context) { try await route.handle(message.payload, context) }
+                outcome = "ok"
+            } catch let error as RampartError {
+                (replyHeaders, body) = Self.errorReply(error, requestID: context.requestID)
+                outcome = error.code.name
+            } catch {
+                logger.error("handler failed", metadata: ["subject": "\(route.subject)", "request_id": "\(context.requestID)", "error": "\(error)"])
+                (replyHeaders, body) = Self.errorReply(.internalError(), requestID: context.requestID)
+                outcome = "internal"
+            }
+        } catch {
+            // The call context itself was invalid: say which header, serve nothing.
+            (replyHeaders, body) = Self.errorReply(error, requestID: nil)
+            outcome = error.code.name
+        }
+        do {
+            try connection.publish(body, to: replySubject, headers: replyHeaders)
+        } catch {
+            logger.error("reply failed", metadata: ["subject": "\(route.subject)", "error": "\(error)"])
+        }
+        Counter(label: "rampart_rpc_requests_total", dimensions: [("subject", route.subject), ("outcome", outcome)]).increment()
+        Timer(label: "rampart_rpc_request_duration_seconds", dimensions: [("subject", route.subject)], preferredDisplayUnit: .seconds)
+            .recordInterval(since: started)
+    }
+
+    static func errorReply(_ error: RampartError, requestID: String?) -> (NATSHeaders, [UInt8]) {
+        var headers: NATSHeaders = [CallHeader.error: error.code.name]
+        if let requestID { headers[CallHeader.requestID] = requestID }
+        return (headers, (try? error.proto(requestID: requestID).serializedBytes()) ?? [])
+    }
+
+    /// Runs `body`, cancelling it and answering `deadline_exceeded` once the caller's deadline
+    /// has passed: nobody waits for the answer any more.
+    static func withDeadline(_ context: CallContext, _ body: @escaping @Sendable () async throws -> [UInt8]) async throws -> [UInt8] {
+        let remaining = context.remaining
+        guard remaining > .zero else { throw RampartError(.deadlineExceeded, "deadline passed before the request was served") }
+        return try await withThrowingTaskGroup(of: [UInt8].self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: remaining)
+                throw RampartError(.deadlineExceeded, "deadline exceeded")
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+}
+
+extension Timer {
+    fileprivate func recordInterval(since start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        recordNanoseconds(elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,68 @@
+import CSodium
+
+/// libsodium, initialised once per process (`sodium_init` is safe to call from any thread).
+enum Sodium {
+    static let isReady: Bool = sodium_init() >= 0
+
+    static func ensureReady() throws(SodiumError) {
+        guard isReady else { throw SodiumError.unavailable }
+    }
+}
+
+public enum SodiumError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// libsodium could not initialise (no entropy source).
+    case unavailable
+    /// The sealed value is not in the format `SealedSecret` writes.
+    case malformed(String)
+    /// No key of the ring has this ID.
+    case unknownKey(String)
+    /// Authentication failed: the ciphertext, the key ID or the associated data was changed, or
+    /// the key is not the one that sealed it.
+    case authenticationFailed
+    case invalidKey(String)
+    case hashingFailed
+
+    public var description: String {
+        switch self {
+        case .unavailable: "libsodium is unavailable"
+        case .malformed(let why): "malformed sealed secret: \(why)"
+        case .unknownKey(let id): "no key with id \(id.debugDescription) in the key ring"
+        case .authenticationFailed: "sealed secret failed authentication"
+        case .invalidKey(let why): "invalid key: \(why)"
+        case .hashingFailed: "password hashing failed (out of memory?)"
+        }
+    }
+}
+
+/// Random bytes from the operating system's CSPRNG.
+public func randomBytes(_ count: Int) -> [UInt8] {
+    precondition(Sodium.isReady, "libsodium is unavailable")
+    var bytes = [UInt8](repeating: 0, count: count)
+    guard count > 0 else { return bytes }
+    bytes.withUnsafeMutableBytes { randombytes_buf($0.baseAddress!, $0.count) }
+    return bytes
+}
+
+/// Compares two secrets in time that depends only on their length, so that a comparison cannot
+/// be timed to learn how many leading bytes matched. Different lengths compare unequal.
+public func constantTimeEquals(_ lhs: some Collection<UInt8>, _ rhs: some Collection<UInt8>) -> Bool {
+    let left = Array(lhs)
+    let right = Array(rhs)
+    guard left.count == right.count else { return false }
+    if left.isEmpty { return true }
+    return left.withUnsafeBytes { l in
+        right.withUnsafeBytes { r in sodium_memcmp(l.baseAddress, r.baseAddress, l.count) == 0 }
+    }
+}
+
+/// BLAKE2b-256 of `bytes`, as lowercase hex: a fingerprint, not a password hash.
+public func fingerprint(_ bytes: some Collection<UInt8>) -> String {
+    precondition(Sodium.isReady, "libsodium is unavailable")
+    let input = Array(bytes)
+    var output = [UInt8](repeating: 0, count: 32)
+    _ = crypto_generichash(&output, 32, input, UInt64(input.count), nil, 0)
+    return output.map { byte in
+        let digits = String(byte, radix: 16)
+        return digits.count == 1 ? "0" + digits : digits
+    }.joined()
+}

@@ -1,0 +1,77 @@
+import Foundation
+
+/// A real nats-server with JetStream, on a free loopback port, with its storage in a temporary
+/// folder. Stopped and removed on `stop()` or deinit.
+public final class NATSServer: @unchecked Sendable {
+    public let port: Int
+    public let storageDirectory: URL
+    private var process: Process?
+    private let lock = NSLock()
+
+    public var url: String { "nats://127.0.0.1:\(port)" }
+
+    /// Starts a server and waits until it accepts connections.
+    public static func start() async throws -> NATSServer {
+        let server = NATSServer(port: Ports.free())
+        try await server.launch()
+        return server
+    }
+
+    private init(port: Int) {
+        self.port = port
+        storageDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-nats-\(UUID().uuidString)")
+    }
+
+    deinit {
+        terminate()
+        try? FileManager.default.removeItem(at: storageDirectory)
+    }
+
+    private func launch() async throws {
+        try FileManager.default.createDirectory(at: storageDirectory, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = try Executables.find("nats-server")
+        process.arguments = ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storageDirectory.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        lock.withLock { self.process = process }
+        for _ in 0..<200 {
+            if Ports.isListening(port) { return }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        throw TestInfrastructureError("nats-server did not start on port \(port)")
+    }
+
+    /// Stops the server (SIGTERM) and waits for it to exit.
+    public func stop() async throws {
+        try await offloaded { self.terminate() }
+    }
+
+    /// Starts it again on the same port with the same storage (JetStream state survives).
+    public func restart() async throws {
+        try await stop()
+        try await launch()
+    }
+
+    private func terminate() {
+        let process = lock.withLock {
+            defer { self.process = nil }
+            return self.process
+        }
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+enum Executables {
+    static func find(_ name: String) throws -> URL {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for directory in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/usr/bin", "/usr/local/bin"] {
+            let candidate = URL(fileURLWithPath: directory).appendingPathComponent(name)
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        throw TestInfrastructureError("\(name) is not installed (make test installs it)")
+    }
+}

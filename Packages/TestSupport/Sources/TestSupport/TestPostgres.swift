@@ -1,0 +1,108 @@
+import Foundation
+
+/// The PostgreSQL cluster the tests use: the one `make test` started (RAMPART_TEST_POSTGRES_*),
+/// or, when tests are run on their own, one this process starts in a temporary folder through
+/// `scripts/infra.sh` and stops at exit. Each test gets a database of its own.
+public enum TestPostgres {
+    public struct Server: Sendable {
+        public var host: String
+        public var port: Int
+        /// A superuser, for creating databases and roles.
+        public var user: String
+    }
+
+    public static let server: Server = {
+        let environment = ProcessInfo.processInfo.environment
+        if let host = environment["RAMPART_TEST_POSTGRES_HOST"], let port = environment["RAMPART_TEST_POSTGRES_PORT"].flatMap(Int.init) {
+            return Server(host: host, port: port, user: environment["RAMPART_TEST_POSTGRES_USER"] ?? "postgres")
+        }
+        return startOwnCluster()
+    }()
+
+    /// Creates an empty database owned by a new login role of the same name; returns its name.
+    /// The role's password is the name (loopback test cluster only).
+    public static func createDatabase(prefix: String = "test") async throws -> String {
+        let name = "\(prefix)_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16))"
+        try await psql("CREATE ROLE \(name) LOGIN PASSWORD '\(name)'")
+        try await psql("CREATE DATABASE \(name) OWNER \(name)")
+        return name
+    }
+
+    /// Runs SQL as the superuser, in `database` (default `postgres`); returns psql's output.
+    @discardableResult
+    public static func psql(_ sql: String, database: String = "postgres") async throws -> String {
+        try await offloaded { try blockingPSQL(sql, database: database) }
+    }
+
+    private static func blockingPSQL(_ sql: String, database: String) throws -> String {
+        let process = Process()
+        process.executableURL = try Executables.find("psql")
+        process.arguments = ["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", server.host, "-p", String(server.port), "-U", server.user, "-d", database, "-c", sql]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TestInfrastructureError("psql failed: \(errorText)") }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private static func startOwnCluster() -> Server {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-pg-\(UUID().uuidString)")
+        let port = Ports.free()
+        let script = repositoryRoot.appendingPathComponent("scripts/infra.sh").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [script, "postgres-start", directory.path, String(port)]
+        do {
+            try process.run()
+            process.waitUntilExit()
+        } catch {
+            fatalError("could not start PostgreSQL: \(error)")
+        }
+        guard process.terminationStatus == 0 else { fatalError("scripts/infra.sh postgres-start failed") }
+        ownClusterDirectory = directory.path
+        atexit {
+            guard let directory = TestPostgres.ownClusterDirectory else { return }
+            let stop = Process()
+            stop.executableURL = URL(fileURLWithPath: "/bin/bash")
+            stop.arguments = [TestPostgres.repositoryRoot.appendingPathComponent("scripts/infra.sh").path, "postgres-stop", directory]
+            try? stop.run()
+            stop.waitUntilExit()
+        }
+        return Server(host: "127.0.0.1", port: port, user: "postgres")
+    }
+
+    nonisolated(unsafe) static var ownClusterDirectory: String?
+
+    static let repositoryRoot: URL = {
+        // Packages/TestSupport/Sources/TestSupport/TestPostgres.swift
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<5 { url.deleteLastPathComponent() }
+        return url
+    }()
+}
+
+/// The nats-server most tests share: the one `make test` started (RAMPART_TEST_NATS_URL), or
+/// one started for this process. Tests that stop or restart a server start their own.
+public enum TestNATS {
+    public static func url() async throws -> String {
+        if let url = ProcessInfo.processInfo.environment["RAMPART_TEST_NATS_URL"] { return url }
+        return try await Shared.instance.server().url
+    }
+
+    private actor Shared {
+        static let instance = Shared()
+        private var started: NATSServer?
+
+        func server() async throws -> NATSServer {
+            if let started { return started }
+            let server = try await NATSServer.start()
+            started = server
+            return server
+        }
+    }
+}

@@ -1,0 +1,175 @@
+import Logging
+import NATSKit
+import RampartModels
+import ServiceKit
+import ServiceLifecycle
+import TestSupport
+import Testing
+
+/// A service with a few test handlers, to exercise the router and the server.
+func probeService(calls: CallCounter) -> ServiceDescriptor {
+    ServiceDescriptor(
+        name: .permissions,
+        routes: { router, _ in
+            router.register("rampart.v1.permissions.test_echo", requires: [.tenant]) { (request: Rampart_V1_HealthCheck, context) in
+                await calls.increment()
+                var reply = request
+                reply.detail = "tenant=\(context.tenantID?.hex ?? "none") request=\(context.requestID)"
+                return reply
+            }
+            router.register("rampart.v1.permissions.test_fail") { (_: Rampart_V1_HealthRequest, _) -> Rampart_V1_HealthReply in
+                struct Secret: Error { let password = "do-not-leak" }
+                throw Secret()
+            }
+            router.register("rampart.v1.permissions.test_refuse") { (_: Rampart_V1_HealthRequest, _) -> Rampart_V1_HealthReply in
+                throw RampartError.invalidArgument("name is too long", field: "name")
+            }
+            router.register("rampart.v1.permissions.test_slow") { (_: Rampart_V1_HealthRequest, _) -> Rampart_V1_HealthReply in
+                try await Task.sleep(for: .milliseconds(500))
+                return Rampart_V1_HealthReply()
+            }
+        }
+    )
+}
+
+actor CallCounter {
+    var count = 0
+    func increment() { count += 1 }
+}
+
+@Suite("RPC router and server over a real nats-server")
+struct RPCTests {
+    @Test("handlers get the decoded request and a validated call context")
+    func roundTrip() async throws {
+        let calls = CallCounter()
+        let nats = try await NATSServer.start()
+        let service = try await ServiceRuntime.assemble(probeService(calls: calls), configuration: try await testConfiguration(.permissions, nats: nats), logger: quietLogger())
+        try await whileRunning(service) {
+            try await waitUntilReady(service)
+            let client = RPCClient(connection: service.context.nats)
+            let tenant = TenantID.random()
+            var request = Rampart_V1_HealthCheck()
+            request.name = "x"
+            let reply = try await client.call(
+                "rampart.v1.permissions.test_echo",
+                request,
+                context: CallContext(requestID: "req-42", tenantID: tenant),
+                as: Rampart_V1_HealthCheck.self
+            )
+            #expect(reply.name == "x")
+            #expect(reply.detail == "tenant=\(tenant.hex) request=req-42")
+        }
+    }
+
+    @Test("malformed protobuf, missing and hostile headers get precise errors, and the service keeps serving")
+    func hostileRequests() async throws {
+        let calls = CallCounter()
+        let nats = try await NATSServer.start()
+        let service = try await ServiceRuntime.assemble(probeService(calls: calls), configuration: try await testConfiguration(.permissions, nats: nats), logger: quietLogger())
+        try await whileRunning(service) {
+            try await waitUntilReady(service)
+            let nats = service.context.nats
+            let subject = "rampart.v1.permissions.test_echo"
+            let valid = CallContext(tenantID: TenantID.random()).headers
+
+            func errorOf(_ payload: [UInt8], _ headers: NATSHeaders) async throws -> Rampart_V1_Error {
+                let reply = try await nats.request(payload, to: subject, headers: headers, timeout: .seconds(10))
+                #expect(reply.headers[CallHeader.error] != nil)
+                return try Rampart_V1_Error(serializedBytes: reply.payload)
+            }
+
+            // Not a protobuf message at all.
+            let garbage = try await errorOf([0xFF, 0xFF, 0xFF, 0xFF, 0x0F], valid)
+            #expect(garbage.code == .malformedRequest)
+            // Oversized: refused before decoding.
+            let huge = try await errorOf([UInt8](repeating: 0x0A, count: RPCRouter.maximumRequestBytes + 1), valid)
+            #expect(huge.code == .malformedRequest)
+            #expect(huge.message.contains("exceeds"))
+
+            for (header, value) in [
+                (CallHeader.requestID, nil), (CallHeader.deadline, nil), (CallHeader.tenantID, nil),
+                (CallHeader.tenantID, "0123456789abcdef0123456789abcdeg"), (CallHeader.tenantID, "x'; DROP SCHEMA public; --"),
+                (CallHeader.requestID, String(repeating: "a", count: 500)), (CallHeader.deadline, "soon"),
+                (CallHeader.clientIP, "999.1.1.1"), (CallHeader.principal, "root"), (CallHeader.userAgent, String(repeating: "u", count: 600)),
+            ] as [(String, String?)] {
+                var headers = valid
+                headers[header] = value
+                let error = try await errorOf([], headers)
+                #expect(error.code == .missingHeader, "\(header)=\(value ?? "absent")")
+                #expect(error.details["header"] == header)
+            }
+            // None of the refused requests reached the handler.
+            #expect(await calls.count == 0)
+
+            // An internal failure is reported without its details.
+            var failing = CallContext().headers
+            failing[CallHeader.requestID] = "req-fail"
+            let failure = try await nats.request([], to: "rampart.v1.permissions.test_fail", headers: failing, timeout: .seconds(10))
+            let hidden = try Rampart_V1_Error(serializedBytes: failure.payload)
+            #expect(hidden.code == .internal)
+            #expect(hidden.message == "internal error")
+            #expect(hidden.requestID == "req-fail")
+            #expect(!String(decoding: failure.payload, as: UTF8.self).contains("do-not-leak"))
+
+            // A domain error travels intact.
+            do {
+                _ = try await RPCClient(connection: nats).call(
+                    "rampart.v1.permissions.test_refuse", Rampart_V1_HealthRequest(), context: CallContext(), as: Rampart_V1_HealthReply.self)
+                Issue.record("expected an error")
+            } catch let error as RampartError {
+                #expect(error == RampartError.invalidArgument("name is too long", field: "name"))
+            }
+
+            // And the service still serves.
+            _ = try await RPCClient(connection: nats).call(
+                subject, Rampart_V1_HealthCheck(), context: CallContext(tenantID: TenantID.random()), as: Rampart_V1_HealthCheck.self)
+            #expect(await calls.count == 1)
+        }
+    }
+
+    @Test("a request past its deadline is answered deadline_exceeded, not served")
+    func deadline() async throws {
+        let nats = try await NATSServer.start()
+        let service = try await ServiceRuntime.assemble(probeService(calls: CallCounter()), configuration: try await testConfiguration(.permissions, nats: nats), logger: quietLogger())
+        try await whileRunning(service) {
+            try await waitUntilReady(service)
+            var headers = CallContext().headers
+            headers[CallHeader.deadline] = "1000"  // 1970
+            let reply = try await service.context.nats.request([], to: "rampart.v1.permissions.test_slow", headers: headers, timeout: .seconds(10))
+            #expect(try Rampart_V1_Error(serializedBytes: reply.payload).code == .deadlineExceeded)
+            do {
+                _ = try await RPCClient(connection: service.context.nats).call(
+                    "rampart.v1.permissions.test_slow", Rampart_V1_HealthRequest(), context: CallContext(timeout: .milliseconds(100)),
+                    as: Rampart_V1_HealthReply.self)
+                Issue.record("expected deadline_exceeded")
+            } catch let error as RampartError {
+                #expect(error.code == .deadlineExceeded)
+            }
+        }
+    }
+
+    @Test("OPS-3 graceful shutdown finishes the request in flight before it stops")
+    func gracefulShutdown() async throws {
+        let nats = try await NATSServer.start()
+        let service = try await ServiceRuntime.assemble(probeService(calls: CallCounter()), configuration: try await testConfiguration(.permissions, nats: nats), logger: quietLogger())
+        let client = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url]), logger: quietLogger())
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await service.run() }
+            try await waitUntilReady(service)
+            let inFlight = Task {
+                try await RPCClient(connection: client).call(
+                    "rampart.v1.permissions.test_slow", Rampart_V1_HealthRequest(), context: CallContext(), as: Rampart_V1_HealthReply.self)
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            await service.group.triggerGracefulShutdown()
+            _ = try await inFlight.value  // answered, not dropped
+            try await group.waitForAll()
+        }
+        // Stopped: nobody serves the subject any more.
+        await #expect(throws: RampartError.self) {
+            _ = try await RPCClient(connection: client).call(
+                "rampart.v1.permissions.test_slow", Rampart_V1_HealthRequest(), context: CallContext(), as: Rampart_V1_HealthReply.self)
+        }
+        await client.close()
+    }
+}

@@ -1,0 +1,97 @@
+import AuditService
+import AuthService
+import GatewayService
+import Logging
+import NATSKit
+import PermissionsService
+import RampartModels
+import RateLimitService
+import ServiceKit
+import TenantsService
+import TestSupport
+import Testing
+import WebhooksService
+
+func quietLogger() -> Logger {
+    var logger = Logger(label: "test.services")
+    logger.logLevel = .critical
+    return logger
+}
+
+@Suite("SHAPE-1 the seven services start and answer")
+struct ServicesTests {
+    static let descriptors: [ServiceDescriptor] = [
+        AuthService.descriptor(), TenantsService.descriptor(), PermissionsService.descriptor(), AuditService.descriptor(),
+        RateLimitService.descriptor(), WebhooksService.descriptor(),
+    ]
+
+    @Test("each service migrates its own database and answers health over NATS and HTTP", arguments: descriptors.map(\.name))
+    func startsAndAnswers(_ name: ServiceName) async throws {
+        let descriptor = try #require(Self.descriptors.first { $0.name == name })
+        let postgres: ServiceConfiguration.Postgres?
+        if ServiceConfiguration.ownsDatabase(name) {
+            let database = try await TestPostgres.createDatabase(prefix: name.databaseName)
+            postgres = .init(host: TestPostgres.server.host, port: TestPostgres.server.port, user: database, password: database, database: database)
+        } else {
+            postgres = nil
+        }
+        let nats = try await NATSServer.start()  // its own: no other test's replicas answer here
+        let configuration = ServiceConfiguration(
+            service: name,
+            instanceID: "\(name.rawValue)-1",
+            nats: NATSConfiguration(servers: [nats.url], name: name.rawValue),
+            postgres: postgres,
+            ops: .init(host: "127.0.0.1", port: 0)
+        )
+        let service = try await ServiceRuntime.assemble(descriptor, configuration: configuration, logger: quietLogger())
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await service.run() }
+            let port = await service.opsListeningPort()
+            var ready = false
+            for _ in 0..<400 where !ready {
+                ready = (try? await httpGet(port: port, path: "/readyz"))?.status == 200
+                if !ready { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(ready)
+            let reply = try await RPCClient(connection: service.context.nats).call(
+                Subjects.health(name), Rampart_V1_HealthRequest(), context: CallContext(), as: Rampart_V1_HealthReply.self)
+            #expect(reply.service == name.rawValue)
+            #expect(reply.instanceID == "\(name.rawValue)-1")
+            #expect(reply.healthy)
+            if let postgres {
+                // Its own database, migrated.
+                #expect(try await TestPostgres.psql("SELECT to_regclass('public.rampart_migrations') IS NOT NULL", database: postgres.database) == "t")
+            }
+            await service.group.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+    }
+
+    @Test("the gateway answers GET /healthz on its public port, with no metrics there")
+    func gateway() async throws {
+        let publicPort = ListeningPort()
+        let nats = try await NATSServer.start()
+        let configuration = ServiceConfiguration(
+            service: .gateway,
+            instanceID: "gateway-1",
+            nats: NATSConfiguration(servers: [nats.url], name: "gateway"),
+            postgres: nil,
+            ops: .init(host: "127.0.0.1", port: 0),
+            publicHTTP: .init(host: "127.0.0.1", port: 0)
+        )
+        let service = try await ServiceRuntime.assemble(GatewayService.descriptor(publicPort: publicPort), configuration: configuration, logger: quietLogger())
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await service.run() }
+            let port = await publicPort.wait()
+            let health = try await httpGet(port: port, path: "/healthz")
+            #expect(health.status == 200)
+            #expect(health.body == #"{"status":"ok"}"#)
+            #expect(try await httpGet(port: port, path: "/metrics").status == 404)
+            let reply = try await RPCClient(connection: service.context.nats).call(
+                Subjects.health(.gateway), Rampart_V1_HealthRequest(), context: CallContext(), as: Rampart_V1_HealthReply.self)
+            #expect(reply.service == "gateway")
+            await service.group.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+    }
+}

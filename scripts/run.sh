@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# `make run`: everything on this machine. System packages, PostgreSQL and nats-server (with
+# JetStream and per-service NATS users) on loopback with their data under .run/, a release
+# build, then the seven services. Ctrl-C stops it all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+services=(auth tenants permissions audit rate-limit webhooks gateway)
+pg_port=${RAMPART_RUN_POSTGRES_PORT:-54329}
+nats_port=${RAMPART_RUN_NATS_PORT:-4222}
+gateway_port=${RAMPART_GATEWAY_PORT:-8080}
+run=$root/.run
+mkdir -p "$run/logs"
+
+scripts/bootstrap.sh
+
+# Generated once, kept private: the NATS and PostgreSQL password of each service.
+secrets=$run/secrets.env
+if [ ! -f "$secrets" ]; then
+    umask 077
+    for service in "${services[@]}"; do
+        var=$(echo "$service" | tr 'a-z-' 'A-Z_')
+        echo "RAMPART_NATS_PASSWORD_$var=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+        echo "RAMPART_POSTGRES_PASSWORD_$var=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+    done >"$secrets"
+    umask 022
+fi
+set -a
+# shellcheck disable=SC1090
+. "$secrets"
+set +a
+
+# PostgreSQL must be able to reach its folder; when .run/ sits below a private folder (a
+# checkout under /root), the cluster lives in /var/tmp and .run/postgres points to it.
+pg_dir=$run/postgres
+if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$run" 2>/dev/null; then
+    pg_dir=/var/tmp/rampart-postgres-$(echo "$root" | md5sum | cut -c1-12)
+    ln -sfn "$pg_dir" "$run/postgres"
+fi
+scripts/infra.sh postgres-start "$pg_dir" "$pg_port"
+socket=$pg_dir/socket
+for service in "${services[@]}"; do
+    [ "$service" = gateway ] || [ "$service" = rate-limit ] && continue
+    var=$(echo "$service" | tr 'a-z-' 'A-Z_')
+    name=rampart_$(echo "$service" | tr '-' '_')
+    password_var=RAMPART_POSTGRES_PASSWORD_$var
+    runuser -u postgres -- psql -X -q -h "$socket" -p "$pg_port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+        -v name="$name" -v password="${!password_var}" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN', :'name') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'name') \gexec
+SELECT format('ALTER ROLE %I PASSWORD %L', :'name', :'password') \gexec
+SELECT format('CREATE DATABASE %I OWNER %I', :'name', :'name') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'name') \gexec
+SQL
+done
+
+scripts/infra.sh nats-start "$run/nats" "$nats_port" "$root/deploy/nats/nats-server.conf"
+
+echo "run: building (release)…"
+for service in "${services[@]}"; do
+    swift build -c release --product "$service" 2>&1 | grep -E "error|warning: unre|Compiling|Build complete" | grep -v "^\[" || true
+done
+bin=$(swift build -c release --show-bin-path)
+
+pids=()
+stop() {
+    trap - INT TERM EXIT
+    echo
+    echo "run: stopping services…"
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    scripts/infra.sh nats-stop "$run/nats"
+    scripts/infra.sh postgres-stop "$pg_dir"
+    echo "run: stopped"
+}
+trap stop INT TERM EXIT
+
+for service in "${services[@]}"; do
+    var=$(echo "$service" | tr 'a-z-' 'A-Z_')
+    nats_password=RAMPART_NATS_PASSWORD_$var
+    pg_password=RAMPART_POSTGRES_PASSWORD_$var
+    env RAMPART_NATS_URL="nats://127.0.0.1:$nats_port" RAMPART_NATS_USER="$service" RAMPART_NATS_PASSWORD="${!nats_password}" \
+        RAMPART_POSTGRES_PORT="$pg_port" RAMPART_POSTGRES_PASSWORD="${!pg_password}" \
+        RAMPART_OPS_HOST=127.0.0.1 RAMPART_GATEWAY_HOST=127.0.0.1 RAMPART_GATEWAY_PORT="$gateway_port" \
+        "$bin/$service" >>"$run/logs/$service.log" 2>&1 &
+    pids+=($!)
+done
+
+echo "run: waiting for the services to be ready…"
+ports=(9101 9102 9103 9104 9105 9106 9107)
+for index in "${!services[@]}"; do
+    ready=
+    for _ in $(seq 1 300); do
+        if curl -fsS "http://127.0.0.1:${ports[$index]}/readyz" >/dev/null 2>&1; then ready=1; break; fi
+        kill -0 "${pids[$index]}" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -n "$ready" ]; then
+        echo "  ${services[$index]}: ready (ops http://127.0.0.1:${ports[$index]}/readyz)"
+    else
+        echo "  ${services[$index]}: NOT ready — see .run/logs/${services[$index]}.log" >&2
+    fi
+done
+echo
+echo "Rampart is running. Gateway: http://127.0.0.1:$gateway_port (try: curl http://127.0.0.1:$gateway_port/healthz)"
+echo "Logs: .run/logs/. Ctrl-C stops everything."
+wait

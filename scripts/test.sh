@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make test`: real PostgreSQL and nats-server in a temporary folder, one build of everything
+# with its tests, then every suite. Stops what it started even when a test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh
+work=$(mktemp -d /tmp/rampart-test.XXXXXX)
+cleanup() {
+    scripts/infra.sh nats-stop "$work/nats" || true
+    scripts/infra.sh postgres-stop "$work/postgres" || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+chmod 755 "$work"
+
+pg_port=$(scripts/infra.sh free-port)
+nats_port=$(scripts/infra.sh free-port)
+scripts/infra.sh postgres-start "$work/postgres" "$pg_port" test
+scripts/infra.sh nats-start "$work/nats" "$nats_port"
+
+export RAMPART_TEST_POSTGRES_HOST=127.0.0.1
+export RAMPART_TEST_POSTGRES_PORT=$pg_port
+export RAMPART_TEST_POSTGRES_USER=postgres
+export RAMPART_TEST_NATS_URL=nats://127.0.0.1:$nats_port
+
+swift build --build-tests
+swift test --skip-build "$@"

@@ -1,0 +1,4 @@
+import AuditService
+import ServiceKit
+
+await ServiceRuntime.main(AuditService.descriptor())

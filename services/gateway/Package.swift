@@ -1,0 +1,36 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "gateway",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "GatewayService", targets: ["GatewayService"]),
+        .executable(name: "gateway", targets: ["gateway"]),
+    ],
+    dependencies: [
+        .package(path: "../../Packages/ServiceKit"),
+        .package(path: "../../Packages/RampartModels"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
+    ],
+    targets: [
+        .target(
+            name: "GatewayService",
+            dependencies: [
+                .product(name: "ServiceKit", package: "ServiceKit"),
+                .product(name: "RampartModels", package: "RampartModels"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
+        ),
+        .executableTarget(
+            name: "gateway",
+            dependencies: [
+                "GatewayService",
+                .product(name: "ServiceKit", package: "ServiceKit"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,4 @@
+import GatewayService
+import ServiceKit
+
+await ServiceRuntime.main(GatewayService.descriptor())

@@ -1,0 +1,4 @@
+import PermissionsService
+import ServiceKit
+
+await ServiceRuntime.main(PermissionsService.descriptor())

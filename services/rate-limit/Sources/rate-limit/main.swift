@@ -1,0 +1,4 @@
+import RateLimitService
+import ServiceKit
+
+await ServiceRuntime.main(RateLimitService.descriptor())

@@ -1,0 +1,4 @@
+import TenantsService
+import ServiceKit
+
+await ServiceRuntime.main(TenantsService.descriptor())

@@ -1,0 +1,4 @@
+import WebhooksService
+import ServiceKit
+
+await ServiceRuntime.main(WebhooksService.descriptor())
