@@ -1,8 +1,7 @@
 import Foundation
 
-/// The PostgreSQL cluster the tests use: the one `make test` started (RAMPART_TEST_POSTGRES_*),
-/// or, when tests are run on their own, one this process starts in a temporary folder through
-/// `scripts/infra.sh` and stops at exit. Each test gets a database of its own.
+/// The PostgreSQL cluster the tests use: the one `make test` starts in a temporary folder and
+/// names in RAMPART_TEST_POSTGRES_HOST/PORT/USER. Each test gets a database of its own.
 public enum TestPostgres {
     public struct Server: Sendable {
         public var host: String
@@ -13,10 +12,12 @@ public enum TestPostgres {
 
     public static let server: Server = {
         let environment = ProcessInfo.processInfo.environment
-        if let host = environment["RAMPART_TEST_POSTGRES_HOST"], let port = environment["RAMPART_TEST_POSTGRES_PORT"].flatMap(Int.init) {
-            return Server(host: host, port: port, user: environment["RAMPART_TEST_POSTGRES_USER"] ?? "postgres")
+        guard let host = environment["RAMPART_TEST_POSTGRES_HOST"], let port = environment["RAMPART_TEST_POSTGRES_PORT"].flatMap(Int.init) else {
+            fatalError(
+                "no test PostgreSQL: run the tests with `make test`, which starts one, or set RAMPART_TEST_POSTGRES_HOST and RAMPART_TEST_POSTGRES_PORT"
+            )
         }
-        return startOwnCluster()
+        return Server(host: host, port: port, user: environment["RAMPART_TEST_POSTGRES_USER"] ?? "postgres")
     }()
 
     /// Creates an empty database owned by a new login role of the same name; returns its name.
@@ -49,41 +50,6 @@ public enum TestPostgres {
         guard process.terminationStatus == 0 else { throw TestInfrastructureError("psql failed: \(errorText)") }
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
-
-    private static func startOwnCluster() -> Server {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-pg-\(UUID().uuidString)")
-        let port = Ports.free()
-        let script = repositoryRoot.appendingPathComponent("scripts/infra.sh").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script, "postgres-start", directory.path, String(port)]
-        do {
-            try process.run()
-            process.waitUntilExit()
-        } catch {
-            fatalError("could not start PostgreSQL: \(error)")
-        }
-        guard process.terminationStatus == 0 else { fatalError("scripts/infra.sh postgres-start failed") }
-        ownClusterDirectory = directory.path
-        atexit {
-            guard let directory = TestPostgres.ownClusterDirectory else { return }
-            let stop = Process()
-            stop.executableURL = URL(fileURLWithPath: "/bin/bash")
-            stop.arguments = [TestPostgres.repositoryRoot.appendingPathComponent("scripts/infra.sh").path, "postgres-stop", directory]
-            try? stop.run()
-            stop.waitUntilExit()
-        }
-        return Server(host: "127.0.0.1", port: port, user: "postgres")
-    }
-
-    nonisolated(unsafe) static var ownClusterDirectory: String?
-
-    static let repositoryRoot: URL = {
-        // Packages/TestSupport/Sources/TestSupport/TestPostgres.swift
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<5 { url.deleteLastPathComponent() }
-        return url
-    }()
 }
 
 /// The nats-server most tests share: the one `make test` started (RAMPART_TEST_NATS_URL), or

@@ -195,25 +195,35 @@ struct StartupService: Service {
 
     func run() async throws {
         if let database = context.database {
-            var delay = Duration.milliseconds(200)
-            while true {
-                do {
-                    try await database.migrate(descriptor.migrations)
-                    break
-                } catch let error as MigrationError {
-                    throw error
-                } catch {
-                    if Task.isCancelled || Task.isShuttingDownGracefully { return }
-                    context.logger.warning("database not ready, retrying", metadata: ["error": "\(String(reflecting: error))"])
-                    try? await Task.sleep(for: delay)
-                    delay = min(delay * 2, .seconds(5))
-                }
+            // A shutdown while the database is still unreachable must not wait for it.
+            do {
+                try await cancelWhenGracefulShutdown { try await migrateWhenReachable(database) }
+            } catch {
+                if Task.isShuttingDownGracefully || Task.isCancelled { return }
+                throw error
             }
         }
         try await withGracefulShutdownHandler {
             try await rpc.run()
         } onGracefulShutdown: {
             context.health.markStopping()
+        }
+    }
+
+    private func migrateWhenReachable(_ database: Database) async throws {
+        var delay = Duration.milliseconds(200)
+        while true {
+            do {
+                try await database.migrate(descriptor.migrations)
+                return
+            } catch let error as MigrationError {
+                throw error
+            } catch {
+                try Task.checkCancellation()
+                context.logger.warning("database not ready, retrying", metadata: ["error": "\(String(reflecting: error))"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
         }
     }
 }
