@@ -37,11 +37,22 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s responder|requester url subject [count]\n", argv[0]);
         return 2;
     }
+    // Started from a Swift program, this process inherits a thread's signal mask with SIGTERM
+    // blocked: unblock everything, or `terminate()` would never reach the responder.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    // As nats.c's documentation advises for a replier: send each reply at once. (The
+    // requester needs no option: natsConnection_Request already flushes its request.)
     natsConnection *nc = NULL;
-    if (natsConnection_ConnectTo(&nc, argv[2]) != NATS_OK) {
+    natsOptions *opts = NULL;
+    if (natsOptions_Create(&opts) != NATS_OK || natsOptions_SetURL(opts, argv[2]) != NATS_OK ||
+        natsOptions_SetSendAsap(opts, true) != NATS_OK || natsConnection_Connect(&nc, opts) != NATS_OK) {
         fprintf(stderr, "connect failed: %s\n", nats_GetLastError(NULL));
         return 1;
     }
+    natsOptions_Destroy(opts);
     if (strcmp(argv[1], "responder") == 0) {
         natsSubscription *sub = NULL;
         signal(SIGTERM, on_signal);

@@ -55,6 +55,10 @@ public struct NATSConfiguration: Sendable, CustomStringConvertible {
     /// Keep retrying the first connection in the background instead of failing, so that a
     /// service may start before NATS is up (it reports not-ready meanwhile).
     public var retryOnFailedConnect: Bool
+    /// Write each publish to the socket at once instead of buffering it for nats.c's flusher
+    /// thread. Rampart's traffic is request/reply, where buffering adds about a millisecond to
+    /// every hop; turn it off only for a connection that streams many one-way messages.
+    public var sendAsap: Bool
 
     public init(
         servers: [String] = ["nats://127.0.0.1:4222"],
@@ -65,7 +69,8 @@ public struct NATSConfiguration: Sendable, CustomStringConvertible {
         tls: TLS? = nil,
         connectTimeout: Duration = .seconds(5),
         reconnect: Reconnect = Reconnect(),
-        retryOnFailedConnect: Bool = false
+        retryOnFailedConnect: Bool = false,
+        sendAsap: Bool = true
     ) {
         self.servers = servers
         self.name = name
@@ -76,6 +81,7 @@ public struct NATSConfiguration: Sendable, CustomStringConvertible {
         self.connectTimeout = connectTimeout
         self.reconnect = reconnect
         self.retryOnFailedConnect = retryOnFailedConnect
+        self.sendAsap = sendAsap
     }
 
     public var description: String {

@@ -85,6 +85,7 @@ public final class NATSConnection: Sendable, Service {
             }
         }
         try check(natsOptions_SetTimeout(options, configuration.connectTimeout.milliseconds), "set connect timeout")
+        try check(natsOptions_SetSendAsap(options, configuration.sendAsap), "set send-asap")
         try check(natsOptions_SetMaxReconnect(options, Int32(configuration.reconnect.maxAttempts)), "set max reconnect")
 
         // The closure is retained for nats.c and released by the closed callback, the last

@@ -5,20 +5,26 @@ import Foundation
 public final class NATSServer: @unchecked Sendable {
     public let port: Int
     public let storageDirectory: URL
+    private let configFile: String?
+    private let environment: [String: String]
     private var process: Process?
     private let lock = NSLock()
 
     public var url: String { "nats://127.0.0.1:\(port)" }
 
-    /// Starts a server and waits until it accepts connections.
-    public static func start() async throws -> NATSServer {
-        let server = NATSServer(port: Ports.free())
+    /// Starts a server and waits until it accepts connections. `configFile` (with variables
+    /// taken from `environment`) adds users and permissions; address, port and storage stay
+    /// this instance's own.
+    public static func start(configFile: String? = nil, environment: [String: String] = [:]) async throws -> NATSServer {
+        let server = NATSServer(port: Ports.free(), configFile: configFile, environment: environment)
         try await server.launch()
         return server
     }
 
-    private init(port: Int) {
+    private init(port: Int, configFile: String?, environment: [String: String]) {
         self.port = port
+        self.configFile = configFile
+        self.environment = environment
         storageDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-nats-\(UUID().uuidString)")
     }
 
@@ -31,7 +37,8 @@ public final class NATSServer: @unchecked Sendable {
         try FileManager.default.createDirectory(at: storageDirectory, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = try Executables.find("nats-server")
-        process.arguments = ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storageDirectory.path]
+        process.arguments = (configFile.map { ["-c", $0] } ?? []) + ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storageDirectory.path]
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -1,0 +1,83 @@
+import Logging
+import NATSKit
+import TestSupport
+import Testing
+
+/// The passwords `deploy/nats/nats-server.conf` reads from the environment.
+let services = ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks", "gateway"]
+let passwords = Dictionary(uniqueKeysWithValues: services.map { ($0, "pw-\($0)-\(UInt32.random(in: 0...UInt32.max))") })
+
+func shippedServer() async throws -> NATSServer {
+    var environment: [String: String] = [:]
+    for (service, password) in passwords {
+        environment["RAMPART_NATS_PASSWORD_" + service.uppercased().replacingOccurrences(of: "-", with: "_")] = password
+    }
+    return try await NATSServer.start(
+        configFile: repositoryRoot.appendingPathComponent("deploy/nats/nats-server.conf").path,
+        environment: environment
+    )
+}
+
+func connect(_ server: NATSServer, as user: String, password: String? = nil) async throws -> NATSConnection {
+    var logger = Logger(label: "test.permissions")
+    logger.logLevel = .critical
+    return try await NATSConnection.connect(
+        NATSConfiguration(servers: [server.url], name: user, user: user, password: password ?? passwords[user]),
+        logger: logger
+    )
+}
+
+@Suite("OPS-4 each service is its own NATS user, limited to its own subjects (deploy/nats/nats-server.conf)")
+struct NATSPermissionsTests {
+    @Test("a service serves its own subjects and calls another's")
+    func ownSubjects() async throws {
+        let server = try await shippedServer()
+        let auth = try await connect(server, as: "auth")
+        let gateway = try await connect(server, as: "gateway")
+        let responder = try echo(on: auth, subject: "rampart.v1.auth.health", queue: "auth")
+        defer { responder.cancel() }
+        try await auth.flush()
+        let reply = try await gateway.request([7], to: "rampart.v1.auth.health", timeout: .seconds(10))
+        #expect(reply.payload == [7])
+    }
+
+    @Test("a service cannot take requests meant for another service")
+    func cannotServeAnother() async throws {
+        let server = try await shippedServer()
+        let auth = try await connect(server, as: "auth")
+        let gateway = try await connect(server, as: "gateway")
+        // auth tries to listen on the tenants service's subject: the server refuses the
+        // subscription, so the request finds nobody (rather than reaching auth).
+        let impostor = try echo(on: auth, subject: "rampart.v1.tenants.health", queue: "tenants")
+        defer { impostor.cancel() }
+        try await auth.flush()
+        do {
+            _ = try await gateway.request([1], to: "rampart.v1.tenants.health", timeout: .seconds(3))
+            Issue.record("auth served a tenants subject")
+        } catch let error as NATSError {
+            #expect(error.kind == .noResponders || error.kind == .timeout)
+        }
+    }
+
+    @Test("a service cannot publish events it does not own")
+    func cannotForgeEvents() async throws {
+        let server = try await shippedServer()
+        let tenants = try await connect(server, as: "tenants")
+        let gateway = try await connect(server, as: "gateway")
+        // Only an unrestricted listener could watch events; the tenants user may not subscribe
+        // to them, so a JetStream stream is the witness: the gateway's publish must not land.
+        let jetStream = try tenants.jetStream()
+        try await jetStream.ensureStream(.init(name: "WITNESS", subjects: ["rampart.events.>"], storage: .memory))
+        _ = try await jetStream.publish([1], to: "rampart.events.tenant.created")  // allowed for tenants
+        await #expect(throws: NATSError.self) {
+            _ = try await gateway.jetStream().publish([2], to: "rampart.events.tenant.created", timeout: .seconds(2))
+        }
+    }
+
+    @Test("a wrong password or an unknown user is refused")
+    func authentication() async throws {
+        let server = try await shippedServer()
+        await #expect(throws: NATSError.self) { _ = try await connect(server, as: "auth", password: "wrong") }
+        await #expect(throws: NATSError.self) { _ = try await connect(server, as: "intruder", password: "x") }
+    }
+}
