@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 work=$(mktemp -d /tmp/rampart-test.XXXXXX)
 cleanup() {
+    # Servers that tests started and a crash left behind live under $work/tmp.
+    pkill -f -- "-sd $work/tmp/" 2>/dev/null || true
     scripts/infra.sh nats-stop "$work/nats" || true
     scripts/infra.sh postgres-stop "$work/postgres" || true
     rm -rf "$work"
@@ -23,6 +25,8 @@ export RAMPART_TEST_POSTGRES_HOST=127.0.0.1
 export RAMPART_TEST_POSTGRES_PORT=$pg_port
 export RAMPART_TEST_POSTGRES_USER=postgres
 export RAMPART_TEST_NATS_URL=nats://127.0.0.1:$nats_port
+export RAMPART_TEST_TMPDIR=$work/tmp
+mkdir -p "$RAMPART_TEST_TMPDIR"
 
 swift build --build-tests
 swift test --skip-build "$@"

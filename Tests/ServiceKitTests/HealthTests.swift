@@ -27,6 +27,7 @@ struct HealthTests {
             let metrics = try await httpGet(port: port, path: "/metrics")
             #expect(metrics.status == 200)
             #expect(metrics.body.contains("rampart_rpc_requests_total"))
+            #expect(metrics.body.contains(#"rampart_service_info{service="permissions",version="0.1.0"} 1"#))
         }
     }
 

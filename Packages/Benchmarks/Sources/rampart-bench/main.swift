@@ -117,6 +117,7 @@ let windowTotal = clock.now - windowStart
 let windowSeconds = Double(windowTotal.components.seconds) + Double(windowTotal.components.attoseconds) / 1e18
 rows.append(Row(name: "JetStream publish + ack (32 in flight)", rate: Double(publishCount) / windowSeconds, unit: "msg/s"))
 await connection.drain()
+try await server.stop()  // a global is never deinitialised: stop the server explicitly
 
 func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
 func format(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }

@@ -25,7 +25,10 @@ public final class NATSServer: @unchecked Sendable {
         self.port = port
         self.configFile = configFile
         self.environment = environment
-        storageDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-nats-\(UUID().uuidString)")
+        // Under `make test`'s work folder, whose cleanup also stops any server a crashed test left.
+        let base = ProcessInfo.processInfo.environment["RAMPART_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory
+        storageDirectory = base.appendingPathComponent("rampart-nats-\(UUID().uuidString)")
     }
 
     deinit {

@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import Metrics
 import NATSKit
 import NIOCore
 import RampartModels
@@ -106,6 +107,8 @@ public enum ServiceRuntime {
         gracefulShutdownSignals: [UnixSignal] = []
     ) async throws -> AssembledService {
         Observability.bootstrapMetrics()
+        // Always present, so a scrape tells which service and version answer even before traffic.
+        Gauge(label: "rampart_service_info", dimensions: [("service", descriptor.name.rawValue), ("version", descriptor.version)]).record(1)
         let nats = try await NATSConnection.connect(configuration.nats, logger: logger)
         let database = try configuration.postgres.map { try Database($0, logger: logger) }
 
