@@ -67,7 +67,7 @@ struct CoreNATSTests {
             try echo(on: first, subject: subject, queue: "workers", tag: "first"),
             try echo(on: second, subject: subject, queue: "workers", tag: "second"),
         ]
-        defer { servers.forEach { $0.cancel() } }
+        defer { for server in servers { server.cancel() } }
         try await first.flush()
         try await second.flush()
         var counts: [String: Int] = [:]

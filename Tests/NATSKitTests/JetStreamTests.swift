@@ -162,17 +162,26 @@ struct KeyValueTests {
         try await bucket.put("bans.a", [1])
 
         var events = try bucket.watch("bans.>").makeAsyncIterator()
-        guard case .entry(let initial) = try await events.next() else { Issue.record("expected the initial value"); return }
+        guard case .entry(let initial) = try await events.next() else {
+            Issue.record("expected the initial value")
+            return
+        }
         #expect(initial.key == "bans.a")
         #expect(try await events.next() == .caughtUp)
 
         try await bucket.put("bans.b", [2])
-        guard case .entry(let update) = try await events.next() else { Issue.record("expected an update"); return }
+        guard case .entry(let update) = try await events.next() else {
+            Issue.record("expected an update")
+            return
+        }
         #expect(update.key == "bans.b")
         #expect(update.value == [2])
 
         try await bucket.delete("bans.a")
-        guard case .entry(let deletion) = try await events.next() else { Issue.record("expected a delete"); return }
+        guard case .entry(let deletion) = try await events.next() else {
+            Issue.record("expected a delete")
+            return
+        }
         #expect(deletion.operation == .delete)
     }
 }

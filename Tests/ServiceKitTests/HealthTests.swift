@@ -8,7 +8,11 @@ struct HealthTests {
     @Test("/healthz, /readyz and /metrics answer; health over NATS names the instance")
     func endpoints() async throws {
         let nats = try await NATSServer.start()
-        let service = try await ServiceRuntime.assemble(probeService(calls: CallCounter()), configuration: try await testConfiguration(.permissions, nats: nats), logger: quietLogger())
+        let service = try await ServiceRuntime.assemble(
+            probeService(calls: CallCounter()),
+            configuration: try await testConfiguration(.permissions, nats: nats),
+            logger: quietLogger()
+        )
         try await whileRunning(service) {
             try await waitUntilReady(service)
             let port = await service.opsListeningPort()
@@ -19,7 +23,11 @@ struct HealthTests {
             #expect(ready.body.contains(#""name":"nats","healthy":true"#))
 
             let health = try await RPCClient(connection: service.context.nats).call(
-                Subjects.health(.permissions), Rampart_V1_HealthRequest(), context: CallContext(), as: Rampart_V1_HealthReply.self)
+                Subjects.health(.permissions),
+                Rampart_V1_HealthRequest(),
+                context: CallContext(),
+                as: Rampart_V1_HealthReply.self
+            )
             #expect(health.service == "permissions")
             #expect(health.healthy)
             #expect(health.instanceID == "permissions-test")

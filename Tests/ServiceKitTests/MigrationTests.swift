@@ -29,7 +29,10 @@ struct MigrationTests {
             try await database.migrate(firstMigrations)
             try await database.migrate(firstMigrations)
         }
-        let applied = try await TestPostgres.psql("SELECT string_agg(version::text, ',' ORDER BY version) FROM public.rampart_migrations", database: settings.database)
+        let applied = try await TestPostgres.psql(
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM public.rampart_migrations",
+            database: settings.database
+        )
         #expect(applied == "1,2")
         #expect(try await TestPostgres.psql("SELECT widget_count()", database: settings.database) == "0")
     }
@@ -95,7 +98,10 @@ struct MigrationTests {
             try await database.provision(tenantB, firstMigrations)
             #expect(Set(try await database.provisionedTenants()) == [tenantA, tenantB])
             // Data written in A's schema is not in B's: physically separate tables.
-            try await database.client.query(PostgresQuery(unsafeSQL: "INSERT INTO \(quotedSchema(tenantA)).boards (title) VALUES ('a')"), logger: quietLogger())
+            try await database.client.query(
+                PostgresQuery(unsafeSQL: "INSERT INTO \(quotedSchema(tenantA)).boards (title) VALUES ('a')"),
+                logger: quietLogger()
+            )
         }
         #expect(try await TestPostgres.psql("SELECT count(*) FROM \(quotedSchema(tenantA)).boards", database: settings.database) == "1")
         #expect(try await TestPostgres.psql("SELECT count(*) FROM \(quotedSchema(tenantB)).boards", database: settings.database) == "0")
@@ -106,7 +112,9 @@ struct MigrationTests {
         later.tenant.append(Migration(version: 2, name: "board_color", sql: "ALTER TABLE boards ADD COLUMN color text;"))
         try await withDatabase(settings) { database in try await database.migrate(later) }
         for tenant in [tenantA, tenantB] {
-            #expect(try await TestPostgres.psql("SELECT count(*) FROM \(quotedSchema(tenant)).rampart_migrations", database: settings.database) == "2")
+            #expect(
+                try await TestPostgres.psql("SELECT count(*) FROM \(quotedSchema(tenant)).rampart_migrations", database: settings.database) == "2"
+            )
         }
     }
 

@@ -43,7 +43,11 @@ struct RPCTests {
     func roundTrip() async throws {
         let calls = CallCounter()
         let nats = try await NATSServer.start()
-        let service = try await ServiceRuntime.assemble(probeService(calls: calls), configuration: try await testConfiguration(.permissions, nats: nats), logger: quietLogger())
+        let service = try await ServiceRuntime.assemble(
+            probeService(calls: calls),
+            configuration: try await testConfiguration(.permissions, nats: nats),
+            logger: quietLogger()
+        )
         try await whileRunning(service) {
             try await waitUntilReady(service)
             let client = RPCClient(connection: service.context.nats)
@@ -65,7 +69,11 @@ struct RPCTests {
     func hostileRequests() async throws {
         let calls = CallCounter()
         let nats = try await NATSServer.start()
-        let service = try await ServiceRuntime.assemble(probeService(calls: calls), configuration: try await testConfiguration(.permissions, nats: nats), logger: quietLogger())
+        let service = try await ServiceRuntime.assemble(
+            probeService(calls: calls),
+            configuration: try await testConfiguration(.permissions, nats: nats),
+            logger: quietLogger()
+        )
         try await whileRunning(service) {
             try await waitUntilReady(service)
             let nats = service.context.nats
@@ -114,7 +122,11 @@ struct RPCTests {
             // A domain error travels intact.
             do {
                 _ = try await RPCClient(connection: nats).call(
-                    "rampart.v1.permissions.test_refuse", Rampart_V1_HealthRequest(), context: CallContext(), as: Rampart_V1_HealthReply.self)
+                    "rampart.v1.permissions.test_refuse",
+                    Rampart_V1_HealthRequest(),
+                    context: CallContext(),
+                    as: Rampart_V1_HealthReply.self
+                )
                 Issue.record("expected an error")
             } catch let error as RampartError {
                 #expect(error == RampartError.invalidArgument("name is too long", field: "name"))
@@ -122,7 +134,11 @@ struct RPCTests {
 
             // And the service still serves.
             _ = try await RPCClient(connection: nats).call(
-                subject, Rampart_V1_HealthCheck(), context: CallContext(tenantID: TenantID.random()), as: Rampart_V1_HealthCheck.self)
+                subject,
+                Rampart_V1_HealthCheck(),
+                context: CallContext(tenantID: TenantID.random()),
+                as: Rampart_V1_HealthCheck.self
+            )
             #expect(await calls.count == 1)
         }
     }
@@ -130,7 +146,11 @@ struct RPCTests {
     @Test("a request past its deadline is answered deadline_exceeded, not served")
     func deadline() async throws {
         let nats = try await NATSServer.start()
-        let service = try await ServiceRuntime.assemble(probeService(calls: CallCounter()), configuration: try await testConfiguration(.permissions, nats: nats), logger: quietLogger())
+        let service = try await ServiceRuntime.assemble(
+            probeService(calls: CallCounter()),
+            configuration: try await testConfiguration(.permissions, nats: nats),
+            logger: quietLogger()
+        )
         try await whileRunning(service) {
             try await waitUntilReady(service)
             var headers = CallContext().headers
@@ -139,8 +159,11 @@ struct RPCTests {
             #expect(try Rampart_V1_Error(serializedBytes: reply.payload).code == .deadlineExceeded)
             do {
                 _ = try await RPCClient(connection: service.context.nats).call(
-                    "rampart.v1.permissions.test_slow", Rampart_V1_HealthRequest(), context: CallContext(timeout: .milliseconds(100)),
-                    as: Rampart_V1_HealthReply.self)
+                    "rampart.v1.permissions.test_slow",
+                    Rampart_V1_HealthRequest(),
+                    context: CallContext(timeout: .milliseconds(100)),
+                    as: Rampart_V1_HealthReply.self
+                )
                 Issue.record("expected deadline_exceeded")
             } catch let error as RampartError {
                 #expect(error.code == .deadlineExceeded)
@@ -148,17 +171,64 @@ struct RPCTests {
         }
     }
 
+    @Test("requests over the in-flight limit are refused at once, and served again once it frees")
+    func loadShedding() async throws {
+        let nats = try await NATSServer.start()
+        var configuration = try await testConfiguration(.permissions, nats: nats)
+        configuration.maxRequestsInFlight = 2
+        let service = try await ServiceRuntime.assemble(probeService(calls: CallCounter()), configuration: configuration, logger: quietLogger())
+        try await whileRunning(service) {
+            try await waitUntilReady(service)
+            let client = RPCClient(connection: service.context.nats)
+            let outcomes = try await withThrowingTaskGroup(of: Rampart_V1_ErrorCode.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        do {
+                            _ = try await client.call(
+                                "rampart.v1.permissions.test_slow",
+                                Rampart_V1_HealthRequest(),
+                                context: CallContext(timeout: .seconds(10)),
+                                as: Rampart_V1_HealthReply.self
+                            )
+                            return .unspecified
+                        } catch let error as RampartError {
+                            return error.code
+                        }
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 == .unspecified }.count == 2)
+            #expect(outcomes.filter { $0 == .unavailable }.count == 4)
+            // The slots are free again.
+            _ = try await client.call(
+                "rampart.v1.permissions.test_slow",
+                Rampart_V1_HealthRequest(),
+                context: CallContext(timeout: .seconds(10)),
+                as: Rampart_V1_HealthReply.self
+            )
+        }
+    }
+
     @Test("OPS-3 graceful shutdown finishes the request in flight before it stops")
     func gracefulShutdown() async throws {
         let nats = try await NATSServer.start()
-        let service = try await ServiceRuntime.assemble(probeService(calls: CallCounter()), configuration: try await testConfiguration(.permissions, nats: nats), logger: quietLogger())
+        let service = try await ServiceRuntime.assemble(
+            probeService(calls: CallCounter()),
+            configuration: try await testConfiguration(.permissions, nats: nats),
+            logger: quietLogger()
+        )
         let client = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url]), logger: quietLogger())
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await service.run() }
             try await waitUntilReady(service)
             let inFlight = Task {
                 try await RPCClient(connection: client).call(
-                    "rampart.v1.permissions.test_slow", Rampart_V1_HealthRequest(), context: CallContext(), as: Rampart_V1_HealthReply.self)
+                    "rampart.v1.permissions.test_slow",
+                    Rampart_V1_HealthRequest(),
+                    context: CallContext(),
+                    as: Rampart_V1_HealthReply.self
+                )
             }
             try await Task.sleep(for: .milliseconds(100))
             await service.group.triggerGracefulShutdown()
@@ -168,7 +238,11 @@ struct RPCTests {
         // Stopped: nobody serves the subject any more.
         await #expect(throws: RampartError.self) {
             _ = try await RPCClient(connection: client).call(
-                "rampart.v1.permissions.test_slow", Rampart_V1_HealthRequest(), context: CallContext(), as: Rampart_V1_HealthReply.self)
+                "rampart.v1.permissions.test_slow",
+                Rampart_V1_HealthRequest(),
+                context: CallContext(),
+                as: Rampart_V1_HealthReply.self
+            )
         }
         await client.close()
     }

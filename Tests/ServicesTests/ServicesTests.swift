@@ -54,13 +54,19 @@ struct ServicesTests {
             }
             #expect(ready)
             let reply = try await RPCClient(connection: service.context.nats).call(
-                Subjects.health(name), Rampart_V1_HealthRequest(), context: CallContext(), as: Rampart_V1_HealthReply.self)
+                Subjects.health(name),
+                Rampart_V1_HealthRequest(),
+                context: CallContext(),
+                as: Rampart_V1_HealthReply.self
+            )
             #expect(reply.service == name.rawValue)
             #expect(reply.instanceID == "\(name.rawValue)-1")
             #expect(reply.healthy)
             if let postgres {
                 // Its own database, migrated.
-                #expect(try await TestPostgres.psql("SELECT to_regclass('public.rampart_migrations') IS NOT NULL", database: postgres.database) == "t")
+                #expect(
+                    try await TestPostgres.psql("SELECT to_regclass('public.rampart_migrations') IS NOT NULL", database: postgres.database) == "t"
+                )
             }
             await service.group.triggerGracefulShutdown()
             try await group.waitForAll()
@@ -79,7 +85,11 @@ struct ServicesTests {
             ops: .init(host: "127.0.0.1", port: 0),
             publicHTTP: .init(host: "127.0.0.1", port: 0)
         )
-        let service = try await ServiceRuntime.assemble(GatewayService.descriptor(publicPort: publicPort), configuration: configuration, logger: quietLogger())
+        let service = try await ServiceRuntime.assemble(
+            GatewayService.descriptor(publicPort: publicPort),
+            configuration: configuration,
+            logger: quietLogger()
+        )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await service.run() }
             let port = await publicPort.wait()
@@ -88,7 +98,11 @@ struct ServicesTests {
             #expect(health.body == #"{"status":"ok"}"#)
             #expect(try await httpGet(port: port, path: "/metrics").status == 404)
             let reply = try await RPCClient(connection: service.context.nats).call(
-                Subjects.health(.gateway), Rampart_V1_HealthRequest(), context: CallContext(), as: Rampart_V1_HealthReply.self)
+                Subjects.health(.gateway),
+                Rampart_V1_HealthRequest(),
+                context: CallContext(),
+                as: Rampart_V1_HealthReply.self
+            )
             #expect(reply.service == "gateway")
             await service.group.triggerGracefulShutdown()
             try await group.waitForAll()

@@ -20,6 +20,10 @@ struct Row {
     var p99: Double?
 }
 
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
 func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
     sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
 }
@@ -53,13 +57,19 @@ let start = clock.now
 for _ in 0..<requestCount {
     let t0 = clock.now
     _ = try await connection.request(payload, to: subject, timeout: .seconds(5))
-    let elapsed = clock.now - t0
-    latencies.append(Double(elapsed.components.attoseconds) / 1e12 + Double(elapsed.components.seconds) * 1e6)
+    latencies.append(seconds(clock.now - t0) * 1e6)
 }
-let total = clock.now - start
-let seconds = Double(total.components.seconds) + Double(total.components.attoseconds) / 1e18
+let sequentialSeconds = seconds(clock.now - start)
 latencies.sort()
-rows.append(Row(name: "request/reply, NATSKit (1 in flight)", rate: Double(requestCount) / seconds, unit: "req/s", p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99)))
+rows.append(
+    Row(
+        name: "request/reply, NATSKit (1 in flight)",
+        rate: Double(requestCount) / sequentialSeconds,
+        unit: "req/s",
+        p50: percentile(latencies, 0.5),
+        p99: percentile(latencies, 0.99)
+    )
+)
 
 // The same loop in C.
 let (requester, requesterOutput) = try launch(["requester", server.url, subject, String(requestCount)])
@@ -85,9 +95,7 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     }
     try await group.waitForAll()
 }
-let concurrentTotal = clock.now - concurrentStart
-let concurrentSeconds = Double(concurrentTotal.components.seconds) + Double(concurrentTotal.components.attoseconds) / 1e18
-rows.append(Row(name: "request/reply, NATSKit (32 in flight)", rate: Double(requestCount) / concurrentSeconds, unit: "req/s"))
+rows.append(Row(name: "request/reply, NATSKit (32 in flight)", rate: Double(requestCount) / seconds(clock.now - concurrentStart), unit: "req/s"))
 responder.terminate()
 responder.waitUntilExit()
 
@@ -98,9 +106,7 @@ let publishStart = clock.now
 for index in 0..<publishCount {
     _ = try await jetStream.publish(payload, to: "bench.js.one", messageID: "seq-\(index)")
 }
-let publishTotal = clock.now - publishStart
-let publishSeconds = Double(publishTotal.components.seconds) + Double(publishTotal.components.attoseconds) / 1e18
-rows.append(Row(name: "JetStream publish + ack (1 in flight)", rate: Double(publishCount) / publishSeconds, unit: "msg/s"))
+rows.append(Row(name: "JetStream publish + ack (1 in flight)", rate: Double(publishCount) / seconds(clock.now - publishStart), unit: "msg/s"))
 
 let windowStart = clock.now
 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -113,9 +119,7 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     }
     try await group.waitForAll()
 }
-let windowTotal = clock.now - windowStart
-let windowSeconds = Double(windowTotal.components.seconds) + Double(windowTotal.components.attoseconds) / 1e18
-rows.append(Row(name: "JetStream publish + ack (32 in flight)", rate: Double(publishCount) / windowSeconds, unit: "msg/s"))
+rows.append(Row(name: "JetStream publish + ack (32 in flight)", rate: Double(publishCount) / seconds(clock.now - windowStart), unit: "msg/s"))
 await connection.drain()
 try await server.stop()  // a global is never deinitialised: stop the server explicitly
 

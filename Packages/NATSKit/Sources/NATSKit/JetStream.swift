@@ -149,7 +149,7 @@ public final class JetStream: Sendable {
             let subjects = configuration.subjects.map { UnsafePointer<CChar>(strdup($0)) }
             defer {
                 free(name)
-                subjects.forEach { free(UnsafeMutablePointer(mutating: $0)) }
+                for subject in subjects { free(UnsafeMutablePointer(mutating: subject)) }
             }
             var subjectPointers: [UnsafePointer<CChar>?] = subjects
             return try subjectPointers.withUnsafeMutableBufferPointer { subjectBuffer in

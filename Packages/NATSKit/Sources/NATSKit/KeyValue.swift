@@ -50,7 +50,14 @@ extension JetStream {
         public var replicas: Int
         public var storage: StreamConfiguration.Storage
 
-        public init(bucket: String, history: UInt8 = 1, ttl: Duration = .zero, maxValueSize: Int32 = 64 * 1024, replicas: Int = 1, storage: StreamConfiguration.Storage = .file) {
+        public init(
+            bucket: String,
+            history: UInt8 = 1,
+            ttl: Duration = .zero,
+            maxValueSize: Int32 = 64 * 1024,
+            replicas: Int = 1,
+            storage: StreamConfiguration.Storage = .file
+        ) {
             self.bucket = bucket
             self.history = history
             self.ttl = ttl
@@ -167,7 +174,11 @@ public final class KeyValueBucket: Sendable {
         }
     }
 
-    private func write(_ key: String, operation: String, _ body: @escaping @Sendable (OpaquePointer, inout UInt64) -> natsStatus) async throws -> UInt64 {
+    private func write(
+        _ key: String,
+        operation: String,
+        _ body: @escaping @Sendable (OpaquePointer, inout UInt64) -> natsStatus
+    ) async throws -> UInt64 {
         try validateKey(key)
         let store = self.store
         return try await Blocking.run {

@@ -60,7 +60,7 @@ public final class NATSConnection: Sendable, Service {
         defer { natsOptions_Destroy(options) }
 
         let servers = configuration.servers.map { strdup($0) }
-        defer { servers.forEach { free($0) } }
+        defer { for server in servers { free(server) } }
         var serverPointers = servers.map { UnsafePointer<CChar>($0) }
         try check(natsOptions_SetServers(options, &serverPointers, Int32(serverPointers.count)), "set NATS servers")
         if let name = configuration.name {
@@ -294,7 +294,7 @@ final class ConnectionEvents: Sendable {
             defer { state.waiters = [] }
             return state.waiters
         }
-        waiters.forEach { $0.resume() }
+        for waiter in waiters { waiter.resume() }
     }
 
     func waitUntilClosed() async {

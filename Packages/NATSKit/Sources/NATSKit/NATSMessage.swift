@@ -1,4 +1,5 @@
 import CNATS
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

@@ -95,6 +95,6 @@ final class ResponseMux: Sendable {
             defer { state.waiters = [:] }
             return state.waiters
         }
-        waiters.values.forEach { $0.resume(throwing: error) }
+        for waiter in waiters.values { waiter.resume(throwing: error) }
     }
 }

@@ -33,13 +33,7 @@ public struct TenantID: Hashable, Sendable, CustomStringConvertible {
 
     /// A new random tenant ID.
     public static func random() -> TenantID {
-        var generator = SystemRandomNumberGenerator()
-        let hex = (0..<2).map { _ in
-            let word = generator.next() as UInt64
-            let digits = String(word, radix: 16)
-            return String(repeating: "0", count: 16 - digits.count) + digits
-        }.joined()
-        return TenantID(hex)!
+        TenantID(randomHex128())!
     }
 
     /// The tenant's PostgreSQL schema name, unquoted: `t_<32 hex>`.
@@ -53,4 +47,13 @@ public struct TenantID: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { uuidString }
+}
+
+/// 128 bits from the system's CSPRNG as 32 lowercase hex digits: tenant and request IDs.
+public func randomHex128() -> String {
+    var generator = SystemRandomNumberGenerator()
+    return (0..<2).map { _ in
+        let digits = String(generator.next() as UInt64, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }.joined()
 }

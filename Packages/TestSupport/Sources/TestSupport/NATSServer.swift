@@ -26,7 +26,8 @@ public final class NATSServer: @unchecked Sendable {
         self.configFile = configFile
         self.environment = environment
         // Under `make test`'s work folder, whose cleanup also stops any server a crashed test left.
-        let base = ProcessInfo.processInfo.environment["RAMPART_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) }
+        let base =
+            ProcessInfo.processInfo.environment["RAMPART_TEST_TMPDIR"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory
         storageDirectory = base.appendingPathComponent("rampart-nats-\(UUID().uuidString)")
     }

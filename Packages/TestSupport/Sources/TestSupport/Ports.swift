@@ -1,3 +1,5 @@
+import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -85,5 +87,3 @@ public func offloaded<T: Sendable>(_ body: @escaping @Sendable () throws -> T) a
         DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
     }
 }
-
-import Dispatch

@@ -38,7 +38,10 @@ public enum TestPostgres {
     private static func blockingPSQL(_ sql: String, database: String) throws -> String {
         let process = Process()
         process.executableURL = try Executables.find("psql")
-        process.arguments = ["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", server.host, "-p", String(server.port), "-U", server.user, "-d", database, "-c", sql]
+        process.arguments = [
+            "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", server.host, "-p", String(server.port), "-U", server.user, "-d", database, "-c",
+            sql,
+        ]
         let output = Pipe()
         let errors = Pipe()
         process.standardOutput = output

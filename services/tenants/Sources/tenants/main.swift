@@ -1,4 +1,4 @@
-import TenantsService
 import ServiceKit
+import TenantsService
 
 await ServiceRuntime.main(TenantsService.descriptor())

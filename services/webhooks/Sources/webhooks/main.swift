@@ -1,4 +1,4 @@
-import WebhooksService
 import ServiceKit
+import WebhooksService
 
 await ServiceRuntime.main(WebhooksService.descriptor())

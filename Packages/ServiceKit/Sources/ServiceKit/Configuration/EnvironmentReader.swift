@@ -45,7 +45,9 @@ public struct EnvironmentReader {
     public mutating func int(_ key: String, default defaultValue: Int, range: ClosedRange<Int>) -> Int {
         guard let text = raw(key) else { return defaultValue }
         guard let value = Int(text), range.contains(value) else {
-            problems.append("\(Self.variableName(key)) must be an integer from \(range.lowerBound) to \(range.upperBound), not \(text.debugDescription)")
+            problems.append(
+                "\(Self.variableName(key)) must be an integer from \(range.lowerBound) to \(range.upperBound), not \(text.debugDescription)"
+            )
             return defaultValue
         }
         return value
@@ -53,7 +55,7 @@ public struct EnvironmentReader {
 
     public mutating func list(_ key: String, default defaultValue: [String]) -> [String] {
         guard let text = raw(key) else { return defaultValue }
-        let items = text.split(separator: ",").map { String($0).trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
+        let items = text.split(separator: ",").map { String($0).trimmingWhitespace }.filter { !$0.isEmpty }
         if items.isEmpty { problems.append("\(Self.variableName(key)) is an empty list") }
         return items
     }
@@ -75,14 +77,5 @@ public struct EnvironmentReader {
 
     public func validate() throws(ConfigurationError) {
         if !problems.isEmpty { throw ConfigurationError(problems: problems) }
-    }
-}
-
-extension String {
-    func trimmingCharacters(in set: Character) -> String {
-        var slice = Substring(self)
-        while slice.first == set { slice = slice.dropFirst() }
-        while slice.last == set { slice = slice.dropLast() }
-        return String(slice)
     }
 }

@@ -48,6 +48,8 @@ public struct ServiceConfiguration: Sendable {
     public var ops: HTTP
     /// The public REST listener: the gateway's only.
     public var publicHTTP: HTTP?
+    /// NATS requests handled at once by this instance; more are answered `unavailable`.
+    public var maxRequestsInFlight: Int
 
     public init(
         service: ServiceName,
@@ -56,7 +58,8 @@ public struct ServiceConfiguration: Sendable {
         nats: NATSConfiguration,
         postgres: Postgres?,
         ops: HTTP,
-        publicHTTP: HTTP? = nil
+        publicHTTP: HTTP? = nil,
+        maxRequestsInFlight: Int = 512
     ) {
         self.service = service
         self.instanceID = instanceID
@@ -65,6 +68,7 @@ public struct ServiceConfiguration: Sendable {
         self.postgres = postgres
         self.ops = ops
         self.publicHTTP = publicHTTP
+        self.maxRequestsInFlight = maxRequestsInFlight
     }
 
     /// Default ops port of each service, so that all seven can run on one machine.
@@ -94,7 +98,9 @@ public struct ServiceConfiguration: Sendable {
         if let parsed = Logger.Level(rawValue: level.lowercased()) {
             logLevel = parsed
         } else {
-            reader.problem("RAMPART_LOG_LEVEL must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not \(level.debugDescription)")
+            reader.problem(
+                "RAMPART_LOG_LEVEL must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), not \(level.debugDescription)"
+            )
             logLevel = .info
         }
 
@@ -140,6 +146,7 @@ public struct ServiceConfiguration: Sendable {
             host: reader.string("ops.host", default: "0.0.0.0"),
             port: reader.int("ops.port", default: Self.defaultOpsPort(service), range: 0...65535)
         )
+        maxRequestsInFlight = reader.int("rpc.max-in-flight", default: 512, range: 1...100_000)
         if service == .gateway {
             publicHTTP = HTTP(
                 host: reader.string("gateway.host", default: "0.0.0.0"),

@@ -100,6 +100,8 @@ struct MigrationRunner {
         if schema == "public" { return true }
         let utf8 = Array(schema.utf8)
         return utf8.count == 34 && schema.hasPrefix("t_")
-            && utf8.dropFirst(2).allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+            && utf8.dropFirst(2).allSatisfy {
+                (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
+            }
     }
 }

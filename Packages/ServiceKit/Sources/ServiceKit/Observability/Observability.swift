@@ -1,6 +1,7 @@
 import Logging
 import Metrics
 import Prometheus
+import RampartModels
 import Synchronization
 
 /// Process-wide logging and metrics. swift-log and swift-metrics accept one bootstrap per
@@ -31,5 +32,3 @@ public enum Observability {
         }
     }
 }
-
-import RampartModels

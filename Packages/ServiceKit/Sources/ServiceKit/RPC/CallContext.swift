@@ -116,11 +116,7 @@ public struct CallContext: Sendable, Equatable {
     }
 
     public static func newRequestID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in
-            let digits = String(generator.next() as UInt64, radix: 16)
-            return String(repeating: "0", count: 16 - digits.count) + digits
-        }.joined()
+        randomHex128()
     }
 
     static func nowMilliseconds() -> Int64 {

@@ -3,9 +3,14 @@ import Metrics
 import NATSKit
 import RampartModels
 import ServiceLifecycle
+import Synchronization
 
 /// Serves an `RPCRouter` on NATS: every subject in the service's queue group so that replicas
 /// share the load. Each request runs in its own child task, bounded by its deadline.
+///
+/// At most `maxRequestsInFlight` handlers run at once; a request beyond that is answered
+/// `unavailable` at once rather than queued, so a flood costs a reply each, not unbounded memory,
+/// and the caller (or another replica) can retry.
 ///
 /// On graceful shutdown it drains its subscriptions (no new requests, those already received
 /// are served) and returns once every in-flight handler has replied.
@@ -14,14 +19,24 @@ public final class RPCServer: Service, Sendable {
     let router: RPCRouter
     let queueGroup: String
     let logger: Logger
+    let maxRequestsInFlight: Int
+    private let inFlight = Mutex(0)
     /// Called once the subscriptions are in place, before the first request is served.
     let onListening: @Sendable () -> Void
 
-    public init(connection: NATSConnection, router: RPCRouter, queueGroup: String, logger: Logger, onListening: @escaping @Sendable () -> Void = {}) {
+    public init(
+        connection: NATSConnection,
+        router: RPCRouter,
+        queueGroup: String,
+        logger: Logger,
+        maxRequestsInFlight: Int = 512,
+        onListening: @escaping @Sendable () -> Void = {}
+    ) {
         self.connection = connection
         self.router = router
         self.queueGroup = queueGroup
         self.logger = logger
+        self.maxRequestsInFlight = maxRequestsInFlight
         self.onListening = onListening
     }
 
@@ -38,7 +53,14 @@ public final class RPCServer: Service, Sendable {
                     group.addTask {
                         await withDiscardingTaskGroup { requests in
                             for await message in subscription {
-                                requests.addTask { await self.serve(message, route: route) }
+                                guard self.admit() else {
+                                    self.shed(message, route: route)
+                                    continue
+                                }
+                                requests.addTask {
+                                    await self.serve(message, route: route)
+                                    self.inFlight.withLock { $0 -= 1 }
+                                }
                             }
                         }
                     }
@@ -48,6 +70,23 @@ public final class RPCServer: Service, Sendable {
             for (_, subscription) in subscriptions { subscription.beginDrain() }
         }
         logger.info("RPC server stopped")
+    }
+
+    private func admit() -> Bool {
+        inFlight.withLock { count in
+            guard count < maxRequestsInFlight else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    /// Refuses a request over the in-flight limit without running anything.
+    private func shed(_ message: NATSMessage, route: RPCRouter.Route) {
+        guard let replySubject = message.replySubject else { return }
+        let requestID = message.headers[CallHeader.requestID].flatMap { CallContext.isValidToken($0, maximumLength: 128) ? $0 : nil }
+        let (headers, body) = Self.errorReply(RampartError(.unavailable, "overloaded, retry later"), requestID: requestID)
+        try? connection.publish(body, to: replySubject, headers: headers)
+        Counter(label: "rampart_rpc_requests_total", dimensions: [("subject", route.subject), ("outcome", "overloaded")]).increment()
     }
 
     func serve(_ message: NATSMessage, route: RPCRouter.Route) async {

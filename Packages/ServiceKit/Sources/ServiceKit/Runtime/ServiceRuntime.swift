@@ -83,7 +83,7 @@ public final class ListeningPort: Sendable {
             defer { state.waiters = [] }
             return state.waiters
         }
-        waiters.forEach { $0.resume(returning: port) }
+        for waiter in waiters { waiter.resume(returning: port) }
     }
 
     public func wait() async -> Int {
@@ -145,9 +145,14 @@ public enum ServiceRuntime {
         let startup = StartupService(
             descriptor: descriptor,
             context: context,
-            rpc: RPCServer(connection: nats, router: router, queueGroup: descriptor.name.subjectToken, logger: logger) {
-                health.markStarted()
-            }
+            rpc: RPCServer(
+                connection: nats,
+                router: router,
+                queueGroup: descriptor.name.subjectToken,
+                logger: logger,
+                maxRequestsInFlight: configuration.maxRequestsInFlight,
+                onListening: { health.markStarted() }
+            )
         )
         // Shutdown runs in reverse: the HTTP listeners stop first, then the RPC server drains,
         // then the database pool closes, and NATS drains last.
