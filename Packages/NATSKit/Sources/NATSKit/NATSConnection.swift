@@ -204,7 +204,7 @@ public final class NATSConnection: Sendable, Service {
         let (token, replySubject) = responses.nextReplySubject()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
-                responses.register(token, continuation)
+                responses.register(token, continuation, timeout: timeout, subject: subject)
                 if Task.isCancelled {
                     responses.fail(token, CancellationError())
                     return
@@ -213,9 +213,7 @@ public final class NATSConnection: Sendable, Service {
                     try publish(payload, to: subject, replyTo: replySubject, headers: headers)
                 } catch {
                     responses.fail(token, error)
-                    return
                 }
-                responses.failAfter(timeout, token: token, subject: subject)
             }
         } onCancel: {
             responses.fail(token, CancellationError())
