@@ -1,10 +1,11 @@
 import Logging
 import NATSKit
 import RampartModels
-import ServiceKit
 import ServiceLifecycle
 import TestSupport
 import Testing
+
+@testable import ServiceKit
 
 /// A service with a few test handlers, to exercise the router and the server.
 func probeService(calls: CallCounter) -> ServiceDescriptor {
@@ -169,6 +170,22 @@ struct RPCTests {
                 #expect(error.code == .deadlineExceeded)
             }
         }
+    }
+
+    @Test("a far-future deadline from the caller does not let a handler run past the server's limit")
+    func deadlineCeiling() async throws {
+        var context = CallContext()
+        context.deadline = Int64.max / 2  // centuries away
+        let clock = ContinuousClock()
+        let started = clock.now
+        await #expect(throws: RampartError(.deadlineExceeded, "deadline exceeded")) {
+            _ = try await RPCServer.withDeadline(context, limit: .milliseconds(100)) {
+                try await Task.sleep(for: .seconds(30))
+                return []
+            }
+        }
+        #expect(clock.now - started < .seconds(5))
+        #expect(RPCServer.maximumHandlerTime == .seconds(60))
     }
 
     @Test("requests over the in-flight limit are refused at once, and served again once it frees")

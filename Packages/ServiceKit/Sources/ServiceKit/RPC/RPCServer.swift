@@ -133,10 +133,18 @@ public final class RPCServer: Service, Sendable {
         return (headers, (try? error.proto(requestID: requestID).serializedBytes()) ?? [])
     }
 
+    /// The longest any handler may run, whatever deadline the caller asked for: a far-future
+    /// `Rampart-Deadline` must not let a request hold an in-flight slot indefinitely.
+    public static let maximumHandlerTime = Duration.seconds(60)
+
     /// Runs `body`, cancelling it and answering `deadline_exceeded` once the caller's deadline
-    /// has passed: nobody waits for the answer any more.
-    static func withDeadline(_ context: CallContext, _ body: @escaping @Sendable () async throws -> [UInt8]) async throws -> [UInt8] {
-        let remaining = context.remaining
+    /// (or `limit`) has passed: nobody waits for the answer any more.
+    static func withDeadline(
+        _ context: CallContext,
+        limit: Duration = maximumHandlerTime,
+        _ body: @escaping @Sendable () async throws -> [UInt8]
+    ) async throws -> [UInt8] {
+        let remaining = min(context.remaining, limit)
         guard remaining > .zero else { throw RampartError(.deadlineExceeded, "deadline passed before the request was served") }
         return try await withThrowingTaskGroup(of: [UInt8].self) { group in
             group.addTask { try await body() }
