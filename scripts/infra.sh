@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Local infrastructure on loopback: a PostgreSQL cluster and a nats-server with JetStream, each in
-# a folder of its own. Used by `make run` (data under .run/), `make test` (a temporary folder)
-# and by the tests when run on their own.
+# a folder of its own. Used by `make run` (data under .run/) and `make test` (a temporary folder).
 #
 #   infra.sh postgres-start DIR PORT [test]   initdb if needed, start; "test" trades durability for speed
 #   infra.sh postgres-stop DIR

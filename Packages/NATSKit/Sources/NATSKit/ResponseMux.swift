@@ -13,6 +13,7 @@ final class ResponseMux: Sendable {
     private struct Waiter {
         var continuation: CheckedContinuation<NATSMessage, any Error>
         var deadline: ContinuousClock.Instant
+        var timeout: Duration
         var subject: String
     }
 
@@ -92,7 +93,7 @@ final class ResponseMux: Sendable {
 
     /// Registers a request that fails with `.timeout` once `timeout` has passed without a reply.
     func register(_ token: UInt64, _ continuation: CheckedContinuation<NATSMessage, any Error>, timeout: Duration, subject: String) {
-        let waiter = Waiter(continuation: continuation, deadline: .now + timeout, subject: subject)
+        let waiter = Waiter(continuation: continuation, deadline: .now + timeout, timeout: timeout, subject: subject)
         state.withLock { $0.waiters[token] = waiter }
     }
 
@@ -107,7 +108,7 @@ final class ResponseMux: Sendable {
             return tokens.compactMap { state.waiters.removeValue(forKey: $0) }
         }
         for waiter in expired {
-            waiter.continuation.resume(throwing: NATSError(.timeout, "no reply from \(waiter.subject) in time"))
+            waiter.continuation.resume(throwing: NATSError(.timeout, "no reply from \(waiter.subject) within \(waiter.timeout)"))
         }
     }
 

@@ -55,14 +55,6 @@ public enum TestPostgres {
     }
 }
 
-/// The repository's root folder, for tests that read shipped files (deploy/).
-public let repositoryRoot: URL = {
-    // Packages/TestSupport/Sources/TestSupport/TestPostgres.swift
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<5 { url.deleteLastPathComponent() }
-    return url
-}()
-
 /// The nats-server most tests share: the one `make test` started (RAMPART_TEST_NATS_URL), or
 /// one started for this process. Tests that stop or restart a server start their own.
 public enum TestNATS {

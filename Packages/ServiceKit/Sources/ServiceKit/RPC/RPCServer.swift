@@ -86,7 +86,7 @@ public final class RPCServer: Service, Sendable {
         let requestID = message.headers[CallHeader.requestID].flatMap { CallContext.isValidToken($0, maximumLength: 128) ? $0 : nil }
         let (headers, body) = Self.errorReply(RampartError(.unavailable, "overloaded, retry later"), requestID: requestID)
         try? connection.publish(body, to: replySubject, headers: headers)
-        Counter(label: "rampart_rpc_requests_total", dimensions: [("subject", route.subject), ("outcome", "overloaded")]).increment()
+        Self.countRequest(route, outcome: "overloaded")
     }
 
     func serve(_ message: NATSMessage, route: RPCRouter.Route) async {
@@ -122,9 +122,14 @@ public final class RPCServer: Service, Sendable {
         } catch {
             logger.error("reply failed", metadata: ["subject": "\(route.subject)", "error": "\(error)"])
         }
-        Counter(label: "rampart_rpc_requests_total", dimensions: [("subject", route.subject), ("outcome", outcome)]).increment()
+        Self.countRequest(route, outcome: outcome)
         Timer(label: "rampart_rpc_request_duration_seconds", dimensions: [("subject", route.subject)], preferredDisplayUnit: .seconds)
             .recordInterval(since: started)
+    }
+
+    /// `rampart_rpc_requests_total{subject, outcome}`: served, refused (by error code) or shed.
+    private static func countRequest(_ route: RPCRouter.Route, outcome: String) {
+        Counter(label: "rampart_rpc_requests_total", dimensions: [("subject", route.subject), ("outcome", outcome)]).increment()
     }
 
     static func errorReply(_ error: RampartError, requestID: String?) -> (NATSHeaders, [UInt8]) {
