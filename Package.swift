@@ -17,6 +17,7 @@ let package = Package(
         .package(path: "Packages/NATSKit"),
         .package(path: "Packages/SodiumKit"),
         .package(path: "Packages/ServiceKit"),
+        .package(path: "Packages/RateLimitKit"),
         .package(path: "Packages/TestSupport"),
         .package(path: "Packages/Benchmarks"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -55,6 +56,8 @@ let package = Package(
                 .product(name: "RampartModels", package: "RampartModels"),
                 .product(name: "TestSupport", package: "TestSupport"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "RateLimitKit", package: "RateLimitKit"),
+                .product(name: "NATSKit", package: "NATSKit"),
             ] + serviceLibraries.map { .product(name: $0.library, package: $0.package) }
         ),
     ]

@@ -161,7 +161,7 @@ struct KeyValueTests {
         defer { Task { try? await jetStream.deleteKeyValue(bucketName) } }
         try await bucket.put("bans.a", [1])
 
-        var events = try bucket.watch("bans.>").makeAsyncIterator()
+        var events = try await bucket.watch("bans.>").makeAsyncIterator()
         guard case .entry(let initial) = try await events.next() else {
             Issue.record("expected the initial value")
             return

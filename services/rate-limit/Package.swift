@@ -11,6 +11,10 @@ let package = Package(
     dependencies: [
         .package(path: "../../Packages/ServiceKit"),
         .package(path: "../../Packages/RampartModels"),
+        .package(path: "../../Packages/NATSKit"),
+        .package(path: "../../Packages/SodiumKit"),
+        .package(path: "../../Packages/RateLimitKit"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
     ],
     targets: [
         .target(
@@ -18,6 +22,10 @@ let package = Package(
             dependencies: [
                 .product(name: "ServiceKit", package: "ServiceKit"),
                 .product(name: "RampartModels", package: "RampartModels"),
+                .product(name: "NATSKit", package: "NATSKit"),
+                .product(name: "SodiumKit", package: "SodiumKit"),
+                .product(name: "RateLimitKit", package: "RateLimitKit"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),

@@ -3,12 +3,15 @@ import Dispatch
 /// nats.c's JetStream management, fetch and key-value calls block their thread until the server
 /// answers. They run here, never on Swift's cooperative pool (two threads on a two-core
 /// machine): one blocked call there would stall every task of the process.
+///
+/// Each call gets a serial queue of its own: those run on GCD's overcommitting pool, which starts
+/// a thread when every other one is blocked. A shared concurrent queue would not: it runs about
+/// one thread per core, so two slow calls (a fetch waiting out its timeout) would hold up every
+/// other blocking call of the process.
 enum Blocking {
-    private static let queue = DispatchQueue(label: "natskit.blocking", attributes: .concurrent)
-
     static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            queue.async {
+            DispatchQueue(label: "natskit.blocking").async {
                 continuation.resume(with: Result { try body() })
             }
         }

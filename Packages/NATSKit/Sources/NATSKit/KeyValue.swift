@@ -10,8 +10,17 @@ public struct KeyValueEntry: Sendable, Equatable {
     public var value: [UInt8]
     public var revision: UInt64
     public var operation: Operation
-    /// Unix nanoseconds.
+    /// Unix nanoseconds; 0 when read by `latest`, whose direct get does not carry it.
     public var created: Int64
+
+    public init(bucket: String, key: String, value: [UInt8], revision: UInt64, operation: Operation, created: Int64) {
+        self.bucket = bucket
+        self.key = key
+        self.value = value
+        self.revision = revision
+        self.operation = operation
+        self.created = created
+    }
 
     init(copying entry: OpaquePointer) {
         bucket = String(cString: kvEntry_Bucket(entry))
@@ -67,7 +76,8 @@ extension JetStream {
         }
     }
 
-    /// Creates the bucket if it does not exist and opens it.
+    /// Creates the bucket if it does not exist, or brings an existing one to this configuration
+    /// (history, TTL, value size and replicas; storage cannot change), and opens it.
     public func ensureKeyValue(_ configuration: KeyValueConfiguration) async throws -> KeyValueBucket {
         let context = self.context
         let store = try await Blocking.run {
@@ -81,11 +91,30 @@ extension JetStream {
                 config.Replicas = Int32(configuration.replicas)
                 config.StorageType = configuration.storage == .file ? js_FileStorage : js_MemoryStorage
                 var store: OpaquePointer?
-                try check(js_CreateKeyValue(&store, context.raw, &config), "create key-value bucket \(configuration.bucket)")
+                if js_CreateKeyValue(&store, context.raw, &config) != NATS_OK {
+                    try Self.updateKeyValueStream(context: context, configuration)
+                    try check(js_KeyValue(&store, context.raw, bucket), "open key-value bucket \(configuration.bucket)")
+                }
                 return CPointer(raw: store!)
             }
         }
         return KeyValueBucket(store: store, jetStream: self, name: configuration.bucket)
+    }
+
+    /// A bucket is the stream `KV_<bucket>`: its limits are the stream's.
+    private static func updateKeyValueStream(context: CPointer, _ configuration: KeyValueConfiguration) throws {
+        let stream = "KV_\(configuration.bucket)"
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        var errorCode = jsErrCode(0)
+        try check(js_GetStreamInfo(&info, context.raw, stream, nil, &errorCode), errorCode, "create key-value bucket \(configuration.bucket)")
+        defer { jsStreamInfo_Destroy(info) }
+        guard let config = info?.pointee.Config else { throw NATSError(.notFound, "key-value bucket \(configuration.bucket) has no configuration") }
+        config.pointee.MaxMsgsPerSubject = Int64(configuration.history)
+        config.pointee.MaxAge = configuration.ttl.nanoseconds
+        config.pointee.MaxMsgSize = configuration.maxValueSize
+        config.pointee.Replicas = Int64(configuration.replicas)
+        var updateError = jsErrCode(0)
+        try check(js_UpdateStream(nil, context.raw, config, nil, &updateError), updateError, "update key-value bucket \(configuration.bucket)")
     }
 
     /// Opens an existing bucket.
@@ -127,33 +156,58 @@ public final class KeyValueBucket: Sendable {
 
     /// The current entry, or nil when the key is absent or deleted.
     public func get(_ key: String) async throws -> KeyValueEntry? {
-        let store = self.store
-        return try await Blocking.run {
-            var entry: OpaquePointer?
-            let status = kvStore_Get(&entry, store.raw, key)
-            if status == NATS_NOT_FOUND { return nil }
-            try check(status, "get \(key)")
-            defer { kvEntry_Destroy(entry) }
-            return KeyValueEntry(copying: entry!)
+        guard let entry = try await latest(key), entry.operation == .put else { return nil }
+        return entry
+    }
+
+    /// The key's latest entry, delete and purge markers included: the revision a compare-and-set
+    /// must name after a delete. Nil when the key has never been written (or was purged away).
+    ///
+    /// A direct get on the connection's inbox (JetStream's `$JS.API.DIRECT.GET`): no thread is
+    /// blocked while the server answers, so many reads can be in flight at once.
+    public func latest(_ key: String) async throws -> KeyValueEntry? {
+        try validateKey(key)
+        let subject = "$KV.\(name).\(key)"
+        let reply: NATSMessage
+        do {
+            reply = try await jetStream.connection.request([], to: "$JS.API.DIRECT.GET.KV_\(name).\(subject)", timeout: jetStream.timeout)
+        } catch let error as NATSError where error.kind == .noResponders {
+            throw NATSError(.notFound, "key-value bucket \(name) does not exist or does not allow direct get")
         }
+        if let status = reply.headers["Status"] {
+            if status == "404" { return nil }
+            throw NATSError(.jetStream(errorCode: 0), "get \(key): status \(status) \(reply.headers["Description"] ?? "")")
+        }
+        guard let sequence = reply.headers["Nats-Sequence"].flatMap(UInt64.init) else {
+            throw NATSError(.jetStream(errorCode: 0), "get \(key): reply without a sequence")
+        }
+        let operation: KeyValueEntry.Operation =
+            switch reply.headers["KV-Operation"] {
+            case "DEL": .delete
+            case "PURGE": .purge
+            default: .put
+            }
+        return KeyValueEntry(bucket: name, key: key, value: reply.payload, revision: sequence, operation: operation, created: 0)
     }
 
     /// Writes whatever is there; returns the new revision.
     @discardableResult
     public func put(_ key: String, _ value: [UInt8]) async throws -> UInt64 {
-        try await write(key, operation: "put") { store, revision in
-            value.withUnsafeBytes { kvStore_Put(&revision, store, key, $0.baseAddress, Int32($0.count)) }
-        }
+        try await write(key, value)
     }
 
     /// Writes only if the key is absent (or deleted); throws `.keyExists` otherwise.
     @discardableResult
     public func create(_ key: String, _ value: [UInt8]) async throws -> UInt64 {
         do {
-            return try await write(key, operation: "create") { store, revision in
-                value.withUnsafeBytes { kvStore_Create(&revision, store, key, $0.baseAddress, Int32($0.count)) }
-            }
+            return try await write(key, value, expectedRevision: 0)
         } catch let error as NATSError where error.kind == .wrongLastRevision {
+            // Deleted keys keep a marker: creating over it is an update of the marker's revision.
+            if let marker = try await latest(key), marker.operation != .put {
+                do {
+                    return try await write(key, value, expectedRevision: marker.revision)
+                } catch let error as NATSError where error.kind == .wrongLastRevision {}
+            }
             throw NATSError(.keyExists, "key \(key) already exists in \(name)")
         }
     }
@@ -162,29 +216,31 @@ public final class KeyValueBucket: Sendable {
     /// `.wrongLastRevision` when another writer got there first.
     @discardableResult
     public func update(_ key: String, _ value: [UInt8], expectedRevision: UInt64) async throws -> UInt64 {
-        try await write(key, operation: "update") { store, revision in
-            value.withUnsafeBytes { kvStore_Update(&revision, store, key, $0.baseAddress, Int32($0.count), expectedRevision) }
-        }
+        try await write(key, value, expectedRevision: expectedRevision)
     }
 
+    /// Marks the key deleted (its history stays until it ages out).
     public func delete(_ key: String) async throws {
-        let store = self.store
-        try await Blocking.run {
-            try check(kvStore_Delete(store.raw, key), "delete \(key)")
-        }
+        try await write(key, [], headers: ["KV-Operation": "DEL"])
     }
 
+    /// JetStream's error for a failed expected-last-subject-sequence check.
+    private static let wrongLastSequenceCode = 10071
+
+    /// A publish to the bucket's stream awaited on the connection's inbox, like `latest`.
     private func write(
         _ key: String,
-        operation: String,
-        _ body: @escaping @Sendable (OpaquePointer, inout UInt64) -> natsStatus
+        _ value: [UInt8],
+        expectedRevision: UInt64? = nil,
+        headers: NATSHeaders = [:]
     ) async throws -> UInt64 {
         try validateKey(key)
-        let store = self.store
-        return try await Blocking.run {
-            var revision: UInt64 = 0
-            try check(body(store.raw, &revision), "\(operation) \(key)")
-            return revision
+        var headers = headers
+        if let expectedRevision { headers["Nats-Expected-Last-Subject-Sequence"] = String(expectedRevision) }
+        do {
+            return try await jetStream.publish(value, to: "$KV.\(name).\(key)", headers: headers).sequence
+        } catch let error as NATSError where error.kind == .jetStream(errorCode: Self.wrongLastSequenceCode) {
+            throw NATSError(.wrongLastRevision, "\(key) in \(name) is no longer at revision \(expectedRevision ?? 0)")
         }
     }
 
@@ -198,10 +254,14 @@ public final class KeyValueBucket: Sendable {
 
     /// Watches `keys` (a subject pattern, `>` for all): first every current value, then
     /// `.caughtUp`, then each change as it happens. Ends when the consumer stops iterating.
-    public func watch(_ keys: String = ">") throws -> AsyncThrowingStream<KeyValueWatchEvent, any Error> {
-        var watcher: OpaquePointer?
-        try check(kvStore_Watch(&watcher, store.raw, keys, nil), "watch \(keys)")
-        let handle = WatchHandle(watcher: CPointer(raw: watcher!))
+    public func watch(_ keys: String = ">") async throws -> AsyncThrowingStream<KeyValueWatchEvent, any Error> {
+        let store = self.store
+        // Starting a watch creates a consumer on the server: a blocking round trip.
+        let handle = try await Blocking.run {
+            var watcher: OpaquePointer?
+            try check(kvStore_Watch(&watcher, store.raw, keys, nil), "watch \(keys)")
+            return WatchHandle(watcher: CPointer(raw: watcher!))
+        }
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: KeyValueWatchEvent.self)
         continuation.onTermination = { _ in handle.stop() }
         // kvWatcher_Next blocks: the watch holds one thread of its own for its lifetime.

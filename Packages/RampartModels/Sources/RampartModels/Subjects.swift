@@ -14,6 +14,19 @@ public enum Subjects {
         operation("health", of: service)
     }
 
+    /// rate-limit's operations (SPEC section 8).
+    public enum RateLimit {
+        public static let check = Subjects.operation("check", of: .rateLimit)
+        public static let reportFailure = Subjects.operation("report_failure", of: .rateLimit)
+        public static let listBans = Subjects.operation("list_bans", of: .rateLimit)
+        public static let unban = Subjects.operation("unban", of: .rateLimit)
+
+        /// Key-value bucket of the counters: `<policy>.<key digest>`.
+        public static let countersBucket = "rampart_ratelimit"
+        /// Key-value bucket of bans, watched by every rate-limit replica and the gateway.
+        public static let bansBucket = "rampart_bans"
+    }
+
     /// JetStream stream for domain events that must not be lost.
     public static let eventsStream = "RAMPART_EVENTS"
     public static let eventsPrefix = "rampart.events"

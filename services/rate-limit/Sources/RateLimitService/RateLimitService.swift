@@ -1,13 +1,201 @@
+import Logging
+import NATSKit
 import RampartModels
+import RateLimitKit
 import ServiceKit
+import SodiumKit
+import Synchronization
 
 /// Global rate limits and bans on NATS key-value (SPEC section 8).
 ///
-/// Foundation only so far: the service starts (its state will live in NATS key-value buckets), answers
-/// `rampart.v1.ratelimit.health` over NATS and serves its ops endpoints. Its operations arrive with
-/// the issues that build them.
+/// Every replica shares the counters and bans through two JetStream key-value buckets, so a
+/// limit holds across all of them (RL-2); each replica also watches the bans bucket and refuses
+/// a banned network without a round trip.
 public enum RateLimitService {
-    public static func descriptor() -> ServiceDescriptor {
-        ServiceDescriptor(name: .rateLimit)
+    /// `clock` is Unix milliseconds; tests may move it.
+    public static func descriptor(
+        settings: RateLimitSettings = RateLimitSettings(),
+        clock: @escaping @Sendable () -> Int64 = { WallClock.milliseconds() }
+    ) -> ServiceDescriptor {
+        let runtime = Runtime(settings: settings, clock: clock)
+        return ServiceDescriptor(
+            name: .rateLimit,
+            prepare: { context in try await runtime.prepare(context) },
+            routes: { router, context in
+                router.register(Subjects.RateLimit.check) { (request: Rampart_V1_RateLimitCheckRequest, call) in
+                    try await runtime.engine().check(request, context: call)
+                }
+                router.register(Subjects.RateLimit.reportFailure) { (request: Rampart_V1_ReportFailureRequest, _) in
+                    guard let address = IPNetwork(address: request.ip) else {
+                        throw RampartError(.invalidArgument, "ip must be an IPv4 or IPv6 address", details: ["field": "ip"])
+                    }
+                    guard request.kind != .unspecified, Rampart_V1_FailureKind.allCases.contains(request.kind) else {
+                        throw RampartError(.invalidArgument, "kind must be login, mfa or api_key", details: ["field": "kind"])
+                    }
+                    return try await runtime.engine().bans.reportFailure(from: address, kind: request.kind)
+                }
+                router.register(Subjects.RateLimit.listBans, requires: .principal) { (_: Rampart_V1_ListBansRequest, _) in
+                    let engine = try runtime.engine()
+                    var reply = Rampart_V1_ListBansReply()
+                    reply.bans = engine.bans.list.activeBans(now: engine.clock())
+                    return reply
+                }
+                router.register(Subjects.RateLimit.unban, requires: .principal) { (request: Rampart_V1_UnbanRequest, call) in
+                    guard let given = IPNetwork(cidr: request.network) else {
+                        throw RampartError(.invalidArgument, "network must be an address or a CIDR network", details: ["field": "network"])
+                    }
+                    let engine = try runtime.engine()
+                    // A bare address names the network it is grouped into.
+                    let network = given.prefixLength == given.bytes.count * 8 ? settings.grouping.network(of: given) : given
+                    return try await engine.bans.unban(network, by: call.principal ?? "unknown")
+                }
+            },
+            services: { context in [runtime.banList(context)] }
+        )
+    }
+
+    /// The parts of one assembled instance, created as the runtime reaches them.
+    final class Runtime: Sendable {
+        let settings: RateLimitSettings
+        let clock: @Sendable () -> Int64
+        private let state = Mutex<(banList: BanList?, engine: Engine?)>((nil, nil))
+
+        init(settings: RateLimitSettings, clock: @escaping @Sendable () -> Int64) {
+            self.settings = settings
+            self.clock = clock
+        }
+
+        func banList(_ context: ServiceContext) -> BanList {
+            state.withLock { state in
+                if let banList = state.banList { return banList }
+                let banList = BanList(connection: context.nats, logger: context.logger)
+                state.banList = banList
+                return banList
+            }
+        }
+
+        /// Creates (or updates) both buckets and waits until every ban is loaded.
+        func prepare(_ context: ServiceContext) async throws {
+            let jetStream = try context.nats.jetStream()
+            let longestWindow = max(
+                settings.policies.values.map(\.windowSeconds).max() ?? 60,
+                settings.fail2ban.windowSeconds
+            )
+            let counters = try await jetStream.ensureKeyValue(
+                .init(
+                    bucket: Subjects.RateLimit.countersBucket,
+                    // Nothing outlives its window: a counter untouched for that long is empty anyway.
+                    ttl: .seconds(Int64(longestWindow)),
+                    maxValueSize: 16 * 1024,
+                    replicas: settings.replicas,
+                    storage: settings.counterStorage == .file ? .file : .memory
+                )
+            )
+            let bansBucket = try await jetStream.ensureKeyValue(
+                .init(
+                    bucket: Subjects.RateLimit.bansBucket,
+                    ttl: .seconds(settings.fail2ban.memorySeconds),
+                    maxValueSize: 4 * 1024,
+                    replicas: settings.replicas,
+                    storage: .file
+                )
+            )
+            let banList = banList(context)
+            await banList.waitUntilCaughtUp()
+            let limiter = Limiter(bucket: counters, logger: context.logger, clock: clock)
+            let engine = Engine(
+                settings: settings,
+                limiter: limiter,
+                bans: Bans(bucket: bansBucket, list: banList, limiter: limiter, settings: settings, clock: clock, logger: context.logger),
+                clock: clock
+            )
+            state.withLock { $0.engine = engine }
+        }
+
+        func engine() throws -> Engine {
+            guard let engine = state.withLock({ $0.engine }) else { throw RampartError(.unavailable, "rate-limit is starting") }
+            return engine
+        }
+    }
+
+    struct Engine: Sendable {
+        let settings: RateLimitSettings
+        let limiter: Limiter
+        let bans: Bans
+        let clock: @Sendable () -> Int64
+
+        static let maximumKeyBytes = 256
+
+        func check(_ request: Rampart_V1_RateLimitCheckRequest, context: CallContext) async throws -> Rampart_V1_RateLimitDecision {
+            guard let policy = settings.policies[request.policy] else {
+                throw RampartError(.invalidArgument, "unknown policy \(request.policy.prefix(64).debugDescription)", details: ["field": "policy"])
+            }
+            if request.limit != 0 {
+                guard policy.perKeyLimit else {
+                    throw RampartError(.invalidArgument, "policy \(policy.name) does not take a per-key limit", details: ["field": "limit"])
+                }
+                let cap = policy.algorithm == .slidingWindow ? RateLimitPolicy.slidingWindowLimitCap : RateLimitPolicy.gcraLimitCap
+                guard request.limit <= cap else {
+                    throw RampartError(.invalidArgument, "limit must be at most \(cap)", details: ["field": "limit"])
+                }
+            }
+            let quota = policy.quota(limitOverride: request.limit)
+            let cost = max(request.cost, 1)
+            guard cost <= quota.limit else {
+                throw RampartError(.invalidArgument, "cost \(cost) exceeds the limit \(quota.limit)", details: ["field": "cost"])
+            }
+            let (canonicalKey, address) = try canonical(request.key, as: policy.key)
+
+            var decision = Rampart_V1_RateLimitDecision()
+            decision.policy = policy.name
+            decision.limit = quota.limit
+            decision.windowSeconds = policy.windowSeconds
+            let now = clock()
+            if let ban = [address, context.clientIP.flatMap(IPNetwork.init(address:))].compactMap({ $0 }).lazy.compactMap({
+                bans.list.ban(covering: $0, now: now)
+            }).first {
+                decision.banned = true
+                decision.retryAfterMs = UInt64(ban.untilMs - now)
+                decision.resetMs = decision.retryAfterMs
+                return decision
+            }
+            let verdict = try await limiter.admit(
+                Limiter.Call(cost: cost, quota: quota, algorithm: policy.algorithm),
+                key: "\(policy.name).\(fingerprint(Array("\(policy.key.rawValue):\(canonicalKey)".utf8)).prefix(40))"
+            )
+            decision.allowed = verdict.allowed
+            decision.remaining = verdict.remaining
+            decision.resetMs = UInt64(max(0, verdict.resetMilliseconds))
+            decision.retryAfterMs = UInt64(max(0, verdict.retryAfterMilliseconds))
+            return decision
+        }
+
+        /// The key as counted: an address becomes its network, an account is case-folded.
+        private func canonical(_ key: String, as kind: RateLimitPolicy.KeyKind) throws -> (String, IPNetwork?) {
+            guard !key.isEmpty, key.utf8.count <= Self.maximumKeyBytes else {
+                throw RampartError(.invalidArgument, "key must be 1 to \(Self.maximumKeyBytes) bytes", details: ["field": "key"])
+            }
+            guard !key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw RampartError(.invalidArgument, "key must not contain control characters", details: ["field": "key"])
+            }
+            switch kind {
+            case .ip:
+                guard let address = IPNetwork(address: key) else {
+                    throw RampartError(.invalidArgument, "key must be an IPv4 or IPv6 address for this policy", details: ["field": "key"])
+                }
+                return (settings.grouping.network(of: address).description, address)
+            case .account:
+                // Auth normalises addresses before it asks; padding must not make a fresh account anyway.
+                let trimmed = key.unicodeScalars.drop { $0.properties.isWhitespace }.reversed().drop { $0.properties.isWhitespace }.reversed()
+                return (String(String.UnicodeScalarView(trimmed)).lowercased(), nil)
+            case .apiKey:
+                return (key, nil)
+            case .tenant:
+                guard let tenant = TenantID(key) else {
+                    throw RampartError(.invalidArgument, "key must be a tenant ID for this policy", details: ["field": "key"])
+                }
+                return (tenant.hex, nil)
+            }
+        }
     }
 }

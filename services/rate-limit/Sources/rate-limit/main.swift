@@ -1,4 +1,6 @@
 import RateLimitService
 import ServiceKit
 
-await ServiceRuntime.main(RateLimitService.descriptor())
+await ServiceRuntime.main(.rateLimit) { reader in
+    RateLimitService.descriptor(settings: RateLimitSettings(reader: &reader))
+}

@@ -120,9 +120,7 @@ public struct CallContext: Sendable, Equatable {
     }
 
     static func nowMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+        WallClock.milliseconds()
     }
 
     private static func missing(_ header: String) -> RampartError {

@@ -16,10 +16,14 @@ import Darwin
 
 /// What makes one service different from another: its name, its migrations, its NATS
 /// handlers, and any long-lived pieces of its own (the gateway's public HTTP server).
+/// A descriptor is assembled once: its closures may share state for that one instance.
 public struct ServiceDescriptor: Sendable {
     public var name: ServiceName
     public var version: String
     public var migrations: MigrationSet
+    /// Runs after the migrations and before the first request is taken (creating the service's
+    /// JetStream streams or buckets). Retried with backoff while it throws, like the database wait.
+    public var prepare: @Sendable (ServiceContext) async throws -> Void
     public var routes: @Sendable (inout RPCRouter, ServiceContext) -> Void
     public var services: @Sendable (ServiceContext) throws -> [any Service]
 
@@ -27,12 +31,14 @@ public struct ServiceDescriptor: Sendable {
         name: ServiceName,
         version: String = "0.1.0",
         migrations: MigrationSet = .none,
+        prepare: @escaping @Sendable (ServiceContext) async throws -> Void = { _ in },
         routes: @escaping @Sendable (inout RPCRouter, ServiceContext) -> Void = { _, _ in },
         services: @escaping @Sendable (ServiceContext) throws -> [any Service] = { _ in [] }
     ) {
         self.name = name
         self.version = version
         self.migrations = migrations
+        self.prepare = prepare
         self.routes = routes
         self.services = services
     }
@@ -170,12 +176,20 @@ public enum ServiceRuntime {
     /// The whole life of a service executable: read the environment, set up logging and metrics,
     /// run until SIGTERM or SIGINT. Configuration problems are printed together and exit 2.
     public static func main(_ descriptor: ServiceDescriptor) async {
+        await main(descriptor.name) { _ in descriptor }
+    }
+
+    /// `main` for a service with settings of its own: `makeDescriptor` reads them with the same
+    /// reader, so its problems are reported together with the common ones.
+    public static func main(_ name: ServiceName, makeDescriptor: (inout EnvironmentReader) -> ServiceDescriptor) async {
         let environment = ProcessInfoEnvironment.current
-        let configuration: ServiceConfiguration
+        var reader = EnvironmentReader(environment: environment)
+        let configuration = ServiceConfiguration(service: name, environment: environment, reader: &reader)
+        let descriptor = makeDescriptor(&reader)
         do {
-            configuration = try ServiceConfiguration.fromEnvironment(descriptor.name, environment: environment)
+            try reader.validate()
         } catch {
-            writeLine("\(descriptor.name.rawValue): \(error)\n", to: STDERR_FILENO)
+            writeLine("\(name.rawValue): \(error)\n", to: STDERR_FILENO)
             exit(2)
         }
         Observability.bootstrapLogging(service: descriptor.name, level: configuration.logLevel)
@@ -194,22 +208,26 @@ public enum ServiceRuntime {
     }
 }
 
-/// Brings a service up in order: waits for its database, applies migrations, then serves NATS
-/// requests. Retries the database with backoff, so the service may start before PostgreSQL.
+/// Brings a service up in order: waits for its database, applies migrations, prepares the
+/// service's own state, then serves NATS requests. Retries with backoff, so the service may
+/// start before PostgreSQL or JetStream.
 struct StartupService: Service {
     let descriptor: ServiceDescriptor
     let context: ServiceContext
     let rpc: RPCServer
 
     func run() async throws {
-        if let database = context.database {
-            // A shutdown while the database is still unreachable must not wait for it.
-            do {
-                try await cancelWhenGracefulShutdown { try await migrateWhenReachable(database) }
-            } catch {
-                if Task.isShuttingDownGracefully || Task.isCancelled { return }
-                throw error
+        // A shutdown while the database or NATS is still unreachable must not wait for them.
+        do {
+            try await cancelWhenGracefulShutdown {
+                if let database = context.database {
+                    try await retryWhileUnreachable("database") { try await database.migrate(descriptor.migrations) }
+                }
+                try await retryWhileUnreachable("preparation") { try await descriptor.prepare(context) }
             }
+        } catch {
+            if Task.isShuttingDownGracefully || Task.isCancelled { return }
+            throw error
         }
         try await withGracefulShutdownHandler {
             try await rpc.run()
@@ -218,17 +236,19 @@ struct StartupService: Service {
         }
     }
 
-    private func migrateWhenReachable(_ database: Database) async throws {
+    /// Retries `body` with backoff until it succeeds; a migration error is a bug, not an outage,
+    /// and is thrown at once.
+    private func retryWhileUnreachable(_ what: String, _ body: () async throws -> Void) async throws {
         var delay = Duration.milliseconds(200)
         while true {
             do {
-                try await database.migrate(descriptor.migrations)
+                try await body()
                 return
             } catch let error as MigrationError {
                 throw error
             } catch {
                 try Task.checkCancellation()
-                context.logger.warning("database not ready, retrying", metadata: ["error": "\(String(reflecting: error))"])
+                context.logger.warning("\(what) not ready, retrying", metadata: ["error": "\(String(reflecting: error))"])
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }

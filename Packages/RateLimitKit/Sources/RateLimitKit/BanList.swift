@@ -1,0 +1,127 @@
+import Logging
+import NATSKit
+import RampartModels
+import ServiceKit
+import ServiceLifecycle
+import Synchronization
+
+/// Every ban, held in memory and kept current by watching the bans bucket: the rate-limit
+/// replicas and the gateway each run one, so a ban written anywhere is enforced everywhere as
+/// soon as the watch delivers it (milliseconds), and a lookup costs no round trip.
+public final class BanList: Service, Sendable {
+    private struct State {
+        var bans: [IPNetwork: (ban: Rampart_V1_Ban, revision: UInt64)] = [:]
+        /// The prefix lengths in use, per family: a lookup widens the address to each.
+        var prefixLengths: (v4: Set<Int>, v6: Set<Int>) = ([], [])
+        var caughtUp = false
+    }
+
+    private let connection: NATSConnection
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let caughtUpWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+
+    public init(connection: NATSConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    /// The ban in force on the network holding `address`, if any.
+    public func ban(covering address: String, now: Int64 = WallClock.milliseconds()) -> Rampart_V1_Ban? {
+        guard let address = IPNetwork(address: address) else { return nil }
+        return ban(covering: address, now: now)
+    }
+
+    public func ban(covering address: IPNetwork, now: Int64 = WallClock.milliseconds()) -> Rampart_V1_Ban? {
+        state.withLock { state in
+            for prefix in address.isIPv4 ? state.prefixLengths.v4 : state.prefixLengths.v6 {
+                if let ban = state.bans[address.widened(to: prefix)]?.ban, ban.untilMs > now { return ban }
+            }
+            return nil
+        }
+    }
+
+    /// The record of `network` (in force or not), as last seen.
+    public func record(of network: IPNetwork) -> Rampart_V1_Ban? {
+        state.withLock { $0.bans[network]?.ban }
+    }
+
+    /// Bans in force, soonest to end first.
+    public func activeBans(now: Int64 = WallClock.milliseconds()) -> [Rampart_V1_Ban] {
+        state.withLock { state in state.bans.values.map(\.ban).filter { $0.untilMs > now } }.sorted { $0.untilMs < $1.untilMs }
+    }
+
+    /// True once every ban stored when the watch started has been loaded.
+    public var isCaughtUp: Bool { state.withLock(\.caughtUp) }
+
+    public func waitUntilCaughtUp() async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state in
+                if !state.caughtUp { caughtUpWaiters.withLock { $0.append(continuation) } }
+                return state.caughtUp
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    /// Applies a bucket entry: from the watch, or a writer's own write (so it need not wait for
+    /// the echo). An entry older than the one held is ignored: the echo of an earlier write may
+    /// arrive after a later one was applied.
+    public func apply(_ entry: KeyValueEntry) {
+        guard entry.operation == .put else {
+            state.withLock { state in
+                if let (network, held) = state.bans.first(where: { $0.key.storageKey == entry.key }), held.revision < entry.revision {
+                    state.bans[network] = nil
+                }
+            }
+            return
+        }
+        guard let ban = try? Rampart_V1_Ban(serializedBytes: entry.value), let network = IPNetwork(cidr: ban.network),
+            network.storageKey == entry.key
+        else {
+            logger.warning("ignoring an unreadable ban", metadata: ["key": "\(entry.key)"])
+            return
+        }
+        state.withLock { state in
+            if let held = state.bans[network], held.revision >= entry.revision { return }
+            state.bans[network] = (ban, entry.revision)
+            if network.isIPv4 { state.prefixLengths.v4.insert(network.prefixLength) } else { state.prefixLengths.v6.insert(network.prefixLength) }
+        }
+    }
+
+    /// Watches the bans bucket until shutdown; a failed watch is reopened after a pause, and the
+    /// bucket waited for when rate-limit has not created it yet.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            var pause = Duration.milliseconds(100)
+            while !Task.isCancelled {
+                do {
+                    let bucket = try await self.connection.jetStream().keyValue(Subjects.RateLimit.bansBucket)
+                    pause = .milliseconds(100)
+                    for try await event in try await bucket.watch() {
+                        switch event {
+                        case .entry(let entry): self.apply(entry)
+                        case .caughtUp: self.markCaughtUp()
+                        }
+                    }
+                } catch {
+                    if Task.isCancelled { return }
+                    self.logger.warning("ban watch interrupted, reopening", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(5))
+            }
+        }
+    }
+
+    private func markCaughtUp() {
+        let waiters = state.withLock { state in
+            state.caughtUp = true
+            return caughtUpWaiters.withLock { waiters in
+                defer { waiters = [] }
+                return waiters
+            }
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}

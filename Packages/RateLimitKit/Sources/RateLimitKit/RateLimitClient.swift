@@ -1,0 +1,81 @@
+import NATSKit
+import RampartModels
+import ServiceKit
+
+/// Asks `rate-limit` whether a call may go ahead, and decides what happens when it cannot be
+/// asked: login and registration fail closed (an attacker must not get unlimited guesses by
+/// knocking the limiter over); other policies fail open only when configured to.
+public struct RateLimitClient: Sendable {
+    /// Policies that must never be let through unchecked, whatever the configuration says.
+    public static let alwaysClosed: Set<String> = ["login", "login_account", "register", "register_daily"]
+
+    public enum Outcome: Sendable, Equatable {
+        case allowed(Rampart_V1_RateLimitDecision)
+        case refused(Rampart_V1_RateLimitDecision)
+        /// The limiter could not be asked and the policy fails open: go ahead, without fields.
+        case allowedUnchecked(RampartError)
+        /// The limiter could not be asked (or refused the request as invalid) and the policy
+        /// fails closed.
+        case unavailable(RampartError)
+
+        public var isAllowed: Bool {
+            switch self {
+            case .allowed, .allowedUnchecked: true
+            case .refused, .unavailable: false
+            }
+        }
+    }
+
+    private let rpc: RPCClient
+    private let failOpen: Set<String>
+
+    /// `failOpen`: policies let through when the limiter is unreachable (`alwaysClosed` ones are
+    /// ignored).
+    public init(connection: NATSConnection, failOpen: Set<String> = []) {
+        rpc = RPCClient(connection: connection)
+        self.failOpen = failOpen.subtracting(Self.alwaysClosed)
+    }
+
+    public func check(policy: String, key: String, cost: UInt32 = 1, limit: UInt32 = 0, context: CallContext) async -> Outcome {
+        var request = Rampart_V1_RateLimitCheckRequest()
+        request.policy = policy
+        request.key = key
+        request.cost = cost
+        request.limit = limit
+        do {
+            let decision = try await rpc.call(Subjects.RateLimit.check, request, context: context, as: Rampart_V1_RateLimitDecision.self)
+            return decision.allowed ? .allowed(decision) : .refused(decision)
+        } catch let error as RampartError {
+            let unreachable = [.unavailable, .deadlineExceeded, .internal].contains(error.code)
+            return unreachable && failOpen.contains(policy) ? .allowedUnchecked(error) : .unavailable(error)
+        } catch {
+            let wrapped = RampartError(.unavailable, "rate limiter: \(error)")
+            return failOpen.contains(policy) ? .allowedUnchecked(wrapped) : .unavailable(wrapped)
+        }
+    }
+}
+
+/// The response fields of RL-4: the IETF structured fields (draft-ietf-httpapi-ratelimit-headers)
+/// `RateLimit-Policy: "api";q=60;w=60` and `RateLimit: "api";r=12;t=41`, the older
+/// `RateLimit-Limit`/`-Remaining`/`-Reset` many clients still read, and `Retry-After` when refused.
+public enum RateLimitFields {
+    public static func headers(for decision: Rampart_V1_RateLimitDecision) -> [(name: String, value: String)] {
+        let reset = seconds(roundingUp: decision.resetMs)
+        var fields: [(name: String, value: String)] = [
+            ("RateLimit-Policy", "\"\(decision.policy)\";q=\(decision.limit);w=\(decision.windowSeconds)"),
+            ("RateLimit", "\"\(decision.policy)\";r=\(decision.remaining);t=\(reset)"),
+            ("RateLimit-Limit", String(decision.limit)),
+            ("RateLimit-Remaining", String(decision.remaining)),
+            ("RateLimit-Reset", String(reset)),
+        ]
+        if !decision.allowed {
+            // Never 0: a client told to retry at once would hammer the limit.
+            fields.append(("Retry-After", String(max(1, seconds(roundingUp: decision.retryAfterMs)))))
+        }
+        return fields
+    }
+
+    static func seconds(roundingUp milliseconds: UInt64) -> UInt64 {
+        (milliseconds + 999) / 1000
+    }
+}

@@ -1,0 +1,176 @@
+import RampartModels
+import RateLimitKit
+import Testing
+
+@testable import RateLimitService
+
+@Suite("RL-1 counting: the sliding window and GCRA, exactly")
+struct CounterTests {
+    let minute = Quota(limit: 5, windowMilliseconds: 60_000)
+
+    @Test("the sliding window admits 5 in a minute, refuses the 6th until the 1st leaves the window")
+    func slidingWindow() {
+        var state = CounterState.slidingWindow([])
+        for index in 0..<5 {
+            let verdict = state.admit(cost: 1, quota: minute, now: 1_000_000 + Int64(index) * 1000)
+            #expect(verdict.allowed)
+            #expect(verdict.remaining == UInt32(4 - index))
+            #expect(verdict.resetMilliseconds == 60_000 - Int64(index) * 1000)
+        }
+        let refused = state.admit(cost: 1, quota: minute, now: 1_010_000)
+        #expect(!refused.allowed)
+        #expect(refused.remaining == 0)
+        #expect(refused.retryAfterMilliseconds == 50_000)
+        // One millisecond early is still too early; at the edge the first call has left.
+        #expect(!state.admit(cost: 1, quota: minute, now: 1_059_999).allowed)
+        let again = state.admit(cost: 1, quota: minute, now: 1_060_000)
+        #expect(again.allowed)
+        #expect(again.remaining == 0)
+        // A refusal consumes nothing: the window still holds exactly 5.
+        guard case .slidingWindow(let admissions) = state else { return #expect(Bool(false)) }
+        #expect(admissions.reduce(0) { $0 + $1.cost } == 5)
+    }
+
+    @Test("a cost counts as that many calls; retry waits for enough of the oldest to leave")
+    func cost() {
+        var state = CounterState.slidingWindow([])
+        #expect(state.admit(cost: 3, quota: minute, now: 0).allowed)
+        #expect(state.admit(cost: 1, quota: minute, now: 10_000).remaining == 1)
+        let refused = state.admit(cost: 2, quota: minute, now: 20_000)
+        #expect(!refused.allowed)
+        // The 3 units from t=0 must leave: at t=60 000.
+        #expect(refused.retryAfterMilliseconds == 40_000)
+    }
+
+    @Test("GCRA admits the burst, then one call per window/limit, with exact retry times")
+    func gcra() {
+        var state = CounterState.gcra(scaledArrival: 0, limit: 1)
+        for index in 0..<5 {
+            let verdict = state.admit(cost: 1, quota: minute, now: 1_000_000)
+            #expect(verdict.allowed)
+            #expect(verdict.remaining == UInt32(4 - index))
+        }
+        let refused = state.admit(cost: 1, quota: minute, now: 1_000_000)
+        #expect(!refused.allowed)
+        #expect(refused.retryAfterMilliseconds == 12_000)
+        #expect(!state.admit(cost: 1, quota: minute, now: 1_011_999).allowed)
+        #expect(state.admit(cost: 1, quota: minute, now: 1_012_000).allowed)
+        // A limit that does not divide the window stays exact: 7 per 1000 ms.
+        var odd = CounterState.gcra(scaledArrival: 0, limit: 1)
+        let sevenPerSecond = Quota(limit: 7, windowMilliseconds: 1000)
+        for _ in 0..<7 { #expect(odd.admit(cost: 1, quota: sevenPerSecond, now: 0).allowed) }
+        #expect(odd.admit(cost: 1, quota: sevenPerSecond, now: 0).retryAfterMilliseconds == 143)
+    }
+
+    @Test("state survives storage byte for byte; foreign bytes start a fresh counter")
+    func encoding() {
+        var window = CounterState.slidingWindow([])
+        _ = window.admit(cost: 2, quota: minute, now: 42)
+        _ = window.admit(cost: 1, quota: minute, now: 43)
+        #expect(CounterState(decoding: window.encoded) == window)
+        let gcra = CounterState.gcra(scaledArrival: 123_456_789, limit: 60)
+        #expect(CounterState(decoding: gcra.encoded) == gcra)
+        #expect(CounterState(decoding: []) == nil)
+        #expect(CounterState(decoding: [1, 9, 0, 0, 0, 1]) == nil)
+        #expect(CounterState(decoding: [7]) == nil)
+    }
+
+    @Test("ban time grows ×4 per repeat offence, capped")
+    func banGrowth() {
+        var fail2ban = RateLimitSettings.Fail2Ban()
+        fail2ban.banSeconds = 900
+        fail2ban.growth = 4
+        fail2ban.maximumSeconds = 86_400
+        #expect(fail2ban.banMilliseconds(offence: 1) == 900_000)
+        #expect(fail2ban.banMilliseconds(offence: 2) == 3_600_000)
+        #expect(fail2ban.banMilliseconds(offence: 3) == 14_400_000)
+        #expect(fail2ban.banMilliseconds(offence: 4) == 57_600_000)
+        #expect(fail2ban.banMilliseconds(offence: 5) == 86_400_000)
+        #expect(fail2ban.banMilliseconds(offence: 40) == 86_400_000)
+    }
+}
+
+@Suite("RL-3 networks: IPv4 alone, IPv6 by /64, CIDR allowlists")
+struct IPNetworkTests {
+    @Test("addresses in one /64 share a network; the next /64 does not")
+    func ipv6Grouping() throws {
+        let grouping = IPGrouping()
+        let a = try #require(grouping.network(of: "2001:db8:1:2::1"))
+        let b = try #require(grouping.network(of: "2001:db8:1:2:ffff:ffff:ffff:fffe"))
+        let c = try #require(grouping.network(of: "2001:db8:1:3::1"))
+        #expect(a == b)
+        #expect(a != c)
+        #expect(a.description == "2001:db8:1:2::/64")
+        #expect(IPGrouping(ipv6PrefixLength: 56).network(of: "2001:db8:1:3::1") == IPGrouping(ipv6PrefixLength: 56).network(of: "2001:db8:1:2::1"))
+    }
+
+    @Test("IPv4 counts alone, and an IPv4-mapped IPv6 address is the same IPv4 address")
+    func ipv4() throws {
+        let grouping = IPGrouping()
+        #expect(grouping.network(of: "203.0.113.7")?.description == "203.0.113.7/32")
+        #expect(grouping.network(of: "::ffff:203.0.113.7") == grouping.network(of: "203.0.113.7"))
+        #expect(grouping.network(of: "203.0.113.8") != grouping.network(of: "203.0.113.7"))
+    }
+
+    @Test("CIDR networks contain their addresses only")
+    func cidr() throws {
+        let office = try #require(IPNetwork(cidr: "10.1.2.3/8"))
+        #expect(office.description == "10.0.0.0/8")
+        #expect(office.contains(try #require(IPNetwork(address: "10.200.0.1"))))
+        #expect(!office.contains(try #require(IPNetwork(address: "11.0.0.1"))))
+        #expect(!office.contains(try #require(IPNetwork(address: "::1"))))
+        let v6 = try #require(IPNetwork(cidr: "2001:db8::/32"))
+        #expect(v6.contains(try #require(IPNetwork(address: "2001:db8:ffff::1"))))
+    }
+
+    @Test(
+        "anything that is not an address is refused",
+        arguments: [
+            "", "1.2.3", "1.2.3.4.5", "256.1.1.1", "::g", "1.2.3.4/33", "::/129", "1.2.3.4/", "1.2.3.4/x", "a/8/9",
+            String(repeating: "1", count: 100),
+        ]
+    )
+    func invalid(_ text: String) {
+        #expect(IPNetwork(cidr: text) == nil)
+    }
+
+    @Test("storage keys are key-value safe and distinct per network")
+    func storageKeys() throws {
+        let key = try #require(IPNetwork(cidr: "2001:db8::/64")).storageKey
+        #expect(key == "v6_20010db8000000000000000000000000_64")
+        #expect(try #require(IPNetwork(address: "203.0.113.7")).storageKey == "v4_cb007107_32")
+    }
+}
+
+@Suite("RL-4 RateLimit response fields")
+struct RateLimitFieldsTests {
+    @Test("allowed: the structured fields and the older three, no Retry-After")
+    func allowed() {
+        var decision = Rampart_V1_RateLimitDecision()
+        decision.allowed = true
+        decision.policy = "api"
+        decision.limit = 60
+        decision.windowSeconds = 60
+        decision.remaining = 12
+        decision.resetMs = 40_001
+        let fields = Dictionary(uniqueKeysWithValues: RateLimitFields.headers(for: decision).map { ($0.name, $0.value) })
+        #expect(fields["RateLimit-Policy"] == "\"api\";q=60;w=60")
+        #expect(fields["RateLimit"] == "\"api\";r=12;t=41")
+        #expect(fields["RateLimit-Limit"] == "60")
+        #expect(fields["RateLimit-Remaining"] == "12")
+        #expect(fields["RateLimit-Reset"] == "41")
+        #expect(fields["Retry-After"] == nil)
+    }
+
+    @Test("refused: Retry-After in whole seconds, rounded up, never 0")
+    func refused() {
+        var decision = Rampart_V1_RateLimitDecision()
+        decision.policy = "login"
+        decision.limit = 5
+        decision.windowSeconds = 60
+        decision.retryAfterMs = 12_000
+        #expect(RateLimitFields.headers(for: decision).first { $0.name == "Retry-After" }?.value == "12")
+        decision.retryAfterMs = 1
+        #expect(RateLimitFields.headers(for: decision).first { $0.name == "Retry-After" }?.value == "1")
+    }
+}

@@ -1,0 +1,42 @@
+import Logging
+import NATSKit
+import ServiceKit
+import TestSupport
+
+/// One service instance running in this test process, on a NATS server of the test's own.
+final class RunningService: Sendable {
+    let service: AssembledService
+    private let task: Task<Void, any Error>
+
+    private init(service: AssembledService, task: Task<Void, any Error>) {
+        self.service = service
+        self.task = task
+    }
+
+    /// Assembles and starts `descriptor`; returns once it is ready (its RPC server listening).
+    static func start(_ descriptor: ServiceDescriptor, nats: NATSServer, instance: String) async throws -> RunningService {
+        let configuration = ServiceConfiguration(
+            service: descriptor.name,
+            instanceID: instance,
+            nats: NATSConfiguration(servers: [nats.url], name: instance),
+            postgres: nil,
+            ops: .init(host: "127.0.0.1", port: 0)
+        )
+        let service = try await ServiceRuntime.assemble(descriptor, configuration: configuration, logger: quietLogger())
+        let task = Task { try await service.run() }
+        let port = await service.opsListeningPort()
+        for _ in 0..<400 {
+            if (try? await httpGet(port: port, path: "/readyz"))?.status == 200 {
+                return RunningService(service: service, task: task)
+            }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        task.cancel()
+        throw TestInfrastructureError("\(instance) did not become ready")
+    }
+
+    func stop() async {
+        await service.group.triggerGracefulShutdown()
+        _ = await task.result
+    }
+}

@@ -1,0 +1,190 @@
+import RateLimitKit
+import ServiceKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// rate-limit's own configuration, read with the rest of the environment so that every problem
+/// is reported at once.
+///
+/// Policies start from `RateLimitPolicy.defaults`; a JSON file (`RAMPART_RATELIMIT_POLICIES_FILE`)
+/// changes or adds policies, and `RAMPART_RATELIMIT_POLICY_<NAME>=<limit>/<window seconds>`
+/// overrides one policy's numbers last.
+public struct RateLimitSettings: Sendable {
+    public struct Fail2Ban: Sendable, Equatable {
+        /// Failures within `windowSeconds` that ban the network.
+        public var threshold: UInt32 = 10
+        public var windowSeconds: UInt32 = 600
+        /// The first ban; each repeat within `memorySeconds` lasts `growth` times longer, up to `maximumSeconds`.
+        public var banSeconds: Int64 = 900
+        public var growth: Int64 = 4
+        public var maximumSeconds: Int64 = 7 * 24 * 3600
+        /// How long a network's offences are remembered.
+        public var memorySeconds: Int64 = 30 * 24 * 3600
+
+        public init() {}
+
+        /// The length of the `offence`-th ban (1-based).
+        func banMilliseconds(offence: UInt32) -> Int64 {
+            var seconds = banSeconds
+            for _ in 1..<max(offence, 1) where seconds < maximumSeconds { seconds *= growth }
+            return min(seconds, maximumSeconds) * 1000
+        }
+    }
+
+    public enum Storage: String, Sendable, CaseIterable { case file, memory }
+
+    public var policies: [String: RateLimitPolicy]
+    public var grouping: IPGrouping
+    /// Never banned (RL-3): the operator's own networks, health checkers.
+    public var allowlist: [IPNetwork]
+    public var fail2ban: Fail2Ban
+    /// Where the counters bucket keeps its data. Memory is faster and loses counts only if every
+    /// NATS server restarts at once; bans are always on file.
+    public var counterStorage: Storage
+    /// JetStream replicas of both buckets (3 in a production cluster).
+    public var replicas: Int
+
+    public init(
+        policies: [RateLimitPolicy] = RateLimitPolicy.defaults,
+        grouping: IPGrouping = IPGrouping(),
+        allowlist: [IPNetwork] = [],
+        fail2ban: Fail2Ban = Fail2Ban(),
+        counterStorage: Storage = .file,
+        replicas: Int = 1
+    ) {
+        self.policies = Dictionary(policies.map { ($0.name, $0) }) { _, last in last }
+        self.grouping = grouping
+        self.allowlist = allowlist
+        self.fail2ban = fail2ban
+        self.counterStorage = counterStorage
+        self.replicas = replicas
+    }
+
+    public init(reader: inout EnvironmentReader) {
+        var policies = Dictionary(uniqueKeysWithValues: RateLimitPolicy.defaults.map { ($0.name, $0) })
+        if let path = reader.optionalString("ratelimit.policies-file") {
+            do {
+                for policy in try Self.loadPolicies(path: path, over: policies) { policies[policy.name] = policy }
+            } catch {
+                reader.problem("RAMPART_RATELIMIT_POLICIES_FILE: \(error)")
+            }
+        }
+        for name in policies.keys.sorted() {
+            guard let text = reader.optionalString("ratelimit.policy.\(name)") else { continue }
+            let parts = text.split(separator: "/")
+            guard parts.count == 2, let limit = UInt32(parts[0]), let window = UInt32(parts[1]) else {
+                reader.problem(
+                    "\(EnvironmentReader.variableName("ratelimit.policy.\(name)")) must be <limit>/<window seconds>, not \(text.debugDescription)"
+                )
+                continue
+            }
+            policies[name]?.limit = limit
+            policies[name]?.windowSeconds = window
+        }
+        for policy in policies.values.sorted(by: { $0.name < $1.name }) {
+            for problem in policy.problems() { reader.problem(problem) }
+        }
+        self.policies = policies
+
+        grouping = IPGrouping(
+            ipv4PrefixLength: reader.int("ratelimit.ipv4-prefix", default: 32, range: 8...32),
+            ipv6PrefixLength: reader.int("ratelimit.ipv6-prefix", default: 64, range: 16...128)
+        )
+        var allowlist: [IPNetwork] = []
+        for entry in reader.list("ratelimit.allowlist", default: []) {
+            if let network = IPNetwork(cidr: entry) {
+                allowlist.append(network)
+            } else {
+                reader.problem("RAMPART_RATELIMIT_ALLOWLIST: \(entry.debugDescription) is not an address or CIDR network")
+            }
+        }
+        self.allowlist = allowlist
+
+        var fail2ban = Fail2Ban()
+        fail2ban.threshold = UInt32(reader.int("ratelimit.ban.threshold", default: Int(fail2ban.threshold), range: 1...1000))
+        fail2ban.windowSeconds = UInt32(reader.int("ratelimit.ban.window-seconds", default: Int(fail2ban.windowSeconds), range: 1...86400))
+        fail2ban.banSeconds = Int64(reader.int("ratelimit.ban.seconds", default: Int(fail2ban.banSeconds), range: 1...31_536_000))
+        fail2ban.growth = Int64(reader.int("ratelimit.ban.growth", default: Int(fail2ban.growth), range: 1...100))
+        fail2ban.maximumSeconds = Int64(reader.int("ratelimit.ban.max-seconds", default: Int(fail2ban.maximumSeconds), range: 1...31_536_000))
+        fail2ban.memorySeconds = Int64(reader.int("ratelimit.ban.memory-seconds", default: Int(fail2ban.memorySeconds), range: 60...31_536_000))
+        if fail2ban.maximumSeconds < fail2ban.banSeconds {
+            reader.problem("RAMPART_RATELIMIT_BAN_MAX_SECONDS is shorter than RAMPART_RATELIMIT_BAN_SECONDS")
+        }
+        self.fail2ban = fail2ban
+
+        counterStorage = reader.choice("ratelimit.storage", default: .file)
+        replicas = reader.int("ratelimit.replicas", default: 1, range: 1...5)
+    }
+
+    /// One entry of the policies file. Fields left out keep the default policy's values; a new
+    /// policy names at least its key, limit and window.
+    private struct PolicyEntry: Decodable {
+        var name: String
+        var key: String?
+        var limit: UInt32?
+        var windowSeconds: UInt32?
+        var algorithm: String?
+        var perKeyLimit: Bool?
+
+        enum CodingKeys: String, CodingKey {
+            case name, key, limit, algorithm
+            case windowSeconds = "window_seconds"
+            case perKeyLimit = "per_key_limit"
+        }
+    }
+
+    private struct PolicyFile: Decodable {
+        var policies: [PolicyEntry]
+    }
+
+    struct PolicyFileError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func loadPolicies(path: String, over defaults: [String: RateLimitPolicy]) throws -> [RateLimitPolicy] {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw PolicyFileError(description: "cannot read \(path)")
+        }
+        let file: PolicyFile
+        do {
+            file = try JSONDecoder().decode(PolicyFile.self, from: data)
+        } catch {
+            throw PolicyFileError(
+                description: "\(path) is not a policies file ({\"policies\": [{\"name\", \"key\", \"limit\", \"window_seconds\", …}]})"
+            )
+        }
+        return try file.policies.map { entry in
+            let base = defaults[entry.name]
+            guard let keyText = entry.key ?? base?.key.rawValue, let limit = entry.limit ?? base?.limit,
+                let window = entry.windowSeconds ?? base?.windowSeconds
+            else {
+                throw PolicyFileError(description: "policy \(entry.name.debugDescription) is new: it needs key, limit and window_seconds")
+            }
+            guard let key = RateLimitPolicy.KeyKind(rawValue: keyText) else {
+                throw PolicyFileError(
+                    description:
+                        "policy \(entry.name): key must be one of \(RateLimitPolicy.KeyKind.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            let algorithmText = entry.algorithm ?? base?.algorithm.rawValue ?? RateLimitPolicy.Algorithm.slidingWindow.rawValue
+            guard let algorithm = RateLimitPolicy.Algorithm(rawValue: algorithmText) else {
+                throw PolicyFileError(description: "policy \(entry.name): algorithm must be sliding_window or gcra")
+            }
+            return RateLimitPolicy(
+                name: entry.name,
+                key: key,
+                limit: limit,
+                windowSeconds: window,
+                algorithm: algorithm,
+                perKeyLimit: entry.perKeyLimit ?? base?.perKeyLimit ?? false
+            )
+        }
+    }
+}
