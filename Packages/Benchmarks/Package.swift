@@ -1,7 +1,8 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-/// `rampart-bench`, run by `make bench` in release: NATSKit against nats.c, and JetStream.
+/// `rampart-bench`, run by `make bench` in release: NATSKit against nats.c, JetStream, and
+/// rate-limit decisions (against the release `rate-limit` executable).
 let package = Package(
     name: "Benchmarks",
     platforms: [.macOS(.v15)],
@@ -11,6 +12,8 @@ let package = Package(
     dependencies: [
         .package(path: "../NATSKit"),
         .package(path: "../TestSupport"),
+        .package(path: "../ServiceKit"),
+        .package(path: "../RampartModels"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
     ],
     targets: [
@@ -19,6 +22,8 @@ let package = Package(
             dependencies: [
                 .product(name: "NATSKit", package: "NATSKit"),
                 .product(name: "TestSupport", package: "TestSupport"),
+                .product(name: "ServiceKit", package: "ServiceKit"),
+                .product(name: "RampartModels", package: "RampartModels"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         )

@@ -1,14 +1,19 @@
 // `make bench`: NATS request/reply through NATSKit next to the same loop in C against nats.c
-// (both against one C responder, so only the requesting side differs), and JetStream
-// publish-with-ack. Release builds only: debug numbers mean nothing.
+// (both against one C responder, so only the requesting side differs), JetStream
+// publish-with-ack, and rate-limit decisions against one and two replicas of the release
+// `rate-limit` executable. Release builds only: debug numbers mean nothing.
 import Foundation
 import Logging
 import NATSKit
+import RampartModels
+import ServiceKit
 import TestSupport
 
 let requestCount = Int(ProcessInfo.processInfo.environment["BENCH_REQUESTS"] ?? "") ?? 20_000
 let publishCount = Int(ProcessInfo.processInfo.environment["BENCH_PUBLISHES"] ?? "") ?? 5_000
+let decisionCount = Int(ProcessInfo.processInfo.environment["BENCH_DECISIONS"] ?? "") ?? 20_000
 let cBinary = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : ".build/bench/nats_reqrep"
+let rateLimitBinary = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : ".build/release/rate-limit"
 let subject = "bench.echo"
 let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 128)
 
@@ -130,13 +135,108 @@ rows.append(Row(name: "JetStream publish + ack (32 in flight)", rate: Double(pub
 await connection.drain()
 try await server.stop()  // a global is never deinitialised: stop the server explicitly
 
+// rate-limit decisions: the `api` policy over 10,000 client addresses (a handful of calls each,
+// so nearly every decision is an admission, and so a compare-and-set write), on a fresh
+// nats-server per replica count.
+func startRateLimit(natsURL: String, instance: String) throws -> Process {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: rateLimitBinary)
+    process.environment = ProcessInfo.processInfo.environment.merging([
+        "RAMPART_NATS_URL": natsURL, "RAMPART_INSTANCE_ID": instance, "RAMPART_OPS_HOST": "127.0.0.1",
+        "RAMPART_OPS_PORT": String(Ports.free()), "RAMPART_LOG_LEVEL": "warning",
+    ]) { current, _ in current }
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    if ProcessInfo.processInfo.environment["BENCH_VERBOSE"] != nil {
+        FileHandle.standardError.write(Data("\(instance) pid \(process.processIdentifier), bench pid \(getpid())\n".utf8))
+    }
+    return process
+}
+
+/// Waits until `replicas` distinct instances answer health.
+func waitForReplicas(_ connection: NATSConnection, _ replicas: Int) async throws {
+    let rpc = RPCClient(connection: connection)
+    var seen: Set<String> = []
+    for _ in 0..<2_000 where seen.count < replicas {
+        if let reply = try? await rpc.call(
+            Subjects.health(.rateLimit),
+            Rampart_V1_HealthRequest(),
+            context: CallContext(),
+            as: Rampart_V1_HealthReply.self
+        ),
+            reply.healthy
+        {
+            seen.insert(reply.instanceID)
+        } else {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+    guard seen.count == replicas else { throw TestInfrastructureError("\(replicas) rate-limit replicas did not start") }
+}
+
+@concurrent
+func decisions(_ connection: NATSConnection, count: Int, inFlight: Int, offset: Int) async throws -> (seconds: Double, latencies: [Double]) {
+    let rpc = RPCClient(connection: connection)
+    let clock = ContinuousClock()
+    let start = clock.now
+    let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+        for worker in 0..<inFlight {
+            group.addTask {
+                var latencies: [Double] = []
+                var request = Rampart_V1_RateLimitCheckRequest()
+                request.policy = "api"
+                for index in stride(from: worker, to: count, by: inFlight) {
+                    let client = (index + offset) % 10_000
+                    request.key = "10.\(client / 256 % 256).\(client % 256).\(1 + offset % 200)"
+                    let t0 = clock.now
+                    let decision = try await rpc.call(
+                        Subjects.RateLimit.check,
+                        request,
+                        context: CallContext(),
+                        as: Rampart_V1_RateLimitDecision.self
+                    )
+                    latencies.append(seconds(clock.now - t0) * 1e6)
+                    precondition(decision.limit == 60)
+                }
+                return latencies
+            }
+        }
+        return try await group.reduce(into: []) { $0 += $1 }
+    }
+    return (seconds(clock.now - start), latencies.sorted())
+}
+
+for replicas in (ProcessInfo.processInfo.environment["BENCH_REPLICAS"] ?? "1,2").split(separator: ",").compactMap({ Int($0) }) {
+    let natsServer = try await NATSServer.start()
+    let processes = try (0..<replicas).map { try startRateLimit(natsURL: natsServer.url, instance: "rate-limit-\($0)") }
+    let client = try await NATSConnection.connect(NATSConfiguration(servers: [natsServer.url]), logger: logger)
+    try await waitForReplicas(client, replicas)
+    _ = try await decisions(client, count: 2_000, inFlight: 8, offset: 0)  // warm-up
+    for (inFlight, share) in [(1, 4), (8, 1), (64, 1)] {
+        let (elapsed, latencies) = try await decisions(client, count: decisionCount / share, inFlight: inFlight, offset: inFlight * 7)
+        rows.append(
+            Row(
+                name: "rate-limit check, \(replicas) replica\(replicas == 1 ? "" : "s"), \(inFlight) in flight",
+                rate: Double(latencies.count) / elapsed,
+                unit: "dec/s",
+                p50: percentile(latencies, 0.5),
+                p99: percentile(latencies, 0.99)
+            )
+        )
+    }
+    await client.drain()
+    for process in processes { kill(process.processIdentifier, SIGKILL) }
+    for process in processes { process.waitUntilExit() }
+    try await natsServer.stop()
+}
+
 func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
 func format(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }
 print("")
-print(pad("benchmark", 40) + pad("rate", 16) + pad("p50 µs", 10) + "p99 µs")
-print(String(repeating: "-", count: 76))
+print(pad("benchmark", 46) + pad("rate", 16) + pad("p50 µs", 10) + "p99 µs")
+print(String(repeating: "-", count: 82))
 for row in rows {
-    print(pad(row.name, 40) + pad(String(format: "%.0f %@", row.rate, row.unit), 16) + pad(format(row.p50), 10) + format(row.p99))
+    print(pad(row.name, 46) + pad(String(format: "%.0f %@", row.rate, row.unit), 16) + pad(format(row.p50), 10) + format(row.p99))
 }
 let ratio = cRate > 0 ? rows[0].rate / cRate : 0
 print(String(format: "\nNATSKit / nats.c sequential throughput: %.0f%% (target ≥ 80%%)", ratio * 100))

@@ -46,6 +46,51 @@ public final class JetStream: Sendable {
             case duplicate
         }
 
+        init(stream: String, sequence: UInt64, duplicate: Bool) {
+            self.stream = stream
+            self.sequence = sequence
+            self.duplicate = duplicate
+        }
+
+        /// The usual acknowledgement, `{"stream":"S","seq":N}` with perhaps `"duplicate":true`,
+        /// read without a JSON decoder (it costs more than the rest of a key-value write); nil
+        /// for anything else, which goes to the decoder.
+        init?(fastParsing payload: [UInt8]) {
+            guard payload.first == UInt8(ascii: "{"), payload.last == UInt8(ascii: "}"),
+                let stream = Self.stringValue(of: Array(#""stream":""#.utf8), in: payload),
+                let sequence = Self.integerValue(of: Array(#""seq":"#.utf8), in: payload)
+            else { return nil }
+            let fields = payload.reduce(0) { $0 + ($1 == UInt8(ascii: ":") ? 1 : 0) }
+            let duplicate = Self.range(of: Array(#""duplicate":true"#.utf8), in: payload) != nil
+            // Only the fields named above: anything more (an error, a domain) is left to the decoder.
+            guard fields == (duplicate ? 3 : 2) else { return nil }
+            self.init(stream: stream, sequence: sequence, duplicate: duplicate)
+        }
+
+        private static func range(of needle: [UInt8], in haystack: [UInt8]) -> Range<Int>? {
+            guard haystack.count >= needle.count else { return nil }
+            for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
+                if haystack[start..<(start + needle.count)].elementsEqual(needle) { return start..<(start + needle.count) }
+            }
+            return nil
+        }
+
+        private static func stringValue(of key: [UInt8], in payload: [UInt8]) -> String? {
+            guard let found = range(of: key, in: payload),
+                let end = payload[found.upperBound...].firstIndex(of: UInt8(ascii: "\""))
+            else { return nil }
+            let value = payload[found.upperBound..<end]
+            guard !value.contains(UInt8(ascii: "\\")) else { return nil }
+            return String(decoding: value, as: UTF8.self)
+        }
+
+        private static func integerValue(of key: [UInt8], in payload: [UInt8]) -> UInt64? {
+            guard let found = range(of: key, in: payload) else { return nil }
+            let digits = payload[found.upperBound...].prefix { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+            guard !digits.isEmpty, digits.count <= 19 else { return nil }
+            return UInt64(String(decoding: digits, as: UTF8.self))
+        }
+
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             stream = try container.decode(String.self, forKey: .stream)
@@ -89,6 +134,7 @@ public final class JetStream: Sendable {
         } catch let error as NATSError where error.kind == .noResponders {
             throw NATSError(.noResponders, "no stream stores \(subject)")
         }
+        if let ack = PublishAck(fastParsing: reply.payload) { return ack }
         let decoder = JSONDecoder()
         if let failure = try? decoder.decode(APIErrorReply.self, from: Data(reply.payload)) {
             throw NATSError(

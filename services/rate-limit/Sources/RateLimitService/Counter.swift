@@ -35,6 +35,14 @@ enum CounterState: Sendable, Equatable {
     /// whatever `window / limit` is.
     case gcra(scaledArrival: Int64, limit: UInt32)
 
+    /// Whether this state was kept by `algorithm` (a policy whose algorithm was changed starts afresh).
+    func counts(_ algorithm: RateLimitPolicy.Algorithm) -> Bool {
+        switch (self, algorithm) {
+        case (.slidingWindow, .slidingWindow), (.gcra, .gcra): true
+        default: false
+        }
+    }
+
     /// Counts `cost` at `now` if the quota allows it.
     mutating func admit(cost: UInt32, quota: Quota, now: Int64) -> Verdict {
         switch self {

@@ -9,8 +9,8 @@ import Synchronization
 /// race re-reads and decides again, so across replicas no more calls are admitted than the quota
 /// allows. Two things keep round trips down:
 /// - each replica remembers the last state and revision it saw per key, and writes against that
-///   revision straight away: one round trip per decision when it is current, two when another
-///   replica wrote in between;
+///   revision straight away: one round trip per decision when it is current (or the key is
+///   new), three when another replica wrote in between (the failed write, a read, the write);
 /// - calls for the same key that arrive while a write is in flight wait and are decided
 ///   together, then stored in one write, so a hot key costs one write per batch, not per call.
 ///
@@ -51,26 +51,48 @@ final class Limiter: Sendable {
         self.clock = clock
     }
 
+    private typealias Known = (state: CounterState?, revision: UInt64)
+
     /// Decides `call` for `key`, after any calls for the same key already waiting.
+    ///
+    /// The first caller for an idle key decides in its own task (no hop to another task); calls
+    /// that arrive while it writes queue up and are decided together by whoever leads next.
     func admit(_ call: Call, key: String) async throws -> Verdict {
-        try await withCheckedThrowingContinuation { continuation in
+        let lead: Known?? = slots.withLock { slots in
+            if slots.count >= Self.rememberedKeys, slots[key] == nil { Self.forgetIdle(&slots) }
+            if slots[key]?.busy == true { return .none }
+            slots[key, default: Slot()].busy = true
+            return .some(slots[key]!.known)
+        }
+        if case .some(let known) = lead {
+            let (outcome, remembered) = await decide([call], key: key, known: known)
+            let handOff = slots.withLock { slots in
+                slots[key]?.known = remembered
+                if slots[key]?.waiting.isEmpty ?? true {
+                    slots[key]?.busy = false
+                    return false
+                }
+                return true
+            }
+            if handOff { Task { await self.drain(key) } }
+            return try outcome.get()[0]
+        }
+        return try await withCheckedThrowingContinuation { continuation in
             let start = slots.withLock { slots in
-                if slots.count >= Self.rememberedKeys, slots[key] == nil { Self.forgetIdle(&slots) }
                 slots[key, default: Slot()].waiting.append(Waiter(call: call, continuation: continuation))
                 if slots[key]!.busy { return false }
                 slots[key]!.busy = true
                 return true
             }
-            if start {
-                Task { await self.drain(key) }
-            }
+            // The leader finished between our two looks: lead the queue from a task of its own.
+            if start { Task { await self.drain(key) } }
         }
     }
 
-    /// Decides batches for `key` until nobody waits.
+    /// Decides queued batches for `key` until nobody waits.
     private func drain(_ key: String) async {
         while true {
-            let next: (waiters: [Waiter], known: (state: CounterState?, revision: UInt64)?)? = slots.withLock { slots in
+            let next: (waiters: [Waiter], known: Known?)? = slots.withLock { slots in
                 guard var slot = slots[key], !slot.waiting.isEmpty else {
                     slots[key]?.busy = false
                     return nil
@@ -82,47 +104,52 @@ final class Limiter: Sendable {
                 return (slot.waiting, slot.known)
             }
             guard let (waiters, known) = next else { return }
-            let remembered = await decide(waiters, key: key, known: known)
+            let (outcome, remembered) = await decide(waiters.map(\.call), key: key, known: known)
             slots.withLock { $0[key]?.known = remembered }
+            switch outcome {
+            case .success(let verdicts):
+                for (waiter, verdict) in zip(waiters, verdicts) { waiter.continuation.resume(returning: verdict) }
+            case .failure(let error):
+                for waiter in waiters { waiter.continuation.resume(throwing: error) }
+            }
         }
     }
 
-    /// Decides a batch, writes it, resumes every waiter; returns what to remember.
-    private func decide(
-        _ waiters: [Waiter],
-        key: String,
-        known: (state: CounterState?, revision: UInt64)?
-    ) async -> (state: CounterState?, revision: UInt64)? {
+    /// Decides a batch of calls in order and stores the result; returns the verdicts and what
+    /// to remember of the key.
+    private func decide(_ calls: [Call], key: String, known: Known?) async -> (Result<[Verdict], RampartError>, Known?) {
         var known = known
         for attempt in 1...Self.maximumAttempts {
             do {
-                let current: (state: CounterState?, revision: UInt64)
+                // A key this replica has not seen is most likely new: write it straight away as
+                // such, and read it only if that write finds it there.
+                let current: Known
                 if let known {
                     current = known
+                } else if attempt == 1 {
+                    current = (nil, 0)
                 } else {
                     current = try await read(key)
                 }
                 let now = clock()
                 var state = current.state
                 var verdicts: [Verdict] = []
-                verdicts.reserveCapacity(waiters.count)
-                for waiter in waiters {
-                    var counter = state ?? Self.emptyState(waiter.call.algorithm)
-                    let verdict = counter.admit(cost: waiter.call.cost, quota: waiter.call.quota, now: now)
+                verdicts.reserveCapacity(calls.count)
+                for call in calls {
+                    var counter = state.flatMap { $0.counts(call.algorithm) ? $0 : nil } ?? Self.emptyState(call.algorithm)
+                    let verdict = counter.admit(cost: call.cost, quota: call.quota, now: now)
                     if verdict.allowed { state = counter }
                     verdicts.append(verdict)
                 }
                 guard verdicts.contains(where: \.allowed), let state else {
-                    resume(waiters, with: verdicts)
-                    return current
+                    return (.success(verdicts), current)
                 }
                 let value = state.encoded
                 let revision =
                     current.revision == 0
                     ? try await bucket.create(key, value)
                     : try await bucket.update(key, value, expectedRevision: current.revision)
-                resume(waiters, with: verdicts)
-                return (state, revision)
+                return (.success(verdicts), (state, revision))
             } catch let error as NATSError where error.kind == .wrongLastRevision || error.kind == .keyExists {
                 // Another replica wrote first: read its state and decide again.
                 known = nil
@@ -131,13 +158,11 @@ final class Limiter: Sendable {
                 }
             } catch {
                 logger.error("rate-limit state unavailable", metadata: ["key": "\(key)", "error": "\(error)"])
-                fail(waiters, RampartError(.unavailable, "rate-limit state is unavailable"))
-                return nil
+                return (.failure(RampartError(.unavailable, "rate-limit state is unavailable")), nil)
             }
         }
         logger.warning("rate-limit key too contended", metadata: ["key": "\(key)"])
-        fail(waiters, RampartError(.unavailable, "rate-limit state is too contended, retry"))
-        return nil
+        return (.failure(RampartError(.unavailable, "rate-limit state is too contended, retry")), nil)
     }
 
     private func read(_ key: String) async throws -> (state: CounterState?, revision: UInt64) {
@@ -151,14 +176,6 @@ final class Limiter: Sendable {
         case .slidingWindow: .slidingWindow([])
         case .gcra: .gcra(scaledArrival: 0, limit: 1)
         }
-    }
-
-    private func resume(_ waiters: [Waiter], with verdicts: [Verdict]) {
-        for (waiter, verdict) in zip(waiters, verdicts) { waiter.continuation.resume(returning: verdict) }
-    }
-
-    private func fail(_ waiters: [Waiter], _ error: RampartError) {
-        for waiter in waiters { waiter.continuation.resume(throwing: error) }
     }
 
     private static func forgetIdle(_ slots: inout [String: Slot]) {

@@ -86,7 +86,7 @@ public final class RPCServer: Service, Sendable {
         let requestID = message.headers[CallHeader.requestID].flatMap { CallContext.isValidToken($0, maximumLength: 128) ? $0 : nil }
         let (headers, body) = Self.errorReply(RampartError(.unavailable, "overloaded, retry later"), requestID: requestID)
         try? connection.publish(body, to: replySubject, headers: headers)
-        Self.countRequest(route, outcome: "overloaded")
+        countRequest(route, outcome: "overloaded")
     }
 
     func serve(_ message: NATSMessage, route: RPCRouter.Route) async {
@@ -122,14 +122,34 @@ public final class RPCServer: Service, Sendable {
         } catch {
             logger.error("reply failed", metadata: ["subject": "\(route.subject)", "error": "\(error)"])
         }
-        Self.countRequest(route, outcome: outcome)
-        Timer(label: "rampart_rpc_request_duration_seconds", dimensions: [("subject", route.subject)], preferredDisplayUnit: .seconds)
-            .recordInterval(since: started)
+        countRequest(route, outcome: outcome)
+        durationTimer(route).recordInterval(since: started)
     }
 
+    /// Metric handles, made once: the factory validates names and takes a lock on each lookup.
+    private let counters = Mutex<[String: Counter]>([:])
+    private let timers = Mutex<[String: Timer]>([:])
+
     /// `rampart_rpc_requests_total{subject, outcome}`: served, refused (by error code) or shed.
-    private static func countRequest(_ route: RPCRouter.Route, outcome: String) {
-        Counter(label: "rampart_rpc_requests_total", dimensions: [("subject", route.subject), ("outcome", outcome)]).increment()
+    private func countRequest(_ route: RPCRouter.Route, outcome: String) {
+        let counter = counters.withLock { counters in
+            let key = route.subject + " " + outcome
+            if let counter = counters[key] { return counter }
+            let counter = Counter(label: "rampart_rpc_requests_total", dimensions: [("subject", route.subject), ("outcome", outcome)])
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    /// `rampart_rpc_request_duration_seconds{subject}`.
+    private func durationTimer(_ route: RPCRouter.Route) -> Timer {
+        timers.withLock { timers in
+            if let timer = timers[route.subject] { return timer }
+            let timer = Timer(label: "rampart_rpc_request_duration_seconds", dimensions: [("subject", route.subject)], preferredDisplayUnit: .seconds)
+            timers[route.subject] = timer
+            return timer
+        }
     }
 
     static func errorReply(_ error: RampartError, requestID: String?) -> (NATSHeaders, [UInt8]) {
@@ -142,8 +162,11 @@ public final class RPCServer: Service, Sendable {
     /// `Rampart-Deadline` must not let a request hold an in-flight slot indefinitely.
     public static let maximumHandlerTime = Duration.seconds(60)
 
-    /// Runs `body`, cancelling it and answering `deadline_exceeded` once the caller's deadline
-    /// (or `limit`) has passed: nobody waits for the answer any more.
+    private static let deadlines = DeadlineWatch()
+
+    /// Runs `body`, cancelling the current task once the caller's deadline (or `limit`) has
+    /// passed, and then answering `deadline_exceeded`: nobody waits for the answer any more.
+    /// Each request runs in a child task of its own, so the cancellation ends only that request.
     static func withDeadline(
         _ context: CallContext,
         limit: Duration = maximumHandlerTime,
@@ -151,15 +174,15 @@ public final class RPCServer: Service, Sendable {
     ) async throws -> [UInt8] {
         let remaining = min(context.remaining, limit)
         guard remaining > .zero else { throw RampartError(.deadlineExceeded, "deadline passed before the request was served") }
-        return try await withThrowingTaskGroup(of: [UInt8].self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: remaining)
-                throw RampartError(.deadlineExceeded, "deadline exceeded")
-            }
-            defer { group.cancelAll() }
-            return try await group.next()!
+        let watch = deadlines.watchCurrentTask(until: .now + remaining)
+        let result: Result<[UInt8], any Error>
+        do {
+            result = .success(try await body())
+        } catch {
+            result = .failure(error)
         }
+        guard deadlines.finish(watch) else { throw RampartError(.deadlineExceeded, "deadline exceeded") }
+        return try result.get()
     }
 }
 
