@@ -1,5 +1,7 @@
+import Foundation
 import RampartModels
 import RateLimitKit
+import ServiceKit
 import Testing
 
 @testable import RateLimitService
@@ -172,5 +174,64 @@ struct RateLimitFieldsTests {
         #expect(RateLimitFields.headers(for: decision).first { $0.name == "Retry-After" }?.value == "12")
         decision.retryAfterMs = 1
         #expect(RateLimitFields.headers(for: decision).first { $0.name == "Retry-After" }?.value == "1")
+    }
+}
+
+@Suite("RL-1 policies are configuration: a file, then environment overrides, every problem reported")
+struct RateLimitSettingsTests {
+    func settings(_ environment: [String: String]) -> (RateLimitSettings, [String]) {
+        var reader = EnvironmentReader(environment: environment)
+        let settings = RateLimitSettings(reader: &reader)
+        return (settings, reader.problems)
+    }
+
+    @Test("the defaults are the SPEC's limits")
+    func defaults() {
+        let (settings, problems) = settings([:])
+        #expect(problems.isEmpty)
+        #expect(settings.policies["login"] == RateLimitPolicy(name: "login", key: .ip, limit: 5, windowSeconds: 60))
+        #expect(settings.policies["login_account"]?.windowSeconds == 900)
+        #expect(settings.policies["register"]?.limit == 3)
+        #expect(settings.policies["register_daily"]?.windowSeconds == 86400)
+        #expect(settings.policies["api"]?.limit == 60)
+        #expect(settings.policies["upload"]?.limit == 10)
+        #expect(settings.policies["api_key"]?.algorithm == .gcra)
+        #expect(settings.grouping == IPGrouping(ipv4PrefixLength: 32, ipv6PrefixLength: 64))
+    }
+
+    @Test("a policies file changes and adds policies; the environment has the last word")
+    func fileAndOverrides() throws {
+        let path = "/tmp/rampart-policies-\(UInt32.random(in: 0...UInt32.max)).json"
+        try #"{"policies": [{"name": "api", "limit": 100}, {"name": "search", "key": "tenant", "limit": 5000, "window_seconds": 60, "algorithm": "gcra"}]}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (settings, problems) = settings([
+            "RAMPART_RATELIMIT_POLICIES_FILE": path,
+            "RAMPART_RATELIMIT_POLICY_LOGIN": "10/30",
+            "RAMPART_RATELIMIT_IPV6_PREFIX": "56",
+            "RAMPART_RATELIMIT_ALLOWLIST": "10.0.0.0/8, 2001:db8::/32",
+        ])
+        #expect(problems.isEmpty)
+        #expect(settings.policies["api"]?.limit == 100)
+        #expect(settings.policies["api"]?.windowSeconds == 60)
+        #expect(settings.policies["search"] == RateLimitPolicy(name: "search", key: .tenant, limit: 5000, windowSeconds: 60, algorithm: .gcra))
+        #expect(settings.policies["login"]?.limit == 10)
+        #expect(settings.policies["login"]?.windowSeconds == 30)
+        #expect(settings.grouping.ipv6PrefixLength == 56)
+        #expect(settings.allowlist.map(\.description) == ["10.0.0.0/8", "2001:db8::/32"])
+    }
+
+    @Test("every problem is listed, none stops at the first")
+    func problems() {
+        let (_, problems) = settings([
+            "RAMPART_RATELIMIT_POLICIES_FILE": "/nonexistent/policies.json",
+            "RAMPART_RATELIMIT_POLICY_API": "lots",
+            "RAMPART_RATELIMIT_POLICY_LOGIN": "5000/60",
+            "RAMPART_RATELIMIT_ALLOWLIST": "not-a-network",
+            "RAMPART_RATELIMIT_STORAGE": "floppy",
+        ])
+        #expect(problems.count == 5, "\(problems)")
+        #expect(problems.contains { $0.contains("RAMPART_RATELIMIT_POLICY_API") })
+        #expect(problems.contains { $0.contains("policy login: limit must be 1 to 1000") })
     }
 }
