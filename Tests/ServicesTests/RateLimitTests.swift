@@ -358,6 +358,23 @@ struct BanTests {
         #expect(third.banned)
         #expect(third.retryAfterMs == 100_000)
 
+        // Each ban and the unban are audit events on the platform's subject, with who did it.
+        let consumer = try await cluster.client.jetStream().durableConsumer(
+            stream: Subjects.auditStream,
+            .init(durableName: "test-audit", filterSubject: Subjects.audit(tenant: nil))
+        )
+        var events: [Rampart_V1_AuditEvent] = []
+        while events.count < 4, let batch = try? await consumer.fetch(batch: 10, timeout: .seconds(2)), !batch.isEmpty {
+            events += try batch.map { try Rampart_V1_AuditEvent(serializedBytes: $0.payload) }
+        }
+        #expect(events.map(\.action) == ["network.banned", "network.banned", "network.unbanned", "network.banned"])
+        #expect(events.map { $0.details["offences"] } == ["1", "2", "2", "3"])
+        #expect(events.allSatisfy { $0.target.type == "network" && $0.target.id == "203.0.113.50/32" && $0.tenantID.isEmpty })
+        #expect(events[0].actor.kind == .system && events[0].actor.id == "rate-limit")
+        #expect(events[2].actor.kind == .user && events[2].actor.id == "admin")
+        #expect(Set(events.map(\.id)).count == 4)
+        consumer.unsubscribe()
+
         watching.cancel()
         await watcherConnection.drain()
         await cluster.stop()

@@ -202,7 +202,8 @@ struct RateLimitSettingsTests {
     @Test("a policies file changes and adds policies; the environment has the last word")
     func fileAndOverrides() throws {
         let path = "/tmp/rampart-policies-\(UInt32.random(in: 0...UInt32.max)).json"
-        try #"{"policies": [{"name": "api", "limit": 100}, {"name": "search", "key": "tenant", "limit": 5000, "window_seconds": 60, "algorithm": "gcra"}]}"#
+        try
+            #"{"policies": [{"name": "api", "limit": 100}, {"name": "search", "key": "tenant", "limit": 5000, "window_seconds": 60, "algorithm": "gcra"}]}"#
             .write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let (settings, problems) = settings([

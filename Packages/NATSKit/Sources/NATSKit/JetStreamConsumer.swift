@@ -21,6 +21,13 @@ public final class JetStreamConsumer: Sendable {
         natsSubscription_Destroy(subscription.raw)
     }
 
+    /// Stops this subscription (the durable consumer stays on the server). A connection drains
+    /// only once its subscriptions have: call this before draining, or the drain waits out its
+    /// timeout.
+    public func unsubscribe() {
+        _ = natsSubscription_Unsubscribe(subscription.raw)
+    }
+
     /// Returns the messages available within `timeout`, possibly none. One fetch at a time.
     public func fetch(batch: Int = 64, timeout: Duration = .seconds(1)) async throws -> [JetStreamMessage] {
         let alreadyFetching = fetching.withLock { fetching in

@@ -34,4 +34,10 @@ public enum Subjects {
     /// JetStream stream for audit events.
     public static let auditStream = "RAMPART_AUDIT"
     public static let auditPrefix = "rampart.audit"
+
+    /// Where an audit event is published: `rampart.audit.<tenant hex>`, or
+    /// `rampart.audit.platform` for events of no tenant.
+    public static func audit(tenant: TenantID?) -> String {
+        "\(auditPrefix).\(tenant?.hex ?? "platform")"
+    }
 }

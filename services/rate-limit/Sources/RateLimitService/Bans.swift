@@ -2,6 +2,7 @@ import Logging
 import NATSKit
 import RampartModels
 import RateLimitKit
+import ServiceKit
 
 /// Fail2ban (RL-3): failures are counted per network; at the threshold the network is banned,
 /// for longer each time it offends again. Bans live in their own bucket, which every replica
@@ -11,6 +12,7 @@ struct Bans: Sendable {
     let list: BanList
     let limiter: Limiter
     let settings: RateLimitSettings
+    let audit: AuditPublisher
     let clock: @Sendable () -> Int64
     let logger: Logger
 
@@ -63,6 +65,10 @@ struct Bans: Sendable {
                     "network banned",
                     metadata: ["network": "\(ban.network)", "offences": "\(ban.offences)", "until_ms": "\(ban.untilMs)"]
                 )
+                var actor = Rampart_V1_AuditActor()
+                actor.kind = .system
+                actor.id = ServiceName.rateLimit.rawValue
+                await record(.networkBanned, ban, actor: actor, context: nil)
                 return ban
             } catch let error as NATSError where error.kind == .wrongLastRevision || error.kind == .keyExists {
                 continue
@@ -73,7 +79,8 @@ struct Bans: Sendable {
 
     /// Ends the ban on `network` now. The offence count stays: a repeat offender is still banned
     /// for longer next time.
-    func unban(_ network: IPNetwork, by principal: String) async throws -> Rampart_V1_UnbanReply {
+    func unban(_ network: IPNetwork, context: CallContext) async throws -> Rampart_V1_UnbanReply {
+        let principal = context.principal ?? "unknown"
         for _ in 1...Limiter.maximumAttempts {
             let now = clock()
             guard let entry = try await bucket.latest(network.storageKey), entry.operation == .put,
@@ -91,6 +98,11 @@ struct Bans: Sendable {
             do {
                 try await write(ban, network: network, expectedRevision: entry.revision)
                 logger.notice("ban lifted", metadata: ["network": "\(ban.network)", "by": "\(principal)"])
+                var actor = Rampart_V1_AuditActor()
+                let parts = principal.split(separator: ":", maxSplits: 1)
+                actor.kind = parts.first == "api_key" ? .apiKey : parts.first == "system" ? .system : .user
+                actor.id = parts.count == 2 ? String(parts[1]) : principal
+                await record(.networkUnbanned, ban, actor: actor, context: context)
                 reply.lifted = true
                 reply.ban = ban
                 return reply
@@ -109,6 +121,26 @@ struct Bans: Sendable {
             : try await bucket.update(network.storageKey, value, expectedRevision: expectedRevision)
         // Enforced here at once, without waiting for the watch to bring the write back.
         list.apply(KeyValueEntry(bucket: bucket.name, key: network.storageKey, value: value, revision: revision, operation: .put, created: 0))
+    }
+
+    /// Audits a ban or unban. The change is already in force: if the audit log stays unreachable
+    /// after the publisher's retries, that is logged as an error rather than undoing it.
+    private func record(_ action: AuditAction, _ ban: Rampart_V1_Ban, actor: Rampart_V1_AuditActor, context: CallContext?) async {
+        var event = Rampart_V1_AuditEvent()
+        event.occurredAtMs = clock()
+        event.action = action.rawValue
+        event.actor = actor
+        event.target.type = "network"
+        event.target.id = ban.network
+        event.outcome = .success
+        event.reason = action == .networkBanned ? ban.reason : "lifted by \(actor.id)"
+        event.details = ["offences": String(ban.offences), "until_ms": String(ban.untilMs)]
+        if let context {
+            event.requestID = context.requestID
+            event.origin.ip = context.clientIP ?? ""
+            event.origin.userAgent = context.userAgent ?? ""
+        }
+        _ = try? await audit.publish(event)
     }
 
     /// The record, if its offences are still remembered.

@@ -47,7 +47,7 @@ public enum RateLimitService {
                     let engine = try runtime.engine()
                     // A bare address names the network it is grouped into.
                     let network = given.prefixLength == given.bytes.count * 8 ? settings.grouping.network(of: given) : given
-                    return try await engine.bans.unban(network, by: call.principal ?? "unknown")
+                    return try await engine.bans.unban(network, context: call)
                 }
             },
             services: { context in [runtime.banList(context)] }
@@ -100,13 +100,23 @@ public enum RateLimitService {
                     storage: .file
                 )
             )
+            let audit = AuditPublisher(jetStream: jetStream, logger: context.logger)
+            try await audit.ensureStream()
             let banList = banList(context)
             await banList.waitUntilCaughtUp()
             let limiter = Limiter(bucket: counters, logger: context.logger, clock: clock)
             let engine = Engine(
                 settings: settings,
                 limiter: limiter,
-                bans: Bans(bucket: bansBucket, list: banList, limiter: limiter, settings: settings, clock: clock, logger: context.logger),
+                bans: Bans(
+                    bucket: bansBucket,
+                    list: banList,
+                    limiter: limiter,
+                    settings: settings,
+                    audit: audit,
+                    clock: clock,
+                    logger: context.logger
+                ),
                 clock: clock
             )
             state.withLock { $0.engine = engine }

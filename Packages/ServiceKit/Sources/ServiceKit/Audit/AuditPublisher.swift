@@ -1,0 +1,82 @@
+import Logging
+import NATSKit
+import RampartModels
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Publishes audit events (SPEC AUD-1, AUD-2) to the `RAMPART_AUDIT` stream and waits until
+/// JetStream has stored them. The event ID is the message ID: a publish retried after a lost
+/// acknowledgement is stored once.
+public struct AuditPublisher: Sendable {
+    /// The stream as every publisher and `audit` declare it; declaring it twice is harmless.
+    public static let stream = JetStream.StreamConfiguration(
+        name: Subjects.auditStream,
+        subjects: [Subjects.auditPrefix + ".>"],
+        // `audit` consumes and acknowledges within seconds; a week covers a long outage of it.
+        maxAge: .seconds(7 * 24 * 3600),
+        duplicateWindow: .seconds(120),
+        maxMessageSize: 64 * 1024
+    )
+
+    private let jetStream: JetStream
+    private let logger: Logger
+    /// Publish attempts before giving up; each retry keeps the event ID.
+    static let attempts = 3
+
+    public init(jetStream: JetStream, logger: Logger) {
+        self.jetStream = jetStream
+        self.logger = logger
+    }
+
+    /// Creates the stream if it is missing (called by each publisher at start-up).
+    public func ensureStream() async throws {
+        try await jetStream.ensureStream(Self.stream)
+    }
+
+    /// Stores `event`, filling in its ID and time when empty. Throws `RampartError` when the
+    /// event is malformed or JetStream did not acknowledge it after retries.
+    @discardableResult
+    public func publish(_ event: Rampart_V1_AuditEvent) async throws -> Rampart_V1_AuditEvent {
+        var event = event
+        if event.id.isEmpty { event.id = UUID().uuidString.lowercased() }
+        if event.occurredAtMs == 0 { event.occurredAtMs = WallClock.milliseconds() }
+        try Self.validate(event)
+        let tenant = event.tenantID.isEmpty ? nil : TenantID(event.tenantID)
+        let payload: [UInt8] = try event.serializedBytes()
+        var lastError: (any Error)?
+        for attempt in 1...Self.attempts {
+            do {
+                _ = try await jetStream.publish(payload, to: Subjects.audit(tenant: tenant), messageID: event.id)
+                return event
+            } catch {
+                lastError = error
+                logger.warning("audit publish failed", metadata: ["event": "\(event.id)", "attempt": "\(attempt)", "error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(50 * attempt))
+            }
+        }
+        logger.error(
+            "audit event not stored",
+            metadata: ["event": "\(event.id)", "action": "\(event.action)", "error": "\(lastError.map { "\($0)" } ?? "")"]
+        )
+        throw RampartError(.unavailable, "the audit log is unavailable")
+    }
+
+    static func validate(_ event: Rampart_V1_AuditEvent) throws(RampartError) {
+        guard UUID(uuidString: event.id) != nil else {
+            throw RampartError(.invalidArgument, "audit event id must be a UUID", details: ["field": "id"])
+        }
+        guard event.tenantID.isEmpty || TenantID(event.tenantID) != nil else {
+            throw RampartError(.invalidArgument, "audit event tenant_id must be a tenant ID", details: ["field": "tenant_id"])
+        }
+        guard AuditAction(rawValue: event.action) != nil else {
+            throw RampartError(.invalidArgument, "unknown audit action \(event.action.prefix(64).debugDescription)", details: ["field": "action"])
+        }
+        guard event.actor.kind != .unspecified, event.outcome != .unspecified else {
+            throw RampartError(.invalidArgument, "audit event needs an actor and an outcome", details: ["field": "actor"])
+        }
+    }
+}
