@@ -408,3 +408,69 @@ struct BanTests {
         await cluster.stop()
     }
 }
+
+@Suite("OPS-4 rate-limit and the gateway work as their own NATS users (deploy/nats/nats-server.conf)")
+struct RateLimitPermissionsTests {
+    @Test("rate-limit keeps its buckets and audits as user rate-limit; the gateway user watches bans")
+    func shippedPermissions() async throws {
+        let services = ["rate-limit", "gateway", "auth"]
+        let passwords = Dictionary(uniqueKeysWithValues: services.map { ($0, "pw-\($0)-\(UInt32.random(in: 0...UInt32.max))") })
+        var environment: [String: String] = [:]
+        for service in ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks", "gateway"] {
+            environment["RAMPART_NATS_PASSWORD_" + service.uppercased().replacingOccurrences(of: "-", with: "_")] = passwords[service] ?? "unused"
+        }
+        let nats = try await NATSServer.start(
+            configFile: repositoryRoot.appendingPathComponent("deploy/nats/nats-server.conf").path,
+            environment: environment
+        )
+        var settings = RateLimitSettings()
+        settings.fail2ban.threshold = 2
+        let rateLimit = try await RunningService.start(
+            RateLimitService.descriptor(settings: settings),
+            nats: nats,
+            instance: "rate-limit-0",
+            user: "rate-limit",
+            password: passwords["rate-limit"]
+        )
+        let gateway = try await NATSConnection.connect(
+            NATSConfiguration(servers: [nats.url], name: "gateway", user: "gateway", password: passwords["gateway"]),
+            logger: quietLogger()
+        )
+        let auth = try await NATSConnection.connect(
+            NATSConfiguration(servers: [nats.url], name: "auth", user: "auth", password: passwords["auth"]),
+            logger: quietLogger()
+        )
+        let bans = BanList(connection: gateway, logger: quietLogger())
+        let watching = Task { try await bans.run() }
+        await bans.waitUntilCaughtUp()
+
+        // auth reports failed logins; the gateway asks for decisions and sees the ban.
+        var failure = Rampart_V1_ReportFailureRequest()
+        failure.ip = "198.51.100.66"
+        failure.kind = .login
+        for _ in 0..<2 {
+            _ = try await RPCClient(connection: auth).call(
+                Subjects.RateLimit.reportFailure,
+                failure,
+                context: CallContext(),
+                as: Rampart_V1_ReportFailureReply.self
+            )
+        }
+        #expect(await eventually { bans.ban(covering: "198.51.100.66") != nil })
+        let outcome = await RateLimitClient(connection: gateway).check(policy: "api", key: "198.51.100.67", context: CallContext())
+        #expect(outcome.isAllowed)
+        // The ban's audit event was stored (rate-limit may publish to rampart.audit.>).
+        let consumer = try await auth.jetStream().durableConsumer(
+            stream: Subjects.auditStream,
+            .init(durableName: "witness", filterSubject: Subjects.audit(tenant: nil))
+        )
+        let events = try await consumer.fetch(batch: 5, timeout: .seconds(2)).map { try Rampart_V1_AuditEvent(serializedBytes: $0.payload) }
+        #expect(events.map(\.action) == [AuditAction.networkBanned.rawValue])
+        consumer.unsubscribe()
+
+        watching.cancel()
+        await gateway.drain()
+        await auth.drain()
+        await rateLimit.stop()
+    }
+}

@@ -14,11 +14,17 @@ final class RunningService: Sendable {
     }
 
     /// Assembles and starts `descriptor`; returns once it is ready (its RPC server listening).
-    static func start(_ descriptor: ServiceDescriptor, nats: NATSServer, instance: String) async throws -> RunningService {
+    static func start(
+        _ descriptor: ServiceDescriptor,
+        nats: NATSServer,
+        instance: String,
+        user: String? = nil,
+        password: String? = nil
+    ) async throws -> RunningService {
         let configuration = ServiceConfiguration(
             service: descriptor.name,
             instanceID: instance,
-            nats: NATSConfiguration(servers: [nats.url], name: instance),
+            nats: NATSConfiguration(servers: [nats.url], name: instance, user: user, password: password),
             postgres: nil,
             ops: .init(host: "127.0.0.1", port: 0)
         )
