@@ -132,4 +132,10 @@ struct PrimitiveTests {
         #expect(randomBytes(32) != randomBytes(32))
         #expect(randomBytes(0).isEmpty)
     }
+
+    @Test("fingerprint is BLAKE2b-256 in lowercase hex (RFC 7693 test vector)")
+    func fingerprintVector() {
+        #expect(fingerprint(Array("abc".utf8)) == "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319")
+        #expect(fingerprint([UInt8]()).count == 64)
+    }
 }

@@ -61,8 +61,17 @@ public func fingerprint(_ bytes: some Collection<UInt8>) -> String {
     let input = Array(bytes)
     var output = [UInt8](repeating: 0, count: 32)
     _ = crypto_generichash(&output, 32, input, UInt64(input.count), nil, 0)
-    return output.map { byte in
-        let digits = String(byte, radix: 16)
-        return digits.count == 1 ? "0" + digits : digits
-    }.joined()
+    return hexString(output)
+}
+
+/// Lowercase hex, two digits a byte (on rate-limit's hot path: no string per byte).
+func hexString(_ bytes: [UInt8]) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    return String(unsafeUninitializedCapacity: bytes.count * 2) { buffer in
+        for (index, byte) in bytes.enumerated() {
+            buffer[index * 2] = digits[Int(byte >> 4)]
+            buffer[index * 2 + 1] = digits[Int(byte & 0x0F)]
+        }
+        return bytes.count * 2
+    }
 }
