@@ -104,6 +104,9 @@ public final class BanList: Service, Sendable {
                         case .caughtUp: self.markCaughtUp()
                         }
                     }
+                } catch let error as NATSError where error.kind == .notFound {
+                    // rate-limit creates the bucket as it starts: expected for a moment.
+                    self.logger.debug("waiting for the bans bucket", metadata: ["error": "\(error)"])
                 } catch {
                     if Task.isCancelled { return }
                     self.logger.warning("ban watch interrupted, reopening", metadata: ["error": "\(error)"])
