@@ -31,6 +31,14 @@ public enum Subjects {
     public static let eventsStream = "RAMPART_EVENTS"
     public static let eventsPrefix = "rampart.events"
 
+    /// Domain events of the tenant provisioning saga.
+    public enum TenantEvents {
+        public static let created = "\(eventsPrefix).tenant.created"
+        public static func provisioned(by service: ServiceName) -> String {
+            "\(eventsPrefix).tenant.provisioned.\(service.subjectToken)"
+        }
+    }
+
     /// JetStream stream for audit events.
     public static let auditStream = "RAMPART_AUDIT"
     public static let auditPrefix = "rampart.audit"

@@ -165,6 +165,11 @@ public enum ServiceRuntime {
         var services: [any Service] = [nats]
         if let database { services.append(database.client) }
         services.append(startup)
+        if let database {
+            services.append(
+                TenantProvisioner(service: descriptor.name, database: database, migrations: descriptor.migrations, connection: nats, logger: logger)
+            )
+        }
         services.append(contentsOf: try descriptor.services(context))
         services.append(ops)
         let group = ServiceGroup(

@@ -1,0 +1,86 @@
+import AuditService
+import Foundation
+import Logging
+import NATSKit
+import RampartModels
+import ServiceKit
+import TestSupport
+import Testing
+
+@Suite("TEN-1 the provisioning saga, audit's side: tenant.created makes the tenant's schema")
+struct TenantProvisioningTests {
+    @Test("audit creates the schema, answers tenant.provisioned.audit, skips malformed events, and catches up after downtime")
+    func provisioning() async throws {
+        let database = try await TestPostgres.createDatabase(prefix: "rampart_audit")
+        let nats = try await NATSServer.start()
+        let connection = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url], name: "tenants"), logger: quietLogger())
+        let jetStream = try connection.jetStream()
+        try await jetStream.ensureStream(DomainEvents.stream)
+
+        func publishCreated(_ tenant: TenantID, eventID: String = UUID().uuidString) async throws {
+            var event = Rampart_V1_TenantCreated()
+            event.eventID = eventID
+            event.tenantID = tenant.hex
+            event.plan = "starter"
+            _ = try await jetStream.publish(try event.serializedBytes(), to: Subjects.TenantEvents.created, messageID: eventID)
+        }
+        func schemaExists(_ tenant: TenantID) async throws -> Bool {
+            try await TestPostgres.psql("SELECT count(*) FROM pg_namespace WHERE nspname = '\(tenant.schemaName)'", database: database) == "1"
+        }
+
+        // Published while audit is down: provisioned when it comes up.
+        let early = TenantID.random()
+        try await publishCreated(early)
+        // Garbage and a hostile tenant ID must be dropped, not retried forever or obeyed.
+        _ = try await jetStream.publish([0xFF, 0x01], to: Subjects.TenantEvents.created)
+        var hostile = Rampart_V1_TenantCreated()
+        hostile.tenantID = "x; DROP SCHEMA public CASCADE"
+        _ = try await jetStream.publish(try hostile.serializedBytes(), to: Subjects.TenantEvents.created)
+
+        let postgres = ServiceConfiguration.Postgres(
+            host: TestPostgres.server.host,
+            port: TestPostgres.server.port,
+            user: database,
+            password: database,
+            database: database
+        )
+        let configuration = ServiceConfiguration(
+            service: .audit,
+            instanceID: "audit-1",
+            nats: NATSConfiguration(servers: [nats.url], name: "audit"),
+            postgres: postgres,
+            ops: .init(host: "127.0.0.1", port: 0)
+        )
+        let service = try await ServiceRuntime.assemble(AuditService.descriptor(), configuration: configuration, logger: quietLogger())
+        let running = Task { try await service.run() }
+
+        #expect(try await eventually(within: .seconds(15)) { try await schemaExists(early) })
+        let late = TenantID.random()
+        let eventID = UUID().uuidString
+        try await publishCreated(late, eventID: eventID)
+        #expect(try await eventually(within: .seconds(15)) { try await schemaExists(late) })
+        // Registered as provisioned, so migrations at the next start include it.
+        let registered = try await TestPostgres.psql("SELECT count(*) FROM public.rampart_tenant_schemas", database: database)
+        #expect(registered == "2")
+        #expect(try await TestPostgres.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'public'", database: database) == "1")
+
+        // One receipt per tenant, even when tenant.created comes again.
+        try await publishCreated(late)
+        let receipts = try await jetStream.durableConsumer(
+            stream: Subjects.eventsStream,
+            .init(durableName: "tenants-saga", filterSubject: Subjects.TenantEvents.provisioned(by: .audit))
+        )
+        var provisioned: [Rampart_V1_TenantProvisioned] = []
+        while let batch = try? await receipts.fetch(batch: 10, timeout: .seconds(2)), !batch.isEmpty {
+            provisioned += try batch.map { try Rampart_V1_TenantProvisioned(serializedBytes: $0.payload) }
+        }
+        #expect(Set(provisioned.map(\.tenantID)) == [early.hex, late.hex])
+        #expect(provisioned.count == 2)
+        #expect(provisioned.allSatisfy { $0.service == "audit" })
+        receipts.unsubscribe()
+
+        await service.group.triggerGracefulShutdown()
+        _ = await running.result
+        await connection.drain()
+    }
+}
