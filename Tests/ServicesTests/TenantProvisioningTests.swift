@@ -60,8 +60,11 @@ struct TenantProvisioningTests {
         try await publishCreated(late, eventID: eventID)
         #expect(try await eventually(within: .seconds(15)) { try await schemaExists(late) })
         // Registered as provisioned, so migrations at the next start include it.
-        let registered = try await TestPostgres.psql("SELECT count(*) FROM public.rampart_tenant_schemas", database: database)
-        #expect(registered == "2")
+        #expect(
+            try await eventually(within: .seconds(5)) {
+                try await TestPostgres.psql("SELECT count(*) FROM public.rampart_tenant_schemas", database: database) == "2"
+            }
+        )
         #expect(try await TestPostgres.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'public'", database: database) == "1")
 
         // One receipt per tenant, even when tenant.created comes again.

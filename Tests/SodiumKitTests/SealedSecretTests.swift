@@ -138,4 +138,10 @@ struct PrimitiveTests {
         #expect(fingerprint(Array("abc".utf8)) == "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319")
         #expect(fingerprint([UInt8]()).count == 64)
     }
+
+    @Test("sha256 matches the FIPS 180-2 test vector")
+    func sha256Vector() {
+        let digest = sha256(Array("abc".utf8)).map { String($0, radix: 16) }.map { $0.count == 1 ? "0" + $0 : $0 }.joined()
+        #expect(digest == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    }
 }

@@ -92,27 +92,13 @@ public final class BanList: Service, Sendable {
     /// Watches the bans bucket until shutdown; a failed watch is reopened after a pause, and the
     /// bucket waited for when rate-limit has not created it yet.
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            var pause = Duration.milliseconds(100)
-            while !Task.isCancelled {
-                do {
-                    let bucket = try await self.connection.jetStream().keyValue(Subjects.RateLimit.bansBucket)
-                    pause = .milliseconds(100)
-                    for try await event in try await bucket.watch() {
-                        switch event {
-                        case .entry(let entry): self.apply(entry)
-                        case .caughtUp: self.markCaughtUp()
-                        }
-                    }
-                } catch let error as NATSError where error.kind == .notFound {
-                    // rate-limit creates the bucket as it starts: expected for a moment.
-                    self.logger.debug("waiting for the bans bucket", metadata: ["error": "\(error)"])
-                } catch {
-                    if Task.isCancelled { return }
-                    self.logger.warning("ban watch interrupted, reopening", metadata: ["error": "\(error)"])
+        await repeatUntilShutdown("ban watch", logger: logger, isExpected: { ($0 as? NATSError)?.kind == .notFound }) {
+            let bucket = try await self.connection.jetStream().keyValue(Subjects.RateLimit.bansBucket)
+            for try await event in try await bucket.watch() {
+                switch event {
+                case .entry(let entry): self.apply(entry)
+                case .caughtUp: self.markCaughtUp()
                 }
-                try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .seconds(5))
             }
         }
     }

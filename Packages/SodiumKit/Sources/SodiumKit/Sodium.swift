@@ -64,6 +64,15 @@ public func fingerprint(_ bytes: some Collection<UInt8>) -> String {
     return hexString(output)
 }
 
+/// SHA-256 of `bytes` (the audit log's hash chain: a standard any verifier has).
+public func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
+    precondition(Sodium.isReady, "libsodium is unavailable")
+    let input = Array(bytes)
+    var output = [UInt8](repeating: 0, count: 32)
+    _ = crypto_hash_sha256(&output, input, UInt64(input.count))
+    return output
+}
+
 /// Lowercase hex, two digits a byte (on rate-limit's hot path: no string per byte).
 func hexString(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef".utf8)

@@ -65,7 +65,8 @@ public struct AuditPublisher: Sendable {
         throw RampartError(.unavailable, "the audit log is unavailable")
     }
 
-    static func validate(_ event: Rampart_V1_AuditEvent) throws(RampartError) {
+    /// What every stored event must satisfy; `audit` checks it again on arrival.
+    public static func validate(_ event: Rampart_V1_AuditEvent) throws(RampartError) {
         guard UUID(uuidString: event.id) != nil else {
             throw RampartError(.invalidArgument, "audit event id must be a UUID", details: ["field": "id"])
         }

@@ -22,7 +22,30 @@ public final class HealthChecks: Sendable {
         self.checks = checks
     }
 
-    public func markStarted() { state.withLock { $0.started = true } }
+    public func markStarted() {
+        let waiters = state.withLock { state in
+            state.started = true
+            return startWaiters.withLock { waiters in
+                defer { waiters = [] }
+                return waiters
+            }
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private let startWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+
+    /// Returns once the service has started (migrated, prepared and listening): work of its own
+    /// that needs the migrated database waits here.
+    public func waitUntilStarted() async {
+        await withCheckedContinuation { continuation in
+            let started = state.withLock { state in
+                if !state.started { startWaiters.withLock { $0.append(continuation) } }
+                return state.started
+            }
+            if started { continuation.resume() }
+        }
+    }
     public func markStopping() { state.withLock { $0.stopping = true } }
 
     public func evaluate() async -> (ready: Bool, results: [Rampart_V1_HealthCheck]) {

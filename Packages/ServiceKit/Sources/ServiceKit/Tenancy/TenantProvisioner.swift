@@ -43,19 +43,7 @@ public struct TenantProvisioner: Service {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            var pause = Duration.milliseconds(200)
-            while !Task.isCancelled {
-                do {
-                    try await consume()
-                } catch {
-                    if Task.isCancelled { return }
-                    logger.warning("tenant provisioning interrupted, retrying", metadata: ["error": "\(error)"])
-                }
-                try? await Task.sleep(for: pause)
-                pause = min(pause * 2, .seconds(5))
-            }
-        }
+        await repeatUntilShutdown("tenant provisioning", logger: logger) { try await consume() }
     }
 
     private func consume() async throws {

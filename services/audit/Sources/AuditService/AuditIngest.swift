@@ -1,0 +1,86 @@
+import Logging
+import NATSKit
+import RampartModels
+import ServiceKit
+import ServiceLifecycle
+
+/// Consumes `RAMPART_AUDIT` (AUD-2) with a durable consumer, stores each batch per chain in one
+/// transaction, and acknowledges a message only after its transaction committed: a crash
+/// anywhere redelivers, and the event ID makes the redelivery a no-op.
+struct AuditIngest: Service {
+    let store: AuditStore
+    let connection: NATSConnection
+    let health: HealthChecks
+    let logger: Logger
+
+    static let consumerName = "audit-store"
+
+    func run() async throws {
+        // The tables exist once the service has migrated.
+        await health.waitUntilStarted()
+        await repeatUntilShutdown("audit ingest", logger: logger) { try await consume() }
+    }
+
+    private func consume() async throws {
+        let jetStream = try connection.jetStream()
+        try await jetStream.ensureStream(AuditPublisher.stream)
+        let consumer = try await jetStream.durableConsumer(
+            stream: Subjects.auditStream,
+            .init(durableName: Self.consumerName, filterSubject: Subjects.auditPrefix + ".>", ackWait: .seconds(30), maxAckPending: 20_000)
+        )
+        defer { consumer.unsubscribe() }
+        while !Task.isCancelled {
+            let messages = try await consumer.fetch(batch: 512, timeout: .seconds(1))
+            if !messages.isEmpty { await store(messages) }
+        }
+    }
+
+    /// Events grouped by chain, in stream order within each.
+    private func store(_ messages: [JetStreamMessage]) async {
+        var chains: [AuditStore.Chain: [(JetStreamMessage, Rampart_V1_AuditEvent)]] = [:]
+        var order: [AuditStore.Chain] = []
+        for message in messages {
+            guard let (chain, event) = decode(message) else {
+                try? message.terminate()
+                continue
+            }
+            if chains[chain] == nil { order.append(chain) }
+            chains[chain, default: []].append((message, event))
+        }
+        for chain in order {
+            let batch = chains[chain]!
+            do {
+                try await store.append(batch.map(\.1), to: chain)
+                for (message, _) in batch { try? await message.ack() }
+            } catch is AuditStore.NotProvisioned {
+                // The provisioning saga has not reached this service yet: later.
+                for (message, _) in batch { try? message.nak(delay: .seconds(5)) }
+            } catch {
+                logger.warning("audit events not stored, will retry", metadata: ["error": "\(String(reflecting: error))"])
+                for (message, _) in batch { try? message.nak(delay: .seconds(1)) }
+            }
+        }
+    }
+
+    /// The event and its chain, or nil (logged) when it can never be stored: unreadable,
+    /// invalid, or published on another tenant's subject than the one it names.
+    private func decode(_ message: JetStreamMessage) -> (AuditStore.Chain, Rampart_V1_AuditEvent)? {
+        guard let event = try? Rampart_V1_AuditEvent(serializedBytes: message.payload) else {
+            logger.error("unreadable audit event dropped", metadata: ["subject": "\(message.subject)"])
+            return nil
+        }
+        do {
+            try AuditPublisher.validate(event)
+        } catch {
+            logger.error("invalid audit event dropped", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
+            return nil
+        }
+        let chain: AuditStore.Chain = event.tenantID.isEmpty ? .platform : .tenant(TenantID(event.tenantID)!)
+        let tenant: TenantID? = if case .tenant(let tenant) = chain { tenant } else { nil }
+        guard message.subject == Subjects.audit(tenant: tenant) else {
+            logger.error("audit event on another tenant's subject dropped", metadata: ["subject": "\(message.subject)", "event": "\(event.id)"])
+            return nil
+        }
+        return (chain, event)
+    }
+}

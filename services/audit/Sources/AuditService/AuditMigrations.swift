@@ -1,0 +1,45 @@
+import ServiceKit
+
+/// audit's tables. The same log table lives in each tenant's schema and, for platform events
+/// (bans: no tenant), in `public`.
+enum AuditMigrations {
+    /// One chain: each row's hash is SHA-256(previous hash ‖ canonical event), so a changed,
+    /// removed, inserted or reordered row breaks every hash after it.
+    static let log = """
+        CREATE TABLE audit_events (
+            position      bigint PRIMARY KEY CHECK (position > 0),
+            id            uuid NOT NULL UNIQUE,
+            occurred_at   bigint NOT NULL,
+            stored_at     timestamptz NOT NULL DEFAULT now(),
+            action        text NOT NULL,
+            actor_kind    text NOT NULL,
+            actor_id      text NOT NULL,
+            actor_email   text NOT NULL,
+            target_type   text NOT NULL,
+            target_id     text NOT NULL,
+            ip            text NOT NULL,
+            outcome       text NOT NULL,
+            request_id    text NOT NULL,
+            super_admin   boolean NOT NULL,
+            event         bytea NOT NULL,
+            previous_hash bytea NOT NULL CHECK (length(previous_hash) = 32),
+            hash          bytea NOT NULL CHECK (length(hash) = 32)
+        );
+        CREATE INDEX audit_events_occurred_at ON audit_events (occurred_at DESC, position DESC);
+        CREATE INDEX audit_events_actor ON audit_events (actor_id, occurred_at DESC);
+        CREATE INDEX audit_events_ip ON audit_events (ip, occurred_at DESC);
+        CREATE INDEX audit_events_action ON audit_events (action, occurred_at DESC);
+        -- The head of the chain, locked by whoever appends: one writer per chain at a time.
+        CREATE TABLE audit_chain_head (
+            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+            position  bigint NOT NULL,
+            hash      bytea NOT NULL CHECK (length(hash) = 32)
+        );
+        INSERT INTO audit_chain_head (position, hash) VALUES (0, decode(repeat('00', 32), 'hex'));
+        """
+
+    static let set = MigrationSet(
+        global: [Migration(version: 1, name: "platform audit log", sql: log)],
+        tenant: [Migration(version: 1, name: "audit log", sql: log)]
+    )
+}

@@ -1,0 +1,158 @@
+import Logging
+import NIOCore
+import PostgresNIO
+import RampartModels
+import ServiceKit
+import SodiumKit
+import SwiftProtobuf
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The hash chain (AUD-5): hash(n) = SHA-256(hash(n-1) ‖ canonical(event n)), hash(0) = 32 zero
+/// bytes. The canonical form is the event's deterministic protobuf encoding: what is hashed is
+/// exactly what is stored, so an offline verifier needs only the stored bytes.
+enum AuditChain {
+    static let genesis = [UInt8](repeating: 0, count: 32)
+
+    static func canonical(_ event: Rampart_V1_AuditEvent) throws -> [UInt8] {
+        var options = BinaryEncodingOptions()
+        options.useDeterministicOrdering = true
+        return try event.serializedBytes(options: options)
+    }
+
+    static func link(previous: [UInt8], canonical: [UInt8]) -> [UInt8] {
+        sha256(previous + canonical)
+    }
+}
+
+/// Appends events to a chain (a tenant's schema, or `public` for platform events), each event
+/// ID once, in one transaction.
+struct AuditStore: Sendable {
+    let database: Database
+    let logger: Logger
+
+    /// Which chain `event` belongs to: its tenant's schema, or nil for `public`.
+    enum Chain: Hashable, Sendable {
+        case platform
+        case tenant(TenantID)
+
+        var schema: String {
+            switch self {
+            case .platform: "\"public\""
+            case .tenant(let tenant): quotedSchema(tenant)
+            }
+        }
+    }
+
+    struct NotProvisioned: Error {}
+
+    /// Stores the events not stored yet, in the order given; returns how many were new.
+    /// Throws `NotProvisioned` when the tenant has no schema here yet.
+    @discardableResult
+    func append(_ events: [Rampart_V1_AuditEvent], to chain: Chain) async throws -> Int {
+        if case .tenant(let tenant) = chain, try await !database.provisionedTenants().contains(tenant) {
+            throw NotProvisioned()
+        }
+        let schema = chain.schema
+        return try await database.client.withTransaction(logger: logger) { connection in
+            // Locks the head: appends to one chain are serialised across audit replicas.
+            let heads = try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT position, hash FROM \(schema).audit_chain_head FOR UPDATE"),
+                logger: logger
+            )
+            var head: (position: Int64, hash: [UInt8])?
+            for try await (position, hash) in heads.decode((Int64, ByteBuffer).self) { head = (position, Array(buffer: hash)) }
+            guard var (position, hash) = head else { throw NotProvisioned() }
+
+            let ids = events.map { UUID(uuidString: $0.id)! }
+            var stored: Set<UUID> = []
+            let existing = try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT id FROM \(schema).audit_events WHERE id = ANY($1)", binds: try Self.binds(ids)),
+                logger: logger
+            )
+            for try await id in existing.decode(UUID.self) { stored.insert(id) }
+
+            var added = 0
+            for event in events {
+                let id = UUID(uuidString: event.id)!
+                guard stored.insert(id).inserted else { continue }  // stored before, or twice in this batch
+                let canonical = try AuditChain.canonical(event)
+                let next = AuditChain.link(previous: hash, canonical: canonical)
+                position += 1
+                var binds = PostgresBindings()
+                binds.append(position)
+                binds.append(id)
+                binds.append(event.occurredAtMs)
+                binds.append(event.action)
+                binds.append(event.actor.kind.storedName)
+                binds.append(event.actor.id)
+                binds.append(event.actor.email)
+                binds.append(event.target.type)
+                binds.append(event.target.id)
+                binds.append(event.origin.ip)
+                binds.append(event.outcome.storedName)
+                binds.append(event.requestID)
+                binds.append(event.superAdmin)
+                binds.append(ByteBuffer(bytes: canonical))
+                binds.append(ByteBuffer(bytes: hash))
+                binds.append(ByteBuffer(bytes: next))
+                try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            INSERT INTO \(schema).audit_events (position, id, occurred_at, action, actor_kind, actor_id, actor_email,
+                                target_type, target_id, ip, outcome, request_id, super_admin, event, previous_hash, hash)
+                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                            """,
+                        binds: binds
+                    ),
+                    logger: logger
+                )
+                hash = next
+                added += 1
+            }
+            if added > 0 {
+                var binds = PostgresBindings()
+                binds.append(position)
+                binds.append(ByteBuffer(bytes: hash))
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "UPDATE \(schema).audit_chain_head SET position = $1, hash = $2", binds: binds),
+                    logger: logger
+                )
+            }
+            return added
+        }
+    }
+
+    private static func binds(_ ids: [UUID]) throws -> PostgresBindings {
+        var binds = PostgresBindings()
+        binds.append(ids)
+        return binds
+    }
+}
+
+/// The names stored (and queried) for actor kinds and outcomes: stable, unlike Swift's.
+extension Rampart_V1_AuditActor.Kind {
+    var storedName: String {
+        switch self {
+        case .user: "user"
+        case .apiKey: "api_key"
+        case .system: "system"
+        case .anonymous: "anonymous"
+        default: "unspecified"
+        }
+    }
+}
+
+extension Rampart_V1_AuditOutcome {
+    var storedName: String {
+        switch self {
+        case .success: "success"
+        case .failure: "failure"
+        default: "unspecified"
+        }
+    }
+}
