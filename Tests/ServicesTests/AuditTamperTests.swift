@@ -1,0 +1,114 @@
+import Foundation
+import Logging
+import RampartModels
+import ServiceKit
+import TestSupport
+import Testing
+
+@testable import AuditService
+
+@Suite("AUD-5 tamper evidence: verify names the first changed, removed, inserted or reordered event")
+struct AuditTamperTests {
+    /// A database with audit's tables, a tenant with 20 chained events, and its store.
+    func chain() async throws -> (store: AuditStore, tenant: TenantID, databaseName: String) {
+        let name = try await TestPostgres.createDatabase(prefix: "rampart_audit")
+        let database = try Database(
+            .init(host: TestPostgres.server.host, port: TestPostgres.server.port, user: name, password: name, database: name),
+            logger: quietLogger()
+        )
+        Task { await database.client.run() }  // lives as long as the test process
+        try await database.migrate(AuditMigrations.set)
+        let tenant = TenantID.random()
+        try await database.provision(tenant, AuditMigrations.set)
+        let store = AuditStore(database: database, logger: quietLogger())
+        var events: [Rampart_V1_AuditEvent] = []
+        for index in 1...20 {
+            var event = Rampart_V1_AuditEvent()
+            event.id = UUID().uuidString
+            event.tenantID = tenant.hex
+            event.occurredAtMs = 1_700_000_000_000 + Int64(index)
+            event.action = AuditAction.permissionChanged.rawValue
+            event.actor.kind = .user
+            event.actor.id = "admin-\(index)"
+            event.target.type = "user"
+            event.target.id = "user-\(index)"
+            event.outcome = .success
+            events.append(event)
+        }
+        try await store.append(Array(events[0..<8]), to: .tenant(tenant))
+        try await store.append(Array(events[8...]), to: .tenant(tenant))
+        return (store, tenant, name)
+    }
+
+    func tamper(_ sql: String, _ tenant: TenantID, _ database: String) async throws {
+        _ = try await TestPostgres.psql("SET search_path TO \(tenant.schemaName); \(sql)", database: database)
+    }
+
+    @Test("an untouched log verifies")
+    func untouched() async throws {
+        let (store, tenant, _) = try await chain()
+        let verdict = try await store.verify(.tenant(tenant))
+        #expect(verdict == ChainVerdict(verifiedEvents: 20, firstBadPosition: nil, problem: nil))
+    }
+
+    @Test("an edited event, or an edited query column, is named")
+    func edit() async throws {
+        let (store, tenant, database) = try await chain()
+        try await tamper("UPDATE audit_events SET actor_id = 'someone-else' WHERE position = 9", tenant, database)
+        #expect(try await store.verify(.tenant(tenant)).firstBadPosition == 9)
+        try await tamper("UPDATE audit_events SET event = event || '\\x00'::bytea WHERE position = 7", tenant, database)
+        let verdict = try await store.verify(.tenant(tenant))
+        #expect(verdict.firstBadPosition == 7)
+        #expect(verdict.verifiedEvents == 6)
+    }
+
+    @Test("a deleted event is named, in the middle or at the end")
+    func delete() async throws {
+        let (store, tenant, database) = try await chain()
+        try await tamper("DELETE FROM audit_events WHERE position = 20", tenant, database)
+        #expect(try await store.verify(.tenant(tenant)).firstBadPosition == 20)
+        try await tamper("DELETE FROM audit_events WHERE position = 5", tenant, database)
+        let verdict = try await store.verify(.tenant(tenant))
+        #expect(verdict.firstBadPosition == 5)
+        #expect(verdict.problem == "event missing")
+    }
+
+    @Test("an inserted event breaks the link after it, even with a correctly computed hash of its own")
+    func insert() async throws {
+        let (store, tenant, database) = try await chain()
+        // Make room at 12 and forge a row there that links correctly to 11.
+        try await tamper(
+            """
+            UPDATE audit_events SET position = position + 1000 WHERE position >= 12;
+            UPDATE audit_events SET position = position - 999 WHERE position >= 1012;
+            INSERT INTO audit_events (position, id, occurred_at, action, actor_kind, actor_id, actor_email, target_type, target_id,
+                ip, outcome, request_id, super_admin, event, previous_hash, hash)
+            SELECT 12, gen_random_uuid(), occurred_at, action, actor_kind, actor_id, actor_email, target_type, target_id,
+                ip, outcome, request_id, super_admin, event, hash, sha256(hash || event)
+            FROM audit_events WHERE position = 11;
+            """,
+            tenant,
+            database
+        )
+        // The forged row links, but what it hashes is not what its columns say; had the forger
+        // made those agree too, the row after it (13) would no longer link.
+        #expect(try await store.verify(.tenant(tenant)).firstBadPosition == 12)
+    }
+
+    @Test("two swapped events are named at the first of them")
+    func swap() async throws {
+        let (store, tenant, database) = try await chain()
+        try await tamper(
+            """
+            UPDATE audit_events SET position = 1003 WHERE position = 3;
+            UPDATE audit_events SET position = 3 WHERE position = 4;
+            UPDATE audit_events SET position = 4 WHERE position = 1003;
+            """,
+            tenant,
+            database
+        )
+        let verdict = try await store.verify(.tenant(tenant))
+        #expect(verdict.firstBadPosition == 3)
+        #expect(verdict.problem == "link to the previous event broken")
+    }
+}
