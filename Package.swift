@@ -58,6 +58,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "RateLimitKit", package: "RateLimitKit"),
                 .product(name: "NATSKit", package: "NATSKit"),
+                .product(name: "SodiumKit", package: "SodiumKit"),
             ] + serviceLibraries.map { .product(name: $0.library, package: $0.package) }
         ),
     ]

@@ -26,6 +26,10 @@ if [ ! -f "$secrets" ]; then
     done >"$secrets"
     umask 022
 fi
+# The audit log's checkpoint signing key (an Ed25519 seed), added to older secrets files too.
+if ! grep -q '^RAMPART_RUN_AUDIT_SIGNING_KEY=' "$secrets"; then
+    (umask 077 && echo "RAMPART_RUN_AUDIT_SIGNING_KEY=run-1:$(head -c 32 /dev/urandom | base64 -w0)" >>"$secrets")
+fi
 set -a
 # shellcheck disable=SC1090
 . "$secrets"
@@ -78,7 +82,9 @@ for service in "${services[@]}"; do
     var=$(echo "$service" | tr 'a-z-' 'A-Z_')
     nats_password=RAMPART_NATS_PASSWORD_$var
     pg_password=RAMPART_POSTGRES_PASSWORD_$var
-    env RAMPART_NATS_URL="nats://127.0.0.1:$nats_port" RAMPART_NATS_USER="$service" RAMPART_NATS_PASSWORD="${!nats_password}" \
+    own=()
+    [ "$service" = audit ] && own=(RAMPART_AUDIT_SIGNING_KEY="$RAMPART_RUN_AUDIT_SIGNING_KEY")
+    env "${own[@]}" RAMPART_NATS_URL="nats://127.0.0.1:$nats_port" RAMPART_NATS_USER="$service" RAMPART_NATS_PASSWORD="${!nats_password}" \
         RAMPART_POSTGRES_PORT="$pg_port" RAMPART_POSTGRES_PASSWORD="${!pg_password}" \
         RAMPART_OPS_HOST=127.0.0.1 RAMPART_GATEWAY_HOST=127.0.0.1 RAMPART_GATEWAY_PORT="$gateway_port" \
         "$bin/$service" >>"$run/logs/$service.log" 2>&1 &

@@ -32,7 +32,11 @@ struct AuditHarness {
             postgres: .init(host: TestPostgres.server.host, port: TestPostgres.server.port, user: database, password: database, database: database),
             ops: .init(host: "127.0.0.1", port: 0)
         )
-        let service = try await ServiceRuntime.assemble(AuditService.descriptor(), configuration: configuration, logger: quietLogger())
+        let service = try await ServiceRuntime.assemble(
+            AuditService.descriptor(settings: AuditSettings(signingKey: .generate())),
+            configuration: configuration,
+            logger: quietLogger()
+        )
         return (service, Task { try await service.run() })
     }
 
@@ -177,6 +181,7 @@ struct AuditIngestTests {
                 "RAMPART_POSTGRES_HOST": TestPostgres.server.host, "RAMPART_POSTGRES_PORT": String(TestPostgres.server.port),
                 "RAMPART_POSTGRES_USER": harness.database, "RAMPART_POSTGRES_PASSWORD": harness.database,
                 "RAMPART_POSTGRES_DATABASE": harness.database, "RAMPART_LOG_LEVEL": "critical",
+                "RAMPART_AUDIT_SIGNING_KEY": "test-1:" + Base64.encode(randomBytes(32)),
             ]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice

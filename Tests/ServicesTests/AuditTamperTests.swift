@@ -10,7 +10,7 @@ import Testing
 @Suite("AUD-5 tamper evidence: verify names the first changed, removed, inserted or reordered event")
 struct AuditTamperTests {
     /// A database with audit's tables, a tenant with 20 chained events, and its store.
-    func chain() async throws -> (store: AuditStore, tenant: TenantID, databaseName: String) {
+    func chain(checkpointEvents: Int = 1000) async throws -> (store: AuditStore, tenant: TenantID, databaseName: String) {
         let name = try await TestPostgres.createDatabase(prefix: "rampart_audit")
         let database = try Database(
             .init(host: TestPostgres.server.host, port: TestPostgres.server.port, user: name, password: name, database: name),
@@ -20,7 +20,8 @@ struct AuditTamperTests {
         try await database.migrate(AuditMigrations.set)
         let tenant = TenantID.random()
         try await database.provision(tenant, AuditMigrations.set)
-        let store = AuditStore(database: database, logger: quietLogger())
+        let settings = AuditSettings(signingKey: .generate(), checkpointEvents: checkpointEvents)
+        let store = AuditStore(database: database, settings: settings, logger: quietLogger())
         var events: [Rampart_V1_AuditEvent] = []
         for index in 1...20 {
             var event = Rampart_V1_AuditEvent()
@@ -110,5 +111,47 @@ struct AuditTamperTests {
         let verdict = try await store.verify(.tenant(tenant))
         #expect(verdict.firstBadPosition == 3)
         #expect(verdict.problem == "link to the previous event broken")
+    }
+
+    @Test("a forger who changes an event and recomputes every hash after it is caught by the signed checkpoints")
+    func rewrittenChain() async throws {
+        let (store, tenant, database) = try await chain(checkpointEvents: 5)
+        #expect(try await store.verify(.tenant(tenant)).isValid)
+        #expect(
+            try await TestPostgres.psql(
+                "SELECT string_agg(position::text, ',' ORDER BY position) FROM \(tenant.schemaName).audit_checkpoints",
+                database: database
+            ) == "8,20"
+        )
+        // Change event 12 and rewrite the chain from there, head included: every link holds.
+        let rows = try await TestPostgres.psql(
+            "SELECT position, encode(event, 'hex'), encode(previous_hash, 'hex') FROM \(tenant.schemaName).audit_events WHERE position >= 12 ORDER BY position",
+            database: database
+        )
+        var previous: [UInt8] = []
+        var statements: [String] = []
+        for line in rows.split(separator: "\n") {
+            let fields = line.split(separator: "|").map(String.init)
+            var event = try Rampart_V1_AuditEvent(serializedBytes: bytes(hex: fields[1]))
+            if fields[0] == "12" {
+                event.actor.id = "nobody"
+                previous = bytes(hex: fields[2])
+            }
+            let canonical = try AuditChain.canonical(event)
+            let next = AuditChain.link(previous: previous, canonical: canonical)
+            statements.append(
+                "UPDATE audit_events SET actor_id = '\(event.actor.id)', event = '\\x\(hex(canonical))', previous_hash = '\\x\(hex(previous))', hash = '\\x\(hex(next))' WHERE position = \(fields[0]);"
+            )
+            previous = next
+        }
+        statements.append("UPDATE audit_chain_head SET hash = '\\x\(hex(previous))';")
+        try await tamper(statements.joined(separator: "\n"), tenant, database)
+        let verdict = try await store.verify(.tenant(tenant))
+        #expect(verdict.firstBadPosition == 9)
+        #expect(verdict.problem?.contains("rewritten") == true)
+
+        // A forged signature does not help either.
+        try await tamper("UPDATE audit_checkpoints SET signature = decode(repeat('ab', 64), 'hex') WHERE position = 20", tenant, database)
+        #expect(try await store.verify(.tenant(tenant)).problem == "checkpoint at 20 has no valid signature")
     }
 }

@@ -7,6 +7,7 @@ import PermissionsService
 import RampartModels
 import RateLimitService
 import ServiceKit
+import SodiumKit
 import TenantsService
 import TestSupport
 import Testing
@@ -21,7 +22,8 @@ func quietLogger() -> Logger {
 @Suite("SHAPE-1 the seven services start and answer")
 struct ServicesTests {
     static let descriptors: [ServiceDescriptor] = [
-        AuthService.descriptor(), TenantsService.descriptor(), PermissionsService.descriptor(), AuditService.descriptor(),
+        AuthService.descriptor(), TenantsService.descriptor(), PermissionsService.descriptor(),
+        AuditService.descriptor(settings: AuditSettings(signingKey: .generate())),
         RateLimitService.descriptor(), WebhooksService.descriptor(),
     ]
 

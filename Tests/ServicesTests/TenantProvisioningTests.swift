@@ -4,6 +4,7 @@ import Logging
 import NATSKit
 import RampartModels
 import ServiceKit
+import SodiumKit
 import TestSupport
 import Testing
 
@@ -51,7 +52,11 @@ struct TenantProvisioningTests {
             postgres: postgres,
             ops: .init(host: "127.0.0.1", port: 0)
         )
-        let service = try await ServiceRuntime.assemble(AuditService.descriptor(), configuration: configuration, logger: quietLogger())
+        let service = try await ServiceRuntime.assemble(
+            AuditService.descriptor(settings: AuditSettings(signingKey: .generate())),
+            configuration: configuration,
+            logger: quietLogger()
+        )
         let running = Task { try await service.run() }
 
         #expect(try await eventually(within: .seconds(15)) { try await schemaExists(early) })

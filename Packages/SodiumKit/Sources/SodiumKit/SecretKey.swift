@@ -38,8 +38,8 @@ public final class SecretKey: Sendable, CustomStringConvertible, CustomReflectab
 }
 
 /// Base64 through libsodium (constant-time, no Foundation needed).
-enum Base64 {
-    static func encode(_ bytes: [UInt8], variant: Int32 = sodium_base64_VARIANT_ORIGINAL) -> String {
+public enum Base64 {
+    public static func encode(_ bytes: [UInt8], variant: Int32 = sodium_base64_VARIANT_ORIGINAL) -> String {
         let length = sodium_base64_encoded_len(bytes.count, variant)
         var output = [CChar](repeating: 0, count: length)
         bytes.withUnsafeBufferPointer { input in
@@ -48,7 +48,7 @@ enum Base64 {
         return String(nullTerminated: output)
     }
 
-    static func decode(_ text: String, variant: Int32 = sodium_base64_VARIANT_ORIGINAL) -> [UInt8]? {
+    public static func decode(_ text: String, variant: Int32 = sodium_base64_VARIANT_ORIGINAL) -> [UInt8]? {
         let utf8 = Array(text.utf8)
         var output = [UInt8](repeating: 0, count: utf8.count / 4 * 3 + 3)
         var written = 0

@@ -38,8 +38,26 @@ enum AuditMigrations {
         INSERT INTO audit_chain_head (position, hash) VALUES (0, decode(repeat('00', 32), 'hex'));
         """
 
+    /// Signed checkpoints (AUD-5): the head of the chain at `position`, signed with Ed25519, so a
+    /// forger who recomputes every hash after a change still cannot match them.
+    static let checkpoints = """
+        CREATE TABLE audit_checkpoints (
+            position  bigint PRIMARY KEY CHECK (position > 0),
+            head_hash bytea NOT NULL CHECK (length(head_hash) = 32),
+            signed_at bigint NOT NULL,
+            key_id    text NOT NULL,
+            signature bytea NOT NULL CHECK (length(signature) = 64)
+        );
+        """
+
     static let set = MigrationSet(
-        global: [Migration(version: 1, name: "platform audit log", sql: log)],
-        tenant: [Migration(version: 1, name: "audit log", sql: log)]
+        global: [
+            Migration(version: 1, name: "platform audit log", sql: log),
+            Migration(version: 2, name: "platform audit checkpoints", sql: checkpoints),
+        ],
+        tenant: [
+            Migration(version: 1, name: "audit log", sql: log),
+            Migration(version: 2, name: "audit checkpoints", sql: checkpoints),
+        ]
     )
 }

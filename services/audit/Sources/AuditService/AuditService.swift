@@ -1,28 +1,46 @@
+import Logging
 import RampartModels
 import ServiceKit
+import ServiceLifecycle
 
 /// The tamper-evident audit log (SPEC section 7).
 ///
 /// So far: events published through `AuditPublisher` are consumed from `RAMPART_AUDIT` and
-/// stored once each, per tenant schema (platform events in `public`), as a SHA-256 hash chain.
-/// Queries, exports, verification, signed checkpoints and retention come with the rest of the
-/// audit issue.
+/// stored once each, per tenant schema (platform events in `public`), as a SHA-256 hash chain
+/// with Ed25519-signed checkpoints, which `AuditStore.verify` checks. Queries, exports, the
+/// verify endpoint and offline verifier, and retention come with the rest of the audit issue.
 public enum AuditService {
-    public static func descriptor() -> ServiceDescriptor {
+    public static func descriptor(settings: AuditSettings) -> ServiceDescriptor {
         ServiceDescriptor(
             name: .audit,
             migrations: AuditMigrations.set,
             services: { context in
                 guard let database = context.database else { return [] }
+                let store = AuditStore(database: database, settings: settings, logger: context.logger)
                 return [
-                    AuditIngest(
-                        store: AuditStore(database: database, logger: context.logger),
-                        connection: context.nats,
-                        health: context.health,
-                        logger: context.logger
-                    )
+                    AuditIngest(store: store, connection: context.nats, health: context.health, logger: context.logger),
+                    AuditCheckpointer(store: store, health: context.health, logger: context.logger),
                 ]
             }
         )
+    }
+}
+
+/// Signs the head of every chain whose newest events have waited `checkpointSeconds` unsigned.
+struct AuditCheckpointer: Service {
+    let store: AuditStore
+    let health: HealthChecks
+    let logger: Logger
+
+    func run() async throws {
+        await health.waitUntilStarted()
+        let interval = Duration.seconds(max(1, store.settings.checkpointSeconds / 2))
+        await repeatUntilShutdown("audit checkpoints", logger: logger) {
+            let chains = [AuditStore.Chain.platform] + (try await store.database.provisionedTenants()).map { .tenant($0) }
+            for chain in chains {
+                try await store.checkpointIfDue(chain, now: WallClock.milliseconds())
+            }
+            try await Task.sleep(for: interval)
+        }
     }
 }

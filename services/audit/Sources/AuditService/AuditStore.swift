@@ -27,12 +27,24 @@ enum AuditChain {
     static func link(previous: [UInt8], canonical: [UInt8]) -> [UInt8] {
         sha256(previous + canonical)
     }
+
+    /// What a checkpoint signs: the chain's identity (so a checkpoint cannot be moved to another
+    /// tenant), the position, the head hash and the time.
+    static func checkpointMessage(chain: AuditStore.Chain, position: Int64, hash: [UInt8], signedAt: Int64) -> [UInt8] {
+        Array("rampart-audit-checkpoint/v1\n\(chain.identity)\n\(position)\n\(hexString(hash))\n\(signedAt)".utf8)
+    }
+
+    static func hexString(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef")
+        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0F)]] })
+    }
 }
 
 /// Appends events to a chain (a tenant's schema, or `public` for platform events), each event
 /// ID once, in one transaction.
 struct AuditStore: Sendable {
     let database: Database
+    let settings: AuditSettings
     let logger: Logger
 
     /// Which chain `event` belongs to: its tenant's schema, or nil for `public`.
@@ -44,6 +56,14 @@ struct AuditStore: Sendable {
             switch self {
             case .platform: "\"public\""
             case .tenant(let tenant): quotedSchema(tenant)
+            }
+        }
+
+        /// Names the chain in signed checkpoints.
+        var identity: String {
+            switch self {
+            case .platform: "platform"
+            case .tenant(let tenant): tenant.hex
             }
         }
     }
@@ -122,9 +142,59 @@ struct AuditStore: Sendable {
                     PostgresQuery(unsafeSQL: "UPDATE \(schema).audit_chain_head SET position = $1, hash = $2", binds: binds),
                     logger: logger
                 )
+                let (signedUpTo, _) = try await lastCheckpoint(schema, connection)
+                if position - signedUpTo >= Int64(settings.checkpointEvents) {
+                    try await writeCheckpoint(chain, position: position, hash: hash, connection)
+                }
             }
             return added
         }
+    }
+
+    /// Signs the head of `chain` if events are unsigned and the last checkpoint is older than
+    /// `checkpointSeconds` (or there is none): the time half of "every N events or T seconds".
+    func checkpointIfDue(_ chain: Chain, now: Int64) async throws {
+        let schema = chain.schema
+        try await database.client.withTransaction(logger: logger) { connection in
+            let heads = try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT position, hash FROM \(schema).audit_chain_head FOR UPDATE"),
+                logger: logger
+            )
+            var head: (position: Int64, hash: [UInt8])?
+            for try await (position, hash) in heads.decode((Int64, ByteBuffer).self) { head = (position, Array(buffer: hash)) }
+            guard let head else { return }
+            let (signedUpTo, signedAt) = try await lastCheckpoint(schema, connection)
+            guard head.position > signedUpTo, now - signedAt >= Int64(settings.checkpointSeconds) * 1000 else { return }
+            try await writeCheckpoint(chain, position: head.position, hash: head.hash, connection)
+        }
+    }
+
+    private func lastCheckpoint(_ schema: String, _ connection: PostgresConnection) async throws -> (position: Int64, signedAt: Int64) {
+        let rows = try await connection.query(
+            PostgresQuery(unsafeSQL: "SELECT position, signed_at FROM \(schema).audit_checkpoints ORDER BY position DESC LIMIT 1"),
+            logger: logger
+        )
+        for try await (position, signedAt) in rows.decode((Int64, Int64).self) { return (position, signedAt) }
+        return (0, 0)
+    }
+
+    private func writeCheckpoint(_ chain: Chain, position: Int64, hash: [UInt8], _ connection: PostgresConnection) async throws {
+        let signedAt = WallClock.milliseconds()
+        let signature = settings.signingKey.sign(AuditChain.checkpointMessage(chain: chain, position: position, hash: hash, signedAt: signedAt))
+        var binds = PostgresBindings()
+        binds.append(position)
+        binds.append(ByteBuffer(bytes: hash))
+        binds.append(signedAt)
+        binds.append(settings.signingKeyID)
+        binds.append(ByteBuffer(bytes: signature))
+        try await connection.query(
+            PostgresQuery(
+                unsafeSQL:
+                    "INSERT INTO \(chain.schema).audit_checkpoints (position, head_hash, signed_at, key_id, signature) VALUES ($1, $2, $3, $4, $5)",
+                binds: binds
+            ),
+            logger: logger
+        )
     }
 
     private static func binds(_ ids: [UUID]) throws -> PostgresBindings {

@@ -3,6 +3,7 @@ import NIOCore
 import PostgresNIO
 import RampartModels
 import ServiceKit
+import SodiumKit
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -42,6 +43,14 @@ struct ChainVerifier {
     private(set) var expectedPosition: Int64 = 1
     private(set) var previous = AuditChain.genesis
     private(set) var verdict: ChainVerdict?
+    /// Signed heads whose signatures were checked, in position order: a forger who changed an
+    /// event and recomputed every hash after it still cannot match them.
+    private var checkpoints: [(position: Int64, hash: [UInt8])]
+    private var lastMatchedCheckpoint: Int64 = 0
+
+    init(checkpoints: [(position: Int64, hash: [UInt8])] = []) {
+        self.checkpoints = checkpoints.sorted { $0.position < $1.position }
+    }
 
     /// Feeds the next row; false once a fault is found (the rest need not be read).
     mutating func accept(_ row: ChainRow) -> Bool {
@@ -61,6 +70,16 @@ struct ChainVerifier {
         else {
             return fail(at: row.position, "columns differ from the hashed event")
         }
+        if let checkpoint = checkpoints.first, checkpoint.position == row.position {
+            guard checkpoint.hash == row.hash else {
+                return fail(
+                    at: lastMatchedCheckpoint + 1,
+                    "events \(lastMatchedCheckpoint + 1)…\(row.position) were rewritten (signed checkpoint at \(row.position) differs)"
+                )
+            }
+            lastMatchedCheckpoint = row.position
+            checkpoints.removeFirst()
+        }
         previous = row.hash
         expectedPosition += 1
         return true
@@ -70,6 +89,13 @@ struct ChainVerifier {
     func finish(head: (position: Int64, hash: [UInt8])) -> ChainVerdict {
         if let verdict { return verdict }
         let verified = expectedPosition - 1
+        if let checkpoint = checkpoints.first {
+            return ChainVerdict(
+                verifiedEvents: verified,
+                firstBadPosition: verified + 1,
+                problem: "events missing: a checkpoint signed position \(checkpoint.position)"
+            )
+        }
         if head.position != verified || head.hash != previous {
             return ChainVerdict(verifiedEvents: verified, firstBadPosition: verified + 1, problem: "chain head does not match the last event")
         }
@@ -87,7 +113,22 @@ extension AuditStore {
     func verify(_ chain: Chain) async throws -> ChainVerdict {
         let schema = chain.schema
         return try await database.client.withConnection { connection in
-            var verifier = ChainVerifier()
+            var checkpoints: [(position: Int64, hash: [UInt8])] = []
+            let signed = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "SELECT position, head_hash, signed_at, key_id, signature FROM \(schema).audit_checkpoints ORDER BY position"
+                ),
+                logger: logger
+            )
+            for try await (position, hash, signedAt, keyID, signature) in signed.decode((Int64, ByteBuffer, Int64, String, ByteBuffer).self) {
+                let hash = Array(buffer: hash)
+                let message = AuditChain.checkpointMessage(chain: chain, position: position, hash: hash, signedAt: signedAt)
+                guard let publicKey = settings.publicKey(keyID), SigningKey.verify(Array(buffer: signature), of: message, publicKey: publicKey) else {
+                    return ChainVerdict(verifiedEvents: 0, firstBadPosition: position, problem: "checkpoint at \(position) has no valid signature")
+                }
+                checkpoints.append((position, hash))
+            }
+            var verifier = ChainVerifier(checkpoints: checkpoints)
             let rows = try await connection.query(
                 PostgresQuery(
                     unsafeSQL: """

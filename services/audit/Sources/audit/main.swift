@@ -1,4 +1,6 @@
 import AuditService
 import ServiceKit
 
-await ServiceRuntime.main(AuditService.descriptor())
+await ServiceRuntime.main(.audit) { reader in
+    AuditService.descriptor(settings: AuditSettings(reader: &reader))
+}

@@ -7,7 +7,7 @@ public struct EnvironmentReader {
     public private(set) var problems: [String] = []
 
     /// Variables whose values are secrets: swift-configuration redacts them in access logs.
-    static let secretKeys: Set<String> = ["RAMPART_NATS_PASSWORD", "RAMPART_POSTGRES_PASSWORD", "RAMPART_SEALING_KEYS"]
+    static let secretKeys: Set<String> = ["RAMPART_NATS_PASSWORD", "RAMPART_POSTGRES_PASSWORD", "RAMPART_SEALING_KEYS", "RAMPART_AUDIT_SIGNING_KEY"]
 
     public init(environment: [String: String]) {
         let provider = EnvironmentVariablesProvider(
