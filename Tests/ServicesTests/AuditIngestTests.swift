@@ -148,6 +148,24 @@ struct AuditIngestTests {
             #expect(try await harness.firstBrokenPosition(schema) == nil, "\(schema)")
         }
 
+        // Verify over NATS: each tenant its own log only, named by the call context.
+        let rpc = RPCClient(connection: harness.connection)
+        func verify(_ tenant: TenantID?) async throws -> Rampart_V1_AuditVerifyReply {
+            try await rpc.call(Subjects.Audit.verify, Rampart_V1_AuditVerifyRequest(), context: CallContext(tenantID: tenant))
+        }
+        #expect(try await verify(alpha).valid)
+        #expect(try await verify(alpha).verifiedEvents == 150)
+        _ = try await TestPostgres.psql(
+            "UPDATE \"\(alpha.schemaName)\".audit_events SET ip = '10.6.6.6' WHERE position = 42",
+            database: harness.database
+        )
+        let broken = try await verify(alpha)
+        #expect(!broken.valid)
+        #expect(broken.firstBadPosition == 42)
+        #expect(try await verify(beta).valid)
+        await expectError(.notFound) { _ = try await verify(TenantID.random()) }
+        await expectError(.missingHeader) { _ = try await verify(nil) }
+
         await service.group.triggerGracefulShutdown()
         _ = try? await running.value
         await harness.connection.drain()

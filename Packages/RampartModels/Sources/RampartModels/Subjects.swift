@@ -31,6 +31,11 @@ public enum Subjects {
     public static let eventsStream = "RAMPART_EVENTS"
     public static let eventsPrefix = "rampart.events"
 
+    /// audit's operations (SPEC section 7).
+    public enum Audit {
+        public static let verify = Subjects.operation("verify", of: .audit)
+    }
+
     /// Domain events of the tenant provisioning saga.
     public enum TenantEvents {
         public static let created = "\(eventsPrefix).tenant.created"

@@ -14,6 +14,23 @@ public enum AuditService {
         ServiceDescriptor(
             name: .audit,
             migrations: AuditMigrations.set,
+            routes: { router, context in
+                router.register(Subjects.Audit.verify, requires: .tenant) { (_: Rampart_V1_AuditVerifyRequest, call) in
+                    guard let database = context.database, let tenant = call.tenantID else {
+                        throw RampartError(.internal, "audit has no database")
+                    }
+                    guard try await database.provisionedTenants().contains(tenant) else {
+                        throw RampartError(.notFound, "no audit log for this tenant")
+                    }
+                    let verdict = try await AuditStore(database: database, settings: settings, logger: context.logger).verify(.tenant(tenant))
+                    var reply = Rampart_V1_AuditVerifyReply()
+                    reply.valid = verdict.isValid
+                    reply.verifiedEvents = verdict.verifiedEvents
+                    reply.firstBadPosition = verdict.firstBadPosition ?? 0
+                    reply.problem = verdict.problem ?? ""
+                    return reply
+                }
+            },
             services: { context in
                 guard let database = context.database else { return [] }
                 let store = AuditStore(database: database, settings: settings, logger: context.logger)
