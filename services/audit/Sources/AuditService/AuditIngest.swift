@@ -51,7 +51,10 @@ struct AuditIngest: Service {
             let batch = chains[chain]!
             do {
                 try await store.append(batch.map(\.1), to: chain)
-                for (message, _) in batch { try? await message.ack() }
+                // All at once: an ack that is lost only redelivers an event the store skips.
+                await withDiscardingTaskGroup { group in
+                    for (message, _) in batch { group.addTask { try? await message.ack() } }
+                }
             } catch is AuditStore.NotProvisioned {
                 // The provisioning saga has not reached this service yet: later.
                 for (message, _) in batch { try? message.nak(delay: .seconds(5)) }

@@ -96,45 +96,31 @@ struct AuditStore: Sendable {
             )
             for try await id in existing.decode(UUID.self) { stored.insert(id) }
 
-            var added = 0
+            // One INSERT for the whole batch: each column goes as an array, unnested row-wise.
+            var columns = Columns()
             for event in events {
                 let id = UUID(uuidString: event.id)!
                 guard stored.insert(id).inserted else { continue }  // stored before, or twice in this batch
                 let canonical = try AuditChain.canonical(event)
                 let next = AuditChain.link(previous: hash, canonical: canonical)
                 position += 1
-                var binds = PostgresBindings()
-                binds.append(position)
-                binds.append(id)
-                binds.append(event.occurredAtMs)
-                binds.append(event.action)
-                binds.append(event.actor.kind.storedName)
-                binds.append(event.actor.id)
-                binds.append(event.actor.email)
-                binds.append(event.target.type)
-                binds.append(event.target.id)
-                binds.append(event.origin.ip)
-                binds.append(event.outcome.storedName)
-                binds.append(event.requestID)
-                binds.append(event.superAdmin)
-                binds.append(ByteBuffer(bytes: canonical))
-                binds.append(ByteBuffer(bytes: hash))
-                binds.append(ByteBuffer(bytes: next))
+                columns.append(position: position, id: id, event: event, canonical: canonical, previousHash: hash, hash: next)
+                hash = next
+            }
+            let added = columns.positions.count
+            if added > 0 {
                 try await connection.query(
                     PostgresQuery(
                         unsafeSQL: """
                             INSERT INTO \(schema).audit_events (position, id, occurred_at, action, actor_kind, actor_id, actor_email,
                                 target_type, target_id, ip, outcome, request_id, super_admin, event, previous_hash, hash)
-                            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                            SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::boolean[], $14::bytea[], $15::bytea[], $16::bytea[])
                             """,
-                        binds: binds
+                        binds: columns.binds
                     ),
                     logger: logger
                 )
-                hash = next
-                added += 1
-            }
-            if added > 0 {
                 var binds = PostgresBindings()
                 binds.append(position)
                 binds.append(ByteBuffer(bytes: hash))
@@ -195,6 +181,66 @@ struct AuditStore: Sendable {
             ),
             logger: logger
         )
+    }
+
+    /// The rows of one INSERT, column by column.
+    private struct Columns {
+        var positions: [Int64] = []
+        var ids: [UUID] = []
+        var occurredAt: [Int64] = []
+        var actions: [String] = []
+        var actorKinds: [String] = []
+        var actorIDs: [String] = []
+        var actorEmails: [String] = []
+        var targetTypes: [String] = []
+        var targetIDs: [String] = []
+        var ips: [String] = []
+        var outcomes: [String] = []
+        var requestIDs: [String] = []
+        var superAdmins: [Bool] = []
+        var events: [ByteBuffer] = []
+        var previousHashes: [ByteBuffer] = []
+        var hashes: [ByteBuffer] = []
+
+        mutating func append(position: Int64, id: UUID, event: Rampart_V1_AuditEvent, canonical: [UInt8], previousHash: [UInt8], hash: [UInt8]) {
+            positions.append(position)
+            ids.append(id)
+            occurredAt.append(event.occurredAtMs)
+            actions.append(event.action)
+            actorKinds.append(event.actor.kind.storedName)
+            actorIDs.append(event.actor.id)
+            actorEmails.append(event.actor.email)
+            targetTypes.append(event.target.type)
+            targetIDs.append(event.target.id)
+            ips.append(event.origin.ip)
+            outcomes.append(event.outcome.storedName)
+            requestIDs.append(event.requestID)
+            superAdmins.append(event.superAdmin)
+            events.append(ByteBuffer(bytes: canonical))
+            previousHashes.append(ByteBuffer(bytes: previousHash))
+            hashes.append(ByteBuffer(bytes: hash))
+        }
+
+        var binds: PostgresBindings {
+            var binds = PostgresBindings()
+            binds.append(positions)
+            binds.append(ids)
+            binds.append(occurredAt)
+            binds.append(actions)
+            binds.append(actorKinds)
+            binds.append(actorIDs)
+            binds.append(actorEmails)
+            binds.append(targetTypes)
+            binds.append(targetIDs)
+            binds.append(ips)
+            binds.append(outcomes)
+            binds.append(requestIDs)
+            binds.append(superAdmins)
+            binds.append(events)
+            binds.append(previousHashes)
+            binds.append(hashes)
+            return binds
+        }
     }
 
     private static func binds(_ ids: [UUID]) throws -> PostgresBindings {
