@@ -16,9 +16,11 @@ struct AuditIngest: Service {
     static let consumerName = "audit-store"
 
     func run() async throws {
-        // The tables exist once the service has migrated.
-        await health.waitUntilStarted()
-        await repeatUntilShutdown("audit ingest", logger: logger) { try await consume() }
+        await repeatUntilShutdown("audit ingest", logger: logger) {
+            // The tables exist once the service has migrated.
+            await health.waitUntilStarted()
+            try await consume()
+        }
     }
 
     private func consume() async throws {

@@ -19,7 +19,7 @@ public enum AuditService {
                     guard let database = context.database, let tenant = call.tenantID else {
                         throw RampartError(.internal, "audit has no database")
                     }
-                    guard try await database.provisionedTenants().contains(tenant) else {
+                    guard try await database.isProvisioned(tenant) else {
                         throw RampartError(.notFound, "no audit log for this tenant")
                     }
                     let verdict = try await AuditStore(database: database, settings: settings, logger: context.logger).verify(.tenant(tenant))
@@ -50,9 +50,9 @@ struct AuditCheckpointer: Service {
     let logger: Logger
 
     func run() async throws {
-        await health.waitUntilStarted()
         let interval = Duration.seconds(max(1, store.settings.checkpointSeconds / 2))
         await repeatUntilShutdown("audit checkpoints", logger: logger) {
+            await health.waitUntilStarted()
             let chains = [AuditStore.Chain.platform] + (try await store.database.provisionedTenants()).map { .tenant($0) }
             for chain in chains {
                 try await store.checkpointIfDue(chain, now: WallClock.milliseconds())

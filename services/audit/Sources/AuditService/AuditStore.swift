@@ -74,7 +74,7 @@ struct AuditStore: Sendable {
     /// Throws `NotProvisioned` when the tenant has no schema here yet.
     @discardableResult
     func append(_ events: [Rampart_V1_AuditEvent], to chain: Chain) async throws -> Int {
-        if case .tenant(let tenant) = chain, try await !database.provisionedTenants().contains(tenant) {
+        if case .tenant(let tenant) = chain, try await !database.isProvisioned(tenant) {
             throw NotProvisioned()
         }
         let schema = chain.schema

@@ -76,6 +76,13 @@ public final class Database: Sendable {
         )
     }
 
+    /// Whether `tenant`'s schema exists here (one row looked up, not the whole registry).
+    public func isProvisioned(_ tenant: TenantID) async throws -> Bool {
+        let rows = try await client.query("SELECT 1 FROM public.rampart_tenant_schemas WHERE tenant_id = \(tenant.hex)", logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
     public func provisionedTenants() async throws -> [TenantID] {
         let rows = try await client.query("SELECT tenant_id FROM public.rampart_tenant_schemas ORDER BY tenant_id", logger: logger)
         var tenants: [TenantID] = []

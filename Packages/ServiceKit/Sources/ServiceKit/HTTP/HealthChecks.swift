@@ -26,24 +26,32 @@ public final class HealthChecks: Sendable {
         let waiters = state.withLock { state in
             state.started = true
             return startWaiters.withLock { waiters in
-                defer { waiters = [] }
-                return waiters
+                defer { waiters = [:] }
+                return Array(waiters.values)
             }
         }
         for waiter in waiters { waiter.resume() }
     }
 
-    private let startWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+    private let startWaiters = Mutex<[UInt64: CheckedContinuation<Void, Never>]>([:])
+    private let nextWaiter = Atomic<UInt64>(0)
 
-    /// Returns once the service has started (migrated, prepared and listening): work of its own
-    /// that needs the migrated database waits here.
+    /// Returns once the service has started (migrated, prepared and listening), or the task is
+    /// cancelled (shutdown before start): work of its own that needs the migrated database waits
+    /// here.
     public func waitUntilStarted() async {
-        await withCheckedContinuation { continuation in
-            let started = state.withLock { state in
-                if !state.started { startWaiters.withLock { $0.append(continuation) } }
-                return state.started
+        let id = nextWaiter.add(1, ordering: .relaxed).newValue
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let resumeNow = state.withLock { state in
+                    if state.started || Task.isCancelled { return true }
+                    startWaiters.withLock { $0[id] = continuation }
+                    return false
+                }
+                if resumeNow { continuation.resume() }
             }
-            if started { continuation.resume() }
+        } onCancel: {
+            startWaiters.withLock { $0.removeValue(forKey: id) }?.resume()
         }
     }
     public func markStopping() { state.withLock { $0.stopping = true } }
