@@ -13,13 +13,12 @@ public final class BanList: Service, Sendable {
         var bans: [IPNetwork: (ban: Rampart_V1_Ban, revision: UInt64)] = [:]
         /// The prefix lengths in use, per family: a lookup widens the address to each.
         var prefixLengths: (v4: Set<Int>, v6: Set<Int>) = ([], [])
-        var caughtUp = false
     }
 
     private let connection: NATSConnection
     private let logger: Logger
     private let state = Mutex(State())
-    private let caughtUpWaiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+    private let caughtUp = OneTimeSignal()
 
     public init(connection: NATSConnection, logger: Logger) {
         self.connection = connection
@@ -52,16 +51,11 @@ public final class BanList: Service, Sendable {
     }
 
     /// True once every ban stored when the watch started has been loaded.
-    public var isCaughtUp: Bool { state.withLock(\.caughtUp) }
+    public var isCaughtUp: Bool { caughtUp.isSet }
 
+    /// Returns once caught up, or when the task is cancelled.
     public func waitUntilCaughtUp() async {
-        await withCheckedContinuation { continuation in
-            let ready = state.withLock { state in
-                if !state.caughtUp { caughtUpWaiters.withLock { $0.append(continuation) } }
-                return state.caughtUp
-            }
-            if ready { continuation.resume() }
-        }
+        await caughtUp.wait()
     }
 
     /// Applies a bucket entry: from the watch, or a writer's own write (so it need not wait for
@@ -104,13 +98,6 @@ public final class BanList: Service, Sendable {
     }
 
     private func markCaughtUp() {
-        let waiters = state.withLock { state in
-            state.caughtUp = true
-            return caughtUpWaiters.withLock { waiters in
-                defer { waiters = [] }
-                return waiters
-            }
-        }
-        for waiter in waiters { waiter.resume() }
+        caughtUp.signal()
     }
 }

@@ -23,37 +23,19 @@ public final class HealthChecks: Sendable {
     }
 
     public func markStarted() {
-        let waiters = state.withLock { state in
-            state.started = true
-            return startWaiters.withLock { waiters in
-                defer { waiters = [:] }
-                return Array(waiters.values)
-            }
-        }
-        for waiter in waiters { waiter.resume() }
+        state.withLock { $0.started = true }
+        started.signal()
     }
 
-    private let startWaiters = Mutex<[UInt64: CheckedContinuation<Void, Never>]>([:])
-    private let nextWaiter = Atomic<UInt64>(0)
+    private let started = OneTimeSignal()
 
     /// Returns once the service has started (migrated, prepared and listening), or the task is
     /// cancelled (shutdown before start): work of its own that needs the migrated database waits
     /// here.
     public func waitUntilStarted() async {
-        let id = nextWaiter.add(1, ordering: .relaxed).newValue
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let resumeNow = state.withLock { state in
-                    if state.started || Task.isCancelled { return true }
-                    startWaiters.withLock { $0[id] = continuation }
-                    return false
-                }
-                if resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            startWaiters.withLock { $0.removeValue(forKey: id) }?.resume()
-        }
+        await started.wait()
     }
+
     public func markStopping() { state.withLock { $0.stopping = true } }
 
     public func evaluate() async -> (ready: Bool, results: [Rampart_V1_HealthCheck]) {
