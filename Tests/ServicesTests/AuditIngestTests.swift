@@ -62,9 +62,9 @@ struct AuditHarness {
         var expected = 1
         for line in rows.split(separator: "\n") {
             let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
-            guard fields.count == 4, Int(fields[0]) == expected, fields[2] == hex(previous) else { return expected }
+            guard fields.count == 4, Int(fields[0]) == expected, fields[2] == hexString(previous) else { return expected }
             let next = sha256(previous + bytes(hex: fields[1]))
-            guard fields[3] == hex(next) else { return expected }
+            guard fields[3] == hexString(next) else { return expected }
             previous = next
             expected += 1
         }
@@ -82,10 +82,6 @@ struct AuditHarness {
         event.details = ["index": String(index), "b": "2", "a": "1"]
         return event
     }
-}
-
-func hex(_ bytes: [UInt8]) -> String {
-    bytes.map { String(format: "%02x", $0) }.joined()
 }
 
 func bytes(hex: String) -> [UInt8] {

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import RampartModels
 import ServiceKit
+import SodiumKit
 import TestSupport
 import Testing
 
@@ -140,11 +141,11 @@ struct AuditTamperTests {
             let canonical = try AuditChain.canonical(event)
             let next = AuditChain.link(previous: previous, canonical: canonical)
             statements.append(
-                "UPDATE audit_events SET actor_id = '\(event.actor.id)', event = '\\x\(hex(canonical))', previous_hash = '\\x\(hex(previous))', hash = '\\x\(hex(next))' WHERE position = \(fields[0]);"
+                "UPDATE audit_events SET actor_id = '\(event.actor.id)', event = '\\x\(hexString(canonical))', previous_hash = '\\x\(hexString(previous))', hash = '\\x\(hexString(next))' WHERE position = \(fields[0]);"
             )
             previous = next
         }
-        statements.append("UPDATE audit_chain_head SET hash = '\\x\(hex(previous))';")
+        statements.append("UPDATE audit_chain_head SET hash = '\\x\(hexString(previous))';")
         try await tamper(statements.joined(separator: "\n"), tenant, database)
         let verdict = try await store.verify(.tenant(tenant))
         #expect(verdict.firstBadPosition == 9)

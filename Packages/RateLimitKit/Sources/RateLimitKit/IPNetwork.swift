@@ -1,3 +1,5 @@
+import SodiumKit
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -65,11 +67,7 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
 
     /// A key-value key for this network: `v4_cb007107_32`, letters, digits and `_` only.
     public var storageKey: String {
-        let hex = bytes.map { byte in
-            let digits = Array("0123456789abcdef")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
-        }.joined()
-        return "\(isIPv4 ? "v4" : "v6")_\(hex)_\(prefixLength)"
+        "\(isIPv4 ? "v4" : "v6")_\(hexString(bytes))_\(prefixLength)"
     }
 
     private static func parseAddress(_ text: String) -> [UInt8]? {

@@ -74,7 +74,7 @@ public func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
 }
 
 /// Lowercase hex, two digits a byte (on rate-limit's hot path: no string per byte).
-func hexString(_ bytes: [UInt8]) -> String {
+public func hexString(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef".utf8)
     return String(unsafeUninitializedCapacity: bytes.count * 2) { buffer in
         for (index, byte) in bytes.enumerated() {

@@ -33,11 +33,6 @@ enum AuditChain {
     static func checkpointMessage(chain: AuditStore.Chain, position: Int64, hash: [UInt8], signedAt: Int64) -> [UInt8] {
         Array("rampart-audit-checkpoint/v1\n\(chain.identity)\n\(position)\n\(hexString(hash))\n\(signedAt)".utf8)
     }
-
-    static func hexString(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef")
-        return String(bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 0x0F)]] })
-    }
 }
 
 /// Appends events to a chain (a tenant's schema, or `public` for platform events), each event
