@@ -62,4 +62,13 @@ struct AuditPublisherTests {
         }
         await connection.drain()
     }
+
+    @Test("the actor named by a call context's principal")
+    func actorFromPrincipal() {
+        #expect(Rampart_V1_AuditActor(principal: "user:u1").kind == .user)
+        #expect(Rampart_V1_AuditActor(principal: "user:u1").id == "u1")
+        #expect(Rampart_V1_AuditActor(principal: "api_key:k9").kind == .apiKey)
+        #expect(Rampart_V1_AuditActor(principal: "system:tenants").kind == .system)
+        #expect(Rampart_V1_AuditActor(service: .rateLimit).id == "rate-limit")
+    }
 }

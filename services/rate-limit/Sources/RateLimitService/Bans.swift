@@ -65,10 +65,7 @@ struct Bans: Sendable {
                     "network banned",
                     metadata: ["network": "\(ban.network)", "offences": "\(ban.offences)", "until_ms": "\(ban.untilMs)"]
                 )
-                var actor = Rampart_V1_AuditActor()
-                actor.kind = .system
-                actor.id = ServiceName.rateLimit.rawValue
-                await record(.networkBanned, ban, actor: actor, context: nil)
+                await record(.networkBanned, ban, actor: Rampart_V1_AuditActor(service: .rateLimit), context: nil)
                 return ban
             } catch let error as NATSError where error.kind == .wrongLastRevision || error.kind == .keyExists {
                 continue
@@ -98,11 +95,7 @@ struct Bans: Sendable {
             do {
                 try await write(ban, network: network, expectedRevision: entry.revision)
                 logger.notice("ban lifted", metadata: ["network": "\(ban.network)", "by": "\(principal)"])
-                var actor = Rampart_V1_AuditActor()
-                let parts = principal.split(separator: ":", maxSplits: 1)
-                actor.kind = parts.first == "api_key" ? .apiKey : parts.first == "system" ? .system : .user
-                actor.id = parts.count == 2 ? String(parts[1]) : principal
-                await record(.networkUnbanned, ban, actor: actor, context: context)
+                await record(.networkUnbanned, ban, actor: Rampart_V1_AuditActor(principal: principal), context: context)
                 reply.lifted = true
                 reply.ban = ban
                 return reply

@@ -81,3 +81,26 @@ public struct AuditPublisher: Sendable {
         }
     }
 }
+
+extension Rampart_V1_AuditActor {
+    /// The actor a call context names (`user:<id>`, `api_key:<id>` or `system:<service>`, as
+    /// `CallContext` validated it).
+    public init(principal: String) {
+        self.init()
+        let parts = principal.split(separator: ":", maxSplits: 1)
+        kind =
+            switch parts.first {
+            case "api_key": .apiKey
+            case "system": .system
+            default: .user
+            }
+        id = parts.count == 2 ? String(parts[1]) : principal
+    }
+
+    /// A service acting on its own.
+    public init(service: ServiceName) {
+        self.init()
+        kind = .system
+        id = service.rawValue
+    }
+}
