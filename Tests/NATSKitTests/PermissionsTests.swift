@@ -3,26 +3,11 @@ import NATSKit
 import TestSupport
 import Testing
 
-/// The passwords `deploy/nats/nats-server.conf` reads from the environment.
-let services = ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks", "gateway"]
-let passwords = Dictionary(uniqueKeysWithValues: services.map { ($0, "pw-\($0)-\(UInt32.random(in: 0...UInt32.max))") })
-
-func shippedServer() async throws -> NATSServer {
-    var environment: [String: String] = [:]
-    for (service, password) in passwords {
-        environment["RAMPART_NATS_PASSWORD_" + service.uppercased().replacingOccurrences(of: "-", with: "_")] = password
-    }
-    return try await NATSServer.start(
-        configFile: repositoryRoot.appendingPathComponent("deploy/nats/nats-server.conf").path,
-        environment: environment
-    )
-}
-
 func connect(_ server: NATSServer, as user: String, password: String? = nil) async throws -> NATSConnection {
     var logger = Logger(label: "test.permissions")
     logger.logLevel = .critical
     return try await NATSConnection.connect(
-        NATSConfiguration(servers: [server.url], name: user, user: user, password: password ?? passwords[user]),
+        NATSConfiguration(servers: [server.url], name: user, user: user, password: password ?? server.passwords[user]),
         logger: logger
     )
 }
@@ -31,7 +16,7 @@ func connect(_ server: NATSServer, as user: String, password: String? = nil) asy
 struct NATSPermissionsTests {
     @Test("a service serves its own subjects and calls another's")
     func ownSubjects() async throws {
-        let server = try await shippedServer()
+        let server = try await NATSServer.startShipped()
         let auth = try await connect(server, as: "auth")
         let gateway = try await connect(server, as: "gateway")
         let responder = try echo(on: auth, subject: "rampart.v1.auth.health", queue: "auth")
@@ -43,7 +28,7 @@ struct NATSPermissionsTests {
 
     @Test("a service cannot take requests meant for another service")
     func cannotServeAnother() async throws {
-        let server = try await shippedServer()
+        let server = try await NATSServer.startShipped()
         let auth = try await connect(server, as: "auth")
         let gateway = try await connect(server, as: "gateway")
         // auth tries to listen on the tenants service's subject: the server refuses the
@@ -61,7 +46,7 @@ struct NATSPermissionsTests {
 
     @Test("a service cannot publish events it does not own")
     func cannotForgeEvents() async throws {
-        let server = try await shippedServer()
+        let server = try await NATSServer.startShipped()
         let tenants = try await connect(server, as: "tenants")
         let gateway = try await connect(server, as: "gateway")
         // Only an unrestricted listener could watch events; the tenants user may not subscribe
@@ -76,7 +61,7 @@ struct NATSPermissionsTests {
 
     @Test("a wrong password or an unknown user is refused")
     func authentication() async throws {
-        let server = try await shippedServer()
+        let server = try await NATSServer.startShipped()
         await #expect(throws: NATSError.self) { _ = try await connect(server, as: "auth", password: "wrong") }
         await #expect(throws: NATSError.self) { _ = try await connect(server, as: "intruder", password: "x") }
     }

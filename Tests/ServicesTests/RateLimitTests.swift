@@ -73,6 +73,16 @@ struct RateLimitCluster {
     }
 
     var admin: CallContext { CallContext(principal: "user:admin") }
+
+    func listBans(context: CallContext) async throws -> Rampart_V1_ListBansReply {
+        try await RPCClient(connection: client).call(Subjects.RateLimit.listBans, Rampart_V1_ListBansRequest(), context: context)
+    }
+
+    func unban(_ network: String) async throws -> Rampart_V1_UnbanReply {
+        var request = Rampart_V1_UnbanRequest()
+        request.network = network
+        return try await RPCClient(connection: client).call(Subjects.RateLimit.unban, request, context: admin)
+    }
 }
 
 /// Polls `condition` until it holds or `limit` passes: for what crosses NATS asynchronously,
@@ -217,24 +227,8 @@ struct RateLimitServiceTests {
         #expect(reply.headers[CallHeader.error] != nil)
         #expect(try Rampart_V1_Error(serializedBytes: reply.payload).code == .malformedRequest)
         // Admin operations need a principal.
-        await expectError(.missingHeader) {
-            _ = try await RPCClient(connection: cluster.client).call(
-                Subjects.RateLimit.listBans,
-                Rampart_V1_ListBansRequest(),
-                context: CallContext(),
-                as: Rampart_V1_ListBansReply.self
-            )
-        }
-        await expectError(.invalidArgument) {
-            var request = Rampart_V1_UnbanRequest()
-            request.network = "everyone"
-            _ = try await RPCClient(connection: cluster.client).call(
-                Subjects.RateLimit.unban,
-                request,
-                context: cluster.admin,
-                as: Rampart_V1_UnbanReply.self
-            )
-        }
+        await expectError(.missingHeader) { _ = try await cluster.listBans(context: CallContext()) }
+        await expectError(.invalidArgument) { _ = try await cluster.unban("everyone") }
         // Nothing was counted: the full quota is still there.
         #expect(try await cluster.check("login", "198.51.100.1").remaining == 4)
         #expect(try await cluster.check("tenant_api", TenantID.random().hex).remaining == 99)
@@ -318,39 +312,18 @@ struct BanTests {
         #expect(second.ban.offences == 2)
         #expect(second.ban.untilMs - second.ban.bannedAtMs == 40_000)
 
-        let listed = try await RPCClient(connection: cluster.client).call(
-            Subjects.RateLimit.listBans,
-            Rampart_V1_ListBansRequest(),
-            context: cluster.admin,
-            as: Rampart_V1_ListBansReply.self
-        )
+        let listed = try await cluster.listBans(context: cluster.admin)
         #expect(listed.bans.map(\.network) == ["203.0.113.50/32"])
 
         // An admin lifts it: allowed again at once, on every replica and in the watcher.
-        var unban = Rampart_V1_UnbanRequest()
-        unban.network = ip
-        let lifted = try await RPCClient(connection: cluster.client).call(
-            Subjects.RateLimit.unban,
-            unban,
-            context: cluster.admin,
-            as: Rampart_V1_UnbanReply.self
-        )
+        let lifted = try await cluster.unban(ip)
         #expect(lifted.lifted)
         #expect(lifted.ban.liftedBy == "user:admin")
         #expect(await eventually { watcher.ban(covering: ip, now: cluster.clock.milliseconds) == nil })
         for _ in 0..<4 {
             #expect(try await eventually { try await cluster.check("upload", ip).allowed })
         }
-        await expectError(.notFound) {
-            var request = Rampart_V1_UnbanRequest()
-            request.network = "198.51.100.200"
-            _ = try await RPCClient(connection: cluster.client).call(
-                Subjects.RateLimit.unban,
-                request,
-                context: cluster.admin,
-                as: Rampart_V1_UnbanReply.self
-            )
-        }
+        await expectError(.notFound) { _ = try await cluster.unban("198.51.100.200") }
 
         // The offence count was kept: the third ban is 160 s, capped at 100.
         for _ in 0..<3 { _ = try await cluster.reportFailure(ip) }
@@ -413,16 +386,8 @@ struct BanTests {
 struct RateLimitPermissionsTests {
     @Test("rate-limit keeps its buckets and audits as user rate-limit; the gateway user watches bans")
     func shippedPermissions() async throws {
-        let services = ["rate-limit", "gateway", "auth"]
-        let passwords = Dictionary(uniqueKeysWithValues: services.map { ($0, "pw-\($0)-\(UInt32.random(in: 0...UInt32.max))") })
-        var environment: [String: String] = [:]
-        for service in ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks", "gateway"] {
-            environment["RAMPART_NATS_PASSWORD_" + service.uppercased().replacingOccurrences(of: "-", with: "_")] = passwords[service] ?? "unused"
-        }
-        let nats = try await NATSServer.start(
-            configFile: repositoryRoot.appendingPathComponent("deploy/nats/nats-server.conf").path,
-            environment: environment
-        )
+        let nats = try await NATSServer.startShipped()
+        let passwords = nats.passwords
         var settings = RateLimitSettings()
         settings.fail2ban.threshold = 2
         let rateLimit = try await RunningService.start(

@@ -21,6 +21,26 @@ public final class NATSServer: @unchecked Sendable {
         return server
     }
 
+    /// The password of each NATS user, for a server started with `startShipped()`.
+    public private(set) var passwords: [String: String] = [:]
+
+    /// A server with the shipped `deploy/nats/nats-server.conf`: each service its own user
+    /// (password in `passwords`), limited to its own subjects.
+    public static func startShipped() async throws -> NATSServer {
+        let services = ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks", "gateway"]
+        let passwords = Dictionary(uniqueKeysWithValues: services.map { ($0, "pw-\($0)-\(UInt32.random(in: 0...UInt32.max))") })
+        var environment: [String: String] = [:]
+        for (service, password) in passwords {
+            environment["RAMPART_NATS_PASSWORD_" + service.uppercased().replacingOccurrences(of: "-", with: "_")] = password
+        }
+        let server = try await start(
+            configFile: repositoryRoot.appendingPathComponent("deploy/nats/nats-server.conf").path,
+            environment: environment
+        )
+        server.passwords = passwords
+        return server
+    }
+
     private init(port: Int, configFile: String?, environment: [String: String]) {
         self.port = port
         self.configFile = configFile

@@ -29,9 +29,12 @@ final class Limiter: Sendable {
         var continuation: CheckedContinuation<Verdict, any Error>
     }
 
+    /// A key's state and revision as last seen. Revision 0: the key is absent.
+    private typealias Known = (state: CounterState?, revision: UInt64)
+
     private struct Slot {
-        /// The state and revision last seen; nil when unknown. Revision 0: the key is absent.
-        var known: (state: CounterState?, revision: UInt64)?
+        /// Nil when unknown.
+        var known: Known?
         var waiting: [Waiter] = []
         var busy = false
     }
@@ -50,8 +53,6 @@ final class Limiter: Sendable {
         self.logger = logger
         self.clock = clock
     }
-
-    private typealias Known = (state: CounterState?, revision: UInt64)
 
     /// Decides `call` for `key`, after any calls for the same key already waiting.
     ///
@@ -165,7 +166,7 @@ final class Limiter: Sendable {
         return (.failure(RampartError(.unavailable, "rate-limit state is too contended, retry")), nil)
     }
 
-    private func read(_ key: String) async throws -> (state: CounterState?, revision: UInt64) {
+    private func read(_ key: String) async throws -> Known {
         guard let entry = try await bucket.latest(key) else { return (nil, 0) }
         guard entry.operation == .put else { return (nil, entry.revision) }
         return (CounterState(decoding: entry.value), entry.revision)
