@@ -24,20 +24,13 @@ struct AuditHarness {
         return AuditHarness(database: database, nats: nats, connection: connection, publisher: publisher)
     }
 
-    func startAudit() async throws -> (AssembledService, Task<Void, any Error>) {
-        let configuration = ServiceConfiguration(
-            service: .audit,
-            instanceID: "audit-1",
-            nats: NATSConfiguration(servers: [nats.url], name: "audit"),
-            postgres: .init(host: TestPostgres.server.host, port: TestPostgres.server.port, user: database, password: database, database: database),
-            ops: .init(host: "127.0.0.1", port: 0)
-        )
-        let service = try await ServiceRuntime.assemble(
+    func startAudit() async throws -> RunningService {
+        try await RunningService.start(
             AuditService.descriptor(settings: AuditSettings(signingKey: .generate())),
-            configuration: configuration,
-            logger: quietLogger()
+            nats: nats,
+            instance: "audit-1",
+            database: database
         )
-        return (service, Task { try await service.run() })
     }
 
     func provision(_ tenant: TenantID) async throws {
@@ -100,7 +93,7 @@ struct AuditIngestTests {
     @Test("events land in their own tenant's schema (platform ones in public), once each, chained")
     func ingest() async throws {
         let harness = try await AuditHarness.start()
-        let (service, running) = try await harness.startAudit()
+        let audit = try await harness.startAudit()
         let alpha = TenantID.random()
         let beta = TenantID.random()
         try await harness.provision(alpha)
@@ -162,23 +155,21 @@ struct AuditIngestTests {
         await expectError(.notFound) { _ = try await verify(TenantID.random()) }
         await expectError(.missingHeader) { _ = try await verify(nil) }
 
-        await service.group.triggerGracefulShutdown()
-        _ = try? await running.value
+        await audit.stop()
         await harness.connection.drain()
     }
 
     @Test("events for a tenant not yet provisioned wait for the saga, then are stored")
     func waitsForProvisioning() async throws {
         let harness = try await AuditHarness.start()
-        let (service, running) = try await harness.startAudit()
+        let audit = try await harness.startAudit()
         let late = TenantID.random()
         for index in 0..<5 { try await harness.publisher.publish(harness.event(late, index)) }
         try await Task.sleep(for: .milliseconds(500))
         try await harness.provision(late)
         #expect(try await eventually(within: .seconds(20)) { (try? await harness.count(late.schemaName)) == 5 })
         #expect(try await harness.firstBrokenPosition(late.schemaName) == nil)
-        await service.group.triggerGracefulShutdown()
-        _ = try? await running.value
+        await audit.stop()
         await harness.connection.drain()
     }
 

@@ -19,13 +19,17 @@ final class RunningService: Sendable {
         nats: NATSServer,
         instance: String,
         user: String? = nil,
-        password: String? = nil
+        password: String? = nil,
+        database: String? = nil
     ) async throws -> RunningService {
         let configuration = ServiceConfiguration(
             service: descriptor.name,
             instanceID: instance,
             nats: NATSConfiguration(servers: [nats.url], name: instance, user: user, password: password),
-            postgres: nil,
+            // Test databases are named after their role, whose password is the name too.
+            postgres: database.map {
+                .init(host: TestPostgres.server.host, port: TestPostgres.server.port, user: $0, password: $0, database: $0)
+            },
             ops: .init(host: "127.0.0.1", port: 0)
         )
         let service = try await ServiceRuntime.assemble(descriptor, configuration: configuration, logger: quietLogger())

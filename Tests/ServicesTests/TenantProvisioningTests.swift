@@ -38,26 +38,12 @@ struct TenantProvisioningTests {
         hostile.tenantID = "x; DROP SCHEMA public CASCADE"
         _ = try await jetStream.publish(try hostile.serializedBytes(), to: Subjects.TenantEvents.created)
 
-        let postgres = ServiceConfiguration.Postgres(
-            host: TestPostgres.server.host,
-            port: TestPostgres.server.port,
-            user: database,
-            password: database,
+        let audit = try await RunningService.start(
+            AuditService.descriptor(settings: AuditSettings(signingKey: .generate())),
+            nats: nats,
+            instance: "audit-1",
             database: database
         )
-        let configuration = ServiceConfiguration(
-            service: .audit,
-            instanceID: "audit-1",
-            nats: NATSConfiguration(servers: [nats.url], name: "audit"),
-            postgres: postgres,
-            ops: .init(host: "127.0.0.1", port: 0)
-        )
-        let service = try await ServiceRuntime.assemble(
-            AuditService.descriptor(settings: AuditSettings(signingKey: .generate())),
-            configuration: configuration,
-            logger: quietLogger()
-        )
-        let running = Task { try await service.run() }
 
         #expect(try await eventually(within: .seconds(15)) { try await schemaExists(early) })
         let late = TenantID.random()
@@ -87,8 +73,7 @@ struct TenantProvisioningTests {
         #expect(provisioned.allSatisfy { $0.service == "audit" })
         receipts.unsubscribe()
 
-        await service.group.triggerGracefulShutdown()
-        _ = await running.result
+        await audit.stop()
         await connection.drain()
     }
 }
