@@ -156,3 +156,37 @@ struct AuditTamperTests {
         #expect(try await store.verify(.tenant(tenant)).problem == "checkpoint at 20 has no valid signature")
     }
 }
+
+@Suite("AUD-5 the checkpoint keys are configuration, checked at start")
+struct AuditSettingsTests {
+    func read(_ environment: [String: String]) -> (AuditSettings, [String]) {
+        var reader = EnvironmentReader(environment: environment)
+        let settings = AuditSettings(reader: &reader)
+        return (settings, reader.problems)
+    }
+
+    @Test("a signing key and earlier verifying keys are read; anything else is a problem")
+    func keys() throws {
+        let seed = randomBytes(32)
+        let earlier = SigningKey.generate()
+        let (settings, problems) = read([
+            "RAMPART_AUDIT_SIGNING_KEY": "k2:" + Base64.encode(seed),
+            "RAMPART_AUDIT_VERIFYING_KEYS": "k1:" + Base64.encode(earlier.publicKey),
+        ])
+        #expect(problems.isEmpty)
+        #expect(settings.signingKeyID == "k2")
+        #expect(settings.signingKey.publicKey == (try SigningKey(seed: seed)).publicKey)
+        #expect(settings.publicKey("k1") == earlier.publicKey)
+
+        #expect(read([:]).1 == ["RAMPART_AUDIT_SIGNING_KEY is required"])
+        for bad in [
+            "k2", "k2:" + Base64.encode(randomBytes(16)), "bad id:" + Base64.encode(seed), "a:\(Base64.encode(seed)),b:\(Base64.encode(seed))",
+        ] {
+            #expect(read(["RAMPART_AUDIT_SIGNING_KEY": bad]).1.count == 1, "\(bad)")
+        }
+        let badVerifying = read([
+            "RAMPART_AUDIT_SIGNING_KEY": "k2:" + Base64.encode(seed), "RAMPART_AUDIT_VERIFYING_KEYS": "k1:" + Base64.encode(randomBytes(8)),
+        ])
+        #expect(badVerifying.1.count == 1)
+    }
+}

@@ -71,20 +71,29 @@ public struct KeyRing: Sendable, CustomStringConvertible, CustomReflectable {
 
     /// Parses configuration of the form `id:base64key[,id:base64key…]`; the first key is current.
     public init(parsing specification: String) throws(SodiumError) {
+        let entries = try Self.parseEntries(specification)
         var keys: [String: SecretKey] = [:]
-        var first: String?
+        for entry in entries { keys[entry.id] = try SecretKey(bytes: entry.bytes) }
+        try self.init(currentKeyID: entries[0].id, keys: keys)
+    }
+
+    /// The `id:base64[,id:base64…]` form every key setting uses (sealing keys, the audit signing
+    /// keys): at least one entry, valid and distinct IDs, base64 bytes. What the bytes must be is
+    /// the caller's to check.
+    public static func parseEntries(_ specification: String) throws(SodiumError) -> [(id: String, bytes: [UInt8])] {
+        var entries: [(id: String, bytes: [UInt8])] = []
         for entry in specification.split(separator: ",") {
             let parts = entry.trimmingSpaces.split(separator: ":", maxSplits: 1)
             guard parts.count == 2, let bytes = Base64.decode(String(parts[1])) else {
                 throw .invalidKey("each key is written id:base64")
             }
             let id = String(parts[0])
-            guard keys[id] == nil else { throw .invalidKey("key id \(id.debugDescription) appears twice") }
-            keys[id] = try SecretKey(bytes: bytes)
-            first = first ?? id
+            guard isValidKeyID(id) else { throw .invalidKey("key id \(id.debugDescription) must be 1-64 of A-Z a-z 0-9 _ -") }
+            guard !entries.contains(where: { $0.id == id }) else { throw .invalidKey("key id \(id.debugDescription) appears twice") }
+            entries.append((id, bytes))
         }
-        guard let first else { throw .invalidKey("no key given") }
-        try self.init(currentKeyID: first, keys: keys)
+        guard !entries.isEmpty else { throw .invalidKey("no key given") }
+        return entries
     }
 
     static func isValidKeyID(_ id: String) -> Bool {

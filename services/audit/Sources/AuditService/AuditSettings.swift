@@ -33,26 +33,31 @@ public struct AuditSettings: Sendable {
     public init(reader: inout EnvironmentReader) {
         let text = reader.requiredString("audit.signing-key", secret: true)
         var keyID = "audit-1"
-        var key = SigningKey.generate()
+        var key = SigningKey.generate()  // only while a problem is reported: the service exits
         if !text.isEmpty {
-            let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
-            if parts.count == 2, Self.isValidKeyID(parts[0]), let seed = Base64.decode(parts[1]), let parsed = try? SigningKey(seed: seed) {
-                keyID = parts[0]
-                key = parsed
-            } else {
-                reader.problem("RAMPART_AUDIT_SIGNING_KEY must be <key id>:<base64 of a 32-byte Ed25519 seed>")
+            do {
+                let entries = try KeyRing.parseEntries(text)
+                guard entries.count == 1 else {
+                    throw SodiumError.invalidKey("give one signing key; earlier ones go in RAMPART_AUDIT_VERIFYING_KEYS")
+                }
+                key = try SigningKey(seed: entries[0].bytes)
+                keyID = entries[0].id
+            } catch {
+                reader.problem("RAMPART_AUDIT_SIGNING_KEY must be <key id>:<base64 of a 32-byte Ed25519 seed>: \(error)")
             }
         }
         var verifying: [String: [UInt8]] = [:]
-        for entry in reader.list("audit.verifying-keys", default: []) {
-            let parts = entry.split(separator: ":", maxSplits: 1).map(String.init)
-            guard parts.count == 2, Self.isValidKeyID(parts[0]), let publicKey = Base64.decode(parts[1]),
-                publicKey.count == SigningKey.publicKeyByteCount
-            else {
-                reader.problem("RAMPART_AUDIT_VERIFYING_KEYS: each entry is <key id>:<base64 of a 32-byte Ed25519 public key>")
-                continue
+        if let text = reader.optionalString("audit.verifying-keys") {
+            do {
+                for entry in try KeyRing.parseEntries(text) {
+                    guard entry.bytes.count == SigningKey.publicKeyByteCount else {
+                        throw SodiumError.invalidKey("key \(entry.id) is not a 32-byte Ed25519 public key")
+                    }
+                    verifying[entry.id] = entry.bytes
+                }
+            } catch {
+                reader.problem("RAMPART_AUDIT_VERIFYING_KEYS must be <key id>:<base64 public key>,…: \(error)")
             }
-            verifying[parts[0]] = publicKey
         }
         self.init(
             signingKeyID: keyID,
@@ -66,9 +71,5 @@ public struct AuditSettings: Sendable {
     /// The public key that checks a checkpoint signed by `keyID`.
     func publicKey(_ keyID: String) -> [UInt8]? {
         keyID == signingKeyID ? signingKey.publicKey : verifyingKeys[keyID]
-    }
-
-    static func isValidKeyID(_ id: String) -> Bool {
-        (1...64).contains(id.utf8.count) && id.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") && $0 != UInt8(ascii: ",") }
     }
 }
