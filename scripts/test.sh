@@ -29,6 +29,8 @@ export RAMPART_TEST_TMPDIR=$work/tmp
 mkdir -p "$RAMPART_TEST_TMPDIR"
 
 swift build --build-tests
-# The audit loss test kills and restarts the real executable (the modules are built already).
+# The audit loss test kills and restarts the real executable, and the export tests run the
+# offline verifier (the modules are built already).
 swift build --product audit
+swift build --product rampart-audit
 swift test --skip-build "$@"

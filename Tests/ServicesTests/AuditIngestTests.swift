@@ -33,10 +33,11 @@ struct AuditHarness {
         )
     }
 
-    func provision(_ tenant: TenantID) async throws {
+    func provision(_ tenant: TenantID, plan: String = "starter") async throws {
         var event = Rampart_V1_TenantCreated()
         event.eventID = UUID().uuidString
         event.tenantID = tenant.hex
+        event.plan = plan
         try await connection.jetStream().ensureStream(DomainEvents.stream)
         _ = try await connection.jetStream().publish(try event.serializedBytes(), to: Subjects.TenantEvents.created, messageID: event.eventID)
     }
@@ -56,7 +57,7 @@ struct AuditHarness {
         for line in rows.split(separator: "\n") {
             let fields = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
             guard fields.count == 4, Int(fields[0]) == expected, fields[2] == hexString(previous) else { return expected }
-            let next = sha256(previous + bytes(hex: fields[1]))
+            let next = sha256(previous + bytes(hex: fields[1])!)
             guard fields[3] == hexString(next) else { return expected }
             previous = next
             expected += 1
@@ -75,17 +76,6 @@ struct AuditHarness {
         event.details = ["index": String(index), "b": "2", "a": "1"]
         return event
     }
-}
-
-func bytes(hex: String) -> [UInt8] {
-    var result: [UInt8] = []
-    var index = hex.startIndex
-    while index < hex.endIndex {
-        let next = hex.index(index, offsetBy: 2)
-        result.append(UInt8(hex[index..<next], radix: 16)!)
-        index = next
-    }
-    return result
 }
 
 @Suite("AUD-2 audit stores every published event once, in its tenant's chain")

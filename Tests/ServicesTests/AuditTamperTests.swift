@@ -10,36 +10,13 @@ import Testing
 
 @Suite("AUD-5 tamper evidence: verify names the first changed, removed, inserted or reordered event")
 struct AuditTamperTests {
-    /// A database with audit's tables, a tenant with 20 chained events, and its store.
+    /// A tenant with 20 chained events (stored in two batches), and its store.
     func chain(checkpointEvents: Int = 1000) async throws -> (store: AuditStore, tenant: TenantID, databaseName: String) {
-        let name = try await TestPostgres.createDatabase(prefix: "rampart_audit")
-        let database = try Database(
-            .init(host: TestPostgres.server.host, port: TestPostgres.server.port, user: name, password: name, database: name),
-            logger: quietLogger()
-        )
-        Task { await database.client.run() }  // lives as long as the test process
-        try await database.migrate(AuditMigrations.set)
-        let tenant = TenantID.random()
-        try await database.provision(tenant, AuditMigrations.set)
-        let settings = AuditSettings(signingKey: .generate(), checkpointEvents: checkpointEvents)
-        let store = AuditStore(database: database, settings: settings, logger: quietLogger())
-        var events: [Rampart_V1_AuditEvent] = []
-        for index in 1...20 {
-            var event = Rampart_V1_AuditEvent()
-            event.id = UUID().uuidString
-            event.tenantID = tenant.hex
-            event.occurredAtMs = 1_700_000_000_000 + Int64(index)
-            event.action = AuditAction.permissionChanged.rawValue
-            event.actor.kind = .user
-            event.actor.id = "admin-\(index)"
-            event.target.type = "user"
-            event.target.id = "user-\(index)"
-            event.outcome = .success
-            events.append(event)
-        }
-        try await store.append(Array(events[0..<8]), to: .tenant(tenant))
-        try await store.append(Array(events[8...]), to: .tenant(tenant))
-        return (store, tenant, name)
+        let fixture = try await AuditFixture.start(checkpointEvents: checkpointEvents)
+        let events = fixture.events(1...20)
+        try await fixture.store.append(Array(events[0..<8]), to: fixture.chain)
+        try await fixture.store.append(Array(events[8...]), to: fixture.chain)
+        return (fixture.store, fixture.tenant, fixture.database)
     }
 
     func tamper(_ sql: String, _ tenant: TenantID, _ database: String) async throws {
@@ -133,10 +110,10 @@ struct AuditTamperTests {
         var statements: [String] = []
         for line in rows.split(separator: "\n") {
             let fields = line.split(separator: "|").map(String.init)
-            var event = try Rampart_V1_AuditEvent(serializedBytes: bytes(hex: fields[1]))
+            var event = try Rampart_V1_AuditEvent(serializedBytes: bytes(hex: fields[1])!)
             if fields[0] == "12" {
                 event.actor.id = "nobody"
-                previous = bytes(hex: fields[2])
+                previous = bytes(hex: fields[2])!
             }
             let canonical = try AuditChain.canonical(event)
             let next = AuditChain.link(previous: previous, canonical: canonical)
@@ -176,7 +153,7 @@ struct AuditSettingsTests {
         #expect(problems.isEmpty)
         #expect(settings.signingKeyID == "k2")
         #expect(settings.signingKey.publicKey == (try SigningKey(seed: seed)).publicKey)
-        #expect(settings.publicKey("k1") == earlier.publicKey)
+        #expect(settings.signatures.publicKeys["k1"] == earlier.publicKey)
 
         #expect(read([:]).1 == ["RAMPART_AUDIT_SIGNING_KEY is required"])
         for bad in [

@@ -97,15 +97,23 @@ func eventually(within limit: Duration = .seconds(1), _ condition: () async thro
     return try await condition()
 }
 
-func expectError(_ code: RampartError.Code, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
+/// Expects `body` to fail with `code`; returns the error for a closer look.
+@discardableResult
+func expectError(
+    _ code: RampartError.Code,
+    _ body: () async throws -> Void,
+    sourceLocation: SourceLocation = #_sourceLocation
+) async -> RampartError? {
     do {
         try await body()
         Issue.record("expected \(code.name)", sourceLocation: sourceLocation)
     } catch let error as RampartError {
         #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        return error
     } catch {
         Issue.record("expected \(code.name), got \(error)", sourceLocation: sourceLocation)
     }
+    return nil
 }
 
 @Suite("RL-1 RL-2 rate-limit over NATS: exact limits, shared by every replica")

@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "AuditService", targets: ["AuditService"]),
         .executable(name: "audit", targets: ["audit"]),
+        .executable(name: "rampart-audit", targets: ["rampart-audit"]),
     ],
     dependencies: [
         .package(path: "../../Packages/ServiceKit"),
@@ -40,6 +41,13 @@ let package = Package(
             dependencies: [
                 "AuditService",
                 .product(name: "ServiceKit", package: "ServiceKit"),
+            ]
+        ),
+        .executableTarget(
+            name: "rampart-audit",
+            dependencies: [
+                "AuditService",
+                .product(name: "SodiumKit", package: "SodiumKit"),
             ]
         ),
     ]

@@ -34,6 +34,8 @@ public enum Subjects {
     /// audit's operations (SPEC section 7).
     public enum Audit {
         public static let verify = Subjects.operation("verify", of: .audit)
+        public static let query = Subjects.operation("query", of: .audit)
+        public static let export = Subjects.operation("export", of: .audit)
     }
 
     /// Domain events of the tenant provisioning saga.

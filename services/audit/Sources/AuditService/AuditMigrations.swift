@@ -50,14 +50,50 @@ enum AuditMigrations {
         );
         """
 
+    /// Queries (AUD-3) page newest first by (occurred_at, position): each filter's index ends
+    /// with both, so a page is an index range scan whatever the log's size. Retention (AUD-4)
+    /// records each cut it makes.
+    static let queriesAndRetention = """
+        DROP INDEX audit_events_actor;
+        DROP INDEX audit_events_ip;
+        DROP INDEX audit_events_action;
+        CREATE INDEX audit_events_actor ON audit_events (actor_id, occurred_at DESC, position DESC);
+        CREATE INDEX audit_events_ip ON audit_events (ip, occurred_at DESC, position DESC);
+        CREATE INDEX audit_events_action ON audit_events (action, occurred_at DESC, position DESC);
+        CREATE INDEX audit_events_target ON audit_events (target_type, target_id, occurred_at DESC, position DESC);
+        CREATE TABLE audit_retention_cuts (
+            id             bigserial PRIMARY KEY,
+            position       bigint NOT NULL CHECK (position >= 0),
+            anchor_hash    bytea NOT NULL CHECK (length(anchor_hash) = 32),
+            cut_at         bigint NOT NULL,
+            kept_events    bigint NOT NULL,
+            kept_digest    bytea NOT NULL CHECK (length(kept_digest) = 32),
+            removed_events bigint NOT NULL,
+            key_id         text NOT NULL,
+            signature      bytea NOT NULL CHECK (length(signature) = 64)
+        );
+        """
+
+    /// The plan each tenant's retention follows, from `tenant.created`.
+    static let plans = """
+        CREATE TABLE audit_tenant_plans (
+            tenant_id  text PRIMARY KEY CHECK (tenant_id ~ '^[0-9a-f]{32}$'),
+            plan       text NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now()
+        );
+        """
+
     static let set = MigrationSet(
         global: [
             Migration(version: 1, name: "platform audit log", sql: log),
             Migration(version: 2, name: "platform audit checkpoints", sql: checkpoints),
+            Migration(version: 3, name: "platform audit queries and retention", sql: queriesAndRetention),
+            Migration(version: 4, name: "tenant plans", sql: plans),
         ],
         tenant: [
             Migration(version: 1, name: "audit log", sql: log),
             Migration(version: 2, name: "audit checkpoints", sql: checkpoints),
+            Migration(version: 3, name: "audit queries and retention", sql: queriesAndRetention),
         ]
     )
 }

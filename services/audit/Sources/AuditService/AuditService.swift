@@ -5,30 +5,43 @@ import ServiceLifecycle
 
 /// The tamper-evident audit log (SPEC section 7).
 ///
-/// So far: events published through `AuditPublisher` are consumed from `RAMPART_AUDIT` and
-/// stored once each, per tenant schema (platform events in `public`), as a SHA-256 hash chain
-/// with Ed25519-signed checkpoints, which `AuditStore.verify` checks. Queries, exports, the
-/// verify endpoint and offline verifier, and retention come with the rest of the audit issue.
+/// Events published through `AuditPublisher` are consumed from `RAMPART_AUDIT` and stored once
+/// each, per tenant schema (platform events in `public`), as a SHA-256 hash chain with
+/// Ed25519-signed checkpoints and signed retention cuts. A tenant queries, exports and verifies
+/// its own log only: the tenant always comes from the call context.
 public enum AuditService {
     public static func descriptor(settings: AuditSettings) -> ServiceDescriptor {
         ServiceDescriptor(
             name: .audit,
             migrations: AuditMigrations.set,
             routes: { router, context in
-                router.register(Subjects.Audit.verify, requires: .tenant) { (_: Rampart_V1_AuditVerifyRequest, call) in
+                /// The calling tenant's chain, once it exists here.
+                @Sendable func tenantChain(_ call: CallContext) async throws -> (AuditStore, AuditStore.Chain) {
                     guard let database = context.database, let tenant = call.tenantID else {
                         throw RampartError(.internal, "audit has no database")
                     }
                     guard try await database.isProvisioned(tenant) else {
                         throw RampartError(.notFound, "no audit log for this tenant")
                     }
-                    let verdict = try await AuditStore(database: database, settings: settings, logger: context.logger).verify(.tenant(tenant))
+                    return (AuditStore(database: database, settings: settings, logger: context.logger), .tenant(tenant))
+                }
+                router.register(Subjects.Audit.verify, requires: .tenant) { (_: Rampart_V1_AuditVerifyRequest, call) in
+                    let (store, chain) = try await tenantChain(call)
+                    let verdict = try await store.verify(chain)
                     var reply = Rampart_V1_AuditVerifyReply()
                     reply.valid = verdict.isValid
                     reply.verifiedEvents = verdict.verifiedEvents
                     reply.firstBadPosition = verdict.firstBadPosition ?? 0
                     reply.problem = verdict.problem ?? ""
                     return reply
+                }
+                router.register(Subjects.Audit.query, requires: .tenant) { (request: Rampart_V1_AuditQueryRequest, call) in
+                    let (store, chain) = try await tenantChain(call)
+                    return try await store.query(chain, request)
+                }
+                router.register(Subjects.Audit.export, requires: .tenant) { (request: Rampart_V1_AuditExportRequest, call) in
+                    let (store, chain) = try await tenantChain(call)
+                    return try await store.export(chain, request)
                 }
             },
             services: { context in
@@ -37,7 +50,12 @@ public enum AuditService {
                 return [
                     AuditIngest(store: store, connection: context.nats, health: context.health, logger: context.logger),
                     AuditCheckpointer(store: store, health: context.health, logger: context.logger),
+                    AuditRetention(store: store, health: context.health, logger: context.logger),
                 ]
+            },
+            tenantCreated: { event, context in
+                guard let database = context.database, let tenant = TenantID(event.tenantID) else { return }
+                try await AuditStore(database: database, settings: settings, logger: context.logger).recordPlan(tenant, plan: event.plan)
             }
         )
     }

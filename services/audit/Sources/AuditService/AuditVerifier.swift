@@ -28,38 +28,125 @@ struct ChainRow: Sendable {
 
 /// What `verify` found: how many events hold, and the first position where the log was
 /// changed, with what is wrong there.
-struct ChainVerdict: Sendable, Equatable {
-    var verifiedEvents: Int64
-    var firstBadPosition: Int64?
-    var problem: String?
+public struct ChainVerdict: Sendable, Equatable {
+    public var verifiedEvents: Int64
+    public var firstBadPosition: Int64?
+    public var problem: String?
+    /// The last position a checked signature covers (a checkpoint, or the retention cut): events
+    /// after it are only as trustworthy as the store they came from.
+    public var signedThrough: Int64 = 0
 
-    var isValid: Bool { firstBadPosition == nil }
+    public var isValid: Bool { firstBadPosition == nil }
 }
 
 /// Walks a chain in position order and checks every link (AUD-5): a changed event breaks its
 /// hash, a removed one leaves a gap, an inserted or reordered one breaks the link to its
 /// predecessor, and a changed query column no longer matches the hashed event.
+///
+/// After a retention cut at P, the rows up to P are the long-retention events kept there: each
+/// must hash to itself, and together they must match the cut's signed digest. The chain then
+/// resumes at P + 1 from the cut's anchor hash. Signatures are checked by the caller, which
+/// hands over the cut and checkpoints it trusts.
 struct ChainVerifier {
-    private(set) var expectedPosition: Int64 = 1
-    private(set) var previous = AuditChain.genesis
+    let cut: RetentionCut
+    private(set) var expectedPosition: Int64
+    private(set) var previous: [UInt8]
     private(set) var verdict: ChainVerdict?
-    /// Signed heads whose signatures were checked, in position order: a forger who changed an
-    /// event and recomputed every hash after it still cannot match them.
-    private var checkpoints: [(position: Int64, hash: [UInt8])]
-    private var lastMatchedCheckpoint: Int64 = 0
+    private(set) var verified: Int64 = 0
+    private var kept: [(position: Int64, hash: [UInt8])] = []
+    private var keptChecked = false
+    /// Signed heads not reached yet, in position order.
+    private var checkpoints: [(position: Int64, hash: [UInt8])] = []
+    private var lastMatchedCheckpoint: Int64
 
-    init(checkpoints: [(position: Int64, hash: [UInt8])] = []) {
-        self.checkpoints = checkpoints.sorted { $0.position < $1.position }
+    init(cut: RetentionCut = .none, checkpoints: [(position: Int64, hash: [UInt8])] = []) {
+        self.cut = cut
+        expectedPosition = cut.position + 1
+        previous = cut.anchorHash
+        lastMatchedCheckpoint = cut.position
+        for checkpoint in checkpoints.sorted(by: { $0.position < $1.position }) { addCheckpoint(checkpoint) }
+    }
+
+    /// A signed head, given before the row it signs or right after it (as an export has them).
+    mutating func addCheckpoint(_ checkpoint: (position: Int64, hash: [UInt8])) {
+        guard verdict == nil else { return }
+        if checkpoint.position < cut.position { return }  // signs removed events only
+        if checkpoint.position == cut.position {
+            if checkpoint.hash != cut.anchorHash {
+                _ = fail(at: cut.position + 1, "the checkpoint at the retention cut differs from the cut's anchor")
+            }
+            return
+        }
+        if checkpoint.position == expectedPosition - 1 {
+            _ = matchCheckpoint(checkpoint, hash: previous)
+        } else if checkpoint.position >= expectedPosition {
+            let index = checkpoints.firstIndex { $0.position > checkpoint.position } ?? checkpoints.endIndex
+            checkpoints.insert(checkpoint, at: index)
+        } else {
+            _ = fail(at: checkpoint.position, "checkpoint at \(checkpoint.position) out of order")
+        }
     }
 
     /// Feeds the next row; false once a fault is found (the rest need not be read).
     mutating func accept(_ row: ChainRow) -> Bool {
         guard verdict == nil else { return false }
+        if row.position <= cut.position { return acceptKept(row) }
+        guard checkKept() else { return false }
         guard row.position == expectedPosition else {
             return fail(at: expectedPosition, row.position > expectedPosition ? "event missing" : "position out of order")
         }
         guard row.previousHash == previous else { return fail(at: row.position, "link to the previous event broken") }
-        guard AuditChain.link(previous: previous, canonical: row.event) == row.hash else {
+        guard checkContent(row) else { return false }
+        previous = row.hash
+        expectedPosition += 1
+        verified += 1
+        if let checkpoint = checkpoints.first, checkpoint.position == row.position {
+            checkpoints.removeFirst()
+            return matchCheckpoint(checkpoint, hash: row.hash)
+        }
+        return true
+    }
+
+    /// The result, given the head the store recorded (catches rows removed from the end); an
+    /// export knows the head's position only.
+    mutating func finish(headPosition: Int64, headHash: [UInt8]?) -> ChainVerdict {
+        if verdict == nil, checkKept() {
+            let last = expectedPosition - 1
+            if let checkpoint = checkpoints.first {
+                _ = fail(at: last + 1, "events missing: a checkpoint signed position \(checkpoint.position)")
+            } else if headPosition != last || (headHash != nil && headHash != previous) {
+                _ = fail(at: last + 1, "chain head does not match the last event")
+            }
+        }
+        var result = verdict ?? ChainVerdict(verifiedEvents: verified, firstBadPosition: nil, problem: nil)
+        result.signedThrough = lastMatchedCheckpoint
+        return result
+    }
+
+    private mutating func acceptKept(_ row: ChainRow) -> Bool {
+        guard row.position > (kept.last?.position ?? 0) else { return fail(at: row.position, "position out of order") }
+        guard checkContent(row) else { return false }
+        kept.append((row.position, row.hash))
+        verified += 1
+        return true
+    }
+
+    /// Once past the cut: the kept rows are exactly those the cut signed.
+    private mutating func checkKept() -> Bool {
+        guard !keptChecked else { return true }
+        keptChecked = true
+        guard Int64(kept.count) == cut.keptEvents, RetentionCut.keptDigest(kept) == cut.keptDigest else {
+            return fail(
+                at: kept.first?.position ?? 1,
+                "events kept before the retention cut at \(cut.position) differ from the cut's signed record"
+            )
+        }
+        return true
+    }
+
+    /// The row's hash covers its event, and its query columns say what the event says.
+    private mutating func checkContent(_ row: ChainRow) -> Bool {
+        guard AuditChain.link(previous: row.previousHash, canonical: row.event) == row.hash else {
             return fail(at: row.position, "event changed (hash mismatch)")
         }
         guard let event = try? Rampart_V1_AuditEvent(serializedBytes: row.event), (try? AuditChain.canonical(event)) == row.event else {
@@ -70,95 +157,118 @@ struct ChainVerifier {
         else {
             return fail(at: row.position, "columns differ from the hashed event")
         }
-        if let checkpoint = checkpoints.first, checkpoint.position == row.position {
-            guard checkpoint.hash == row.hash else {
-                return fail(
-                    at: lastMatchedCheckpoint + 1,
-                    "events \(lastMatchedCheckpoint + 1)…\(row.position) were rewritten (signed checkpoint at \(row.position) differs)"
-                )
-            }
-            lastMatchedCheckpoint = row.position
-            checkpoints.removeFirst()
-        }
-        previous = row.hash
-        expectedPosition += 1
         return true
     }
 
-    /// The result, given the head the store recorded (catches rows removed from the end).
-    func finish(head: (position: Int64, hash: [UInt8])) -> ChainVerdict {
-        if let verdict { return verdict }
-        let verified = expectedPosition - 1
-        if let checkpoint = checkpoints.first {
-            return ChainVerdict(
-                verifiedEvents: verified,
-                firstBadPosition: verified + 1,
-                problem: "events missing: a checkpoint signed position \(checkpoint.position)"
+    private mutating func matchCheckpoint(_ checkpoint: (position: Int64, hash: [UInt8]), hash: [UInt8]) -> Bool {
+        guard checkpoint.hash == hash else {
+            return fail(
+                at: lastMatchedCheckpoint + 1,
+                "events \(lastMatchedCheckpoint + 1)…\(checkpoint.position) were rewritten (signed checkpoint at \(checkpoint.position) differs)"
             )
         }
-        if head.position != verified || head.hash != previous {
-            return ChainVerdict(verifiedEvents: verified, firstBadPosition: verified + 1, problem: "chain head does not match the last event")
-        }
-        return ChainVerdict(verifiedEvents: verified, firstBadPosition: nil, problem: nil)
+        lastMatchedCheckpoint = checkpoint.position
+        return true
     }
 
     private mutating func fail(at position: Int64, _ problem: String) -> Bool {
-        verdict = ChainVerdict(verifiedEvents: expectedPosition - 1, firstBadPosition: position, problem: problem)
+        verdict = ChainVerdict(verifiedEvents: verified, firstBadPosition: position, problem: problem)
         return false
     }
 }
 
+/// The public keys that signed a chain's checkpoints and cuts, by key ID.
+struct AuditSignatures: Sendable {
+    let publicKeys: [String: [UInt8]]
+
+    func isSigned(_ checkpoint: StoredCheckpoint, of chain: AuditStore.Chain) -> Bool {
+        let message = AuditChain.checkpointMessage(
+            chain: chain,
+            position: checkpoint.position,
+            hash: checkpoint.headHash,
+            signedAt: checkpoint.signedAt
+        )
+        return check(checkpoint.signature, message, checkpoint.keyID)
+    }
+
+    func isSigned(_ cut: RetentionCut, of chain: AuditStore.Chain) -> Bool {
+        check(cut.signature, cut.message(chain: chain), cut.keyID)
+    }
+
+    private func check(_ signature: [UInt8], _ message: [UInt8], _ keyID: String) -> Bool {
+        guard let publicKey = publicKeys[keyID] else { return false }
+        return SigningKey.verify(signature, of: message, publicKey: publicKey)
+    }
+}
+
 extension AuditStore {
-    /// Verifies a chain as stored, streaming its rows.
+    /// Verifies a chain as stored, streaming its rows from one snapshot.
     func verify(_ chain: Chain) async throws -> ChainVerdict {
         let schema = chain.schema
+        let signatures = settings.signatures
         return try await database.client.withConnection { connection in
-            var checkpoints: [(position: Int64, hash: [UInt8])] = []
-            let signed = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: "SELECT position, head_hash, signed_at, key_id, signature FROM \(schema).audit_checkpoints ORDER BY position"
-                ),
-                logger: logger
-            )
-            for try await (position, hash, signedAt, keyID, signature) in signed.decode((Int64, ByteBuffer, Int64, String, ByteBuffer).self) {
-                let hash = Array(buffer: hash)
-                let message = AuditChain.checkpointMessage(chain: chain, position: position, hash: hash, signedAt: signedAt)
-                guard let publicKey = settings.publicKey(keyID), SigningKey.verify(Array(buffer: signature), of: message, publicKey: publicKey) else {
-                    return ChainVerdict(verifiedEvents: 0, firstBadPosition: position, problem: "checkpoint at \(position) has no valid signature")
-                }
-                checkpoints.append((position, hash))
+            // One snapshot: appends while the chain is read must not look like tampering.
+            try await connection.query("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+            do {
+                let verdict = try await verify(chain, schema, signatures, connection)
+                try await connection.query("COMMIT", logger: logger)
+                return verdict
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
             }
-            var verifier = ChainVerifier(checkpoints: checkpoints)
-            let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        SELECT position, id, action, actor_id, target_id, ip, outcome, event, previous_hash, hash
-                        FROM \(schema).audit_events ORDER BY position
-                        """
-                ),
-                logger: logger
-            )
-            for try await (position, id, action, actorID, targetID, ip, outcome, event, previousHash, hash) in rows.decode(
-                (Int64, UUID, String, String, String, String, String, ByteBuffer, ByteBuffer, ByteBuffer).self
-            ) {
-                let row = ChainRow(
-                    position: position,
-                    id: id,
-                    action: action,
-                    actorID: actorID,
-                    targetID: targetID,
-                    ip: ip,
-                    outcome: outcome,
-                    event: Array(buffer: event),
-                    previousHash: Array(buffer: previousHash),
-                    hash: Array(buffer: hash)
-                )
-                if !verifier.accept(row) { break }
-            }
-            let heads = try await connection.query(PostgresQuery(unsafeSQL: "SELECT position, hash FROM \(schema).audit_chain_head"), logger: logger)
-            var head: (position: Int64, hash: [UInt8]) = (0, AuditChain.genesis)
-            for try await (position, hash) in heads.decode((Int64, ByteBuffer).self) { head = (position, Array(buffer: hash)) }
-            return verifier.finish(head: head)
         }
+    }
+
+    private func verify(
+        _ chain: Chain,
+        _ schema: String,
+        _ signatures: AuditSignatures,
+        _ connection: PostgresConnection
+    ) async throws -> ChainVerdict {
+        let cut = try await latestCut(schema, connection)
+        if let cut, !signatures.isSigned(cut, of: chain) {
+            return ChainVerdict(verifiedEvents: 0, firstBadPosition: 1, problem: "the retention cut at \(cut.position) has no valid signature")
+        }
+        var checkpoints: [(position: Int64, hash: [UInt8])] = []
+        for checkpoint in try await self.checkpoints(schema, after: 0, upTo: .max, connection) {
+            guard signatures.isSigned(checkpoint, of: chain) else {
+                return ChainVerdict(
+                    verifiedEvents: 0,
+                    firstBadPosition: checkpoint.position,
+                    problem: "checkpoint at \(checkpoint.position) has no valid signature"
+                )
+            }
+            checkpoints.append((checkpoint.position, checkpoint.headHash))
+        }
+        var verifier = ChainVerifier(cut: cut ?? .none, checkpoints: checkpoints)
+        let rows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT position, id, action, actor_id, target_id, ip, outcome, event, previous_hash, hash
+                    FROM \(schema).audit_events ORDER BY position
+                    """
+            ),
+            logger: logger
+        )
+        for try await (position, id, action, actorID, targetID, ip, outcome, event, previousHash, hash) in rows.decode(
+            (Int64, UUID, String, String, String, String, String, ByteBuffer, ByteBuffer, ByteBuffer).self
+        ) {
+            let row = ChainRow(
+                position: position,
+                id: id,
+                action: action,
+                actorID: actorID,
+                targetID: targetID,
+                ip: ip,
+                outcome: outcome,
+                event: Array(buffer: event),
+                previousHash: Array(buffer: previousHash),
+                hash: Array(buffer: hash)
+            )
+            if !verifier.accept(row) { break }
+        }
+        let head = try await self.head(schema, connection)
+        return verifier.finish(headPosition: head.position, headHash: head.hash)
     }
 }

@@ -26,6 +26,9 @@ public struct ServiceDescriptor: Sendable {
     public var prepare: @Sendable (ServiceContext) async throws -> Void
     public var routes: @Sendable (inout RPCRouter, ServiceContext) -> Void
     public var services: @Sendable (ServiceContext) throws -> [any Service]
+    /// Runs in the provisioning saga once the new tenant's schema exists, before the service
+    /// reports it provisioned (audit records the plan its retention follows). Retried while it throws.
+    public var tenantCreated: @Sendable (Rampart_V1_TenantCreated, ServiceContext) async throws -> Void
 
     public init(
         name: ServiceName,
@@ -33,7 +36,8 @@ public struct ServiceDescriptor: Sendable {
         migrations: MigrationSet = .none,
         prepare: @escaping @Sendable (ServiceContext) async throws -> Void = { _ in },
         routes: @escaping @Sendable (inout RPCRouter, ServiceContext) -> Void = { _, _ in },
-        services: @escaping @Sendable (ServiceContext) throws -> [any Service] = { _ in [] }
+        services: @escaping @Sendable (ServiceContext) throws -> [any Service] = { _ in [] },
+        tenantCreated: @escaping @Sendable (Rampart_V1_TenantCreated, ServiceContext) async throws -> Void = { _, _ in }
     ) {
         self.name = name
         self.version = version
@@ -41,6 +45,7 @@ public struct ServiceDescriptor: Sendable {
         self.prepare = prepare
         self.routes = routes
         self.services = services
+        self.tenantCreated = tenantCreated
     }
 }
 
@@ -167,7 +172,14 @@ public enum ServiceRuntime {
         services.append(startup)
         if let database {
             services.append(
-                TenantProvisioner(service: descriptor.name, database: database, migrations: descriptor.migrations, connection: nats, logger: logger)
+                TenantProvisioner(
+                    service: descriptor.name,
+                    database: database,
+                    migrations: descriptor.migrations,
+                    connection: nats,
+                    logger: logger,
+                    afterProvisioning: { event in try await descriptor.tenantCreated(event, context) }
+                )
             )
         }
         services.append(contentsOf: try descriptor.services(context))

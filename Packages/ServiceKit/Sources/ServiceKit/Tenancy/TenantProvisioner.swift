@@ -33,13 +33,22 @@ public struct TenantProvisioner: Service {
     let migrations: MigrationSet
     let connection: NATSConnection
     let logger: Logger
+    let afterProvisioning: @Sendable (Rampart_V1_TenantCreated) async throws -> Void
 
-    public init(service: ServiceName, database: Database, migrations: MigrationSet, connection: NATSConnection, logger: Logger) {
+    public init(
+        service: ServiceName,
+        database: Database,
+        migrations: MigrationSet,
+        connection: NATSConnection,
+        logger: Logger,
+        afterProvisioning: @escaping @Sendable (Rampart_V1_TenantCreated) async throws -> Void = { _ in }
+    ) {
         self.service = service
         self.database = database
         self.migrations = migrations
         self.connection = connection
         self.logger = logger
+        self.afterProvisioning = afterProvisioning
     }
 
     public func run() async throws {
@@ -70,6 +79,7 @@ public struct TenantProvisioner: Service {
         }
         do {
             try await database.provision(tenant, migrations)
+            try await afterProvisioning(event)
             var provisioned = Rampart_V1_TenantProvisioned()
             provisioned.eventID = UUID().uuidString.lowercased()
             provisioned.tenantID = tenant.hex

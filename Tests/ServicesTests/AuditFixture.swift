@@ -1,0 +1,83 @@
+import Foundation
+import Logging
+import RampartModels
+import ServiceKit
+import SodiumKit
+import TestSupport
+
+@testable import AuditService
+
+/// audit's store on a database of its own with one provisioned tenant, without the service:
+/// for tests that tamper with rows, move time, or page through exports.
+struct AuditFixture {
+    let store: AuditStore
+    let tenant: TenantID
+    let database: String
+
+    var chain: AuditStore.Chain { .tenant(tenant) }
+    var publicKeys: [String: [UInt8]] { [store.settings.signingKeyID: store.settings.signingKey.publicKey] }
+
+    static func start(checkpointEvents: Int = 1000) async throws -> AuditFixture {
+        let name = try await TestPostgres.createDatabase(prefix: "rampart_audit")
+        let database = try Database(
+            .init(host: TestPostgres.server.host, port: TestPostgres.server.port, user: name, password: name, database: name),
+            logger: quietLogger()
+        )
+        Task { await database.client.run() }  // lives as long as the test process
+        try await database.migrate(AuditMigrations.set)
+        let tenant = TenantID.random()
+        try await database.provision(tenant, AuditMigrations.set)
+        let settings = AuditSettings(signingKey: .generate(), checkpointEvents: checkpointEvents)
+        return AuditFixture(store: AuditStore(database: database, settings: settings, logger: quietLogger()), tenant: tenant, database: name)
+    }
+
+    /// Events `indices`, a minute apart, each changed by `configure`.
+    func events(_ indices: ClosedRange<Int>, _ configure: (inout Rampart_V1_AuditEvent, Int) -> Void = { _, _ in }) -> [Rampart_V1_AuditEvent] {
+        indices.map { index in
+            var event = Rampart_V1_AuditEvent()
+            event.id = UUID().uuidString
+            event.tenantID = tenant.hex
+            event.occurredAtMs = 1_700_000_000_000 + Int64(index) * 60_000
+            event.action = AuditAction.permissionChanged.rawValue
+            event.actor.kind = .user
+            event.actor.id = "admin-\(index)"
+            event.target.type = "user"
+            event.target.id = "user-\(index)"
+            event.outcome = .success
+            configure(&event, index)
+            return event
+        }
+    }
+
+    /// Runs SQL in the tenant's schema, as someone with database access would.
+    func tamper(_ sql: String) async throws {
+        _ = try await TestPostgres.psql("SET search_path TO \(tenant.schemaName); \(sql)", database: database)
+    }
+
+    /// A whole export, chunk after chunk, and how many chunks it took.
+    func export(
+        _ format: Rampart_V1_AuditExportFormat,
+        _ filter: Rampart_V1_AuditFilter = .init(),
+        rowsPerChunk: Int = AuditStore.exportRowsPerChunk
+    ) async throws -> (bytes: [UInt8], chunks: Int) {
+        var request = Rampart_V1_AuditExportRequest()
+        request.format = format
+        request.filter = filter
+        var bytes: [UInt8] = []
+        var chunks = 0
+        repeat {
+            let reply = try await store.export(chain, request, rowsPerChunk: rowsPerChunk)
+            bytes += reply.chunk
+            chunks += 1
+            request.cursor = reply.nextCursor
+        } while !request.cursor.isEmpty
+        return (bytes, chunks)
+    }
+
+    /// What `rampart-audit verify` says of `export`.
+    func verifyOffline(_ export: [UInt8], publicKeys: [String: [UInt8]]? = nil) -> ChainVerdict {
+        var verifier = AuditExportVerifier(publicKeys: publicKeys ?? self.publicKeys)
+        for line in export.split(separator: UInt8(ascii: "\n")) where !verifier.feed(line) { break }
+        return verifier.finish()
+    }
+}

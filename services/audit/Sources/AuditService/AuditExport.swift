@@ -1,0 +1,259 @@
+import Logging
+import NIOCore
+import PostgresNIO
+import RampartModels
+import ServiceKit
+import SodiumKit
+import SwiftProtobuf
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Exports (AUD-3): a tenant's events oldest first, one bounded chunk per call, as JSON lines
+/// (verifiable offline when unfiltered) or as CSV.
+extension AuditStore {
+    static let exportRowsPerChunk = 500
+    /// Well under NATS's 1 MB payload limit, with room for one more event (64 KB at most).
+    static let exportBytesPerChunk = 512 * 1024
+
+    func export(
+        _ chain: Chain,
+        _ request: Rampart_V1_AuditExportRequest,
+        rowsPerChunk: Int = exportRowsPerChunk
+    ) async throws -> Rampart_V1_AuditExportReply {
+        let format = request.format
+        guard format == .jsonl || format == .csv else {
+            throw RampartError(.invalidArgument, "format must be jsonl or csv", details: ["field": "format"])
+        }
+        var filter = try AuditQueryFilter(request.filter)
+        let isFirst = request.cursor.isEmpty
+        let (after, upTo): (Int64, Int64)
+        if isFirst {
+            after = 0
+            upTo = try await head(chain).position
+        } else {
+            let values = try AuditCursor.decode(request.cursor, "x", count: 2)
+            (after, upTo) = (values[0], values[1])
+        }
+        filter.positions(after: after, upTo: upTo)
+        let rows = try await database.client.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT position, event, previous_hash, hash FROM \(chain.schema).audit_events \(filter.whereClause)
+                    ORDER BY position LIMIT \(rowsPerChunk)
+                    """,
+                binds: filter.binds
+            ),
+            logger: logger
+        )
+        var records: [ExportedRecord] = []
+        for try await (position, event, previousHash, hash) in rows.decode((Int64, ByteBuffer, ByteBuffer, ByteBuffer).self) {
+            records.append(
+                ExportedRecord(
+                    position: position,
+                    canonical: Array(buffer: event),
+                    previousHash: Array(buffer: previousHash),
+                    hash: Array(buffer: hash)
+                )
+            )
+        }
+
+        var output: [UInt8] = []
+        output.reserveCapacity(Self.exportBytesPerChunk + 64 * 1024)
+        // An unfiltered JSON export carries what an offline verifier needs besides the events.
+        let verifiable = format == .jsonl && filter.isEmpty
+        if isFirst {
+            switch format {
+            case .csv: output += AuditCSV.header
+            default:
+                output += AuditJSONL.header(chain: chain, upTo: upTo, filtered: !verifiable, exportedAt: WallClock.milliseconds())
+                if verifiable, let cut = try await latestCut(chain) { output += AuditJSONL.line(cut) }
+            }
+        }
+        // The checkpoints this chunk can reach, each written after the event it signs.
+        let full = records.count == rowsPerChunk
+        var checkpoints = verifiable ? try await self.checkpoints(chain, after: after, upTo: full ? records.last!.position : upTo)[...] : []
+        var covered: Int64?
+        for record in records {
+            let event = try Rampart_V1_AuditEvent(serializedBytes: record.canonical)
+            // One whose event a retention cut removed goes before the next event.
+            while let checkpoint = checkpoints.first, checkpoint.position < record.position {
+                output += AuditJSONL.line(checkpoint)
+                checkpoints.removeFirst()
+            }
+            output += format == .csv ? AuditCSV.row(record.position, event) : try AuditJSONL.line(record, event)
+            while let checkpoint = checkpoints.first, checkpoint.position == record.position {
+                output += AuditJSONL.line(checkpoint)
+                checkpoints.removeFirst()
+            }
+            covered = record.position
+            if output.count >= Self.exportBytesPerChunk { break }
+        }
+        let more = full || covered != records.last?.position
+        let end = more ? covered! : upTo
+        // The last chunk: checkpoints past the last exported event (its event was cut).
+        if !more { for checkpoint in checkpoints { output += AuditJSONL.line(checkpoint) } }
+        var reply = Rampart_V1_AuditExportReply()
+        reply.chunk = Data(output)
+        if more { reply.nextCursor = AuditCursor.encode("x", [end, upTo]) }
+        return reply
+    }
+
+    func head(_ chain: Chain) async throws -> (position: Int64, hash: [UInt8]) {
+        try await database.client.withConnection { try await head(chain.schema, $0) }
+    }
+
+    func head(_ schema: String, _ connection: PostgresConnection) async throws -> (position: Int64, hash: [UInt8]) {
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT position, hash FROM \(schema).audit_chain_head"), logger: logger)
+        for try await (position, hash) in rows.decode((Int64, ByteBuffer).self) { return (position, Array(buffer: hash)) }
+        return (0, AuditChain.genesis)
+    }
+
+    func checkpoints(_ chain: Chain, after: Int64, upTo: Int64) async throws -> [StoredCheckpoint] {
+        try await database.client.withConnection { try await checkpoints(chain.schema, after: after, upTo: upTo, $0) }
+    }
+
+    /// The signed heads at positions in (after, upTo], in position order.
+    func checkpoints(_ schema: String, after: Int64, upTo: Int64, _ connection: PostgresConnection) async throws -> [StoredCheckpoint] {
+        var binds = PostgresBindings()
+        binds.append(after)
+        binds.append(upTo)
+        let rows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT position, head_hash, signed_at, key_id, signature FROM \(schema).audit_checkpoints
+                    WHERE position > $1 AND position <= $2 ORDER BY position
+                    """,
+                binds: binds
+            ),
+            logger: logger
+        )
+        var checkpoints: [StoredCheckpoint] = []
+        for try await (position, hash, signedAt, keyID, signature) in rows.decode((Int64, ByteBuffer, Int64, String, ByteBuffer).self) {
+            checkpoints.append(
+                StoredCheckpoint(
+                    position: position,
+                    headHash: Array(buffer: hash),
+                    signedAt: signedAt,
+                    keyID: keyID,
+                    signature: Array(buffer: signature)
+                )
+            )
+        }
+        return checkpoints
+    }
+}
+
+/// One exported row of the chain.
+struct ExportedRecord: Sendable {
+    var position: Int64
+    var canonical: [UInt8]
+    var previousHash: [UInt8]
+    var hash: [UInt8]
+}
+
+/// A signed head as stored.
+struct StoredCheckpoint: Sendable, Equatable {
+    var position: Int64
+    var headHash: [UInt8]
+    var signedAt: Int64
+    var keyID: String
+    var signature: [UInt8]
+}
+
+/// The JSON lines export: a header line, then one line per event, each signed checkpoint on
+/// its own line right after the event it signs. Field names are what `AuditExportReader` reads.
+enum AuditJSONL {
+    static let formatName = "rampart-audit-export/v1"
+
+    static func header(chain: AuditStore.Chain, upTo: Int64, filtered: Bool, exportedAt: Int64) -> [UInt8] {
+        Array(
+            "{\"format\":\"\(formatName)\",\"chain\":\(JSONText.quote(chain.identity)),\"up_to_position\":\(upTo),\"filtered\":\(filtered),\"exported_at_ms\":\(exportedAt)}\n"
+                .utf8
+        )
+    }
+
+    static func line(_ record: ExportedRecord, _ event: Rampart_V1_AuditEvent) throws -> [UInt8] {
+        var options = JSONEncodingOptions()
+        options.preserveProtoFieldNames = true
+        options.useDeterministicOrdering = true  // the offline verifier re-renders each line to compare
+        let eventJSON = try event.jsonString(options: options)
+        return Array(
+            """
+            {"position":\(record.position),"previous_hash":"\(hexString(record.previousHash))","hash":"\(hexString(record.hash))",\
+            "canonical":"\(Base64.encode(record.canonical))","event":\(eventJSON)}\n
+            """.utf8
+        )
+    }
+
+    static func line(_ checkpoint: StoredCheckpoint) -> [UInt8] {
+        Array(
+            """
+            {"checkpoint":{"position":\(checkpoint.position),"head_hash":"\(hexString(checkpoint.headHash))",\
+            "signed_at_ms":\(checkpoint.signedAt),"key_id":\(JSONText.quote(checkpoint.keyID)),"signature":"\(Base64.encode(checkpoint.signature))"}}\n
+            """.utf8
+        )
+    }
+
+    static func line(_ cut: RetentionCut) -> [UInt8] {
+        Array(
+            """
+            {"retention_cut":{"position":\(cut.position),"anchor_hash":"\(hexString(cut.anchorHash))","cut_at_ms":\(cut.cutAt),\
+            "kept_events":\(cut.keptEvents),"kept_digest":"\(hexString(cut.keptDigest))","key_id":\(JSONText.quote(cut.keyID)),\
+            "signature":"\(Base64.encode(cut.signature))"}}\n
+            """.utf8
+        )
+    }
+
+}
+
+/// The CSV export: RFC 4180 quoting, and no cell a spreadsheet would evaluate (OWASP "CSV
+/// injection"): a cell starting with = + - @, tab or carriage return gets a leading '.
+enum AuditCSV {
+    static let columns = [
+        "position", "occurred_at", "time_zone", "event_id", "action", "outcome", "reason", "actor_kind", "actor_id", "actor_name",
+        "actor_email", "actor_role", "target_type", "target_id", "ip", "user_agent", "location", "request_id", "super_admin", "details",
+    ]
+    static let header = Array((columns.joined(separator: ",") + "\r\n").utf8)
+
+    static func row(_ position: Int64, _ event: Rampart_V1_AuditEvent) -> [UInt8] {
+        let details = event.details.sorted { $0.key < $1.key }.map { "\(JSONText.quote($0.key)):\(JSONText.quote($0.value))" }
+        let cells = [
+            String(position), utcTimestamp(milliseconds: event.occurredAtMs), event.timeZone, event.id, event.action,
+            event.outcome.storedName, event.reason, event.actor.kind.storedName, event.actor.id, event.actor.name, event.actor.email,
+            event.actor.role, event.target.type, event.target.id, event.origin.ip, event.origin.userAgent, event.origin.location,
+            event.requestID, event.superAdmin ? "true" : "false", "{" + details.joined(separator: ",") + "}",
+        ]
+        return Array((cells.map(cell).joined(separator: ",") + "\r\n").utf8)
+    }
+
+    static func cell(_ value: String) -> String {
+        var value = value
+        if let first = value.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) { value = "'" + value }
+        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
+        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// ISO 8601 in UTC with milliseconds, e.g. 2026-11-23T09:15:02.031Z (civil-from-days).
+    static func utcTimestamp(milliseconds: Int64) -> String {
+        let millis = ((milliseconds % 1000) + 1000) % 1000
+        let seconds = (milliseconds - millis) / 1000
+        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
+        let secondOfDay = seconds - days * 86400
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let fraction = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
+        return "\(year)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay % 3600 / 60)):\(two(secondOfDay % 60)).\(fraction)Z"
+    }
+}
