@@ -1,14 +1,33 @@
 #!/usr/bin/env bash
-# `make bench`: release builds only. Compiles the C baseline against nats.c, then runs
-# rampart-bench, which starts its own nats-servers and rate-limit replicas on loopback and prints
-# one table.
+# `make bench`: release builds only. Compiles the C baseline against nats.c, starts a
+# PostgreSQL of its own (as `make test` does), then runs rampart-bench, which starts its own
+# nats-servers, rate-limit replicas and audit on loopback and prints one table.
+# BENCH_SUITES=rate-limit,audit and BENCH_AUDIT_EVENTS (1,000,000) narrow a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 mkdir -p .build/bench
 # shellcheck disable=SC2046
 gcc -O2 -o .build/bench/nats_reqrep scripts/bench/nats_reqrep.c $(pkg-config --cflags --libs libnats)
-swift build -c release --product rampart-bench
-swift build -c release --product rate-limit
+for product in rampart-bench rate-limit audit rampart-audit; do
+    swift build -c release --product "$product"
+done
 bin=$(swift build -c release --show-bin-path)
-"$bin/rampart-bench" .build/bench/nats_reqrep "$bin/rate-limit"
+
+work=$(mktemp -d /tmp/rampart-bench.XXXXXX)
+cleanup() {
+    pkill -f -- "-sd $work/tmp/" 2>/dev/null || true
+    scripts/infra.sh postgres-stop "$work/postgres" || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+chmod 755 "$work"
+pg_port=$(scripts/infra.sh free-port)
+scripts/infra.sh postgres-start "$work/postgres" "$pg_port" bench  # durable: fsync on, as in production
+export RAMPART_TEST_POSTGRES_HOST=127.0.0.1
+export RAMPART_TEST_POSTGRES_PORT=$pg_port
+export RAMPART_TEST_POSTGRES_USER=postgres
+export RAMPART_TEST_TMPDIR=$work/tmp
+mkdir -p "$RAMPART_TEST_TMPDIR"
+
+"$bin/rampart-bench" .build/bench/nats_reqrep "$bin/rate-limit" "$bin/audit" "$bin/rampart-audit"

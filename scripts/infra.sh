@@ -2,7 +2,9 @@
 # Local infrastructure on loopback: a PostgreSQL cluster and a nats-server with JetStream, each in
 # a folder of its own. Used by `make run` (data under .run/) and `make test` (a temporary folder).
 #
-#   infra.sh postgres-start DIR PORT [test]   initdb if needed, start; "test" trades durability for speed
+#   infra.sh postgres-start DIR PORT [test|bench]
+#                                             initdb if needed, start; "test" trades durability for
+#                                             speed, "bench" keeps it; both trust loopback (throwaway)
 #   infra.sh postgres-stop DIR
 #   infra.sh nats-start DIR PORT [CONFIG]      with JetStream storage in DIR/jetstream
 #   infra.sh nats-stop DIR
@@ -58,8 +60,8 @@ postgres-start)
                 echo "full_page_writes = off"
             fi
         } >>"$dir/data/postgresql.conf"
-        if [ "$mode" = test ]; then
-            # The test cluster lives in a private temporary folder for one run.
+        if [ "$mode" = test ] || [ "$mode" = bench ]; then
+            # A test or bench cluster lives in a private temporary folder for one run.
             printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' >"$dir/data/pg_hba.conf"
         else
             # The superuser only through the private socket; every service role with its password.

@@ -2,7 +2,7 @@
 import PackageDescription
 
 /// `rampart-bench`, run by `make bench` in release: NATSKit against nats.c, JetStream, and
-/// rate-limit decisions (against the release `rate-limit` executable).
+/// rate-limit decisions (against the release `rate-limit` executable), and audit (against the release `audit`).
 let package = Package(
     name: "Benchmarks",
     platforms: [.macOS(.v15)],
@@ -14,6 +14,7 @@ let package = Package(
         .package(path: "../TestSupport"),
         .package(path: "../ServiceKit"),
         .package(path: "../RampartModels"),
+        .package(path: "../SodiumKit"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
     ],
     targets: [
@@ -24,6 +25,7 @@ let package = Package(
                 .product(name: "TestSupport", package: "TestSupport"),
                 .product(name: "ServiceKit", package: "ServiceKit"),
                 .product(name: "RampartModels", package: "RampartModels"),
+                .product(name: "SodiumKit", package: "SodiumKit"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         )

@@ -1,7 +1,9 @@
 // `make bench`: NATS request/reply through NATSKit next to the same loop in C against nats.c
 // (both against one C responder, so only the requesting side differs), JetStream
-// publish-with-ack, and rate-limit decisions against one and two replicas of the release
-// `rate-limit` executable. Release builds only: debug numbers mean nothing.
+// publish-with-ack, rate-limit decisions against one and two replicas of the release
+// `rate-limit` executable, and audit (ingest, queries, verification) against the release
+// `audit` executable and PostgreSQL. Release builds only: debug numbers mean nothing.
+// NATS always runs; BENCH_SUITES=rate-limit,audit picks the others (both by default).
 import Foundation
 import Logging
 import NATSKit
@@ -14,6 +16,10 @@ let publishCount = Int(ProcessInfo.processInfo.environment["BENCH_PUBLISHES"] ??
 let decisionCount = Int(ProcessInfo.processInfo.environment["BENCH_DECISIONS"] ?? "") ?? 20_000
 let cBinary = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : ".build/bench/nats_reqrep"
 let rateLimitBinary = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : ".build/release/rate-limit"
+let auditBinary = CommandLine.arguments.count > 3 ? CommandLine.arguments[3] : ".build/release/audit"
+let auditToolBinary = CommandLine.arguments.count > 4 ? CommandLine.arguments[4] : ".build/release/rampart-audit"
+let auditEvents = Int(ProcessInfo.processInfo.environment["BENCH_AUDIT_EVENTS"] ?? "") ?? 1_000_000
+let suites = Set((ProcessInfo.processInfo.environment["BENCH_SUITES"] ?? "rate-limit,audit").split(separator: ",").map(String.init))
 let subject = "bench.echo"
 let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 128)
 
@@ -31,6 +37,11 @@ func seconds(_ duration: Duration) -> Double {
 
 func percentile(_ sorted: [Double], _ fraction: Double) -> Double {
     sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
+}
+
+/// A long suite says where it is, on standard error (the table goes to standard output).
+func progress(_ text: String) {
+    FileHandle.standardError.write(Data("bench \(Date().formatted(.iso8601)): \(text)\n".utf8))
 }
 
 func launch(_ arguments: [String]) throws -> (Process, Pipe) {
@@ -206,7 +217,8 @@ func decisions(_ connection: NATSConnection, count: Int, inFlight: Int, offset: 
     return (seconds(clock.now - start), latencies.sorted())
 }
 
-for replicas in (ProcessInfo.processInfo.environment["BENCH_REPLICAS"] ?? "1,2").split(separator: ",").compactMap({ Int($0) }) {
+for replicas in (ProcessInfo.processInfo.environment["BENCH_REPLICAS"] ?? "1,2").split(separator: ",").compactMap({ Int($0) })
+where suites.contains("rate-limit") {
     let natsServer = try await NATSServer.start()
     let processes = try (0..<replicas).map { try startRateLimit(natsURL: natsServer.url, instance: "rate-limit-\($0)") }
     let client = try await NATSConnection.connect(NATSConfiguration(servers: [natsServer.url]), logger: logger)
@@ -228,6 +240,10 @@ for replicas in (ProcessInfo.processInfo.environment["BENCH_REPLICAS"] ?? "1,2")
     for process in processes { kill(process.processIdentifier, SIGKILL) }
     for process in processes { process.waitUntilExit() }
     try await natsServer.stop()
+}
+
+if suites.contains("audit") {
+    rows += try await auditBenchmarks(auditBinary: auditBinary, toolBinary: auditToolBinary, events: auditEvents, logger: logger)
 }
 
 func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }

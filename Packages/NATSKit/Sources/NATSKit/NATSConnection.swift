@@ -105,8 +105,16 @@ public final class NATSConnection: Sendable, Service {
         try check(
             natsOptions_SetDisconnectedCB(
                 options,
-                { _, closure in
-                    Unmanaged<ConnectionEvents>.fromOpaque(closure!).takeUnretainedValue().logger.warning("NATS disconnected")
+                { connection, closure in
+                    // Why, when nats.c knows: a stale connection, a slow consumer, the server going away.
+                    var text: UnsafePointer<CChar>?
+                    let status = natsConnection_GetLastError(connection, &text)
+                    let reason =
+                        status == NATS_OK ? "closed by the server or the network" : text.map { String(cString: $0) } ?? "status \(status.rawValue)"
+                    Unmanaged<ConnectionEvents>.fromOpaque(closure!).takeUnretainedValue().logger.warning(
+                        "NATS disconnected",
+                        metadata: ["reason": "\(reason)"]
+                    )
                 },
                 closure
             ),

@@ -33,6 +33,8 @@ public struct AuditExportVerifier {
     public mutating func feed(_ bytes: some Collection<UInt8>) -> Bool {
         guard fault == nil, verifier?.verdict == nil else { return false }
         line += 1
+        let bytes = Array(bytes)
+        if chain != nil, let prefix = EventLinePrefix(bytes) { return feedEvent(prefix, line: bytes) }
         guard let record = try? JSONDecoder().decode(ExportLine.self, from: Data(bytes)) else {
             return fail("line \(line) is not JSON of this export format")
         }
@@ -43,45 +45,53 @@ public struct AuditExportVerifier {
             self.cut = cut
             return true
         }
-        if verifier == nil { verifier = ChainVerifier(cut: cut ?? .none) }
-        if let checkpointLine = record.checkpoint {
-            guard let checkpoint = checkpointLine.checkpoint else { return fail("line \(line): checkpoint unreadable") }
-            guard signatures.isSigned(checkpoint, of: chain) else {
-                return fail("checkpoint at \(checkpoint.position) has no valid signature", at: checkpoint.position)
-            }
-            verifier!.addCheckpoint((checkpoint.position, checkpoint.headHash))
-            return verifier!.verdict == nil
+        guard let checkpointLine = record.checkpoint else { return fail("line \(line): event unreadable", at: nextPosition) }
+        guard let checkpoint = checkpointLine.checkpoint else { return fail("line \(line): checkpoint unreadable") }
+        guard signatures.isSigned(checkpoint, of: chain) else {
+            return fail("checkpoint at \(checkpoint.position) has no valid signature", at: checkpoint.position)
         }
-        guard let position = record.position, let previousHash = record.previous_hash.flatMap(bytes(hex:)),
-            let hash = record.hash.flatMap(bytes(hex:)), let canonical = record.canonical.flatMap({ Base64.decode($0) }),
-            let event = try? Rampart_V1_AuditEvent(serializedBytes: canonical), let id = UUID(uuidString: event.id)
-        else {
-            return fail("line \(line): event unreadable", at: verifier!.expectedPosition)
+        startChain()
+        verifier!.addCheckpoint((checkpoint.position, checkpoint.headHash))
+        return verifier!.verdict == nil
+    }
+
+    /// An event line: the hashed bytes decide, and the whole line must be what the service
+    /// renders for them, so only the leading fields are read here.
+    private mutating func feedEvent(_ prefix: EventLinePrefix, line bytes: [UInt8]) -> Bool {
+        startChain()
+        guard let event = try? Rampart_V1_AuditEvent(serializedBytes: prefix.canonical), let id = UUID(uuidString: event.id) else {
+            return fail("line \(line): event unreadable", at: nextPosition)
         }
-        let exported = ExportedRecord(position: position, canonical: canonical, previousHash: previousHash, hash: hash)
+        let exported = ExportedRecord(position: prefix.position, canonical: prefix.canonical, previousHash: prefix.previousHash, hash: prefix.hash)
         guard let rendered = try? AuditJSONL.line(exported, event), rendered.dropLast().elementsEqual(bytes) else {
-            return fail("line \(line): the readable event differs from the hashed one", at: position)
+            return fail("line \(line): the readable event differs from the hashed one", at: prefix.position)
         }
         let row = ChainRow(
-            position: position,
+            position: prefix.position,
             id: id,
             action: event.action,
             actorID: event.actor.id,
             targetID: event.target.id,
             ip: event.origin.ip,
             outcome: event.outcome.storedName,
-            event: canonical,
-            previousHash: previousHash,
-            hash: hash
+            event: prefix.canonical,
+            previousHash: prefix.previousHash,
+            hash: prefix.hash
         )
         return verifier!.accept(row)
+    }
+
+    private var nextPosition: Int64 { verifier?.expectedPosition ?? (cut?.position ?? 0) + 1 }
+
+    private mutating func startChain() {
+        if verifier == nil { verifier = ChainVerifier(cut: cut ?? .none) }
     }
 
     /// The verdict once every line is fed: the export must reach the position its header names.
     public mutating func finish() -> ChainVerdict {
         if let fault { return fault }
         guard chain != nil else { return ChainVerdict(verifiedEvents: 0, firstBadPosition: 1, problem: "the export is empty") }
-        if verifier == nil { verifier = ChainVerifier(cut: cut ?? .none) }
+        startChain()
         return verifier!.finish(headPosition: upTo, headHash: nil)
     }
 
@@ -107,16 +117,51 @@ public struct AuditExportVerifier {
     }
 }
 
-/// Every kind of line an export holds; which fields are present says which it is.
+/// The leading fields of an event line, `{"position":N,"previous_hash":"…","hash":"…",
+/// "canonical":"…","event":`, read by hand: a million JSONDecoder runs would dominate a
+/// verification. Anything else about the line is checked by comparing it with its re-rendering.
+private struct EventLinePrefix {
+    let position: Int64
+    let previousHash: [UInt8]
+    let hash: [UInt8]
+    let canonical: [UInt8]
+
+    init?(_ line: [UInt8]) {
+        var index = 0
+        func expect(_ text: StaticString) -> Bool {
+            let count = text.utf8CodeUnitCount
+            guard line.count - index >= count else { return false }
+            let matches = text.withUTF8Buffer { line[index..<index + count].elementsEqual($0) }
+            if matches { index += count }
+            return matches
+        }
+        func string() -> String? {
+            guard let end = line[index...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+            defer { index = end + 1 }
+            return String(decoding: line[index..<end], as: UTF8.self)
+        }
+        guard expect("{\"position\":") else { return nil }
+        let digits = line[index...].prefix { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }
+        guard (1...18).contains(digits.count), let position = Int64(String(decoding: digits, as: UTF8.self)) else { return nil }
+        index += digits.count
+        guard expect(",\"previous_hash\":\""), let previousHash = string().flatMap(bytes(hex:)),
+            expect(",\"hash\":\""), let hash = string().flatMap(bytes(hex:)),
+            expect(",\"canonical\":\""), let canonical = string().flatMap({ Base64.decode($0) }),
+            expect(",\"event\":")
+        else { return nil }
+        self.position = position
+        self.previousHash = previousHash
+        self.hash = hash
+        self.canonical = canonical
+    }
+}
+
+/// The header, checkpoint and retention cut lines; which fields are present says which it is.
 private struct ExportLine: Decodable {
     var format: String?
     var chain: String?
     var up_to_position: Int64?
     var filtered: Bool?
-    var position: Int64?
-    var previous_hash: String?
-    var hash: String?
-    var canonical: String?
     var checkpoint: CheckpointLine?
     var retention_cut: CutLine?
 
