@@ -4,9 +4,9 @@ import Testing
 
 @Suite("TenantID: only 32 hex digits reach SQL (TEN-2)")
 struct TenantIDTests {
-    @Test("32 hex digits and the UUID form are accepted and normalised")
+    @Test("32 lowercase hex digits and the UUID form are accepted")
     func accepted() throws {
-        let id = try #require(TenantID("0123456789ABCDEF0123456789abcdef"))
+        let id = try #require(TenantID("0123456789abcdef0123456789abcdef"))
         #expect(id.hex == "0123456789abcdef0123456789abcdef")
         #expect(id.schemaName == "t_0123456789abcdef0123456789abcdef")
         let uuid = try #require(TenantID("01234567-89ab-cdef-0123-456789abcdef"))

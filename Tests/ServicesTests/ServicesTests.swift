@@ -1,5 +1,6 @@
 import AuditService
 import AuthService
+import Foundation
 import GatewayService
 import Logging
 import NATSKit
@@ -13,9 +14,10 @@ import TestSupport
 import Testing
 import WebhooksService
 
+/// Critical only, unless RAMPART_TEST_LOG_LEVEL asks for more (e.g. `debug` while chasing a failure).
 func quietLogger() -> Logger {
     var logger = Logger(label: "test.services")
-    logger.logLevel = .critical
+    logger.logLevel = ProcessInfo.processInfo.environment["RAMPART_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
     return logger
 }
 

@@ -38,12 +38,42 @@ public enum Subjects {
         public static let export = Subjects.operation("export", of: .audit)
     }
 
-    /// Domain events of the tenant provisioning saga.
+    /// tenants' operations (SPEC section 5).
+    public enum Tenants {
+        public static let register = Subjects.operation("register", of: .tenants)
+        public static let get = Subjects.operation("get", of: .tenants)
+        public static let update = Subjects.operation("update", of: .tenants)
+        public static let delete = Subjects.operation("delete", of: .tenants)
+        public static let getIPAllowlist = Subjects.operation("get_ip_allowlist", of: .tenants)
+        public static let setIPAllowlist = Subjects.operation("set_ip_allowlist", of: .tenants)
+        public static let inviteMember = Subjects.operation("invite_member", of: .tenants)
+        public static let acceptInvitation = Subjects.operation("accept_invitation", of: .tenants)
+        public static let listMembers = Subjects.operation("list_members", of: .tenants)
+        public static let updateMember = Subjects.operation("update_member", of: .tenants)
+        public static let removeMember = Subjects.operation("remove_member", of: .tenants)
+    }
+
+    /// Domain events of a tenant's life: the provisioning saga and its reverse, plan changes.
     public enum TenantEvents {
         public static let created = "\(eventsPrefix).tenant.created"
+        public static let deleted = "\(eventsPrefix).tenant.deleted"
+        public static let planChanged = "\(eventsPrefix).tenant.plan_changed"
+        /// created, deleted and plan_changed: what every data-owning service follows, in order.
+        public static let lifecycle = "\(eventsPrefix).tenant.*"
         public static func provisioned(by service: ServiceName) -> String {
             "\(eventsPrefix).tenant.provisioned.\(service.subjectToken)"
         }
+        public static func deprovisioned(by service: ServiceName) -> String {
+            "\(eventsPrefix).tenant.deprovisioned.\(service.subjectToken)"
+        }
+        /// Everything about tenants, the receipts included: what tenants' saga follows.
+        public static let all = "\(eventsPrefix).tenant.>"
+    }
+
+    /// Domain events about members.
+    public enum MemberEvents {
+        public static let disabled = "\(eventsPrefix).member.disabled"
+        public static let loggedIn = "\(eventsPrefix).member.logged_in"
     }
 
     /// JetStream stream for audit events.

@@ -1,13 +1,14 @@
 /// A tenant's identifier: 128 random bits written as 32 lowercase hex digits.
 ///
 /// It is the only input from which a tenant's schema name (`t_<32 hex>`) is ever built, so
-/// construction is strict: anything but 32 hex digits (or the same UUID with its four dashes)
-/// is refused before it can reach SQL.
+/// construction is strict: anything but 32 lowercase hex digits (or the same UUID with its four
+/// dashes) is refused before it can reach SQL. Upper case is refused rather than folded: one
+/// tenant has one spelling, so no two strings name the same schema.
 public struct TenantID: Hashable, Sendable, CustomStringConvertible {
     /// 32 lowercase hex digits.
     public let hex: String
 
-    /// Accepts `0123…cdef` (32 hex digits) or the hyphenated UUID form; normalises to lowercase.
+    /// Accepts `0123…cdef` (32 lowercase hex digits) or the hyphenated UUID form.
     public init?(_ text: some StringProtocol) {
         var digits: [UInt8] = []
         digits.reserveCapacity(32)
@@ -21,8 +22,6 @@ public struct TenantID: Hashable, Sendable, CustomStringConvertible {
             switch byte {
             case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"):
                 digits.append(byte)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"):
-                digits.append(byte + 32)
             default:
                 return nil
             }

@@ -39,6 +39,9 @@ public final class SecretKey: Sendable, CustomStringConvertible, CustomReflectab
 
 /// Base64 through libsodium (constant-time, no Foundation needed).
 public enum Base64 {
+    /// RFC 4648 base64url without padding: tokens and cursors that travel in URLs.
+    public static let urlSafeNoPadding = sodium_base64_VARIANT_URLSAFE_NO_PADDING
+
     public static func encode(_ bytes: [UInt8], variant: Int32 = sodium_base64_VARIANT_ORIGINAL) -> String {
         let length = sodium_base64_encoded_len(bytes.count, variant)
         var output = [CChar](repeating: 0, count: length)

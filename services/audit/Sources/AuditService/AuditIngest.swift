@@ -61,7 +61,7 @@ struct AuditIngest: Service {
                 // The provisioning saga has not reached this service yet: later.
                 for (message, _) in batch { try? message.nak(delay: .seconds(5)) }
             } catch {
-                logger.warning("audit events not stored, will retry", metadata: ["error": "\(String(reflecting: error))"])
+                logger.warning("audit events not stored, will retry", metadata: ["error": "\(loggable(error))"])
                 for (message, _) in batch { try? message.nak(delay: .seconds(1)) }
             }
         }
@@ -77,7 +77,7 @@ struct AuditIngest: Service {
         do {
             try AuditPublisher.validate(event)
         } catch {
-            logger.error("invalid audit event dropped", metadata: ["subject": "\(message.subject)", "error": "\(error)"])
+            logger.error("invalid audit event dropped", metadata: ["subject": "\(message.subject)", "error": "\(loggable(error))"])
             return nil
         }
         let chain: AuditStore.Chain = event.tenantID.isEmpty ? .platform : .tenant(TenantID(event.tenantID)!)

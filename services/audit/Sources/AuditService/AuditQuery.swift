@@ -111,7 +111,7 @@ enum AuditCursor {
         return values
     }
 
-    private static let base64URL = Int32(7)  // sodium_base64_VARIANT_URLSAFE_NO_PADDING
+    private static let base64URL = Base64.urlSafeNoPadding
     private static var invalid: RampartError {
         RampartError(.invalidArgument, "cursor is not one this service returned", details: ["field": "cursor"])
     }

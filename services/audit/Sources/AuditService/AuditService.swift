@@ -53,9 +53,15 @@ public enum AuditService {
                     AuditRetention(store: store, health: context.health, logger: context.logger),
                 ]
             },
-            tenantCreated: { event, context in
-                guard let database = context.database, let tenant = TenantID(event.tenantID) else { return }
-                try await AuditStore(database: database, settings: settings, logger: context.logger).recordPlan(tenant, plan: event.plan)
+            tenantLifecycle: { context in
+                @Sendable func record(_ tenantID: String, plan: String) async throws {
+                    guard let database = context.database, let tenant = TenantID(tenantID) else { return }
+                    try await AuditStore(database: database, settings: settings, logger: context.logger).recordPlan(tenant, plan: plan)
+                }
+                return TenantLifecycleHooks(
+                    created: { try await record($0.tenantID, plan: $0.plan) },
+                    planChanged: { try await record($0.tenantID, plan: $0.plan) }
+                )
             }
         )
     }

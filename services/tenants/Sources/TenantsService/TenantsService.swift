@@ -1,13 +1,87 @@
+import NATSKit
 import RampartModels
+import RateLimitKit
 import ServiceKit
 
 /// Tenants, their members, plans and policies, and the provisioning saga (SPEC section 5).
 ///
-/// Foundation only so far: the service starts, migrates its database, answers
-/// `rampart.v1.tenants.health` over NATS and serves its ops endpoints. Its operations arrive with
-/// the issues that build them.
+/// The registry lives in `public`; members, invitations, policies and the IP allowlist in each
+/// tenant's own schema. A tenant comes from the call context (validated before any handler
+/// runs), never from a request body, except where the body is the credential: an invitation
+/// token names its tenant.
 public enum TenantsService {
-    public static func descriptor() -> ServiceDescriptor {
-        ServiceDescriptor(name: .tenants)
+    public static func descriptor(settings: TenantsSettings = TenantsSettings()) -> ServiceDescriptor {
+        @Sendable func tenants(_ context: ServiceContext) throws -> Tenants {
+            guard let database = context.database else { throw RampartError(.internal, "tenants has no database") }
+            let jetStream = try context.nats.jetStream()
+            return Tenants(
+                settings: settings,
+                registry: TenantRegistry(database: database, sagaServices: settings.sagaServices, logger: context.logger),
+                jetStream: jetStream,
+                audit: AuditPublisher(jetStream: jetStream, logger: context.logger),
+                rateLimit: RateLimitClient(connection: context.nats),
+                logger: context.logger
+            )
+        }
+        return ServiceDescriptor(
+            name: .tenants,
+            migrations: TenantsMigrations.set,
+            prepare: { context in
+                let jetStream = try context.nats.jetStream()
+                try await jetStream.ensureStream(DomainEvents.stream)
+                try await AuditPublisher(jetStream: jetStream, logger: context.logger).ensureStream()
+            },
+            routes: { router, context in
+                let made = Result { try tenants(context) }
+                router.register(Subjects.Tenants.register) { (request: Rampart_V1_RegisterTenantRequest, call) in
+                    try await made.get().register(request, call: call)
+                }
+                router.register(Subjects.Tenants.get, requires: .tenant) { (_: Rampart_V1_GetTenantRequest, call) in
+                    try await made.get().get(call)
+                }
+                router.register(Subjects.Tenants.update, requires: .tenant) { (request: Rampart_V1_UpdateTenantRequest, call) in
+                    try await made.get().update(request, call: call)
+                }
+                router.register(Subjects.Tenants.delete, requires: .tenant) { (_: Rampart_V1_DeleteTenantRequest, call) in
+                    try await made.get().delete(call)
+                }
+                router.register(Subjects.Tenants.getIPAllowlist, requires: .tenant) { (_: Rampart_V1_GetIpAllowlistRequest, call) in
+                    try await made.get().getAllowlist(call)
+                }
+                router.register(Subjects.Tenants.setIPAllowlist, requires: .tenant) { (request: Rampart_V1_IpAllowlist, call) in
+                    try await made.get().setAllowlist(request, call: call)
+                }
+                router.register(Subjects.Tenants.inviteMember, requires: .tenant) { (request: Rampart_V1_InviteMemberRequest, call) in
+                    try await made.get().invite(request, call: call)
+                }
+                router.register(Subjects.Tenants.acceptInvitation, requires: .principal) { (request: Rampart_V1_AcceptInvitationRequest, call) in
+                    try await made.get().accept(request, call: call)
+                }
+                router.register(Subjects.Tenants.listMembers, requires: .tenant) { (_: Rampart_V1_ListMembersRequest, call) in
+                    try await made.get().listMembers(call)
+                }
+                router.register(Subjects.Tenants.updateMember, requires: .tenant) { (request: Rampart_V1_UpdateMemberRequest, call) in
+                    try await made.get().updateMember(request, call: call)
+                }
+                router.register(Subjects.Tenants.removeMember, requires: .tenant) { (request: Rampart_V1_RemoveMemberRequest, call) in
+                    try await made.get().removeMember(request, call: call)
+                }
+            },
+            services: { context in
+                guard context.database != nil else { return [] }
+                let tenants = try tenants(context)
+                return [
+                    TenantSagaReceipts(tenants: tenants, health: context.health, logger: context.logger),
+                    TenantSweeper(tenants: tenants, health: context.health, logger: context.logger),
+                    TenantActivity(tenants: tenants, health: context.health, logger: context.logger),
+                ]
+            },
+            tenantLifecycle: { context in
+                TenantLifecycleHooks(created: { event in
+                    guard let tenant = TenantID(event.tenantID) else { return }
+                    try await tenants(context).addOwner(tenant)
+                })
+            }
+        )
     }
 }

@@ -1,4 +1,6 @@
 import ServiceKit
 import TenantsService
 
-await ServiceRuntime.main(TenantsService.descriptor())
+await ServiceRuntime.main(.tenants) { reader in
+    TenantsService.descriptor(settings: TenantsSettings(reader: &reader))
+}

@@ -54,13 +54,13 @@ public struct AuditPublisher: Sendable {
                 return event
             } catch {
                 lastError = error
-                logger.warning("audit publish failed", metadata: ["event": "\(event.id)", "attempt": "\(attempt)", "error": "\(error)"])
+                logger.warning("audit publish failed", metadata: ["event": "\(event.id)", "attempt": "\(attempt)", "error": "\(loggable(error))"])
                 try? await Task.sleep(for: .milliseconds(50 * attempt))
             }
         }
         logger.error(
             "audit event not stored",
-            metadata: ["event": "\(event.id)", "action": "\(event.action)", "error": "\(lastError.map { "\($0)" } ?? "")"]
+            metadata: ["event": "\(event.id)", "action": "\(event.action)", "error": "\(lastError.map(loggable) ?? "")"]
         )
         throw RampartError(.unavailable, "the audit log is unavailable")
     }

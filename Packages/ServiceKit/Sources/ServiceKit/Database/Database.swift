@@ -76,6 +76,40 @@ public final class Database: Sendable {
         )
     }
 
+    /// Runs `body` in a transaction, rethrowing its own error as it is: PostgresNIO wraps it in
+    /// a `PostgresTransactionError`, which would turn a precise `RampartError` into an internal one.
+    public func transaction<Result>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        do {
+            return try await client.withTransaction(logger: logger, isolation: isolation, body)
+        } catch let error as PostgresTransactionError {
+            if let closureError = error.closureError { throw closureError }
+            throw error
+        }
+    }
+
+    /// Drops `tenant`'s schema and everything in it, and remembers the tenant as deleted so it
+    /// is never provisioned again. Idempotent.
+    public func deprovision(_ tenant: TenantID) async throws {
+        try await transaction { transaction in
+            try await transaction.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(quotedSchema(tenant)) CASCADE"), logger: logger)
+            try await transaction.query("DELETE FROM public.rampart_tenant_schemas WHERE tenant_id = \(tenant.hex)", logger: logger)
+            try await transaction.query(
+                "INSERT INTO public.rampart_deleted_tenants (tenant_id) VALUES (\(tenant.hex)) ON CONFLICT (tenant_id) DO NOTHING",
+                logger: logger
+            )
+        }
+    }
+
+    /// Whether `tenant` was deprovisioned here (its ID is never provisioned again).
+    public func isDeleted(_ tenant: TenantID) async throws -> Bool {
+        let rows = try await client.query("SELECT 1 FROM public.rampart_deleted_tenants WHERE tenant_id = \(tenant.hex)", logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
     /// Whether `tenant`'s schema exists here (one row looked up, not the whole registry).
     public func isProvisioned(_ tenant: TenantID) async throws -> Bool {
         let rows = try await client.query("SELECT 1 FROM public.rampart_tenant_schemas WHERE tenant_id = \(tenant.hex)", logger: logger)

@@ -52,6 +52,17 @@ struct MigrationRunner {
                 """,
                 logger: logger
             )
+            // Tenants whose schema was dropped: a late or redelivered tenant.created for one of
+            // them must not bring the schema back.
+            try await connection.query(
+                """
+                CREATE TABLE IF NOT EXISTS public.rampart_deleted_tenants (
+                    tenant_id text PRIMARY KEY CHECK (tenant_id ~ '^[0-9a-f]{32}$'),
+                    deleted_at timestamptz NOT NULL DEFAULT now()
+                )
+                """,
+                logger: logger
+            )
         }
 
         var applied: [Int: String] = [:]

@@ -108,7 +108,10 @@ public final class RPCServer: Service, Sendable {
                 (replyHeaders, body) = Self.errorReply(error, requestID: context.requestID)
                 outcome = error.code.name
             } catch {
-                logger.error("handler failed", metadata: ["subject": "\(route.subject)", "request_id": "\(context.requestID)", "error": "\(error)"])
+                logger.error(
+                    "handler failed",
+                    metadata: ["subject": "\(route.subject)", "request_id": "\(context.requestID)", "error": "\(loggable(error))"]
+                )
                 (replyHeaders, body) = Self.errorReply(.internalError(), requestID: context.requestID)
                 outcome = "internal"
             }
@@ -120,7 +123,7 @@ public final class RPCServer: Service, Sendable {
         do {
             try connection.publish(body, to: replySubject, headers: replyHeaders)
         } catch {
-            logger.error("reply failed", metadata: ["subject": "\(route.subject)", "error": "\(error)"])
+            logger.error("reply failed", metadata: ["subject": "\(route.subject)", "error": "\(loggable(error))"])
         }
         countRequest(route, outcome: outcome)
         durationTimer(route).recordInterval(since: started)

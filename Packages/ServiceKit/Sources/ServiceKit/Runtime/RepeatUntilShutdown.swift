@@ -19,9 +19,9 @@ public func repeatUntilShutdown(
             } catch {
                 if Task.isCancelled { return }
                 if isExpected(error) {
-                    logger.debug("\(what) waiting", metadata: ["error": "\(error)"])
+                    logger.debug("\(what) waiting", metadata: ["error": "\(loggable(error))"])
                 } else {
-                    logger.warning("\(what) interrupted, retrying", metadata: ["error": "\(error)"])
+                    logger.warning("\(what) interrupted, retrying", metadata: ["error": "\(loggable(error))"])
                 }
                 try? await Task.sleep(for: pause)
                 pause = min(pause * 2, .seconds(5))

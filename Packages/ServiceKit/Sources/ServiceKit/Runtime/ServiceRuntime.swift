@@ -26,9 +26,9 @@ public struct ServiceDescriptor: Sendable {
     public var prepare: @Sendable (ServiceContext) async throws -> Void
     public var routes: @Sendable (inout RPCRouter, ServiceContext) -> Void
     public var services: @Sendable (ServiceContext) throws -> [any Service]
-    /// Runs in the provisioning saga once the new tenant's schema exists, before the service
-    /// reports it provisioned (audit records the plan its retention follows). Retried while it throws.
-    public var tenantCreated: @Sendable (Rampart_V1_TenantCreated, ServiceContext) async throws -> Void
+    /// What the service does beyond its schema when a tenant is created or changes plan (audit
+    /// records the plan its retention follows). Retried while it throws.
+    public var tenantLifecycle: @Sendable (ServiceContext) -> TenantLifecycleHooks
 
     public init(
         name: ServiceName,
@@ -37,7 +37,7 @@ public struct ServiceDescriptor: Sendable {
         prepare: @escaping @Sendable (ServiceContext) async throws -> Void = { _ in },
         routes: @escaping @Sendable (inout RPCRouter, ServiceContext) -> Void = { _, _ in },
         services: @escaping @Sendable (ServiceContext) throws -> [any Service] = { _ in [] },
-        tenantCreated: @escaping @Sendable (Rampart_V1_TenantCreated, ServiceContext) async throws -> Void = { _, _ in }
+        tenantLifecycle: @escaping @Sendable (ServiceContext) -> TenantLifecycleHooks = { _ in TenantLifecycleHooks() }
     ) {
         self.name = name
         self.version = version
@@ -45,7 +45,7 @@ public struct ServiceDescriptor: Sendable {
         self.prepare = prepare
         self.routes = routes
         self.services = services
-        self.tenantCreated = tenantCreated
+        self.tenantLifecycle = tenantLifecycle
     }
 }
 
@@ -177,8 +177,9 @@ public enum ServiceRuntime {
                     database: database,
                     migrations: descriptor.migrations,
                     connection: nats,
+                    health: health,
                     logger: logger,
-                    afterProvisioning: { event in try await descriptor.tenantCreated(event, context) }
+                    hooks: descriptor.tenantLifecycle(context)
                 )
             )
         }
@@ -219,7 +220,7 @@ public enum ServiceRuntime {
             try await service.run()
             logger.info("stopped")
         } catch {
-            logger.critical("service failed", metadata: ["error": "\(error)"])
+            logger.critical("service failed", metadata: ["error": "\(loggable(error))"])
             exit(1)
         }
     }
@@ -265,7 +266,7 @@ struct StartupService: Service {
                 throw error
             } catch {
                 try Task.checkCancellation()
-                context.logger.warning("\(what) not ready, retrying", metadata: ["error": "\(String(reflecting: error))"])
+                context.logger.warning("\(what) not ready, retrying", metadata: ["error": "\(loggable(error))"])
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }

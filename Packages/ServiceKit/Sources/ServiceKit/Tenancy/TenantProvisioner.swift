@@ -2,6 +2,7 @@ import Logging
 import NATSKit
 import RampartModels
 import ServiceLifecycle
+import SwiftProtobuf
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -20,39 +21,65 @@ public enum DomainEvents {
     )
 }
 
-/// A data-owning service's part of the provisioning saga (ARCHITECTURE "Data"): on each
-/// `tenant.created` it creates and migrates the tenant's schema in its own database, then
-/// publishes `tenant.provisioned.<service>`, and only then acknowledges the event.
+/// What a service does beyond its schema when a tenant's life changes (all default to nothing).
+/// Each runs before the event is acknowledged and is retried while it throws.
+public struct TenantLifecycleHooks: Sendable {
+    /// Once the new tenant's schema exists, before the service reports it provisioned.
+    public var created: @Sendable (Rampart_V1_TenantCreated) async throws -> Void
+    /// When the tenant changes plan.
+    public var planChanged: @Sendable (Rampart_V1_TenantPlanChanged) async throws -> Void
+
+    public init(
+        created: @escaping @Sendable (Rampart_V1_TenantCreated) async throws -> Void = { _ in },
+        planChanged: @escaping @Sendable (Rampart_V1_TenantPlanChanged) async throws -> Void = { _ in }
+    ) {
+        self.created = created
+        self.planChanged = planChanged
+    }
+}
+
+/// A data-owning service's part of the tenant sagas (ARCHITECTURE "Data"): on `tenant.created`
+/// it creates and migrates the tenant's schema in its own database and publishes
+/// `tenant.provisioned.<service>`; on `tenant.deleted` it drops the schema and publishes
+/// `tenant.deprovisioned.<service>`; each event is acknowledged only after.
 ///
-/// The consumer is durable: a service that was down when a tenant was created provisions it
-/// when it comes back, and a redelivered event provisions nothing twice (provisioning is
-/// idempotent, and the reply's message ID is fixed per tenant and service).
+/// One durable consumer follows `rampart.events.tenant.*` in stream order: a service that was
+/// down provisions (or drops) when it comes back, a redelivered event changes nothing (both
+/// steps are idempotent and each receipt's message ID is fixed per tenant and service), and a
+/// deleted tenant is remembered so a late `tenant.created` cannot bring its schema back.
 public struct TenantProvisioner: Service {
     let service: ServiceName
     let database: Database
     let migrations: MigrationSet
     let connection: NATSConnection
+    let health: HealthChecks
     let logger: Logger
-    let afterProvisioning: @Sendable (Rampart_V1_TenantCreated) async throws -> Void
+    let hooks: TenantLifecycleHooks
 
     public init(
         service: ServiceName,
         database: Database,
         migrations: MigrationSet,
         connection: NATSConnection,
+        health: HealthChecks,
         logger: Logger,
-        afterProvisioning: @escaping @Sendable (Rampart_V1_TenantCreated) async throws -> Void = { _ in }
+        hooks: TenantLifecycleHooks = TenantLifecycleHooks()
     ) {
         self.service = service
         self.database = database
         self.migrations = migrations
         self.connection = connection
+        self.health = health
         self.logger = logger
-        self.afterProvisioning = afterProvisioning
+        self.hooks = hooks
     }
 
     public func run() async throws {
-        await repeatUntilShutdown("tenant provisioning", logger: logger) { try await consume() }
+        await repeatUntilShutdown("tenant provisioning", logger: logger) {
+            // After the service's own migrations: they create the registry tables used here.
+            await health.waitUntilStarted()
+            try await consume()
+        }
     }
 
     private func consume() async throws {
@@ -60,7 +87,7 @@ public struct TenantProvisioner: Service {
         try await jetStream.ensureStream(DomainEvents.stream)
         let consumer = try await jetStream.durableConsumer(
             stream: Subjects.eventsStream,
-            .init(durableName: "tenant-provisioning-\(service.subjectToken)", filterSubject: Subjects.TenantEvents.created, ackWait: .seconds(60))
+            .init(durableName: "tenant-lifecycle-\(service.subjectToken)", filterSubject: Subjects.TenantEvents.lifecycle, ackWait: .seconds(60))
         )
         defer { consumer.unsubscribe() }
         while !Task.isCancelled {
@@ -71,30 +98,83 @@ public struct TenantProvisioner: Service {
     }
 
     private func handle(_ message: JetStreamMessage, jetStream: JetStream) async {
-        guard let event = try? Rampart_V1_TenantCreated(serializedBytes: message.payload), let tenant = TenantID(event.tenantID) else {
+        let tenant: TenantID?
+        let step: () async throws -> Void
+        switch message.subject {
+        case Subjects.TenantEvents.created:
+            let event = try? Rampart_V1_TenantCreated(serializedBytes: message.payload)
+            tenant = event.flatMap { TenantID($0.tenantID) }
+            step = { try await provision(tenant!, event!, jetStream: jetStream) }
+        case Subjects.TenantEvents.deleted:
+            let event = try? Rampart_V1_TenantDeleted(serializedBytes: message.payload)
+            tenant = event.flatMap { TenantID($0.tenantID) }
+            step = { try await deprovision(tenant!, jetStream: jetStream) }
+        case Subjects.TenantEvents.planChanged:
+            let event = try? Rampart_V1_TenantPlanChanged(serializedBytes: message.payload)
+            tenant = event.flatMap { TenantID($0.tenantID) }
+            step = { try await hooks.planChanged(event!) }
+        default:
+            // Another tenant.* event: not this consumer's business.
+            try? await message.ack()
+            return
+        }
+        guard let tenant else {
             // Malformed: it can never succeed, so it must not come back and block the others.
-            logger.error("unreadable tenant.created event dropped", metadata: ["sequence": "\(message.streamSequence)"])
+            logger.error("unreadable tenant event dropped", metadata: ["subject": "\(message.subject)", "sequence": "\(message.streamSequence)"])
             try? message.terminate()
             return
         }
         do {
-            try await database.provision(tenant, migrations)
-            try await afterProvisioning(event)
-            var provisioned = Rampart_V1_TenantProvisioned()
-            provisioned.eventID = UUID().uuidString.lowercased()
-            provisioned.tenantID = tenant.hex
-            provisioned.service = service.rawValue
-            provisioned.occurredAtMs = WallClock.milliseconds()
-            _ = try await jetStream.publish(
-                try provisioned.serializedBytes(),
-                to: Subjects.TenantEvents.provisioned(by: service),
-                messageID: "tenant-provisioned-\(service.subjectToken)-\(tenant.hex)"
-            )
+            try await step()
             try await message.ack()
-            logger.info("tenant provisioned", metadata: ["tenant": "\(tenant.hex)"])
         } catch {
-            logger.warning("tenant provisioning failed, will retry", metadata: ["tenant": "\(tenant.hex)", "error": "\(error)"])
+            logger.warning(
+                "tenant event failed, will retry",
+                metadata: ["subject": "\(message.subject)", "tenant": "\(tenant.hex)", "error": "\(loggable(error))"]
+            )
             try? message.nak(delay: .seconds(2))
         }
+    }
+
+    private func provision(_ tenant: TenantID, _ event: Rampart_V1_TenantCreated, jetStream: JetStream) async throws {
+        guard try await !database.isDeleted(tenant) else {
+            logger.warning("tenant.created for a deleted tenant ignored", metadata: ["tenant": "\(tenant.hex)"])
+            return
+        }
+        try await database.provision(tenant, migrations)
+        // A deletion handled meanwhile by another replica wins: drop what was just made.
+        if try await database.isDeleted(tenant) {
+            try await database.deprovision(tenant)
+            return
+        }
+        try await hooks.created(event)
+        var receipt = Rampart_V1_TenantProvisioned()
+        receipt.eventID = UUID().uuidString.lowercased()
+        receipt.tenantID = tenant.hex
+        receipt.service = service.rawValue
+        receipt.occurredAtMs = WallClock.milliseconds()
+        try await publishReceipt(receipt, step: "provisioned", subject: Subjects.TenantEvents.provisioned(by: service), tenant, jetStream)
+    }
+
+    private func deprovision(_ tenant: TenantID, jetStream: JetStream) async throws {
+        try await database.deprovision(tenant)
+        var receipt = Rampart_V1_TenantDeprovisioned()
+        receipt.eventID = UUID().uuidString.lowercased()
+        receipt.tenantID = tenant.hex
+        receipt.service = service.rawValue
+        receipt.occurredAtMs = WallClock.milliseconds()
+        try await publishReceipt(receipt, step: "deprovisioned", subject: Subjects.TenantEvents.deprovisioned(by: service), tenant, jetStream)
+    }
+
+    /// The message ID is fixed per step, service and tenant: a repeated receipt is stored once.
+    private func publishReceipt(
+        _ receipt: some SwiftProtobuf.Message,
+        step: String,
+        subject: String,
+        _ tenant: TenantID,
+        _ jetStream: JetStream
+    ) async throws {
+        _ = try await jetStream.publish(try receipt.serializedBytes(), to: subject, messageID: "tenant-\(step)-\(service.subjectToken)-\(tenant.hex)")
+        logger.info("tenant \(step)", metadata: ["tenant": "\(tenant.hex)"])
     }
 }

@@ -1,0 +1,138 @@
+import RampartModels
+import Testing
+
+@testable import TenantsService
+
+/// TEN-3..5 without a running service: registration numbers, email domains, Starter claims.
+/// Valid numbers are real ones published by registries and companies; each invalid one is a
+/// valid one with one digit changed.
+@Suite("TEN-3 registration numbers, TEN-4 disposable domains, TEN-5 Starter claims")
+struct SignupCheckTests {
+    static let valid: [(country: String, number: String)] = [
+        // Senegal, NINEA (with and without the COFI)
+        ("SN", "3067221"), ("SN", "30672212G2"), ("SN", "3067221 2G2"), ("SN", "0015041"), ("SN", "004912269"), ("SN", "2079376/2/G/3"),
+        // France, SIRET (INSEE), La Poste's, and a French VAT number
+        ("FR", "732 829 320 00074"), ("FR", "44126652500019"), ("FR", "30206838200050"), ("FR", "35600000000048"),
+        ("FR", "356 000 000 09075"), ("FR", "35600000049837"), ("FR", "FR40303265045"), ("FR", "FRK7399859412"),
+        // United States, EIN
+        ("US", "94-2404110"), ("US", "91-1144442"), ("US", "61-1767919"), ("US", "20-3456789"),
+        // India, CIN
+        ("IN", "L17110MH1973PLC019786"), ("IN", "L85110KA1981PLC013115"), ("IN", "L22210MH1995PLC084781"), ("IN", "U72200KA2008PTC045981"),
+        // EU VAT numbers, with and without the prefix
+        ("DE", "DE136308783"), ("DE", "DE 811 363 057"), ("DE", "129304291"), ("DE", "DE812847601"),
+        ("IT", "IT00743110157"), ("IT", "IT 02087050155"), ("IT", "12920760159"),
+        ("ES", "ESA78109592"), ("ES", "ES B64240914"), ("ES", "ES 54362315K"), ("ES", "ES X5277343Q"), ("ES", "ES Q-2818015-F"),
+        ("ES", "ES R9600075G"),
+        ("NL", "NL004495445B01"), ("NL", "NL 806753742B01"), ("NL", "NL001162938B28"), ("NL", "NL4495445B01"),
+        ("BE", "BE0202.239.951"), ("BE", "BE 0402 918 402"), ("BE", "BE0428759497"), ("BE", "BE413562567"),
+        ("AT", "ATU13585627"), ("AT", "ATU 142 43 102"), ("DK", "DK 13 20 24 35"), ("FI", "FI 20774740"), ("LU", "LU 10059929"),
+        ("PL", "PL 5211754253"), ("PT", "PT 502448911"), ("SE", "SE 556058115801"), ("SI", "SI 26808498"), ("HU", "HU 10672101"),
+        ("EE", "EE 100931558"), ("MT", "MT 17025737"), ("SK", "SK 2022193459"), ("IE", "IE 6433435F"), ("IE", "IE 8D79739I"),
+        ("IE", "IE 6433435IH"), ("GR", "EL 094012834"), ("CZ", "CZ 25123891"), ("LT", "LT 100001354118"), ("LV", "LV 40003189718"),
+        ("RO", "RO 11358544"), ("BG", "BG 103873594"), ("CY", "CY 10246672X"), ("HR", "HR 33392005961"),
+    ]
+
+    /// One digit changed in a valid number: the check digits catch it.
+    static let checksumFailures: [(country: String, number: String)] = [
+        ("SN", "3067222"), ("FR", "73282932000075"), ("FR", "44126652500018"), ("FR", "35600000049838"), ("FR", "FR41303265045"),
+        ("FR", "FRK7399859312"), ("DE", "DE136308784"), ("DE", "DE125014855"), ("IT", "IT00743110158"), ("ES", "ESA78109593"),
+        ("ES", "ES 54362415K"), ("NL", "NL004495446B01"), ("BE", "BE0202.239.952"), ("AT", "ATU13585628"), ("PL", "PL5211754254"),
+        ("PT", "PT502448912"), ("SE", "SE556058115901"), ("DK", "DK13202436"), ("FI", "FI20774741"), ("LU", "LU10059928"),
+        ("SI", "SI26808499"), ("HU", "HU10672102"), ("EE", "EE100931559"), ("MT", "MT17025738"), ("SK", "SK2022193458"),
+        ("IE", "IE6433436F"), ("HR", "HR33392005962"),
+    ]
+
+    static let malformed: [(country: String, number: String)] = [
+        ("FR", "7328293200007"), ("FR", "7328293200007A"), ("US", "07-1234567"), ("US", "00-1234567"), ("US", "12345678"),
+        ("IN", "L17110MH1973XYZ019786"), ("IN", "L17110ZZ1973PLC019786"), ("IN", "X17110MH1973PLC019786"), ("IN", "L17110MH1973PLC01978"),
+        ("SN", "12345"), ("SN", "12345670I0"), ("DE", "DE12345678"), ("NL", "NL004495445B00"), ("IT", "IT00687129980"),
+        ("FR", "'; DROP TABLE tenants; --"), ("DE", String(repeating: "9", count: 200)), ("ES", "ESÅ78109592"),
+    ]
+
+    @Test("real registration numbers pass, in every supported country")
+    func validNumbers() throws {
+        for (country, number) in Self.valid {
+            #expect(throws: Never.self, "\(country) \(number)") { try RegistrationNumbers.validate(number, country: country) }
+        }
+        let accepted = try RegistrationNumbers.validate("732 829 320 00074", country: "fr")
+        #expect(accepted == .init(country: "FR", kind: "SIRET", number: "73282932000074"))
+        #expect(Set(EUVAT.memberStates.keys).count == 27)
+    }
+
+    @Test("one digit changed fails the check digits")
+    func checksums() {
+        for (country, number) in Self.checksumFailures {
+            #expect(throws: RegistrationNumbers.Rejection.self, "\(country) \(number)") { try RegistrationNumbers.validate(number, country: country) }
+            do {
+                _ = try RegistrationNumbers.validate(number, country: country)
+            } catch {
+                guard case .checksum = error else {
+                    Issue.record("\(country) \(number): expected a check-digit failure, got \(error)")
+                    continue
+                }
+            }
+        }
+    }
+
+    @Test("malformed numbers and unsupported countries are refused with what was expected")
+    func malformedNumbers() {
+        for (country, number) in Self.malformed {
+            do {
+                let accepted = try RegistrationNumbers.validate(number, country: country)
+                Issue.record("\(country) \(number) accepted as \(accepted)")
+            } catch {
+                guard case .malformed = error else {
+                    Issue.record("\(country) \(number): expected malformed, got \(error)")
+                    continue
+                }
+            }
+        }
+        #expect(throws: RegistrationNumbers.Rejection.unsupportedCountry("ZZ")) { try RegistrationNumbers.validate("123", country: "ZZ") }
+        #expect(RegistrationNumbers.Rejection.unsupportedCountry("ZZ").description.contains("SN"))
+    }
+
+    @Test("disposable domains, their subdomains and a configured list are recognised")
+    func disposableDomains() {
+        let domains = EmailDomains(extraDisposable: EmailDomains.parseList("# ours\nthrowaway.example\n\n  Burner.Test  # comment\n"))
+        for domain in [
+            "mailinator.com", "sub.mailinator.com", "tempmail.com", "temp-mail.org", "guerrillamail.com", "sharklasers.com", "throwaway.example",
+            "burner.test",
+        ] {
+            #expect(domains.isDisposable(domain), "\(domain)")
+        }
+        for domain in ["example.com", "gmail.com", "notmailinator.co", "mailinator.com.example.org"] {
+            #expect(!domains.isDisposable(domain), "\(domain)")
+        }
+    }
+
+    @Test("a company domain holds one Starter claim; free mail holds one per mailbox, dots and tags ignored")
+    func starterClaims() throws {
+        let domains = EmailDomains()
+        func claim(_ text: String) throws -> String { domains.starterClaim(try #require(EmailAddress(text))) }
+        #expect(try claim("alice@acme.example") == "acme.example")
+        #expect(try claim("bob@ACME.example") == "acme.example")
+        #expect(try claim("Jane.Doe+trial@gmail.com") == "janedoe@gmail.com")
+        #expect(try claim("janedoe@googlemail.com") == "janedoe@gmail.com")
+        #expect(try claim("jane+x@outlook.com") == "jane@outlook.com")
+        #expect(try claim("jane.doe@outlook.com") != "janedoe@outlook.com")
+    }
+
+    @Test("email addresses: what sign-up accepts")
+    func emailAddresses() {
+        for good in ["a@b.co", "first.last+tag@sub.example.org", "X@EXAMPLE.COM"] { #expect(EmailAddress(good) != nil, "\(good)") }
+        for bad in [
+            "", "a", "@b.co", "a@", "a@b", "a@@b.co", "a@b..co", ".a@b.co", "a@-b.co", "a b@c.co", "a@b.c0", "a@b.co\u{0}",
+            String(repeating: "a", count: 65) + "@b.co",
+        ] {
+            #expect(EmailAddress(bad) == nil, "\(bad.debugDescription)")
+        }
+    }
+
+    @Test("slugs are readable and unique per tenant")
+    func slugs() {
+        let tenant = TenantID("0123456789abcdef0123456789abcdef")!
+        #expect(Tenants.slug("Acme Corp, S.A.", tenant) == "acme-corp-s-a-01234567")
+        #expect(Tenants.slug("  ", tenant) == "tenant-01234567")
+        #expect(Tenants.slug("Société Générale", tenant) == "soci-t-g-n-rale-01234567")
+    }
+}

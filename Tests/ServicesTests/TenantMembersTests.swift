@@ -1,0 +1,219 @@
+import Foundation
+import RampartModels
+import ServiceKit
+import TestSupport
+import Testing
+
+@testable import TenantsService
+
+@Suite("TEN-10 members and invitations, TEN-11 the IP allowlist's storage")
+struct TenantMembersTests {
+    /// tenants (and rate-limit) alone, with one active tenant and its owner: the saga waits for
+    /// tenants only.
+    static func activeTenant() async throws -> (TenantsCluster, TenantID, String) {
+        let cluster = try await TenantsCluster.start(
+            settings: TenantsSettings(sagaServices: [.tenants]),
+            without: [.auth, .permissions, .audit, .webhooks]
+        )
+        let (registered, owner) = try await cluster.register()
+        #expect(try await cluster.waitFor(.active, registered.tenantID))
+        return (cluster, TenantID(registered.tenantID)!, owner)
+    }
+
+    func invite(
+        _ cluster: TenantsCluster,
+        _ tenant: TenantID,
+        by principal: String,
+        email: String,
+        role: Rampart_V1_MemberRole
+    ) async throws
+        -> Rampart_V1_InviteMemberReply
+    {
+        var request = Rampart_V1_InviteMemberRequest()
+        request.email = email
+        request.role = role
+        return try await cluster.call(Subjects.Tenants.inviteMember, request, tenant: tenant, principal: principal)
+    }
+
+    func accept(_ cluster: TenantsCluster, token: String, as principal: String, email: String) async throws -> Rampart_V1_AcceptInvitationReply {
+        var request = Rampart_V1_AcceptInvitationRequest()
+        request.token = token
+        request.email = email
+        return try await cluster.call(Subjects.Tenants.acceptInvitation, request, principal: principal)
+    }
+
+    func update(
+        _ cluster: TenantsCluster,
+        _ tenant: TenantID,
+        by principal: String,
+        user: String,
+        role: Rampart_V1_MemberRole? = nil,
+        status: Rampart_V1_MemberStatus? = nil
+    )
+        async throws -> Rampart_V1_MemberReply
+    {
+        var request = Rampart_V1_UpdateMemberRequest()
+        request.userID = String(user.dropFirst(5))
+        if let role { request.role = role }
+        if let status { request.status = status }
+        return try await cluster.call(Subjects.Tenants.updateMember, request, tenant: tenant, principal: principal)
+    }
+
+    @Test("invite, accept once, by the invited address only; admins cannot make owners")
+    func invitations() async throws {
+        let (cluster, tenant, owner) = try await Self.activeTenant()
+        let invited = try await invite(cluster, tenant, by: owner, email: "Ada@Acme.example", role: .admin)
+        #expect(invited.token.hasPrefix(tenant.hex + "."))
+        #expect(invited.invitation.email == "ada@acme.example")
+        let ada = "user:\(UUID().uuidString.lowercased())"
+
+        // Someone else with the token: refused, and the invitation stays usable.
+        await expectError(.permissionDenied) {
+            _ = try await accept(cluster, token: invited.token, as: "user:\(UUID().uuidString)", email: "eve@evil.example")
+        }
+        // Tampered, foreign and garbage tokens look the same as used ones.
+        for token in [
+            invited.token + "x", TenantID.random().hex + "." + invited.token.split(separator: ".")[1], "garbage", "'; DROP TABLE members; --",
+        ] {
+            await expectError(.notFound) { _ = try await accept(cluster, token: token, as: ada, email: "ada@acme.example") }
+        }
+        let joined = try await accept(cluster, token: invited.token, as: ada, email: "ada@acme.example")
+        #expect(joined.tenantID == tenant.hex)
+        #expect(joined.member.role == .admin)
+        // Single use.
+        await expectError(.notFound) { _ = try await accept(cluster, token: invited.token, as: ada, email: "ada@acme.example") }
+
+        // The new admin can invite members, not owners.
+        _ = try await invite(cluster, tenant, by: ada, email: "bob@acme.example", role: .member)
+        await expectError(.permissionDenied) { _ = try await invite(cluster, tenant, by: ada, email: "mallory@acme.example", role: .owner) }
+        await expectError(.alreadyExists) { _ = try await invite(cluster, tenant, by: ada, email: "ADA@acme.example", role: .member) }
+        await expectError(.invalidArgument) { _ = try await invite(cluster, tenant, by: ada, email: "not an address", role: .member) }
+        let list: Rampart_V1_ListMembersReply = try await cluster.call(
+            Subjects.Tenants.listMembers,
+            Rampart_V1_ListMembersRequest(),
+            tenant: tenant,
+            principal: ada
+        )
+        #expect(list.members.count == 2)
+        #expect(list.invitations.map(\.email) == ["bob@acme.example"])
+        await cluster.stop()
+    }
+
+    @Test("an expired invitation cannot be accepted")
+    func expiry() async throws {
+        let (cluster, tenant, owner) = try await Self.activeTenant()
+        let invited = try await invite(cluster, tenant, by: owner, email: "late@acme.example", role: .member)
+        _ = try await TestPostgres.psql(
+            "UPDATE \(tenant.schemaName).invitations SET expires_at = now() - interval '1 second'",
+            database: cluster.databases[.tenants]!
+        )
+        await expectError(.notFound) {
+            _ = try await accept(cluster, token: invited.token, as: "user:\(UUID().uuidString)", email: "late@acme.example")
+        }
+        await cluster.stop()
+    }
+
+    @Test("disable takes effect at once and tells auth; remove; the last owner stays")
+    func disableAndRemove() async throws {
+        let (cluster, tenant, owner) = try await Self.activeTenant()
+        let invited = try await invite(cluster, tenant, by: owner, email: "leaver@acme.example", role: .admin)
+        let leaver = "user:\(UUID().uuidString.lowercased())"
+        _ = try await accept(cluster, token: invited.token, as: leaver, email: "leaver@acme.example")
+
+        let disabled = try await update(cluster, tenant, by: owner, user: leaver, status: .disabled)
+        #expect(disabled.member.status == .disabled)
+        await expectError(.permissionDenied) {
+            let _: Rampart_V1_ListMembersReply = try await cluster.call(
+                Subjects.Tenants.listMembers,
+                Rampart_V1_ListMembersRequest(),
+                tenant: tenant,
+                principal: leaver
+            )
+        }
+        let events = try await cluster.events(Subjects.MemberEvents.disabled, as: Rampart_V1_MemberDisabled.self)
+        #expect(events.map(\.userID) == [String(leaver.dropFirst(5))])
+        #expect(events.first?.tenantID == tenant.hex)
+
+        // The only owner cannot leave the tenant ownerless, however it is asked.
+        let ownerID = owner
+        await expectError(.failedPrecondition) { _ = try await update(cluster, tenant, by: owner, user: ownerID, status: .disabled) }
+        await expectError(.failedPrecondition) { _ = try await update(cluster, tenant, by: owner, user: ownerID, role: .member) }
+        await expectError(.failedPrecondition) {
+            var request = Rampart_V1_RemoveMemberRequest()
+            request.userID = String(ownerID.dropFirst(5))
+            let _: Rampart_V1_MemberReply = try await cluster.call(Subjects.Tenants.removeMember, request, tenant: tenant, principal: owner)
+        }
+        // Promote the leaver back and make them owner: then the first owner may step down.
+        _ = try await update(cluster, tenant, by: owner, user: leaver, role: .owner, status: .active)
+        _ = try await update(cluster, tenant, by: owner, user: ownerID, role: .admin)
+        var remove = Rampart_V1_RemoveMemberRequest()
+        remove.userID = String(ownerID.dropFirst(5))
+        let removed: Rampart_V1_MemberReply = try await cluster.call(Subjects.Tenants.removeMember, remove, tenant: tenant, principal: leaver)
+        #expect(removed.member.email.hasPrefix("owner-"))
+        let list: Rampart_V1_ListMembersReply = try await cluster.call(
+            Subjects.Tenants.listMembers,
+            Rampart_V1_ListMembersRequest(),
+            tenant: tenant,
+            principal: leaver
+        )
+        #expect(list.members.map(\.role) == [.owner])
+        await expectError(.notFound) {
+            let _: Rampart_V1_MemberReply = try await cluster.call(Subjects.Tenants.removeMember, remove, tenant: tenant, principal: leaver)
+        }
+        await cluster.stop()
+    }
+
+    @Test("the IP allowlist is validated, canonical, bounded, and cannot lock its editor out")
+    func ipAllowlist() async throws {
+        let (cluster, tenant, owner) = try await Self.activeTenant()
+        func set(_ cidrs: [String], from ip: String = "203.0.113.10") async throws -> [String] {
+            var request = Rampart_V1_IpAllowlist()
+            request.cidrs = cidrs
+            let reply: Rampart_V1_IpAllowlist = try await RPCClient(connection: cluster.client).call(
+                Subjects.Tenants.setIPAllowlist,
+                request,
+                context: CallContext(tenantID: tenant, principal: owner, clientIP: ip)
+            )
+            return reply.cidrs
+        }
+        let stored = try await set(["203.0.113.77/24", "2001:db8:abcd:12::1/48", "198.51.100.7"])
+        #expect(stored == ["198.51.100.7/32", "203.0.113.0/24", "2001:db8:abcd::/48"])
+        await expectError(.invalidArgument) { _ = try await set(["203.0.113.0/33"]) }
+        await expectError(.invalidArgument) { _ = try await set(["not-an-ip"]) }
+        await expectError(.invalidArgument) { _ = try await set(["10.0.0.0/8'); DROP TABLE ip_allowlist; --"]) }
+        await expectError(.invalidArgument) { _ = try await set((0..<101).map { "10.0.\($0).0/24" }) }
+        await expectError(.failedPrecondition) { _ = try await set(["10.0.0.0/8"], from: "203.0.113.10") }
+        // A refused change leaves the list as it was.
+        let tenantView = try await cluster.tenant(tenant.hex, as: owner)
+        #expect(tenantView.policies.ipAllowlist.count == 3)
+        #expect(try await set([]) == [])
+        await cluster.stop()
+    }
+
+    @Test("policies and plan changes: admins set policies, only owners change the plan, Starter claims move")
+    func policies() async throws {
+        let (cluster, tenant, owner) = try await Self.activeTenant()
+        var request = Rampart_V1_UpdateTenantRequest()
+        request.mfaRequired = true
+        request.passwordRotationDays = 90
+        var updated: Rampart_V1_Tenant = try await cluster.call(Subjects.Tenants.update, request, tenant: tenant, principal: owner)
+        #expect(updated.policies.mfaRequired)
+        #expect(updated.policies.passwordRotationDays == 90)
+        #expect(!updated.policies.ssoEnforced)
+
+        request = Rampart_V1_UpdateTenantRequest()
+        request.passwordRotationDays = 5000
+        await expectError(.invalidArgument) {
+            let _: Rampart_V1_Tenant = try await cluster.call(Subjects.Tenants.update, request, tenant: tenant, principal: owner)
+        }
+
+        request = Rampart_V1_UpdateTenantRequest()
+        request.plan = "pro"
+        updated = try await cluster.call(Subjects.Tenants.update, request, tenant: tenant, principal: owner)
+        #expect(updated.plan == "pro")
+        #expect(updated.policies.auditRetentionDays == 365)
+        let changes = try await cluster.events(Subjects.TenantEvents.planChanged, as: Rampart_V1_TenantPlanChanged.self)
+        #expect(changes.map(\.plan) == ["pro"])
+        await cluster.stop()
+    }
+}

@@ -1,0 +1,152 @@
+import AuditService
+import AuthService
+import Foundation
+import NATSKit
+import PermissionsService
+import RampartModels
+import RateLimitService
+import ServiceKit
+import SodiumKit
+import SwiftProtobuf
+import TestSupport
+import WebhooksService
+
+@testable import TenantsService
+
+/// Every data-owning service, each on a database of its own, plus rate-limit, on one
+/// nats-server: what the tenant sagas need to run for real.
+final class TenantsCluster: @unchecked Sendable {
+    let nats: NATSServer
+    let client: NATSConnection
+    /// Database name per data-owning service.
+    let databases: [ServiceName: String]
+    let settings: TenantsSettings
+    private(set) var running: [ServiceName: RunningService] = [:]
+    let lock = NSLock()
+
+    static let dataOwners: [ServiceName] = [.auth, .tenants, .permissions, .audit, .webhooks]
+
+    static func start(settings: TenantsSettings = TenantsSettings(), without: Set<ServiceName> = []) async throws -> TenantsCluster {
+        let nats = try await NATSServer.start()
+        var databases: [ServiceName: String] = [:]
+        for service in dataOwners {
+            databases[service] = try await TestPostgres.createDatabase(prefix: "rampart_\(service.subjectToken)")
+        }
+        let client = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url], name: "test-client"), logger: quietLogger())
+        let cluster = TenantsCluster(nats: nats, client: client, databases: databases, settings: settings)
+        for service in [ServiceName.rateLimit] + dataOwners where !without.contains(service) {
+            try await cluster.start(service)
+        }
+        return cluster
+    }
+
+    private init(nats: NATSServer, client: NATSConnection, databases: [ServiceName: String], settings: TenantsSettings) {
+        self.nats = nats
+        self.client = client
+        self.databases = databases
+        self.settings = settings
+    }
+
+    let auditKey = SigningKey.generate()
+
+    func descriptor(_ service: ServiceName) -> ServiceDescriptor {
+        switch service {
+        case .auth: AuthService.descriptor()
+        case .tenants: TenantsService.descriptor(settings: settings)
+        case .permissions: PermissionsService.descriptor()
+        case .audit: AuditService.descriptor(settings: AuditSettings(signingKey: auditKey))
+        case .webhooks: WebhooksService.descriptor()
+        case .rateLimit: RateLimitService.descriptor()
+        case .gateway: fatalError("not part of the saga")
+        }
+    }
+
+    func start(_ service: ServiceName) async throws {
+        let instance = try await RunningService.start(
+            descriptor(service),
+            nats: nats,
+            instance: "\(service.rawValue)-1",
+            database: databases[service]
+        )
+        lock.withLock { running[service] = instance }
+    }
+
+    func stop(_ service: ServiceName) async {
+        guard let instance = lock.withLock({ running.removeValue(forKey: service) }) else { return }
+        await instance.stop()
+    }
+
+    func stop() async {
+        for service in lock.withLock({ Array(running.keys) }) { await stop(service) }
+        await client.drain()
+    }
+
+    // MARK: Calls
+
+    func call<Request: SwiftProtobuf.Message, Reply: SwiftProtobuf.Message>(
+        _ subject: String,
+        _ request: Request,
+        tenant: TenantID? = nil,
+        principal: String? = nil,
+        ip: String? = "203.0.113.10"
+    ) async throws -> Reply {
+        try await RPCClient(connection: client).call(
+            subject,
+            request,
+            context: CallContext(tenantID: tenant, principal: principal, clientIP: ip, timeout: .seconds(10))
+        )
+    }
+
+    /// A sign-up as auth makes it: a new user ID, the organisation, the owner's address.
+    func register(
+        email: String = "owner-\(UUID().uuidString.prefix(8).lowercased())@acme-\(UUID().uuidString.prefix(6).lowercased()).example",
+        country: String = "FR",
+        number: String = "73282932000074",
+        plan: String = "",
+        ip: String = "203.0.113.10"
+    ) async throws -> (tenant: Rampart_V1_Tenant, owner: String) {
+        var request = Rampart_V1_RegisterTenantRequest()
+        request.organization.name = "Acme"
+        request.organization.country = country
+        request.organization.registrationNumber = number
+        request.ownerUserID = UUID().uuidString.lowercased()
+        request.ownerEmail = email
+        request.plan = plan
+        let reply: Rampart_V1_RegisterTenantReply = try await call(Subjects.Tenants.register, request, principal: "system:auth", ip: ip)
+        return (reply.tenant, "user:\(request.ownerUserID)")
+    }
+
+    func tenant(_ id: String, as principal: String = "system:gateway") async throws -> Rampart_V1_Tenant {
+        try await call(Subjects.Tenants.get, Rampart_V1_GetTenantRequest(), tenant: TenantID(id), principal: principal)
+    }
+
+    /// Waits for the saga to bring the tenant to `status`.
+    func waitFor(_ status: Rampart_V1_TenantStatus, _ id: String, within limit: Duration = .seconds(20)) async throws -> Bool {
+        try await eventually(within: limit) {
+            let registry = try await TestPostgres.psql("SELECT status FROM tenants WHERE id = '\(id)'", database: databases[.tenants]!)
+            return registry == TenantStatusName(status)?.rawValue
+        }
+    }
+
+    func schemaExists(_ tenant: String, in service: ServiceName) async throws -> Bool {
+        try await TestPostgres.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 't_\(tenant)'", database: databases[service]!) == "1"
+    }
+
+    /// Every domain event published so far on `subject` (a fresh ephemeral read each time).
+    func events<Event: SwiftProtobuf.Message>(_ subject: String, as: Event.Type) async throws -> [Event] {
+        let jetStream = try client.jetStream()
+        let consumer = try await jetStream.durableConsumer(
+            stream: Subjects.eventsStream,
+            .init(durableName: "test-\(UUID().uuidString.prefix(8))", filterSubject: subject)
+        )
+        defer { consumer.unsubscribe() }
+        var events: [Event] = []
+        while let batch = try? await consumer.fetch(batch: 100, timeout: .milliseconds(500)), !batch.isEmpty {
+            for message in batch {
+                events.append(try Event(serializedBytes: message.payload))
+                try await message.ack()
+            }
+        }
+        return events
+    }
+}

@@ -1,0 +1,439 @@
+import PostgresNIO
+import RampartModels
+import ServiceKit
+import SodiumKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Who is calling, as far as this tenant is concerned.
+struct Caller: Sendable {
+    var userID: UUID?
+    var role: MemberRoleName?
+    /// Another Rampart service acting on its own (`system:<service>`).
+    var isService = false
+}
+
+enum MemberRoleName: String, Sendable, Comparable {
+    case member, admin, owner
+
+    init?(_ proto: Rampart_V1_MemberRole) {
+        switch proto {
+        case .owner: self = .owner
+        case .admin: self = .admin
+        case .member: self = .member
+        default: return nil
+        }
+    }
+
+    var proto: Rampart_V1_MemberRole {
+        switch self {
+        case .owner: .owner
+        case .admin: .admin
+        case .member: .member
+        }
+    }
+
+    private var rank: Int {
+        switch self {
+        case .member: 0
+        case .admin: 1
+        case .owner: 2
+        }
+    }
+
+    static func < (lhs: Self, rhs: Self) -> Bool { lhs.rank < rhs.rank }
+}
+
+extension Tenants {
+    // MARK: Authorization
+
+    /// The caller's standing in `tenant`, refusing anyone below `needed`. Members are looked up
+    /// in the tenant's own schema, so a member of tenant A is nobody in tenant B. API keys read
+    /// only; their roles arrive with the permissions service.
+    func authorize(_ call: CallContext, _ tenant: TenantID, _ needed: MemberRoleName, allowInactive: Bool = false) async throws -> Caller {
+        guard let status = try await registry.find(tenant)?.status, status != .deleted else {
+            throw RampartError(.notFound, "no such tenant")
+        }
+        if !allowInactive, status != .active {
+            throw RampartError(.failedPrecondition, "the tenant is \(TenantStatusName(status)?.rawValue ?? "unavailable")")
+        }
+        guard let principal = call.principal else { throw RampartError(.unauthenticated, "sign in first") }
+        let parts = principal.split(separator: ":", maxSplits: 1).map(String.init)
+        switch parts.first {
+        case "system":
+            return Caller(isService: true)
+        case "api_key":
+            guard needed == .member else { throw RampartError(.permissionDenied, "API keys cannot manage the tenant") }
+            return Caller()
+        default:
+            guard parts.count == 2, let user = UUID(uuidString: parts[1]) else { throw RampartError(.unauthenticated, "sign in first") }
+            guard let member = try await member(user, in: tenant), member.status == .active, let role = MemberRoleName(member.role) else {
+                // During provisioning the owner is known from the registry before the member row exists.
+                if allowInactive, status == .provisioning, try await registry.owner(tenant)?.userID == user {
+                    return Caller(userID: user, role: .owner)
+                }
+                throw RampartError(.permissionDenied, "you are not a member of this tenant")
+            }
+            guard role >= needed else { throw RampartError(.permissionDenied, "this needs the \(needed.rawValue) role") }
+            return Caller(userID: user, role: role)
+        }
+    }
+
+    // MARK: Members (TEN-10)
+
+    static let memberColumns = "user_id, email, role, status, (extract(epoch FROM joined_at) * 1000)::bigint"
+
+    static func member(_ row: (UUID, String, String, String, Int64)) -> Rampart_V1_Member {
+        var member = Rampart_V1_Member()
+        member.userID = row.0.uuidString.lowercased()
+        member.email = row.1
+        member.role = MemberRoleName(rawValue: row.2)?.proto ?? .unspecified
+        member.status = row.3 == "active" ? .active : .disabled
+        member.joinedAtMs = row.4
+        return member
+    }
+
+    func member(_ user: UUID, in tenant: TenantID, on connection: PostgresConnection? = nil, lock: Bool = false) async throws -> Rampart_V1_Member? {
+        guard try await database.isProvisioned(tenant) else { return nil }
+        var binds = PostgresBindings()
+        binds.append(user)
+        let query = PostgresQuery(
+            unsafeSQL: "SELECT \(Self.memberColumns) FROM \(quotedSchema(tenant)).members WHERE user_id = $1\(lock ? " FOR UPDATE" : "")",
+            binds: binds
+        )
+        let rows =
+            if let connection { try await connection.query(query, logger: logger) } else { try await database.client.query(query, logger: logger) }
+        for try await row in rows.decode((UUID, String, String, String, Int64).self) { return Self.member(row) }
+        return nil
+    }
+
+    /// tenants' own step of the provisioning saga: the owner named at sign-up becomes the first
+    /// member. Idempotent.
+    func addOwner(_ tenant: TenantID) async throws {
+        guard let owner = try await registry.owner(tenant) else { return }
+        var binds = PostgresBindings()
+        binds.append(owner.userID)
+        binds.append(owner.email)
+        try await database.client.query(
+            PostgresQuery(
+                unsafeSQL:
+                    "INSERT INTO \(quotedSchema(tenant)).members (user_id, email, role, status) VALUES ($1, $2, 'owner', 'active') ON CONFLICT DO NOTHING",
+                binds: binds
+            ),
+            logger: logger
+        )
+    }
+
+    func listMembers(_ call: CallContext) async throws -> Rampart_V1_ListMembersReply {
+        let tenant = try call.requireTenant()
+        _ = try await authorize(call, tenant, .member)
+        let schema = quotedSchema(tenant)
+        var reply = Rampart_V1_ListMembersReply()
+        let members = try await database.client.query(
+            PostgresQuery(unsafeSQL: "SELECT \(Self.memberColumns) FROM \(schema).members ORDER BY joined_at, user_id"),
+            logger: logger
+        )
+        for try await row in members.decode((UUID, String, String, String, Int64).self) { reply.members.append(Self.member(row)) }
+        let invitations = try await database.client.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT id, email, role, (extract(epoch FROM expires_at) * 1000)::bigint, invited_by FROM \(schema).invitations
+                    WHERE accepted_at IS NULL AND expires_at > now() ORDER BY created_at
+                    """
+            ),
+            logger: logger
+        )
+        for try await (id, email, role, expires, by) in invitations.decode((UUID, String, String, Int64, String).self) {
+            var invitation = Rampart_V1_Invitation()
+            invitation.invitationID = id.uuidString.lowercased()
+            invitation.email = email
+            invitation.role = MemberRoleName(rawValue: role)?.proto ?? .unspecified
+            invitation.expiresAtMs = expires
+            invitation.invitedBy = by
+            reply.invitations.append(invitation)
+        }
+        return reply
+    }
+
+    /// An invitation token is `<tenant ID>.<32 random bytes, base64url>`: the tenant part says
+    /// which schema to look in, the secret part is stored only as its SHA-256.
+    func invite(_ request: Rampart_V1_InviteMemberRequest, call: CallContext) async throws -> Rampart_V1_InviteMemberReply {
+        let tenant = try call.requireTenant()
+        let caller = try await authorize(call, tenant, .admin)
+        guard let email = EmailAddress(request.email) else { throw RampartError.invalidArgument("the email must be a valid address", field: "email") }
+        guard let role = MemberRoleName(request.role) else {
+            throw RampartError.invalidArgument("the role must be owner, admin or member", field: "role")
+        }
+        if role == .owner, !(caller.role == .owner || caller.isService) {
+            throw RampartError(.permissionDenied, "only an owner invites an owner")
+        }
+        let schema = quotedSchema(tenant)
+        var lookup = PostgresBindings()
+        lookup.append(email.description)
+        let existing = try await database.client.query(
+            PostgresQuery(unsafeSQL: "SELECT 1 FROM \(schema).members WHERE email = $1", binds: lookup),
+            logger: logger
+        )
+        for try await _ in existing { throw RampartError(.alreadyExists, "\(email) is already a member", details: ["field": "email"]) }
+
+        let secret = randomBytes(32)
+        let token = "\(tenant.hex).\(Base64.encode(secret, variant: Base64.urlSafeNoPadding))"
+        let id = UUID()
+        let expires = WallClock.milliseconds() + Int64(settings.invitationSeconds) * 1000
+        let invitedBy = call.principal ?? "system:tenants"
+        var binds = PostgresBindings()
+        binds.append(id)
+        binds.append(email.description)
+        binds.append(role.rawValue)
+        binds.append(ByteBuffer(bytes: sha256(secret)))
+        binds.append(invitedBy)
+        binds.append(Double(expires) / 1000)
+        try await database.client.query(
+            PostgresQuery(
+                unsafeSQL:
+                    "INSERT INTO \(schema).invitations (id, email, role, token_hash, invited_by, expires_at) VALUES ($1, $2, $3, $4, $5, to_timestamp($6))",
+                binds: binds
+            ),
+            logger: logger
+        )
+        var event = auditEvent(.memberInvited, tenant: tenant, call: call)
+        event.target.type = "invitation"
+        event.target.id = id.uuidString.lowercased()
+        event.details = ["email": email.description, "role": role.rawValue]
+        await record(event)
+
+        var reply = Rampart_V1_InviteMemberReply()
+        reply.invitation.invitationID = id.uuidString.lowercased()
+        reply.invitation.email = email.description
+        reply.invitation.role = role.proto
+        reply.invitation.expiresAtMs = expires
+        reply.invitation.invitedBy = invitedBy
+        reply.token = token
+        return reply
+    }
+
+    /// Single use, before expiry, by the invited address only. An unknown, used and expired
+    /// token get the same answer.
+    func accept(_ request: Rampart_V1_AcceptInvitationRequest, call: CallContext) async throws -> Rampart_V1_AcceptInvitationReply {
+        guard let principal = call.principal, principal.hasPrefix("user:"), let user = UUID(uuidString: String(principal.dropFirst(5))) else {
+            throw RampartError(.unauthenticated, "sign in to accept an invitation")
+        }
+        let invalid = RampartError(.notFound, "this invitation is not valid: it may have expired or been used", details: ["field": "token"])
+        let parts = request.token.split(separator: ".", omittingEmptySubsequences: false)
+        guard request.token.utf8.count <= 128, parts.count == 2, let tenant = TenantID(parts[0]), tenant.hex == parts[0],
+            let secret = Base64.decode(String(parts[1]), variant: Base64.urlSafeNoPadding), secret.count == 32
+        else { throw invalid }
+        guard let email = EmailAddress(request.email) else { throw RampartError.invalidArgument("the email must be a valid address", field: "email") }
+        guard try await registry.find(tenant)?.status == .active, try await database.isProvisioned(tenant) else { throw invalid }
+        let schema = quotedSchema(tenant)
+        let member: Rampart_V1_Member = try await database.transaction { connection in
+            var binds = PostgresBindings()
+            binds.append(ByteBuffer(bytes: sha256(secret)))
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT id, email, role FROM \(schema).invitations
+                        WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > now() FOR UPDATE
+                        """,
+                    binds: binds
+                ),
+                logger: logger
+            )
+            var found: (UUID, String, String)?
+            for try await row in rows.decode((UUID, String, String).self) { found = row }
+            guard let (id, invited, role) = found else { throw invalid }
+            guard invited == email.description else { throw RampartError(.permissionDenied, "this invitation is for another address") }
+            var insert = PostgresBindings()
+            insert.append(user)
+            insert.append(invited)
+            insert.append(role)
+            let inserted = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO \(schema).members (user_id, email, role, status) VALUES ($1, $2, $3, 'active')
+                        ON CONFLICT DO NOTHING RETURNING \(Self.memberColumns)
+                        """,
+                    binds: insert
+                ),
+                logger: logger
+            )
+            var member: Rampart_V1_Member?
+            for try await row in inserted.decode((UUID, String, String, String, Int64).self) { member = Self.member(row) }
+            guard let member else { throw RampartError(.alreadyExists, "you are already a member of this tenant") }
+            var accepted = PostgresBindings()
+            accepted.append(user)
+            accepted.append(id)
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "UPDATE \(schema).invitations SET accepted_at = now(), accepted_by = $1 WHERE id = $2", binds: accepted),
+                logger: logger
+            )
+            return member
+        }
+        var event = auditEvent(.memberJoined, tenant: tenant, call: call)
+        event.target.type = "user"
+        event.target.id = member.userID
+        event.actor.email = member.email
+        await record(event)
+        var reply = Rampart_V1_AcceptInvitationReply()
+        reply.tenantID = tenant.hex
+        reply.member = member
+        return reply
+    }
+
+    /// Role and status changes. Disabling is immediate: member.disabled goes out before the
+    /// reply, so auth revokes the user's sessions and keys.
+    func updateMember(_ request: Rampart_V1_UpdateMemberRequest, call: CallContext) async throws -> Rampart_V1_MemberReply {
+        let tenant = try call.requireTenant()
+        let caller = try await authorize(call, tenant, .admin)
+        guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
+        let role: MemberRoleName? =
+            try request.hasRole
+            ? MemberRoleName(request.role).orThrow(.invalidArgument("the role must be owner, admin or member", field: "role")) : nil
+        let status: String?
+        switch (request.hasStatus, request.status) {
+        case (false, _): status = nil
+        case (true, .active): status = "active"
+        case (true, .disabled): status = "disabled"
+        default: throw RampartError.invalidArgument("the status must be active or disabled", field: "status")
+        }
+        let (before, after) = try await changeMember(tenant, user, caller: caller) { current, connection in
+            var binds = PostgresBindings()
+            binds.append(role?.rawValue ?? current.role)
+            binds.append(status ?? current.status)
+            binds.append(user)
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL:
+                        "UPDATE \(quotedSchema(tenant)).members SET role = $1, status = $2, updated_at = now() WHERE user_id = $3 RETURNING \(Self.memberColumns)",
+                    binds: binds
+                ),
+                logger: logger
+            )
+            for try await row in rows.decode((UUID, String, String, String, Int64).self) { return Self.member(row) }
+            throw RampartError.internalError()
+        }
+        if before.status == .active, after.status == .disabled {
+            try await publishMemberDisabled(tenant, user, reason: "disabled")
+            await recordMember(.memberDisabled, tenant, after, call: call)
+        } else if before.status == .disabled, after.status == .active {
+            await recordMember(.memberEnabled, tenant, after, call: call)
+        }
+        if before.role != after.role {
+            var event = memberEvent(.permissionChanged, tenant, after, call: call)
+            event.details = ["role_before": MemberRoleName(before.role)?.rawValue ?? "", "role_after": MemberRoleName(after.role)?.rawValue ?? ""]
+            await record(event)
+        }
+        var reply = Rampart_V1_MemberReply()
+        reply.member = after
+        return reply
+    }
+
+    func removeMember(_ request: Rampart_V1_RemoveMemberRequest, call: CallContext) async throws -> Rampart_V1_MemberReply {
+        let tenant = try call.requireTenant()
+        let caller = try await authorize(call, tenant, .admin)
+        guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
+        let (removed, _) = try await changeMember(tenant, user, caller: caller, removing: true) { current, connection in
+            var binds = PostgresBindings()
+            binds.append(user)
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "DELETE FROM \(quotedSchema(tenant)).members WHERE user_id = $1", binds: binds),
+                logger: logger
+            )
+            var gone = current.proto
+            gone.status = .disabled
+            return gone
+        }
+        try await publishMemberDisabled(tenant, user, reason: "removed")
+        await recordMember(.memberRemoved, tenant, removed, call: call)
+        var reply = Rampart_V1_MemberReply()
+        reply.member = removed
+        return reply
+    }
+
+    struct StoredMember {
+        var role: String
+        var status: String
+        var proto: Rampart_V1_Member
+    }
+
+    /// Runs `change` on one member under a lock on the tenant's active owners, after the rules:
+    /// only an owner touches an owner or makes one, and the last active owner can be neither
+    /// demoted, disabled nor removed.
+    private func changeMember(
+        _ tenant: TenantID,
+        _ user: UUID,
+        caller: Caller,
+        removing: Bool = false,
+        _ change: @escaping @Sendable (StoredMember, PostgresConnection) async throws -> Rampart_V1_Member
+    ) async throws -> (before: Rampart_V1_Member, after: Rampart_V1_Member) {
+        let schema = quotedSchema(tenant)
+        return try await database.transaction { connection in
+            let owners = try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT user_id FROM \(schema).members WHERE role = 'owner' AND status = 'active' FOR UPDATE"),
+                logger: logger
+            )
+            var activeOwners: Set<UUID> = []
+            for try await owner in owners.decode(UUID.self) { activeOwners.insert(owner) }
+            guard let before = try await member(user, in: tenant, on: connection, lock: true), let role = MemberRoleName(before.role) else {
+                throw RampartError(.notFound, "no such member", details: ["field": "user_id"])
+            }
+            let current = StoredMember(role: role.rawValue, status: before.status == .active ? "active" : "disabled", proto: before)
+            let after = try await change(current, connection)
+            let touchesOwner = role == .owner || after.role == .owner
+            if touchesOwner, !(caller.role == .owner || caller.isService) {
+                throw RampartError(.permissionDenied, "only an owner changes an owner or makes one")
+            }
+            let stillOwner = !removing && after.role == .owner && after.status == .active
+            if activeOwners.contains(user), !stillOwner, activeOwners.count == 1 {
+                throw RampartError(.failedPrecondition, "the last owner cannot be removed, disabled or demoted: make someone else owner first")
+            }
+            return (before, after)
+        }
+    }
+
+    private func publishMemberDisabled(_ tenant: TenantID, _ user: UUID, reason: String) async throws {
+        var event = Rampart_V1_MemberDisabled()
+        event.eventID = UUID().uuidString.lowercased()
+        event.tenantID = tenant.hex
+        event.userID = user.uuidString.lowercased()
+        event.occurredAtMs = WallClock.milliseconds()
+        event.reason = reason
+        _ = try await jetStream.publish(try event.serializedBytes(), to: Subjects.MemberEvents.disabled, messageID: event.eventID)
+    }
+
+    private func memberEvent(_ action: AuditAction, _ tenant: TenantID, _ member: Rampart_V1_Member, call: CallContext) -> Rampart_V1_AuditEvent {
+        var event = auditEvent(action, tenant: tenant, call: call)
+        event.target.type = "user"
+        event.target.id = member.userID
+        event.details = ["email": member.email]
+        return event
+    }
+
+    private func recordMember(_ action: AuditAction, _ tenant: TenantID, _ member: Rampart_V1_Member, call: CallContext) async {
+        await record(memberEvent(action, tenant, member, call: call))
+    }
+}
+
+extension Optional {
+    func orThrow(_ error: RampartError) throws -> Wrapped {
+        guard let self else { throw error }
+        return self
+    }
+}
+
+extension TenantStatusName {
+    init?(_ proto: Rampart_V1_TenantStatus) {
+        switch proto {
+        case .provisioning: self = .provisioning
+        case .active: self = .active
+        case .suspended: self = .suspended
+        case .deleting: self = .deleting
+        case .deleted: self = .deleted
+        default: return nil
+        }
+    }
+}

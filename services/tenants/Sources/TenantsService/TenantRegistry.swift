@@ -1,0 +1,267 @@
+import Logging
+import PostgresNIO
+import RampartModels
+import ServiceKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The tenant registry in `public`: one row per tenant ever created (a deleted tenant's row is
+/// its deletion receipt), and the saga's receipts.
+struct TenantRegistry: Sendable {
+    let database: Database
+    /// The services whose receipts complete a saga step.
+    let sagaServices: [ServiceName]
+    let logger: Logger
+
+    var client: PostgresClient { database.client }
+
+    static let columns = """
+        id, name, slug, status, plan, country, registration_number, email_domain, data_region,
+        (extract(epoch FROM created_at) * 1000)::bigint, coalesce((extract(epoch FROM last_activity_at) * 1000)::bigint, 0)
+        """
+
+    typealias Row = (String, String, String, String, String, String, String, String, String, Int64, Int64)
+
+    static func tenant(_ row: Row) -> Rampart_V1_Tenant {
+        var tenant = Rampart_V1_Tenant()
+        tenant.tenantID = row.0
+        tenant.name = row.1
+        tenant.slug = row.2
+        tenant.status = TenantStatusName(rawValue: row.3)?.proto ?? .unspecified
+        tenant.plan = row.4
+        tenant.country = row.5
+        tenant.registrationNumber = row.6
+        tenant.emailDomain = row.7
+        tenant.dataRegion = row.8
+        tenant.createdAtMs = row.9
+        tenant.lastActivityAtMs = row.10
+        return tenant
+    }
+
+    struct NewTenant {
+        var id: TenantID
+        var name: String
+        var slug: String
+        var plan: Plan
+        var country: String
+        var registrationNumber: String
+        var emailDomain: String
+        var starterClaim: String?
+        var dataRegion: String
+        var ownerUserID: UUID
+        var ownerEmail: String
+    }
+
+    /// Inserts the tenant in `provisioning`. Throws `conflict` when its Starter claim is taken.
+    func insert(_ new: NewTenant) async throws -> Rampart_V1_Tenant {
+        do {
+            let rows = try await client.query(
+                """
+                INSERT INTO tenants (id, name, slug, status, plan, country, registration_number, email_domain, starter_claim,
+                                     data_region, owner_user_id, owner_email)
+                VALUES (\(new.id.hex), \(new.name), \(new.slug), 'provisioning', \(new.plan.rawValue), \(new.country),
+                        \(new.registrationNumber), \(new.emailDomain), \(new.starterClaim), \(new.dataRegion), \(new.ownerUserID),
+                        \(new.ownerEmail))
+                RETURNING \(unescaped: Self.columns)
+                """,
+                logger: logger
+            )
+            for try await row in rows.decode(Row.self) { return Self.tenant(row) }
+            throw RampartError.internalError()
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            if error.serverInfo?[.constraintName] == "tenants_starter_claim" {
+                throw RampartError(
+                    .conflict,
+                    "\(new.emailDomain) already has a Starter tenant: ask its owner for an invitation, or choose a paid plan",
+                    details: ["field": "owner_email"]
+                )
+            }
+            throw RampartError(.conflict, "a tenant with this identifier already exists")
+        }
+    }
+
+    func find(_ tenant: TenantID) async throws -> Rampart_V1_Tenant? {
+        let rows = try await client.query("SELECT \(unescaped: Self.columns) FROM tenants WHERE id = \(tenant.hex)", logger: logger)
+        for try await row in rows.decode(Row.self) {
+            var found = Self.tenant(row)
+            if [.provisioning, .deleting].contains(found.status) {
+                found.waitingFor = try await waitingFor(tenant, step: found.status == .provisioning ? "provisioned" : "deprovisioned")
+            }
+            return found
+        }
+        return nil
+    }
+
+    /// The owner named at sign-up: the first member, added when tenants provisions its schema.
+    func owner(_ tenant: TenantID) async throws -> (userID: UUID, email: String)? {
+        let rows = try await client.query("SELECT owner_user_id, owner_email FROM tenants WHERE id = \(tenant.hex)", logger: logger)
+        for try await (user, email) in rows.decode((UUID, String).self) { return (user, email) }
+        return nil
+    }
+
+    /// Services of the saga that have not answered `step` for the tenant yet.
+    func waitingFor(_ tenant: TenantID, step: String) async throws -> [String] {
+        let rows = try await client.query(
+            "SELECT service FROM tenant_saga_receipts WHERE tenant_id = \(tenant.hex) AND step = \(step)",
+            logger: logger
+        )
+        var answered: Set<String> = []
+        for try await service in rows.decode(String.self) { answered.insert(service) }
+        return sagaServices.map(\.rawValue).filter { !answered.contains($0) }
+    }
+
+    /// Records `service`'s answer to `step`; returns the tenant's new status when that answer
+    /// completed the step (provisioning → active, deleting → deleted), else nil.
+    func recordReceipt(_ tenant: TenantID, step: String, service: String) async throws -> TenantStatusName? {
+        try await database.transaction { connection in
+            // Locks the tenant's row: two replicas recording the last two receipts at once
+            // must not both miss (or both announce) the completion.
+            let current = try await connection.query("SELECT status FROM tenants WHERE id = \(tenant.hex) FOR UPDATE", logger: logger)
+            var status: String?
+            for try await value in current.decode(String.self) { status = value }
+            guard let status else { return nil }  // not a tenant this registry knows: ignored
+            try await connection.query(
+                """
+                INSERT INTO tenant_saga_receipts (tenant_id, step, service) VALUES (\(tenant.hex), \(step), \(service))
+                ON CONFLICT DO NOTHING
+                """,
+                logger: logger
+            )
+            let expected = step == "provisioned" ? "provisioning" : "deleting"
+            guard status == expected else { return nil }
+            let rows = try await connection.query(
+                "SELECT service FROM tenant_saga_receipts WHERE tenant_id = \(tenant.hex) AND step = \(step)",
+                logger: logger
+            )
+            var answered: Set<String> = []
+            for try await service in rows.decode(String.self) { answered.insert(service) }
+            guard sagaServices.allSatisfy({ answered.contains($0.rawValue) }) else { return nil }
+            if step == "provisioned" {
+                try await connection.query("UPDATE tenants SET status = 'active', activated_at = now() WHERE id = \(tenant.hex)", logger: logger)
+                return .active
+            }
+            // The receipt stays; the owner's address goes (GDPR): nothing personal outlives the tenant.
+            try await connection.query(
+                "UPDATE tenants SET status = 'deleted', deleted_at = now(), owner_email = '', starter_claim = NULL WHERE id = \(tenant.hex)",
+                logger: logger
+            )
+            return .deleted
+        }
+    }
+
+    /// Moves an active (or suspended, or stuck provisioning) tenant to `deleting`; false when it
+    /// already is deleting or deleted.
+    func markDeleting(_ tenant: TenantID, reason: String) async throws -> Bool {
+        let rows = try await client.query(
+            """
+            UPDATE tenants SET status = 'deleting', deletion_reason = \(reason), deletion_requested_at = now(),
+                               starter_claim = NULL, saga_published_at = NULL
+            WHERE id = \(tenant.hex) AND status IN ('provisioning', 'active', 'suspended')
+            RETURNING id
+            """,
+            logger: logger
+        )
+        for try await _ in rows.decode(String.self) { return true }
+        return false
+    }
+
+    func markPublished(_ tenant: TenantID) async throws {
+        try await client.query("UPDATE tenants SET saga_published_at = now() WHERE id = \(tenant.hex)", logger: logger)
+    }
+
+    /// Tenants whose current saga step was published longer ago than `seconds` (or never).
+    func stalledInSaga(olderThan seconds: Int) async throws -> [(TenantID, TenantStatusName, String)] {
+        let rows = try await client.query(
+            """
+            SELECT id, status, plan FROM tenants
+            WHERE status IN ('provisioning', 'deleting')
+              AND (saga_published_at IS NULL OR saga_published_at < now() - make_interval(secs => \(Double(seconds))))
+            ORDER BY created_at LIMIT 500
+            """,
+            logger: logger
+        )
+        var stalled: [(TenantID, TenantStatusName, String)] = []
+        for try await (id, status, plan) in rows.decode((String, String, String).self) {
+            if let tenant = TenantID(id), let status = TenantStatusName(rawValue: status) { stalled.append((tenant, status, plan)) }
+        }
+        return stalled
+    }
+
+    /// Active Starter tenants with no member login (nor creation) in `days` days.
+    func inactiveStarters(days: Int) async throws -> [TenantID] {
+        let rows = try await client.query(
+            """
+            SELECT id FROM tenants
+            WHERE plan = 'starter' AND status = 'active'
+              AND coalesce(last_activity_at, created_at) < now() - make_interval(days => \(Int32(clamping: days)))
+            ORDER BY created_at LIMIT 500
+            """,
+            logger: logger
+        )
+        var tenants: [TenantID] = []
+        for try await id in rows.decode(String.self) { if let tenant = TenantID(id) { tenants.append(tenant) } }
+        return tenants
+    }
+
+    /// A member signed in: the tenant is in use. Written at most once a minute per tenant.
+    func recordActivity(_ tenant: TenantID, at milliseconds: Int64) async throws {
+        try await client.query(
+            """
+            UPDATE tenants SET last_activity_at = to_timestamp(\(Double(milliseconds) / 1000))
+            WHERE id = \(tenant.hex)
+              AND (last_activity_at IS NULL OR last_activity_at < to_timestamp(\(Double(milliseconds) / 1000)) - interval '1 minute')
+            """,
+            logger: logger
+        )
+    }
+
+    /// Changes name and plan (moving the Starter claim with it). Throws `conflict` when moving
+    /// to Starter and the domain's claim is held by another tenant.
+    func update(_ tenant: TenantID, name: String?, plan: Plan?, starterClaim: String?) async throws {
+        do {
+            try await client.query(
+                """
+                UPDATE tenants SET name = coalesce(\(name)::text, name), plan = coalesce(\(plan?.rawValue)::text, plan),
+                       starter_claim = CASE WHEN \(plan?.rawValue)::text IS NULL THEN starter_claim
+                                            WHEN \(plan?.rawValue)::text = 'starter' THEN coalesce(starter_claim, \(starterClaim)::text)
+                                            ELSE NULL END
+                WHERE id = \(tenant.hex)
+                """,
+                logger: logger
+            )
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            throw RampartError(.conflict, "this email domain already has a Starter tenant", details: ["field": "plan"])
+        }
+    }
+}
+
+enum TenantStatusName: String, Sendable {
+    case provisioning, active, suspended, deleting, deleted
+
+    var proto: Rampart_V1_TenantStatus {
+        switch self {
+        case .provisioning: .provisioning
+        case .active: .active
+        case .suspended: .suspended
+        case .deleting: .deleting
+        case .deleted: .deleted
+        }
+    }
+}
+
+/// Plans (TEN-8): audit retention follows them.
+enum Plan: String, Sendable, CaseIterable {
+    case starter, pro, enterprise
+
+    var auditRetentionDays: UInt32 {
+        switch self {
+        case .starter: 30
+        case .pro: 365
+        case .enterprise: 0
+        }
+    }
+}

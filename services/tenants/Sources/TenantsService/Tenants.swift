@@ -1,0 +1,395 @@
+import Logging
+import NATSKit
+import PostgresNIO
+import RampartModels
+import RateLimitKit
+import ServiceKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The tenants service's operations: sign-up, the tenant and its policies, deletion. Members
+/// and invitations are in `Members.swift`.
+struct Tenants: Sendable {
+    let settings: TenantsSettings
+    let registry: TenantRegistry
+    let jetStream: JetStream
+    let audit: AuditPublisher
+    let rateLimit: RateLimitClient
+    let logger: Logger
+
+    var database: Database { registry.database }
+
+    // MARK: Sign-up
+
+    /// TEN-3..6. Checks that need no state come first (every problem reported at once), then
+    /// the per-IP limits, then the one check that reads other tenants (the Starter claim): a
+    /// client that may not register cannot use sign-up to learn which domains have a tenant.
+    func register(_ request: Rampart_V1_RegisterTenantRequest, call: CallContext) async throws -> Rampart_V1_RegisterTenantReply {
+        var problems: [(field: String, message: String)] = []
+        let name = trimmed(request.organization.name)
+        if !(1...200).contains(name.count) || name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            problems.append(("organization.name", "the organization name must be 1 to 200 characters, without control characters"))
+        }
+        var registration: RegistrationNumbers.Accepted?
+        do {
+            registration = try RegistrationNumbers.validate(
+                String(request.organization.registrationNumber.prefix(64)),
+                country: String(request.organization.country.prefix(8))
+            )
+        } catch {
+            let field = if case .unsupportedCountry = error { "organization.country" } else { "organization.registration_number" }
+            problems.append((field, error.description))
+        }
+        let ownerID = UUID(uuidString: request.ownerUserID)
+        if ownerID == nil { problems.append(("owner_user_id", "the owner's user ID must be a UUID")) }
+        let email = EmailAddress(request.ownerEmail)
+        if let email {
+            if settings.emailDomains.isDisposable(email.domain) {
+                problems.append(("owner_email", "disposable email addresses are not accepted: use your work address"))
+            }
+        } else {
+            problems.append(("owner_email", "the owner's email must be a valid address"))
+        }
+        let plan = request.plan.isEmpty ? Plan.starter : Plan(rawValue: request.plan)
+        if plan == nil { problems.append(("plan", "the plan must be starter, pro or enterprise")) }
+        let region = request.dataRegion.isEmpty ? settings.dataRegions[0] : request.dataRegion
+        if !settings.dataRegions.contains(region) {
+            problems.append(("data_region", "the data region must be one of \(settings.dataRegions.joined(separator: ", "))"))
+        }
+        if let first = problems.first {
+            throw RampartError(
+                .invalidArgument,
+                problems.map(\.message).joined(separator: "; "),
+                details: Dictionary(problems.map { ($0.field, $0.message) }) { first, _ in first }.merging(["field": first.field]) { current, _ in
+                    current
+                }
+            )
+        }
+        guard let registration, let ownerID, let email, let plan else { throw RampartError.internalError() }
+
+        guard let ip = call.clientIP else {
+            throw RampartError(.invalidArgument, "the client's IP address is required to register", details: ["field": "client_ip"])
+        }
+        for policy in ["register", "register_daily"] {
+            switch await rateLimit.check(policy: policy, key: ip, context: call) {
+            case .allowed, .allowedUnchecked: continue
+            case .refused(let decision):
+                throw RampartError(
+                    .rateLimited,
+                    "too many registrations from this address: try again in \(max(1, (decision.retryAfterMs + 999) / 1000)) s",
+                    details: ["retry_after_ms": String(decision.retryAfterMs), "policy": decision.policy]
+                )
+            case .unavailable(let error):
+                logger.warning("registration refused: rate limiter unavailable", metadata: ["error": "\(loggable(error))"])
+                throw RampartError(.unavailable, "registration is unavailable right now: try again shortly")
+            }
+        }
+
+        let tenantID = TenantID.random()
+        let tenant = try await registry.insert(
+            TenantRegistry.NewTenant(
+                id: tenantID,
+                name: name,
+                slug: Self.slug(name, tenantID),
+                plan: plan,
+                country: registration.country,
+                registrationNumber: registration.number,
+                emailDomain: email.domain,
+                starterClaim: plan == .starter ? settings.emailDomains.starterClaim(email) : nil,
+                dataRegion: region,
+                ownerUserID: ownerID,
+                ownerEmail: email.description
+            )
+        )
+        // The tenant exists from here: if this publish fails, the saga sweep publishes again.
+        await publishCreated(tenantID, plan: plan.rawValue)
+        var event = auditEvent(
+            .tenantCreated,
+            tenant: tenantID,
+            call: call,
+            actor: Rampart_V1_AuditActor(principal: "user:\(ownerID.uuidString.lowercased())")
+        )
+        event.actor.email = email.description
+        event.details = ["plan": plan.rawValue, "country": registration.country, "data_region": region]
+        await record(event)
+        var reply = Rampart_V1_RegisterTenantReply()
+        reply.tenant = tenant
+        reply.tenant.waitingFor = settings.sagaServices.map(\.rawValue)
+        reply.tenant.policies.auditRetentionDays = plan.auditRetentionDays
+        return reply
+    }
+
+    /// A readable, unique slug: the name's letters and digits, and the start of the ID.
+    static func slug(_ name: String, _ tenant: TenantID) -> String {
+        var slug = ""
+        for scalar in name.lowercased().unicodeScalars {
+            if scalar.isASCII, scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) {
+                slug.unicodeScalars.append(scalar)
+            } else if !slug.isEmpty, !slug.hasSuffix("-") {
+                slug += "-"
+            }
+            if slug.count >= 40 { break }
+        }
+        while slug.hasSuffix("-") { slug.removeLast() }
+        return (slug.isEmpty ? "tenant" : slug) + "-" + tenant.hex.prefix(8)
+    }
+
+    // MARK: The tenant
+
+    func get(_ call: CallContext) async throws -> Rampart_V1_Tenant {
+        let tenant = try call.requireTenant()
+        _ = try await authorize(call, tenant, .member, allowInactive: true)
+        return try await load(tenant)
+    }
+
+    /// The registry row with the policies from the tenant's schema (once provisioned).
+    func load(_ tenant: TenantID) async throws -> Rampart_V1_Tenant {
+        guard var found = try await registry.find(tenant), found.status != .deleted else {
+            throw RampartError(.notFound, "no such tenant")
+        }
+        found.policies.auditRetentionDays = Plan(rawValue: found.plan)?.auditRetentionDays ?? 0
+        // While deleting, the schema may go at any moment: the registry row is the answer.
+        guard found.status != .deleting, try await database.isProvisioned(tenant) else { return found }
+        do {
+            let rows = try await database.client.query(
+                PostgresQuery(unsafeSQL: "SELECT mfa_required, sso_enforced, password_rotation_days FROM \(quotedSchema(tenant)).policies"),
+                logger: logger
+            )
+            for try await (mfa, sso, rotation) in rows.decode((Bool, Bool, Int32).self) {
+                found.policies.mfaRequired = mfa
+                found.policies.ssoEnforced = sso
+                found.policies.passwordRotationDays = UInt32(rotation)
+            }
+            found.policies.ipAllowlist = try await allowlist(tenant)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
+            // undefined_table: a deletion dropped the schema since the status was read.
+        }
+        return found
+    }
+
+    func update(_ request: Rampart_V1_UpdateTenantRequest, call: CallContext) async throws -> Rampart_V1_Tenant {
+        let tenant = try call.requireTenant()
+        let caller = try await authorize(call, tenant, .admin)
+        var changes: [String: String] = [:]
+        var name: String?
+        if request.hasName {
+            let trimmed = trimmed(request.name)
+            guard (1...200).contains(trimmed.count), !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw RampartError.invalidArgument("the name must be 1 to 200 characters, without control characters", field: "name")
+            }
+            name = trimmed
+            changes["name"] = trimmed
+        }
+        var plan: Plan?
+        if request.hasPlan {
+            guard let requested = Plan(rawValue: request.plan) else {
+                throw RampartError.invalidArgument("the plan must be starter, pro or enterprise", field: "plan")
+            }
+            guard caller.role == .owner || caller.isService else { throw RampartError(.permissionDenied, "only an owner changes the plan") }
+            plan = requested
+        }
+        if request.hasPasswordRotationDays, request.passwordRotationDays > 3650 {
+            throw RampartError.invalidArgument("password rotation must be 0 (off) to 3650 days", field: "password_rotation_days")
+        }
+        let before = try await load(tenant)
+        var claim: String?
+        if plan == .starter, let owner = try await registry.owner(tenant), let email = EmailAddress(owner.email) {
+            claim = settings.emailDomains.starterClaim(email)
+        }
+        try await registry.update(tenant, name: name, plan: plan, starterClaim: claim)
+        if request.hasMfaRequired || request.hasSsoEnforced || request.hasPasswordRotationDays {
+            var binds = PostgresBindings()
+            binds.append(request.hasMfaRequired ? request.mfaRequired : nil)
+            binds.append(request.hasSsoEnforced ? request.ssoEnforced : nil)
+            binds.append(request.hasPasswordRotationDays ? Int32(request.passwordRotationDays) : nil)
+            try await database.client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        UPDATE \(quotedSchema(tenant)).policies SET mfa_required = coalesce($1::boolean, mfa_required),
+                               sso_enforced = coalesce($2::boolean, sso_enforced),
+                               password_rotation_days = coalesce($3::integer, password_rotation_days),
+                               updated_at = now()
+                        """,
+                    binds: binds
+                ),
+                logger: logger
+            )
+            if request.hasMfaRequired { changes["mfa_required"] = String(request.mfaRequired) }
+            if request.hasSsoEnforced { changes["sso_enforced"] = String(request.ssoEnforced) }
+            if request.hasPasswordRotationDays { changes["password_rotation_days"] = String(request.passwordRotationDays) }
+        }
+        if let plan, plan.rawValue != before.plan {
+            var changed = Rampart_V1_TenantPlanChanged()
+            changed.eventID = UUID().uuidString.lowercased()
+            changed.tenantID = tenant.hex
+            changed.occurredAtMs = WallClock.milliseconds()
+            changed.plan = plan.rawValue
+            _ = try await jetStream.publish(try changed.serializedBytes(), to: Subjects.TenantEvents.planChanged, messageID: changed.eventID)
+            var event = auditEvent(.planChanged, tenant: tenant, call: call)
+            event.details = ["before": before.plan, "after": plan.rawValue]
+            await record(event)
+        }
+        if !changes.isEmpty {
+            var event = auditEvent(.tenantPolicyChanged, tenant: tenant, call: call)
+            event.details = changes
+            await record(event)
+        }
+        return try await load(tenant)
+    }
+
+    // MARK: IP allowlist (TEN-11)
+
+    static let maximumAllowlistEntries = 100
+
+    func allowlist(_ tenant: TenantID) async throws -> [String] {
+        let rows = try await database.client.query(
+            PostgresQuery(unsafeSQL: "SELECT a.network::text FROM \(quotedSchema(tenant)).ip_allowlist a ORDER BY a.network"),
+            logger: logger
+        )
+        var networks: [String] = []
+        for try await network in rows.decode(String.self) { networks.append(network) }
+        return networks
+    }
+
+    func getAllowlist(_ call: CallContext) async throws -> Rampart_V1_IpAllowlist {
+        let tenant = try call.requireTenant()
+        _ = try await authorize(call, tenant, .member)
+        var reply = Rampart_V1_IpAllowlist()
+        reply.cidrs = try await allowlist(tenant)
+        return reply
+    }
+
+    /// Replaces the list. Each entry is parsed and stored in canonical form; the caller's own
+    /// address must stay inside it, so an administrator cannot lock everyone out by mistake.
+    func setAllowlist(_ request: Rampart_V1_IpAllowlist, call: CallContext) async throws -> Rampart_V1_IpAllowlist {
+        let tenant = try call.requireTenant()
+        _ = try await authorize(call, tenant, .admin)
+        guard request.cidrs.count <= Self.maximumAllowlistEntries else {
+            throw RampartError.invalidArgument("at most \(Self.maximumAllowlistEntries) CIDRs", field: "cidrs")
+        }
+        var networks: [IPNetwork] = []
+        for (index, text) in request.cidrs.enumerated() {
+            guard text.utf8.count <= 64, let network = IPNetwork(cidr: text) else {
+                throw RampartError.invalidArgument("cidrs[\(index)] is not an IPv4 or IPv6 CIDR (e.g. 203.0.113.0/24, 2001:db8::/48)", field: "cidrs")
+            }
+            if !networks.contains(network) { networks.append(network) }
+        }
+        if !networks.isEmpty, let ip = call.clientIP, let caller = IPNetwork(address: ip), !networks.contains(where: { $0.contains(caller) }) {
+            throw RampartError(
+                .failedPrecondition,
+                "your own address \(ip) is not in the list: add it, or you would lock yourself out",
+                details: ["field": "cidrs"]
+            )
+        }
+        let schema = quotedSchema(tenant)
+        try await database.transaction { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(schema).ip_allowlist"), logger: logger)
+            for network in networks {
+                var binds = PostgresBindings()
+                binds.append(network.description)
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "INSERT INTO \(schema).ip_allowlist (network) VALUES ($1::cidr)", binds: binds),
+                    logger: logger
+                )
+            }
+        }
+        var event = auditEvent(.tenantPolicyChanged, tenant: tenant, call: call)
+        event.details = ["ip_allowlist": networks.map(\.description).joined(separator: ",")]
+        await record(event)
+        return try await getAllowlist(call)
+    }
+
+    // MARK: Deletion (the reverse saga)
+
+    func delete(_ call: CallContext) async throws -> Rampart_V1_Tenant {
+        let tenant = try call.requireTenant()
+        _ = try await authorize(call, tenant, .owner, allowInactive: true)
+        try await startDeletion(tenant, reason: "owner_request", call: call)
+        return try await load(tenant)
+    }
+
+    /// Marks the tenant `deleting` and publishes tenant.deleted. The request is audited in the
+    /// tenant's log and in the platform log, which outlives the tenant's.
+    func startDeletion(_ tenant: TenantID, reason: String, call: CallContext?) async throws {
+        guard try await registry.markDeleting(tenant, reason: reason) else { return }
+        await publishDeleted(tenant, reason: reason)
+        for chain in [tenant, nil] {
+            var event = auditEvent(.tenantDeletionRequested, tenant: tenant, call: call)
+            if chain == nil { event.tenantID = "" }
+            event.reason = reason
+            await record(event)
+        }
+    }
+
+    // MARK: Saga publishing
+
+    func publishCreated(_ tenant: TenantID, plan: String) async {
+        var event = Rampart_V1_TenantCreated()
+        event.eventID = "tenant-created-\(tenant.hex)"
+        event.tenantID = tenant.hex
+        event.occurredAtMs = WallClock.milliseconds()
+        event.plan = plan
+        await publishSagaStep(tenant, subject: Subjects.TenantEvents.created, payload: try? event.serializedBytes(), messageID: event.eventID)
+    }
+
+    func publishDeleted(_ tenant: TenantID, reason: String) async {
+        var event = Rampart_V1_TenantDeleted()
+        event.eventID = "tenant-deleted-\(tenant.hex)"
+        event.tenantID = tenant.hex
+        event.occurredAtMs = WallClock.milliseconds()
+        event.reason = reason
+        await publishSagaStep(tenant, subject: Subjects.TenantEvents.deleted, payload: try? event.serializedBytes(), messageID: event.eventID)
+    }
+
+    /// Publishes and records when; a failure is left to the saga sweep, which publishes again.
+    private func publishSagaStep(_ tenant: TenantID, subject: String, payload: [UInt8]?, messageID: String) async {
+        do {
+            _ = try await jetStream.publish(payload ?? [], to: subject, messageID: messageID)
+            try await registry.markPublished(tenant)
+        } catch {
+            logger.warning(
+                "saga step not published yet, the sweep will retry",
+                metadata: ["tenant": "\(tenant.hex)", "subject": "\(subject)", "error": "\(loggable(error))"]
+            )
+        }
+    }
+
+    // MARK: Audit
+
+    func auditEvent(_ action: AuditAction, tenant: TenantID, call: CallContext?, actor: Rampart_V1_AuditActor? = nil) -> Rampart_V1_AuditEvent {
+        var event = Rampart_V1_AuditEvent()
+        event.tenantID = tenant.hex
+        event.action = action.rawValue
+        event.actor = actor ?? call?.principal.map { Rampart_V1_AuditActor(principal: $0) } ?? Rampart_V1_AuditActor(service: .tenants)
+        event.target.type = "tenant"
+        event.target.id = tenant.hex
+        event.outcome = .success
+        if let call {
+            event.requestID = call.requestID
+            event.origin.ip = call.clientIP ?? ""
+            event.origin.userAgent = call.userAgent ?? ""
+        }
+        return event
+    }
+
+    /// The change is made: an audit log that stays unreachable after the publisher's retries
+    /// is logged as an error rather than undoing it.
+    func record(_ event: Rampart_V1_AuditEvent) async {
+        _ = try? await audit.publish(event)
+    }
+}
+
+func trimmed(_ text: String) -> String {
+    String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+}
+
+extension CallContext {
+    func requireTenant() throws -> TenantID {
+        guard let tenantID else { throw RampartError(.missingHeader, "the call names no tenant", details: ["header": CallHeader.tenantID]) }
+        return tenantID
+    }
+}
