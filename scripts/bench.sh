@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # `make bench`: release builds only. Compiles the C baseline against nats.c, starts a
 # PostgreSQL of its own (as `make test` does), then runs rampart-bench, which starts its own
-# nats-servers, rate-limit replicas and audit on loopback and prints one table.
-# BENCH_SUITES=rate-limit,audit and BENCH_AUDIT_EVENTS (1,000,000) narrow a run.
+# nats-servers and the release service executables on loopback and prints one table.
+# BENCH_SUITES=rate-limit,audit,tenants, BENCH_AUDIT_EVENTS (1,000,000), BENCH_TENANTS (200)
+# and BENCH_TENANTS_CROWD (2,000) narrow a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 mkdir -p .build/bench
 # shellcheck disable=SC2046
 gcc -O2 -o .build/bench/nats_reqrep scripts/bench/nats_reqrep.c $(pkg-config --cflags --libs libnats)
-for product in rampart-bench rate-limit audit rampart-audit; do
+for product in rampart-bench rate-limit audit rampart-audit auth tenants permissions webhooks; do
     swift build -c release --product "$product"
 done
 bin=$(swift build -c release --show-bin-path)
@@ -30,4 +31,4 @@ export RAMPART_TEST_POSTGRES_USER=postgres
 export RAMPART_TEST_TMPDIR=$work/tmp
 mkdir -p "$RAMPART_TEST_TMPDIR"
 
-"$bin/rampart-bench" .build/bench/nats_reqrep "$bin/rate-limit" "$bin/audit" "$bin/rampart-audit"
+"$bin/rampart-bench" .build/bench/nats_reqrep "$bin"

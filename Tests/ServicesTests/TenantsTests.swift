@@ -32,6 +32,20 @@ struct TenantSagaTests {
             principal: owner
         )
         #expect(members.members.map(\.role) == [.owner])
+        // The tenant's life is in its own audit log.
+        #expect(
+            try await eventually(within: .seconds(15)) {
+                var query = Rampart_V1_AuditQueryRequest()
+                query.filter.targetType = "tenant"
+                let page: Rampart_V1_AuditQueryReply = try await cluster.call(
+                    Subjects.Audit.query,
+                    query,
+                    tenant: TenantID(registered.tenantID),
+                    principal: owner
+                )
+                return Set(page.records.map(\.event.action)) == [AuditAction.tenantCreated.rawValue, AuditAction.tenantActivated.rawValue]
+            }
+        )
 
         // Deletion: the reverse saga, then only the receipt is left.
         let deleting: Rampart_V1_Tenant = try await cluster.call(
@@ -46,6 +60,15 @@ struct TenantSagaTests {
             #expect(try await !cluster.schemaExists(registered.tenantID, in: service), "\(service)")
         }
         await expectError(.notFound) { _ = try await cluster.tenant(registered.tenantID, as: owner) }
+        // The request and the receipt outlive the tenant's log, in the platform's.
+        #expect(
+            try await eventually(within: .seconds(15)) {
+                try await TestPostgres.psql(
+                    "SELECT string_agg(action, ',' ORDER BY position) FROM public.audit_events WHERE target_id = '\(registered.tenantID)'",
+                    database: cluster.databases[.audit]!
+                ) == "tenant.deletion_requested,tenant.deleted"
+            }
+        )
         // The receipt keeps no personal data, and the Starter claim is free again.
         let receipt = try await TestPostgres.psql(
             "SELECT owner_email = '' AND starter_claim IS NULL AND deleted_at IS NOT NULL FROM tenants WHERE id = '\(registered.tenantID)'",

@@ -3,7 +3,9 @@
 // publish-with-ack, rate-limit decisions against one and two replicas of the release
 // `rate-limit` executable, and audit (ingest, queries, verification) against the release
 // `audit` executable and PostgreSQL. Release builds only: debug numbers mean nothing.
-// NATS always runs; BENCH_SUITES=rate-limit,audit picks the others (both by default).
+// tenants (the provisioning saga, tenant-scoped calls with 10 and 2,000 tenants) against every
+// data-owning service. NATS always runs; BENCH_SUITES=rate-limit,audit,tenants picks the others
+// (all by default).
 import Foundation
 import Logging
 import NATSKit
@@ -15,11 +17,13 @@ let requestCount = Int(ProcessInfo.processInfo.environment["BENCH_REQUESTS"] ?? 
 let publishCount = Int(ProcessInfo.processInfo.environment["BENCH_PUBLISHES"] ?? "") ?? 5_000
 let decisionCount = Int(ProcessInfo.processInfo.environment["BENCH_DECISIONS"] ?? "") ?? 20_000
 let cBinary = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : ".build/bench/nats_reqrep"
-let rateLimitBinary = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : ".build/release/rate-limit"
-let auditBinary = CommandLine.arguments.count > 3 ? CommandLine.arguments[3] : ".build/release/audit"
-let auditToolBinary = CommandLine.arguments.count > 4 ? CommandLine.arguments[4] : ".build/release/rampart-audit"
+/// Where the release executables of the services are.
+let releaseBin = CommandLine.arguments.count > 2 ? CommandLine.arguments[2] : ".build/release"
+let rateLimitBinary = "\(releaseBin)/rate-limit"
 let auditEvents = Int(ProcessInfo.processInfo.environment["BENCH_AUDIT_EVENTS"] ?? "") ?? 1_000_000
-let suites = Set((ProcessInfo.processInfo.environment["BENCH_SUITES"] ?? "rate-limit,audit").split(separator: ",").map(String.init))
+let tenantsProvisioned = max(10, Int(ProcessInfo.processInfo.environment["BENCH_TENANTS"] ?? "") ?? 200)
+let tenantsCrowd = max(tenantsProvisioned, Int(ProcessInfo.processInfo.environment["BENCH_TENANTS_CROWD"] ?? "") ?? 2_000)
+let suites = Set((ProcessInfo.processInfo.environment["BENCH_SUITES"] ?? "rate-limit,audit,tenants").split(separator: ",").map(String.init))
 let subject = "bench.echo"
 let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 128)
 
@@ -243,7 +247,18 @@ where suites.contains("rate-limit") {
 }
 
 if suites.contains("audit") {
-    rows += try await auditBenchmarks(auditBinary: auditBinary, toolBinary: auditToolBinary, events: auditEvents, logger: logger)
+    rows += try await auditBenchmarks(
+        auditBinary: "\(releaseBin)/audit",
+        toolBinary: "\(releaseBin)/rampart-audit",
+        events: auditEvents,
+        logger: logger
+    )
+}
+var tenantScopeRatio: Double?
+if suites.contains("tenants") {
+    let (tenantRows, ratio) = try await tenantsBenchmarks(bin: releaseBin, provisioned: tenantsProvisioned, crowd: tenantsCrowd, logger: logger)
+    rows += tenantRows
+    tenantScopeRatio = ratio
 }
 
 func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
@@ -256,3 +271,6 @@ for row in rows {
 }
 let ratio = cRate > 0 ? rows[0].rate / cRate : 0
 print(String(format: "\nNATSKit / nats.c sequential throughput: %.0f%% (target ≥ 80%%)", ratio * 100))
+if let tenantScopeRatio {
+    print(String(format: "tenant-scoped call p50, %d tenants / 10 tenants: %.2f (should stay near 1)", tenantsCrowd, tenantScopeRatio))
+}

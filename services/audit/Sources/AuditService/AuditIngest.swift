@@ -58,8 +58,14 @@ struct AuditIngest: Service {
                     for (message, _) in batch { group.addTask { try? await message.ack() } }
                 }
             } catch is AuditStore.NotProvisioned {
-                // The provisioning saga has not reached this service yet: later.
-                for (message, _) in batch { try? message.nak(delay: .seconds(5)) }
+                if case .tenant(let tenant) = chain, (try? await store.database.isDeleted(tenant)) == true {
+                    // The tenant's log went with its schema; what must outlive it is in the platform log.
+                    logger.warning("audit events of a deleted tenant dropped", metadata: ["tenant": "\(tenant.hex)", "events": "\(batch.count)"])
+                    for (message, _) in batch { try? message.terminate() }
+                } else {
+                    // The provisioning saga has not reached this service yet: later.
+                    for (message, _) in batch { try? message.nak(delay: .seconds(5)) }
+                }
             } catch {
                 logger.warning("audit events not stored, will retry", metadata: ["error": "\(loggable(error))"])
                 for (message, _) in batch { try? message.nak(delay: .seconds(1)) }

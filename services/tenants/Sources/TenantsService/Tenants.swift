@@ -61,13 +61,10 @@ struct Tenants: Sendable {
             problems.append(("data_region", "the data region must be one of \(settings.dataRegions.joined(separator: ", "))"))
         }
         if let first = problems.first {
-            throw RampartError(
-                .invalidArgument,
-                problems.map(\.message).joined(separator: "; "),
-                details: Dictionary(problems.map { ($0.field, $0.message) }) { first, _ in first }.merging(["field": first.field]) { current, _ in
-                    current
-                }
-            )
+            // One detail per failed field, and `field` naming the first, as every error has.
+            var details = Dictionary(problems.map { ($0.field, $0.message) }) { earlier, _ in earlier }
+            details["field"] = first.field
+            throw RampartError(.invalidArgument, problems.map(\.message).joined(separator: "; "), details: details)
         }
         guard let registration, let ownerID, let email, let plan else { throw RampartError.internalError() }
 
