@@ -1,4 +1,6 @@
+import Foundation
 import RampartModels
+import ServiceKit
 import Testing
 
 @testable import TenantsService
@@ -134,5 +136,47 @@ struct SignupCheckTests {
         #expect(Tenants.slug("Acme Corp, S.A.", tenant) == "acme-corp-s-a-01234567")
         #expect(Tenants.slug("  ", tenant) == "tenant-01234567")
         #expect(Tenants.slug("Société Générale", tenant) == "soci-t-g-n-rale-01234567")
+    }
+}
+
+@Suite("tenants' configuration is read from the environment and checked at start")
+struct TenantsSettingsTests {
+    func read(_ environment: [String: String]) -> (TenantsSettings, [String]) {
+        var reader = EnvironmentReader(environment: environment)
+        let settings = TenantsSettings(reader: &reader)
+        return (settings, reader.problems)
+    }
+
+    @Test("defaults, overrides, a disposable-domains file, and every bad value named")
+    func settings() throws {
+        let (defaults, none) = read([:])
+        #expect(none.isEmpty)
+        #expect(defaults.sagaServices == [.auth, .tenants, .permissions, .audit, .webhooks])
+        #expect(defaults.dataRegions == ["eu-central"])
+        #expect(defaults.inactiveStarterDays == 3)
+
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("disposable-\(UUID().uuidString).txt")
+        try "# ours\nthrowaway.example\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let (custom, problems) = read([
+            "RAMPART_TENANTS_SAGA_SERVICES": "tenants,audit",
+            "RAMPART_TENANTS_DATA_REGIONS": "us-east,eu-central",
+            "RAMPART_TENANTS_DISPOSABLE_DOMAINS_FILE": file.path,
+            "RAMPART_TENANTS_INACTIVE_STARTER_DAYS": "7",
+        ])
+        #expect(problems.isEmpty)
+        #expect(custom.sagaServices == [.tenants, .audit])
+        #expect(custom.dataRegions.first == "us-east")
+        #expect(custom.emailDomains.isDisposable("x.throwaway.example"))
+        #expect(custom.emailDomains.isDisposable("mailinator.com"))
+        #expect(custom.inactiveStarterDays == 7)
+
+        let (_, bad) = read([
+            "RAMPART_TENANTS_SAGA_SERVICES": "tenants,billing",
+            "RAMPART_TENANTS_DATA_REGIONS": "EU Central",
+            "RAMPART_TENANTS_DISPOSABLE_DOMAINS_FILE": "/nonexistent/list.txt",
+            "RAMPART_TENANTS_INACTIVE_STARTER_DAYS": "0",
+        ])
+        #expect(bad.count == 4, "\(bad)")
     }
 }
