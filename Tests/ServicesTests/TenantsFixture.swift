@@ -21,6 +21,7 @@ final class TenantsCluster: @unchecked Sendable {
     /// Database name per data-owning service.
     let databases: [ServiceName: String]
     let settings: TenantsSettings
+    var authSettings = AuthSettings(passwordAlgorithm: .bcrypt(cost: 4))  // tests only: the shipped default is 12
     private(set) var running: [ServiceName: RunningService] = [:]
     let lock = NSLock()
 
@@ -51,7 +52,7 @@ final class TenantsCluster: @unchecked Sendable {
 
     func descriptor(_ service: ServiceName) -> ServiceDescriptor {
         switch service {
-        case .auth: AuthService.descriptor()
+        case .auth: AuthService.descriptor(settings: authSettings)
         case .tenants: TenantsService.descriptor(settings: settings)
         case .permissions: PermissionsService.descriptor()
         case .audit: AuditService.descriptor(settings: AuditSettings(signingKey: auditKey))

@@ -160,9 +160,7 @@ struct InactiveStarterTests {
         let (active, _) = try await cluster.register(ip: "198.51.100.21")
         let (paid, _) = try await cluster.register(plan: "pro", ip: "198.51.100.22")
         for tenant in [idle, active, paid] { #expect(try await cluster.waitFor(.active, tenant.tenantID)) }
-        // Four days pass without a login…
-        _ = try await TestPostgres.psql("UPDATE tenants SET created_at = now() - interval '4 days'", database: cluster.databases[.tenants]!)
-        // …except that auth reports one for the second tenant.
+        // auth reports a login to the second tenant…
         var login = Rampart_V1_MemberLoggedIn()
         login.eventID = UUID().uuidString
         login.tenantID = active.tenantID
@@ -177,6 +175,8 @@ struct InactiveStarterTests {
                 ) == "t"
             }
         )
+        // …then all three are four days old: the login keeps the second, its plan the third.
+        _ = try await TestPostgres.psql("UPDATE tenants SET created_at = now() - interval '4 days'", database: cluster.databases[.tenants]!)
         #expect(try await cluster.waitFor(.deleted, idle.tenantID))
         let reason = try await TestPostgres.psql(
             "SELECT deletion_reason FROM tenants WHERE id = '\(idle.tenantID)'",

@@ -11,13 +11,32 @@ let package = Package(
     dependencies: [
         .package(path: "../../Packages/ServiceKit"),
         .package(path: "../../Packages/RampartModels"),
+        .package(path: "../../Packages/SodiumKit"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
     ],
     targets: [
+        // libxcrypt's bcrypt (crypt_rn): as fast as HummingbirdBcrypt's C or a little faster,
+        // and part of every Debian system (see README, "Passwords").
+        .systemLibrary(
+            name: "CCrypt",
+            pkgConfig: "libxcrypt",
+            providers: [.apt(["libcrypt-dev"])]
+        ),
         .target(
             name: "AuthService",
             dependencies: [
+                "CCrypt",
                 .product(name: "ServiceKit", package: "ServiceKit"),
                 .product(name: "RampartModels", package: "RampartModels"),
+                .product(name: "SodiumKit", package: "SodiumKit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),

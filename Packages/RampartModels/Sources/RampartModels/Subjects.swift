@@ -38,6 +38,11 @@ public enum Subjects {
         public static let export = Subjects.operation("export", of: .audit)
     }
 
+    /// auth's operations (SPEC sections 1-4).
+    public enum Auth {
+        public static let register = Subjects.operation("register", of: .auth)
+    }
+
     /// tenants' operations (SPEC section 5).
     public enum Tenants {
         public static let register = Subjects.operation("register", of: .tenants)

@@ -243,10 +243,8 @@ struct AuditRetention: Service {
     let logger: Logger
 
     func run() async throws {
-        await repeatUntilShutdown("audit retention", logger: logger) {
-            await health.waitUntilStarted()
+        await repeatEvery(.seconds(store.settings.retentionIntervalSeconds), "audit retention", health: health, logger: logger) {
             try await applyAll(now: WallClock.milliseconds())
-            try await Task.sleep(for: .seconds(store.settings.retentionIntervalSeconds))
         }
     }
 

@@ -75,13 +75,11 @@ struct AuditCheckpointer: Service {
 
     func run() async throws {
         let interval = Duration.seconds(max(1, store.settings.checkpointSeconds / 2))
-        await repeatUntilShutdown("audit checkpoints", logger: logger) {
-            await health.waitUntilStarted()
+        await repeatEvery(interval, "audit checkpoints", health: health, logger: logger) {
             let chains = [AuditStore.Chain.platform] + (try await store.database.provisionedTenants()).map { .tenant($0) }
             for chain in chains {
                 try await store.checkpointIfDue(chain, now: WallClock.milliseconds())
             }
-            try await Task.sleep(for: interval)
         }
     }
 }

@@ -1,4 +1,6 @@
 import AuthService
 import ServiceKit
 
-await ServiceRuntime.main(AuthService.descriptor())
+await ServiceRuntime.main(.auth) { reader in
+    AuthService.descriptor(settings: AuthSettings(reader: &reader))
+}

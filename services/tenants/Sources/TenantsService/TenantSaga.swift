@@ -69,13 +69,7 @@ struct TenantSweeper: Service {
     let logger: Logger
 
     func run() async throws {
-        await repeatUntilShutdown("tenant sweep", logger: logger) {
-            await health.waitUntilStarted()
-            while !Task.isCancelled {
-                try await sweep()
-                try await Task.sleep(for: .seconds(tenants.settings.sweepIntervalSeconds))
-            }
-        }
+        await repeatEvery(.seconds(tenants.settings.sweepIntervalSeconds), "tenant sweep", health: health, logger: logger) { try await sweep() }
     }
 
     func sweep() async throws {

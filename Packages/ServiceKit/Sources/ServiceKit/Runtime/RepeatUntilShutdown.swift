@@ -29,3 +29,21 @@ public func repeatUntilShutdown(
         }
     }
 }
+
+/// Runs `body` every `interval`, from when the service has started (its migrations applied)
+/// until shutdown; a failed run is logged and retried with backoff, then the schedule resumes.
+public func repeatEvery(
+    _ interval: Duration,
+    _ what: String,
+    health: HealthChecks,
+    logger: Logger,
+    _ body: @escaping @Sendable () async throws -> Void
+) async {
+    await repeatUntilShutdown(what, logger: logger) {
+        await health.waitUntilStarted()
+        while !Task.isCancelled {
+            try await body()
+            try await Task.sleep(for: interval)
+        }
+    }
+}

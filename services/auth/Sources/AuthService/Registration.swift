@@ -1,0 +1,114 @@
+import Logging
+import PostgresNIO
+import RampartModels
+import ServiceKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// AUTH-1, AUTH-2 and the user's side of sign-up. The user is written `pending` first (the
+/// email's uniqueness decides before anything else is created), then `tenants` checks the
+/// organisation and creates the tenant, then the user becomes active. A failure at any step
+/// removes the pending user: nothing half-created is left to log in with.
+struct Registration: Sendable {
+    let settings: AuthSettings
+    let hasher: PasswordHasher
+    let database: Database
+    let rpc: RPCClient
+    let audit: AuditPublisher
+    let logger: Logger
+
+    func register(_ request: Rampart_V1_RegisterRequest, call: CallContext) async throws -> Rampart_V1_RegisterReply {
+        var problems: [(field: String, message: String)] = []
+        let email = request.email.utf8.count <= 254 ? EmailAddress(request.email) : nil
+        if email == nil { problems.append(("email", "the email must be a valid address")) }
+        let name = String(request.name.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        if !(1...200).contains(name.count) || name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            problems.append(("name", "the name must be 1 to 200 characters, without control characters"))
+        }
+        let violations = settings.passwordPolicy.violations(request.password, email: email)
+        if !violations.isEmpty { problems.append(("password", "the password needs " + violations.joined(separator: ", "))) }
+        if request.organization.name.isEmpty || request.organization.country.isEmpty || request.organization.registrationNumber.isEmpty {
+            problems.append(("organization", "the organization's name, country and registration number are required"))
+        }
+        if let first = problems.first {
+            var details = Dictionary(problems.map { ($0.field, $0.message) }) { earlier, _ in earlier }
+            details["field"] = first.field
+            throw RampartError(.invalidArgument, problems.map(\.message).joined(separator: "; "), details: details)
+        }
+        guard let email, call.clientIP != nil else {
+            throw RampartError(.invalidArgument, "the client's IP address is required to register", details: ["field": "client_ip"])
+        }
+
+        let user = UUID()
+        let hash = try await hasher.hash(request.password)
+        do {
+            try await database.client.query(
+                """
+                INSERT INTO users (id, email, name, password_hash, status) VALUES (\(user), \(email.description), \(name), \(hash), 'pending')
+                """,
+                logger: logger
+            )
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            throw RampartError(
+                .alreadyExists,
+                "an account with this email already exists: sign in, or reset your password",
+                details: ["field": "email"]
+            )
+        }
+
+        let tenant: Rampart_V1_Tenant
+        do {
+            var signup = Rampart_V1_RegisterTenantRequest()
+            signup.organization = request.organization
+            signup.ownerUserID = user.uuidString.lowercased()
+            signup.ownerEmail = email.description
+            var context = call
+            context.principal = "system:auth"
+            tenant = try await rpc.call(Subjects.Tenants.register, signup, context: context, as: Rampart_V1_RegisterTenantReply.self).tenant
+        } catch {
+            // If this fails too, the sweep of abandoned registrations removes the user later.
+            _ = try? await database.client.query("DELETE FROM users WHERE id = \(user) AND status = 'pending'", logger: logger)
+            // tenants' own answer (which rule failed, the per-IP limit) is the caller's answer.
+            if let error = error as? RampartError { throw error }
+            throw RampartError(.unavailable, "registration is unavailable right now: try again shortly")
+        }
+        try await database.client.query(
+            "UPDATE users SET status = 'active', default_tenant_id = \(tenant.tenantID), updated_at = now() WHERE id = \(user)",
+            logger: logger
+        )
+
+        var event = Rampart_V1_AuditEvent()
+        event.tenantID = tenant.tenantID
+        event.action = AuditAction.signup.rawValue
+        event.actor = Rampart_V1_AuditActor(principal: "user:\(user.uuidString.lowercased())")
+        event.actor.email = email.description
+        event.actor.name = name
+        event.target.type = "user"
+        event.target.id = user.uuidString.lowercased()
+        event.outcome = .success
+        event.requestID = call.requestID
+        event.origin.ip = call.clientIP ?? ""
+        event.origin.userAgent = call.userAgent ?? ""
+        _ = try? await audit.publish(event)
+
+        var reply = Rampart_V1_RegisterReply()
+        reply.userID = user.uuidString.lowercased()
+        reply.tenantID = tenant.tenantID
+        return reply
+    }
+
+    /// Users left pending by a registration that stopped half-way (auth killed mid-call).
+    func removeAbandoned() async throws {
+        try await database.client.query(
+            """
+            DELETE FROM users WHERE status = 'pending'
+              AND created_at < now() - make_interval(secs => \(Double(settings.pendingRegistrationSeconds)))
+            """,
+            logger: logger
+        )
+    }
+}
