@@ -18,6 +18,7 @@ let package = Package(
         .package(path: "Packages/SodiumKit"),
         .package(path: "Packages/ServiceKit"),
         .package(path: "Packages/RateLimitKit"),
+        .package(path: "Packages/TokenKit"),
         .package(path: "Packages/TestSupport"),
         .package(path: "Packages/Benchmarks"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
@@ -32,6 +33,10 @@ let package = Package(
                 .product(name: "TestSupport", package: "TestSupport"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "TokenKitTests",
+            dependencies: [.product(name: "TokenKit", package: "TokenKit"), .product(name: "SodiumKit", package: "SodiumKit")]
         ),
         .testTarget(
             name: "SodiumKitTests",
