@@ -30,6 +30,10 @@ fi
 if ! grep -q '^RAMPART_RUN_AUDIT_SIGNING_KEY=' "$secrets"; then
     (umask 077 && echo "RAMPART_RUN_AUDIT_SIGNING_KEY=run-1:$(head -c 32 /dev/urandom | base64 -w0)" >>"$secrets")
 fi
+# auth's key-encryption key: seals the token signing keys it stores.
+if ! grep -q '^RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS=' "$secrets"; then
+    (umask 077 && echo "RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS=run-1:$(head -c 32 /dev/urandom | base64 -w0)" >>"$secrets")
+fi
 set -a
 # shellcheck disable=SC1090
 . "$secrets"
@@ -84,6 +88,7 @@ for service in "${services[@]}"; do
     pg_password=RAMPART_POSTGRES_PASSWORD_$var
     own=()
     [ "$service" = audit ] && own=(RAMPART_AUDIT_SIGNING_KEY="$RAMPART_RUN_AUDIT_SIGNING_KEY")
+    [ "$service" = auth ] && own=(RAMPART_AUTH_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS")
     env "${own[@]}" RAMPART_NATS_URL="nats://127.0.0.1:$nats_port" RAMPART_NATS_USER="$service" RAMPART_NATS_PASSWORD="${!nats_password}" \
         RAMPART_POSTGRES_PORT="$pg_port" RAMPART_POSTGRES_PASSWORD="${!pg_password}" \
         RAMPART_OPS_HOST=127.0.0.1 RAMPART_GATEWAY_HOST=127.0.0.1 RAMPART_GATEWAY_PORT="$gateway_port" \

@@ -35,14 +35,22 @@ struct PasswordTests {
     @Test("the shipped bcrypt cost is 12, configuration cannot go below 10, argon2id is selectable")
     func shippedDefaults() {
         #expect(AuthSettings().passwordAlgorithm == .bcrypt(cost: 12))
-        var reader = EnvironmentReader(environment: [:])
+        let keys = ["RAMPART_AUTH_KEY_ENCRYPTION_KEYS": "k1:" + Base64.encode(randomBytes(32))]
+        var reader = EnvironmentReader(environment: keys)
         #expect(AuthSettings(reader: &reader).passwordAlgorithm == .bcrypt(cost: 12))
         #expect(reader.problems.isEmpty)
-        var low = EnvironmentReader(environment: ["RAMPART_AUTH_BCRYPT_COST": "9"])
+        var low = EnvironmentReader(environment: keys.merging(["RAMPART_AUTH_BCRYPT_COST": "9"]) { $1 })
         _ = AuthSettings(reader: &low)
         #expect(low.problems.count == 1)
-        var argon = EnvironmentReader(environment: ["RAMPART_AUTH_PASSWORD_HASH": "argon2id"])
+        var argon = EnvironmentReader(environment: keys.merging(["RAMPART_AUTH_PASSWORD_HASH": "argon2id"]) { $1 })
         #expect(AuthSettings(reader: &argon).passwordAlgorithm == .argon2id(.interactive))
+        // The key-encryption keys are required, and must be keys.
+        var none = EnvironmentReader(environment: [:])
+        _ = AuthSettings(reader: &none)
+        #expect(none.problems == ["RAMPART_AUTH_KEY_ENCRYPTION_KEYS is required"])
+        var bad = EnvironmentReader(environment: ["RAMPART_AUTH_KEY_ENCRYPTION_KEYS": "k1:c2hvcnQ="])
+        _ = AuthSettings(reader: &bad)
+        #expect(bad.problems.count == 1)
     }
 
     @Test("bcrypt ($2b$, libxcrypt) and argon2id hash, verify, refuse, and ask for a rehash when the settings change")

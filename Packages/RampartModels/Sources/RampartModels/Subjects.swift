@@ -41,6 +41,10 @@ public enum Subjects {
     /// auth's operations (SPEC sections 1-4).
     public enum Auth {
         public static let register = Subjects.operation("register", of: .auth)
+        public static let login = Subjects.operation("login", of: .auth)
+        public static let refresh = Subjects.operation("refresh", of: .auth)
+        public static let logout = Subjects.operation("logout", of: .auth)
+        public static let jwks = Subjects.operation("jwks", of: .auth)
     }
 
     /// tenants' operations (SPEC section 5).
@@ -54,6 +58,7 @@ public enum Subjects {
         public static let inviteMember = Subjects.operation("invite_member", of: .tenants)
         public static let acceptInvitation = Subjects.operation("accept_invitation", of: .tenants)
         public static let listMembers = Subjects.operation("list_members", of: .tenants)
+        public static let getMember = Subjects.operation("get_member", of: .tenants)
         public static let updateMember = Subjects.operation("update_member", of: .tenants)
         public static let removeMember = Subjects.operation("remove_member", of: .tenants)
     }

@@ -1,7 +1,8 @@
 import ServiceKit
 
-/// auth's tables. Users are global (one email, one account, possibly in several tenants); what
-/// a user does inside a tenant (sessions, API keys) will live in the tenant's schema.
+/// auth's tables. Users and signing keys are global (one email, one account, possibly in
+/// several tenants); what a user does inside a tenant (sessions, API keys) lives in the tenant's
+/// schema.
 enum AuthMigrations {
     static let users = """
         CREATE TABLE users (
@@ -20,5 +21,45 @@ enum AuthMigrations {
         CREATE INDEX users_pending ON users (created_at) WHERE status = 'pending';
         """
 
-    static let set = MigrationSet(global: [Migration(version: 1, name: "users", sql: users)])
+    /// Token signing keys: the seed sealed with the key-encryption key ring (kid as associated
+    /// data, so a row's seed cannot be moved under another kid).
+    static let signingKeys = """
+        CREATE TABLE signing_keys (
+            kid         text PRIMARY KEY,
+            public_key  bytea NOT NULL CHECK (length(public_key) = 32),
+            sealed_seed text NOT NULL,
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            retired_at  timestamptz
+        );
+        """
+
+    /// A session per sign-in; its refresh tokens form one family: each is used once, and a
+    /// second use of any of them revokes the session. Only SHA-256 hashes of tokens are kept.
+    static let sessions = """
+        CREATE TABLE sessions (
+            id             uuid PRIMARY KEY,
+            user_id        uuid NOT NULL,
+            created_at     timestamptz NOT NULL DEFAULT now(),
+            last_seen_at   timestamptz NOT NULL DEFAULT now(),
+            ip             text NOT NULL,
+            user_agent     text NOT NULL,
+            amr            text NOT NULL,
+            expires_at     timestamptz NOT NULL,
+            revoked_at     timestamptz,
+            revoked_reason text
+        );
+        CREATE INDEX sessions_user ON sessions (user_id) WHERE revoked_at IS NULL;
+        CREATE TABLE refresh_tokens (
+            token_hash bytea PRIMARY KEY CHECK (length(token_hash) = 32),
+            session_id uuid NOT NULL REFERENCES sessions (id),
+            issued_at  timestamptz NOT NULL DEFAULT now(),
+            used_at    timestamptz
+        );
+        CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);
+        """
+
+    static let set = MigrationSet(
+        global: [Migration(version: 1, name: "users", sql: users), Migration(version: 2, name: "signing keys", sql: signingKeys)],
+        tenant: [Migration(version: 1, name: "sessions", sql: sessions)]
+    )
 }

@@ -1,12 +1,15 @@
 import Logging
 import RampartModels
+import RateLimitKit
 import ServiceKit
 import ServiceLifecycle
+import TokenKit
 
 /// Registration, login, tokens, sessions, MFA, SSO and API keys (SPEC sections 1-4).
 ///
-/// So far: registration (the user, then the tenant through `tenants`), with the password policy
-/// and hashing on a thread pool of its own. Login, tokens and the rest follow.
+/// So far: registration (the user, then the tenant through `tenants`), sign-in with EdDSA access
+/// tokens and rotating refresh tokens, sign-out, and the JWKS. Sessions management, password
+/// change and reset, email verification and API keys follow.
 public enum AuthService {
     public static func descriptor(settings: AuthSettings = AuthSettings()) -> ServiceDescriptor {
         @Sendable func registration(_ context: ServiceContext, _ hasher: PasswordHasher) throws -> Registration {
@@ -20,27 +23,83 @@ public enum AuthService {
                 logger: context.logger
             )
         }
+        @Sendable func signingKeys(_ context: ServiceContext) throws -> SigningKeys {
+            guard let database = context.database else { throw RampartError(.internal, "auth has no database") }
+            return SigningKeys(
+                database: database,
+                keyRing: settings.keyEncryption,
+                rotationSeconds: settings.signingKeyRotationSeconds,
+                overlapSeconds: settings.signingKeyOverlapSeconds,
+                logger: context.logger
+            )
+        }
+        @Sendable func sessions(_ context: ServiceContext, _ hasher: PasswordHasher) throws -> Sessions {
+            guard let database = context.database else { throw RampartError(.internal, "auth has no database") }
+            let jetStream = try context.nats.jetStream()
+            return Sessions(
+                settings: settings,
+                hasher: hasher,
+                keys: try signingKeys(context),
+                database: database,
+                rpc: RPCClient(connection: context.nats),
+                rateLimit: RateLimitClient(connection: context.nats),
+                jetStream: jetStream,
+                audit: AuditPublisher(jetStream: jetStream, logger: context.logger),
+                logger: context.logger
+            )
+        }
         // One pool per service instance, made when the first of routes or services asks.
         let hasher = Result { try PasswordHasher(algorithm: settings.passwordAlgorithm, threads: settings.hashThreads) }
         return ServiceDescriptor(
             name: .auth,
             migrations: AuthMigrations.set,
             prepare: { context in
-                try await AuditPublisher(jetStream: try context.nats.jetStream(), logger: context.logger).ensureStream()
+                let jetStream = try context.nats.jetStream()
+                try await AuditPublisher(jetStream: jetStream, logger: context.logger).ensureStream()
+                try await jetStream.ensureStream(DomainEvents.stream)
+                // A signing key exists before the first sign-in is served.
+                try await signingKeys(context).rotateIfDue()
             },
             routes: { router, context in
                 let made = Result { try registration(context, try hasher.get()) }
                 router.register(Subjects.Auth.register) { (request: Rampart_V1_RegisterRequest, call) in
                     try await made.get().register(request, call: call)
                 }
+                let signIn = Result { try sessions(context, try hasher.get()) }
+                router.register(Subjects.Auth.login) { (request: Rampart_V1_LoginRequest, call) in
+                    try await signIn.get().login(request, call: call)
+                }
+                router.register(Subjects.Auth.refresh) { (request: Rampart_V1_RefreshRequest, call) in
+                    try await signIn.get().refresh(request, call: call)
+                }
+                router.register(Subjects.Auth.logout, requires: [.tenant, .principal]) { (request: Rampart_V1_LogoutRequest, call) in
+                    try await signIn.get().logout(request, call: call)
+                }
+                router.register(Subjects.Auth.jwks) { (_: Rampart_V1_JwksRequest, _) in
+                    var reply = Rampart_V1_JwksReply()
+                    reply.json = try JWKS.render(try await signIn.get().keys.published())
+                    return reply
+                }
             },
             services: { context in
                 guard context.database != nil else { return [] }
                 return [
-                    AbandonedRegistrations(registration: try registration(context, try hasher.get()), health: context.health, logger: context.logger)
+                    AbandonedRegistrations(registration: try registration(context, try hasher.get()), health: context.health, logger: context.logger),
+                    KeyRotation(keys: try signingKeys(context), health: context.health, logger: context.logger),
                 ]
             }
         )
+    }
+}
+
+/// Makes a new token signing key when the current one is due, checked hourly.
+struct KeyRotation: Service {
+    let keys: SigningKeys
+    let health: HealthChecks
+    let logger: Logger
+
+    func run() async throws {
+        await repeatEvery(.seconds(3600), "signing key rotation", health: health, logger: logger) { try await keys.rotateIfDue() }
     }
 }
 

@@ -16,18 +16,40 @@ public struct AuthSettings: Sendable {
     public var hashThreads: Int
     /// A registration that never completed (auth stopped half-way) is removed after this long.
     public var pendingRegistrationSeconds: Int
+    /// Seals the token signing keys auth stores.
+    public var keyEncryption: KeyRing
+    /// The `iss` of every access token.
+    public var issuer: String
+    public var accessTokenSeconds: Int
+    /// A session (and its refresh tokens) lasts this long without a new sign-in.
+    public var sessionSeconds: Int
+    /// A new signing key this often; the one it replaces verifies for an access token's life more.
+    public var signingKeyRotationSeconds: Int
 
     public init(
         passwordAlgorithm: PasswordAlgorithm = .bcrypt(cost: PasswordAlgorithm.defaultBcryptCost),
         extraCommonPasswords: Set<String> = [],
         hashThreads: Int = System.coreCount,
-        pendingRegistrationSeconds: Int = 600
+        pendingRegistrationSeconds: Int = 600,
+        keyEncryption: KeyRing = try! KeyRing(currentKeyID: "auth-1", keys: ["auth-1": .generate()]),
+        issuer: String = "rampart",
+        accessTokenSeconds: Int = 900,
+        sessionSeconds: Int = 30 * 86_400,
+        signingKeyRotationSeconds: Int = 30 * 86_400
     ) {
         self.passwordAlgorithm = passwordAlgorithm
         passwordPolicy = PasswordPolicy(extraCommon: extraCommonPasswords, maximumBytes: passwordAlgorithm.maximumPasswordBytes)
         self.hashThreads = hashThreads
         self.pendingRegistrationSeconds = pendingRegistrationSeconds
+        self.keyEncryption = keyEncryption
+        self.issuer = issuer
+        self.accessTokenSeconds = accessTokenSeconds
+        self.sessionSeconds = sessionSeconds
+        self.signingKeyRotationSeconds = signingKeyRotationSeconds
     }
+
+    /// How long a replaced signing key keeps verifying: every token it signed, plus a margin.
+    var signingKeyOverlapSeconds: Int { accessTokenSeconds + 3600 }
 
     public enum HashName: String, CaseIterable, Sendable {
         case bcrypt, argon2id
@@ -35,7 +57,9 @@ public struct AuthSettings: Sendable {
 
     /// `RAMPART_AUTH_PASSWORD_HASH` (bcrypt or argon2id), `RAMPART_AUTH_BCRYPT_COST` (12, never
     /// below 10), `RAMPART_AUTH_COMMON_PASSWORDS_FILE` (one password per line, added to the
-    /// built-in list), `RAMPART_AUTH_HASH_THREADS` (the cores).
+    /// built-in list), `RAMPART_AUTH_HASH_THREADS` (the cores), `RAMPART_AUTH_KEY_ENCRYPTION_KEYS`
+    /// (required), `RAMPART_AUTH_ISSUER`, `RAMPART_AUTH_ACCESS_TOKEN_SECONDS` (900),
+    /// `RAMPART_AUTH_SESSION_SECONDS` (30 days), `RAMPART_AUTH_SIGNING_KEY_ROTATION_SECONDS` (30 days).
     public init(reader: inout EnvironmentReader) {
         let cost = reader.int("auth.bcrypt-cost", default: PasswordAlgorithm.defaultBcryptCost, range: PasswordAlgorithm.minimumBcryptCost...16)
         let algorithm: PasswordAlgorithm =
@@ -51,10 +75,24 @@ public struct AuthSettings: Sendable {
                 reader.problem("RAMPART_AUTH_COMMON_PASSWORDS_FILE: cannot read \(path)")
             }
         }
+        let keyText = reader.requiredString("auth.key-encryption-keys", secret: true)
+        var keyRing = try! KeyRing(currentKeyID: "unset", keys: ["unset": .generate()])  // only while a problem is reported
+        if !keyText.isEmpty {
+            do {
+                keyRing = try KeyRing(parsing: keyText)
+            } catch {
+                reader.problem("RAMPART_AUTH_KEY_ENCRYPTION_KEYS must be <key id>:<base64 of 32 bytes>[,…], the first current: \(error)")
+            }
+        }
         self.init(
             passwordAlgorithm: algorithm,
             extraCommonPasswords: extra,
-            hashThreads: reader.int("auth.hash-threads", default: System.coreCount, range: 1...256)
+            hashThreads: reader.int("auth.hash-threads", default: System.coreCount, range: 1...256),
+            keyEncryption: keyRing,
+            issuer: reader.string("auth.issuer", default: "rampart"),
+            accessTokenSeconds: reader.int("auth.access-token-seconds", default: 900, range: 60...3600),
+            sessionSeconds: reader.int("auth.session-seconds", default: 30 * 86_400, range: 3600...(365 * 86_400)),
+            signingKeyRotationSeconds: reader.int("auth.signing-key-rotation-seconds", default: 30 * 86_400, range: 3600...(365 * 86_400))
         )
     }
 }

@@ -81,18 +81,17 @@ struct Registration: Sendable {
             logger: logger
         )
 
-        var event = Rampart_V1_AuditEvent()
-        event.tenantID = tenant.tenantID
-        event.action = AuditAction.signup.rawValue
-        event.actor = Rampart_V1_AuditActor(principal: "user:\(user.uuidString.lowercased())")
-        event.actor.email = email.description
-        event.actor.name = name
-        event.target.type = "user"
-        event.target.id = user.uuidString.lowercased()
-        event.outcome = .success
-        event.requestID = call.requestID
-        event.origin.ip = call.clientIP ?? ""
-        event.origin.userAgent = call.userAgent ?? ""
+        var actor = Rampart_V1_AuditActor(principal: "user:\(user.uuidString.lowercased())")
+        actor.email = email.description
+        actor.name = name
+        let event = Rampart_V1_AuditEvent(
+            .signup,
+            tenant: TenantID(tenant.tenantID),
+            target: ("user", user.uuidString.lowercased()),
+            call: call,
+            actor: actor,
+            service: .auth
+        )
         _ = try? await audit.publish(event)
 
         var reply = Rampart_V1_RegisterReply()

@@ -111,6 +111,18 @@ extension Tenants {
         return nil
     }
 
+    /// One member, for another service acting on its own (auth at sign-in) or the member.
+    func getMember(_ request: Rampart_V1_GetMemberRequest, call: CallContext) async throws -> Rampart_V1_MemberReply {
+        let tenant = try call.requireTenant()
+        guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
+        let caller = try await authorize(call, tenant, .member, allowInactive: true)
+        guard caller.isService || caller.userID == user else { throw RampartError(.permissionDenied, "only the member or a service") }
+        guard let member = try await member(user, in: tenant) else { throw RampartError(.notFound, "no such member", details: ["field": "user_id"]) }
+        var reply = Rampart_V1_MemberReply()
+        reply.member = member
+        return reply
+    }
+
     /// tenants' own step of the provisioning saga: the owner named at sign-up becomes the first
     /// member. Idempotent.
     func addOwner(_ tenant: TenantID) async throws {

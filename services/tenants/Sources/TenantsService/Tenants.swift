@@ -358,19 +358,7 @@ struct Tenants: Sendable {
     // MARK: Audit
 
     func auditEvent(_ action: AuditAction, tenant: TenantID, call: CallContext?, actor: Rampart_V1_AuditActor? = nil) -> Rampart_V1_AuditEvent {
-        var event = Rampart_V1_AuditEvent()
-        event.tenantID = tenant.hex
-        event.action = action.rawValue
-        event.actor = actor ?? call?.principal.map { Rampart_V1_AuditActor(principal: $0) } ?? Rampart_V1_AuditActor(service: .tenants)
-        event.target.type = "tenant"
-        event.target.id = tenant.hex
-        event.outcome = .success
-        if let call {
-            event.requestID = call.requestID
-            event.origin.ip = call.clientIP ?? ""
-            event.origin.userAgent = call.userAgent ?? ""
-        }
-        return event
+        Rampart_V1_AuditEvent(action, tenant: tenant, target: ("tenant", tenant.hex), call: call, actor: actor, service: .tenants)
     }
 
     /// The change is made: an audit log that stays unreachable after the publisher's retries

@@ -60,6 +60,9 @@ public enum TenantsService {
                 router.register(Subjects.Tenants.listMembers, requires: .tenant) { (_: Rampart_V1_ListMembersRequest, call) in
                     try await made.get().listMembers(call)
                 }
+                router.register(Subjects.Tenants.getMember, requires: [.tenant, .principal]) { (request: Rampart_V1_GetMemberRequest, call) in
+                    try await made.get().getMember(request, call: call)
+                }
                 router.register(Subjects.Tenants.updateMember, requires: .tenant) { (request: Rampart_V1_UpdateMemberRequest, call) in
                     try await made.get().updateMember(request, call: call)
                 }

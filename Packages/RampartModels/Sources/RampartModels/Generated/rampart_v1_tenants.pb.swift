@@ -603,6 +603,20 @@ public nonisolated struct Rampart_V1_ListMembersReply: Sendable {
   public init() {}
 }
 
+/// rampart.v1.tenants.get_member: one member of the calling tenant, for another service (auth
+/// at sign-in: the role a token carries, and whether the member may sign in at all).
+public nonisolated struct Rampart_V1_GetMemberRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var userID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// rampart.v1.tenants.update_member: owner or admin. Disabling takes effect at once
 /// (member.disabled tells auth to revoke sessions and keys).
 public nonisolated struct Rampart_V1_UpdateMemberRequest: Sendable {
@@ -1458,6 +1472,36 @@ nonisolated extension Rampart_V1_ListMembersReply: SwiftProtobuf.Message, SwiftP
   public static func ==(lhs: Rampart_V1_ListMembersReply, rhs: Rampart_V1_ListMembersReply) -> Bool {
     if lhs.members != rhs.members {return false}
     if lhs.invitations != rhs.invitations {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_GetMemberRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetMemberRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_GetMemberRequest, rhs: Rampart_V1_GetMemberRequest) -> Bool {
+    if lhs.userID != rhs.userID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -104,3 +104,30 @@ extension Rampart_V1_AuditActor {
         id = service.rawValue
     }
 }
+
+extension Rampart_V1_AuditEvent {
+    /// An event of `action` on `target`, in `tenant`'s log (nil: the platform's), succeeded,
+    /// carrying the call's request ID, client IP and user agent; the actor is `actor`, else the
+    /// principal the call names, else the service itself.
+    public init(
+        _ action: AuditAction,
+        tenant: TenantID?,
+        target: (type: String, id: String),
+        call: CallContext?,
+        actor: Rampart_V1_AuditActor? = nil,
+        service: ServiceName
+    ) {
+        self.init()
+        tenantID = tenant?.hex ?? ""
+        self.action = action.rawValue
+        self.actor = actor ?? call?.principal.map { Rampart_V1_AuditActor(principal: $0) } ?? Rampart_V1_AuditActor(service: service)
+        self.target.type = target.type
+        self.target.id = target.id
+        outcome = .success
+        if let call {
+            requestID = call.requestID
+            origin.ip = call.clientIP ?? ""
+            origin.userAgent = call.userAgent ?? ""
+        }
+    }
+}

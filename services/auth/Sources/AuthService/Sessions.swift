@@ -1,0 +1,354 @@
+import Logging
+import NATSKit
+import NIOCore
+import PostgresNIO
+import RampartModels
+import RateLimitKit
+import ServiceKit
+import SodiumKit
+import TokenKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Sign-in, refresh and sign-out (AUTH-3, AUTH-5, AUTH-6). Sessions and their refresh tokens
+/// live in the tenant's schema; a refresh token is `<tenant ID>.<32 random bytes, base64url>`,
+/// stored as the SHA-256 of the random part.
+struct Sessions: Sendable {
+    let settings: AuthSettings
+    let hasher: PasswordHasher
+    let keys: SigningKeys
+    let database: Database
+    let rpc: RPCClient
+    let rateLimit: RateLimitClient
+    let jetStream: JetStream
+    let audit: AuditPublisher
+    let logger: Logger
+
+    /// One answer for every way a sign-in can fail on the credentials (AUTH-5).
+    static let invalidCredentials = RampartError(.unauthenticated, "invalid email or password")
+    static let invalidRefresh = RampartError(.unauthenticated, "the refresh token is not valid: sign in again")
+
+    // MARK: Sign-in
+
+    func login(_ request: Rampart_V1_LoginRequest, call: CallContext) async throws -> Rampart_V1_TokenReply {
+        guard request.email.utf8.count <= 254, request.password.utf8.count <= 1024, let email = EmailAddress(request.email) else {
+            throw Self.invalidCredentials
+        }
+        guard let ip = call.clientIP else {
+            throw RampartError(.invalidArgument, "the client's IP address is required to sign in", details: ["field": "client_ip"])
+        }
+        try await limit("login", key: ip, call: call)
+        try await limit("login_account", key: email.description, call: call)
+
+        let user = try await findUser(email)
+        // The hash runs whether or not the account exists, on the same pool: same work, same time.
+        let verdict = try await hasher.verify(request.password, against: user?.passwordHash)
+        guard let user, verdict.matches, user.status == "active" else {
+            await loginFailed(email: email, user: user, call: call)
+            throw Self.invalidCredentials
+        }
+        guard let tenant = request.tenantID.isEmpty ? user.defaultTenant : TenantID(request.tenantID) else { throw Self.invalidCredentials }
+        let member = try await activeMember(user.id, tenant: tenant)
+        guard let member else {
+            await loginFailed(email: email, user: user, call: call)
+            throw Self.invalidCredentials
+        }
+        if verdict.needsRehash {
+            let hash = try await hasher.hash(request.password)
+            try await database.client.query("UPDATE users SET password_hash = \(hash), updated_at = now() WHERE id = \(user.id)", logger: logger)
+        }
+
+        let session = UUID()
+        let refresh = Self.newRefreshToken(tenant)
+        let schema = quotedSchema(tenant)
+        try await database.transaction { connection in
+            var binds = PostgresBindings()
+            binds.append(session)
+            binds.append(user.id)
+            binds.append(ip)
+            binds.append(String((call.userAgent ?? "").prefix(512)))
+            binds.append("pwd")
+            binds.append(Double(settings.sessionSeconds))
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO \(schema).sessions (id, user_id, ip, user_agent, amr, expires_at)
+                        VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
+                        """,
+                    binds: binds
+                ),
+                logger: logger
+            )
+            try await insertRefresh(refresh.hash, session: session, schema: schema, on: connection)
+        }
+        let reply = try await tokens(user: user.id, tenant: tenant, session: session, role: member.role, refresh: refresh.token)
+        await loggedIn(user: user.id, email: email, tenant: tenant, session: session, call: call)
+        return reply
+    }
+
+    // MARK: Refresh
+
+    /// Rotates: the presented token is spent, a new one comes back. A token presented a second
+    /// time means two parties hold it: the session ends for both, and that is audited.
+    func refresh(_ request: Rampart_V1_RefreshRequest, call: CallContext) async throws -> Rampart_V1_TokenReply {
+        guard let (tenant, secretHash) = Self.parseRefreshToken(request.refreshToken), try await database.isProvisioned(tenant) else {
+            throw Self.invalidRefresh
+        }
+        let schema = quotedSchema(tenant)
+        enum Outcome {
+            case rotated(session: UUID, user: UUID, token: String)
+            case reused(session: UUID, user: UUID)
+            case invalid
+        }
+        let next = Self.newRefreshToken(tenant)
+        let outcome: Outcome = try await database.transaction { connection in
+            var binds = PostgresBindings()
+            binds.append(ByteBuffer(bytes: secretHash))
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT r.session_id, s.user_id, r.used_at IS NOT NULL, s.revoked_at IS NULL AND s.expires_at > now()
+                        FROM \(schema).refresh_tokens r JOIN \(schema).sessions s ON s.id = r.session_id
+                        WHERE r.token_hash = $1 FOR UPDATE OF r, s
+                        """,
+                    binds: binds
+                ),
+                logger: logger
+            )
+            var found: (UUID, UUID, Bool, Bool)?
+            for try await row in rows.decode((UUID, UUID, Bool, Bool).self) { found = row }
+            guard let (session, user, used, live) = found, live else { return .invalid }
+            if used {
+                try await revoke(session, reason: "refresh_token_reused", schema: schema, on: connection)
+                return .reused(session: session, user: user)
+            }
+            var spend = PostgresBindings()
+            spend.append(ByteBuffer(bytes: secretHash))
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "UPDATE \(schema).refresh_tokens SET used_at = now() WHERE token_hash = $1", binds: spend),
+                logger: logger
+            )
+            try await insertRefresh(next.hash, session: session, schema: schema, on: connection)
+            var seen = PostgresBindings()
+            seen.append(session)
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "UPDATE \(schema).sessions SET last_seen_at = now() WHERE id = $1", binds: seen),
+                logger: logger
+            )
+            return .rotated(session: session, user: user, token: next.token)
+        }
+        switch outcome {
+        case .invalid:
+            throw Self.invalidRefresh
+        case .reused(let session, let user):
+            logger.warning("refresh token reused: session revoked", metadata: ["tenant": "\(tenant.hex)", "session": "\(session)"])
+            var event = auditEvent(.logout, tenant: tenant, user: user, session: session, call: call)
+            event.outcome = .failure
+            event.reason = "refresh token reused: the session is revoked"
+            _ = try? await audit.publish(event)
+            throw Self.invalidRefresh
+        case .rotated(let session, let user, let token):
+            // The member's current standing, not the one at sign-in: a disabled member stops here.
+            guard let member = try await activeMember(user, tenant: tenant) else {
+                try await database.transaction { try await revoke(session, reason: "member_disabled", schema: schema, on: $0) }
+                throw Self.invalidRefresh
+            }
+            return try await tokens(user: user, tenant: tenant, session: session, role: member.role, refresh: token)
+        }
+    }
+
+    // MARK: Sign-out
+
+    func logout(_ request: Rampart_V1_LogoutRequest, call: CallContext) async throws -> Rampart_V1_LogoutReply {
+        guard let tenant = call.tenantID, let principal = call.principal, principal.hasPrefix("user:"),
+            let user = UUID(uuidString: String(principal.dropFirst(5)))
+        else { throw RampartError(.unauthenticated, "sign in first") }
+        guard let session = UUID(uuidString: request.sessionID) else {
+            throw RampartError.invalidArgument("session_id must be a UUID", field: "session_id")
+        }
+        guard try await database.isProvisioned(tenant) else { throw RampartError(.notFound, "no such session") }
+        let schema = quotedSchema(tenant)
+        let ended: Bool = try await database.transaction { connection in
+            var binds = PostgresBindings()
+            binds.append(session)
+            binds.append(user)
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "SELECT 1 FROM \(schema).sessions WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL FOR UPDATE",
+                    binds: binds
+                ),
+                logger: logger
+            )
+            var mine = false
+            for try await _ in rows { mine = true }
+            if mine { try await revoke(session, reason: "logout", schema: schema, on: connection) }
+            return mine
+        }
+        // Another user's session, or one already ended: the same answer.
+        guard ended else { throw RampartError(.notFound, "no such session") }
+        _ = try? await audit.publish(auditEvent(.logout, tenant: tenant, user: user, session: session, call: call))
+        return Rampart_V1_LogoutReply()
+    }
+
+    // MARK: Pieces
+
+    struct User {
+        var id: UUID
+        var passwordHash: String
+        var status: String
+        var defaultTenant: TenantID?
+    }
+
+    func findUser(_ email: EmailAddress) async throws -> User? {
+        let rows = try await database.client.query(
+            "SELECT id, password_hash, status, default_tenant_id FROM users WHERE email = \(email.description)",
+            logger: logger
+        )
+        for try await (id, hash, status, tenant) in rows.decode((UUID, String, String, String?).self) {
+            return User(id: id, passwordHash: hash, status: status, defaultTenant: tenant.flatMap { TenantID($0) })
+        }
+        return nil
+    }
+
+    /// The member as tenants knows them now, when active in an active tenant.
+    func activeMember(_ user: UUID, tenant: TenantID) async throws -> Rampart_V1_Member? {
+        var request = Rampart_V1_GetMemberRequest()
+        request.userID = user.uuidString.lowercased()
+        let context = CallContext(requestID: CallContext.newRequestID(), tenantID: tenant, principal: "system:auth")
+        do {
+            let member = try await rpc.call(Subjects.Tenants.getMember, request, context: context, as: Rampart_V1_MemberReply.self).member
+            return member.status == .active ? member : nil
+        } catch let error as RampartError where [.notFound, .failedPrecondition, .permissionDenied].contains(error.code) {
+            return nil
+        }
+    }
+
+    func limit(_ policy: String, key: String, call: CallContext) async throws {
+        switch await rateLimit.check(policy: policy, key: key, context: call) {
+        case .allowed, .allowedUnchecked: return
+        case .refused(let decision):
+            throw RampartError(
+                .rateLimited,
+                "too many sign-in attempts: try again in \(max(1, (decision.retryAfterMs + 999) / 1000)) s",
+                details: ["retry_after_ms": String(decision.retryAfterMs), "policy": decision.policy]
+            )
+        case .unavailable:
+            throw RampartError(.unavailable, "sign-in is unavailable right now: try again shortly")
+        }
+    }
+
+    static func newRefreshToken(_ tenant: TenantID) -> (token: String, hash: [UInt8]) {
+        let secret = randomBytes(32)
+        return ("\(tenant.hex).\(Base64.encode(secret, variant: Base64.urlSafeNoPadding))", sha256(secret))
+    }
+
+    static func parseRefreshToken(_ token: String) -> (TenantID, [UInt8])? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard token.utf8.count <= 128, parts.count == 2, let tenant = TenantID(parts[0]), tenant.hex == parts[0],
+            let secret = Base64.decode(String(parts[1]), variant: Base64.urlSafeNoPadding), secret.count == 32
+        else { return nil }
+        return (tenant, sha256(secret))
+    }
+
+    func insertRefresh(_ hash: [UInt8], session: UUID, schema: String, on connection: PostgresConnection) async throws {
+        var binds = PostgresBindings()
+        binds.append(ByteBuffer(bytes: hash))
+        binds.append(session)
+        try await connection.query(
+            PostgresQuery(unsafeSQL: "INSERT INTO \(schema).refresh_tokens (token_hash, session_id) VALUES ($1, $2)", binds: binds),
+            logger: logger
+        )
+    }
+
+    func revoke(_ session: UUID, reason: String, schema: String, on connection: PostgresConnection) async throws {
+        var binds = PostgresBindings()
+        binds.append(reason)
+        binds.append(session)
+        try await connection.query(
+            PostgresQuery(
+                unsafeSQL: "UPDATE \(schema).sessions SET revoked_at = now(), revoked_reason = $1 WHERE id = $2 AND revoked_at IS NULL",
+                binds: binds
+            ),
+            logger: logger
+        )
+    }
+
+    func tokens(user: UUID, tenant: TenantID, session: UUID, role: Rampart_V1_MemberRole, refresh: String) async throws -> Rampart_V1_TokenReply {
+        let now = WallClock.milliseconds() / 1000
+        let claims = AccessToken(
+            iss: settings.issuer,
+            sub: user.uuidString.lowercased(),
+            tenant: tenant.hex,
+            sid: session.uuidString.lowercased(),
+            roles: [Self.roleName(role)],
+            amr: ["pwd"],
+            iat: now,
+            exp: now + Int64(settings.accessTokenSeconds),
+            jti: randomHex128()
+        )
+        var reply = Rampart_V1_TokenReply()
+        reply.accessToken = try await keys.signer().sign(claims)
+        reply.refreshToken = refresh
+        reply.tokenType = "Bearer"
+        reply.expiresIn = Int64(settings.accessTokenSeconds)
+        reply.sessionID = session.uuidString.lowercased()
+        reply.tenantID = tenant.hex
+        return reply
+    }
+
+    static func roleName(_ role: Rampart_V1_MemberRole) -> String {
+        switch role {
+        case .owner: "owner"
+        case .admin: "admin"
+        default: "member"
+        }
+    }
+
+    // MARK: What others hear
+
+    func loginFailed(email: EmailAddress, user: User?, call: CallContext) async {
+        // fail2ban counts it (RL-3); the answer does not wait for that.
+        if let ip = call.clientIP {
+            var report = Rampart_V1_ReportFailureRequest()
+            report.ip = ip
+            report.kind = .login
+            _ = try? await rpc.call(Subjects.RateLimit.reportFailure, report, context: call, as: Rampart_V1_ReportFailureReply.self)
+        }
+        var anonymous = Rampart_V1_AuditActor()
+        anonymous.kind = .anonymous
+        anonymous.email = email.description
+        let target = ("user", user?.id.uuidString.lowercased() ?? "")
+        var event = Rampart_V1_AuditEvent(.loginFailed, tenant: user?.defaultTenant, target: target, call: call, actor: anonymous, service: .auth)
+        event.outcome = .failure
+        event.reason = "invalid credentials"
+        _ = try? await audit.publish(event)
+    }
+
+    func loggedIn(user: UUID, email: EmailAddress, tenant: TenantID, session: UUID, call: CallContext) async {
+        var activity = Rampart_V1_MemberLoggedIn()
+        activity.eventID = UUID().uuidString.lowercased()
+        activity.tenantID = tenant.hex
+        activity.userID = user.uuidString.lowercased()
+        activity.occurredAtMs = WallClock.milliseconds()
+        _ = try? await jetStream.publish(try activity.serializedBytes(), to: Subjects.MemberEvents.loggedIn, messageID: activity.eventID)
+        var event = auditEvent(.loginSucceeded, tenant: tenant, user: user, session: session, call: call)
+        event.actor.email = email.description
+        _ = try? await audit.publish(event)
+    }
+
+    func auditEvent(_ action: AuditAction, tenant: TenantID, user: UUID, session: UUID, call: CallContext) -> Rampart_V1_AuditEvent {
+        let actor = Rampart_V1_AuditActor(principal: "user:\(user.uuidString.lowercased())")
+        return Rampart_V1_AuditEvent(
+            action,
+            tenant: tenant,
+            target: ("session", session.uuidString.lowercased()),
+            call: call,
+            actor: actor,
+            service: .auth
+        )
+    }
+}
