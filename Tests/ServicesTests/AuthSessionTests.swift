@@ -163,10 +163,59 @@ struct AuthSessionTests {
             principal: bob
         )
         await expectError(.unauthenticated) { _ = try await refresh(cluster, tokens.refreshToken) }
+        // auth heard member.disabled and told the gateway: every session of the user, at once.
+        #expect(
+            try await eventually(within: .seconds(10)) {
+                try await cluster.events(Subjects.SessionEvents.revoked, as: Rampart_V1_SessionRevoked.self)
+                    .contains { $0.userID == user.userID && $0.sessionID.isEmpty }
+            }
+        )
         let disabled = await expectError(.unauthenticated) {
             _ = try await login(cluster, "jane@initech.example", Self.password, ip: "198.51.100.84")
         }
         #expect(disabled?.message == wrong?.message)
+        await cluster.stop()
+    }
+
+    @Test("list my sessions, log out everywhere but here, and every revocation is published for the gateway")
+    func sessionManagement() async throws {
+        let (cluster, user) = try await Self.signedUp()
+        let tenant = TenantID(user.tenantID)
+        let principal = "user:\(user.userID)"
+        var sessions: [Rampart_V1_TokenReply] = []
+        for index in 0..<3 { sessions.append(try await login(cluster, "jane@initech.example", Self.password, ip: "198.51.100.9\(index)")) }
+        var list = Rampart_V1_ListSessionsRequest()
+        list.currentSessionID = sessions[2].sessionID
+        var listed: Rampart_V1_ListSessionsReply = try await cluster.call(Subjects.Auth.listSessions, list, tenant: tenant, principal: principal)
+        #expect(listed.sessions.map(\.sessionID) == sessions.reversed().map(\.sessionID))
+        #expect(listed.sessions.map(\.current) == [true, false, false])
+        #expect(listed.sessions.last?.ip == "198.51.100.90")
+        // Someone else in the tenant sees none of them.
+        let stranger: Rampart_V1_ListSessionsReply = try await cluster.call(
+            Subjects.Auth.listSessions,
+            list,
+            tenant: tenant,
+            principal: "user:\(UUID().uuidString)"
+        )
+        #expect(stranger.sessions.isEmpty)
+
+        var everywhere = Rampart_V1_RevokeSessionsRequest()
+        everywhere.exceptSessionID = sessions[2].sessionID
+        let revoked: Rampart_V1_RevokeSessionsReply = try await cluster.call(
+            Subjects.Auth.revokeSessions,
+            everywhere,
+            tenant: tenant,
+            principal: principal
+        )
+        #expect(revoked.revoked == 2)
+        listed = try await cluster.call(Subjects.Auth.listSessions, list, tenant: tenant, principal: principal)
+        #expect(listed.sessions.map(\.sessionID) == [sessions[2].sessionID])
+        await expectError(.unauthenticated) { _ = try await refresh(cluster, sessions[0].refreshToken) }
+        _ = try await refresh(cluster, sessions[2].refreshToken)
+
+        let events = try await cluster.events(Subjects.SessionEvents.revoked, as: Rampart_V1_SessionRevoked.self)
+        #expect(Set(events.map(\.sessionID)) == [sessions[0].sessionID, sessions[1].sessionID])
+        #expect(events.allSatisfy { $0.userID == user.userID && $0.tenantID == user.tenantID && $0.untilMs > $0.occurredAtMs + 900_000 })
         await cluster.stop()
     }
 

@@ -45,6 +45,13 @@ public enum Subjects {
         public static let refresh = Subjects.operation("refresh", of: .auth)
         public static let logout = Subjects.operation("logout", of: .auth)
         public static let jwks = Subjects.operation("jwks", of: .auth)
+        public static let listSessions = Subjects.operation("list_sessions", of: .auth)
+        public static let revokeSessions = Subjects.operation("revoke_sessions", of: .auth)
+    }
+
+    /// Domain events about sessions, for the gateway's revocation set.
+    public enum SessionEvents {
+        public static let revoked = "\(eventsPrefix).session.revoked"
     }
 
     /// tenants' operations (SPEC section 5).

@@ -75,6 +75,12 @@ public enum AuthService {
                 router.register(Subjects.Auth.logout, requires: [.tenant, .principal]) { (request: Rampart_V1_LogoutRequest, call) in
                     try await signIn.get().logout(request, call: call)
                 }
+                router.register(Subjects.Auth.listSessions, requires: [.tenant, .principal]) { (request: Rampart_V1_ListSessionsRequest, call) in
+                    try await signIn.get().listSessions(request, call: call)
+                }
+                router.register(Subjects.Auth.revokeSessions, requires: [.tenant, .principal]) { (request: Rampart_V1_RevokeSessionsRequest, call) in
+                    try await signIn.get().revokeSessions(request, call: call)
+                }
                 router.register(Subjects.Auth.jwks) { (_: Rampart_V1_JwksRequest, _) in
                     var reply = Rampart_V1_JwksReply()
                     reply.json = try JWKS.render(try await signIn.get().keys.published())
@@ -86,6 +92,7 @@ public enum AuthService {
                 return [
                     AbandonedRegistrations(registration: try registration(context, try hasher.get()), health: context.health, logger: context.logger),
                     KeyRotation(keys: try signingKeys(context), health: context.health, logger: context.logger),
+                    DisabledMembers(sessions: try sessions(context, try hasher.get()), health: context.health),
                 ]
             }
         )

@@ -146,6 +146,7 @@ struct Sessions: Sendable {
             throw Self.invalidRefresh
         case .reused(let session, let user):
             logger.warning("refresh token reused: session revoked", metadata: ["tenant": "\(tenant.hex)", "session": "\(session)"])
+            try? await publishRevoked(tenant: tenant, user: user, session: session)
             var event = auditEvent(.logout, tenant: tenant, user: user, session: session, call: call)
             event.outcome = .failure
             event.reason = "refresh token reused: the session is revoked"
@@ -155,6 +156,7 @@ struct Sessions: Sendable {
             // The member's current standing, not the one at sign-in: a disabled member stops here.
             guard let member = try await activeMember(user, tenant: tenant) else {
                 try await database.transaction { try await revoke(session, reason: "member_disabled", schema: schema, on: $0) }
+                try? await publishRevoked(tenant: tenant, user: user, session: session)
                 throw Self.invalidRefresh
             }
             return try await tokens(user: user, tenant: tenant, session: session, role: member.role, refresh: token)
@@ -190,6 +192,7 @@ struct Sessions: Sendable {
         }
         // Another user's session, or one already ended: the same answer.
         guard ended else { throw RampartError(.notFound, "no such session") }
+        try await publishRevoked(tenant: tenant, user: user, session: session)
         _ = try? await audit.publish(auditEvent(.logout, tenant: tenant, user: user, session: session, call: call))
         return Rampart_V1_LogoutReply()
     }

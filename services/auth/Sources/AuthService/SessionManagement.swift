@@ -1,0 +1,147 @@
+import Logging
+import NATSKit
+import PostgresNIO
+import RampartModels
+import ServiceKit
+import ServiceLifecycle
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// AUTH-4: a user's sessions in a tenant, listed and revoked; every revocation is published so
+/// the gateway refuses the sessions' access tokens at once rather than when they expire.
+extension Sessions {
+    /// The caller (`user:<id>` in a tenant) as a user ID.
+    func caller(_ call: CallContext) throws -> (TenantID, UUID) {
+        guard let tenant = call.tenantID, let principal = call.principal, principal.hasPrefix("user:"),
+            let user = UUID(uuidString: String(principal.dropFirst(5)))
+        else { throw RampartError(.unauthenticated, "sign in first") }
+        return (tenant, user)
+    }
+
+    func listSessions(_ request: Rampart_V1_ListSessionsRequest, call: CallContext) async throws -> Rampart_V1_ListSessionsReply {
+        let (tenant, user) = try caller(call)
+        var reply = Rampart_V1_ListSessionsReply()
+        guard try await database.isProvisioned(tenant) else { return reply }
+        var binds = PostgresBindings()
+        binds.append(user)
+        let rows = try await database.client.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT id, ip, user_agent, (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM last_seen_at) * 1000)::bigint
+                    FROM \(quotedSchema(tenant)).sessions
+                    WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() ORDER BY created_at DESC LIMIT 200
+                    """,
+                binds: binds
+            ),
+            logger: logger
+        )
+        let current = request.currentSessionID.lowercased()
+        for try await (id, ip, agent, created, seen) in rows.decode((UUID, String, String, Int64, Int64).self) {
+            var session = Rampart_V1_Session()
+            session.sessionID = id.uuidString.lowercased()
+            session.ip = ip
+            session.userAgent = agent
+            session.createdAtMs = created
+            session.lastSeenAtMs = seen
+            session.current = session.sessionID == current
+            reply.sessions.append(session)
+        }
+        return reply
+    }
+
+    /// "Log out everywhere": every live session of the caller in the tenant, or all but one.
+    func revokeSessions(_ request: Rampart_V1_RevokeSessionsRequest, call: CallContext) async throws -> Rampart_V1_RevokeSessionsReply {
+        let (tenant, user) = try caller(call)
+        let except = request.exceptSessionID.isEmpty ? nil : UUID(uuidString: request.exceptSessionID)
+        if !request.exceptSessionID.isEmpty, except == nil {
+            throw RampartError.invalidArgument("except_session_id must be a UUID", field: "except_session_id")
+        }
+        var reply = Rampart_V1_RevokeSessionsReply()
+        reply.revoked = Int32(try await revokeAll(user, tenant: tenant, except: except, reason: "logout_everywhere"))
+        _ = try? await audit.publish(
+            Rampart_V1_AuditEvent(.logout, tenant: tenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
+        )
+        return reply
+    }
+
+    /// Ends the user's live sessions in the tenant (but `except`) and tells the gateway.
+    @discardableResult
+    func revokeAll(_ user: UUID, tenant: TenantID, except: UUID? = nil, reason: String) async throws -> Int {
+        guard try await database.isProvisioned(tenant) else { return 0 }
+        var binds = PostgresBindings()
+        binds.append(reason)
+        binds.append(user)
+        binds.append(except)
+        let rows = try await database.client.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    UPDATE \(quotedSchema(tenant)).sessions SET revoked_at = now(), revoked_reason = $1
+                    WHERE user_id = $2 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3::uuid) RETURNING id
+                    """,
+                binds: binds
+            ),
+            logger: logger
+        )
+        var revoked: [UUID] = []
+        for try await id in rows.decode(UUID.self) { revoked.append(id) }
+        if except == nil {
+            try await publishRevoked(tenant: tenant, user: user, session: nil)
+        } else {
+            for session in revoked { try await publishRevoked(tenant: tenant, user: user, session: session) }
+        }
+        return revoked.count
+    }
+
+    func publishRevoked(tenant: TenantID, user: UUID, session: UUID?) async throws {
+        var event = Rampart_V1_SessionRevoked()
+        event.eventID = UUID().uuidString.lowercased()
+        event.tenantID = tenant.hex
+        event.userID = user.uuidString.lowercased()
+        event.sessionID = session?.uuidString.lowercased() ?? ""
+        event.occurredAtMs = WallClock.milliseconds()
+        // Leeway included: no token of these sessions verifies after this.
+        event.untilMs = event.occurredAtMs + Int64(settings.accessTokenSeconds + 60) * 1000
+        _ = try await jetStream.publish(try event.serializedBytes(), to: Subjects.SessionEvents.revoked, messageID: event.eventID)
+    }
+}
+
+/// Follows `member.disabled` from tenants: a member disabled or removed loses every session in
+/// that tenant at once (AUTH-4, TEN-10).
+struct DisabledMembers: Service {
+    let sessions: Sessions
+    let health: HealthChecks
+
+    func run() async throws {
+        let logger = sessions.logger
+        await repeatUntilShutdown("disabled members", logger: logger) {
+            await health.waitUntilStarted()
+            let consumer = try await sessions.jetStream.durableConsumer(
+                stream: Subjects.eventsStream,
+                .init(durableName: "auth-member-disabled", filterSubject: Subjects.MemberEvents.disabled, ackWait: .seconds(30))
+            )
+            defer { consumer.unsubscribe() }
+            while !Task.isCancelled {
+                for message in try await consumer.fetch(batch: 64, timeout: .seconds(1)) {
+                    guard let event = try? Rampart_V1_MemberDisabled(serializedBytes: message.payload), let tenant = TenantID(event.tenantID),
+                        let user = UUID(uuidString: event.userID)
+                    else {
+                        logger.error("unreadable member.disabled dropped", metadata: ["sequence": "\(message.streamSequence)"])
+                        try? message.terminate()
+                        continue
+                    }
+                    let count = try await sessions.revokeAll(
+                        user,
+                        tenant: tenant,
+                        reason: "member_\(event.reason.isEmpty ? "disabled" : event.reason)"
+                    )
+                    logger.info("member's sessions revoked", metadata: ["tenant": "\(tenant.hex)", "sessions": "\(count)"])
+                    try await message.ack()
+                }
+            }
+        }
+    }
+}
