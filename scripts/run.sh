@@ -88,7 +88,7 @@ for service in "${services[@]}"; do
     pg_password=RAMPART_POSTGRES_PASSWORD_$var
     own=()
     [ "$service" = audit ] && own=(RAMPART_AUDIT_SIGNING_KEY="$RAMPART_RUN_AUDIT_SIGNING_KEY")
-    [ "$service" = auth ] && own=(RAMPART_AUTH_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS")
+    [ "$service" = auth ] && own=(RAMPART_AUTH_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS" RAMPART_AUTH_PRINT_LINKS=true RAMPART_AUTH_PUBLIC_URL="http://127.0.0.1:$gateway_port")
     env "${own[@]}" RAMPART_NATS_URL="nats://127.0.0.1:$nats_port" RAMPART_NATS_USER="$service" RAMPART_NATS_PASSWORD="${!nats_password}" \
         RAMPART_POSTGRES_PORT="$pg_port" RAMPART_POSTGRES_PASSWORD="${!pg_password}" \
         RAMPART_OPS_HOST=127.0.0.1 RAMPART_GATEWAY_HOST=127.0.0.1 RAMPART_GATEWAY_PORT="$gateway_port" \

@@ -47,6 +47,16 @@ public enum Subjects {
         public static let jwks = Subjects.operation("jwks", of: .auth)
         public static let listSessions = Subjects.operation("list_sessions", of: .auth)
         public static let revokeSessions = Subjects.operation("revoke_sessions", of: .auth)
+        public static let changePassword = Subjects.operation("change_password", of: .auth)
+        public static let requestPasswordReset = Subjects.operation("request_password_reset", of: .auth)
+        public static let confirmPasswordReset = Subjects.operation("confirm_password_reset", of: .auth)
+        public static let verifyEmail = Subjects.operation("verify_email", of: .auth)
+    }
+
+    /// Links auth sends through the mail sender (AUTH-7, AUTH-8).
+    public enum AccountEvents {
+        public static let passwordResetRequested = "\(eventsPrefix).auth.password_reset_requested"
+        public static let emailVerificationRequested = "\(eventsPrefix).auth.email_verification_requested"
     }
 
     /// Domain events about sessions, for the gateway's revocation set.

@@ -58,8 +58,29 @@ enum AuthMigrations {
         CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id);
         """
 
+    /// Single-use tokens for password reset and email verification (hashes only), and the
+    /// tenants each user has sessions in, so a password change ends them everywhere.
+    static let accountTokens = """
+        CREATE TABLE account_tokens (
+            token_hash bytea PRIMARY KEY CHECK (length(token_hash) = 32),
+            purpose    text NOT NULL CHECK (purpose IN ('password_reset', 'email_verification')),
+            user_id    uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            expires_at timestamptz NOT NULL,
+            used_at    timestamptz
+        );
+        CREATE TABLE user_tenants (
+            user_id   uuid NOT NULL,
+            tenant_id text NOT NULL CHECK (tenant_id ~ '^[0-9a-f]{32}$'),
+            PRIMARY KEY (user_id, tenant_id)
+        );
+        """
+
     static let set = MigrationSet(
-        global: [Migration(version: 1, name: "users", sql: users), Migration(version: 2, name: "signing keys", sql: signingKeys)],
+        global: [
+            Migration(version: 1, name: "users", sql: users), Migration(version: 2, name: "signing keys", sql: signingKeys),
+            Migration(version: 3, name: "account tokens", sql: accountTokens),
+        ],
         tenant: [Migration(version: 1, name: "sessions", sql: sessions)]
     )
 }

@@ -12,6 +12,10 @@ import TokenKit
 /// change and reset, email verification and API keys follow.
 public enum AuthService {
     public static func descriptor(settings: AuthSettings = AuthSettings()) -> ServiceDescriptor {
+        @Sendable func links(_ context: ServiceContext) throws -> AccountLinks {
+            guard let database = context.database else { throw RampartError(.internal, "auth has no database") }
+            return AccountLinks(settings: settings, database: database, jetStream: try context.nats.jetStream(), logger: context.logger)
+        }
         @Sendable func registration(_ context: ServiceContext, _ hasher: PasswordHasher) throws -> Registration {
             guard let database = context.database else { throw RampartError(.internal, "auth has no database") }
             return Registration(
@@ -20,6 +24,7 @@ public enum AuthService {
                 database: database,
                 rpc: RPCClient(connection: context.nats),
                 audit: AuditPublisher(jetStream: try context.nats.jetStream(), logger: context.logger),
+                links: try links(context),
                 logger: context.logger
             )
         }
@@ -45,6 +50,7 @@ public enum AuthService {
                 rateLimit: RateLimitClient(connection: context.nats),
                 jetStream: jetStream,
                 audit: AuditPublisher(jetStream: jetStream, logger: context.logger),
+                links: try links(context),
                 logger: context.logger
             )
         }
@@ -80,6 +86,18 @@ public enum AuthService {
                 }
                 router.register(Subjects.Auth.revokeSessions, requires: [.tenant, .principal]) { (request: Rampart_V1_RevokeSessionsRequest, call) in
                     try await signIn.get().revokeSessions(request, call: call)
+                }
+                router.register(Subjects.Auth.changePassword, requires: [.tenant, .principal]) { (request: Rampart_V1_ChangePasswordRequest, call) in
+                    try await signIn.get().changePassword(request, call: call)
+                }
+                router.register(Subjects.Auth.requestPasswordReset) { (request: Rampart_V1_RequestPasswordResetRequest, call) in
+                    try await signIn.get().requestPasswordReset(request, call: call)
+                }
+                router.register(Subjects.Auth.confirmPasswordReset) { (request: Rampart_V1_ConfirmPasswordResetRequest, call) in
+                    try await signIn.get().confirmPasswordReset(request, call: call)
+                }
+                router.register(Subjects.Auth.verifyEmail) { (request: Rampart_V1_VerifyEmailRequest, call) in
+                    try await signIn.get().verifyEmail(request, call: call)
                 }
                 router.register(Subjects.Auth.jwks) { (_: Rampart_V1_JwksRequest, _) in
                     var reply = Rampart_V1_JwksReply()

@@ -25,6 +25,10 @@ public struct AuthSettings: Sendable {
     public var sessionSeconds: Int
     /// A new signing key this often; the one it replaces verifies for an access token's life more.
     public var signingKeyRotationSeconds: Int
+    /// Where the links in reset and verification mails point (the console's address).
+    public var publicURL: String
+    /// Development: log each mailed link, so `make run` works without a mail sender.
+    public var printLinks: Bool
 
     public init(
         passwordAlgorithm: PasswordAlgorithm = .bcrypt(cost: PasswordAlgorithm.defaultBcryptCost),
@@ -35,7 +39,9 @@ public struct AuthSettings: Sendable {
         issuer: String = "rampart",
         accessTokenSeconds: Int = 900,
         sessionSeconds: Int = 30 * 86_400,
-        signingKeyRotationSeconds: Int = 30 * 86_400
+        signingKeyRotationSeconds: Int = 30 * 86_400,
+        publicURL: String = "http://127.0.0.1:8080",
+        printLinks: Bool = false
     ) {
         self.passwordAlgorithm = passwordAlgorithm
         passwordPolicy = PasswordPolicy(extraCommon: extraCommonPasswords, maximumBytes: passwordAlgorithm.maximumPasswordBytes)
@@ -46,7 +52,13 @@ public struct AuthSettings: Sendable {
         self.accessTokenSeconds = accessTokenSeconds
         self.sessionSeconds = sessionSeconds
         self.signingKeyRotationSeconds = signingKeyRotationSeconds
+        self.publicURL = publicURL
+        self.printLinks = printLinks
     }
+
+    /// A reset link works this long (AUTH-7); a verification link a week.
+    static let passwordResetSeconds = 1800
+    static let emailVerificationSeconds = 7 * 86_400
 
     /// How long a replaced signing key keeps verifying: every token it signed, plus a margin.
     var signingKeyOverlapSeconds: Int { accessTokenSeconds + 3600 }
@@ -59,7 +71,8 @@ public struct AuthSettings: Sendable {
     /// below 10), `RAMPART_AUTH_COMMON_PASSWORDS_FILE` (one password per line, added to the
     /// built-in list), `RAMPART_AUTH_HASH_THREADS` (the cores), `RAMPART_AUTH_KEY_ENCRYPTION_KEYS`
     /// (required), `RAMPART_AUTH_ISSUER`, `RAMPART_AUTH_ACCESS_TOKEN_SECONDS` (900),
-    /// `RAMPART_AUTH_SESSION_SECONDS` (30 days), `RAMPART_AUTH_SIGNING_KEY_ROTATION_SECONDS` (30 days).
+    /// `RAMPART_AUTH_SESSION_SECONDS` (30 days), `RAMPART_AUTH_SIGNING_KEY_ROTATION_SECONDS` (30 days),
+    /// `RAMPART_AUTH_PUBLIC_URL`, `RAMPART_AUTH_PRINT_LINKS` (true in development).
     public init(reader: inout EnvironmentReader) {
         let cost = reader.int("auth.bcrypt-cost", default: PasswordAlgorithm.defaultBcryptCost, range: PasswordAlgorithm.minimumBcryptCost...16)
         let algorithm: PasswordAlgorithm =
@@ -92,7 +105,9 @@ public struct AuthSettings: Sendable {
             issuer: reader.string("auth.issuer", default: "rampart"),
             accessTokenSeconds: reader.int("auth.access-token-seconds", default: 900, range: 60...3600),
             sessionSeconds: reader.int("auth.session-seconds", default: 30 * 86_400, range: 3600...(365 * 86_400)),
-            signingKeyRotationSeconds: reader.int("auth.signing-key-rotation-seconds", default: 30 * 86_400, range: 3600...(365 * 86_400))
+            signingKeyRotationSeconds: reader.int("auth.signing-key-rotation-seconds", default: 30 * 86_400, range: 3600...(365 * 86_400)),
+            publicURL: reader.string("auth.public-url", default: "http://127.0.0.1:8080"),
+            printLinks: reader.string("auth.print-links", default: "false") == "true"
         )
     }
 }

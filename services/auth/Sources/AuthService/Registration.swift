@@ -19,6 +19,7 @@ struct Registration: Sendable {
     let database: Database
     let rpc: RPCClient
     let audit: AuditPublisher
+    let links: AccountLinks
     let logger: Logger
 
     func register(_ request: Rampart_V1_RegisterRequest, call: CallContext) async throws -> Rampart_V1_RegisterReply {
@@ -80,6 +81,12 @@ struct Registration: Sendable {
             "UPDATE users SET status = 'active', default_tenant_id = \(tenant.tenantID), updated_at = now() WHERE id = \(user)",
             logger: logger
         )
+        // AUTH-8: a failure here leaves an account that can ask again; it does not undo the sign-up.
+        do {
+            try await links.send(.emailVerification, user: user, email: email.description)
+        } catch {
+            logger.warning("verification link not sent", metadata: ["user": "\(user)", "error": "\(loggable(error))"])
+        }
 
         var actor = Rampart_V1_AuditActor(principal: "user:\(user.uuidString.lowercased())")
         actor.email = email.description

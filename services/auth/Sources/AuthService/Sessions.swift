@@ -26,6 +26,7 @@ struct Sessions: Sendable {
     let rateLimit: RateLimitClient
     let jetStream: JetStream
     let audit: AuditPublisher
+    let links: AccountLinks
     let logger: Logger
 
     /// One answer for every way a sign-in can fail on the credentials (AUTH-5).
@@ -57,6 +58,7 @@ struct Sessions: Sendable {
             await loginFailed(email: email, user: user, call: call)
             throw Self.invalidCredentials
         }
+        try await checkRotation(user, tenant: tenant)
         if verdict.needsRehash {
             let hash = try await hasher.hash(request.password)
             try await database.client.query("UPDATE users SET password_hash = \(hash), updated_at = now() WHERE id = \(user.id)", logger: logger)
@@ -84,6 +86,11 @@ struct Sessions: Sendable {
                 logger: logger
             )
             try await insertRefresh(refresh.hash, session: session, schema: schema, on: connection)
+            // Where the user has sessions: a password change ends them in every such tenant.
+            try await connection.query(
+                "INSERT INTO user_tenants (user_id, tenant_id) VALUES (\(user.id), \(tenant.hex)) ON CONFLICT DO NOTHING",
+                logger: logger
+            )
         }
         let reply = try await tokens(user: user.id, tenant: tenant, session: session, role: member.role, refresh: refresh.token)
         await loggedIn(user: user.id, email: email, tenant: tenant, session: session, call: call)
@@ -204,17 +211,35 @@ struct Sessions: Sendable {
         var passwordHash: String
         var status: String
         var defaultTenant: TenantID?
+        var passwordChangedAtMs: Int64
     }
 
     func findUser(_ email: EmailAddress) async throws -> User? {
         let rows = try await database.client.query(
-            "SELECT id, password_hash, status, default_tenant_id FROM users WHERE email = \(email.description)",
+            """
+            SELECT id, password_hash, status, default_tenant_id, (extract(epoch FROM password_changed_at) * 1000)::bigint
+            FROM users WHERE email = \(email.description)
+            """,
             logger: logger
         )
-        for try await (id, hash, status, tenant) in rows.decode((UUID, String, String, String?).self) {
-            return User(id: id, passwordHash: hash, status: status, defaultTenant: tenant.flatMap { TenantID($0) })
+        for try await (id, hash, status, tenant, changed) in rows.decode((UUID, String, String, String?, Int64).self) {
+            return User(id: id, passwordHash: hash, status: status, defaultTenant: tenant.flatMap { TenantID($0) }, passwordChangedAtMs: changed)
         }
         return nil
+    }
+
+    /// AUTH-9: a tenant that rotates passwords every N days refuses a password older than that,
+    /// after it was verified (so the answer says nothing to someone without it).
+    func checkRotation(_ user: User, tenant: TenantID) async throws {
+        let context = CallContext(tenantID: tenant, principal: "system:auth")
+        let policies = try await rpc.call(Subjects.Tenants.get, Rampart_V1_GetTenantRequest(), context: context, as: Rampart_V1_Tenant.self).policies
+        let days = Int64(policies.passwordRotationDays)
+        guard days > 0, WallClock.milliseconds() - user.passwordChangedAtMs > days * 86_400_000 else { return }
+        throw RampartError(
+            .failedPrecondition,
+            "your password is older than this organization allows (\(days) days): reset it to sign in",
+            details: ["reason": "password_expired"]
+        )
     }
 
     /// The member as tenants knows them now, when active in an active tenant.

@@ -1,0 +1,182 @@
+import Logging
+import NATSKit
+import NIOCore
+import PostgresNIO
+import RampartModels
+import ServiceKit
+import SodiumKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Single-use account tokens (AUTH-7 password reset, AUTH-8 email verification): 32 random
+/// bytes, base64url, stored as their SHA-256; the link goes out as an event for the mail sender.
+struct AccountLinks: Sendable {
+    let settings: AuthSettings
+    let database: Database
+    let jetStream: JetStream
+    let logger: Logger
+
+    enum Purpose: String {
+        case passwordReset = "password_reset"
+        case emailVerification = "email_verification"
+
+        var seconds: Int { self == .passwordReset ? AuthSettings.passwordResetSeconds : AuthSettings.emailVerificationSeconds }
+        var path: String { self == .passwordReset ? "/reset-password" : "/verify-email" }
+        var subject: String {
+            self == .passwordReset ? Subjects.AccountEvents.passwordResetRequested : Subjects.AccountEvents.emailVerificationRequested
+        }
+    }
+
+    func send(_ purpose: Purpose, user: UUID, email: String) async throws {
+        let secret = randomBytes(32)
+        let token = Base64.encode(secret, variant: Base64.urlSafeNoPadding)
+        let expires = WallClock.milliseconds() + Int64(purpose.seconds) * 1000
+        try await database.client.query(
+            """
+            INSERT INTO account_tokens (token_hash, purpose, user_id, expires_at)
+            VALUES (\(ByteBuffer(bytes: sha256(secret))), \(purpose.rawValue), \(user), to_timestamp(\(Double(expires) / 1000)))
+            """,
+            logger: logger
+        )
+        var event = Rampart_V1_AccountLink()
+        event.eventID = UUID().uuidString.lowercased()
+        event.userID = user.uuidString.lowercased()
+        event.email = email
+        event.token = token
+        event.link = "\(settings.publicURL)\(purpose.path)?token=\(token)"
+        event.expiresAtMs = expires
+        _ = try await jetStream.publish(try event.serializedBytes(), to: purpose.subject, messageID: event.eventID)
+        if settings.printLinks {
+            logger.notice(
+                "account link (development: no mail sender)",
+                metadata: ["purpose": "\(purpose.rawValue)", "email": "\(email)", "link": "\(event.link)"]
+            )
+        }
+    }
+
+    /// Spends a token: the user it was for, once, before it expires; nil otherwise.
+    func spend(_ token: String, _ purpose: Purpose, on connection: PostgresConnection) async throws -> UUID? {
+        guard token.utf8.count <= 64, let secret = Base64.decode(token, variant: Base64.urlSafeNoPadding), secret.count == 32 else { return nil }
+        let rows = try await connection.query(
+            """
+            UPDATE account_tokens SET used_at = now()
+            WHERE token_hash = \(ByteBuffer(bytes: sha256(secret))) AND purpose = \(purpose.rawValue) AND used_at IS NULL AND expires_at > now()
+            RETURNING user_id
+            """,
+            logger: logger
+        )
+        for try await user in rows.decode(UUID.self) { return user }
+        return nil
+    }
+}
+
+extension Sessions {
+    /// AUTH-7: the current password proves it is the user; the other sessions end everywhere.
+    func changePassword(_ request: Rampart_V1_ChangePasswordRequest, call: CallContext) async throws -> Rampart_V1_ChangePasswordReply {
+        let (tenant, user) = try caller(call)
+        let rows = try await database.client.query("SELECT email, password_hash FROM users WHERE id = \(user) AND status = 'active'", logger: logger)
+        var found: (String, String)?
+        for try await row in rows.decode((String, String).self) { found = row }
+        let verdict = try await hasher.verify(String(request.currentPassword.prefix(1024)), against: found?.1)
+        guard let (email, _) = found, verdict.matches else {
+            throw RampartError(.permissionDenied, "the current password is not right", details: ["field": "current_password"])
+        }
+        try await setPassword(request.newPassword, user: user, email: email, field: "new_password")
+        let keep = UUID(uuidString: request.currentSessionID)
+        var revoked = 0
+        for other in try await tenantsWithSessions(user) {
+            revoked += try await revokeAll(user, tenant: other, except: other == tenant ? keep : nil, reason: "password_changed")
+        }
+        _ = try? await audit.publish(
+            Rampart_V1_AuditEvent(.passwordChanged, tenant: tenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
+        )
+        var reply = Rampart_V1_ChangePasswordReply()
+        reply.otherSessionsRevoked = Int32(revoked)
+        return reply
+    }
+
+    /// Always the same empty answer, so the form tells nobody which addresses have accounts.
+    func requestPasswordReset(
+        _ request: Rampart_V1_RequestPasswordResetRequest,
+        call: CallContext
+    ) async throws -> Rampart_V1_RequestPasswordResetReply {
+        guard let email = request.email.utf8.count <= 254 ? EmailAddress(request.email) : nil else {
+            throw RampartError.invalidArgument("the email must be a valid address", field: "email")
+        }
+        if let ip = call.clientIP { try await limit("login", key: ip, call: call) }
+        if let user = try await findUser(email), user.status == "active" {
+            try await links.send(.passwordReset, user: user.id, email: email.description)
+        }
+        return Rampart_V1_RequestPasswordResetReply()
+    }
+
+    func confirmPasswordReset(
+        _ request: Rampart_V1_ConfirmPasswordResetRequest,
+        call: CallContext
+    ) async throws -> Rampart_V1_ConfirmPasswordResetReply {
+        let invalid = RampartError(.notFound, "this reset link is not valid: it may have expired or been used", details: ["field": "token"])
+        // The policy first, so a rejected password does not spend the token.
+        let lookup = try await database.transaction { connection -> (UUID, String)? in
+            guard let user = try await links.spend(request.token, .passwordReset, on: connection) else { return nil }
+            let rows = try await connection.query("SELECT email FROM users WHERE id = \(user)", logger: logger)
+            for try await email in rows.decode(String.self) {
+                let violations = settings.passwordPolicy.violations(request.newPassword, email: EmailAddress(email))
+                if !violations.isEmpty {
+                    throw RampartError(
+                        .invalidArgument,
+                        "the password needs " + violations.joined(separator: ", "),
+                        details: ["field": "new_password"]
+                    )
+                }
+                return (user, email)
+            }
+            return nil
+        }
+        guard let (user, email) = lookup else { throw invalid }
+        try await setPassword(request.newPassword, user: user, email: email, field: "new_password")
+        for tenant in try await tenantsWithSessions(user) { try await revokeAll(user, tenant: tenant, reason: "password_reset") }
+        let defaultTenant = try await findUser(EmailAddress(email)!)?.defaultTenant
+        _ = try? await audit.publish(
+            Rampart_V1_AuditEvent(.passwordReset, tenant: defaultTenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
+        )
+        return Rampart_V1_ConfirmPasswordResetReply()
+    }
+
+    func verifyEmail(_ request: Rampart_V1_VerifyEmailRequest, call: CallContext) async throws -> Rampart_V1_VerifyEmailReply {
+        let user = try await database.transaction { connection -> UUID? in
+            guard let user = try await links.spend(request.token, .emailVerification, on: connection) else { return nil }
+            try await connection.query("UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = \(user)", logger: logger)
+            return user
+        }
+        guard let user else {
+            throw RampartError(.notFound, "this verification link is not valid: it may have expired or been used", details: ["field": "token"])
+        }
+        var reply = Rampart_V1_VerifyEmailReply()
+        reply.userID = user.uuidString.lowercased()
+        return reply
+    }
+
+    /// Checks the policy, hashes, stores, and restarts the rotation clock (AUTH-9).
+    func setPassword(_ password: String, user: UUID, email: String, field: String) async throws {
+        let violations = settings.passwordPolicy.violations(password, email: EmailAddress(email))
+        guard violations.isEmpty else {
+            throw RampartError(.invalidArgument, "the password needs " + violations.joined(separator: ", "), details: ["field": field])
+        }
+        let hash = try await hasher.hash(password)
+        try await database.client.query(
+            "UPDATE users SET password_hash = \(hash), password_changed_at = now(), updated_at = now() WHERE id = \(user)",
+            logger: logger
+        )
+    }
+
+    func tenantsWithSessions(_ user: UUID) async throws -> [TenantID] {
+        let rows = try await database.client.query("SELECT tenant_id FROM user_tenants WHERE user_id = \(user)", logger: logger)
+        var tenants: [TenantID] = []
+        for try await id in rows.decode(String.self) { if let tenant = TenantID(id) { tenants.append(tenant) } }
+        return tenants
+    }
+}
