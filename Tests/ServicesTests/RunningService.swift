@@ -20,7 +20,8 @@ final class RunningService: Sendable {
         instance: String,
         user: String? = nil,
         password: String? = nil,
-        database: String? = nil
+        database: String? = nil,
+        publicHTTP: ServiceConfiguration.HTTP? = nil
     ) async throws -> RunningService {
         let configuration = ServiceConfiguration(
             service: descriptor.name,
@@ -30,7 +31,8 @@ final class RunningService: Sendable {
             postgres: database.map {
                 .init(host: TestPostgres.server.host, port: TestPostgres.server.port, user: $0, password: $0, database: $0)
             },
-            ops: .init(host: "127.0.0.1", port: 0)
+            ops: .init(host: "127.0.0.1", port: 0),
+            publicHTTP: publicHTTP
         )
         let service = try await ServiceRuntime.assemble(descriptor, configuration: configuration, logger: quietLogger())
         let task = Task { try await service.run() }

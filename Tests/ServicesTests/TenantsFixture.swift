@@ -1,6 +1,7 @@
 import AuditService
 import AuthService
 import Foundation
+import GatewayService
 import NATSKit
 import PermissionsService
 import RampartModels
@@ -49,6 +50,8 @@ final class TenantsCluster: @unchecked Sendable {
     }
 
     let auditKey = SigningKey.generate()
+    /// The gateway's public port, once `start(.gateway)` has it listening.
+    let gatewayPort = ListeningPort()
 
     func descriptor(_ service: ServiceName) -> ServiceDescriptor {
         switch service {
@@ -58,7 +61,7 @@ final class TenantsCluster: @unchecked Sendable {
         case .audit: AuditService.descriptor(settings: AuditSettings(signingKey: auditKey))
         case .webhooks: WebhooksService.descriptor()
         case .rateLimit: RateLimitService.descriptor()
-        case .gateway: fatalError("not part of the saga")
+        case .gateway: GatewayService.descriptor(publicPort: gatewayPort)
         }
     }
 
@@ -67,7 +70,8 @@ final class TenantsCluster: @unchecked Sendable {
             descriptor(service),
             nats: nats,
             instance: "\(service.rawValue)-1",
-            database: databases[service]
+            database: databases[service],
+            publicHTTP: service == .gateway ? .init(host: "127.0.0.1", port: 0) : nil
         )
         lock.withLock { running[service] = instance }
     }

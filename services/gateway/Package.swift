@@ -11,6 +11,11 @@ let package = Package(
     dependencies: [
         .package(path: "../../Packages/ServiceKit"),
         .package(path: "../../Packages/RampartModels"),
+        .package(path: "../../Packages/TokenKit"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
     ],
@@ -20,6 +25,11 @@ let package = Package(
             dependencies: [
                 .product(name: "ServiceKit", package: "ServiceKit"),
                 .product(name: "RampartModels", package: "RampartModels"),
+                .product(name: "TokenKit", package: "TokenKit"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

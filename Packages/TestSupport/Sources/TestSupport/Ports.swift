@@ -41,15 +41,45 @@ public enum Ports {
 /// tests. The blocking socket work runs off Swift's cooperative pool, which the server under
 /// test needs.
 public func httpGet(port: Int, path: String, host: String = "127.0.0.1") async throws -> (status: Int, body: String) {
-    try await offloaded { try blockingHTTPGet(port: port, path: path, host: host) }
+    let response = try await httpRequest(port: port, "GET", path, host: host)
+    return (response.status, response.body)
 }
 
-private func blockingHTTPGet(port: Int, path: String, host: String) throws -> (status: Int, body: String) {
+/// What an HTTP request got back: status, header fields (names lower-cased), body.
+public struct HTTPTestResponse: Sendable {
+    public var status: Int
+    public var headers: [String: String]
+    public var body: String
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), with a body as given:
+/// tests send exactly the bytes they mean, malformed ones included.
+public func httpRequest(
+    port: Int,
+    _ method: String,
+    _ path: String,
+    headers: [String: String] = [:],
+    body: [UInt8] = [],
+    host: String = "127.0.0.1"
+) async throws -> HTTPTestResponse {
+    try await offloaded { try blockingHTTPRequest(port: port, method: method, path: path, headers: headers, body: body, host: host) }
+}
+
+private func blockingHTTPRequest(
+    port: Int,
+    method: String,
+    path: String,
+    headers: [String: String],
+    body: [UInt8],
+    host: String
+) throws -> HTTPTestResponse {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestInfrastructureError("socket failed") }
     defer { close(fd) }
-    var timeout = timeval(tv_sec: 5, tv_usec: 0)
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    // A server that answers early (413) stops reading: sending must give up, not block.
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr(host)
@@ -58,8 +88,16 @@ private func blockingHTTPGet(port: Int, path: String, host: String) throws -> (s
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard connected == 0 else { throw TestInfrastructureError("connect to \(host):\(port) failed") }
-    let request = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n\r\n"
-    _ = request.withCString { send(fd, $0, strlen($0), 0) }
+    var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
+    for (name, value) in headers { head += "\(name): \(value)\r\n" }
+    if !body.isEmpty || method == "POST" || method == "PUT" || method == "PATCH" { head += "Content-Length: \(body.count)\r\n" }
+    let request = Array((head + "\r\n").utf8) + body
+    var sent = 0
+    while sent < request.count {
+        let count = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if count <= 0 { break }  // the server may answer (413) and close before reading everything
+        sent += count
+    }
     var response: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
@@ -68,11 +106,16 @@ private func blockingHTTPGet(port: Int, path: String, host: String) throws -> (s
         response.append(contentsOf: buffer[0..<count])
     }
     let text = String(decoding: response, as: UTF8.self)
-    guard let statusLine = text.split(separator: "\r\n").first else { throw TestInfrastructureError("empty HTTP response") }
-    let parts = statusLine.split(separator: " ")
-    guard parts.count >= 2, let status = Int(parts[1]) else { throw TestInfrastructureError("bad status line \(statusLine)") }
-    let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
-    return (status, body)
+    guard let split = text.range(of: "\r\n\r\n") else { throw TestInfrastructureError("no HTTP response (\(response.count) bytes)") }
+    let lines = text[..<split.lowerBound].split(separator: "\r\n")
+    let parts = lines.first?.split(separator: " ") ?? []
+    guard parts.count >= 2, let status = Int(parts[1]) else { throw TestInfrastructureError("bad status line \(lines.first ?? "")") }
+    var fields: [String: String] = [:]
+    for line in lines.dropFirst() {
+        guard let colon = line.firstIndex(of: ":") else { continue }
+        fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }
+    return HTTPTestResponse(status: status, headers: fields, body: String(text[split.upperBound...]))
 }
 
 public struct TestInfrastructureError: Error, CustomStringConvertible {
