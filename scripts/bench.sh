@@ -16,7 +16,11 @@ done
 bin=$(swift build -c release --show-bin-path)
 
 work=$(mktemp -d /tmp/rampart-bench.XXXXXX)
+bench_pid=
 cleanup() {
+    # The bench and every service it started share a process group: a bench that crashed
+    # must not leave services running.
+    [ -n "$bench_pid" ] && kill -- "-$bench_pid" 2>/dev/null || true
     pkill -f -- "-sd $work/tmp/" 2>/dev/null || true
     scripts/infra.sh postgres-stop "$work/postgres" || true
     rm -rf "$work"
@@ -31,4 +35,6 @@ export RAMPART_TEST_POSTGRES_USER=postgres
 export RAMPART_TEST_TMPDIR=$work/tmp
 mkdir -p "$RAMPART_TEST_TMPDIR"
 
-"$bin/rampart-bench" .build/bench/nats_reqrep "$bin"
+setsid "$bin/rampart-bench" .build/bench/nats_reqrep "$bin" &
+bench_pid=$!
+wait "$bench_pid"
