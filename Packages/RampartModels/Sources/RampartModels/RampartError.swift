@@ -33,6 +33,14 @@ public struct RampartError: Error, Sendable, Equatable, CustomStringConvertible 
         RampartError(.invalidArgument, message, details: field.map { ["field": $0] } ?? [:])
     }
 
+    /// Every failed field of a request at once: the messages joined, one detail per field, and
+    /// `field` naming the first, as every invalid_argument error has.
+    public static func invalidFields(_ problems: [(field: String, message: String)]) -> RampartError {
+        var details = Dictionary(problems.map { ($0.field, $0.message) }) { earlier, _ in earlier }
+        details["field"] = problems.first?.field
+        return RampartError(.invalidArgument, problems.map(\.message).joined(separator: "; "), details: details)
+    }
+
     public static func internalError() -> RampartError {
         RampartError(.internal, "internal error")
     }

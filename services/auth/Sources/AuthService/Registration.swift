@@ -35,11 +35,7 @@ struct Registration: Sendable {
         if request.organization.name.isEmpty || request.organization.country.isEmpty || request.organization.registrationNumber.isEmpty {
             problems.append(("organization", "the organization's name, country and registration number are required"))
         }
-        if let first = problems.first {
-            var details = Dictionary(problems.map { ($0.field, $0.message) }) { earlier, _ in earlier }
-            details["field"] = first.field
-            throw RampartError(.invalidArgument, problems.map(\.message).joined(separator: "; "), details: details)
-        }
+        if !problems.isEmpty { throw RampartError.invalidFields(problems) }
         guard let email, call.clientIP != nil else {
             throw RampartError(.invalidArgument, "the client's IP address is required to register", details: ["field": "client_ip"])
         }

@@ -16,9 +16,7 @@ import Foundation
 extension Sessions {
     /// The caller (`user:<id>` in a tenant) as a user ID.
     func caller(_ call: CallContext) throws -> (TenantID, UUID) {
-        guard let tenant = call.tenantID, let principal = call.principal, principal.hasPrefix("user:"),
-            let user = UUID(uuidString: String(principal.dropFirst(5)))
-        else { throw RampartError(.unauthenticated, "sign in first") }
+        guard let tenant = call.tenantID, let user = call.userID else { throw RampartError(.unauthenticated, "sign in first") }
         return (tenant, user)
     }
 
@@ -117,31 +115,17 @@ struct DisabledMembers: Service {
 
     func run() async throws {
         let logger = sessions.logger
-        await repeatUntilShutdown("disabled members", logger: logger) {
-            await health.waitUntilStarted()
-            let consumer = try await sessions.jetStream.durableConsumer(
-                stream: Subjects.eventsStream,
-                .init(durableName: "auth-member-disabled", filterSubject: Subjects.MemberEvents.disabled, ackWait: .seconds(30))
-            )
-            defer { consumer.unsubscribe() }
-            while !Task.isCancelled {
-                for message in try await consumer.fetch(batch: 64, timeout: .seconds(1)) {
-                    guard let event = try? Rampart_V1_MemberDisabled(serializedBytes: message.payload), let tenant = TenantID(event.tenantID),
-                        let user = UUID(uuidString: event.userID)
-                    else {
-                        logger.error("unreadable member.disabled dropped", metadata: ["sequence": "\(message.streamSequence)"])
-                        try? message.terminate()
-                        continue
-                    }
-                    let count = try await sessions.revokeAll(
-                        user,
-                        tenant: tenant,
-                        reason: "member_\(event.reason.isEmpty ? "disabled" : event.reason)"
-                    )
-                    logger.info("member's sessions revoked", metadata: ["tenant": "\(tenant.hex)", "sessions": "\(count)"])
-                    try await message.ack()
-                }
+        await followEvents(sessions.jetStream, "auth-member-disabled", Subjects.MemberEvents.disabled, health: health, logger: logger) { message in
+            guard let event = try? Rampart_V1_MemberDisabled(serializedBytes: message.payload), let tenant = TenantID(event.tenantID),
+                let user = UUID(uuidString: event.userID)
+            else {
+                logger.error("unreadable member.disabled dropped", metadata: ["sequence": "\(message.streamSequence)"])
+                try? message.terminate()
+                return
             }
+            let count = try await sessions.revokeAll(user, tenant: tenant, reason: "member_\(event.reason.isEmpty ? "disabled" : event.reason)")
+            logger.info("member's sessions revoked", metadata: ["tenant": "\(tenant.hex)", "sessions": "\(count)"])
+            try await message.ack()
         }
     }
 }

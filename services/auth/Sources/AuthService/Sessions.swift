@@ -173,9 +173,7 @@ struct Sessions: Sendable {
     // MARK: Sign-out
 
     func logout(_ request: Rampart_V1_LogoutRequest, call: CallContext) async throws -> Rampart_V1_LogoutReply {
-        guard let tenant = call.tenantID, let principal = call.principal, principal.hasPrefix("user:"),
-            let user = UUID(uuidString: String(principal.dropFirst(5)))
-        else { throw RampartError(.unauthenticated, "sign in first") }
+        let (tenant, user) = try caller(call)
         guard let session = UUID(uuidString: request.sessionID) else {
             throw RampartError.invalidArgument("session_id must be a UUID", field: "session_id")
         }

@@ -62,6 +62,18 @@ struct APICaller: Sendable {
         }
     }
 
+    /// A route for the signed-in only: `body` gets the verified caller and the call context.
+    func signedIn(
+        _ request: Request,
+        _ context: GatewayRequestContext,
+        _ body: (Caller, CallContext) async throws -> Response
+    ) async -> Response {
+        await respond(request, context) { requestID in
+            let caller = try await authenticate(request)
+            return try await body(caller, self.context(requestID, request, context, caller: caller))
+        }
+    }
+
     /// The body as `Message`, from JSON.
     func decode<Message: SwiftProtobuf.Message>(_ request: Request, as _: Message.Type) async throws -> Message {
         guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
@@ -219,53 +231,49 @@ extension APICaller {
         }
         // Signed-in routes without a body: the session comes from the access token.
         router.post("/v1/auth/logout") { request, context in
-            await respond(request, context) { requestID in
-                let caller = try await authenticate(request)
+            await signedIn(request, context) { caller, call in
                 var message = Rampart_V1_LogoutRequest()
                 message.sessionID = caller.claims.sid
                 let _: Rampart_V1_LogoutReply = try await rpc.call(
                     Subjects.Auth.logout,
                     message,
-                    context: self.context(requestID, request, context, caller: caller)
+                    context: call
                 )
                 return Response(status: .noContent)
             }
         }
         router.get("/v1/auth/sessions") { request, context in
-            await respond(request, context) { requestID in
-                let caller = try await authenticate(request)
+            await signedIn(request, context) { caller, call in
                 var message = Rampart_V1_ListSessionsRequest()
                 message.currentSessionID = caller.claims.sid
                 let reply: Rampart_V1_ListSessionsReply = try await rpc.call(
                     Subjects.Auth.listSessions,
                     message,
-                    context: self.context(requestID, request, context, caller: caller)
+                    context: call
                 )
                 return try json(reply)
             }
         }
         router.delete("/v1/auth/sessions/:id") { request, context in
-            await respond(request, context) { requestID in
-                let caller = try await authenticate(request)
+            await signedIn(request, context) { caller, call in
                 var message = Rampart_V1_LogoutRequest()
                 message.sessionID = context.parameters.get("id") ?? ""
                 let _: Rampart_V1_LogoutReply = try await rpc.call(
                     Subjects.Auth.logout,
                     message,
-                    context: self.context(requestID, request, context, caller: caller)
+                    context: call
                 )
                 return Response(status: .noContent)
             }
         }
         router.delete("/v1/auth/sessions") { request, context in
-            await respond(request, context) { requestID in
-                let caller = try await authenticate(request)
+            await signedIn(request, context) { caller, call in
                 var message = Rampart_V1_RevokeSessionsRequest()
                 message.exceptSessionID = caller.claims.sid
                 let reply: Rampart_V1_RevokeSessionsReply = try await rpc.call(
                     Subjects.Auth.revokeSessions,
                     message,
-                    context: self.context(requestID, request, context, caller: caller)
+                    context: call
                 )
                 return try json(reply)
             }

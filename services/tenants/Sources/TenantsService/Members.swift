@@ -70,7 +70,7 @@ extension Tenants {
             guard needed == .member else { throw RampartError(.permissionDenied, "API keys cannot manage the tenant") }
             return Caller()
         default:
-            guard parts.count == 2, let user = UUID(uuidString: parts[1]) else { throw RampartError(.unauthenticated, "sign in first") }
+            guard let user = call.userID else { throw RampartError(.unauthenticated, "sign in first") }
             guard let member = try await member(user, in: tenant), member.status == .active, let role = MemberRoleName(member.role) else {
                 // During provisioning the owner is known from the registry before the member row exists.
                 if allowInactive, status == .provisioning, try await registry.owner(tenant)?.userID == user {
@@ -231,9 +231,7 @@ extension Tenants {
     /// Single use, before expiry, by the invited address only. An unknown, used and expired
     /// token get the same answer.
     func accept(_ request: Rampart_V1_AcceptInvitationRequest, call: CallContext) async throws -> Rampart_V1_AcceptInvitationReply {
-        guard let principal = call.principal, principal.hasPrefix("user:"), let user = UUID(uuidString: String(principal.dropFirst(5))) else {
-            throw RampartError(.unauthenticated, "sign in to accept an invitation")
-        }
+        guard let user = call.userID else { throw RampartError(.unauthenticated, "sign in to accept an invitation") }
         let invalid = RampartError(.notFound, "this invitation is not valid: it may have expired or been used", details: ["field": "token"])
         let parts = request.token.split(separator: ".", omittingEmptySubsequences: false)
         guard request.token.utf8.count <= 128, parts.count == 2, let tenant = TenantID(parts[0]), tenant.hex == parts[0],

@@ -13,7 +13,7 @@ struct TenantSagaReceipts: Service {
     let logger: Logger
 
     func run() async throws {
-        await tenants.follow("tenants-saga", Subjects.TenantEvents.all, health: health) { await handle($0) }
+        await followEvents(tenants.jetStream, "tenants-saga", Subjects.TenantEvents.all, health: health, logger: logger) { await handle($0) }
     }
 
     private func handle(_ message: JetStreamMessage) async {
@@ -96,7 +96,7 @@ struct TenantActivity: Service {
     let logger: Logger
 
     func run() async throws {
-        await tenants.follow("tenants-activity", Subjects.MemberEvents.loggedIn, health: health) { message in
+        await followEvents(tenants.jetStream, "tenants-activity", Subjects.MemberEvents.loggedIn, health: health, logger: logger) { message in
             guard let event = try? Rampart_V1_MemberLoggedIn(serializedBytes: message.payload), let tenant = TenantID(event.tenantID),
                 event.occurredAtMs > 0
             else {
@@ -106,29 +106,6 @@ struct TenantActivity: Service {
             // Never in the future: a skewed clock must not keep a tenant alive for ever.
             try await tenants.registry.recordActivity(tenant, at: min(event.occurredAtMs, WallClock.milliseconds()))
             try await message.ack()
-        }
-    }
-}
-
-extension Tenants {
-    /// Feeds each message of the durable consumer `durable` on `filter` to `handle`, from when
-    /// the service has started until shutdown, resuming after NATS or database trouble.
-    func follow(
-        _ durable: String,
-        _ filter: String,
-        health: HealthChecks,
-        _ handle: @escaping @Sendable (JetStreamMessage) async throws -> Void
-    ) async {
-        await repeatUntilShutdown(durable, logger: logger) {
-            await health.waitUntilStarted()
-            let consumer = try await jetStream.durableConsumer(
-                stream: Subjects.eventsStream,
-                .init(durableName: durable, filterSubject: filter, ackWait: .seconds(30))
-            )
-            defer { consumer.unsubscribe() }
-            while !Task.isCancelled {
-                for message in try await consumer.fetch(batch: 64, timeout: .seconds(1)) { try await handle(message) }
-            }
         }
     }
 }

@@ -60,12 +60,7 @@ struct Tenants: Sendable {
         if !settings.dataRegions.contains(region) {
             problems.append(("data_region", "the data region must be one of \(settings.dataRegions.joined(separator: ", "))"))
         }
-        if let first = problems.first {
-            // One detail per failed field, and `field` naming the first, as every error has.
-            var details = Dictionary(problems.map { ($0.field, $0.message) }) { earlier, _ in earlier }
-            details["field"] = first.field
-            throw RampartError(.invalidArgument, problems.map(\.message).joined(separator: "; "), details: details)
-        }
+        if !problems.isEmpty { throw RampartError.invalidFields(problems) }
         guard let registration, let ownerID, let email, let plan else { throw RampartError.internalError() }
 
         guard let ip = call.clientIP else {

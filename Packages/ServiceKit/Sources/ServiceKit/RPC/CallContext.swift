@@ -7,6 +7,12 @@ import Glibc
 import Darwin
 #endif
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// The call context of one request, carried in NATS headers (ARCHITECTURE "Messaging").
 /// `init(headers:requirements:)` validates every header before a handler runs: a handler never
 /// sees a malformed request ID, a tenant ID that is not 32 hex digits, or a bogus IP.
@@ -37,6 +43,13 @@ public struct CallContext: Sendable, Equatable {
         self.userAgent = userAgent
         self.deadline = Self.nowMilliseconds() + timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
         self.traceparent = traceparent
+    }
+
+    /// The signed-in user the principal names (`user:<UUID>`), or nil for a service, an API
+    /// key or nobody.
+    public var userID: UUID? {
+        guard let principal, principal.hasPrefix("user:") else { return nil }
+        return UUID(uuidString: String(principal.dropFirst(5)))
     }
 
     /// What a handler needs present, beyond request ID and deadline (always required).

@@ -178,3 +178,27 @@ public struct TenantProvisioner: Service {
         logger.info("tenant \(step)", metadata: ["tenant": "\(tenant.hex)"])
     }
 }
+
+/// Feeds each message of the durable consumer `durable` on `filter` (in `RAMPART_EVENTS`) to
+/// `handle`, from when the service has started until shutdown, resuming after NATS or database
+/// trouble; `handle` acknowledges. For services that react to other services' domain events.
+public func followEvents(
+    _ jetStream: JetStream,
+    _ durable: String,
+    _ filter: String,
+    health: HealthChecks,
+    logger: Logger,
+    _ handle: @escaping @Sendable (JetStreamMessage) async throws -> Void
+) async {
+    await repeatUntilShutdown(durable, logger: logger) {
+        await health.waitUntilStarted()
+        let consumer = try await jetStream.durableConsumer(
+            stream: Subjects.eventsStream,
+            .init(durableName: durable, filterSubject: filter, ackWait: .seconds(30))
+        )
+        defer { consumer.unsubscribe() }
+        while !Task.isCancelled {
+            for message in try await consumer.fetch(batch: 64, timeout: .seconds(1)) { try await handle(message) }
+        }
+    }
+}
