@@ -55,7 +55,7 @@ extension Tenants {
     /// in the tenant's own schema, so a member of tenant A is nobody in tenant B. API keys read
     /// only; their roles arrive with the permissions service.
     func authorize(_ call: CallContext, _ tenant: TenantID, _ needed: MemberRoleName, allowInactive: Bool = false) async throws -> Caller {
-        guard let status = try await registry.find(tenant)?.status, status != .deleted else {
+        guard let status = try await registry.status(tenant), status != .deleted else {
             throw RampartError(.notFound, "no such tenant")
         }
         if !allowInactive, status != .active {
@@ -238,7 +238,7 @@ extension Tenants {
             let secret = Base64.decode(String(parts[1]), variant: Base64.urlSafeNoPadding), secret.count == 32
         else { throw invalid }
         guard let email = EmailAddress(request.email) else { throw RampartError.invalidArgument("the email must be a valid address", field: "email") }
-        guard try await registry.find(tenant)?.status == .active, try await database.isProvisioned(tenant) else { throw invalid }
+        guard try await registry.status(tenant) == .active, try await database.isProvisioned(tenant) else { throw invalid }
         let schema = quotedSchema(tenant)
         let member: Rampart_V1_Member = try await database.transaction { connection in
             var binds = PostgresBindings()

@@ -96,6 +96,13 @@ struct TenantRegistry: Sendable {
         return nil
     }
 
+    /// Just the status: what every authorization asks, without the rest of the row.
+    func status(_ tenant: TenantID) async throws -> Rampart_V1_TenantStatus? {
+        let rows = try await client.query("SELECT status FROM tenants WHERE id = \(tenant.hex)", logger: logger)
+        for try await status in rows.decode(String.self) { return TenantStatusName(rawValue: status)?.proto }
+        return nil
+    }
+
     /// The owner named at sign-up: the first member, added when tenants provisions its schema.
     func owner(_ tenant: TenantID) async throws -> (userID: UUID, email: String)? {
         let rows = try await client.query("SELECT owner_user_id, owner_email FROM tenants WHERE id = \(tenant.hex)", logger: logger)
