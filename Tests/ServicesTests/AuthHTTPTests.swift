@@ -76,8 +76,16 @@ struct AuthHTTPTests {
         #expect(problem["request_id"] as? String == reused.headers["x-request-id"])
 
         let fresh = try object(try await post(port, "/v1/auth/login", #"{"email":"ada@lovelace.example","password":"Tr0ub4dor&3xkcd!"}"#))
-        let logout = try await post(port, "/v1/auth/logout", "", token: try #require(fresh["access_token"] as? String))
+        let freshAccess = try #require(fresh["access_token"] as? String)
+        #expect(try await httpRequest(port: port, "GET", "/v1/auth/sessions", headers: ["Authorization": "Bearer \(freshAccess)"]).status == 200)
+        let logout = try await post(port, "/v1/auth/logout", "", token: freshAccess)
         #expect(logout.status == 204)
+        // The access token is still within its 15 minutes, but its session ended: refused at once.
+        #expect(
+            try await eventually(within: .seconds(1)) {
+                try await httpRequest(port: port, "GET", "/v1/auth/sessions", headers: ["Authorization": "Bearer \(freshAccess)"]).status == 401
+            }
+        )
         let afterLogout = try await post(port, "/v1/auth/token/refresh", #"{"refresh_token":"\#(try #require(fresh["refresh_token"] as? String))"}"#)
         #expect(afterLogout.status == 401)
         let jwks = try await httpRequest(port: port, "GET", "/.well-known/jwks.json")

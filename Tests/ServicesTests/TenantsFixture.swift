@@ -22,31 +22,38 @@ final class TenantsCluster: @unchecked Sendable {
     /// Database name per data-owning service.
     let databases: [ServiceName: String]
     let settings: TenantsSettings
-    var authSettings = AuthSettings(passwordAlgorithm: .bcrypt(cost: 4))  // tests only: the shipped default is 12
+    let authSettings: AuthSettings
+    /// Tests only: the shipped default cost is 12.
+    static let testAuthSettings = AuthSettings(passwordAlgorithm: .bcrypt(cost: 4))
     private(set) var running: [ServiceName: RunningService] = [:]
     let lock = NSLock()
 
     static let dataOwners: [ServiceName] = [.auth, .tenants, .permissions, .audit, .webhooks]
 
-    static func start(settings: TenantsSettings = TenantsSettings(), without: Set<ServiceName> = []) async throws -> TenantsCluster {
+    static func start(
+        settings: TenantsSettings = TenantsSettings(),
+        authSettings: AuthSettings = testAuthSettings,
+        without: Set<ServiceName> = []
+    ) async throws -> TenantsCluster {
         let nats = try await NATSServer.start()
         var databases: [ServiceName: String] = [:]
         for service in dataOwners {
             databases[service] = try await TestPostgres.createDatabase(prefix: "rampart_\(service.subjectToken)")
         }
         let client = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url], name: "test-client"), logger: quietLogger())
-        let cluster = TenantsCluster(nats: nats, client: client, databases: databases, settings: settings)
+        let cluster = TenantsCluster(nats: nats, client: client, databases: databases, settings: settings, authSettings: authSettings)
         for service in [ServiceName.rateLimit] + dataOwners where !without.contains(service) {
             try await cluster.start(service)
         }
         return cluster
     }
 
-    private init(nats: NATSServer, client: NATSConnection, databases: [ServiceName: String], settings: TenantsSettings) {
+    private init(nats: NATSServer, client: NATSConnection, databases: [ServiceName: String], settings: TenantsSettings, authSettings: AuthSettings) {
         self.nats = nats
         self.client = client
         self.databases = databases
         self.settings = settings
+        self.authSettings = authSettings
     }
 
     let auditKey = SigningKey.generate()
@@ -153,5 +160,18 @@ final class TenantsCluster: @unchecked Sendable {
             }
         }
         return events
+    }
+
+    /// What auth's revocations bucket holds now (every gateway's revocation list).
+    func revocations() async throws -> [Rampart_V1_Revocation] {
+        let bucket = try await client.jetStream().keyValue(Subjects.Auth.revocationsBucket)
+        var found: [Rampart_V1_Revocation] = []
+        for try await event in try await bucket.watch() {
+            switch event {
+            case .entry(let entry): found.append(try Rampart_V1_Revocation(serializedBytes: entry.value))
+            case .caughtUp: return found
+            }
+        }
+        return found
     }
 }

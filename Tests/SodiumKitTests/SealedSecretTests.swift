@@ -143,4 +143,15 @@ struct PrimitiveTests {
     func sha256Vector() {
         #expect(hexString(sha256(Array("abc".utf8))) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
+
+    @Test("a keyed hash is HMAC-SHA-256 of purpose, NUL, message, under the named key of the ring")
+    func keyedHash() throws {
+        let old = try SecretKey(bytes: Array(0..<32))
+        let ring = try KeyRing(currentKeyID: "new", keys: ["old": old, "new": .generate()])
+        let tag = try ring.keyedHash(Array("abc".utf8), purpose: "api_key", keyID: "old")
+        #expect(hexString(tag) == "97fd989210606014b0da3fda11746415f6736ef746ec4a4a4ad103df190b4c4b")
+        #expect(try ring.keyedHash(Array("abc".utf8), purpose: "other", keyID: "old") != tag)
+        #expect(try ring.keyedHash(Array("abc".utf8), purpose: "api_key") != tag)
+        #expect(throws: SodiumError.unknownKey("gone")) { try ring.keyedHash([1], purpose: "api_key", keyID: "gone") }
+    }
 }

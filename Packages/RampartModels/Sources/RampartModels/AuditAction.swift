@@ -22,6 +22,7 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case memberRemoved = "member.removed"
     case apiKeyCreated = "api_key.created"
     case apiKeyRevoked = "api_key.revoked"
+    case apiKeyRotated = "api_key.rotated"
     case ssoChanged = "sso.changed"
     case dataExported = "data.exported"
     case planChanged = "plan.changed"

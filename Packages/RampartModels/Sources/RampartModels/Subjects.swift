@@ -51,17 +51,23 @@ public enum Subjects {
         public static let requestPasswordReset = Subjects.operation("request_password_reset", of: .auth)
         public static let confirmPasswordReset = Subjects.operation("confirm_password_reset", of: .auth)
         public static let verifyEmail = Subjects.operation("verify_email", of: .auth)
+        public static let createAPIKey = Subjects.operation("create_api_key", of: .auth)
+        public static let listAPIKeys = Subjects.operation("list_api_keys", of: .auth)
+        public static let revokeAPIKey = Subjects.operation("revoke_api_key", of: .auth)
+        public static let rotateAPIKey = Subjects.operation("rotate_api_key", of: .auth)
+        public static let verifyAPIKey = Subjects.operation("verify_api_key", of: .auth)
+
+        /// Key-value bucket of sessions and API keys ended early, watched by every gateway.
+        public static let revocationsBucket = "rampart_revocations"
+        public static func revocationKey(_ kind: Rampart_V1_Revocation.Kind, tenant: TenantID, id: String) -> String {
+            "\(kind == .apiKey ? "api_key" : "session").\(tenant.hex).\(id)"
+        }
     }
 
     /// Links auth sends through the mail sender (AUTH-7, AUTH-8).
     public enum AccountEvents {
         public static let passwordResetRequested = "\(eventsPrefix).auth.password_reset_requested"
         public static let emailVerificationRequested = "\(eventsPrefix).auth.email_verification_requested"
-    }
-
-    /// Domain events about sessions, for the gateway's revocation set.
-    public enum SessionEvents {
-        public static let revoked = "\(eventsPrefix).session.revoked"
     }
 
     /// tenants' operations (SPEC section 5).

@@ -157,6 +157,24 @@ public struct KeyRing: Sendable, CustomStringConvertible, CustomReflectable {
         return Array(plaintext.prefix(Int(plaintextLength)))
     }
 
+    /// HMAC-SHA-256 of `message` under key `keyID` of the ring (the current key by default),
+    /// bound to `purpose` so one key's tags for one use are never valid for another. For
+    /// high-entropy secrets stored hashed: without the ring, a copy of the database can neither
+    /// confirm a guessed secret nor plant one.
+    public func keyedHash(_ message: [UInt8], purpose: String, keyID: String? = nil) throws(SodiumError) -> [UInt8] {
+        let id = keyID ?? currentKeyID
+        guard let key = keys[id] else { throw .unknownKey(id) }
+        let input = Array(purpose.utf8) + [0] + message
+        var tag = [UInt8](repeating: 0, count: Int(crypto_auth_hmacsha256_BYTES))
+        key.withBytes { keyBytes in
+            var state = crypto_auth_hmacsha256_state()
+            _ = crypto_auth_hmacsha256_init(&state, keyBytes.bindMemory(to: UInt8.self).baseAddress!, keyBytes.count)
+            _ = crypto_auth_hmacsha256_update(&state, input, UInt64(input.count))
+            _ = crypto_auth_hmacsha256_final(&state, &tag)
+        }
+        return tag
+    }
+
     /// True when `sealed` was sealed by an older key and should be sealed again with the current.
     public func needsResealing(_ sealed: SealedSecret) -> Bool {
         sealed.keyID != currentKeyID

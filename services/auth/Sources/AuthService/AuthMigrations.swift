@@ -76,11 +76,52 @@ enum AuthMigrations {
         );
         """
 
+    /// API keys (KEY-1..4). The scope list is data (an operator adds rows); the directory maps
+    /// a key's prefix to its tenant, so a presented key finds its row without a tenant named.
+    /// A key's row keeps only the keyed hash of its secret and the ring key that made it.
+    static let apiKeyScopes = """
+        CREATE TABLE api_key_scopes (
+            name        text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9_]{0,30}:[a-z][a-z0-9_]{0,30}$'),
+            description text NOT NULL
+        );
+        INSERT INTO api_key_scopes (name, description) VALUES
+            ('boards:read', 'read boards'), ('boards:write', 'create, change and delete boards'),
+            ('items:read', 'read items'), ('items:write', 'create, change and delete items'),
+            ('updates:read', 'read updates'), ('updates:write', 'post and change updates');
+        CREATE TABLE api_key_directory (
+            prefix     text PRIMARY KEY CHECK (prefix ~ '^rk_[a-z0-9]{8}$'),
+            tenant_id  text NOT NULL CHECK (tenant_id ~ '^[0-9a-f]{32}$'),
+            api_key_id uuid NOT NULL
+        );
+        """
+
+    static let apiKeys = """
+        CREATE TABLE api_keys (
+            id                    uuid PRIMARY KEY,
+            prefix                text NOT NULL UNIQUE CHECK (prefix ~ '^rk_[a-z0-9]{8}$'),
+            secret_hash           bytea NOT NULL CHECK (length(secret_hash) = 32),
+            hash_key_id           text NOT NULL,
+            name                  text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+            created_by            uuid NOT NULL,
+            scopes                text[] NOT NULL CHECK (cardinality(scopes) >= 1),
+            rate_limit_per_minute integer NOT NULL CHECK (rate_limit_per_minute BETWEEN 1 AND 10000),
+            created_at            timestamptz NOT NULL DEFAULT now(),
+            expires_at            timestamptz,
+            last_used_at          timestamptz,
+            last_used_ip          text,
+            replaced_by           uuid REFERENCES api_keys (id),
+            revoked_at            timestamptz,
+            revoked_reason        text
+        );
+        CREATE INDEX api_keys_live ON api_keys (created_by) WHERE revoked_at IS NULL;
+        """
+
     static let set = MigrationSet(
         global: [
             Migration(version: 1, name: "users", sql: users), Migration(version: 2, name: "signing keys", sql: signingKeys),
             Migration(version: 3, name: "account tokens", sql: accountTokens),
+            Migration(version: 4, name: "api key scopes", sql: apiKeyScopes),
         ],
-        tenant: [Migration(version: 1, name: "sessions", sql: sessions)]
+        tenant: [Migration(version: 1, name: "sessions", sql: sessions), Migration(version: 2, name: "api keys", sql: apiKeys)]
     )
 }

@@ -8,8 +8,8 @@ import TokenKit
 /// Registration, login, tokens, sessions, MFA, SSO and API keys (SPEC sections 1-4).
 ///
 /// So far: registration (the user, then the tenant through `tenants`), sign-in with EdDSA access
-/// tokens and rotating refresh tokens, sign-out, and the JWKS. Sessions management, password
-/// change and reset, email verification and API keys follow.
+/// tokens and rotating refresh tokens, sign-out, the JWKS, sessions, password change and reset,
+/// email verification and API keys. MFA and SSO follow.
 public enum AuthService {
     public static func descriptor(settings: AuthSettings = AuthSettings()) -> ServiceDescriptor {
         @Sendable func links(_ context: ServiceContext) throws -> AccountLinks {
@@ -63,6 +63,9 @@ public enum AuthService {
                 let jetStream = try context.nats.jetStream()
                 try await AuditPublisher(jetStream: jetStream, logger: context.logger).ensureStream()
                 try await jetStream.ensureStream(DomainEvents.stream)
+                _ = try await jetStream.ensureKeyValue(
+                    .init(bucket: Subjects.Auth.revocationsBucket, ttl: .seconds(settings.revocationSeconds), maxValueSize: 1024)
+                )
                 // A signing key exists before the first sign-in is served.
                 try await signingKeys(context).rotateIfDue()
             },
@@ -98,6 +101,21 @@ public enum AuthService {
                 }
                 router.register(Subjects.Auth.verifyEmail) { (request: Rampart_V1_VerifyEmailRequest, call) in
                     try await signIn.get().verifyEmail(request, call: call)
+                }
+                router.register(Subjects.Auth.createAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_CreateApiKeyRequest, call) in
+                    try await signIn.get().createAPIKey(request, call: call)
+                }
+                router.register(Subjects.Auth.listAPIKeys, requires: [.tenant, .principal]) { (request: Rampart_V1_ListApiKeysRequest, call) in
+                    try await signIn.get().listAPIKeys(request, call: call)
+                }
+                router.register(Subjects.Auth.revokeAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_RevokeApiKeyRequest, call) in
+                    try await signIn.get().revokeAPIKey(request, call: call)
+                }
+                router.register(Subjects.Auth.rotateAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_RotateApiKeyRequest, call) in
+                    try await signIn.get().rotateAPIKey(request, call: call)
+                }
+                router.register(Subjects.Auth.verifyAPIKey) { (request: Rampart_V1_VerifyApiKeyRequest, call) in
+                    try await signIn.get().verifyAPIKey(request, call: call)
                 }
                 router.register(Subjects.Auth.jwks) { (_: Rampart_V1_JwksRequest, _) in
                     var reply = Rampart_V1_JwksReply()

@@ -21,6 +21,10 @@ public struct AuthSettings: Sendable {
     /// The `iss` of every access token.
     public var issuer: String
     public var accessTokenSeconds: Int
+    /// AUTH-3: a refresh token presented again within this many seconds of its first use gets
+    /// the same successor instead of revoking the session (a client whose answer was lost).
+    /// 0, the default, turns it off.
+    public var refreshReuseSeconds: Int
     /// A session (and its refresh tokens) lasts this long without a new sign-in.
     public var sessionSeconds: Int
     /// A new signing key this often; the one it replaces verifies for an access token's life more.
@@ -38,6 +42,7 @@ public struct AuthSettings: Sendable {
         keyEncryption: KeyRing = try! KeyRing(currentKeyID: "auth-1", keys: ["auth-1": .generate()]),
         issuer: String = "rampart",
         accessTokenSeconds: Int = 900,
+        refreshReuseSeconds: Int = 0,
         sessionSeconds: Int = 30 * 86_400,
         signingKeyRotationSeconds: Int = 30 * 86_400,
         publicURL: String = "http://127.0.0.1:8080",
@@ -50,6 +55,7 @@ public struct AuthSettings: Sendable {
         self.keyEncryption = keyEncryption
         self.issuer = issuer
         self.accessTokenSeconds = accessTokenSeconds
+        self.refreshReuseSeconds = refreshReuseSeconds
         self.sessionSeconds = sessionSeconds
         self.signingKeyRotationSeconds = signingKeyRotationSeconds
         self.publicURL = publicURL
@@ -62,6 +68,9 @@ public struct AuthSettings: Sendable {
 
     /// How long a replaced signing key keeps verifying: every token it signed, plus a margin.
     var signingKeyOverlapSeconds: Int { accessTokenSeconds + 3600 }
+    /// How long a revocation stays in the gateways' set: past the last access token's expiry
+    /// (with the verifiers' leeway), and past any gateway's API key cache.
+    var revocationSeconds: Int { accessTokenSeconds + 120 }
 
     public enum HashName: String, CaseIterable, Sendable {
         case bcrypt, argon2id
@@ -71,6 +80,7 @@ public struct AuthSettings: Sendable {
     /// below 10), `RAMPART_AUTH_COMMON_PASSWORDS_FILE` (one password per line, added to the
     /// built-in list), `RAMPART_AUTH_HASH_THREADS` (the cores), `RAMPART_AUTH_KEY_ENCRYPTION_KEYS`
     /// (required), `RAMPART_AUTH_ISSUER`, `RAMPART_AUTH_ACCESS_TOKEN_SECONDS` (900),
+    /// `RAMPART_AUTH_REFRESH_REUSE_SECONDS` (0: off; at most 60),
     /// `RAMPART_AUTH_SESSION_SECONDS` (30 days), `RAMPART_AUTH_SIGNING_KEY_ROTATION_SECONDS` (30 days),
     /// `RAMPART_AUTH_PUBLIC_URL`, `RAMPART_AUTH_PRINT_LINKS` (true in development).
     public init(reader: inout EnvironmentReader) {
@@ -104,6 +114,7 @@ public struct AuthSettings: Sendable {
             keyEncryption: keyRing,
             issuer: reader.string("auth.issuer", default: "rampart"),
             accessTokenSeconds: reader.int("auth.access-token-seconds", default: 900, range: 60...3600),
+            refreshReuseSeconds: reader.int("auth.refresh-reuse-seconds", default: 0, range: 0...60),
             sessionSeconds: reader.int("auth.session-seconds", default: 30 * 86_400, range: 3600...(365 * 86_400)),
             signingKeyRotationSeconds: reader.int("auth.signing-key-rotation-seconds", default: 30 * 86_400, range: 3600...(365 * 86_400)),
             publicURL: reader.string("auth.public-url", default: "http://127.0.0.1:8080"),

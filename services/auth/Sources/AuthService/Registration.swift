@@ -26,17 +26,15 @@ struct Registration: Sendable {
         var problems: [(field: String, message: String)] = []
         let email = request.email.utf8.count <= 254 ? EmailAddress(request.email) : nil
         if email == nil { problems.append(("email", "the email must be a valid address")) }
-        let name = String(request.name.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
-        if !(1...200).contains(name.count) || name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            problems.append(("name", "the name must be 1 to 200 characters, without control characters"))
-        }
+        let name = displayName(request.name, maximum: 200)
+        if name == nil { problems.append(("name", "the name must be 1 to 200 characters, without control characters")) }
         let violations = settings.passwordPolicy.violations(request.password, email: email)
         if !violations.isEmpty { problems.append(("password", "the password needs " + violations.joined(separator: ", "))) }
         if request.organization.name.isEmpty || request.organization.country.isEmpty || request.organization.registrationNumber.isEmpty {
             problems.append(("organization", "the organization's name, country and registration number are required"))
         }
         if !problems.isEmpty { throw RampartError.invalidFields(problems) }
-        guard let email, call.clientIP != nil else {
+        guard let email, let name, call.clientIP != nil else {
             throw RampartError(.invalidArgument, "the client's IP address is required to register", details: ["field": "client_ip"])
         }
 
@@ -113,4 +111,12 @@ struct Registration: Sendable {
             logger: logger
         )
     }
+}
+
+/// `text` without surrounding white space, when that is 1 to `maximum` characters and holds no
+/// control character: a name people will see.
+func displayName(_ text: String, maximum: Int) -> String? {
+    let name = String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    guard (1...maximum).contains(name.count), !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return nil }
+    return name
 }

@@ -11,8 +11,9 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// AUTH-4: a user's sessions in a tenant, listed and revoked; every revocation is published so
-/// the gateway refuses the sessions' access tokens at once rather than when they expire.
+/// AUTH-4: a user's sessions in a tenant, listed and revoked; every revocation is recorded where
+/// the gateway watches, so it refuses the sessions' access tokens at once rather than when they
+/// expire.
 extension Sessions {
     /// The caller (`user:<id>` in a tenant) as a user ID.
     func caller(_ call: CallContext) throws -> (TenantID, UUID) {
@@ -86,29 +87,37 @@ extension Sessions {
         )
         var revoked: [UUID] = []
         for try await id in rows.decode(UUID.self) { revoked.append(id) }
-        if except == nil {
-            try await publishRevoked(tenant: tenant, user: user, session: nil)
-        } else {
-            for session in revoked { try await publishRevoked(tenant: tenant, user: user, session: session) }
-        }
+        for session in revoked { try await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: reason) }
         return revoked.count
     }
 
-    func publishRevoked(tenant: TenantID, user: UUID, session: UUID?) async throws {
-        var event = Rampart_V1_SessionRevoked()
-        event.eventID = UUID().uuidString.lowercased()
-        event.tenantID = tenant.hex
-        event.userID = user.uuidString.lowercased()
-        event.sessionID = session?.uuidString.lowercased() ?? ""
-        event.occurredAtMs = WallClock.milliseconds()
-        // Leeway included: no token of these sessions verifies after this.
-        event.untilMs = event.occurredAtMs + Int64(settings.accessTokenSeconds + 60) * 1000
-        _ = try await jetStream.publish(try event.serializedBytes(), to: Subjects.SessionEvents.revoked, messageID: event.eventID)
+    /// Writes the revocation to the bucket every gateway watches: the session's access tokens,
+    /// or the API key, are refused from the moment the watch delivers it (milliseconds), until
+    /// no token of the session can still be valid.
+    func recordRevocation(
+        _ kind: Rampart_V1_Revocation.Kind,
+        tenant: TenantID,
+        id: UUID,
+        user: UUID,
+        reason: String,
+        afterSeconds delay: Int = 0
+    ) async throws {
+        var revocation = Rampart_V1_Revocation()
+        revocation.kind = kind
+        revocation.tenantID = tenant.hex
+        revocation.id = id.uuidString.lowercased()
+        revocation.userID = user.uuidString.lowercased()
+        revocation.reason = reason
+        revocation.occurredAtMs = WallClock.milliseconds()
+        revocation.effectiveAtMs = revocation.occurredAtMs + Int64(delay) * 1000
+        revocation.untilMs = revocation.effectiveAtMs + Int64(settings.revocationSeconds) * 1000
+        let bucket = try await jetStream.keyValue(Subjects.Auth.revocationsBucket)
+        _ = try await bucket.put(Subjects.Auth.revocationKey(kind, tenant: tenant, id: revocation.id), try revocation.serializedBytes())
     }
 }
 
-/// Follows `member.disabled` from tenants: a member disabled or removed loses every session in
-/// that tenant at once (AUTH-4, TEN-10).
+/// Follows `member.disabled` from tenants: a member disabled or removed loses every session and
+/// every API key in that tenant at once (AUTH-4, TEN-10).
 struct DisabledMembers: Service {
     let sessions: Sessions
     let health: HealthChecks
@@ -123,8 +132,13 @@ struct DisabledMembers: Service {
                 try? message.terminate()
                 return
             }
-            let count = try await sessions.revokeAll(user, tenant: tenant, reason: "member_\(event.reason.isEmpty ? "disabled" : event.reason)")
-            logger.info("member's sessions revoked", metadata: ["tenant": "\(tenant.hex)", "sessions": "\(count)"])
+            let reason = "member_\(event.reason.isEmpty ? "disabled" : event.reason)"
+            let count = try await sessions.revokeAll(user, tenant: tenant, reason: reason)
+            let keys = try await sessions.revokeAPIKeys(createdBy: user, tenant: tenant, reason: reason)
+            logger.info(
+                "member's sessions and API keys revoked",
+                metadata: ["tenant": "\(tenant.hex)", "sessions": "\(count)", "api_keys": "\(keys)"]
+            )
             try await message.ack()
         }
     }

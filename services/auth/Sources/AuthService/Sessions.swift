@@ -102,7 +102,7 @@ struct Sessions: Sendable {
     /// Rotates: the presented token is spent, a new one comes back. A token presented a second
     /// time means two parties hold it: the session ends for both, and that is audited.
     func refresh(_ request: Rampart_V1_RefreshRequest, call: CallContext) async throws -> Rampart_V1_TokenReply {
-        guard let (tenant, secretHash) = Self.parseRefreshToken(request.refreshToken), try await database.isProvisioned(tenant) else {
+        guard let (tenant, secret) = Self.parseRefreshToken(request.refreshToken), try await database.isProvisioned(tenant) else {
             throw Self.invalidRefresh
         }
         let schema = quotedSchema(tenant)
@@ -111,14 +111,20 @@ struct Sessions: Sendable {
             case reused(session: UUID, user: UUID)
             case invalid
         }
-        let next = Self.newRefreshToken(tenant)
+        // The successor follows from the token (a keyed hash of it), so a retry within the reuse
+        // interval gets the very token the lost answer carried without any token being stored.
+        let next = try successor(of: secret, tenant: tenant)
         let outcome: Outcome = try await database.transaction { connection in
             var binds = PostgresBindings()
-            binds.append(ByteBuffer(bytes: secretHash))
+            binds.append(ByteBuffer(bytes: sha256(secret)))
+            binds.append(Double(settings.refreshReuseSeconds))
+            binds.append(ByteBuffer(bytes: next.hash))
             let rows = try await connection.query(
                 PostgresQuery(
                     unsafeSQL: """
-                        SELECT r.session_id, s.user_id, r.used_at IS NOT NULL, s.revoked_at IS NULL AND s.expires_at > now()
+                        SELECT r.session_id, s.user_id, r.used_at IS NOT NULL, s.revoked_at IS NULL AND s.expires_at > now(),
+                            r.used_at > now() - make_interval(secs => $2)
+                            AND EXISTS (SELECT 1 FROM \(schema).refresh_tokens n WHERE n.token_hash = $3 AND n.used_at IS NULL)
                         FROM \(schema).refresh_tokens r JOIN \(schema).sessions s ON s.id = r.session_id
                         WHERE r.token_hash = $1 FOR UPDATE OF r, s
                         """,
@@ -126,15 +132,17 @@ struct Sessions: Sendable {
                 ),
                 logger: logger
             )
-            var found: (UUID, UUID, Bool, Bool)?
-            for try await row in rows.decode((UUID, UUID, Bool, Bool).self) { found = row }
-            guard let (session, user, used, live) = found, live else { return .invalid }
+            var found: (UUID, UUID, Bool, Bool, Bool?)?
+            for try await row in rows.decode((UUID, UUID, Bool, Bool, Bool?).self) { found = row }
+            guard let (session, user, used, live, retried) = found, live else { return .invalid }
             if used {
+                // Within the reuse interval, and the successor still unused: the same successor.
+                if retried == true { return .rotated(session: session, user: user, token: next.token) }
                 try await revoke(session, reason: "refresh_token_reused", schema: schema, on: connection)
                 return .reused(session: session, user: user)
             }
             var spend = PostgresBindings()
-            spend.append(ByteBuffer(bytes: secretHash))
+            spend.append(ByteBuffer(bytes: sha256(secret)))
             try await connection.query(
                 PostgresQuery(unsafeSQL: "UPDATE \(schema).refresh_tokens SET used_at = now() WHERE token_hash = $1", binds: spend),
                 logger: logger
@@ -153,7 +161,7 @@ struct Sessions: Sendable {
             throw Self.invalidRefresh
         case .reused(let session, let user):
             logger.warning("refresh token reused: session revoked", metadata: ["tenant": "\(tenant.hex)", "session": "\(session)"])
-            try? await publishRevoked(tenant: tenant, user: user, session: session)
+            try? await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: "refresh_token_reused")
             var event = auditEvent(.logout, tenant: tenant, user: user, session: session, call: call)
             event.outcome = .failure
             event.reason = "refresh token reused: the session is revoked"
@@ -163,7 +171,7 @@ struct Sessions: Sendable {
             // The member's current standing, not the one at sign-in: a disabled member stops here.
             guard let member = try await activeMember(user, tenant: tenant) else {
                 try await database.transaction { try await revoke(session, reason: "member_disabled", schema: schema, on: $0) }
-                try? await publishRevoked(tenant: tenant, user: user, session: session)
+                try? await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: "member_disabled")
                 throw Self.invalidRefresh
             }
             return try await tokens(user: user, tenant: tenant, session: session, role: member.role, refresh: token)
@@ -197,7 +205,7 @@ struct Sessions: Sendable {
         }
         // Another user's session, or one already ended: the same answer.
         guard ended else { throw RampartError(.notFound, "no such session") }
-        try await publishRevoked(tenant: tenant, user: user, session: session)
+        try await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: "logout")
         _ = try? await audit.publish(auditEvent(.logout, tenant: tenant, user: user, session: session, call: call))
         return Rampart_V1_LogoutReply()
     }
@@ -268,16 +276,25 @@ struct Sessions: Sendable {
     }
 
     static func newRefreshToken(_ tenant: TenantID) -> (token: String, hash: [UInt8]) {
-        let secret = randomBytes(32)
-        return ("\(tenant.hex).\(Base64.encode(secret, variant: Base64.urlSafeNoPadding))", sha256(secret))
+        refreshToken(tenant, secret: randomBytes(32))
     }
 
+    static func refreshToken(_ tenant: TenantID, secret: [UInt8]) -> (token: String, hash: [UInt8]) {
+        ("\(tenant.hex).\(Base64.encode(secret, variant: Base64.urlSafeNoPadding))", sha256(secret))
+    }
+
+    /// The token that replaces the one whose random part is `secret`.
+    func successor(of secret: [UInt8], tenant: TenantID) throws -> (token: String, hash: [UInt8]) {
+        Self.refreshToken(tenant, secret: try settings.keyEncryption.keyedHash(secret, purpose: "rampart refresh successor"))
+    }
+
+    /// The tenant and the random part of a refresh token.
     static func parseRefreshToken(_ token: String) -> (TenantID, [UInt8])? {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard token.utf8.count <= 128, parts.count == 2, let tenant = TenantID(parts[0]), tenant.hex == parts[0],
             let secret = Base64.decode(String(parts[1]), variant: Base64.urlSafeNoPadding), secret.count == 32
         else { return nil }
-        return (tenant, sha256(secret))
+        return (tenant, secret)
     }
 
     func insertRefresh(_ hash: [UInt8], session: UUID, schema: String, on connection: PostgresConnection) async throws {

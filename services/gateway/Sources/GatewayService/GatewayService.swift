@@ -1,23 +1,36 @@
 import Hummingbird
 import RampartModels
+import RateLimitKit
 import ServiceKit
 import ServiceLifecycle
 
 /// The only public REST surface (SPEC section 10).
 ///
 /// So far: the public listener (port 8080 by default) answers `GET /healthz` and `GET /readyz`,
-/// and the auth routes of SPEC section 14 (JSON in, problem+json errors out, bearer access tokens
-/// verified against auth's JWKS). TLS, security headers, the revocation set, rate limits,
-/// permissions and the other routes arrive with the gateway issue. Metrics stay on the ops port,
+/// the auth and API key routes of SPEC section 14 and `GET /v1/tenants/{tenant_id}` (JSON in,
+/// problem+json errors out; bearer access tokens verified against auth's JWKS and the revocation
+/// list, API keys through auth with a short cache and their own rate limit). TLS, security
+/// headers, the general rate limits, permissions and the other routes arrive with the gateway
+/// issue. Metrics stay on the ops port,
 /// never public.
 public enum GatewayService {
     /// `publicPort` learns the bound port (tests listen on port 0).
-    public static func descriptor(publicPort: ListeningPort = ListeningPort()) -> ServiceDescriptor {
+    public static func descriptor(settings: GatewaySettings = GatewaySettings(), publicPort: ListeningPort = ListeningPort()) -> ServiceDescriptor {
         ServiceDescriptor(
             name: .gateway,
             services: { context in
                 guard let listener = context.configuration.publicHTTP else { return [] }
-                return [buildPublicApplication(listener: listener, context: context, publicPort: publicPort)]
+                let revocations = RevocationList(connection: context.nats, logger: context.logger)
+                return [
+                    revocations,
+                    buildPublicApplication(
+                        listener: listener,
+                        context: context,
+                        settings: settings,
+                        revocations: revocations,
+                        publicPort: publicPort
+                    ),
+                ]
             }
         )
     }
@@ -26,18 +39,49 @@ public enum GatewayService {
     static func buildPublicApplication(
         listener: ServiceConfiguration.HTTP,
         context: ServiceContext,
+        settings: GatewaySettings,
+        revocations: RevocationList,
         publicPort: ListeningPort
     ) -> some ApplicationProtocol {
         let router = Router(context: GatewayRequestContext.self)
         addOpsRoutes(to: router, health: context.health, includeMetrics: false)
         let rpc = RPCClient(connection: context.nats)
-        let api = APICaller(rpc: rpc, tokens: AccessTokenCache(rpc: rpc, issuer: "rampart"), logger: context.logger)
+        let api = APICaller(
+            rpc: rpc,
+            tokens: AccessTokenCache(rpc: rpc, issuer: settings.issuer),
+            apiKeys: APIKeyCache(rpc: rpc, revocations: revocations, lifetime: .seconds(settings.apiKeyCacheSeconds)),
+            revocations: revocations,
+            rateLimit: RateLimitClient(connection: context.nats),
+            logger: context.logger
+        )
         api.addAuthRoutes(to: router)
+        api.addAPIKeyRoutes(to: router)
+        api.addTenantRoutes(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(listener.host, port: listener.port), serverName: nil),
             onServerRunning: { channel in publicPort.set(channel.localAddress?.port ?? 0) },
             logger: context.logger
+        )
+    }
+}
+
+/// The gateway's own settings: `RAMPART_GATEWAY_TOKEN_ISSUER` (the `iss` auth signs with,
+/// `rampart`), `RAMPART_GATEWAY_API_KEY_CACHE_SECONDS` (how long a verified API key is trusted
+/// without asking auth again: 30, at most 60; a revocation ends it at once).
+public struct GatewaySettings: Sendable {
+    public var issuer: String
+    public var apiKeyCacheSeconds: Int
+
+    public init(issuer: String = "rampart", apiKeyCacheSeconds: Int = 30) {
+        self.issuer = issuer
+        self.apiKeyCacheSeconds = apiKeyCacheSeconds
+    }
+
+    public init(reader: inout EnvironmentReader) {
+        self.init(
+            issuer: reader.string("gateway.token-issuer", default: "rampart"),
+            apiKeyCacheSeconds: reader.int("gateway.api-key-cache-seconds", default: 30, range: 1...60)
         )
     }
 }

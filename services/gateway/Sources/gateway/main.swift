@@ -1,4 +1,6 @@
 import GatewayService
 import ServiceKit
 
-await ServiceRuntime.main(GatewayService.descriptor())
+await ServiceRuntime.main(.gateway) { reader in
+    GatewayService.descriptor(settings: GatewaySettings(reader: &reader))
+}

@@ -361,6 +361,204 @@ public nonisolated struct Rampart_V1_VerifyEmailReply: Sendable {
   public init() {}
 }
 
+/// An API key as its tenant sees it (KEY-1..4): never the secret, only the prefix (the first 11
+/// characters of the key) to recognise it by.
+public nonisolated struct Rampart_V1_ApiKey: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var apiKeyID: String = String()
+
+  public var name: String = String()
+
+  public var prefix: String = String()
+
+  public var scopes: [String] = []
+
+  /// The member who created it: the key can never do more than they may (KEY-2, PERM-2).
+  public var createdBy: String = String()
+
+  public var createdAtMs: Int64 = 0
+
+  /// 0: does not expire. A rotated key expires at the end of its grace period.
+  public var expiresAtMs: Int64 = 0
+
+  /// 0: never used.
+  public var lastUsedAtMs: Int64 = 0
+
+  public var lastUsedIp: String = String()
+
+  /// Requests per minute (KEY-3).
+  public var rateLimitPerMinute: UInt32 = 0
+
+  /// Older than the rotation reminder (90 days): time to rotate it (KEY-4).
+  public var rotationDue: Bool = false
+
+  /// The key that replaced this one by rotation.
+  public var replacedBy: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.v1.auth.create_api_key (POST /v1/tenants/{tenant_id}/api-keys): a key for the
+/// calling member (`user:` principal) in the tenant of the call, shown once.
+public nonisolated struct Rampart_V1_CreateApiKeyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 1 to 100 characters.
+  public var name: String = String()
+
+  /// At least one, each from the scope list (boards:read, boards:write, items:read, items:write,
+  /// updates:read, updates:write, and any the operator added).
+  public var scopes: [String] = []
+
+  /// 0: 60. At most 10,000.
+  public var rateLimitPerMinute: UInt32 = 0
+
+  /// 0: never expires. At most 3650.
+  public var expiresInDays: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rampart_V1_CreateApiKeyReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var apiKey: Rampart_V1_ApiKey {
+    get {_apiKey ?? Rampart_V1_ApiKey()}
+    set {_apiKey = newValue}
+  }
+  /// Returns true if `apiKey` has been explicitly set.
+  public var hasApiKey: Bool {self._apiKey != nil}
+  /// Clears the value of `apiKey`. Subsequent reads from it will return its default value.
+  public mutating func clearApiKey() {self._apiKey = nil}
+
+  /// The whole key (`rk_` and 51 more characters), returned this once and never again.
+  public var key: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _apiKey: Rampart_V1_ApiKey? = nil
+}
+
+/// rampart.v1.auth.list_api_keys (GET /v1/tenants/{tenant_id}/api-keys): the tenant's live keys
+/// for an owner or admin, the caller's own for a member; newest first.
+public nonisolated struct Rampart_V1_ListApiKeysRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// > 0: only keys unused for at least this many days (never used counts from creation), the
+  /// candidates for revocation (KEY-4).
+  public var unusedForDays: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rampart_V1_ListApiKeysReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var apiKeys: [Rampart_V1_ApiKey] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.v1.auth.revoke_api_key (DELETE /v1/tenants/{tenant_id}/api-keys/{id}): by its
+/// creator, an owner or an admin. The gateway refuses it within a second.
+public nonisolated struct Rampart_V1_RevokeApiKeyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var apiKeyID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rampart_V1_RevokeApiKeyReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.v1.auth.rotate_api_key (POST /v1/tenants/{tenant_id}/api-keys/{id}/rotate): a new key
+/// with the same name, scopes and limit; the old one keeps working for the grace period.
+public nonisolated struct Rampart_V1_RotateApiKeyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var apiKeyID: String = String()
+
+  /// 0: 24 hours. At most 30 days.
+  public var graceSeconds: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.v1.auth.verify_api_key: the gateway, for a request that presents an API key (the
+/// client IP from the call context becomes the key's last-used IP). unauthenticated "the API
+/// key is not valid" for an unknown, revoked or expired key, or one of a disabled creator.
+public nonisolated struct Rampart_V1_VerifyApiKeyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var key: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rampart_V1_VerifyApiKeyReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var apiKeyID: String = String()
+
+  public var tenantID: String = String()
+
+  public var createdBy: String = String()
+
+  public var scopes: [String] = []
+
+  public var rateLimitPerMinute: UInt32 = 0
+
+  /// 0: does not expire.
+  public var expiresAtMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "rampart.v1"
@@ -1075,6 +1273,404 @@ nonisolated extension Rampart_V1_VerifyEmailReply: SwiftProtobuf.Message, SwiftP
 
   public static func ==(lhs: Rampart_V1_VerifyEmailReply, rhs: Rampart_V1_VerifyEmailReply) -> Bool {
     if lhs.userID != rhs.userID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ApiKey"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}api_key_id\0\u{1}name\0\u{1}prefix\0\u{1}scopes\0\u{3}created_by\0\u{3}created_at_ms\0\u{3}expires_at_ms\0\u{3}last_used_at_ms\0\u{3}last_used_ip\0\u{3}rate_limit_per_minute\0\u{3}rotation_due\0\u{3}replaced_by\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.apiKeyID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.prefix) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.scopes) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.createdBy) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.createdAtMs) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.expiresAtMs) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.lastUsedAtMs) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.lastUsedIp) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.rateLimitPerMinute) }()
+      case 11: try { try decoder.decodeSingularBoolField(value: &self.rotationDue) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.replacedBy) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.apiKeyID.isEmpty {
+      try visitor.visitSingularStringField(value: self.apiKeyID, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if !self.prefix.isEmpty {
+      try visitor.visitSingularStringField(value: self.prefix, fieldNumber: 3)
+    }
+    if !self.scopes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.scopes, fieldNumber: 4)
+    }
+    if !self.createdBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.createdBy, fieldNumber: 5)
+    }
+    if self.createdAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.createdAtMs, fieldNumber: 6)
+    }
+    if self.expiresAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAtMs, fieldNumber: 7)
+    }
+    if self.lastUsedAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.lastUsedAtMs, fieldNumber: 8)
+    }
+    if !self.lastUsedIp.isEmpty {
+      try visitor.visitSingularStringField(value: self.lastUsedIp, fieldNumber: 9)
+    }
+    if self.rateLimitPerMinute != 0 {
+      try visitor.visitSingularUInt32Field(value: self.rateLimitPerMinute, fieldNumber: 10)
+    }
+    if self.rotationDue != false {
+      try visitor.visitSingularBoolField(value: self.rotationDue, fieldNumber: 11)
+    }
+    if !self.replacedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.replacedBy, fieldNumber: 12)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_ApiKey, rhs: Rampart_V1_ApiKey) -> Bool {
+    if lhs.apiKeyID != rhs.apiKeyID {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.prefix != rhs.prefix {return false}
+    if lhs.scopes != rhs.scopes {return false}
+    if lhs.createdBy != rhs.createdBy {return false}
+    if lhs.createdAtMs != rhs.createdAtMs {return false}
+    if lhs.expiresAtMs != rhs.expiresAtMs {return false}
+    if lhs.lastUsedAtMs != rhs.lastUsedAtMs {return false}
+    if lhs.lastUsedIp != rhs.lastUsedIp {return false}
+    if lhs.rateLimitPerMinute != rhs.rateLimitPerMinute {return false}
+    if lhs.rotationDue != rhs.rotationDue {return false}
+    if lhs.replacedBy != rhs.replacedBy {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_CreateApiKeyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreateApiKeyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}scopes\0\u{3}rate_limit_per_minute\0\u{3}expires_in_days\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.scopes) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.rateLimitPerMinute) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.expiresInDays) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.scopes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.scopes, fieldNumber: 2)
+    }
+    if self.rateLimitPerMinute != 0 {
+      try visitor.visitSingularUInt32Field(value: self.rateLimitPerMinute, fieldNumber: 3)
+    }
+    if self.expiresInDays != 0 {
+      try visitor.visitSingularUInt32Field(value: self.expiresInDays, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_CreateApiKeyRequest, rhs: Rampart_V1_CreateApiKeyRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.scopes != rhs.scopes {return false}
+    if lhs.rateLimitPerMinute != rhs.rateLimitPerMinute {return false}
+    if lhs.expiresInDays != rhs.expiresInDays {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_CreateApiKeyReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreateApiKeyReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}api_key\0\u{1}key\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._apiKey) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._apiKey {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_CreateApiKeyReply, rhs: Rampart_V1_CreateApiKeyReply) -> Bool {
+    if lhs._apiKey != rhs._apiKey {return false}
+    if lhs.key != rhs.key {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_ListApiKeysRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListApiKeysRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}unused_for_days\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.unusedForDays) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.unusedForDays != 0 {
+      try visitor.visitSingularUInt32Field(value: self.unusedForDays, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_ListApiKeysRequest, rhs: Rampart_V1_ListApiKeysRequest) -> Bool {
+    if lhs.unusedForDays != rhs.unusedForDays {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_ListApiKeysReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListApiKeysReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}api_keys\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.apiKeys) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.apiKeys.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.apiKeys, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_ListApiKeysReply, rhs: Rampart_V1_ListApiKeysReply) -> Bool {
+    if lhs.apiKeys != rhs.apiKeys {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_RevokeApiKeyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RevokeApiKeyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}api_key_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.apiKeyID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.apiKeyID.isEmpty {
+      try visitor.visitSingularStringField(value: self.apiKeyID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_RevokeApiKeyRequest, rhs: Rampart_V1_RevokeApiKeyRequest) -> Bool {
+    if lhs.apiKeyID != rhs.apiKeyID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_RevokeApiKeyReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RevokeApiKeyReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_RevokeApiKeyReply, rhs: Rampart_V1_RevokeApiKeyReply) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_RotateApiKeyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RotateApiKeyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}api_key_id\0\u{3}grace_seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.apiKeyID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.graceSeconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.apiKeyID.isEmpty {
+      try visitor.visitSingularStringField(value: self.apiKeyID, fieldNumber: 1)
+    }
+    if self.graceSeconds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.graceSeconds, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_RotateApiKeyRequest, rhs: Rampart_V1_RotateApiKeyRequest) -> Bool {
+    if lhs.apiKeyID != rhs.apiKeyID {return false}
+    if lhs.graceSeconds != rhs.graceSeconds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_VerifyApiKeyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VerifyApiKeyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_VerifyApiKeyRequest, rhs: Rampart_V1_VerifyApiKeyRequest) -> Bool {
+    if lhs.key != rhs.key {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_VerifyApiKeyReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VerifyApiKeyReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}api_key_id\0\u{3}tenant_id\0\u{3}created_by\0\u{1}scopes\0\u{3}rate_limit_per_minute\0\u{3}expires_at_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.apiKeyID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.createdBy) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.scopes) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.rateLimitPerMinute) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.expiresAtMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.apiKeyID.isEmpty {
+      try visitor.visitSingularStringField(value: self.apiKeyID, fieldNumber: 1)
+    }
+    if !self.tenantID.isEmpty {
+      try visitor.visitSingularStringField(value: self.tenantID, fieldNumber: 2)
+    }
+    if !self.createdBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.createdBy, fieldNumber: 3)
+    }
+    if !self.scopes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.scopes, fieldNumber: 4)
+    }
+    if self.rateLimitPerMinute != 0 {
+      try visitor.visitSingularUInt32Field(value: self.rateLimitPerMinute, fieldNumber: 5)
+    }
+    if self.expiresAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAtMs, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_VerifyApiKeyReply, rhs: Rampart_V1_VerifyApiKeyReply) -> Bool {
+    if lhs.apiKeyID != rhs.apiKeyID {return false}
+    if lhs.tenantID != rhs.tenantID {return false}
+    if lhs.createdBy != rhs.createdBy {return false}
+    if lhs.scopes != rhs.scopes {return false}
+    if lhs.rateLimitPerMinute != rhs.rateLimitPerMinute {return false}
+    if lhs.expiresAtMs != rhs.expiresAtMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

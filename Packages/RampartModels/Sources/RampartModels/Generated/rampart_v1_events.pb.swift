@@ -167,28 +167,75 @@ public nonisolated struct Rampart_V1_MemberLoggedIn: Sendable {
   public init() {}
 }
 
-/// rampart.events.session.revoked — by `auth` when sessions end early (sign-out, log out
-/// everywhere, a reused refresh token, a disabled member): the gateway refuses their access
-/// tokens until `until_ms`, when every token they had has expired anyway.
-public nonisolated struct Rampart_V1_SessionRevoked: Sendable {
+/// A value of the key-value bucket `rampart_revocations`, written by `auth` when a session or an
+/// API key ends early (sign-out, log out everywhere, a reused refresh token, a disabled member, a
+/// revoked key). Keys: `session.<tenant>.<session id>` and `api_key.<tenant>.<key id>`. Every
+/// gateway replica watches the bucket and refuses the session's access tokens, or the key, at
+/// once; an entry lives until `until_ms` (the bucket's TTL), when every access token of the
+/// session has expired anyway and no gateway cache still holds the key.
+public nonisolated struct Rampart_V1_Revocation: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var eventID: String = String()
+  public var kind: Rampart_V1_Revocation.Kind = .unspecified
 
   public var tenantID: String = String()
 
+  /// The session or API key ID.
+  public var id: String = String()
+
+  /// The session's user, or the key's creator.
   public var userID: String = String()
 
-  /// Empty: every session the user had in the tenant until now.
-  public var sessionID: String = String()
+  public var reason: String = String()
 
   public var occurredAtMs: Int64 = 0
 
   public var untilMs: Int64 = 0
 
+  /// When it takes effect, if later than `occurred_at_ms`: a rotated API key's grace period ends.
+  public var effectiveAtMs: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Kind: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case unspecified // = 0
+    case session // = 1
+    case apiKey // = 2
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .unspecified
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .unspecified
+      case 1: self = .session
+      case 2: self = .apiKey
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .unspecified: return 0
+      case .session: return 1
+      case .apiKey: return 2
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Rampart_V1_Revocation.Kind] = [
+      .unspecified,
+      .session,
+      .apiKey,
+    ]
+
+  }
 
   public init() {}
 }
@@ -543,9 +590,9 @@ nonisolated extension Rampart_V1_MemberLoggedIn: SwiftProtobuf.Message, SwiftPro
   }
 }
 
-nonisolated extension Rampart_V1_SessionRevoked: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".SessionRevoked"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}tenant_id\0\u{3}user_id\0\u{3}session_id\0\u{3}occurred_at_ms\0\u{3}until_ms\0")
+nonisolated extension Rampart_V1_Revocation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Revocation"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{3}tenant_id\0\u{1}id\0\u{3}user_id\0\u{1}reason\0\u{3}occurred_at_ms\0\u{3}until_ms\0\u{3}effective_at_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -553,49 +600,63 @@ nonisolated extension Rampart_V1_SessionRevoked: SwiftProtobuf.Message, SwiftPro
       // allocates stack space for every case branch when no optimizations are
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.eventID) }()
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.userID) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
-      case 5: try { try decoder.decodeSingularInt64Field(value: &self.occurredAtMs) }()
-      case 6: try { try decoder.decodeSingularInt64Field(value: &self.untilMs) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.occurredAtMs) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.untilMs) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.effectiveAtMs) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.eventID.isEmpty {
-      try visitor.visitSingularStringField(value: self.eventID, fieldNumber: 1)
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
     }
     if !self.tenantID.isEmpty {
       try visitor.visitSingularStringField(value: self.tenantID, fieldNumber: 2)
     }
-    if !self.userID.isEmpty {
-      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 3)
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 3)
     }
-    if !self.sessionID.isEmpty {
-      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 4)
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 4)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 5)
     }
     if self.occurredAtMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.occurredAtMs, fieldNumber: 5)
+      try visitor.visitSingularInt64Field(value: self.occurredAtMs, fieldNumber: 6)
     }
     if self.untilMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.untilMs, fieldNumber: 6)
+      try visitor.visitSingularInt64Field(value: self.untilMs, fieldNumber: 7)
+    }
+    if self.effectiveAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.effectiveAtMs, fieldNumber: 8)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
-  public static func ==(lhs: Rampart_V1_SessionRevoked, rhs: Rampart_V1_SessionRevoked) -> Bool {
-    if lhs.eventID != rhs.eventID {return false}
+  public static func ==(lhs: Rampart_V1_Revocation, rhs: Rampart_V1_Revocation) -> Bool {
+    if lhs.kind != rhs.kind {return false}
     if lhs.tenantID != rhs.tenantID {return false}
+    if lhs.id != rhs.id {return false}
     if lhs.userID != rhs.userID {return false}
-    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.occurredAtMs != rhs.occurredAtMs {return false}
     if lhs.untilMs != rhs.untilMs {return false}
+    if lhs.effectiveAtMs != rhs.effectiveAtMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
+}
+
+nonisolated extension Rampart_V1_Revocation.Kind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}SESSION\0\u{1}API_KEY\0")
 }
 
 nonisolated extension Rampart_V1_AccountLink: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

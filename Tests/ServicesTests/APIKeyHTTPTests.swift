@@ -1,0 +1,197 @@
+import Foundation
+import RampartModels
+import ServiceKit
+import TenantsService
+import TestSupport
+import Testing
+
+/// API keys (KEY-1..4) through the gateway's HTTP API, with the real services.
+@Suite("KEY-1..4 end to end: create, use, limit, rotate, revoke, refused")
+struct APIKeyHTTPTests {
+    static let password = "Tr0ub4dor&3xkcd!"
+
+    /// A cluster with the gateway, and a signed-in owner of a fresh tenant.
+    static func signedIn() async throws -> (TenantsCluster, port: Int, tenant: String, access: String) {
+        let (cluster, port) = try await AuthHTTPTests.cluster()
+        let (tenant, access) = try await signUp(port, cluster, email: "ada@lovelace.example", number: "732 829 320 00074")
+        return (cluster, port, tenant, access)
+    }
+
+    static func signUp(_ port: Int, _ cluster: TenantsCluster, email: String, number: String) async throws -> (tenant: String, access: String) {
+        let registration =
+            #"{"email":"\#(email)","password":"\#(password)","name":"Ada","organization":{"name":"Org \#(number)","country":"FR","registration_number":"\#(number)"}}"#
+        let registered = try await send(port, "POST", "/v1/auth/register", registration)
+        #expect(registered.status == 201, "\(registered.body)")
+        let tenant = try #require(try object(registered)["tenant_id"] as? String)
+        #expect(try await cluster.waitFor(.active, tenant))
+        let login = try await send(port, "POST", "/v1/auth/login", #"{"email":"\#(email)","password":"\#(password)"}"#)
+        return (tenant, try #require(try object(login)["access_token"] as? String))
+    }
+
+    static func send(_ port: Int, _ method: String, _ path: String, _ json: String? = nil, token: String? = nil) async throws -> HTTPTestResponse {
+        var headers: [String: String] = [:]
+        if json != nil { headers["Content-Type"] = "application/json" }
+        if let token { headers["Authorization"] = "Bearer \(token)" }
+        return try await httpRequest(port: port, method, path, headers: headers, body: Array((json ?? "").utf8))
+    }
+
+    static func object(_ response: HTTPTestResponse) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any])
+    }
+
+    static func create(_ port: Int, _ tenant: String, _ access: String, _ json: String) async throws -> (key: String, id: String) {
+        let created = try await send(port, "POST", "/v1/tenants/\(tenant)/api-keys", json, token: access)
+        #expect(created.status == 201, "\(created.body)")
+        let body = try object(created)
+        let key = try #require(body["key"] as? String)
+        let id = try #require((body["api_key"] as? [String: Any])?["api_key_id"] as? String)
+        return (key, id)
+    }
+
+    @Test("create → use → list (prefix, last use, never the secret) → revoke → refused at once; a key cannot manage keys")
+    func lifecycle() async throws {
+        let (cluster, port, tenant, access) = try await Self.signedIn()
+        let created = try await Self.send(
+            port,
+            "POST",
+            "/v1/tenants/\(tenant)/api-keys",
+            #"{"name":"CI deploys","scopes":["boards:read","items:write"]}"#,
+            token: access
+        )
+        #expect(created.status == 201, "\(created.body)")
+        let body = try Self.object(created)
+        let key = try #require(body["key"] as? String)
+        let shown = try #require(body["api_key"] as? [String: Any])
+        let id = try #require(shown["api_key_id"] as? String)
+        #expect(key.hasPrefix("rk_") && key.count == 54)
+        #expect(shown["prefix"] as? String == String(key.prefix(11)))
+        #expect(shown["rate_limit_per_minute"] as? Int == 60)
+        #expect(shown["scopes"] as? [String] == ["boards:read", "items:write"])
+
+        let used = try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: key)
+        #expect(used.status == 200, "\(used.body)")
+        let listed = try await Self.send(port, "GET", "/v1/tenants/\(tenant)/api-keys", token: access)
+        #expect(listed.status == 200, "\(listed.body)")
+        #expect(!listed.body.contains(String(key.dropFirst(11))))
+        let keys = try #require(try Self.object(listed)["api_keys"] as? [[String: Any]])
+        #expect(keys.count == 1)
+        #expect(keys.first?["last_used_ip"] as? String == "127.0.0.1")
+        #expect((keys.first?["last_used_at_ms"] as? Int ?? 0) > 0)
+        #expect(keys.first?["rotation_due"] as? Bool ?? false == false)  // proto3 JSON leaves out false
+        // Stored: the prefix and a keyed hash, nothing from which the secret reads back.
+        let schema = "t_\(tenant)"
+        let database = try #require(cluster.databases[.auth])
+        #expect(
+            try await TestPostgres.psql(
+                "SELECT count(*) FROM \"\(schema)\".api_keys k WHERE k::text LIKE '%\(key.dropFirst(11))%' OR length(secret_hash) <> 32",
+                database: database
+            ) == "0"
+        )
+
+        // A key is for the product's API, not for managing credentials.
+        let byKey = try await Self.send(port, "POST", "/v1/tenants/\(tenant)/api-keys", #"{"name":"x","scopes":["boards:read"]}"#, token: key)
+        #expect(byKey.status == 403)
+        #expect(try await Self.send(port, "GET", "/v1/auth/sessions", token: key).status == 403)
+
+        let revoked = try await Self.send(port, "DELETE", "/v1/tenants/\(tenant)/api-keys/\(id)", token: access)
+        #expect(revoked.status == 204, "\(revoked.body)")
+        // The gateway's cache held the key as valid for 30 s more; the revocation list ends that.
+        #expect(try await eventually(within: .seconds(1)) { try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: key).status == 401 })
+        #expect(try await Self.send(port, "DELETE", "/v1/tenants/\(tenant)/api-keys/\(id)", token: access).status == 404)
+        let forged = try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: String(key.prefix(11)) + String(repeating: "A", count: 43))
+        #expect(forged.status == 401)
+        #expect(forged.headers["content-type"] == "application/problem+json")
+        await cluster.stop()
+    }
+
+    @Test("each key within its own rate limit: 429 with Retry-After past it")
+    func perKeyLimit() async throws {
+        let (cluster, port, tenant, access) = try await Self.signedIn()
+        let (key, _) = try await Self.create(port, tenant, access, #"{"name":"slow","scopes":["items:read"],"rate_limit_per_minute":3}"#)
+        for _ in 0..<3 { #expect(try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: key).status == 200) }
+        let limited = try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: key)
+        #expect(limited.status == 429, "\(limited.body)")
+        #expect(Int(limited.headers["retry-after"] ?? "") ?? 0 > 0)
+        // Another key of the same tenant has its own count.
+        let (other, _) = try await Self.create(port, tenant, access, #"{"name":"fast","scopes":["items:read"]}"#)
+        #expect(try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: other).status == 200)
+        await cluster.stop()
+    }
+
+    @Test("rotation: the new key works, the old one until its grace period ends")
+    func rotation() async throws {
+        let (cluster, port, tenant, access) = try await Self.signedIn()
+        let (old, id) = try await Self.create(port, tenant, access, #"{"name":"nightly","scopes":["boards:read"],"expires_in_days":30}"#)
+        #expect(try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: old).status == 200)
+        let rotated = try await Self.send(port, "POST", "/v1/tenants/\(tenant)/api-keys/\(id)/rotate", #"{"grace_seconds":2}"#, token: access)
+        #expect(rotated.status == 201, "\(rotated.body)")
+        let body = try Self.object(rotated)
+        let new = try #require(body["key"] as? String)
+        let successor = try #require(body["api_key"] as? [String: Any])
+        #expect(successor["name"] as? String == "nightly")
+        #expect((successor["expires_at_ms"] as? Int ?? 0) > Int(Date().timeIntervalSince1970 * 1000) + 29 * 86_400_000)
+        #expect(try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: new).status == 200)
+        #expect(try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: old).status == 200)
+        let again = try await Self.send(port, "POST", "/v1/tenants/\(tenant)/api-keys/\(id)/rotate", "{}", token: access)
+        #expect(again.status == 409, "\(again.body)")
+        try await Task.sleep(for: .milliseconds(2500))
+        #expect(try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: old).status == 401)
+        #expect(try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: new).status == 200)
+        await cluster.stop()
+    }
+
+    @Test("another tenant's keys: neither listed, revoked nor rotated, and a key opens only its own tenant")
+    func crossTenant() async throws {
+        let (cluster, port, tenant, access) = try await Self.signedIn()
+        let (key, id) = try await Self.create(port, tenant, access, #"{"name":"mine","scopes":["boards:read"]}"#)
+        let (otherTenant, otherAccess) = try await Self.signUp(port, cluster, email: "eve@evil.example", number: "443 061 841 00047")
+        // Through the other tenant's own path: the key is not found there.
+        #expect(try await Self.send(port, "DELETE", "/v1/tenants/\(otherTenant)/api-keys/\(id)", token: otherAccess).status == 404)
+        #expect(try await Self.send(port, "POST", "/v1/tenants/\(otherTenant)/api-keys/\(id)/rotate", "{}", token: otherAccess).status == 404)
+        let theirs = try Self.object(try await Self.send(port, "GET", "/v1/tenants/\(otherTenant)/api-keys", token: otherAccess))
+        #expect((theirs["api_keys"] as? [Any] ?? []).isEmpty)
+        // Through the first tenant's path: refused before any service is asked.
+        #expect(try await Self.send(port, "DELETE", "/v1/tenants/\(tenant)/api-keys/\(id)", token: otherAccess).status == 403)
+        #expect(try await Self.send(port, "GET", "/v1/tenants/\(otherTenant)", token: key).status == 403)
+        #expect(try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: key).status == 200)
+        await cluster.stop()
+    }
+
+    @Test("hostile input when creating a key: a precise 400 per field, and nothing written")
+    func hostileInput() async throws {
+        let (cluster, port, tenant, access) = try await Self.signedIn()
+        let cases: [(String, String)] = [
+            (#"{"name":"x","scopes":["boards:delete"]}"#, "scopes"),
+            (#"{"name":"x","scopes":["boards:read' OR '1'='1"]}"#, "scopes"),
+            (#"{"name":"x","scopes":[]}"#, "scopes"),
+            (#"{"name":"x","scopes":["boards:read","boards:read"]}"#, "scopes"),
+            (#"{"name":"a\u0000b","scopes":["boards:read"]}"#, "name"),
+            (#"{"name":"\#(String(repeating: "n", count: 10_000))","scopes":["boards:read"]}"#, "name"),
+            (#"{"name":"x","scopes":["boards:read"],"rate_limit_per_minute":100000}"#, "rate_limit_per_minute"),
+            (#"{"name":"x","scopes":["boards:read"],"expires_in_days":99999}"#, "expires_in_days"),
+        ]
+        for (json, field) in cases {
+            let response = try await Self.send(port, "POST", "/v1/tenants/\(tenant)/api-keys", json, token: access)
+            #expect(response.status == 400, "\(json.prefix(80)): \(response.status) \(response.body.prefix(200))")
+            #expect((try Self.object(response)["errors"] as? [String: String])?[field] != nil, "\(json.prefix(80)): \(response.body.prefix(300))")
+        }
+        for json in [
+            #"{"name":"x","scopes":"boards:read"}"#, #"{"name":7,"scopes":["boards:read"]}"#, #"{"name":"x","scopes":["boards:read"],"owner":"me"}"#,
+        ] {
+            #expect(try await Self.send(port, "POST", "/v1/tenants/\(tenant)/api-keys", json, token: access).status == 400, "\(json)")
+        }
+        for path in ["/v1/tenants/\(tenant)/api-keys/not-a-uuid", "/v1/tenants/\(tenant)/api-keys/\(UUID().uuidString)"] {
+            let response = try await Self.send(port, "DELETE", path, token: access)
+            #expect([400, 404].contains(response.status), "\(path): \(response.status)")
+        }
+        let badTenant = try await Self.send(port, "GET", "/v1/tenants/'%20OR%201=1/api-keys", token: access)
+        #expect(badTenant.status == 404)
+        for key in ["rk_", "rk_" + String(repeating: "z", count: 51), "rk_ABCDEFGH" + String(repeating: "A", count: 43)] {
+            #expect(try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: key).status == 401, "\(key.prefix(12))")
+        }
+        let database = try #require(cluster.databases[.auth])
+        #expect(try await TestPostgres.psql("SELECT count(*) FROM \"t_\(tenant)\".api_keys", database: database) == "0")
+        #expect(try await TestPostgres.psql("SELECT count(*) FROM api_key_directory", database: database) == "0")
+        await cluster.stop()
+    }
+}

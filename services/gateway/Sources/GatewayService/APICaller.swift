@@ -1,0 +1,214 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import RampartModels
+import RateLimitKit
+import ServiceKit
+import SwiftProtobuf
+import Synchronization
+import TokenKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The request context of the public API: the connection's peer address is the client IP
+/// (trusted proxies come with GW-6).
+struct GatewayRequestContext: RequestContext, RemoteAddressRequestContext {
+    var coreContext: CoreRequestContextStorage
+    let remoteAddress: SocketAddress?
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+
+    var clientIP: String? { remoteAddress?.ipAddress }
+}
+
+/// Turns JSON requests into NATS calls and replies (or errors) into JSON: snake_case field
+/// names, bodies of at most 64 KiB, unknown fields and wrong types refused.
+struct APICaller: Sendable {
+    let rpc: RPCClient
+    let tokens: AccessTokenCache
+    let apiKeys: APIKeyCache
+    let revocations: RevocationList
+    let rateLimit: RateLimitClient
+    let logger: Logger
+
+    static let maximumBodyBytes = 64 * 1024
+
+    /// Who is calling: a signed-in user (a verified access token of a live session) or an API
+    /// key (verified by auth, within its own rate limit).
+    struct Caller {
+        enum Credential {
+            case accessToken(AccessToken)
+            case apiKey(Rampart_V1_VerifyApiKeyReply)
+        }
+        var credential: Credential
+        var tenant: TenantID
+        var principal: String
+        /// The access token's session; empty for an API key.
+        var sessionID: String
+    }
+
+    /// Which credentials a route takes. Only people manage sessions, passwords and API keys.
+    enum Accepts {
+        case accessToken, accessTokenOrAPIKey
+    }
+
+    /// Runs `handler`, answering every error as problem+json with the request ID.
+    func respond(_ request: Request, _ context: GatewayRequestContext, _ handler: (String) async throws -> Response) async -> Response {
+        let requestID = CallContext.newRequestID()
+        do {
+            var response = try await handler(requestID)
+            response.headers[.requestID] = requestID
+            return response
+        } catch let problem as Problem {
+            return problem.response(requestID: requestID)
+        } catch let error as RampartError {
+            if error.code == .internal { logger.error("call failed", metadata: ["request_id": "\(requestID)", "error": "\(error)"]) }
+            return Problem(error).response(requestID: requestID)
+        } catch {
+            logger.error("request failed", metadata: ["request_id": "\(requestID)", "error": "\(loggable(error))"])
+            return Problem(.internalServerError, .internal, "internal error").response(requestID: requestID)
+        }
+    }
+
+    /// A route for the signed-in only: `body` gets the verified caller and the call context.
+    func signedIn(
+        _ request: Request,
+        _ context: GatewayRequestContext,
+        accepts: Accepts = .accessToken,
+        _ body: (Caller, CallContext) async throws -> Response
+    ) async -> Response {
+        await respond(request, context) { requestID in
+            let caller = try await authenticate(request, context, requestID: requestID, accepts: accepts)
+            return try await body(caller, self.context(requestID, request, context, caller: caller))
+        }
+    }
+
+    /// The body as `Message`, from JSON.
+    func decode<Message: SwiftProtobuf.Message>(_ request: Request, as _: Message.Type) async throws -> Message {
+        guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
+            throw Problem(.unsupportedMediaType, .malformedRequest, "send the body as application/json")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: Self.maximumBodyBytes)
+        } catch {
+            throw Problem(.contentTooLarge, .malformedRequest, "the body must be at most \(Self.maximumBodyBytes / 1024) KiB")
+        }
+        do {
+            var options = JSONDecodingOptions()
+            options.messageDepthLimit = 16
+            return try Message(jsonUTF8Bytes: Array(buffer: buffer), options: options)
+        } catch {
+            throw Problem(.badRequest, .malformedRequest, "the body is not the JSON this route takes: \(Self.describe(error))")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case JSONDecodingError.unknownField(let name): "unknown field \(name.prefix(64).debugDescription)"
+        case JSONDecodingError.malformedString: "a string is not valid UTF-8"
+        case is JSONDecodingError: "malformed JSON or a field of the wrong type"
+        default: "malformed JSON"
+        }
+    }
+
+    func context(_ requestID: String, _ request: Request, _ context: GatewayRequestContext, caller: Caller? = nil) -> CallContext {
+        CallContext(
+            requestID: requestID,
+            tenantID: caller?.tenant,
+            principal: caller?.principal,
+            clientIP: context.clientIP,
+            userAgent: request.headers[.userAgent].map { String($0.prefix(512)) },
+            timeout: .seconds(10)
+        )
+    }
+
+    /// The bearer credential, verified, or 401 (429 for an API key over its limit).
+    func authenticate(_ request: Request, _ context: GatewayRequestContext, requestID: String, accepts: Accepts) async throws -> Caller {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "), header.utf8.count < 8192 else {
+            throw Problem(.unauthorized, .unauthenticated, "sign in: send Authorization: Bearer <access token or API key>")
+        }
+        // Until the revocation list is loaded, nothing is let in that might have been revoked.
+        guard revocations.isCaughtUp else { throw Problem(.serviceUnavailable, .unavailable, "the gateway is starting: try again shortly") }
+        let credential = String(header.dropFirst(7))
+        if credential.hasPrefix("rk_") {
+            guard accepts == .accessTokenOrAPIKey else {
+                throw Problem(.forbidden, .permissionDenied, "API keys cannot do this: sign in as a member")
+            }
+            return try await apiKeyCaller(credential, self.context(requestID, request, context))
+        }
+        do {
+            let claims = try await tokens.verify(credential)
+            guard let tenant = TenantID(claims.tenant), UUID(uuidString: claims.sub) != nil else { throw TokenError.malformed }
+            guard !revocations.isRevoked(.session, tenant: tenant, id: claims.sid) else {
+                throw Problem(.unauthorized, .unauthenticated, "the session has ended: sign in again")
+            }
+            return Caller(credential: .accessToken(claims), tenant: tenant, principal: "user:\(claims.sub)", sessionID: claims.sid)
+        } catch let error as TokenError {
+            throw Problem(.unauthorized, .unauthenticated, "the access token is not valid: \(error)")
+        }
+    }
+
+    func apiKeyCaller(_ key: String, _ call: CallContext) async throws -> Caller {
+        let verified = try await apiKeys.verify(key, context: call)
+        guard let tenant = TenantID(verified.tenantID) else { throw RampartError(.unauthenticated, "the API key is not valid") }
+        // KEY-3: each key within its own limit.
+        switch await rateLimit.check(policy: "api_key", key: verified.apiKeyID, limit: verified.rateLimitPerMinute, context: call) {
+        case .allowed, .allowedUnchecked:
+            return Caller(credential: .apiKey(verified), tenant: tenant, principal: "api_key:\(verified.apiKeyID)", sessionID: "")
+        case .refused(let decision):
+            throw RampartError(
+                .rateLimited,
+                "this API key is over its limit of \(decision.limit) requests a minute",
+                details: ["retry_after_ms": String(decision.retryAfterMs)]
+            )
+        case .unavailable(let error):
+            throw RampartError(.unavailable, "the rate limiter is unavailable: try again shortly (\(error.code.name))")
+        }
+    }
+
+    /// The tenant a `/v1/tenants/{tenant_id}/…` path names, which must be the caller's.
+    func pathTenant(_ context: GatewayRequestContext, _ caller: Caller) throws -> TenantID {
+        guard let text = context.parameters.get("tenant_id"), let tenant = TenantID(text), tenant.hex == text else {
+            throw Problem(.notFound, .notFound, "no such tenant")
+        }
+        guard tenant == caller.tenant else { throw Problem(.forbidden, .permissionDenied, "your credentials are for another tenant") }
+        return tenant
+    }
+
+    func json<Reply: SwiftProtobuf.Message>(_ reply: Reply, status: HTTPResponse.Status = .ok) throws -> Response {
+        var options = JSONEncodingOptions()
+        options.preserveProtoFieldNames = true
+        options.alwaysPrintInt64sAsNumbers = true
+        let body: [UInt8] = try reply.jsonUTF8Bytes(options: options)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// A route whose body is `Request` and whose answer is `Reply`, called on `subject`.
+    func forward<RequestMessage: SwiftProtobuf.Message, Reply: SwiftProtobuf.Message>(
+        _ subject: String,
+        _ request: Request,
+        _ context: GatewayRequestContext,
+        _: RequestMessage.Type,
+        _: Reply.Type,
+        status: HTTPResponse.Status = .ok,
+        signedIn: Bool = false,
+        adjust: (inout RequestMessage, Caller?) -> Void = { _, _ in }
+    ) async -> Response {
+        await respond(request, context) { requestID in
+            let caller = signedIn ? try await authenticate(request, context, requestID: requestID, accepts: .accessToken) : nil
+            var message = try await decode(request, as: RequestMessage.self)
+            adjust(&message, caller)
+            let reply: Reply = try await rpc.call(subject, message, context: self.context(requestID, request, context, caller: caller))
+            return try json(reply, status: status)
+        }
+    }
+}
