@@ -1,5 +1,8 @@
+import AuthService
 import Foundation
 import RampartModels
+import RateLimitKit
+import RateLimitService
 import ServiceKit
 import TenantsService
 import TestSupport
@@ -93,12 +96,31 @@ struct AuthHTTPTests {
         await cluster.stop()
     }
 
-    @Test("unknown email and wrong password: the same status and body")
+    @Test("AUTH-5: unknown email and wrong password get the same status and body, in the same time within 20%")
     func noEnumeration() async throws {
-        let (cluster, port) = try await Self.cluster()
-        _ = try await post(port, "/v1/auth/register", Self.registration)
-        let unknown = try await post(port, "/v1/auth/login", #"{"email":"nobody@lovelace.example","password":"Tr0ub4dor&3xkcd!"}"#)
-        let wrong = try await post(port, "/v1/auth/login", #"{"email":"ada@lovelace.example","password":"Tr0ub4dor&3xkcd?"}"#)
+        // bcrypt at cost 8 (about 15 ms here) so that the hash dominates, as cost 12 does in
+        // production; without the decoy hash an unknown email would answer several times faster.
+        // The sign-in limits are lifted and the test's address never banned: 60 failures follow.
+        var policies = RateLimitPolicy.defaults.filter { !["login", "login_account"].contains($0.name) }
+        policies += [
+            RateLimitPolicy(name: "login", key: .ip, limit: 1000, windowSeconds: 60),
+            RateLimitPolicy(name: "login_account", key: .account, limit: 1000, windowSeconds: 900),
+        ]
+        let cluster = try await TenantsCluster.start(
+            settings: TenantsSettings(sagaServices: [.tenants, .auth]),
+            authSettings: AuthSettings(passwordAlgorithm: .bcrypt(cost: 8)),
+            rateLimitSettings: RateLimitSettings(policies: policies, allowlist: [IPNetwork(cidr: "127.0.0.1/32")!]),
+            without: [.permissions, .audit, .webhooks]
+        )
+        try await cluster.start(.gateway)
+        let port = await cluster.gatewayPort.wait()
+        let registered = try await post(port, "/v1/auth/register", Self.registration)
+        #expect(try await cluster.waitFor(.active, try #require(try object(registered)["tenant_id"] as? String)))
+
+        let unknownBody = #"{"email":"nobody@lovelace.example","password":"Tr0ub4dor&3xkcd!"}"#
+        let wrongBody = #"{"email":"ada@lovelace.example","password":"Tr0ub4dor&3xkcd?"}"#
+        let unknown = try await post(port, "/v1/auth/login", unknownBody)
+        let wrong = try await post(port, "/v1/auth/login", wrongBody)
         #expect(unknown.status == 401 && wrong.status == 401)
         func withoutRequestID(_ response: HTTPTestResponse) throws -> NSDictionary {
             var body = try object(response)
@@ -106,6 +128,26 @@ struct AuthHTTPTests {
             return body as NSDictionary
         }
         #expect(try withoutRequestID(unknown) == withoutRequestID(wrong))
+
+        // Interleaved, so drift in the machine's load touches both alike; medians, so a stray
+        // pause does not decide.
+        let clock = ContinuousClock()
+        var times: (unknown: [Duration], wrong: [Duration]) = ([], [])
+        for _ in 0..<30 {
+            var start = clock.now
+            #expect(try await post(port, "/v1/auth/login", unknownBody).status == 401)
+            times.unknown.append(clock.now - start)
+            start = clock.now
+            #expect(try await post(port, "/v1/auth/login", wrongBody).status == 401)
+            times.wrong.append(clock.now - start)
+        }
+        func median(_ values: [Duration]) -> Double {
+            let sorted = values.sorted()
+            let middle = sorted[sorted.count / 2]
+            return Double(middle.components.seconds) + Double(middle.components.attoseconds) / 1e18
+        }
+        let (a, b) = (median(times.unknown), median(times.wrong))
+        #expect(abs(a - b) / max(a, b) <= 0.2, "median unknown email \(a * 1000) ms, wrong password \(b * 1000) ms")
         await cluster.stop()
     }
 
@@ -154,6 +196,63 @@ struct AuthHTTPTests {
         }
         #expect(try await TestPostgres.psql("SELECT count(*) FROM users", database: cluster.databases[.auth]!) == "0")
         #expect(try await TestPostgres.psql("SELECT count(*) FROM tenants", database: cluster.databases[.tenants]!) == "0")
+        await cluster.stop()
+    }
+
+    @Test("null bytes, SQL-ish text and 10 kB in every string field of every auth route: 4xx problem+json, nothing written")
+    func hostileFields() async throws {
+        let (cluster, port) = try await Self.cluster()
+        let registered = try await post(port, "/v1/auth/register", Self.registration)
+        #expect(try await cluster.waitFor(.active, try #require(try object(registered)["tenant_id"] as? String)))
+        let login = try object(try await post(port, "/v1/auth/login", #"{"email":"ada@lovelace.example","password":"Tr0ub4dor&3xkcd!"}"#))
+        let access = try #require(login["access_token"] as? String)
+        let tenant = try #require(login["tenant_id"] as? String)
+        let database = try #require(cluster.databases[.auth])
+        let counts = """
+            SELECT (SELECT count(*) FROM users) || ',' || (SELECT count(*) FROM account_tokens) || ',' ||
+                (SELECT count(*) FROM "t_\(tenant)".sessions) || ',' || (SELECT count(*) FROM "t_\(tenant)".api_keys) || ',' ||
+                (SELECT count(*) FROM api_key_directory) || ',' || (SELECT max(password_hash) FROM users)
+            """
+        let before = try await TestPostgres.psql(counts, database: database)
+
+        // Each route with its string fields; every other field keeps a plausible value.
+        let routes: [(path: String, fields: [String: String], signedIn: Bool)] = [
+            ("/v1/auth/login", ["email": "ada@lovelace.example", "password": "Tr0ub4dor&3xkcd!", "tenant_id": tenant], false),
+            ("/v1/auth/token/refresh", ["refresh_token": "\(tenant).AAAA"], false),
+            ("/v1/auth/password/reset/request", ["email": "ada@lovelace.example"], false),
+            ("/v1/auth/password/reset/confirm", ["token": "x", "new_password": "N3w-passw0rd-ok!"], false),
+            ("/v1/auth/email/verify", ["token": "x"], false),
+            ("/v1/auth/password/change", ["current_password": "wrong", "new_password": "N3w-passw0rd-ok!"], true),
+            ("/v1/tenants/\(tenant)/api-keys", ["name": "key"], true),
+        ]
+        let hostile = ["a\u{0}b", "x' OR '1'='1'; DROP TABLE users; --", String(repeating: "é", count: 5_000), "\u{202E}\u{1F600}"]
+        for route in routes {
+            for field in route.fields.keys.sorted() {
+                // A name may hold SQL-ish text (stored as given, below); nothing else here may.
+                for value in hostile where !(route.path.hasSuffix("api-keys") && value.contains("DROP")) {
+                    var fields = route.fields.mapValues { JSONText.quote($0) }
+                    fields[field] = JSONText.quote(value)
+                    var body = "{" + fields.sorted { $0.key < $1.key }.map { "\(JSONText.quote($0.key)):\($0.value)" }.joined(separator: ",")
+                    if route.path.hasSuffix("api-keys") { body += #","scopes":["boards:read"]"# }
+                    body += "}"
+                    let response = try await post(port, route.path, body, token: route.signedIn ? access : nil)
+                    let shown = "\(route.path) \(field)=\(value.prefix(12).debugDescription)"
+                    #expect((400..<500).contains(response.status), "\(shown): \(response.status) \(response.body.prefix(200))")
+                    #expect(response.headers["content-type"] == "application/problem+json", "\(shown)")
+                }
+            }
+        }
+        // Whatever was refused changed nothing: no user, token, session, key or password.
+        #expect(try await TestPostgres.psql(counts, database: database) == before)
+        let sqlish = "x' OR '1'='1'; DROP TABLE users; --"
+        let created = try await post(
+            port,
+            "/v1/tenants/\(tenant)/api-keys",
+            #"{"name":\#(JSONText.quote(sqlish)),"scopes":["boards:read"]}"#,
+            token: access
+        )
+        #expect(created.status == 201)
+        #expect((try object(created)["api_key"] as? [String: Any])?["name"] as? String == sqlish)
         await cluster.stop()
     }
 }

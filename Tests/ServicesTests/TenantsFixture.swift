@@ -23,6 +23,7 @@ final class TenantsCluster: @unchecked Sendable {
     let databases: [ServiceName: String]
     let settings: TenantsSettings
     let authSettings: AuthSettings
+    let rateLimitSettings: RateLimitSettings
     /// Tests only: the shipped default cost is 12.
     static let testAuthSettings = AuthSettings(passwordAlgorithm: .bcrypt(cost: 4))
     private(set) var running: [ServiceName: RunningService] = [:]
@@ -33,6 +34,7 @@ final class TenantsCluster: @unchecked Sendable {
     static func start(
         settings: TenantsSettings = TenantsSettings(),
         authSettings: AuthSettings = testAuthSettings,
+        rateLimitSettings: RateLimitSettings = RateLimitSettings(),
         without: Set<ServiceName> = []
     ) async throws -> TenantsCluster {
         let nats = try await NATSServer.start()
@@ -41,19 +43,34 @@ final class TenantsCluster: @unchecked Sendable {
             databases[service] = try await TestPostgres.createDatabase(prefix: "rampart_\(service.subjectToken)")
         }
         let client = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url], name: "test-client"), logger: quietLogger())
-        let cluster = TenantsCluster(nats: nats, client: client, databases: databases, settings: settings, authSettings: authSettings)
+        let cluster = TenantsCluster(
+            nats: nats,
+            client: client,
+            databases: databases,
+            settings: settings,
+            authSettings: authSettings,
+            rateLimitSettings: rateLimitSettings
+        )
         for service in [ServiceName.rateLimit] + dataOwners where !without.contains(service) {
             try await cluster.start(service)
         }
         return cluster
     }
 
-    private init(nats: NATSServer, client: NATSConnection, databases: [ServiceName: String], settings: TenantsSettings, authSettings: AuthSettings) {
+    private init(
+        nats: NATSServer,
+        client: NATSConnection,
+        databases: [ServiceName: String],
+        settings: TenantsSettings,
+        authSettings: AuthSettings,
+        rateLimitSettings: RateLimitSettings
+    ) {
         self.nats = nats
         self.client = client
         self.databases = databases
         self.settings = settings
         self.authSettings = authSettings
+        self.rateLimitSettings = rateLimitSettings
     }
 
     let auditKey = SigningKey.generate()
@@ -67,7 +84,7 @@ final class TenantsCluster: @unchecked Sendable {
         case .permissions: PermissionsService.descriptor()
         case .audit: AuditService.descriptor(settings: AuditSettings(signingKey: auditKey))
         case .webhooks: WebhooksService.descriptor()
-        case .rateLimit: RateLimitService.descriptor()
+        case .rateLimit: RateLimitService.descriptor(settings: rateLimitSettings)
         case .gateway: GatewayService.descriptor(publicPort: gatewayPort)
         }
     }

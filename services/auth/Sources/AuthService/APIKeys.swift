@@ -38,7 +38,7 @@ extension Sessions {
         let (tenant, user) = try caller(call)
         var problems: [(field: String, message: String)] = []
         let name = displayName(request.name, maximum: Self.apiKeyLimits.name)
-        if name == nil { problems.append(("name", "1 to \(Self.apiKeyLimits.name) characters, no control characters")) }
+        if name == nil { problems.append(("name", "1 to \(Self.apiKeyLimits.name) characters, without control characters or direction overrides")) }
         if let problem = try await scopeProblem(request.scopes) { problems.append(("scopes", problem)) }
         let rate = request.rateLimitPerMinute == 0 ? Self.defaultAPIKeyRatePerMinute : request.rateLimitPerMinute
         if rate > Self.apiKeyLimits.ratePerMinute {

@@ -27,7 +27,7 @@ struct Registration: Sendable {
         let email = request.email.utf8.count <= 254 ? EmailAddress(request.email) : nil
         if email == nil { problems.append(("email", "the email must be a valid address")) }
         let name = displayName(request.name, maximum: 200)
-        if name == nil { problems.append(("name", "the name must be 1 to 200 characters, without control characters")) }
+        if name == nil { problems.append(("name", "the name must be 1 to 200 characters, without control characters or direction overrides")) }
         let violations = settings.passwordPolicy.violations(request.password, email: email)
         if !violations.isEmpty { problems.append(("password", "the password needs " + violations.joined(separator: ", "))) }
         if request.organization.name.isEmpty || request.organization.country.isEmpty || request.organization.registrationNumber.isEmpty {
@@ -114,9 +114,15 @@ struct Registration: Sendable {
 }
 
 /// `text` without surrounding white space, when that is 1 to `maximum` characters and holds no
-/// control character: a name people will see.
+/// control character and no bidirectional override (which would let a name show as another):
+/// a name people will see.
 func displayName(_ text: String, maximum: Int) -> String? {
     let name = String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
-    guard (1...maximum).contains(name.count), !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else { return nil }
+    guard (1...maximum).contains(name.count),
+        !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || bidiControls.contains($0.value) })
+    else { return nil }
     return name
 }
+
+/// U+061C, U+200E, U+200F, U+202A…U+202E, U+2066…U+2069.
+private let bidiControls: Set<UInt32> = [0x061C, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069]
