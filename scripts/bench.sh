@@ -2,15 +2,15 @@
 # `make bench`: release builds only. Compiles the C baseline against nats.c, starts a
 # PostgreSQL of its own (as `make test` does), then runs rampart-bench, which starts its own
 # nats-servers and the release service executables on loopback and prints one table.
-# BENCH_SUITES=rate-limit,audit,tenants, BENCH_AUDIT_EVENTS (1,000,000), BENCH_TENANTS (200)
-# and BENCH_TENANTS_CROWD (2,000) narrow a run.
+# BENCH_SUITES=rate-limit,audit,tenants,auth, BENCH_AUDIT_EVENTS (1,000,000), BENCH_TENANTS (200),
+# BENCH_TENANTS_CROWD (2,000), BENCH_LOGINS (96) and BENCH_GATEWAY_CALLS (8,000) narrow a run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 mkdir -p .build/bench
 # shellcheck disable=SC2046
 gcc -O2 -o .build/bench/nats_reqrep scripts/bench/nats_reqrep.c $(pkg-config --cflags --libs libnats)
-for product in rampart-bench rate-limit audit rampart-audit auth tenants permissions webhooks; do
+for product in rampart-bench rate-limit audit rampart-audit auth tenants permissions webhooks gateway; do
     swift build -c release --product "$product"
 done
 bin=$(swift build -c release --show-bin-path)

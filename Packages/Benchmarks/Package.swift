@@ -2,7 +2,8 @@
 import PackageDescription
 
 /// `rampart-bench`, run by `make bench` in release: NATSKit against nats.c, JetStream, and
-/// rate-limit decisions (against the release `rate-limit` executable), and audit (against the release `audit`).
+/// rate-limit decisions (against the release `rate-limit` executable), audit, tenants and auth
+/// (against their release executables).
 let package = Package(
     name: "Benchmarks",
     platforms: [.macOS(.v15)],
@@ -15,6 +16,8 @@ let package = Package(
         .package(path: "../ServiceKit"),
         .package(path: "../RampartModels"),
         .package(path: "../SodiumKit"),
+        .package(path: "../TokenKit"),
+        .package(path: "../../services/auth"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
     ],
     targets: [
@@ -26,6 +29,8 @@ let package = Package(
                 .product(name: "ServiceKit", package: "ServiceKit"),
                 .product(name: "RampartModels", package: "RampartModels"),
                 .product(name: "SodiumKit", package: "SodiumKit"),
+                .product(name: "TokenKit", package: "TokenKit"),
+                .product(name: "AuthService", package: "auth"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         )

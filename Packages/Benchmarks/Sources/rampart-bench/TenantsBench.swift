@@ -14,43 +14,10 @@ import TestSupport
 func tenantsBenchmarks(bin: String, provisioned: Int, crowd: Int, logger: Logger) async throws -> ([Row], ratio: Double) {
     let nats = try await NATSServer.start()
     let services = ["rate-limit", "auth", "tenants", "permissions", "audit", "webhooks"]
-    var processes: [Process] = []
-    for service in services {
-        var environment = [
-            "RAMPART_NATS_URL": nats.url, "RAMPART_OPS_HOST": "127.0.0.1", "RAMPART_OPS_PORT": String(Ports.free()),
-            "RAMPART_LOG_LEVEL": "warning", "RAMPART_INSTANCE_ID": "\(service)-bench",
-        ]
-        if service != "rate-limit" {
-            let database = try await TestPostgres.createDatabase(prefix: "rampart_bench_\(service)")
-            environment.merge([
-                "RAMPART_POSTGRES_HOST": TestPostgres.server.host, "RAMPART_POSTGRES_PORT": String(TestPostgres.server.port),
-                "RAMPART_POSTGRES_USER": database, "RAMPART_POSTGRES_PASSWORD": database, "RAMPART_POSTGRES_DATABASE": database,
-            ]) { $1 }
-        }
-        if service == "audit" { environment["RAMPART_AUDIT_SIGNING_KEY"] = "bench-1:" + Base64.encode(randomBytes(32)) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "\(bin)/\(service)")
-        process.environment = environment
-        process.standardOutput = FileHandle.standardError
-        try process.run()
-        processes.append(process)
-    }
+    let processes = try await launchServices(services, bin: bin, natsURL: nats.url)
     let connection = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url]), logger: logger)
     let rpc = RPCClient(connection: connection)
-    for service in services.compactMap(ServiceName.init(rawValue:)) {
-        var healthy = false
-        for _ in 0..<1_000 where !healthy {
-            let reply = try? await rpc.call(
-                Subjects.health(service),
-                Rampart_V1_HealthRequest(),
-                context: CallContext(),
-                as: Rampart_V1_HealthReply.self
-            )
-            healthy = reply?.healthy == true
-            if !healthy { try await Task.sleep(for: .milliseconds(20)) }
-        }
-        guard healthy else { throw TestInfrastructureError("\(service) did not start") }
-    }
+    try await waitUntilHealthy(services, rpc: rpc)
 
     /// Each sign-up from its own address (3 per address per hour) and domain (one Starter each).
     func register(_ index: Int) async throws -> TenantID {

@@ -4,8 +4,9 @@
 // `rate-limit` executable, and audit (ingest, queries, verification) against the release
 // `audit` executable and PostgreSQL. Release builds only: debug numbers mean nothing.
 // tenants (the provisioning saga, tenant-scoped calls with 10 and 2,000 tenants) against every
-// data-owning service. NATS always runs; BENCH_SUITES=rate-limit,audit,tenants picks the others
-// (all by default).
+// data-owning service; auth (sign-ins against the bcrypt floor, health under that load, token
+// verification, API key and token calls through the gateway). NATS always runs;
+// BENCH_SUITES=rate-limit,audit,tenants,auth picks the others (all by default).
 import Foundation
 import Logging
 import NATSKit
@@ -23,7 +24,9 @@ let rateLimitBinary = "\(releaseBin)/rate-limit"
 let auditEvents = Int(ProcessInfo.processInfo.environment["BENCH_AUDIT_EVENTS"] ?? "") ?? 1_000_000
 let tenantsProvisioned = max(10, Int(ProcessInfo.processInfo.environment["BENCH_TENANTS"] ?? "") ?? 200)
 let tenantsCrowd = max(tenantsProvisioned, Int(ProcessInfo.processInfo.environment["BENCH_TENANTS_CROWD"] ?? "") ?? 2_000)
-let suites = Set((ProcessInfo.processInfo.environment["BENCH_SUITES"] ?? "rate-limit,audit,tenants").split(separator: ",").map(String.init))
+let authLogins = max(8, Int(ProcessInfo.processInfo.environment["BENCH_LOGINS"] ?? "") ?? 96)
+let gatewayCalls = max(16, Int(ProcessInfo.processInfo.environment["BENCH_GATEWAY_CALLS"] ?? "") ?? 8_000)
+let suites = Set((ProcessInfo.processInfo.environment["BENCH_SUITES"] ?? "rate-limit,audit,tenants,auth").split(separator: ",").map(String.init))
 let subject = "bench.echo"
 let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 128)
 
@@ -261,16 +264,25 @@ if suites.contains("tenants") {
     tenantScopeRatio = ratio
 }
 
+var notes: [String] = []
+if suites.contains("auth") {
+    let (authRows, authNotes) = try await authBenchmarks(bin: releaseBin, logins: authLogins, gatewayCalls: gatewayCalls, logger: logger)
+    rows += authRows
+    notes += authNotes
+}
+
 func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
 func format(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }
 print("")
 print(pad("benchmark", 46) + pad("rate", 16) + pad("p50 µs", 10) + "p99 µs")
 print(String(repeating: "-", count: 82))
 for row in rows {
-    print(pad(row.name, 46) + pad(String(format: "%.0f %@", row.rate, row.unit), 16) + pad(format(row.p50), 10) + format(row.p99))
+    let rate = String(format: row.rate < 100 ? "%.1f %@" : "%.0f %@", row.rate, row.unit)
+    print(pad(row.name, 46) + pad(rate, 16) + pad(format(row.p50), 10) + format(row.p99))
 }
 let ratio = cRate > 0 ? rows[0].rate / cRate : 0
 print(String(format: "\nNATSKit / nats.c sequential throughput: %.0f%% (target ≥ 80%%)", ratio * 100))
 if let tenantScopeRatio {
     print(String(format: "tenant-scoped call p50, %d tenants / 10 tenants: %.2f (should stay near 1)", tenantsCrowd, tenantScopeRatio))
 }
+for note in notes { print(note) }

@@ -131,3 +131,76 @@ public func offloaded<T: Sendable>(_ body: @escaping @Sendable () throws -> T) a
         DispatchQueue(label: "testsupport.offloaded").async { continuation.resume(with: Result { try body() }) }
     }
 }
+
+/// One HTTP/1.1 connection kept open for a series of requests (benchmarks: a client that
+/// reconnects for every request measures TCP set-up, not the server). Blocking; one request at
+/// a time; answers must carry Content-Length, as Hummingbird's do.
+public final class KeepAliveHTTPConnection {
+    private let fd: Int32
+    private let host: String
+    private let port: Int
+    private var pending: [UInt8] = []
+
+    public init(port: Int, host: String = "127.0.0.1") throws {
+        self.host = host
+        self.port = port
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestInfrastructureError("socket failed") }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var noDelay: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr(host)
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw TestInfrastructureError("connect to \(host):\(port) failed")
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// A GET; returns the status.
+    public func get(_ path: String, headers: [String: String] = [:]) throws -> Int {
+        var head = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        let request = Array((head + "\r\n").utf8)
+        var sent = 0
+        while sent < request.count {
+            let count = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard count > 0 else { throw TestInfrastructureError("send failed") }
+            sent += count
+        }
+        let separator: [UInt8] = [13, 10, 13, 10]
+        var headEnd: Int?
+        while headEnd == nil {
+            headEnd = pending.indices.dropLast(3).first { pending[$0..<($0 + 4)].elementsEqual(separator) }
+            if headEnd == nil { try receive() }
+        }
+        let text = String(decoding: pending[..<headEnd!], as: UTF8.self)
+        let lines = text.split(separator: "\r\n")
+        let parts = lines.first?.split(separator: " ") ?? []
+        guard parts.count >= 2, let status = Int(parts[1]) else { throw TestInfrastructureError("bad status line") }
+        let length =
+            lines.dropFirst().compactMap { line -> Int? in
+                guard line.lowercased().hasPrefix("content-length:") else { return nil }
+                return Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces))
+            }.first ?? 0
+        let total = headEnd! + 4 + length
+        while pending.count < total { try receive() }
+        pending.removeFirst(total)
+        return status
+    }
+
+    private func receive() throws {
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        let count = recv(fd, &buffer, buffer.count, 0)
+        guard count > 0 else { throw TestInfrastructureError("connection closed") }
+        pending.append(contentsOf: buffer[0..<count])
+    }
+}

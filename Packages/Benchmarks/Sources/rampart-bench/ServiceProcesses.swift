@@ -1,0 +1,58 @@
+import Foundation
+import RampartModels
+import ServiceKit
+import SodiumKit
+import TestSupport
+
+/// Starts the release executables of `services` on `natsURL`, each data owner with a fresh
+/// database of its own, their ops ports free ones; `environment` adds or overrides variables
+/// per service.
+func launchServices(
+    _ services: [String],
+    bin: String,
+    natsURL: String,
+    environment extra: [String: [String: String]] = [:]
+) async throws -> [Process] {
+    var processes: [Process] = []
+    for service in services {
+        var environment = [
+            "RAMPART_NATS_URL": natsURL, "RAMPART_OPS_HOST": "127.0.0.1", "RAMPART_OPS_PORT": String(Ports.free()),
+            "RAMPART_LOG_LEVEL": "warning", "RAMPART_INSTANCE_ID": "\(service)-bench",
+        ]
+        if !["rate-limit", "gateway"].contains(service) {
+            let database = try await TestPostgres.createDatabase(prefix: "rampart_bench_\(service.replacingOccurrences(of: "-", with: "_"))")
+            environment.merge([
+                "RAMPART_POSTGRES_HOST": TestPostgres.server.host, "RAMPART_POSTGRES_PORT": String(TestPostgres.server.port),
+                "RAMPART_POSTGRES_USER": database, "RAMPART_POSTGRES_PASSWORD": database, "RAMPART_POSTGRES_DATABASE": database,
+            ]) { $1 }
+        }
+        if service == "audit" { environment["RAMPART_AUDIT_SIGNING_KEY"] = "bench-1:" + Base64.encode(randomBytes(32)) }
+        if service == "auth" { environment["RAMPART_AUTH_KEY_ENCRYPTION_KEYS"] = "bench-1:" + Base64.encode(randomBytes(32)) }
+        environment.merge(extra[service] ?? [:]) { $1 }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(bin)/\(service)")
+        process.environment = environment
+        process.standardOutput = FileHandle.standardError
+        try process.run()
+        processes.append(process)
+    }
+    return processes
+}
+
+/// Waits (up to 20 s) until each of `services` answers its health subject healthy.
+func waitUntilHealthy(_ services: [String], rpc: RPCClient) async throws {
+    for service in services.compactMap(ServiceName.init(rawValue:)) {
+        var healthy = false
+        for _ in 0..<1_000 where !healthy {
+            let reply = try? await rpc.call(
+                Subjects.health(service),
+                Rampart_V1_HealthRequest(),
+                context: CallContext(),
+                as: Rampart_V1_HealthReply.self
+            )
+            healthy = reply?.healthy == true
+            if !healthy { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        guard healthy else { throw TestInfrastructureError("\(service) did not start") }
+    }
+}
