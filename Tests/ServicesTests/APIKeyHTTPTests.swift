@@ -70,6 +70,10 @@ struct APIKeyHTTPTests {
 
         let used = try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: key)
         #expect(used.status == 200, "\(used.body)")
+        let whoami = try Self.object(try await Self.send(port, "GET", "/v1/auth/whoami", token: key))
+        #expect(whoami["principal"] as? String == "api_key:\(id)")
+        #expect(whoami["tenant_id"] as? String == tenant)
+        #expect(whoami["scopes"] as? [String] == ["boards:read", "items:write"])
         let listed = try await Self.send(port, "GET", "/v1/tenants/\(tenant)/api-keys", token: access)
         #expect(listed.status == 200, "\(listed.body)")
         #expect(!listed.body.contains(String(key.dropFirst(11))))

@@ -90,7 +90,7 @@ struct AuditIngestTests {
         try await harness.provision(beta)
         // Provisioned first, so that no batch waits for the saga (which would reorder it).
         #expect(
-            try await eventually(within: .seconds(10)) {
+            try await eventually(within: .seconds(30)) {
                 (try? await TestPostgres.psql("SELECT count(*) FROM public.rampart_tenant_schemas", database: harness.database)) == "2"
             }
         )

@@ -17,7 +17,7 @@ struct AuditQueryTests {
         try await harness.provision(alpha, plan: "pro")
         try await harness.provision(beta)
         #expect(
-            try await eventually(within: .seconds(10)) {
+            try await eventually(within: .seconds(30)) {
                 (try? await TestPostgres.psql("SELECT count(*) FROM public.rampart_tenant_schemas", database: harness.database)) == "2"
             }
         )

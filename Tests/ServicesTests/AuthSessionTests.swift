@@ -212,7 +212,11 @@ struct AuthSessionTests {
             }
         )
         // Their API keys with them (AUTH-4), and auth refuses the key even where no gateway asks.
-        #expect(try await cluster.revocations().contains { $0.kind == .apiKey && $0.id == key.apiKey.apiKeyID })
+        #expect(
+            try await eventually(within: .seconds(10)) {
+                try await cluster.revocations().contains { $0.kind == .apiKey && $0.id == key.apiKey.apiKeyID }
+            }
+        )
         await expectError(.unauthenticated) {
             let _: Rampart_V1_VerifyApiKeyReply = try await cluster.call(Subjects.Auth.verifyAPIKey, verify, ip: "198.51.100.83")
         }

@@ -106,6 +106,22 @@ extension APICaller {
                 return try json(reply)
             }
         }
+        router.get("/v1/auth/whoami") { request, context in
+            await signedIn(request, context, accepts: .accessTokenOrAPIKey) { caller, _ in
+                var reply = Rampart_V1_WhoAmIReply()
+                reply.principal = caller.principal
+                reply.tenantID = caller.tenant.hex
+                switch caller.credential {
+                case .accessToken(let claims):
+                    reply.sessionID = claims.sid
+                    reply.roles = claims.roles
+                case .apiKey(let key):
+                    reply.scopes = key.scopes
+                    reply.createdBy = key.createdBy
+                }
+                return try json(reply)
+            }
+        }
         router.get("/.well-known/jwks.json") { request, context in
             await respond(request, context) { _ in
                 Response(

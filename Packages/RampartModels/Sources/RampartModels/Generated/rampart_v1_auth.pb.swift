@@ -559,6 +559,34 @@ public nonisolated struct Rampart_V1_VerifyApiKeyReply: Sendable {
   public init() {}
 }
 
+/// GET /v1/auth/whoami (the gateway answers it alone): the credential the request carried, as
+/// the gateway verified it. Clients use it to check a key or a token; the benchmarks, to time
+/// verification on its own.
+public nonisolated struct Rampart_V1_WhoAmIReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// user:<id> or api_key:<id>.
+  public var principal: String = String()
+
+  public var tenantID: String = String()
+
+  /// An access token's session and roles.
+  public var sessionID: String = String()
+
+  public var roles: [String] = []
+
+  /// An API key's scopes and creator.
+  public var scopes: [String] = []
+
+  public var createdBy: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "rampart.v1"
@@ -1671,6 +1699,61 @@ nonisolated extension Rampart_V1_VerifyApiKeyReply: SwiftProtobuf.Message, Swift
     if lhs.scopes != rhs.scopes {return false}
     if lhs.rateLimitPerMinute != rhs.rateLimitPerMinute {return false}
     if lhs.expiresAtMs != rhs.expiresAtMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_WhoAmIReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WhoAmIReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}principal\0\u{3}tenant_id\0\u{3}session_id\0\u{1}roles\0\u{1}scopes\0\u{3}created_by\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.principal) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.roles) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.scopes) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.createdBy) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.principal.isEmpty {
+      try visitor.visitSingularStringField(value: self.principal, fieldNumber: 1)
+    }
+    if !self.tenantID.isEmpty {
+      try visitor.visitSingularStringField(value: self.tenantID, fieldNumber: 2)
+    }
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 3)
+    }
+    if !self.roles.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.roles, fieldNumber: 4)
+    }
+    if !self.scopes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.scopes, fieldNumber: 5)
+    }
+    if !self.createdBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.createdBy, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_WhoAmIReply, rhs: Rampart_V1_WhoAmIReply) -> Bool {
+    if lhs.principal != rhs.principal {return false}
+    if lhs.tenantID != rhs.tenantID {return false}
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.roles != rhs.roles {return false}
+    if lhs.scopes != rhs.scopes {return false}
+    if lhs.createdBy != rhs.createdBy {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
