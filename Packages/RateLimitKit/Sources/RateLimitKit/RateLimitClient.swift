@@ -53,6 +53,16 @@ public struct RateLimitClient: Sendable {
             return failOpen.contains(policy) ? .allowedUnchecked(wrapped) : .unavailable(wrapped)
         }
     }
+
+    /// Tells fail2ban (RL-3) that the client at `context.clientIP` failed a `kind` of check.
+    /// Best effort: when rate-limit cannot be told, the caller still answers as it would.
+    public func reportFailure(_ kind: Rampart_V1_FailureKind, context: CallContext) async {
+        guard let ip = context.clientIP else { return }
+        var report = Rampart_V1_ReportFailureRequest()
+        report.ip = ip
+        report.kind = kind
+        _ = try? await rpc.call(Subjects.RateLimit.reportFailure, report, context: context, as: Rampart_V1_ReportFailureReply.self)
+    }
 }
 
 /// The response fields of RL-4: the IETF structured fields (draft-ietf-httpapi-ratelimit-headers)

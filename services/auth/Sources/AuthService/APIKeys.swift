@@ -203,12 +203,7 @@ extension Sessions {
         do {
             return try await verifiedAPIKey(request.key, call: call)
         } catch let error as RampartError where error.code == .unauthenticated {
-            if let ip = call.clientIP {
-                var report = Rampart_V1_ReportFailureRequest()
-                report.ip = ip
-                report.kind = .apiKey
-                _ = try? await rpc.call(Subjects.RateLimit.reportFailure, report, context: call, as: Rampart_V1_ReportFailureReply.self)
-            }
+            await rateLimit.reportFailure(.apiKey, context: call)
             throw error
         }
     }

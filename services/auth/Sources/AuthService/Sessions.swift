@@ -354,13 +354,7 @@ struct Sessions: Sendable {
     // MARK: What others hear
 
     func loginFailed(email: EmailAddress, user: User?, call: CallContext) async {
-        // fail2ban counts it (RL-3); the answer does not wait for that.
-        if let ip = call.clientIP {
-            var report = Rampart_V1_ReportFailureRequest()
-            report.ip = ip
-            report.kind = .login
-            _ = try? await rpc.call(Subjects.RateLimit.reportFailure, report, context: call, as: Rampart_V1_ReportFailureReply.self)
-        }
+        await rateLimit.reportFailure(.login, context: call)
         var anonymous = Rampart_V1_AuditActor()
         anonymous.kind = .anonymous
         anonymous.email = email.description
