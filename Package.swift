@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
     ] + services.map { .package(path: "services/\($0)") },
     targets: [
         .testTarget(
@@ -64,6 +65,7 @@ let package = Package(
                 .product(name: "RateLimitKit", package: "RateLimitKit"),
                 .product(name: "NATSKit", package: "NATSKit"),
                 .product(name: "SodiumKit", package: "SodiumKit"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ] + serviceLibraries.map { .product(name: $0.library, package: $0.package) }
         ),
     ]

@@ -112,9 +112,9 @@ struct AuditExportTests {
             for cell in rows[index + 1] { #expect(!cell.hasPrefix("=") && !cell.hasPrefix("+") && !cell.hasPrefix("@")) }
         }
         #expect(rows[1][AuditCSV.columns.firstIndex(of: "occurred_at")!] == "2023-11-14T22:14:20.000Z")
-        #expect(AuditCSV.utcTimestamp(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
-        #expect(AuditCSV.utcTimestamp(milliseconds: 951_782_400_123) == "2000-02-29T00:00:00.123Z")
-        #expect(AuditCSV.utcTimestamp(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
+        #expect(CSVText.utcTimestamp(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(CSVText.utcTimestamp(milliseconds: 951_782_400_123) == "2000-02-29T00:00:00.123Z")
+        #expect(CSVText.utcTimestamp(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
     }
 }
 

@@ -161,11 +161,12 @@ final class TenantsCluster: @unchecked Sendable {
         try await TestPostgres.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 't_\(tenant)'", database: databases[service]!) == "1"
     }
 
-    /// Every domain event published so far on `subject` (a fresh ephemeral read each time).
-    func events<Event: SwiftProtobuf.Message>(_ subject: String, as: Event.Type) async throws -> [Event] {
+    /// Every event published so far on `subject` (a fresh read each time): domain events, or
+    /// audit events with `stream: Subjects.auditStream`.
+    func events<Event: SwiftProtobuf.Message>(_ subject: String, as: Event.Type, stream: String = Subjects.eventsStream) async throws -> [Event] {
         let jetStream = try client.jetStream()
         let consumer = try await jetStream.durableConsumer(
-            stream: Subjects.eventsStream,
+            stream: stream,
             .init(durableName: "test-\(UUID().uuidString.prefix(8))", filterSubject: subject)
         )
         defer { consumer.unsubscribe() }

@@ -30,6 +30,7 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case accountDeletionRequested = "account.deletion_requested"
     case tenantDeletionRequested = "tenant.deletion_requested"
     case superAdminBypass = "super_admin.bypass"
+    case accessReviewCompleted = "access_review.completed"
     case networkBanned = "network.banned"
     case networkUnbanned = "network.unbanned"
     case webhookEndpointChanged = "webhook_endpoint.changed"

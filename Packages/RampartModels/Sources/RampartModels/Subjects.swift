@@ -27,6 +27,23 @@ public enum Subjects {
         public static let bansBucket = "rampart_bans"
     }
 
+    /// permissions' operations (SPEC section 6).
+    public enum Permissions {
+        public static let check = Subjects.operation("check", of: .permissions)
+        public static let batchCheck = Subjects.operation("batch_check", of: .permissions)
+        public static let listPermissions = Subjects.operation("list_permissions", of: .permissions)
+        public static let listAccess = Subjects.operation("list_access", of: .permissions)
+        public static let setResourceRole = Subjects.operation("set_resource_role", of: .permissions)
+        public static let removeResourceRole = Subjects.operation("remove_resource_role", of: .permissions)
+        public static let syncMember = Subjects.operation("sync_member", of: .permissions)
+        public static let accessReview = Subjects.operation("access_review", of: .permissions)
+        public static let completeAccessReview = Subjects.operation("complete_access_review", of: .permissions)
+
+        /// Key-value bucket of each tenant's newest policy revision (key: tenant, value: the
+        /// revision in decimal), watched by every permissions replica and gateway (PERM-6).
+        public static let revisionsBucket = "rampart_policy_revisions"
+    }
+
     /// JetStream stream for domain events that must not be lost.
     public static let eventsStream = "RAMPART_EVENTS"
     public static let eventsPrefix = "rampart.events"
@@ -107,6 +124,8 @@ public enum Subjects {
     public enum MemberEvents {
         public static let disabled = "\(eventsPrefix).member.disabled"
         public static let loggedIn = "\(eventsPrefix).member.logged_in"
+        /// A member joined, changed role or status, or left: permissions re-reads it.
+        public static let changed = "\(eventsPrefix).member.changed"
     }
 
     /// JetStream stream for audit events.

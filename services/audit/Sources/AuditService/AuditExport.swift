@@ -210,8 +210,7 @@ enum AuditJSONL {
 
 }
 
-/// The CSV export: RFC 4180 quoting, and no cell a spreadsheet would evaluate (OWASP "CSV
-/// injection"): a cell starting with = + - @, tab or carriage return gets a leading '.
+/// The CSV export, in `CSVText`'s cells.
 enum AuditCSV {
     static let columns = [
         "position", "occurred_at", "time_zone", "event_id", "action", "outcome", "reason", "actor_kind", "actor_id", "actor_name",
@@ -222,38 +221,11 @@ enum AuditCSV {
     static func row(_ position: Int64, _ event: Rampart_V1_AuditEvent) -> [UInt8] {
         let details = event.details.sorted { $0.key < $1.key }.map { "\(JSONText.quote($0.key)):\(JSONText.quote($0.value))" }
         let cells = [
-            String(position), utcTimestamp(milliseconds: event.occurredAtMs), event.timeZone, event.id, event.action,
+            String(position), CSVText.utcTimestamp(milliseconds: event.occurredAtMs), event.timeZone, event.id, event.action,
             event.outcome.storedName, event.reason, event.actor.kind.storedName, event.actor.id, event.actor.name, event.actor.email,
             event.actor.role, event.target.type, event.target.id, event.origin.ip, event.origin.userAgent, event.origin.location,
             event.requestID, event.superAdmin ? "true" : "false", "{" + details.joined(separator: ",") + "}",
         ]
-        return Array((cells.map(cell).joined(separator: ",") + "\r\n").utf8)
-    }
-
-    static func cell(_ value: String) -> String {
-        var value = value
-        if let first = value.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) { value = "'" + value }
-        guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
-
-    /// ISO 8601 in UTC with milliseconds, e.g. 2026-11-23T09:15:02.031Z (civil-from-days).
-    static func utcTimestamp(milliseconds: Int64) -> String {
-        let millis = ((milliseconds % 1000) + 1000) % 1000
-        let seconds = (milliseconds - millis) / 1000
-        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
-        let secondOfDay = seconds - days * 86400
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let fraction = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return "\(year)-\(two(month))-\(two(day))T\(two(secondOfDay / 3600)):\(two(secondOfDay % 3600 / 60)):\(two(secondOfDay % 60)).\(fraction)Z"
+        return Array((cells.map(CSVText.cell).joined(separator: ",") + "\r\n").utf8)
     }
 }

@@ -1,13 +1,171 @@
+import Logging
+import NATSKit
 import RampartModels
 import ServiceKit
+import ServiceLifecycle
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Roles, bindings and the permission check (SPEC section 6).
 ///
-/// Foundation only so far: the service starts, migrates its database, answers
-/// `rampart.v1.permissions.health` over NATS and serves its ops endpoints. Its operations arrive with
-/// the issues that build them.
+/// Tenant roles belong to `tenants` and are copied here on every member change; resource roles
+/// and the role → permission table live here, in each tenant's schema. Checks are answered from
+/// an in-memory `Policy` per tenant, never older than the revision a caller presents (PERM-6).
 public enum PermissionsService {
     public static func descriptor() -> ServiceDescriptor {
-        ServiceDescriptor(name: .permissions)
+        @Sendable func permissions(_ context: ServiceContext) async throws -> Permissions {
+            guard let database = context.database else { throw RampartError(.internal, "permissions has no database") }
+            let jetStream = try context.nats.jetStream()
+            let store = PolicyStore(database: database, logger: context.logger)
+            let bucket = try await PolicyRevisions.ensureBucket(jetStream)
+            return Permissions(
+                database: database,
+                store: store,
+                revisions: PolicyRevisions(bucket: bucket, store: store, logger: context.logger),
+                rpc: RPCClient(connection: context.nats),
+                audit: AuditPublisher(jetStream: jetStream, logger: context.logger),
+                logger: context.logger
+            )
+        }
+        // Built once, after `prepare` made the bucket, and shared by the handlers and the watch.
+        let shared = SharedPermissions()
+        return ServiceDescriptor(
+            name: .permissions,
+            migrations: PermissionsMigrations.set,
+            prepare: { context in
+                let jetStream = try context.nats.jetStream()
+                try await jetStream.ensureStream(DomainEvents.stream)
+                try await AuditPublisher(jetStream: jetStream, logger: context.logger).ensureStream()
+                await shared.set(try await permissions(context))
+            },
+            routes: { router, _ in
+                router.register(Subjects.Permissions.check, requires: [.tenant, .principal]) { (request: Rampart_V1_CheckRequest, call) in
+                    try await shared.get().check(request, call: call)
+                }
+                router.register(Subjects.Permissions.batchCheck, requires: [.tenant, .principal]) { (request: Rampart_V1_BatchCheckRequest, call) in
+                    try await shared.get().batchCheck(request, call: call)
+                }
+                router.register(Subjects.Permissions.listPermissions, requires: [.tenant, .principal]) {
+                    (request: Rampart_V1_ListPermissionsRequest, call) in
+                    try await shared.get().listPermissions(request, call: call)
+                }
+                router.register(Subjects.Permissions.listAccess, requires: [.tenant, .principal]) { (request: Rampart_V1_ListAccessRequest, call) in
+                    try await shared.get().listAccess(request, call: call)
+                }
+                router.register(Subjects.Permissions.setResourceRole, requires: [.tenant, .principal]) {
+                    (request: Rampart_V1_SetResourceRoleRequest, call) in
+                    try await shared.get().setResourceRole(request, call: call)
+                }
+                router.register(Subjects.Permissions.removeResourceRole, requires: [.tenant, .principal]) {
+                    (request: Rampart_V1_RemoveResourceRoleRequest, call) in
+                    try await shared.get().removeResourceRole(request, call: call)
+                }
+                router.register(Subjects.Permissions.syncMember, requires: [.tenant, .principal]) { (request: Rampart_V1_SyncMemberRequest, call) in
+                    guard call.principal?.hasPrefix("system:") == true else { throw RampartError(.permissionDenied, "for services only") }
+                    guard let user = UUID(uuidString: request.userID) else {
+                        throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id")
+                    }
+                    return try await shared.get().syncMember(user, of: try call.requireTenant(), call: call)
+                }
+                router.register(Subjects.Permissions.accessReview, requires: [.tenant, .principal]) {
+                    (request: Rampart_V1_AccessReviewRequest, call) in
+                    try await shared.get().accessReview(request, call: call)
+                }
+                router.register(Subjects.Permissions.completeAccessReview, requires: [.tenant, .principal]) {
+                    (request: Rampart_V1_CompleteAccessReviewRequest, call) in
+                    try await shared.get().completeAccessReview(request, call: call)
+                }
+            },
+            services: { context in
+                guard context.database != nil else { return [] }
+                return [
+                    PermissionsFollower(shared: shared, health: context.health, logger: context.logger, nats: context.nats)
+                ]
+            },
+            tenantLifecycle: { _ in
+                // The owner named at sign-up holds the role before the tenant is active.
+                TenantLifecycleHooks(created: { event in
+                    guard let tenant = TenantID(event.tenantID), let owner = UUID(uuidString: event.ownerUserID) else { return }
+                    try await shared.get().addOwner(owner, email: event.ownerEmail, of: tenant)
+                })
+            }
+        )
+    }
+}
+
+/// The one `Permissions` of the process, made in `prepare`.
+actor SharedPermissions {
+    private var permissions: Permissions?
+    private var waiters: [CheckedContinuation<Permissions, Never>] = []
+
+    func set(_ value: Permissions) {
+        permissions = value
+        for waiter in waiters { waiter.resume(returning: value) }
+        waiters = []
+    }
+
+    func get() async -> Permissions {
+        if let permissions { return permissions }
+        return await withCheckedContinuation { waiters.append($0) }
+    }
+}
+
+/// Follows what other services say: member changes (re-read from tenants), sign-ins (the
+/// access review's last activity), and every replica's revision announcements.
+struct PermissionsFollower: Service {
+    let shared: SharedPermissions
+    let health: HealthChecks
+    let logger: Logger
+    let nats: NATSConnection
+
+    func run() async throws {
+        let permissions = await shared.get()
+        let jetStream = try nats.jetStream()
+        await withDiscardingTaskGroup { group in
+            group.addTask { try? await permissions.revisions.run() }
+            group.addTask {
+                await followEvents(jetStream, "permissions-member-changed", Subjects.MemberEvents.changed, health: health, logger: logger) {
+                    message in
+                    guard let event = try? Rampart_V1_MemberChanged(serializedBytes: message.payload), let tenant = TenantID(event.tenantID),
+                        let user = UUID(uuidString: event.userID)
+                    else {
+                        logger.error("unreadable member.changed dropped", metadata: ["sequence": "\(message.streamSequence)"])
+                        try? message.terminate()
+                        return
+                    }
+                    guard try await permissions.database.isProvisioned(tenant) else {
+                        // Deleted: nothing to keep. Not provisioned yet: the schema comes soon.
+                        if try await permissions.database.isDeleted(tenant) { try await message.ack() } else { try message.nak(delay: .seconds(1)) }
+                        return
+                    }
+                    do {
+                        _ = try await permissions.syncMember(user, of: tenant, call: CallContext())
+                        try await message.ack()
+                    } catch {
+                        logger.warning("member sync failed, will retry", metadata: ["tenant": "\(tenant.hex)", "error": "\(loggable(error))"])
+                        try message.nak(delay: .seconds(2))
+                    }
+                }
+            }
+            group.addTask {
+                await followEvents(jetStream, "permissions-member-activity", Subjects.MemberEvents.loggedIn, health: health, logger: logger) {
+                    message in
+                    guard let event = try? Rampart_V1_MemberLoggedIn(serializedBytes: message.payload), let tenant = TenantID(event.tenantID),
+                        let user = UUID(uuidString: event.userID)
+                    else {
+                        try? message.terminate()
+                        return
+                    }
+                    if try await permissions.database.isProvisioned(tenant) {
+                        try await permissions.recordActivity(user, of: tenant, at: event.occurredAtMs)
+                    }
+                    try await message.ack()
+                }
+            }
+        }
     }
 }

@@ -283,6 +283,7 @@ extension Tenants {
             )
             return member
         }
+        _ = await memberChanged(tenant, user, call: call)
         var event = auditEvent(.memberJoined, tenant: tenant, call: call)
         event.target.type = "user"
         event.target.id = member.userID
@@ -339,6 +340,7 @@ extension Tenants {
         }
         var reply = Rampart_V1_MemberReply()
         reply.member = after
+        reply.permissionsRevision = await memberChanged(tenant, user, call: call)
         return reply
     }
 
@@ -361,6 +363,7 @@ extension Tenants {
         await recordMember(.memberRemoved, tenant, removed, call: call)
         var reply = Rampart_V1_MemberReply()
         reply.member = removed
+        reply.permissionsRevision = await memberChanged(tenant, user, call: call)
         return reply
     }
 
@@ -402,6 +405,32 @@ extension Tenants {
                 throw RampartError(.failedPrecondition, "the last owner cannot be removed, disabled or demoted: make someone else owner first")
             }
             return (before, after)
+        }
+    }
+
+    /// Tells permissions, which keeps a copy of every member's tenant role: through the event
+    /// (durable: permissions catches up whatever happens) and, to reply with a revision that
+    /// already reflects the change, directly. Returns that revision, or 0 when permissions did
+    /// not answer in time.
+    func memberChanged(_ tenant: TenantID, _ user: UUID, call: CallContext) async -> UInt64 {
+        var event = Rampart_V1_MemberChanged()
+        event.eventID = UUID().uuidString.lowercased()
+        event.tenantID = tenant.hex
+        event.userID = user.uuidString.lowercased()
+        event.occurredAtMs = WallClock.milliseconds()
+        do {
+            _ = try await jetStream.publish(try event.serializedBytes(), to: Subjects.MemberEvents.changed, messageID: event.eventID)
+        } catch {
+            logger.error("member.changed not published", metadata: ["tenant": "\(tenant.hex)", "error": "\(loggable(error))"])
+        }
+        var sync = Rampart_V1_SyncMemberRequest()
+        sync.userID = event.userID
+        let context = CallContext(requestID: call.requestID, tenantID: tenant, principal: "system:tenants", timeout: .seconds(2))
+        do {
+            return try await rpc.call(Subjects.Permissions.syncMember, sync, context: context, as: Rampart_V1_SyncMemberReply.self).revision
+        } catch {
+            logger.warning("permissions not told of a member change in time", metadata: ["tenant": "\(tenant.hex)", "error": "\(loggable(error))"])
+            return 0
         }
     }
 

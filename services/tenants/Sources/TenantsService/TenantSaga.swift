@@ -76,7 +76,7 @@ struct TenantSweeper: Service {
         for (tenant, status, plan) in try await tenants.registry.stalledInSaga(olderThan: tenants.settings.sagaRetrySeconds) {
             logger.info("saga step published again", metadata: ["tenant": "\(tenant.hex)", "status": "\(status.rawValue)"])
             if status == .provisioning {
-                await tenants.publishCreated(tenant, plan: plan)
+                await tenants.publishCreated(tenant, plan: plan, owner: try await tenants.registry.owner(tenant))
             } else {
                 await tenants.publishDeleted(tenant, reason: "retry")
             }

@@ -19,6 +19,8 @@ struct Tenants: Sendable {
     let jetStream: JetStream
     let audit: AuditPublisher
     let rateLimit: RateLimitClient
+    /// For permissions, told of every member change before the reply (PERM-6).
+    let rpc: RPCClient
     let logger: Logger
 
     var database: Database { registry.database }
@@ -98,7 +100,7 @@ struct Tenants: Sendable {
             )
         )
         // The tenant exists from here: if this publish fails, the saga sweep publishes again.
-        await publishCreated(tenantID, plan: plan.rawValue)
+        await publishCreated(tenantID, plan: plan.rawValue, owner: (ownerID, email.description))
         var event = auditEvent(
             .tenantCreated,
             tenant: tenantID,
@@ -319,12 +321,14 @@ struct Tenants: Sendable {
 
     // MARK: Saga publishing
 
-    func publishCreated(_ tenant: TenantID, plan: String) async {
+    func publishCreated(_ tenant: TenantID, plan: String, owner: (userID: UUID, email: String)?) async {
         var event = Rampart_V1_TenantCreated()
         event.eventID = "tenant-created-\(tenant.hex)"
         event.tenantID = tenant.hex
         event.occurredAtMs = WallClock.milliseconds()
         event.plan = plan
+        event.ownerUserID = owner?.userID.uuidString.lowercased() ?? ""
+        event.ownerEmail = owner?.email ?? ""
         await publishSagaStep(tenant, subject: Subjects.TenantEvents.created, payload: try? event.serializedBytes(), messageID: event.eventID)
     }
 
@@ -365,11 +369,4 @@ struct Tenants: Sendable {
 
 func trimmed(_ text: String) -> String {
     String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
-}
-
-extension CallContext {
-    func requireTenant() throws -> TenantID {
-        guard let tenantID else { throw RampartError(.missingHeader, "the call names no tenant", details: ["header": CallHeader.tenantID]) }
-        return tenantID
-    }
 }

@@ -20,6 +20,7 @@ public enum TenantsService {
                 jetStream: jetStream,
                 audit: AuditPublisher(jetStream: jetStream, logger: context.logger),
                 rateLimit: RateLimitClient(connection: context.nats),
+                rpc: RPCClient(connection: context.nats),
                 logger: context.logger
             )
         }

@@ -37,6 +37,11 @@ public nonisolated struct Rampart_V1_TenantCreated: Sendable {
   /// starter, pro or enterprise (audit retention follows it).
   public var plan: String = String()
 
+  /// The owner named at sign-up: permissions holds the owner's role before the tenant is active.
+  public var ownerUserID: String = String()
+
+  public var ownerEmail: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -266,13 +271,55 @@ public nonisolated struct Rampart_V1_AccountLink: Sendable {
   public init() {}
 }
 
+/// rampart.events.member.changed — by `tenants` whenever a member joins, changes role or status,
+/// or leaves (also the owner added at provisioning). `permissions` re-reads the member from
+/// `tenants` and updates its copy of the tenant role, so events arriving out of order converge.
+public nonisolated struct Rampart_V1_MemberChanged: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var eventID: String = String()
+
+  public var tenantID: String = String()
+
+  public var userID: String = String()
+
+  public var occurredAtMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.events.permissions.changed — by `permissions` after every write: the tenant's new
+/// revision. Every permissions replica and every gateway drops what it cached for the tenant at
+/// an older revision.
+public nonisolated struct Rampart_V1_PermissionsChanged: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var eventID: String = String()
+
+  public var tenantID: String = String()
+
+  public var revision: UInt64 = 0
+
+  public var occurredAtMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "rampart.v1"
 
 nonisolated extension Rampart_V1_TenantCreated: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TenantCreated"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}tenant_id\0\u{3}occurred_at_ms\0\u{1}plan\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}tenant_id\0\u{3}occurred_at_ms\0\u{1}plan\0\u{3}owner_user_id\0\u{3}owner_email\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -284,6 +331,8 @@ nonisolated extension Rampart_V1_TenantCreated: SwiftProtobuf.Message, SwiftProt
       case 2: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.occurredAtMs) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.plan) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.ownerUserID) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.ownerEmail) }()
       default: break
       }
     }
@@ -302,6 +351,12 @@ nonisolated extension Rampart_V1_TenantCreated: SwiftProtobuf.Message, SwiftProt
     if !self.plan.isEmpty {
       try visitor.visitSingularStringField(value: self.plan, fieldNumber: 4)
     }
+    if !self.ownerUserID.isEmpty {
+      try visitor.visitSingularStringField(value: self.ownerUserID, fieldNumber: 5)
+    }
+    if !self.ownerEmail.isEmpty {
+      try visitor.visitSingularStringField(value: self.ownerEmail, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -310,6 +365,8 @@ nonisolated extension Rampart_V1_TenantCreated: SwiftProtobuf.Message, SwiftProt
     if lhs.tenantID != rhs.tenantID {return false}
     if lhs.occurredAtMs != rhs.occurredAtMs {return false}
     if lhs.plan != rhs.plan {return false}
+    if lhs.ownerUserID != rhs.ownerUserID {return false}
+    if lhs.ownerEmail != rhs.ownerEmail {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -709,6 +766,96 @@ nonisolated extension Rampart_V1_AccountLink: SwiftProtobuf.Message, SwiftProtob
     if lhs.link != rhs.link {return false}
     if lhs.token != rhs.token {return false}
     if lhs.expiresAtMs != rhs.expiresAtMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_MemberChanged: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MemberChanged"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}tenant_id\0\u{3}user_id\0\u{3}occurred_at_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.eventID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.occurredAtMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.eventID.isEmpty {
+      try visitor.visitSingularStringField(value: self.eventID, fieldNumber: 1)
+    }
+    if !self.tenantID.isEmpty {
+      try visitor.visitSingularStringField(value: self.tenantID, fieldNumber: 2)
+    }
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 3)
+    }
+    if self.occurredAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.occurredAtMs, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_MemberChanged, rhs: Rampart_V1_MemberChanged) -> Bool {
+    if lhs.eventID != rhs.eventID {return false}
+    if lhs.tenantID != rhs.tenantID {return false}
+    if lhs.userID != rhs.userID {return false}
+    if lhs.occurredAtMs != rhs.occurredAtMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_PermissionsChanged: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PermissionsChanged"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}tenant_id\0\u{1}revision\0\u{3}occurred_at_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.eventID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.revision) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.occurredAtMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.eventID.isEmpty {
+      try visitor.visitSingularStringField(value: self.eventID, fieldNumber: 1)
+    }
+    if !self.tenantID.isEmpty {
+      try visitor.visitSingularStringField(value: self.tenantID, fieldNumber: 2)
+    }
+    if self.revision != 0 {
+      try visitor.visitSingularUInt64Field(value: self.revision, fieldNumber: 3)
+    }
+    if self.occurredAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.occurredAtMs, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_PermissionsChanged, rhs: Rampart_V1_PermissionsChanged) -> Bool {
+    if lhs.eventID != rhs.eventID {return false}
+    if lhs.tenantID != rhs.tenantID {return false}
+    if lhs.revision != rhs.revision {return false}
+    if lhs.occurredAtMs != rhs.occurredAtMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -679,6 +679,11 @@ public nonisolated struct Rampart_V1_MemberReply: Sendable {
   /// Clears the value of `member`. Subsequent reads from it will return its default value.
   public mutating func clearMember() {self._member = nil}
 
+  /// After a change: the permissions revision that reflects it, to present to later checks
+  /// (PERM-6). 0 when permissions could not be reached in time (it catches up from the
+  /// member.changed event).
+  public var permissionsRevision: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1583,7 +1588,7 @@ nonisolated extension Rampart_V1_RemoveMemberRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Rampart_V1_MemberReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MemberReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}member\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}member\0\u{3}permissions_revision\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1592,6 +1597,7 @@ nonisolated extension Rampart_V1_MemberReply: SwiftProtobuf.Message, SwiftProtob
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._member) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.permissionsRevision) }()
       default: break
       }
     }
@@ -1605,11 +1611,15 @@ nonisolated extension Rampart_V1_MemberReply: SwiftProtobuf.Message, SwiftProtob
     try { if let v = self._member {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    if self.permissionsRevision != 0 {
+      try visitor.visitSingularUInt64Field(value: self.permissionsRevision, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rampart_V1_MemberReply, rhs: Rampart_V1_MemberReply) -> Bool {
     if lhs._member != rhs._member {return false}
+    if lhs.permissionsRevision != rhs.permissionsRevision {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -52,6 +52,12 @@ public struct CallContext: Sendable, Equatable {
         return UUID(uuidString: String(principal.dropFirst(5)))
     }
 
+    /// The tenant the call is about; a handler registered with `requires: .tenant` never throws.
+    public func requireTenant() throws(RampartError) -> TenantID {
+        guard let tenantID else { throw RampartError(.missingHeader, "the call names no tenant", details: ["header": CallHeader.tenantID]) }
+        return tenantID
+    }
+
     /// What a handler needs present, beyond request ID and deadline (always required).
     public struct Requirements: OptionSet, Sendable {
         public let rawValue: Int

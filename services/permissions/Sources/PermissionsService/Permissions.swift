@@ -1,0 +1,449 @@
+import Logging
+import PostgresNIO
+import RampartModels
+import ServiceKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The check API, resource roles and the tenant-role mirror (SPEC section 6).
+struct Permissions: Sendable {
+    let database: Database
+    let store: PolicyStore
+    let revisions: PolicyRevisions
+    let rpc: RPCClient
+    let audit: AuditPublisher
+    let logger: Logger
+
+    static let maximumBatch = 100
+    static let maximumScopes = 32
+
+    // MARK: Checks (PERM-2, PERM-3, PERM-6)
+
+    func check(_ request: Rampart_V1_CheckRequest, call: CallContext) async throws -> Rampart_V1_CheckReply {
+        let tenant = try call.requireTenant()
+        let policy = try await store.policy(tenant, atLeast: request.atLeastRevision)
+        var reply = Rampart_V1_CheckReply()
+        let decision = try await decide(request, policy: policy, tenant: tenant, call: call)
+        reply.allowed = decision.allowed
+        reply.reason = decision.reason
+        reply.revision = policy.revision
+        return reply
+    }
+
+    /// Every check at one revision: the newest any of them asks for.
+    func batchCheck(_ request: Rampart_V1_BatchCheckRequest, call: CallContext) async throws -> Rampart_V1_BatchCheckReply {
+        let tenant = try call.requireTenant()
+        guard !request.checks.isEmpty, request.checks.count <= Self.maximumBatch else {
+            throw RampartError.invalidArgument("1 to \(Self.maximumBatch) checks", field: "checks")
+        }
+        let policy = try await store.policy(tenant, atLeast: request.checks.map(\.atLeastRevision).max() ?? 0)
+        var reply = Rampart_V1_BatchCheckReply()
+        reply.revision = policy.revision
+        for (index, check) in request.checks.enumerated() {
+            let decision: Decision
+            do {
+                decision = try await decide(check, policy: policy, tenant: tenant, call: call)
+            } catch var error as RampartError {
+                if let field = error.details["field"] { error.details["field"] = "checks[\(index)].\(field)" }
+                throw error
+            }
+            var result = Rampart_V1_CheckReply()
+            result.allowed = decision.allowed
+            result.reason = decision.reason
+            result.revision = policy.revision
+            reply.results.append(result)
+        }
+        return reply
+    }
+
+    private func decide(_ request: Rampart_V1_CheckRequest, policy: Policy, tenant: TenantID, call: CallContext) async throws -> Decision {
+        let subject = try Self.subject(
+            request.principal,
+            creator: request.apiKeyCreator,
+            scopes: request.apiKeyScopes,
+            superAdmin: request.superAdmin
+        )
+        try authorizeQuestion(about: request.principal, policy: policy, call: call)
+        let action = try Self.action(request.action, in: policy)
+        let resource = try Self.resource(request.resource, in: policy)
+        let decision = policy.check(subject, action, on: resource)
+        if decision.reason == Decision.superAdminBypass {
+            // Every use is recorded (PERM-3), or the bypass is not granted.
+            var event = Rampart_V1_AuditEvent(
+                .superAdminBypass,
+                tenant: tenant,
+                target: resource.map { ($0.type, $0.id) } ?? ("tenant", tenant.hex),
+                call: call,
+                actor: Rampart_V1_AuditActor(principal: request.principal),
+                service: .permissions
+            )
+            event.superAdmin = true
+            event.details = ["action": action, "revision": String(policy.revision)]
+            do {
+                try await audit.publish(event)
+            } catch {
+                logger.error("super-admin bypass not audited, refused", metadata: ["error": "\(loggable(error))"])
+                throw RampartError(.unavailable, "the super-admin bypass cannot be audited right now")
+            }
+        }
+        return decision
+    }
+
+    func listPermissions(_ request: Rampart_V1_ListPermissionsRequest, call: CallContext) async throws -> Rampart_V1_ListPermissionsReply {
+        let tenant = try call.requireTenant()
+        let policy = try await store.policy(tenant, atLeast: request.atLeastRevision)
+        let subject = try Self.subject(request.principal, creator: request.apiKeyCreator, scopes: request.apiKeyScopes, superAdmin: false)
+        try authorizeQuestion(about: request.principal, policy: policy, call: call)
+        let resource = try Self.resource(request.resource, in: policy)
+        let (permissions, grants) = policy.permissions(subject, on: resource)
+        var reply = Rampart_V1_ListPermissionsReply()
+        reply.permissions = permissions.sorted()
+        reply.grants = grants
+        reply.revision = policy.revision
+        return reply
+    }
+
+    /// Who reaches `resource`: its own bindings, and the members whose tenant role grants
+    /// something on its type. Asked by whoever may share the resource.
+    func listAccess(_ request: Rampart_V1_ListAccessRequest, call: CallContext) async throws -> Rampart_V1_ListAccessReply {
+        let tenant = try call.requireTenant()
+        let policy = try await store.policy(tenant, atLeast: request.atLeastRevision)
+        guard let resource = try Self.resource(request.resource, in: policy) else {
+            throw RampartError.invalidArgument("name a resource, e.g. boards/<id>", field: "resource")
+        }
+        try requireCaller(call, may: "\(resource.type).share", on: resource, policy: policy)
+        let typePermissions = Set(policy.rolePermissions[resource.type, default: [:]].values.joined())
+        let tenantRoles = policy.rolePermissions[Policy.tenantScope, default: [:]]
+        var reply = Rampart_V1_ListAccessReply()
+        reply.revision = policy.revision
+        for (user, member) in policy.members.sorted(by: { $0.key.uuidString < $1.key.uuidString }) where member.isActive {
+            if !(tenantRoles[member.role] ?? []).isDisjoint(with: typePermissions) {
+                reply.bindings.append(Self.binding(user, role: member.role, resource: nil))
+            }
+            if let role = policy.resourceRoles[resource]?[user] {
+                reply.bindings.append(Self.binding(user, role: role, resource: resource))
+            }
+        }
+        return reply
+    }
+
+    // MARK: Resource roles (PERM-1, PERM-5, PERM-6)
+
+    func setResourceRole(_ request: Rampart_V1_SetResourceRoleRequest, call: CallContext) async throws -> Rampart_V1_PermissionsWriteReply {
+        try await changeResourceRole(request.resource, request.principal, to: request.role, call: call)
+    }
+
+    func removeResourceRole(_ request: Rampart_V1_RemoveResourceRoleRequest, call: CallContext) async throws -> Rampart_V1_PermissionsWriteReply {
+        try await changeResourceRole(request.resource, request.principal, to: nil, call: call)
+    }
+
+    /// Sets (or, with `role` nil, removes) one user's role on one resource, under the tenant's
+    /// revision lock: the rules are checked against exactly the state the write changes.
+    private func changeResourceRole(
+        _ resourceText: String,
+        _ principal: String,
+        to role: String?,
+        call: CallContext
+    ) async throws
+        -> Rampart_V1_PermissionsWriteReply
+    {
+        let tenant = try call.requireTenant()
+        guard call.principal?.hasPrefix("api_key:") != true else { throw RampartError(.permissionDenied, "API keys cannot change roles") }
+        guard let user = Self.user(principal) else {
+            throw RampartError.invalidArgument("the principal must be user:<uuid> of a member", field: "principal")
+        }
+        let schema = quotedSchema(tenant)
+        let (revision, binding): (UInt64, Rampart_V1_RoleBinding) = try await database.transaction { connection in
+            let current = try await Self.lockRevision(schema, connection, logger: logger)
+            let policy = try await store.policy(tenant, atLeast: current)
+            guard let resource = try Self.resource(resourceText, in: policy) else {
+                throw RampartError.invalidArgument("name a resource, e.g. boards/<id>", field: "resource")
+            }
+            let holders = policy.resourceRoles[resource] ?? [:]
+            // An unclaimed resource is being created; a claimed one is shared by who may share it.
+            try requireCaller(call, may: holders.isEmpty ? "\(resource.type).create" : "\(resource.type).share", on: resource, policy: policy)
+            guard let member = policy.members[user], member.isActive else {
+                // A user of another tenant is nobody here (PERM-5).
+                throw RampartError(.failedPrecondition, "the principal is not an active member of this tenant", details: ["field": "principal"])
+            }
+            if let role, !policy.roles(of: resource.type).contains(role) {
+                let roles = policy.roles(of: resource.type).sorted().joined(separator: ", ")
+                throw RampartError.invalidArgument("the role must be one of \(roles)", field: "role")
+            }
+            let owners = holders.filter { $0.value == "owner" }.map(\.key)
+            if owners == [user], role != "owner" {
+                throw RampartError(.failedPrecondition, "the last owner of \(resource) cannot lose ownership: make someone else owner first")
+            }
+            try await claim(resource, for: tenant, connection)
+            var binds = PostgresBindings()
+            binds.append(resource.type)
+            binds.append(resource.id)
+            binds.append(user)
+            if let role {
+                binds.append(role)
+                binds.append(call.principal ?? "system:unknown")
+                try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            INSERT INTO \(schema).resource_roles (resource_type, resource_id, user_id, role, granted_by) VALUES ($1, $2, $3, $4, $5)
+                            ON CONFLICT (resource_type, resource_id, user_id) DO UPDATE SET role = $4, granted_by = $5, granted_at = now()
+                            """,
+                        binds: binds
+                    ),
+                    logger: logger
+                )
+            } else {
+                guard holders[user] != nil else {
+                    throw RampartError(.notFound, "the principal holds no role on \(resource)", details: ["field": "principal"])
+                }
+                try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: "DELETE FROM \(schema).resource_roles WHERE resource_type = $1 AND resource_id = $2 AND user_id = $3",
+                        binds: binds
+                    ),
+                    logger: logger
+                )
+            }
+            let revision = try await Self.bumpRevision(schema, from: current, connection, logger: logger)
+            var binding = Self.binding(user, role: role ?? "", resource: resource)
+            binding.grantedBy = call.principal ?? ""
+            binding.grantedAtMs = WallClock.milliseconds()
+            return (revision, binding)
+        }
+        await revisions.announce(revision, of: tenant)
+        var event = Rampart_V1_AuditEvent(
+            .permissionChanged,
+            tenant: tenant,
+            target: ("user", user.uuidString.lowercased()),
+            call: call,
+            service: .permissions
+        )
+        event.details = ["resource": binding.resource, "role": role ?? "", "change": role == nil ? "removed" : "set", "revision": String(revision)]
+        await record(event)
+        var reply = Rampart_V1_PermissionsWriteReply()
+        reply.revision = revision
+        reply.binding = binding
+        return reply
+    }
+
+    /// The first binding of a resource makes it this tenant's for good; a resource another
+    /// tenant claimed is refused (PERM-5). Waits for a concurrent claim to settle.
+    private func claim(_ resource: Resource, for tenant: TenantID, _ connection: PostgresConnection) async throws {
+        let rows = try await connection.query(
+            """
+            WITH claimed AS (
+                INSERT INTO public.resource_homes (resource_type, resource_id, tenant_id) VALUES (\(resource.type), \(resource.id), \(tenant.hex))
+                ON CONFLICT (resource_type, resource_id) DO NOTHING RETURNING tenant_id
+            )
+            SELECT tenant_id FROM claimed
+            UNION ALL SELECT tenant_id FROM public.resource_homes WHERE resource_type = \(resource.type) AND resource_id = \(resource.id)
+            """,
+            logger: logger
+        )
+        for try await home in rows.decode(String.self) where home != tenant.hex {
+            throw RampartError(.permissionDenied, "\(resource) belongs to another tenant", details: ["field": "resource"])
+        }
+    }
+
+    // MARK: Tenant roles, mirrored from tenants
+
+    /// Re-reads `user`'s membership from tenants and stores it here: the tenant role a check
+    /// uses. Idempotent, and order-free: whichever event comes last reads the latest state.
+    func syncMember(_ user: UUID, of tenant: TenantID, call: CallContext) async throws -> Rampart_V1_SyncMemberReply {
+        var lookup = Rampart_V1_GetMemberRequest()
+        lookup.userID = user.uuidString.lowercased()
+        var asked = CallContext(requestID: call.requestID, tenantID: tenant, principal: "system:permissions")
+        asked.deadline = call.deadline
+        let member: Rampart_V1_Member?
+        do {
+            member = try await rpc.call(Subjects.Tenants.getMember, lookup, context: asked, as: Rampart_V1_MemberReply.self).member
+        } catch let error as RampartError where error.code == .notFound {
+            member = nil
+        }
+        guard try await database.isProvisioned(tenant) else {
+            throw RampartError(.failedPrecondition, "permissions has not provisioned this tenant yet")
+        }
+        let schema = quotedSchema(tenant)
+        let revision: UInt64 = try await database.transaction { connection in
+            let current = try await Self.lockRevision(schema, connection, logger: logger)
+            var binds = PostgresBindings()
+            binds.append(user)
+            let changed: Bool
+            if let member, let role = Self.roleName(member.role) {
+                binds.append(member.email)
+                binds.append(role)
+                binds.append(member.status == .active ? "active" : "disabled")
+                let rows = try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            INSERT INTO \(schema).members (user_id, email, role, status) VALUES ($1, $2, $3, $4)
+                            ON CONFLICT (user_id) DO UPDATE SET email = $2, role = $3, status = $4, synced_at = now()
+                                WHERE (members.email, members.role, members.status) IS DISTINCT FROM ($2, $3, $4)
+                            RETURNING 1
+                            """,
+                        binds: binds
+                    ),
+                    logger: logger
+                )
+                changed = try await rows.collect().count > 0
+            } else {
+                let rows = try await connection.query(
+                    PostgresQuery(unsafeSQL: "DELETE FROM \(schema).members WHERE user_id = $1 RETURNING 1", binds: binds),
+                    logger: logger
+                )
+                changed = try await rows.collect().count > 0
+            }
+            return changed ? try await Self.bumpRevision(schema, from: current, connection, logger: logger) : current
+        }
+        await revisions.announce(revision, of: tenant)
+        var reply = Rampart_V1_SyncMemberReply()
+        reply.revision = revision
+        reply.warnings = try await warnings(tenant, atLeast: revision)
+        return reply
+    }
+
+    /// The owner named at sign-up, from tenant.created. Idempotent.
+    func addOwner(_ user: UUID, email: String, of tenant: TenantID) async throws {
+        let schema = quotedSchema(tenant)
+        let revision: UInt64 = try await database.transaction { connection in
+            let current = try await Self.lockRevision(schema, connection, logger: logger)
+            var binds = PostgresBindings()
+            binds.append(user)
+            binds.append(email)
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL:
+                        "INSERT INTO \(schema).members (user_id, email, role, status) VALUES ($1, $2, 'owner', 'active') ON CONFLICT DO NOTHING RETURNING 1",
+                    binds: binds
+                ),
+                logger: logger
+            )
+            return try await rows.collect().isEmpty ? current : try await Self.bumpRevision(schema, from: current, connection, logger: logger)
+        }
+        await revisions.announce(revision, of: tenant)
+    }
+
+    /// PERM-4's least-privilege hints.
+    func warnings(_ tenant: TenantID, atLeast revision: UInt64) async throws -> [String] {
+        let policy = try await store.policy(tenant, atLeast: revision)
+        let admins = policy.members.values.filter { $0.isActive && ($0.role == "admin" || $0.role == "owner") }.count
+        return admins > 3 ? ["\(admins) owners and admins: keep 2 or 3"] : []
+    }
+
+    static func roleName(_ role: Rampart_V1_MemberRole) -> String? {
+        switch role {
+        case .owner: "owner"
+        case .admin: "admin"
+        case .member: "member"
+        default: nil
+        }
+    }
+
+    func recordActivity(_ user: UUID, of tenant: TenantID, at milliseconds: Int64) async throws {
+        try await database.client.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    UPDATE \(quotedSchema(tenant)).members SET last_active_at = to_timestamp($2 / 1000.0)
+                    WHERE user_id = $1 AND (last_active_at IS NULL OR last_active_at < to_timestamp($2 / 1000.0))
+                    """,
+                binds: {
+                    var binds = PostgresBindings()
+                    binds.append(user)
+                    binds.append(milliseconds)
+                    return binds
+                }()
+            ),
+            logger: logger
+        )
+    }
+
+    // MARK: Shared rules
+
+    /// A principal may ask about itself; asking about anyone else takes `members.manage`.
+    private func authorizeQuestion(about principal: String, policy: Policy, call: CallContext) throws {
+        guard let caller = call.principal else { throw RampartError(.unauthenticated, "sign in first") }
+        if caller == principal || caller.hasPrefix("system:") { return }
+        try requireCaller(call, may: "members.manage", on: nil, policy: policy)
+    }
+
+    /// The calling user (or a service) may do `action` on `resource`.
+    private func requireCaller(_ call: CallContext, may action: String, on resource: Resource?, policy: Policy) throws {
+        guard let caller = call.principal else { throw RampartError(.unauthenticated, "sign in first") }
+        if caller.hasPrefix("system:") { return }
+        guard let user = call.userID else { throw RampartError(.permissionDenied, "this needs \(action)") }
+        let decision = policy.check(.user(user, superAdmin: false), action, on: resource)
+        guard decision.allowed else { throw RampartError(.permissionDenied, "this needs \(action) (\(decision.reason))") }
+    }
+
+    static func user(_ principal: String) -> UUID? {
+        guard principal.hasPrefix("user:"), principal.utf8.count == 41 else { return nil }
+        return UUID(uuidString: String(principal.dropFirst(5)))
+    }
+
+    static func subject(_ principal: String, creator: String, scopes: [String], superAdmin: Bool) throws -> Subject {
+        if let user = user(principal) {
+            guard creator.isEmpty, scopes.isEmpty else {
+                throw RampartError.invalidArgument("api_key_creator and api_key_scopes are for api_key principals", field: "api_key_scopes")
+            }
+            return .user(user, superAdmin: superAdmin)
+        }
+        guard principal.hasPrefix("api_key:"), principal.utf8.count == 44, let key = UUID(uuidString: String(principal.dropFirst(8))) else {
+            throw RampartError.invalidArgument("the principal must be user:<uuid> or api_key:<uuid>", field: "principal")
+        }
+        guard !superAdmin else { throw RampartError.invalidArgument("an API key is never a super-admin", field: "super_admin") }
+        guard let creator = user(creator) else {
+            throw RampartError.invalidArgument("an API key's creator must be user:<uuid>", field: "api_key_creator")
+        }
+        guard scopes.count <= maximumScopes, scopes.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 64 }) else {
+            throw RampartError.invalidArgument("at most \(maximumScopes) scopes of 1 to 64 characters", field: "api_key_scopes")
+        }
+        return .apiKey(key, creator: creator, scopes: scopes)
+    }
+
+    static func action(_ text: String, in policy: Policy) throws -> String {
+        guard text.utf8.count <= 65, policy.actions.contains(text) else {
+            throw RampartError.invalidArgument("unknown action: use a permission such as boards.read", field: "action")
+        }
+        return text
+    }
+
+    /// Nil for the tenant itself (an empty resource).
+    static func resource(_ text: String, in policy: Policy) throws -> Resource? {
+        if text.isEmpty { return nil }
+        guard let resource = Resource(text), policy.isResourceType(resource.type) else {
+            throw RampartError.invalidArgument("the resource must be <type>/<id> of a known type, e.g. boards/<id>", field: "resource")
+        }
+        return resource
+    }
+
+    static func binding(_ user: UUID, role: String, resource: Resource?) -> Rampart_V1_RoleBinding {
+        var binding = Rampart_V1_RoleBinding()
+        binding.principal = "user:\(user.uuidString.lowercased())"
+        binding.role = role
+        binding.resource = resource?.description ?? ""
+        return binding
+    }
+
+    static func lockRevision(_ schema: String, _ connection: PostgresConnection, logger: Logger) async throws -> UInt64 {
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT revision FROM \(schema).policy_revision FOR UPDATE"), logger: logger)
+        for try await revision in rows.decode(Int64.self) { return UInt64(revision) }
+        throw RampartError.internalError()
+    }
+
+    static func bumpRevision(_ schema: String, from current: UInt64, _ connection: PostgresConnection, logger: Logger) async throws -> UInt64 {
+        try await connection.query(PostgresQuery(unsafeSQL: "UPDATE \(schema).policy_revision SET revision = revision + 1"), logger: logger)
+        return current + 1
+    }
+
+    func record(_ event: Rampart_V1_AuditEvent) async {
+        do {
+            try await audit.publish(event)
+        } catch {
+            logger.error("audit event lost", metadata: ["action": "\(event.action)", "error": "\(loggable(error))"])
+        }
+    }
+}

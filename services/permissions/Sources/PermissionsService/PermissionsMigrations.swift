@@ -1,0 +1,98 @@
+import ServiceKit
+
+/// permissions' tables. Roles and what they grant are data in each tenant's schema (PERM-1), so
+/// a tenant's mapping can change without a release; the seed is the SPEC's default.
+enum PermissionsMigrations {
+    /// Which tenant a resource belongs to, claimed by its first role binding: a resource of
+    /// tenant A can never be bound in tenant B (PERM-5). And what each API key scope lets a key
+    /// do (KEY-2), the same for every tenant because auth's scope list is global.
+    static let global = """
+        CREATE TABLE resource_homes (
+            resource_type text NOT NULL,
+            resource_id   text NOT NULL,
+            tenant_id     text NOT NULL CHECK (tenant_id ~ '^[0-9a-f]{32}$'),
+            claimed_at    timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (resource_type, resource_id)
+        );
+        CREATE INDEX resource_homes_tenant ON resource_homes (tenant_id);
+        CREATE TABLE scope_permissions (
+            scope      text NOT NULL,
+            permission text NOT NULL,
+            PRIMARY KEY (scope, permission)
+        );
+        INSERT INTO scope_permissions (scope, permission) VALUES
+            ('boards:read', 'boards.read'),
+            ('boards:write', 'boards.write'), ('boards:write', 'boards.create'),
+            ('items:read', 'items.read'), ('items:write', 'items.write'),
+            ('updates:read', 'updates.read'), ('updates:write', 'updates.write');
+        """
+
+    static let tenant = """
+        -- scope 'tenant': tenant roles; any other scope is a resource type and its roles.
+        CREATE TABLE role_permissions (
+            scope      text NOT NULL CHECK (scope ~ '^[a-z][a-z0-9_]{0,31}$'),
+            role       text NOT NULL CHECK (role ~ '^[a-z][a-z0-9_]{0,31}$'),
+            permission text NOT NULL CHECK (permission ~ '^[a-z][a-z0-9_]{0,31}\\.[a-z][a-z0-9_]{0,31}$'),
+            PRIMARY KEY (scope, role, permission)
+        );
+        INSERT INTO role_permissions (scope, role, permission)
+            SELECT 'tenant', role, permission FROM
+                (VALUES ('owner'), ('admin')) AS roles (role),
+                (VALUES ('members.manage'), ('audit.read'), ('api_keys.manage'), ('webhooks.manage'), ('settings.manage'),
+                        ('boards.create'), ('boards.read'), ('boards.write'), ('boards.delete'), ('boards.share'),
+                        ('items.read'), ('items.write'), ('updates.read'), ('updates.write')) AS permissions (permission)
+            UNION ALL SELECT 'tenant', 'owner', 'tenant.delete'
+            UNION ALL SELECT 'tenant', 'member', 'boards.create'
+            UNION ALL SELECT 'boards', 'owner', permission FROM
+                (VALUES ('boards.read'), ('boards.write'), ('boards.delete'), ('boards.share'),
+                        ('items.read'), ('items.write'), ('updates.read'), ('updates.write')) AS permissions (permission)
+            UNION ALL SELECT 'boards', 'editor', permission FROM
+                (VALUES ('boards.read'), ('boards.write'), ('items.read'), ('items.write'), ('updates.read'), ('updates.write')) AS permissions (permission)
+            UNION ALL SELECT 'boards', 'viewer', permission FROM
+                (VALUES ('boards.read'), ('items.read'), ('updates.read')) AS permissions (permission);
+
+        -- The tenant roles, copied from `tenants` (which owns membership) on every member change.
+        CREATE TABLE members (
+            user_id        uuid PRIMARY KEY,
+            email          text NOT NULL,
+            role           text NOT NULL,
+            status         text NOT NULL CHECK (status IN ('active', 'disabled')),
+            last_active_at timestamptz,
+            synced_at      timestamptz NOT NULL DEFAULT now()
+        );
+        -- A member who leaves the tenant leaves its resources too.
+        CREATE TABLE resource_roles (
+            resource_type text NOT NULL,
+            resource_id   text NOT NULL,
+            user_id       uuid NOT NULL REFERENCES members (user_id) ON DELETE CASCADE,
+            role          text NOT NULL,
+            granted_by    text NOT NULL,
+            granted_at    timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (resource_type, resource_id, user_id)
+        );
+        CREATE INDEX resource_roles_user ON resource_roles (user_id);
+        -- The consistency token (PERM-6): every write bumps it in its own transaction, which
+        -- also serialises a tenant's writes (the last-owner guard relies on that).
+        CREATE TABLE policy_revision (
+            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+            revision  bigint NOT NULL CHECK (revision >= 0)
+        );
+        INSERT INTO policy_revision (revision) VALUES (0);
+        CREATE TABLE access_reviews (
+            id           bigserial PRIMARY KEY,
+            completed_at timestamptz NOT NULL DEFAULT now(),
+            completed_by text NOT NULL,
+            note         text NOT NULL
+        );
+        CREATE TABLE tenant_facts (
+            singleton      boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+            provisioned_at timestamptz NOT NULL DEFAULT now()
+        );
+        INSERT INTO tenant_facts DEFAULT VALUES;
+        """
+
+    static let set = MigrationSet(
+        global: [Migration(version: 1, name: "resource homes and API key scopes", sql: global)],
+        tenant: [Migration(version: 1, name: "roles, members, resource roles, revision, reviews", sql: tenant)]
+    )
+}
