@@ -120,16 +120,8 @@ struct AuditExportTests {
 
 /// Runs the built `rampart-audit` (make test builds it): exit status and standard output.
 func runTool(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = repositoryRoot.appendingPathComponent(".build/debug/rampart-audit")
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let output = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    let (status, output, _) = try ChildProcess.run(repositoryRoot.appendingPathComponent(".build/debug/rampart-audit"), arguments)
+    return (status, output)
 }
 
 /// RFC 4180 rows (quoted cells may hold commas, doubled quotes and line breaks).

@@ -180,7 +180,7 @@ struct AuditIngestTests {
             ]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
-            try process.run()
+            try ChildProcess.launch(process)
             return process
         }
         var audit = try launch()

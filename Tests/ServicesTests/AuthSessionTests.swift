@@ -179,20 +179,12 @@ struct AuthSessionTests {
         let verified: Rampart_V1_VerifyApiKeyReply = try await cluster.call(Subjects.Auth.verifyAPIKey, verify, ip: "198.51.100.83")
         #expect(verified.createdBy == user.userID)
         // A second owner, so the first may be disabled.
-        var invite = Rampart_V1_InviteMemberRequest()
-        invite.email = "bob@initech.example"
-        invite.role = .owner
-        let invited: Rampart_V1_InviteMemberReply = try await cluster.call(
-            Subjects.Tenants.inviteMember,
-            invite,
-            tenant: TenantID(user.tenantID),
-            principal: "user:\(user.userID)"
+        let bob = try await cluster.addMember(
+            to: TenantID(user.tenantID)!,
+            role: .owner,
+            invitedBy: "user:\(user.userID)",
+            email: "bob@initech.example"
         )
-        let bob = "user:\(UUID().uuidString.lowercased())"
-        var accept = Rampart_V1_AcceptInvitationRequest()
-        accept.token = invited.token
-        accept.email = "bob@initech.example"
-        let _: Rampart_V1_AcceptInvitationReply = try await cluster.call(Subjects.Tenants.acceptInvitation, accept, principal: bob)
         var disable = Rampart_V1_UpdateMemberRequest()
         disable.userID = user.userID
         disable.status = .disabled

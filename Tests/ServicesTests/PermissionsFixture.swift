@@ -31,24 +31,8 @@ struct PermissionsWorld {
     }
 
     /// A new user, invited by the owner and joined with `role`.
-    func member(_ role: Rampart_V1_MemberRole = .member, in tenant: TenantID? = nil, invitedBy: String? = nil) async throws -> String {
-        let tenant = tenant ?? self.tenant
-        let user = "user:\(UUID().uuidString.lowercased())"
-        let email = "\(UUID().uuidString.prefix(8).lowercased())@acme.example"
-        var invite = Rampart_V1_InviteMemberRequest()
-        invite.email = email
-        invite.role = role
-        let invited: Rampart_V1_InviteMemberReply = try await cluster.call(
-            Subjects.Tenants.inviteMember,
-            invite,
-            tenant: tenant,
-            principal: invitedBy ?? owner
-        )
-        var accept = Rampart_V1_AcceptInvitationRequest()
-        accept.token = invited.token
-        accept.email = email
-        let _: Rampart_V1_AcceptInvitationReply = try await cluster.call(Subjects.Tenants.acceptInvitation, accept, principal: user)
-        return user
+    func member(_ role: Rampart_V1_MemberRole = .member) async throws -> String {
+        try await cluster.addMember(to: tenant, role: role, invitedBy: owner)
     }
 
     func updateMember(

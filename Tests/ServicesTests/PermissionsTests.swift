@@ -4,7 +4,7 @@ import ServiceKit
 import TestSupport
 import Testing
 
-@Suite("PERM-1..6 permissions over NATS: roles, checks, API keys, super-admin, guards, consistency tokens")
+@Suite("PERM-1..6 permissions over NATS: roles, checks, API keys, super-admin, guards, consistency tokens", .serialized)
 struct PermissionsTests {
     @Test("board roles: an editor writes but does not delete, a viewer only reads, tenant roles reach every board")
     func boardRoles() async throws {

@@ -52,7 +52,7 @@ struct TenantProvisioningTests {
         #expect(try await eventually(within: .seconds(15)) { try await schemaExists(late) })
         // Registered as provisioned, so migrations at the next start include it.
         #expect(
-            try await eventually(within: .seconds(5)) {
+            try await eventually(within: .seconds(15)) {
                 try await TestPostgres.psql("SELECT count(*) FROM public.rampart_tenant_schemas", database: database) == "2"
             }
         )

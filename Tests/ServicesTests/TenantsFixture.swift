@@ -22,7 +22,7 @@ final class TenantsCluster: @unchecked Sendable {
     /// Database name per data-owning service.
     let databases: [ServiceName: String]
     let settings: TenantsSettings
-    let authSettings: AuthSettings
+    var authSettings: AuthSettings
     let rateLimitSettings: RateLimitSettings
     /// Tests only: the shipped default cost is 12.
     static let testAuthSettings = AuthSettings(passwordAlgorithm: .bcrypt(cost: 4))
@@ -143,6 +143,27 @@ final class TenantsCluster: @unchecked Sendable {
         request.plan = plan
         let reply: Rampart_V1_RegisterTenantReply = try await call(Subjects.Tenants.register, request, principal: "system:auth", ip: ip)
         return (reply.tenant, "user:\(request.ownerUserID)")
+    }
+
+    /// A user who joins `tenant` with `role`: invited by `invitedBy`, accepted as `user` (a new
+    /// ID by default). Returns the user's principal.
+    @discardableResult
+    func addMember(
+        to tenant: TenantID,
+        role: Rampart_V1_MemberRole = .member,
+        invitedBy: String,
+        user: String = "user:\(UUID().uuidString.lowercased())",
+        email: String = "\(UUID().uuidString.prefix(8).lowercased())@acme.example"
+    ) async throws -> String {
+        var invite = Rampart_V1_InviteMemberRequest()
+        invite.email = email
+        invite.role = role
+        let invited: Rampart_V1_InviteMemberReply = try await call(Subjects.Tenants.inviteMember, invite, tenant: tenant, principal: invitedBy)
+        var accept = Rampart_V1_AcceptInvitationRequest()
+        accept.token = invited.token
+        accept.email = email
+        let _: Rampart_V1_AcceptInvitationReply = try await call(Subjects.Tenants.acceptInvitation, accept, principal: user)
+        return user
     }
 
     func tenant(_ id: String, as principal: String = "system:gateway") async throws -> Rampart_V1_Tenant {

@@ -65,7 +65,7 @@ public final class NATSServer: @unchecked Sendable {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try ChildProcess.launch(process)
         lock.withLock { self.process = process }
         for _ in 0..<200 {
             if Ports.isListening(port) { return }

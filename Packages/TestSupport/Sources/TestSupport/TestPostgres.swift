@@ -36,21 +36,14 @@ public enum TestPostgres {
     }
 
     private static func blockingPSQL(_ sql: String, database: String) throws -> String {
-        let process = Process()
-        process.executableURL = try Executables.find("psql")
-        process.arguments = [
-            "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", server.host, "-p", String(server.port), "-U", server.user, "-d", database, "-c",
-            sql,
-        ]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errorText = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestInfrastructureError("psql failed: \(errorText)") }
+        let (status, text, errorText) = try ChildProcess.run(
+            try Executables.find("psql"),
+            [
+                "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", server.host, "-p", String(server.port), "-U", server.user, "-d", database,
+                "-c", sql,
+            ]
+        )
+        guard status == 0 else { throw TestInfrastructureError("psql failed: \(errorText)") }
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -27,8 +27,22 @@ public struct AccessToken: Codable, Sendable, Equatable {
     public var exp: Int64
     /// Unique per token.
     public var jti: String
+    /// A platform super-admin (PERM-3): a flag auth holds per user, never a tenant role. Absent
+    /// for everyone else.
+    public var sa: Bool?
 
-    public init(iss: String, sub: String, tenant: String, sid: String, roles: [String], amr: [String], iat: Int64, exp: Int64, jti: String) {
+    public init(
+        iss: String,
+        sub: String,
+        tenant: String,
+        sid: String,
+        roles: [String],
+        amr: [String],
+        iat: Int64,
+        exp: Int64,
+        jti: String,
+        superAdmin: Bool = false
+    ) {
         self.iss = iss
         self.sub = sub
         self.tenant = tenant
@@ -38,7 +52,10 @@ public struct AccessToken: Codable, Sendable, Equatable {
         self.iat = iat
         self.exp = exp
         self.jti = jti
+        sa = superAdmin ? true : nil
     }
+
+    public var isSuperAdmin: Bool { sa == true }
 }
 
 public enum TokenError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -116,11 +116,18 @@ enum AuthMigrations {
         CREATE INDEX api_keys_live ON api_keys (created_by) WHERE revoked_at IS NULL;
         """
 
+    /// PERM-3: the platform super-admin is a flag on the user, set from configuration
+    /// (`RAMPART_AUTH_SUPER_ADMINS`) at every start, never a role inside a tenant.
+    static let superAdmin = """
+        ALTER TABLE users ADD COLUMN super_admin boolean NOT NULL DEFAULT false;
+        """
+
     static let set = MigrationSet(
         global: [
             Migration(version: 1, name: "users", sql: users), Migration(version: 2, name: "signing keys", sql: signingKeys),
             Migration(version: 3, name: "account tokens", sql: accountTokens),
             Migration(version: 4, name: "api key scopes", sql: apiKeyScopes),
+            Migration(version: 5, name: "super-admin flag", sql: superAdmin),
         ],
         tenant: [Migration(version: 1, name: "sessions", sql: sessions), Migration(version: 2, name: "api keys", sql: apiKeys)]
     )

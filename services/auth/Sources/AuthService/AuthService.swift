@@ -5,6 +5,12 @@ import ServiceKit
 import ServiceLifecycle
 import TokenKit
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// Registration, login, tokens, sessions, MFA, SSO and API keys (SPEC sections 1-4).
 ///
 /// So far: registration (the user, then the tenant through `tenants`), sign-in with EdDSA access
@@ -68,6 +74,7 @@ public enum AuthService {
                 )
                 // A signing key exists before the first sign-in is served.
                 try await signingKeys(context).rotateIfDue()
+                try await applySuperAdmins(settings.superAdmins, context)
             },
             routes: { router, context in
                 let made = Result { try registration(context, try hasher.get()) }
@@ -132,6 +139,37 @@ public enum AuthService {
                 ]
             }
         )
+    }
+}
+
+/// Gives the super-admin flag (PERM-3) to exactly the configured addresses whose owner has
+/// verified them (so nobody gets it by registering the address first), and takes it from
+/// everyone else: removing an address from the configuration withdraws the flag at the next
+/// start. Each change is logged and audited in the platform log.
+func applySuperAdmins(_ emails: Set<String>, _ context: ServiceContext) async throws {
+    guard let database = context.database else { return }
+    let listed = Array(emails).sorted()
+    let rows = try await database.client.query(
+        """
+        UPDATE users SET super_admin = (email = ANY(\(listed)) AND email_verified_at IS NOT NULL), updated_at = now()
+        WHERE super_admin IS DISTINCT FROM (email = ANY(\(listed)) AND email_verified_at IS NOT NULL)
+        RETURNING id, email, super_admin
+        """,
+        logger: context.logger
+    )
+    let audit = AuditPublisher(jetStream: try context.nats.jetStream(), logger: context.logger)
+    for try await (user, email, granted) in rows.decode((UUID, String, Bool).self) {
+        context.logger.warning("super-admin \(granted ? "granted" : "withdrawn")", metadata: ["user": "\(user)", "email": "\(email)"])
+        var event = Rampart_V1_AuditEvent(
+            .permissionChanged,
+            tenant: nil,
+            target: ("user", user.uuidString.lowercased()),
+            call: nil,
+            service: .auth
+        )
+        event.superAdmin = true
+        event.details = ["super_admin": granted ? "granted" : "withdrawn", "email": email]
+        try await audit.publish(event)
     }
 }
 

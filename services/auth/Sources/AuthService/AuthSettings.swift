@@ -1,4 +1,5 @@
 import NIOCore
+import RampartModels
 import ServiceKit
 import SodiumKit
 
@@ -33,6 +34,9 @@ public struct AuthSettings: Sendable {
     public var publicURL: String
     /// Development: log each mailed link, so `make run` works without a mail sender.
     public var printLinks: Bool
+    /// PERM-3: the addresses of the platform's super-admins. Applied at every start: an address
+    /// removed here loses the flag.
+    public var superAdmins: Set<String>
 
     public init(
         passwordAlgorithm: PasswordAlgorithm = .bcrypt(cost: PasswordAlgorithm.defaultBcryptCost),
@@ -46,7 +50,8 @@ public struct AuthSettings: Sendable {
         sessionSeconds: Int = 30 * 86_400,
         signingKeyRotationSeconds: Int = 30 * 86_400,
         publicURL: String = "http://127.0.0.1:8080",
-        printLinks: Bool = false
+        printLinks: Bool = false,
+        superAdmins: Set<String> = []
     ) {
         self.passwordAlgorithm = passwordAlgorithm
         passwordPolicy = PasswordPolicy(extraCommon: extraCommonPasswords, maximumBytes: passwordAlgorithm.maximumPasswordBytes)
@@ -60,6 +65,7 @@ public struct AuthSettings: Sendable {
         self.signingKeyRotationSeconds = signingKeyRotationSeconds
         self.publicURL = publicURL
         self.printLinks = printLinks
+        self.superAdmins = superAdmins
     }
 
     /// A reset link works this long (AUTH-7); a verification link a week.
@@ -82,7 +88,8 @@ public struct AuthSettings: Sendable {
     /// (required), `RAMPART_AUTH_ISSUER`, `RAMPART_AUTH_ACCESS_TOKEN_SECONDS` (900),
     /// `RAMPART_AUTH_REFRESH_REUSE_SECONDS` (0: off; at most 60),
     /// `RAMPART_AUTH_SESSION_SECONDS` (30 days), `RAMPART_AUTH_SIGNING_KEY_ROTATION_SECONDS` (30 days),
-    /// `RAMPART_AUTH_PUBLIC_URL`, `RAMPART_AUTH_PRINT_LINKS` (true in development).
+    /// `RAMPART_AUTH_PUBLIC_URL`, `RAMPART_AUTH_PRINT_LINKS` (true in development),
+    /// `RAMPART_AUTH_SUPER_ADMINS` (comma-separated addresses; none by default).
     public init(reader: inout EnvironmentReader) {
         let cost = reader.int("auth.bcrypt-cost", default: PasswordAlgorithm.defaultBcryptCost, range: PasswordAlgorithm.minimumBcryptCost...16)
         let algorithm: PasswordAlgorithm =
@@ -107,6 +114,14 @@ public struct AuthSettings: Sendable {
                 reader.problem("RAMPART_AUTH_KEY_ENCRYPTION_KEYS must be <key id>:<base64 of 32 bytes>[,…], the first current: \(error)")
             }
         }
+        var superAdmins: Set<String> = []
+        for text in reader.string("auth.super-admins", default: "").split(separator: ",") {
+            guard let email = EmailAddress(String(text).trimmingCharacters(in: .whitespaces)) else {
+                reader.problem("RAMPART_AUTH_SUPER_ADMINS must be comma-separated email addresses")
+                break
+            }
+            superAdmins.insert(email.description)
+        }
         self.init(
             passwordAlgorithm: algorithm,
             extraCommonPasswords: extra,
@@ -118,7 +133,8 @@ public struct AuthSettings: Sendable {
             sessionSeconds: reader.int("auth.session-seconds", default: 30 * 86_400, range: 3600...(365 * 86_400)),
             signingKeyRotationSeconds: reader.int("auth.signing-key-rotation-seconds", default: 30 * 86_400, range: 3600...(365 * 86_400)),
             publicURL: reader.string("auth.public-url", default: "http://127.0.0.1:8080"),
-            printLinks: reader.string("auth.print-links", default: "false") == "true"
+            printLinks: reader.string("auth.print-links", default: "false") == "true",
+            superAdmins: superAdmins
         )
     }
 }

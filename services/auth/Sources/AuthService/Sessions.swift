@@ -322,6 +322,9 @@ struct Sessions: Sendable {
 
     func tokens(user: UUID, tenant: TenantID, session: UUID, role: Rampart_V1_MemberRole, refresh: String) async throws -> Rampart_V1_TokenReply {
         let now = WallClock.milliseconds() / 1000
+        var superAdmin = false
+        let flags = try await database.client.query("SELECT super_admin FROM users WHERE id = \(user)", logger: logger)
+        for try await flag in flags.decode(Bool.self) { superAdmin = flag }
         let claims = AccessToken(
             iss: settings.issuer,
             sub: user.uuidString.lowercased(),
@@ -331,7 +334,8 @@ struct Sessions: Sendable {
             amr: ["pwd"],
             iat: now,
             exp: now + Int64(settings.accessTokenSeconds),
-            jti: randomHex128()
+            jti: randomHex128(),
+            superAdmin: superAdmin
         )
         var reply = Rampart_V1_TokenReply()
         reply.accessToken = try await keys.signer().sign(claims)

@@ -37,6 +37,7 @@ struct APICaller: Sendable {
     let apiKeys: APIKeyCache
     let revocations: RevocationList
     let rateLimit: RateLimitClient
+    let permissions: PermissionChecker
     let logger: Logger
 
     static let maximumBodyBytes = 64 * 1024

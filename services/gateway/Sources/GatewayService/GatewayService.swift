@@ -7,7 +7,8 @@ import ServiceLifecycle
 /// The only public REST surface (SPEC section 10).
 ///
 /// So far: the public listener (port 8080 by default) answers `GET /healthz` and `GET /readyz`,
-/// the auth and API key routes of SPEC section 14 and `GET /v1/tenants/{tenant_id}` (JSON in,
+/// the auth, API key, resource role and permission check routes of SPEC section 14 and
+/// `GET /v1/tenants/{tenant_id}` (JSON in,
 /// problem+json errors out; bearer access tokens verified against auth's JWKS and the revocation
 /// list, API keys through auth with a short cache and their own rate limit). TLS, security
 /// headers, the general rate limits, permissions and the other routes arrive with the gateway
@@ -21,13 +22,16 @@ public enum GatewayService {
             services: { context in
                 guard let listener = context.configuration.publicHTTP else { return [] }
                 let revocations = RevocationList(connection: context.nats, logger: context.logger)
+                let permissions = PermissionChecker(rpc: RPCClient(connection: context.nats), connection: context.nats, logger: context.logger)
                 return [
                     revocations,
+                    permissions,
                     buildPublicApplication(
                         listener: listener,
                         context: context,
                         settings: settings,
                         revocations: revocations,
+                        permissions: permissions,
                         publicPort: publicPort
                     ),
                 ]
@@ -41,6 +45,7 @@ public enum GatewayService {
         context: ServiceContext,
         settings: GatewaySettings,
         revocations: RevocationList,
+        permissions: PermissionChecker,
         publicPort: ListeningPort
     ) -> some ApplicationProtocol {
         let router = Router(context: GatewayRequestContext.self)
@@ -52,11 +57,13 @@ public enum GatewayService {
             apiKeys: APIKeyCache(rpc: rpc, revocations: revocations, lifetime: .seconds(settings.apiKeyCacheSeconds)),
             revocations: revocations,
             rateLimit: RateLimitClient(connection: context.nats),
+            permissions: permissions,
             logger: context.logger
         )
         api.addAuthRoutes(to: router)
         api.addAPIKeyRoutes(to: router)
         api.addTenantRoutes(to: router)
+        api.addPermissionRoutes(to: router)
         return Application(
             router: router,
             configuration: .init(address: .hostname(listener.host, port: listener.port), serverName: nil),

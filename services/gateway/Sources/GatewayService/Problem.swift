@@ -63,4 +63,7 @@ struct Problem: Error {
 
 extension HTTPField.Name {
     static let requestID = Self("X-Request-Id")!
+    /// PERM-6: the permissions revision a write returned; presented back on a request, no
+    /// decision older than it is used.
+    static let consistencyToken = Self("Rampart-Consistency-Token")!
 }

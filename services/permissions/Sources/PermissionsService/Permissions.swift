@@ -157,7 +157,7 @@ struct Permissions: Sendable {
             throw RampartError.invalidArgument("the principal must be user:<uuid> of a member", field: "principal")
         }
         let schema = quotedSchema(tenant)
-        let (revision, binding): (UInt64, Rampart_V1_RoleBinding) = try await database.transaction { connection in
+        let (revision, binding, updated): (UInt64, Rampart_V1_RoleBinding, Policy) = try await database.transaction { connection in
             let current = try await Self.lockRevision(schema, connection, logger: logger)
             let policy = try await store.policy(tenant, atLeast: current)
             guard let resource = try Self.resource(resourceText, in: policy) else {
@@ -212,8 +212,9 @@ struct Permissions: Sendable {
             var binding = Self.binding(user, role: role ?? "", resource: resource)
             binding.grantedBy = call.principal ?? ""
             binding.grantedAtMs = WallClock.milliseconds()
-            return (revision, binding)
+            return (revision, binding, policy.replacing(role: role, of: user, on: resource, revision: revision))
         }
+        store.install(updated, replacing: revision - 1, for: tenant)
         await revisions.announce(revision, of: tenant)
         var event = Rampart_V1_AuditEvent(
             .permissionChanged,

@@ -97,6 +97,22 @@ struct Policy: Sendable {
         actions = rolePermissions.values.reduce(into: Set(scopePermissions.values.joined())) { $0.formUnion($1.values.joined()) }
     }
 
+    /// The policy one write later: `user`'s role on `resource` set, or removed when nil. The
+    /// writer installs it instead of reloading the tenant (it held the revision lock, so this is
+    /// exactly what it committed).
+    func replacing(role: String?, of user: UUID, on resource: Resource, revision: UInt64) -> Policy {
+        var resourceRoles = resourceRoles
+        resourceRoles[resource, default: [:]][user] = role
+        if resourceRoles[resource]?.isEmpty == true { resourceRoles[resource] = nil }
+        return Policy(
+            revision: revision,
+            members: members,
+            resourceRoles: resourceRoles,
+            rolePermissions: rolePermissions,
+            scopePermissions: scopePermissions
+        )
+    }
+
     /// Resource types: every role scope but the tenant's.
     func isResourceType(_ type: String) -> Bool { type != Self.tenantScope && rolePermissions[type] != nil }
 

@@ -91,6 +91,17 @@ final class PolicyStore: Sendable {
         }
     }
 
+    /// A write's own result: used when the cache still holds the revision just before it, so
+    /// the writer need not reload the tenant. Anything else leaves the cache to reload.
+    func install(_ policy: Policy, replacing previous: UInt64, for tenant: TenantID) {
+        entries.withLock { entries in
+            guard var entry = entries[tenant], entry.policy?.revision == previous else { return }
+            entry.policy = policy
+            entry.newestKnown = max(entry.newestKnown, policy.revision)
+            entries[tenant] = entry
+        }
+    }
+
     func forget(_ tenant: TenantID) {
         _ = entries.withLock { $0.removeValue(forKey: tenant) }
     }

@@ -354,6 +354,41 @@ public nonisolated struct Rampart_V1_CompleteAccessReviewRequest: Sendable {
   public init() {}
 }
 
+/// The JSON body of PUT /v1/tenants/{tenant_id}/resources/{type}/{id}/roles/{principal_id}: the
+/// resource and the principal come from the path.
+public nonisolated struct Rampart_V1_ResourceRoleBody: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var role: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The JSON body of POST /v1/tenants/{tenant_id}/permissions/check. Without `principal_id`, the
+/// caller asks about itself (an API key included); with it, about that member (a user ID), which
+/// takes members.manage.
+public nonisolated struct Rampart_V1_PermissionCheckBody: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var principalID: String = String()
+
+  public var action: String = String()
+
+  public var resource: String = String()
+
+  public var atLeastRevision: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "rampart.v1"
@@ -1087,6 +1122,81 @@ nonisolated extension Rampart_V1_CompleteAccessReviewRequest: SwiftProtobuf.Mess
 
   public static func ==(lhs: Rampart_V1_CompleteAccessReviewRequest, rhs: Rampart_V1_CompleteAccessReviewRequest) -> Bool {
     if lhs.note != rhs.note {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_ResourceRoleBody: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResourceRoleBody"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}role\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.role) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.role.isEmpty {
+      try visitor.visitSingularStringField(value: self.role, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_ResourceRoleBody, rhs: Rampart_V1_ResourceRoleBody) -> Bool {
+    if lhs.role != rhs.role {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_PermissionCheckBody: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PermissionCheckBody"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}principal_id\0\u{1}action\0\u{1}resource\0\u{3}at_least_revision\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.principalID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.action) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.resource) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.atLeastRevision) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.principalID.isEmpty {
+      try visitor.visitSingularStringField(value: self.principalID, fieldNumber: 1)
+    }
+    if !self.action.isEmpty {
+      try visitor.visitSingularStringField(value: self.action, fieldNumber: 2)
+    }
+    if !self.resource.isEmpty {
+      try visitor.visitSingularStringField(value: self.resource, fieldNumber: 3)
+    }
+    if self.atLeastRevision != 0 {
+      try visitor.visitSingularUInt64Field(value: self.atLeastRevision, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_PermissionCheckBody, rhs: Rampart_V1_PermissionCheckBody) -> Bool {
+    if lhs.principalID != rhs.principalID {return false}
+    if lhs.action != rhs.action {return false}
+    if lhs.resource != rhs.resource {return false}
+    if lhs.atLeastRevision != rhs.atLeastRevision {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
