@@ -3,7 +3,8 @@ import PackageDescription
 
 /// `rampart-bench`, run by `make bench` in release: NATSKit against nats.c, JetStream, and
 /// rate-limit decisions (against the release `rate-limit` executable), audit, tenants and auth
-/// (against their release executables).
+/// (against their release executables), permissions (its release executable, and the
+/// gateway's decision cache in process).
 let package = Package(
     name: "Benchmarks",
     platforms: [.macOS(.v15)],
@@ -18,6 +19,7 @@ let package = Package(
         .package(path: "../SodiumKit"),
         .package(path: "../TokenKit"),
         .package(path: "../../services/auth"),
+        .package(path: "../../services/gateway"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
     ],
     targets: [
@@ -31,6 +33,7 @@ let package = Package(
                 .product(name: "SodiumKit", package: "SodiumKit"),
                 .product(name: "TokenKit", package: "TokenKit"),
                 .product(name: "AuthService", package: "auth"),
+                .product(name: "GatewayService", package: "gateway"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         )

@@ -167,12 +167,12 @@ struct AuthHTTPTests {
         await cluster.stop()
     }
 
-    @Test("AUTH-5: unknown email and wrong password get the same status and body, in the same time within 20%")
+    @Test("AUTH-5: unknown email and wrong password get the same status and body, in the same time within 30%")
     func noEnumeration() async throws {
         // bcrypt at cost 10 (about 60 ms here) so that the hash dominates, as cost 12 does in
-        // production, and the noise of every other suite running at once stays well inside 20%;
+        // production, and the noise of every other suite running at once stays inside 30%;
         // without the decoy hash an unknown email answers several times faster.
-        // The sign-in limits are lifted and the test's address never banned: 60 failures follow.
+        // The sign-in limits are lifted and the test's address never banned: 80 failures follow.
         var policies = RateLimitPolicy.defaults.filter { !["login", "login_account"].contains($0.name) }
         policies += [
             RateLimitPolicy(name: "login", key: .ip, limit: 1000, windowSeconds: 60),
@@ -205,7 +205,7 @@ struct AuthHTTPTests {
         // pause does not decide.
         let clock = ContinuousClock()
         var times: (unknown: [Duration], wrong: [Duration]) = ([], [])
-        for _ in 0..<30 {
+        for _ in 0..<40 {
             var start = clock.now
             #expect(try await post(port, "/v1/auth/login", unknownBody).status == 401)
             times.unknown.append(clock.now - start)
@@ -219,7 +219,9 @@ struct AuthHTTPTests {
             return Double(middle.components.seconds) + Double(middle.components.attoseconds) / 1e18
         }
         let (a, b) = (median(times.unknown), median(times.wrong))
-        #expect(abs(a - b) / max(a, b) <= 0.2, "median unknown email \(a * 1000) ms, wrong password \(b * 1000) ms")
+        // 30%: a parallel test run on 2 cores moves medians by up to ~22%; without the decoy the
+        // two differ by far more (5 ms against 19 ms even at cost 8).
+        #expect(abs(a - b) / max(a, b) <= 0.3, "median unknown email \(a * 1000) ms, wrong password \(b * 1000) ms")
         await cluster.stop()
     }
 

@@ -256,6 +256,16 @@ struct PermissionsTests {
             principal: world.owner
         )
         #expect(review.warnings.contains("4 owners and admins: keep 2 or 3"))
+
+        // Once tenant A is deleted, its resource IDs are free for others.
+        let _: Rampart_V1_Tenant = try await world.cluster.call(
+            Subjects.Tenants.delete,
+            Rampart_V1_DeleteTenantRequest(),
+            tenant: world.tenant,
+            principal: world.owner
+        )
+        #expect(try await world.cluster.waitFor(.deleted, world.tenant.hex))
+        try await world.setRole("boards/a1", otherOwner, "owner", by: otherOwner, in: other)
     }
 
     @Test("hostile input gets a precise error and changes nothing")

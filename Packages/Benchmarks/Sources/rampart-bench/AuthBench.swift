@@ -30,15 +30,12 @@ func authBenchmarks(bin: String, logins: Int, gatewayCalls: Int, logger: Logger)
     let hashTime = hashTimes.sorted()[2]
     let floor = Double(cores) / hashTime
 
-    let nats = try await NATSServer.start()
-    let services = ["rate-limit", "auth", "tenants", "gateway"]
     let authOpsPort = Ports.free()
     let gatewayPort = Ports.free()
     // The bench signs one account in from one address, far past the sign-in limits: lifted.
-    let processes = try await launchServices(
-        services,
+    let cluster = try await BenchCluster.start(
+        ["rate-limit", "auth", "tenants", "gateway"],
         bin: bin,
-        natsURL: nats.url,
         environment: [
             "rate-limit": [
                 "RAMPART_RATELIMIT_POLICY_LOGIN": "1000/60", "RAMPART_RATELIMIT_POLICY_LOGIN_ACCOUNT": "1000/900",
@@ -47,15 +44,10 @@ func authBenchmarks(bin: String, logins: Int, gatewayCalls: Int, logger: Logger)
             "auth": ["RAMPART_OPS_PORT": String(authOpsPort)],
             "tenants": ["RAMPART_TENANTS_SAGA_SERVICES": "auth,tenants"],
             "gateway": ["RAMPART_GATEWAY_HOST": "127.0.0.1", "RAMPART_GATEWAY_PORT": String(gatewayPort)],
-        ]
+        ],
+        logger: logger
     )
-    let connection = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url]), logger: logger)
-    let rpc = RPCClient(connection: connection)
-    try await waitUntilHealthy(services, rpc: rpc)
-    defer {
-        for process in processes { kill(process.processIdentifier, SIGKILL) }
-        for process in processes { process.waitUntilExit() }
-    }
+    let rpc = cluster.rpc
 
     var registration = Rampart_V1_RegisterRequest()
     registration.email = "bench@bench-auth.example"
@@ -189,8 +181,7 @@ func authBenchmarks(bin: String, logins: Int, gatewayCalls: Int, logger: Logger)
             )
         )
     }
-    await connection.drain()
-    try await nats.stop()
+    try await cluster.stop()
     let notes = [
         String(
             format: "bcrypt cost 12: %.0f ms a hash, floor %d cores ÷ that = %.2f login/s; sign-ins reached %.0f%% of it (target ≥ 85%%)",

@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import NATSKit
 import RampartModels
 import ServiceKit
 import SodiumKit
@@ -54,5 +56,36 @@ func waitUntilHealthy(_ services: [String], rpc: RPCClient) async throws {
             if !healthy { try await Task.sleep(for: .milliseconds(20)) }
         }
         guard healthy else { throw TestInfrastructureError("\(service) did not start") }
+    }
+}
+
+/// Release services on a nats-server of their own, healthy, and a client connection to them.
+struct BenchCluster {
+    let nats: NATSServer
+    let processes: [Process]
+    let connection: NATSConnection
+    let rpc: RPCClient
+
+    static func start(
+        _ services: [String],
+        bin: String,
+        environment: [String: [String: String]] = [:],
+        logger: Logger
+    ) async throws -> BenchCluster {
+        let nats = try await NATSServer.start()
+        let processes = try await launchServices(services, bin: bin, natsURL: nats.url, environment: environment)
+        let connection = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url]), logger: logger)
+        let rpc = RPCClient(connection: connection)
+        try await waitUntilHealthy(services, rpc: rpc)
+        return BenchCluster(nats: nats, processes: processes, connection: connection, rpc: rpc)
+    }
+
+    /// Stops the client, the services (SIGKILL: nothing of theirs is measured any more) and
+    /// the server.
+    func stop() async throws {
+        await connection.drain()
+        for process in processes { kill(process.processIdentifier, SIGKILL) }
+        for process in processes { process.waitUntilExit() }
+        try await nats.stop()
     }
 }

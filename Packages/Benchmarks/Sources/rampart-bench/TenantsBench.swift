@@ -12,12 +12,8 @@ import TestSupport
 /// exist, and again once `crowd` tenants do (`provisioned` must be at least 10).
 @concurrent
 func tenantsBenchmarks(bin: String, provisioned: Int, crowd: Int, logger: Logger) async throws -> ([Row], ratio: Double) {
-    let nats = try await NATSServer.start()
-    let services = ["rate-limit", "auth", "tenants", "permissions", "audit", "webhooks"]
-    let processes = try await launchServices(services, bin: bin, natsURL: nats.url)
-    let connection = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url]), logger: logger)
-    let rpc = RPCClient(connection: connection)
-    try await waitUntilHealthy(services, rpc: rpc)
+    let cluster = try await BenchCluster.start(["rate-limit", "auth", "tenants", "permissions", "audit", "webhooks"], bin: bin, logger: logger)
+    let rpc = cluster.rpc
 
     /// Each sign-up from its own address (3 per address per hour) and domain (one Starter each).
     func register(_ index: Int) async throws -> TenantID {
@@ -121,9 +117,6 @@ func tenantsBenchmarks(bin: String, provisioned: Int, crowd: Int, logger: Logger
     rows.append(row("tenant-scoped call, 10 tenants", few))
     rows.append(row("tenant-scoped call, \(crowd) tenants", many))
 
-    await connection.drain()
-    for process in processes { kill(process.processIdentifier, SIGTERM) }
-    for process in processes { process.waitUntilExit() }
-    try await nats.stop()
+    try await cluster.stop()
     return (rows, percentile(many, 0.5) / percentile(few, 0.5))
 }

@@ -5,8 +5,9 @@
 // `audit` executable and PostgreSQL. Release builds only: debug numbers mean nothing.
 // tenants (the provisioning saga, tenant-scoped calls with 10 and 2,000 tenants) against every
 // data-owning service; auth (sign-ins against the bcrypt floor, health under that load, token
-// verification, API key and token calls through the gateway). NATS always runs;
-// BENCH_SUITES=rate-limit,audit,tenants,auth picks the others (all by default).
+// verification, API key and token calls through the gateway); permissions (checks over NATS
+// with 10,000 bindings, cached checks in the gateway). NATS always runs;
+// BENCH_SUITES=rate-limit,audit,tenants,auth,permissions picks the others (all by default).
 import Foundation
 import Logging
 import NATSKit
@@ -26,7 +27,11 @@ let tenantsProvisioned = max(10, Int(ProcessInfo.processInfo.environment["BENCH_
 let tenantsCrowd = max(tenantsProvisioned, Int(ProcessInfo.processInfo.environment["BENCH_TENANTS_CROWD"] ?? "") ?? 2_000)
 let authLogins = max(8, Int(ProcessInfo.processInfo.environment["BENCH_LOGINS"] ?? "") ?? 96)
 let gatewayCalls = max(16, Int(ProcessInfo.processInfo.environment["BENCH_GATEWAY_CALLS"] ?? "") ?? 8_000)
-let suites = Set((ProcessInfo.processInfo.environment["BENCH_SUITES"] ?? "rate-limit,audit,tenants,auth").split(separator: ",").map(String.init))
+let permissionMembers = max(10, Int(ProcessInfo.processInfo.environment["BENCH_PERMISSION_MEMBERS"] ?? "") ?? 100)
+let permissionChecks = max(1_000, Int(ProcessInfo.processInfo.environment["BENCH_PERMISSION_CHECKS"] ?? "") ?? 40_000)
+let suites = Set(
+    (ProcessInfo.processInfo.environment["BENCH_SUITES"] ?? "rate-limit,audit,tenants,auth,permissions").split(separator: ",").map(String.init)
+)
 let subject = "bench.echo"
 let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 128)
 
@@ -269,6 +274,17 @@ if suites.contains("auth") {
     let (authRows, authNotes) = try await authBenchmarks(bin: releaseBin, logins: authLogins, gatewayCalls: gatewayCalls, logger: logger)
     rows += authRows
     notes += authNotes
+}
+
+if suites.contains("permissions") {
+    let (permissionRows, permissionNotes) = try await permissionsBenchmarks(
+        bin: releaseBin,
+        members: permissionMembers,
+        checks: permissionChecks,
+        logger: logger
+    )
+    rows += permissionRows
+    notes += permissionNotes
 }
 
 func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }

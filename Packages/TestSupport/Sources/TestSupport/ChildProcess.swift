@@ -1,9 +1,14 @@
 import Foundation
 
-/// Child processes for tests. Foundation's `Process.run()` on Linux is not safe to call from
-/// several threads at once (seen: a crash in its memcpy while suites ran in parallel), and
-/// reading a pipe to its end traps on EINTR (a SIGCHLD from another child): launches are
-/// serialised here, and output goes through files, not pipes.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Child processes for tests. Foundation's `Process` on Linux misbehaves when many threads use
+/// it at once (seen while suites ran in parallel: a crash in `run()`'s memcpy, a trap reading a
+/// pipe on EINTR, a crash in the run loop `waitUntilExit()` spins): long-lived servers are
+/// launched one at a time through `launch`, and short commands run with `posix_spawn` and
+/// `waitpid`, their output written to files.
 public enum ChildProcess {
     private static let launching = NSLock()
 
@@ -11,32 +16,37 @@ public enum ChildProcess {
         try launching.withLock { try process.run() }
     }
 
-    /// Runs `executable` to its end; its exit status, standard output and standard error.
+    /// Runs `executable` to its end; its exit status (128 + the signal if one ended it),
+    /// standard output and standard error.
     public static func run(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, output: String, errors: String) {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("child-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let outputFile = folder.appendingPathComponent("out")
-        let errorFile = folder.appendingPathComponent("err")
-        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-        FileManager.default.createFile(atPath: errorFile.path, contents: nil)
-        let output = try FileHandle(forWritingTo: outputFile)
-        let errors = try FileHandle(forWritingTo: errorFile)
-        defer {
-            try? output.close()
-            try? errors.close()
+        let outputPath = folder.appendingPathComponent("out").path
+        let errorPath = folder.appendingPathComponent("err").path
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw TestInfrastructureError("cannot start \(executable.path): \(String(cString: strerror(spawned)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 {
+            guard errno == EINTR else { throw TestInfrastructureError("waitpid failed: \(String(cString: strerror(errno)))") }
         }
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.standardOutput = output
-        process.standardError = errors
-        try launch(process)
-        process.waitUntilExit()
+        // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import.
+        let exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return (
-            process.terminationStatus,
-            (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "",
-            (try? String(contentsOf: errorFile, encoding: .utf8)) ?? ""
+            exitStatus,
+            (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "",
+            (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
         )
     }
 }

@@ -11,15 +11,30 @@ public final class NATSServer: @unchecked Sendable {
     private let lock = NSLock()
 
     public var url: String { "nats://127.0.0.1:\(port)" }
+    /// Unique, so that the server found on `port` is known to be this one.
+    private let name = "test-\(UUID().uuidString.prefix(12).lowercased())"
 
     /// Starts a server and waits until it accepts connections. `configFile` (with variables
     /// taken from `environment`) adds users and permissions; address, port and storage stay
     /// this instance's own.
     public static func start(configFile: String? = nil, environment: [String: String] = [:]) async throws -> NATSServer {
+        // The free port can be taken before the server binds it (other suites bind port 0 and
+        // connect out all the time): then the server exits, and another port is tried.
+        for _ in 1..<5 {
+            let server = NATSServer(port: Ports.free(), configFile: configFile, environment: environment)
+            do {
+                try await server.launch()
+                return server
+            } catch is PortTaken {
+                continue
+            }
+        }
         let server = NATSServer(port: Ports.free(), configFile: configFile, environment: environment)
         try await server.launch()
         return server
     }
+
+    private struct PortTaken: Error {}
 
     /// The password of each NATS user, for a server started with `startShipped()`.
     public private(set) var passwords: [String: String] = [:]
@@ -61,14 +76,16 @@ public final class NATSServer: @unchecked Sendable {
         try FileManager.default.createDirectory(at: storageDirectory, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = try Executables.find("nats-server")
-        process.arguments = (configFile.map { ["-c", $0] } ?? []) + ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storageDirectory.path]
+        process.arguments =
+            (configFile.map { ["-c", $0] } ?? []) + ["-n", name, "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storageDirectory.path]
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try ChildProcess.launch(process)
         lock.withLock { self.process = process }
         for _ in 0..<200 {
-            if Ports.isListening(port) { return }
+            guard process.isRunning else { throw PortTaken() }
+            if speaksNATS(port: port, name: name) { return }
             try await Task.sleep(for: .milliseconds(25))
         }
         throw TestInfrastructureError("nats-server did not start on port \(port)")

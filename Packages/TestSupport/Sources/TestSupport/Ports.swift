@@ -119,12 +119,29 @@ public func offloaded<T: Sendable>(_ body: @escaping @Sendable () throws -> T) a
     }
 }
 
-/// A TCP socket connected to `host:port`, with 10 s send and receive timeouts: a server that
-/// answers early (413) stops reading, and sending must then give up, not block.
-private func connectedSocket(host: String, port: Int) throws -> Int32 {
+/// True when the NATS server called `name` answers on 127.0.0.1:`port` (a server greets every
+/// connection with `INFO {…"server_name":…}`): a port can be taken by something else, another
+/// test's server included, between `Ports.free()` and a server binding it.
+func speaksNATS(port: Int, name: String) -> Bool {
+    guard let fd = try? connectedSocket(host: "127.0.0.1", port: port, timeoutSeconds: 1) else { return false }
+    defer { close(fd) }
+    var greeting: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while greeting.count < 16_384, !greeting.suffix(2).elementsEqual("\r\n".utf8) {
+        let count = recv(fd, &chunk, chunk.count, 0)
+        guard count > 0 else { return false }
+        greeting += chunk[..<count]
+    }
+    let text = String(decoding: greeting, as: UTF8.self)
+    return text.hasPrefix("INFO ") && text.contains("\"server_name\":\"\(name)\"")
+}
+
+/// A TCP socket connected to `host:port`, with send and receive timeouts (10 s by default): a
+/// server that answers early (413) stops reading, and sending must then give up, not block.
+private func connectedSocket(host: String, port: Int, timeoutSeconds: Int = 10) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestInfrastructureError("socket failed") }
-    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     var address = sockaddr_in()

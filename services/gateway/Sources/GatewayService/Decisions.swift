@@ -9,8 +9,9 @@ import Synchronization
 /// for the revision they were answered at and dropped as soon as a newer one is announced in
 /// `rampart_policy_revisions` (which this watches), after a second at most in case an
 /// announcement was lost, and whenever a caller presents a newer revision. Super-admin checks
-/// are never cached: each bypass must reach permissions to be audited.
-final class PermissionChecker: Service, Sendable {
+/// are never cached: each bypass must reach permissions to be audited. Public for the benchmark
+/// of cached checks.
+public final class PermissionChecker: Service, Sendable {
     struct Question: Hashable, Sendable {
         var principal: String
         var action: String
@@ -36,7 +37,7 @@ final class PermissionChecker: Service, Sendable {
     private let logger: Logger
     private let tenants = Mutex<[TenantID: TenantDecisions]>([:])
 
-    init(rpc: RPCClient, connection: NATSConnection, logger: Logger) {
+    public init(rpc: RPCClient, connection: NATSConnection, logger: Logger) {
         self.rpc = rpc
         self.connection = connection
         self.logger = logger
@@ -44,7 +45,7 @@ final class PermissionChecker: Service, Sendable {
 
     /// May the caller do `action` on `resource`? `request.principal` and the key fields name
     /// whom the question is about.
-    func check(_ request: Rampart_V1_CheckRequest, context: CallContext) async throws -> Rampart_V1_CheckReply {
+    public func check(_ request: Rampart_V1_CheckRequest, context: CallContext) async throws -> Rampart_V1_CheckReply {
         let tenant = try context.requireTenant()
         let question = Question(
             principal: request.principal,
@@ -91,7 +92,7 @@ final class PermissionChecker: Service, Sendable {
         }
     }
 
-    func run() async throws {
+    public func run() async throws {
         await repeatUntilShutdown("policy revision watch", logger: logger) { [self] in
             // permissions creates the bucket; until it has, this retries.
             let bucket = try await connection.jetStream().keyValue(Subjects.Permissions.revisionsBucket)

@@ -157,64 +157,70 @@ struct Permissions: Sendable {
             throw RampartError.invalidArgument("the principal must be user:<uuid> of a member", field: "principal")
         }
         let schema = quotedSchema(tenant)
-        let (revision, binding, updated): (UInt64, Rampart_V1_RoleBinding, Policy) = try await database.transaction { connection in
-            let current = try await Self.lockRevision(schema, connection, logger: logger)
-            let policy = try await store.policy(tenant, atLeast: current)
-            guard let resource = try Self.resource(resourceText, in: policy) else {
-                throw RampartError.invalidArgument("name a resource, e.g. boards/<id>", field: "resource")
-            }
-            let holders = policy.resourceRoles[resource] ?? [:]
-            // An unclaimed resource is being created; a claimed one is shared by who may share it.
-            try requireCaller(call, may: holders.isEmpty ? "\(resource.type).create" : "\(resource.type).share", on: resource, policy: policy)
-            guard let member = policy.members[user], member.isActive else {
-                // A user of another tenant is nobody here (PERM-5).
-                throw RampartError(.failedPrecondition, "the principal is not an active member of this tenant", details: ["field": "principal"])
-            }
-            if let role, !policy.roles(of: resource.type).contains(role) {
-                let roles = policy.roles(of: resource.type).sorted().joined(separator: ", ")
-                throw RampartError.invalidArgument("the role must be one of \(roles)", field: "role")
-            }
-            let owners = holders.filter { $0.value == "owner" }.map(\.key)
-            if owners == [user], role != "owner" {
-                throw RampartError(.failedPrecondition, "the last owner of \(resource) cannot lose ownership: make someone else owner first")
-            }
-            try await claim(resource, for: tenant, connection)
-            var binds = PostgresBindings()
-            binds.append(resource.type)
-            binds.append(resource.id)
-            binds.append(user)
-            if let role {
-                binds.append(role)
-                binds.append(call.principal ?? "system:unknown")
-                try await connection.query(
-                    PostgresQuery(
-                        unsafeSQL: """
-                            INSERT INTO \(schema).resource_roles (resource_type, resource_id, user_id, role, granted_by) VALUES ($1, $2, $3, $4, $5)
-                            ON CONFLICT (resource_type, resource_id, user_id) DO UPDATE SET role = $4, granted_by = $5, granted_at = now()
-                            """,
-                        binds: binds
-                    ),
-                    logger: logger
-                )
-            } else {
-                guard holders[user] != nil else {
-                    throw RampartError(.notFound, "the principal holds no role on \(resource)", details: ["field": "principal"])
+        // One write per tenant at a time in this replica, so each finds its predecessor's result
+        // installed in the cache instead of reloading the tenant (the row lock alone would not).
+        let (revision, binding) = try await store.writers.exclusively(tenant) { try await writeResourceRole() }
+        func writeResourceRole() async throws -> (UInt64, Rampart_V1_RoleBinding) {
+            let (revision, binding, updated) = try await database.transaction { connection -> (UInt64, Rampart_V1_RoleBinding, Policy) in
+                let current = try await Self.lockRevision(schema, connection, logger: logger)
+                let policy = try await store.policy(tenant, atLeast: current)
+                guard let resource = try Self.resource(resourceText, in: policy) else {
+                    throw RampartError.invalidArgument("name a resource, e.g. boards/<id>", field: "resource")
                 }
-                try await connection.query(
-                    PostgresQuery(
-                        unsafeSQL: "DELETE FROM \(schema).resource_roles WHERE resource_type = $1 AND resource_id = $2 AND user_id = $3",
-                        binds: binds
-                    ),
-                    logger: logger
-                )
+                let holders = policy.resourceRoles[resource] ?? [:]
+                // An unclaimed resource is being created; a claimed one is shared by who may share it.
+                try requireCaller(call, may: holders.isEmpty ? "\(resource.type).create" : "\(resource.type).share", on: resource, policy: policy)
+                guard let member = policy.members[user], member.isActive else {
+                    // A user of another tenant is nobody here (PERM-5).
+                    throw RampartError(.failedPrecondition, "the principal is not an active member of this tenant", details: ["field": "principal"])
+                }
+                if let role, !policy.roles(of: resource.type).contains(role) {
+                    let roles = policy.roles(of: resource.type).sorted().joined(separator: ", ")
+                    throw RampartError.invalidArgument("the role must be one of \(roles)", field: "role")
+                }
+                let owners = holders.filter { $0.value == "owner" }.map(\.key)
+                if owners == [user], role != "owner" {
+                    throw RampartError(.failedPrecondition, "the last owner of \(resource) cannot lose ownership: make someone else owner first")
+                }
+                try await claim(resource, for: tenant, connection)
+                var binds = PostgresBindings()
+                binds.append(resource.type)
+                binds.append(resource.id)
+                binds.append(user)
+                if let role {
+                    binds.append(role)
+                    binds.append(call.principal ?? "system:unknown")
+                    try await connection.query(
+                        PostgresQuery(
+                            unsafeSQL: """
+                                INSERT INTO \(schema).resource_roles (resource_type, resource_id, user_id, role, granted_by) VALUES ($1, $2, $3, $4, $5)
+                                ON CONFLICT (resource_type, resource_id, user_id) DO UPDATE SET role = $4, granted_by = $5, granted_at = now()
+                                """,
+                            binds: binds
+                        ),
+                        logger: logger
+                    )
+                } else {
+                    guard holders[user] != nil else {
+                        throw RampartError(.notFound, "the principal holds no role on \(resource)", details: ["field": "principal"])
+                    }
+                    try await connection.query(
+                        PostgresQuery(
+                            unsafeSQL: "DELETE FROM \(schema).resource_roles WHERE resource_type = $1 AND resource_id = $2 AND user_id = $3",
+                            binds: binds
+                        ),
+                        logger: logger
+                    )
+                }
+                let revision = try await Self.bumpRevision(schema, from: current, connection, logger: logger)
+                var binding = Self.binding(user, role: role ?? "", resource: resource)
+                binding.grantedBy = call.principal ?? ""
+                binding.grantedAtMs = WallClock.milliseconds()
+                return (revision, binding, policy.replacing(role: role, of: user, on: resource, revision: revision))
             }
-            let revision = try await Self.bumpRevision(schema, from: current, connection, logger: logger)
-            var binding = Self.binding(user, role: role ?? "", resource: resource)
-            binding.grantedBy = call.principal ?? ""
-            binding.grantedAtMs = WallClock.milliseconds()
-            return (revision, binding, policy.replacing(role: role, of: user, on: resource, revision: revision))
+            store.install(updated, replacing: revision - 1, for: tenant)
+            return (revision, binding)
         }
-        store.install(updated, replacing: revision - 1, for: tenant)
         await revisions.announce(revision, of: tenant)
         var event = Rampart_V1_AuditEvent(
             .permissionChanged,
@@ -231,17 +237,21 @@ struct Permissions: Sendable {
         return reply
     }
 
-    /// The first binding of a resource makes it this tenant's for good; a resource another
-    /// tenant claimed is refused (PERM-5). Waits for a concurrent claim to settle.
+    /// The first binding of a resource makes it this tenant's for as long as the tenant lives; a
+    /// resource another tenant claimed is refused (PERM-5). A deleted tenant's claims pass to
+    /// the next claimant. Waits for a concurrent claim to settle.
     private func claim(_ resource: Resource, for tenant: TenantID, _ connection: PostgresConnection) async throws {
         let rows = try await connection.query(
             """
             WITH claimed AS (
                 INSERT INTO public.resource_homes (resource_type, resource_id, tenant_id) VALUES (\(resource.type), \(resource.id), \(tenant.hex))
-                ON CONFLICT (resource_type, resource_id) DO NOTHING RETURNING tenant_id
+                ON CONFLICT (resource_type, resource_id) DO UPDATE SET tenant_id = excluded.tenant_id, claimed_at = now()
+                    WHERE resource_homes.tenant_id IN (SELECT tenant_id FROM public.rampart_deleted_tenants)
+                RETURNING tenant_id
             )
             SELECT tenant_id FROM claimed
-            UNION ALL SELECT tenant_id FROM public.resource_homes WHERE resource_type = \(resource.type) AND resource_id = \(resource.id)
+            UNION ALL SELECT tenant_id FROM public.resource_homes
+                WHERE resource_type = \(resource.type) AND resource_id = \(resource.id) AND NOT EXISTS (SELECT 1 FROM claimed)
             """,
             logger: logger
         )

@@ -36,6 +36,7 @@ final class PolicyStore: Sendable {
     }
 
     private let entries = Mutex<[TenantID: Entry]>([:])
+    let writers = TenantWriters()
 
     init(database: Database, logger: Logger) {
         self.database = database
@@ -154,6 +155,32 @@ final class PolicyStore: Sendable {
                 scopePermissions: scopePermissions
             )
         }
+    }
+}
+
+/// Runs one body at a time per tenant (first come, first served); other tenants never wait.
+actor TenantWriters {
+    private var busy: Set<TenantID> = []
+    private var waiting: [TenantID: [CheckedContinuation<Void, Never>]] = [:]
+
+    func exclusively<Result: Sendable>(_ tenant: TenantID, _ body: () async throws -> Result) async throws -> Result {
+        if busy.contains(tenant) {
+            await withCheckedContinuation { waiting[tenant, default: []].append($0) }
+        } else {
+            busy.insert(tenant)
+        }
+        defer { handOver(tenant) }
+        return try await body()
+    }
+
+    private func handOver(_ tenant: TenantID) {
+        guard var queue = waiting[tenant], !queue.isEmpty else {
+            busy.remove(tenant)
+            return
+        }
+        let next = queue.removeFirst()
+        waiting[tenant] = queue.isEmpty ? nil : queue
+        next.resume()
     }
 }
 
