@@ -340,7 +340,9 @@ extension Tenants {
         }
         var reply = Rampart_V1_MemberReply()
         reply.member = after
-        reply.permissionsRevision = await memberChanged(tenant, user, call: call)
+        let synced = await memberChanged(tenant, user, call: call)
+        reply.permissionsRevision = synced.revision
+        reply.warnings = synced.warnings
         return reply
     }
 
@@ -363,7 +365,9 @@ extension Tenants {
         await recordMember(.memberRemoved, tenant, removed, call: call)
         var reply = Rampart_V1_MemberReply()
         reply.member = removed
-        reply.permissionsRevision = await memberChanged(tenant, user, call: call)
+        let synced = await memberChanged(tenant, user, call: call)
+        reply.permissionsRevision = synced.revision
+        reply.warnings = synced.warnings
         return reply
     }
 
@@ -410,9 +414,9 @@ extension Tenants {
 
     /// Tells permissions, which keeps a copy of every member's tenant role: through the event
     /// (durable: permissions catches up whatever happens) and, to reply with a revision that
-    /// already reflects the change, directly. Returns that revision, or 0 when permissions did
-    /// not answer in time.
-    func memberChanged(_ tenant: TenantID, _ user: UUID, call: CallContext) async -> UInt64 {
+    /// already reflects the change, directly. Returns its answer: that revision and its
+    /// least-privilege warnings, or nothing (revision 0) when permissions did not answer in time.
+    func memberChanged(_ tenant: TenantID, _ user: UUID, call: CallContext) async -> Rampart_V1_SyncMemberReply {
         var event = Rampart_V1_MemberChanged()
         event.eventID = UUID().uuidString.lowercased()
         event.tenantID = tenant.hex
@@ -427,10 +431,10 @@ extension Tenants {
         sync.userID = event.userID
         let context = CallContext(requestID: call.requestID, tenantID: tenant, principal: "system:tenants", timeout: .seconds(2))
         do {
-            return try await rpc.call(Subjects.Permissions.syncMember, sync, context: context, as: Rampart_V1_SyncMemberReply.self).revision
+            return try await rpc.call(Subjects.Permissions.syncMember, sync, context: context, as: Rampart_V1_SyncMemberReply.self)
         } catch {
             logger.warning("permissions not told of a member change in time", metadata: ["tenant": "\(tenant.hex)", "error": "\(loggable(error))"])
-            return 0
+            return Rampart_V1_SyncMemberReply()
         }
     }
 

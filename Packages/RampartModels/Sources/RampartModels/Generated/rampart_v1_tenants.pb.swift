@@ -684,6 +684,9 @@ public nonisolated struct Rampart_V1_MemberReply: Sendable {
   /// member.changed event).
   public var permissionsRevision: UInt64 = 0
 
+  /// Least-privilege hints from permissions (PERM-4), e.g. "4 owners and admins: keep 2 or 3".
+  public var warnings: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1588,7 +1591,7 @@ nonisolated extension Rampart_V1_RemoveMemberRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Rampart_V1_MemberReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MemberReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}member\0\u{3}permissions_revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}member\0\u{3}permissions_revision\0\u{1}warnings\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1598,6 +1601,7 @@ nonisolated extension Rampart_V1_MemberReply: SwiftProtobuf.Message, SwiftProtob
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._member) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.permissionsRevision) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.warnings) }()
       default: break
       }
     }
@@ -1614,12 +1618,16 @@ nonisolated extension Rampart_V1_MemberReply: SwiftProtobuf.Message, SwiftProtob
     if self.permissionsRevision != 0 {
       try visitor.visitSingularUInt64Field(value: self.permissionsRevision, fieldNumber: 2)
     }
+    if !self.warnings.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.warnings, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rampart_V1_MemberReply, rhs: Rampart_V1_MemberReply) -> Bool {
     if lhs._member != rhs._member {return false}
     if lhs.permissionsRevision != rhs.permissionsRevision {return false}
+    if lhs.warnings != rhs.warnings {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
