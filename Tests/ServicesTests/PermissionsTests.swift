@@ -239,10 +239,12 @@ struct PermissionsTests {
         try await world.setRole("boards/a1", world.owner, "viewer")
         // Removing what is not there says so.
         await expectError(.notFound) { try await world.setRole("boards/a1", try await world.member(), nil) }
-        // A disabled member cannot be given a role.
+        // A disabled member cannot be given a role, but loses the ones they hold.
         let leaving = try await world.member()
+        try await world.setRole("boards/a1", leaving, "editor")
         _ = try await world.updateMember(leaving, status: .disabled)
         await expectError(.failedPrecondition) { try await world.setRole("boards/a1", leaving, "viewer") }
+        try await world.setRole("boards/a1", leaving, nil)
 
         // The tenant's last owner is guarded by tenants, which owns membership.
         await expectError(.failedPrecondition) { _ = try await world.updateMember(world.owner, role: .admin) }

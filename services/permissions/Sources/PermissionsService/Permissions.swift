@@ -170,8 +170,9 @@ struct Permissions: Sendable {
                 let holders = policy.resourceRoles[resource] ?? [:]
                 // An unclaimed resource is being created; a claimed one is shared by who may share it.
                 try requireCaller(call, may: holders.isEmpty ? "\(resource.type).create" : "\(resource.type).share", on: resource, policy: policy)
-                guard let member = policy.members[user], member.isActive else {
-                    // A user of another tenant is nobody here (PERM-5).
+                // A user of another tenant is nobody here (PERM-5); a disabled member keeps what they
+                // hold, which can be taken away, but is given nothing new.
+                if role != nil, policy.members[user]?.isActive != true {
                     throw RampartError(.failedPrecondition, "the principal is not an active member of this tenant", details: ["field": "principal"])
                 }
                 if let role, !policy.roles(of: resource.type).contains(role) {
