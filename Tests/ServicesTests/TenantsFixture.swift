@@ -23,6 +23,7 @@ final class TenantsCluster: @unchecked Sendable {
     let databases: [ServiceName: String]
     let settings: TenantsSettings
     var authSettings: AuthSettings
+    var gatewaySettings = GatewaySettings()
     let rateLimitSettings: RateLimitSettings
     /// Tests only: the shipped default cost is 12.
     static let testAuthSettings = AuthSettings(passwordAlgorithm: .bcrypt(cost: 4))
@@ -85,7 +86,7 @@ final class TenantsCluster: @unchecked Sendable {
         case .audit: AuditService.descriptor(settings: AuditSettings(signingKey: auditKey))
         case .webhooks: WebhooksService.descriptor()
         case .rateLimit: RateLimitService.descriptor(settings: rateLimitSettings)
-        case .gateway: GatewayService.descriptor(publicPort: gatewayPort)
+        case .gateway: GatewayService.descriptor(settings: gatewaySettings, publicPort: gatewayPort)
         }
     }
 

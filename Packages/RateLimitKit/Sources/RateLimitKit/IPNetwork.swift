@@ -1,3 +1,4 @@
+import ServiceKit
 import SodiumKit
 
 #if canImport(Glibc)
@@ -105,5 +106,21 @@ public struct IPGrouping: Sendable, Equatable {
 
     public func network(of address: IPNetwork) -> IPNetwork {
         address.widened(to: address.isIPv4 ? ipv4PrefixLength : ipv6PrefixLength)
+    }
+}
+
+extension EnvironmentReader {
+    /// A comma-separated list of addresses and CIDR networks under `key`; each entry that is
+    /// neither is reported as a problem.
+    public mutating func networks(_ key: String) -> [IPNetwork] {
+        var networks: [IPNetwork] = []
+        for entry in list(key, default: []) {
+            if let network = IPNetwork(cidr: entry) {
+                networks.append(network)
+            } else {
+                problem("\(Self.variableName(key)): \(entry.debugDescription) is not an address or CIDR network")
+            }
+        }
+        return networks
     }
 }

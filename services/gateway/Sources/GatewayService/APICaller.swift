@@ -15,18 +15,23 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// The request context of the public API: the connection's peer address is the client IP
-/// (trusted proxies come with GW-6).
+/// The request context of the public API. `EdgeMiddleware` sets the request ID and the client
+/// IP (the peer's address, or the one a trusted proxy forwarded) before any route runs.
 struct GatewayRequestContext: RequestContext, RemoteAddressRequestContext {
     var coreContext: CoreRequestContextStorage
     let remoteAddress: SocketAddress?
+    var requestID: String
+    var clientIP: String?
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        requestID = CallContext.newRequestID()
+        clientIP = remoteAddress?.ipAddress
     }
 
-    var clientIP: String? { remoteAddress?.ipAddress }
+    /// The connection's other end: the client, or a proxy in front of the gateway.
+    var peerIP: String? { remoteAddress?.ipAddress }
 }
 
 /// Turns JSON requests into NATS calls and replies (or errors) into JSON: snake_case field
@@ -63,11 +68,9 @@ struct APICaller: Sendable {
 
     /// Runs `handler`, answering every error as problem+json with the request ID.
     func respond(_ request: Request, _ context: GatewayRequestContext, _ handler: (String) async throws -> Response) async -> Response {
-        let requestID = CallContext.newRequestID()
+        let requestID = context.requestID
         do {
-            var response = try await handler(requestID)
-            response.headers[.requestID] = requestID
-            return response
+            return try await handler(requestID)
         } catch let problem as Problem {
             return problem.response(requestID: requestID)
         } catch let error as RampartError {

@@ -49,6 +49,7 @@ public enum GatewayService {
         publicPort: ListeningPort
     ) -> some ApplicationProtocol {
         let router = Router(context: GatewayRequestContext.self)
+        router.add(middleware: EdgeMiddleware(trustedProxies: settings.trustedProxies, logger: context.logger))
         addOpsRoutes(to: router, health: context.health, includeMetrics: false)
         let rpc = RPCClient(connection: context.nats)
         let api = APICaller(
@@ -64,6 +65,7 @@ public enum GatewayService {
         api.addAPIKeyRoutes(to: router)
         api.addTenantRoutes(to: router)
         api.addPermissionRoutes(to: router)
+        api.addWellKnownRoutes(to: router, contact: settings.securityContact)
         return Application(
             router: router,
             configuration: .init(address: .hostname(listener.host, port: listener.port), serverName: nil),
@@ -75,20 +77,39 @@ public enum GatewayService {
 
 /// The gateway's own settings: `RAMPART_GATEWAY_TOKEN_ISSUER` (the `iss` auth signs with,
 /// `rampart`), `RAMPART_GATEWAY_API_KEY_CACHE_SECONDS` (how long a verified API key is trusted
-/// without asking auth again: 30, at most 60; a revocation ends it at once).
+/// without asking auth again: 30, at most 60; a revocation ends it at once),
+/// `RAMPART_GATEWAY_TRUSTED_PROXIES` (addresses and CIDRs whose `X-Forwarded-For` is believed;
+/// none by default), `RAMPART_GATEWAY_SECURITY_CONTACT` (security.txt's `Contact:`).
 public struct GatewaySettings: Sendable {
     public var issuer: String
     public var apiKeyCacheSeconds: Int
+    public var trustedProxies: [IPNetwork]
+    public var securityContact: String
 
-    public init(issuer: String = "rampart", apiKeyCacheSeconds: Int = 30) {
+    public init(
+        issuer: String = "rampart",
+        apiKeyCacheSeconds: Int = 30,
+        trustedProxies: [IPNetwork] = [],
+        securityContact: String = "mailto:security@example.com"
+    ) {
         self.issuer = issuer
         self.apiKeyCacheSeconds = apiKeyCacheSeconds
+        self.trustedProxies = trustedProxies
+        self.securityContact = securityContact
     }
 
     public init(reader: inout EnvironmentReader) {
+        let contact = reader.string("gateway.security-contact", default: "mailto:security@example.com")
+        if !(contact.hasPrefix("mailto:") || contact.hasPrefix("https://")) || contact.utf8.count > 256
+            || contact.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        {
+            reader.problem("RAMPART_GATEWAY_SECURITY_CONTACT must be a mailto: or https:// URI (RFC 9116)")
+        }
         self.init(
             issuer: reader.string("gateway.token-issuer", default: "rampart"),
-            apiKeyCacheSeconds: reader.int("gateway.api-key-cache-seconds", default: 30, range: 1...60)
+            apiKeyCacheSeconds: reader.int("gateway.api-key-cache-seconds", default: 30, range: 1...60),
+            trustedProxies: reader.networks("gateway.trusted-proxies"),
+            securityContact: contact
         )
     }
 }

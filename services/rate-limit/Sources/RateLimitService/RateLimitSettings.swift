@@ -94,15 +94,7 @@ public struct RateLimitSettings: Sendable {
             ipv4PrefixLength: reader.int("ratelimit.ipv4-prefix", default: 32, range: 8...32),
             ipv6PrefixLength: reader.int("ratelimit.ipv6-prefix", default: 64, range: 16...128)
         )
-        var allowlist: [IPNetwork] = []
-        for entry in reader.list("ratelimit.allowlist", default: []) {
-            if let network = IPNetwork(cidr: entry) {
-                allowlist.append(network)
-            } else {
-                reader.problem("RAMPART_RATELIMIT_ALLOWLIST: \(entry.debugDescription) is not an address or CIDR network")
-            }
-        }
-        self.allowlist = allowlist
+        allowlist = reader.networks("ratelimit.allowlist")
 
         var fail2ban = Fail2Ban()
         fail2ban.threshold = UInt32(reader.int("ratelimit.ban.threshold", default: Int(fail2ban.threshold), range: 1...1000))

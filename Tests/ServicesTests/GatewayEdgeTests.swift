@@ -1,0 +1,119 @@
+import Foundation
+import RampartModels
+import RateLimitKit
+import TestSupport
+import Testing
+
+@testable import GatewayService
+
+@Suite("GW-3, GW-5, GW-6, GW-7 the gateway's edge: security headers, request IDs, client IPs, security.txt")
+struct GatewayEdgeTests {
+    static let securityHeaders = [
+        "strict-transport-security": "max-age=63072000; includeSubDomains; preload",
+        "x-frame-options": "DENY",
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+    ]
+
+    @Test("every response carries the security headers and a request ID: success, error, 404 and 405")
+    func headersEverywhere() async throws {
+        let (cluster, port) = try await AuthHTTPTests.cluster()
+        defer { Task { await cluster.stop() } }
+        let responses = [
+            try await httpRequest(port: port, "GET", "/healthz"),
+            try await httpRequest(port: port, "GET", "/v1/auth/whoami"),
+            try await httpRequest(port: port, "GET", "/v1/no/such/route"),
+            try await httpRequest(port: port, "POST", "/v1/auth/login", headers: ["Content-Type": "text/plain"], body: Array("x".utf8)),
+            try await httpRequest(port: port, "GET", "/.well-known/security.txt"),
+        ]
+        #expect(responses.map(\.status) == [200, 401, 404, 415, 200])
+        for response in responses {
+            for (name, value) in Self.securityHeaders { #expect(response.headers[name] == value, "\(name) on \(response.status)") }
+            #expect(response.headers["content-security-policy"]?.contains("default-src 'none'") == true)
+            #expect(response.headers["cache-control"] == "no-store")
+            #expect(EdgeMiddleware.acceptedRequestID(response.headers["x-request-id"] ?? "") != nil, "\(response.status)")
+        }
+        // The 404 is problem+json like every other error, and names the same request ID.
+        let missing = responses[2]
+        #expect(missing.headers["content-type"] == "application/problem+json")
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(missing.body.utf8)) as? [String: Any])
+        #expect(body["request_id"] as? String == missing.headers["x-request-id"])
+        #expect(body["status"] as? Int == 404)
+    }
+
+    @Test("a well-formed incoming request ID is kept, anything else replaced")
+    func requestIDs() async throws {
+        let (cluster, port) = try await AuthHTTPTests.cluster()
+        defer { Task { await cluster.stop() } }
+        let kept = try await httpRequest(port: port, "GET", "/v1/auth/whoami", headers: ["X-Request-Id": "client-trace:42.a_b"])
+        #expect(kept.headers["x-request-id"] == "client-trace:42.a_b")
+        #expect(kept.body.contains("client-trace:42.a_b"))
+        for hostile in ["has space", String(repeating: "a", count: 129), "semi;colon", "<script>", "x\u{202E}y"] {
+            let replaced = try await httpRequest(port: port, "GET", "/healthz", headers: ["X-Request-Id": hostile])
+            let id = try #require(replaced.headers["x-request-id"])
+            #expect(id != hostile && EdgeMiddleware.acceptedRequestID(id) != nil, "\(hostile)")
+        }
+    }
+
+    @Test("X-Forwarded-For counts only from a trusted proxy, walked from the right")
+    func clientIPs() {
+        let proxies = [IPNetwork(cidr: "10.0.0.0/8")!, IPNetwork(cidr: "2001:db8::/32")!]
+        func client(_ peer: String, _ header: [String]) -> String? {
+            EdgeMiddleware.clientIP(peer: peer, forwardedFor: header, trustedProxies: proxies)
+        }
+        // From an untrusted peer the header is ignored, whatever it claims.
+        #expect(client("198.51.100.7", ["1.2.3.4"]) == "198.51.100.7")
+        #expect(client("198.51.100.7", ["10.0.0.1"]) == "198.51.100.7")
+        // Through trusted proxies: the first address from the right that is not one of them.
+        #expect(client("10.0.0.2", ["203.0.113.9"]) == "203.0.113.9")
+        #expect(client("10.0.0.2", ["6.6.6.6, 203.0.113.9, 10.1.1.1"]) == "203.0.113.9")
+        #expect(client("10.0.0.2", ["6.6.6.6", "203.0.113.9, 10.1.1.1"]) == "203.0.113.9")
+        #expect(client("2001:db8::1", ["2001:db8::2, 2a00:1450::1"]) == "2a00:1450::1")
+        // A malformed hop stops the walk at the last good address.
+        #expect(client("10.0.0.2", ["203.0.113.9, not-an-ip"]) == "10.0.0.2")
+        #expect(client("10.0.0.2", ["203.0.113.9, 10.1.1.1, ' OR 1=1"]) == "10.0.0.2")
+        #expect(client("10.0.0.2", []) == "10.0.0.2")
+        // Only trusted hops: the leftmost.
+        #expect(client("10.0.0.2", ["10.3.3.3, 10.1.1.1"]) == "10.3.3.3")
+    }
+
+    @Test("the gateway uses X-Forwarded-For only when configured to trust the peer (seen in an API key's last-used IP)")
+    func forwardedForEndToEnd() async throws {
+        let (cluster, port) = try await AuthHTTPTests.cluster()
+        defer { Task { await cluster.stop() } }
+        let (tenant, access) = try await APIKeyHTTPTests.signUp(port, cluster, email: "ada@lovelace.example", number: "732 829 320 00074")
+        func lastUsedIP(trusting proxies: [IPNetwork]) async throws -> String? {
+            await cluster.stop(.gateway)
+            cluster.gatewaySettings.trustedProxies = proxies
+            try await cluster.start(.gateway)
+            let port = await cluster.gatewayPort.wait()
+            let (key, id) = try await APIKeyHTTPTests.create(port, tenant, access, #"{"name":"k\#(proxies.count)","scopes":["boards:read"]}"#)
+            let used = try await httpRequest(
+                port: port,
+                "GET",
+                "/v1/tenants/\(tenant)",
+                headers: ["Authorization": "Bearer \(key)", "X-Forwarded-For": "203.0.113.77"]
+            )
+            #expect(used.status == 200, "\(used.body)")
+            let listed = try APIKeyHTTPTests.object(try await APIKeyHTTPTests.send(port, "GET", "/v1/tenants/\(tenant)/api-keys", token: access))
+            let keys = try #require(listed["api_keys"] as? [[String: Any]])
+            return keys.first { $0["api_key_id"] as? String == id }?["last_used_ip"] as? String
+        }
+        #expect(try await lastUsedIP(trusting: []) == "127.0.0.1")
+        #expect(try await lastUsedIP(trusting: [IPNetwork(cidr: "127.0.0.1/32")!]) == "203.0.113.77")
+        _ = port
+    }
+
+    @Test("GW-7: security.txt names the contact and an expiry ahead")
+    func securityTxt() async throws {
+        let (cluster, port) = try await AuthHTTPTests.cluster()
+        defer { Task { await cluster.stop() } }
+        let response = try await httpRequest(port: port, "GET", "/.well-known/security.txt")
+        #expect(response.headers["content-type"] == "text/plain; charset=utf-8")
+        let lines = response.body.split(separator: "\n").map(String.init)
+        #expect(lines.contains("Contact: mailto:security@example.com"))
+        let expires = try #require(lines.first { $0.hasPrefix("Expires: ") }?.dropFirst(9))
+        let date = try #require(ISO8601DateFormatter().date(from: String(expires.prefix(19)) + "Z"))
+        #expect(date > Date().addingTimeInterval(90 * 86_400) && date < Date().addingTimeInterval(366 * 86_400))
+    }
+}

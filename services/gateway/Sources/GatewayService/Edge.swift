@@ -1,0 +1,115 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import RampartModels
+import RateLimitKit
+import ServiceKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What every request goes through first (ARCHITECTURE "Request path"): its request ID (a
+/// well-formed incoming `X-Request-Id`, else a new one), the client's address (the peer's, or
+/// from `X-Forwarded-For` when the peer is a trusted proxy, GW-6), any error turned into
+/// problem+json (a 404 included, GW-5), and the security headers on every response (GW-3).
+struct EdgeMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    let trustedProxies: [IPNetwork]
+    let logger: Logger
+
+    /// GW-3. An API answers JSON, so the content security policy allows nothing to load.
+    static let securityHeaders: [(HTTPField.Name, String)] = [
+        (.strictTransportSecurity, "max-age=63072000; includeSubDomains; preload"),
+        (.contentSecurityPolicy, "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
+        (.xFrameOptions, "DENY"),
+        (.xContentTypeOptions, "nosniff"),
+        (.referrerPolicy, "no-referrer"),
+        (.crossOriginOpenerPolicy, "same-origin"),
+        (.crossOriginResourcePolicy, "same-origin"),
+    ]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.requestID = request.headers[.requestID].flatMap(Self.acceptedRequestID) ?? CallContext.newRequestID()
+        context.clientIP = Self.clientIP(peer: context.peerIP, forwardedFor: request.headers[values: .xForwardedFor], trustedProxies: trustedProxies)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as HTTPError {
+            response = Problem(error.status, Self.code(for: error.status), Self.detail(for: error.status)).response(requestID: context.requestID)
+        } catch {
+            logger.error("request failed", metadata: ["request_id": "\(context.requestID)", "error": "\(loggable(error))"])
+            response = Problem(.internalServerError, .internal, "internal error").response(requestID: context.requestID)
+        }
+        for (name, value) in Self.securityHeaders { response.headers[name] = value }
+        if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
+        response.headers[.requestID] = context.requestID
+        return response
+    }
+
+    /// A client's request ID is kept when it is one the services accept (1 to 128 of
+    /// A-Z a-z 0-9 . _ : -), so a trace can start at the client.
+    static func acceptedRequestID(_ text: String) -> String? {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-".utf8)
+        return (1...128).contains(text.utf8.count) && text.utf8.allSatisfy(allowed.contains) ? text : nil
+    }
+
+    /// The peer, unless it is a trusted proxy: then the address that proxy was given, walking
+    /// `X-Forwarded-For` from the right past every trusted hop. A malformed hop stops the walk
+    /// at the last address known good; from an untrusted peer the header is ignored.
+    static func clientIP(peer: String?, forwardedFor: [String], trustedProxies: [IPNetwork]) -> String? {
+        guard var client = peer else { return nil }
+        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        for hop in hops.reversed() {
+            guard let current = IPNetwork(address: client), trustedProxies.contains(where: { $0.contains(current) }) else { break }
+            guard IPNetwork(address: hop) != nil else { break }
+            client = hop
+        }
+        return client
+    }
+
+    static func code(for status: HTTPResponse.Status) -> RampartError.Code {
+        switch status.code {
+        case 404: .notFound
+        case 405: .unknownOperation
+        case 413: .malformedRequest
+        case 400..<500: .invalidArgument
+        default: .internal
+        }
+    }
+
+    static func detail(for status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 404: "no such route"
+        case 405: "this route does not take that method"
+        case 500...: "internal error"
+        default: status.reasonPhrase
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let xFrameOptions = Self("X-Frame-Options")!
+    static let referrerPolicy = Self("Referrer-Policy")!
+    static let crossOriginOpenerPolicy = Self("Cross-Origin-Opener-Policy")!
+    static let crossOriginResourcePolicy = Self("Cross-Origin-Resource-Policy")!
+    static let xForwardedFor = Self("X-Forwarded-For")!
+}
+
+extension APICaller {
+    /// GW-7: RFC 9116's security.txt, with the disclosure contact from the settings and an
+    /// expiry always half a year ahead.
+    func addWellKnownRoutes(to router: Router<GatewayRequestContext>, contact: String) {
+        router.get("/.well-known/security.txt") { _, _ in
+            let expires = Date(timeIntervalSinceNow: 182 * 86_400)
+            let text =
+                "Contact: \(contact)\nExpires: \(CSVText.utcTimestamp(milliseconds: Int64(expires.timeIntervalSince1970 * 1000)))\nPreferred-Languages: en\n"
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+    }
+}
