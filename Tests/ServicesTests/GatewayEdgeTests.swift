@@ -1,6 +1,8 @@
 import Foundation
 import RampartModels
 import RateLimitKit
+import ServiceKit
+import TenantsService
 import TestSupport
 import Testing
 
@@ -115,5 +117,60 @@ struct GatewayEdgeTests {
         let expires = try #require(lines.first { $0.hasPrefix("Expires: ") }?.dropFirst(9))
         let date = try #require(ISO8601DateFormatter().date(from: String(expires.prefix(19)) + "Z"))
         #expect(date > Date().addingTimeInterval(90 * 86_400) && date < Date().addingTimeInterval(366 * 86_400))
+    }
+
+    @Test("TEN-11: a caller outside the tenant's IP allowlist is refused with 403 and audited; inside, let in")
+    func allowlist() async throws {
+        let cluster = try await TenantsCluster.start(
+            settings: TenantsSettings(sagaServices: [.tenants, .auth]),
+            without: [.permissions, .audit, .webhooks]
+        )
+        defer { Task { await cluster.stop() } }
+        // The test talks through "a proxy" (itself) so that it can come from several addresses.
+        cluster.gatewaySettings.trustedProxies = [IPNetwork(cidr: "127.0.0.1/32")!]
+        try await cluster.start(.gateway)
+        let port = await cluster.gatewayPort.wait()
+        let (tenant, access) = try await APIKeyHTTPTests.signUp(port, cluster, email: "ada@lovelace.example", number: "732 829 320 00074")
+        func get(from address: String?, token: String = access) async throws -> HTTPTestResponse {
+            var headers = ["Authorization": "Bearer \(token)"]
+            if let address { headers["X-Forwarded-For"] = address }
+            return try await httpRequest(port: port, "GET", "/v1/tenants/\(tenant)", headers: headers)
+        }
+        #expect(try await get(from: "198.51.100.9").status == 200)  // no list: anyone
+        let (key, _) = try await APIKeyHTTPTests.create(port, tenant, access, #"{"name":"k","scopes":["boards:read"]}"#)
+
+        // An admin must stay inside the list they set.
+        let lockout = try await httpRequest(
+            port: port,
+            "PUT",
+            "/v1/tenants/\(tenant)/ip-allowlist",
+            headers: ["Authorization": "Bearer \(access)", "Content-Type": "application/json", "X-Forwarded-For": "198.51.100.9"],
+            body: Array(#"{"cidrs":["203.0.113.0/24"]}"#.utf8)
+        )
+        #expect(lockout.status == 409, "\(lockout.body)")
+        let set = try await httpRequest(
+            port: port,
+            "PUT",
+            "/v1/tenants/\(tenant)/ip-allowlist",
+            headers: ["Authorization": "Bearer \(access)", "Content-Type": "application/json", "X-Forwarded-For": "203.0.113.5"],
+            body: Array(#"{"cidrs":["203.0.113.0/24","2001:db8::/48"]}"#.utf8)
+        )
+        #expect(set.status == 200, "\(set.body)")
+
+        // At once on this replica: outside refused (also the proxy itself, and an API key), inside let in.
+        let refused = try await get(from: "198.51.100.9")
+        #expect(refused.status == 403)
+        #expect(refused.headers["content-type"] == "application/problem+json")
+        #expect(try await get(from: nil).status == 403)
+        #expect(try await get(from: "203.0.113.77").status == 200)
+        #expect(try await get(from: "2001:db8::7").status == 200)
+        #expect(try await get(from: "2001:db9::7").status == 403)
+        #expect(try await get(from: "198.51.100.9", token: key).status == 403)
+        #expect(try await get(from: "203.0.113.8", token: key).status == 200)
+
+        let denials = try await cluster.events(Subjects.audit(tenant: TenantID(tenant)), as: Rampart_V1_AuditEvent.self, stream: Subjects.auditStream)
+            .filter { $0.action == AuditAction.ipAllowlistDenied.rawValue }
+        #expect(denials.count == 4)
+        #expect(denials.contains { $0.origin.ip == "198.51.100.9" && $0.outcome == .failure })
     }
 }

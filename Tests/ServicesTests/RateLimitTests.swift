@@ -55,7 +55,8 @@ struct RateLimitCluster {
         _ key: String,
         cost: UInt32 = 0,
         limit: UInt32 = 0,
-        context: CallContext = CallContext()
+        // Generous: a parallel test run on 2 cores has held a decision past the default 5 s.
+        context: CallContext = CallContext(timeout: .seconds(20))
     ) async throws -> Rampart_V1_RateLimitDecision {
         var request = Rampart_V1_RateLimitCheckRequest()
         request.policy = policy

@@ -31,6 +31,7 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case tenantDeletionRequested = "tenant.deletion_requested"
     case superAdminBypass = "super_admin.bypass"
     case accessReviewCompleted = "access_review.completed"
+    case ipAllowlistDenied = "ip_allowlist.denied"
     case networkBanned = "network.banned"
     case networkUnbanned = "network.unbanned"
     case webhookEndpointChanged = "webhook_endpoint.changed"

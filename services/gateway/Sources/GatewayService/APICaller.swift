@@ -43,6 +43,7 @@ struct APICaller: Sendable {
     let revocations: RevocationList
     let rateLimit: RateLimitClient
     let permissions: PermissionChecker
+    let allowlists: TenantAllowlists
     let logger: Logger
 
     static let maximumBodyBytes = 64 * 1024
@@ -135,8 +136,15 @@ struct APICaller: Sendable {
         )
     }
 
-    /// The bearer credential, verified, or 401 (429 for an API key over its limit).
+    /// The bearer credential, verified (401, or 429 for an API key over its limit), calling from
+    /// an address its tenant allows (TEN-11: 403, audited).
     func authenticate(_ request: Request, _ context: GatewayRequestContext, requestID: String, accepts: Accepts) async throws -> Caller {
+        let caller = try await verifiedCaller(request, context, requestID: requestID, accepts: accepts)
+        try await allowlists.admit(caller, from: context.clientIP, call: self.context(requestID, request, context, caller: caller))
+        return caller
+    }
+
+    private func verifiedCaller(_ request: Request, _ context: GatewayRequestContext, requestID: String, accepts: Accepts) async throws -> Caller {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer "), header.utf8.count < 8192 else {
             throw Problem(.unauthorized, .unauthenticated, "sign in: send Authorization: Bearer <access token or API key>")
         }

@@ -26,7 +26,7 @@ public enum GatewayService {
                 return [
                     revocations,
                     permissions,
-                    buildPublicApplication(
+                    try buildPublicApplication(
                         listener: listener,
                         context: context,
                         settings: settings,
@@ -47,7 +47,7 @@ public enum GatewayService {
         revocations: RevocationList,
         permissions: PermissionChecker,
         publicPort: ListeningPort
-    ) -> some ApplicationProtocol {
+    ) throws -> some ApplicationProtocol {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: EdgeMiddleware(trustedProxies: settings.trustedProxies, logger: context.logger))
         addOpsRoutes(to: router, health: context.health, includeMetrics: false)
@@ -59,12 +59,19 @@ public enum GatewayService {
             revocations: revocations,
             rateLimit: RateLimitClient(connection: context.nats),
             permissions: permissions,
+            allowlists: TenantAllowlists(
+                rpc: rpc,
+                audit: AuditPublisher(jetStream: try context.nats.jetStream(), logger: context.logger),
+                lifetime: .seconds(settings.allowlistCacheSeconds),
+                logger: context.logger
+            ),
             logger: context.logger
         )
         api.addAuthRoutes(to: router)
         api.addAPIKeyRoutes(to: router)
         api.addTenantRoutes(to: router)
         api.addPermissionRoutes(to: router)
+        api.addAllowlistRoutes(to: router)
         api.addWellKnownRoutes(to: router, contact: settings.securityContact)
         return Application(
             router: router,
@@ -79,23 +86,29 @@ public enum GatewayService {
 /// `rampart`), `RAMPART_GATEWAY_API_KEY_CACHE_SECONDS` (how long a verified API key is trusted
 /// without asking auth again: 30, at most 60; a revocation ends it at once),
 /// `RAMPART_GATEWAY_TRUSTED_PROXIES` (addresses and CIDRs whose `X-Forwarded-For` is believed;
-/// none by default), `RAMPART_GATEWAY_SECURITY_CONTACT` (security.txt's `Contact:`).
+/// none by default), `RAMPART_GATEWAY_SECURITY_CONTACT` (security.txt's `Contact:`),
+/// `RAMPART_GATEWAY_ALLOWLIST_CACHE_SECONDS` (5, at most 60).
 public struct GatewaySettings: Sendable {
     public var issuer: String
     public var apiKeyCacheSeconds: Int
     public var trustedProxies: [IPNetwork]
     public var securityContact: String
+    /// How long a tenant's IP allowlist is used before it is fetched again; a change made
+    /// through this replica applies at once.
+    public var allowlistCacheSeconds: Int
 
     public init(
         issuer: String = "rampart",
         apiKeyCacheSeconds: Int = 30,
         trustedProxies: [IPNetwork] = [],
-        securityContact: String = "mailto:security@example.com"
+        securityContact: String = "mailto:security@example.com",
+        allowlistCacheSeconds: Int = 5
     ) {
         self.issuer = issuer
         self.apiKeyCacheSeconds = apiKeyCacheSeconds
         self.trustedProxies = trustedProxies
         self.securityContact = securityContact
+        self.allowlistCacheSeconds = allowlistCacheSeconds
     }
 
     public init(reader: inout EnvironmentReader) {
@@ -109,7 +122,8 @@ public struct GatewaySettings: Sendable {
             issuer: reader.string("gateway.token-issuer", default: "rampart"),
             apiKeyCacheSeconds: reader.int("gateway.api-key-cache-seconds", default: 30, range: 1...60),
             trustedProxies: reader.networks("gateway.trusted-proxies"),
-            securityContact: contact
+            securityContact: contact,
+            allowlistCacheSeconds: reader.int("gateway.allowlist-cache-seconds", default: 5, range: 1...60)
         )
     }
 }
