@@ -66,6 +66,7 @@ let package = Package(
                 .product(name: "NATSKit", package: "NATSKit"),
                 .product(name: "SodiumKit", package: "SodiumKit"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "TokenKit", package: "TokenKit"),
             ] + serviceLibraries.map { .product(name: $0.library, package: $0.package) }
         ),
     ]

@@ -2,9 +2,11 @@ import Foundation
 import RampartModels
 import RateLimitKit
 import ServiceKit
+import SodiumKit
 import TenantsService
 import TestSupport
 import Testing
+import TokenKit
 
 @testable import GatewayService
 
@@ -172,5 +174,47 @@ struct GatewayEdgeTests {
             .filter { $0.action == AuditAction.ipAllowlistDenied.rawValue }
         #expect(denials.count == 4)
         #expect(denials.contains { $0.origin.ip == "198.51.100.9" && $0.outcome == .failure })
+    }
+
+    @Test("GW-4: a tampered, unsigned, HMAC, wrong-kid or foreign-signed access token is refused with 401 problem+json")
+    func forgedTokens() async throws {
+        let (cluster, port) = try await AuthHTTPTests.cluster()
+        defer { Task { await cluster.stop() } }
+        let (_, access) = try await APIKeyHTTPTests.signUp(port, cluster, email: "ada@lovelace.example", number: "732 829 320 00074")
+        func status(_ token: String) async throws -> HTTPTestResponse {
+            try await httpRequest(port: port, "GET", "/v1/auth/whoami", headers: ["Authorization": "Bearer \(token)"])
+        }
+        #expect(try await status(access).status == 200)
+
+        let parts = access.split(separator: ".").map(String.init)
+        func encoded(_ json: String) -> String { Base64.encode(Array(json.utf8), variant: Base64.urlSafeNoPadding) }
+        func decoded(_ part: String) throws -> String {
+            String(decoding: try #require(Base64.decode(part, variant: Base64.urlSafeNoPadding)), as: UTF8.self)
+        }
+        let header = try decoded(parts[0])
+        let payload = try decoded(parts[1])
+        let claims = try JSONDecoder().decode(AccessToken.self, from: Data(payload.utf8))
+        let headerFields = try #require(try JSONSerialization.jsonObject(with: Data(header.utf8)) as? [String: Any])
+        let kid = try #require(headerFields["kid"] as? String)
+
+        var elevated = claims
+        elevated.roles = ["owner", "admin"]
+        elevated.sa = true
+        let forgedPayload = encoded(String(decoding: try JSONEncoder().encode(elevated), as: UTF8.self))
+        let foreign = try AccessTokenSigner(keyID: kid, key: .generate()).sign(elevated)
+        let forged = [
+            "tampered payload": "\(parts[0]).\(forgedPayload).\(parts[2])",
+            "alg none": "\(encoded(#"{"alg":"none","typ":"JWT","kid":"\#(kid)"}"#)).\(forgedPayload).",
+            "HS256": "\(encoded(#"{"alg":"HS256","typ":"JWT","kid":"\#(kid)"}"#)).\(forgedPayload).\(parts[2])",
+            "unknown kid": "\(encoded(#"{"alg":"EdDSA","typ":"JWT","kid":"no-such-key"}"#)).\(parts[1]).\(parts[2])",
+            "signed by another key under our kid": foreign,
+            "signature cut": "\(parts[0]).\(parts[1]).",
+            "garbage": "not.a.jwt",
+        ]
+        for (name, token) in forged {
+            let response = try await status(token)
+            #expect(response.status == 401, "\(name): \(response.body)")
+            #expect(response.headers["content-type"] == "application/problem+json", "\(name)")
+        }
     }
 }
