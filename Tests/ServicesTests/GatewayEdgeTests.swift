@@ -217,4 +217,64 @@ struct GatewayEdgeTests {
             #expect(response.headers["content-type"] == "application/problem+json", "\(name)")
         }
     }
+
+    @Test("slow clients: a connection silent in the middle of a request is closed; a body that trickles gets 408")
+    func slowClients() async throws {
+        let cluster = try await TenantsCluster.start(
+            settings: TenantsSettings(sagaServices: [.tenants, .auth]),
+            without: [.permissions, .audit, .webhooks]
+        )
+        defer { Task { await cluster.stop() } }
+        cluster.gatewaySettings.idleTimeoutSeconds = 1
+        cluster.gatewaySettings.bodySeconds = 1
+        try await cluster.start(.gateway)
+        let port = await cluster.gatewayPort.wait()
+
+        // Half a request head, then nothing: closed within the idle time (and a margin).
+        let closed = try await offloaded { () -> (Bool, Double) in
+            let fd = try Self.connect(port)
+            defer { close(fd) }
+            Self.send(fd, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            let start = Date()
+            var byte: UInt8 = 0
+            return (recv(fd, &byte, 1, 0) == 0, Date().timeIntervalSince(start))
+        }
+        #expect(closed.0, "the server kept a half-sent request open")
+        #expect(closed.1 < 5, "closed after \(closed.1) s")
+
+        // A body that keeps trickling (never idle) but never completes: 408.
+        let answer = try await offloaded { () -> String in
+            let fd = try Self.connect(port)
+            defer { close(fd) }
+            Self.send(fd, "POST /v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+            for _ in 0..<10 {
+                usleep(300_000)
+                Self.send(fd, " ")
+            }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = recv(fd, &buffer, buffer.count, 0)
+            return count > 0 ? String(decoding: buffer[..<count], as: UTF8.self) : ""
+        }
+        #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer.prefix(200))")
+    }
+
+    static func connect(_ port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw TestInfrastructureError("connect failed") }
+        return fd
+    }
+
+    static func send(_ fd: Int32, _ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, bytes.count, Int32(MSG_NOSIGNAL)) }
+    }
 }

@@ -42,6 +42,8 @@ struct APICaller: Sendable {
     let apiKeys: APIKeyCache
     let revocations: RevocationList
     let rateLimit: RateLimitClient
+    /// How long a request body may take to arrive in full.
+    let bodyTimeout: Duration
     let permissions: PermissionChecker
     let allowlists: TenantAllowlists
     let logger: Logger
@@ -101,12 +103,23 @@ struct APICaller: Sendable {
         guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
             throw Problem(.unsupportedMediaType, .malformedRequest, "send the body as application/json")
         }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: Self.maximumBodyBytes)
-        } catch {
-            throw Problem(.contentTooLarge, .malformedRequest, "the body must be at most \(Self.maximumBodyBytes / 1024) KiB")
+        let body = request.body
+        let buffer: ByteBuffer? = try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+            group.addTask {
+                do {
+                    return try await body.collect(upTo: Self.maximumBodyBytes)
+                } catch {
+                    throw Problem(.contentTooLarge, .malformedRequest, "the body must be at most \(Self.maximumBodyBytes / 1024) KiB")
+                }
+            }
+            group.addTask { [bodyTimeout] in
+                try await Task.sleep(for: bodyTimeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
         }
+        guard let buffer else { throw Problem(.requestTimeout, .malformedRequest, "the body did not arrive in time") }
         do {
             var options = JSONDecodingOptions()
             options.messageDepthLimit = 16

@@ -58,6 +58,7 @@ public enum GatewayService {
             apiKeys: APIKeyCache(rpc: rpc, revocations: revocations, lifetime: .seconds(settings.apiKeyCacheSeconds)),
             revocations: revocations,
             rateLimit: RateLimitClient(connection: context.nats),
+            bodyTimeout: .seconds(settings.bodySeconds),
             permissions: permissions,
             allowlists: TenantAllowlists(
                 rpc: rpc,
@@ -73,8 +74,11 @@ public enum GatewayService {
         api.addPermissionRoutes(to: router)
         api.addAllowlistRoutes(to: router)
         api.addWellKnownRoutes(to: router, contact: settings.securityContact)
+        // Slow clients (slowloris): a connection that sends nothing for the idle time, even in the
+        // middle of a request's head or body, is closed; a body must be complete in its own time.
         return Application(
             router: router,
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(settings.idleTimeoutSeconds)))),
             configuration: .init(address: .hostname(listener.host, port: listener.port), serverName: nil),
             onServerRunning: { channel in publicPort.set(channel.localAddress?.port ?? 0) },
             logger: context.logger
@@ -87,7 +91,8 @@ public enum GatewayService {
 /// without asking auth again: 30, at most 60; a revocation ends it at once),
 /// `RAMPART_GATEWAY_TRUSTED_PROXIES` (addresses and CIDRs whose `X-Forwarded-For` is believed;
 /// none by default), `RAMPART_GATEWAY_SECURITY_CONTACT` (security.txt's `Contact:`),
-/// `RAMPART_GATEWAY_ALLOWLIST_CACHE_SECONDS` (5, at most 60).
+/// `RAMPART_GATEWAY_ALLOWLIST_CACHE_SECONDS` (5, at most 60),
+/// `RAMPART_GATEWAY_IDLE_TIMEOUT_SECONDS` (30), `RAMPART_GATEWAY_BODY_SECONDS` (10).
 public struct GatewaySettings: Sendable {
     public var issuer: String
     public var apiKeyCacheSeconds: Int
@@ -96,19 +101,27 @@ public struct GatewaySettings: Sendable {
     /// How long a tenant's IP allowlist is used before it is fetched again; a change made
     /// through this replica applies at once.
     public var allowlistCacheSeconds: Int
+    /// A connection silent this long is closed, and a request body must arrive within
+    /// `bodySeconds` (slow clients hold connections and memory).
+    public var idleTimeoutSeconds: Int
+    public var bodySeconds: Int
 
     public init(
         issuer: String = "rampart",
         apiKeyCacheSeconds: Int = 30,
         trustedProxies: [IPNetwork] = [],
         securityContact: String = "mailto:security@example.com",
-        allowlistCacheSeconds: Int = 5
+        allowlistCacheSeconds: Int = 5,
+        idleTimeoutSeconds: Int = 30,
+        bodySeconds: Int = 10
     ) {
         self.issuer = issuer
         self.apiKeyCacheSeconds = apiKeyCacheSeconds
         self.trustedProxies = trustedProxies
         self.securityContact = securityContact
         self.allowlistCacheSeconds = allowlistCacheSeconds
+        self.idleTimeoutSeconds = idleTimeoutSeconds
+        self.bodySeconds = bodySeconds
     }
 
     public init(reader: inout EnvironmentReader) {
@@ -123,7 +136,9 @@ public struct GatewaySettings: Sendable {
             apiKeyCacheSeconds: reader.int("gateway.api-key-cache-seconds", default: 30, range: 1...60),
             trustedProxies: reader.networks("gateway.trusted-proxies"),
             securityContact: contact,
-            allowlistCacheSeconds: reader.int("gateway.allowlist-cache-seconds", default: 5, range: 1...60)
+            allowlistCacheSeconds: reader.int("gateway.allowlist-cache-seconds", default: 5, range: 1...60),
+            idleTimeoutSeconds: reader.int("gateway.idle-timeout-seconds", default: 30, range: 1...600),
+            bodySeconds: reader.int("gateway.body-seconds", default: 10, range: 1...300)
         )
     }
 }
