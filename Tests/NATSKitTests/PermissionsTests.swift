@@ -59,6 +59,28 @@ struct NATSPermissionsTests {
         }
     }
 
+    @Test("permissions announces revisions in its own bucket, which the gateway watches; it cannot touch auth's revocations")
+    func policyRevisions() async throws {
+        let server = try await NATSServer.startShipped()
+        let permissions = try await connect(server, as: "permissions")
+        let gateway = try await connect(server, as: "gateway")
+        let auth = try await connect(server, as: "auth")
+        let bucket = try await permissions.jetStream().ensureKeyValue(.init(bucket: "rampart_policy_revisions", storage: .memory))
+        _ = try await bucket.put("0123456789abcdef0123456789abcdef", Array("7".utf8))
+        var seen: [UInt8]?
+        for try await event in try await gateway.jetStream().keyValue("rampart_policy_revisions").watch() {
+            if case .entry(let entry) = event { seen = entry.value }
+            break
+        }
+        #expect(seen == Array("7".utf8))
+        // auth's revocations: auth writes them; permissions may not.
+        let revocations = try await auth.jetStream().ensureKeyValue(.init(bucket: "rampart_revocations", storage: .memory))
+        _ = try await revocations.put("session.x.y", [1])
+        await #expect(throws: NATSError.self) {
+            _ = try await permissions.jetStream(timeout: .seconds(2)).keyValue("rampart_revocations").put("session.x.y", [2])
+        }
+    }
+
     @Test("a wrong password or an unknown user is refused")
     func authentication() async throws {
         let server = try await NATSServer.startShipped()
