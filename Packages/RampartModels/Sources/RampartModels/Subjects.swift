@@ -42,6 +42,15 @@ public enum Subjects {
         /// Key-value bucket of each tenant's newest policy revision (key: tenant, value: the
         /// revision in decimal), watched by every permissions replica and gateway (PERM-6).
         public static let revisionsBucket = "rampart_policy_revisions"
+
+        /// A revisions bucket entry's value.
+        public static func revisionValue(_ revision: UInt64) -> [UInt8] { Array(String(revision).utf8) }
+
+        /// A revisions bucket entry, read back; nil for anything malformed.
+        public static func revision(key: String, value: [UInt8]) -> (tenant: TenantID, revision: UInt64)? {
+            guard let tenant = TenantID(key), let revision = UInt64(String(decoding: value, as: UTF8.self)) else { return nil }
+            return (tenant, revision)
+        }
     }
 
     /// JetStream stream for domain events that must not be lost.

@@ -330,7 +330,7 @@ struct Sessions: Sendable {
             sub: user.uuidString.lowercased(),
             tenant: tenant.hex,
             sid: session.uuidString.lowercased(),
-            roles: [Self.roleName(role)],
+            roles: [role.name ?? "member"],
             amr: ["pwd"],
             iat: now,
             exp: now + Int64(settings.accessTokenSeconds),
@@ -345,14 +345,6 @@ struct Sessions: Sendable {
         reply.sessionID = session.uuidString.lowercased()
         reply.tenantID = tenant.hex
         return reply
-    }
-
-    static func roleName(_ role: Rampart_V1_MemberRole) -> String {
-        switch role {
-        case .owner: "owner"
-        case .admin: "admin"
-        default: "member"
-        }
     }
 
     // MARK: What others hear

@@ -97,8 +97,8 @@ public final class PermissionChecker: Service, Sendable {
             // permissions creates the bucket; until it has, this retries.
             let bucket = try await connection.jetStream().keyValue(Subjects.Permissions.revisionsBucket)
             for try await event in try await bucket.watch() {
-                guard case .entry(let entry) = event, entry.operation == .put, let tenant = TenantID(entry.key),
-                    let revision = UInt64(String(decoding: entry.value, as: UTF8.self))
+                guard case .entry(let entry) = event, entry.operation == .put,
+                    let (tenant, revision) = Subjects.Permissions.revision(key: entry.key, value: entry.value)
                 else { continue }
                 noteRevision(revision, of: tenant)
             }

@@ -52,11 +52,10 @@ struct EdgeMiddleware: RouterMiddleware {
         return response
     }
 
-    /// A client's request ID is kept when it is one the services accept (1 to 128 of
-    /// A-Z a-z 0-9 . _ : -), so a trace can start at the client.
+    /// A client's request ID is kept when it is one the services accept, so a trace can start
+    /// at the client.
     static func acceptedRequestID(_ text: String) -> String? {
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-".utf8)
-        return (1...128).contains(text.utf8.count) && text.utf8.allSatisfy(allowed.contains) ? text : nil
+        CallContext.isValidRequestID(text) ? text : nil
     }
 
     /// The peer, unless it is a trusted proxy: then the address that proxy was given, walking

@@ -18,7 +18,7 @@ extension Permissions {
             throw RampartError.invalidArgument("the format must be json or csv", field: "format")
         }
         let policy = try await store.policy(tenant)
-        try requireMembersManager(call, policy: policy)
+        try requireCaller(call, may: "members.manage", on: nil, policy: policy)
         let schema = quotedSchema(tenant)
         var reply = Rampart_V1_AccessReviewReply()
         reply.generatedAtMs = WallClock.milliseconds()
@@ -91,7 +91,7 @@ extension Permissions {
         guard request.note.utf8.count <= 2000,
             !request.note.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" })
         else { throw RampartError.invalidArgument("the note is at most 2000 bytes of text", field: "note") }
-        try requireMembersManager(call, policy: try await store.policy(tenant))
+        try requireCaller(call, may: "members.manage", on: nil, policy: try await store.policy(tenant))
         let principal = call.principal ?? ""
         try await database.client.query(
             PostgresQuery(
@@ -109,13 +109,6 @@ extension Permissions {
         if !request.note.isEmpty { event.details = ["note": request.note] }
         await record(event)
         return try await accessReview(Rampart_V1_AccessReviewRequest(), call: call)
-    }
-
-    private func requireMembersManager(_ call: CallContext, policy: Policy) throws {
-        if call.principal?.hasPrefix("system:") == true { return }
-        guard let user = call.userID, policy.check(.user(user, superAdmin: false), "members.manage", on: nil).allowed else {
-            throw RampartError(.permissionDenied, "the access review needs members.manage")
-        }
     }
 
     static let csvColumns = ["user_id", "email", "tenant_role", "status", "resource_roles", "last_active_at"]

@@ -26,12 +26,7 @@ struct Permissions: Sendable {
     func check(_ request: Rampart_V1_CheckRequest, call: CallContext) async throws -> Rampart_V1_CheckReply {
         let tenant = try call.requireTenant()
         let policy = try await store.policy(tenant, atLeast: request.atLeastRevision)
-        var reply = Rampart_V1_CheckReply()
-        let decision = try await decide(request, policy: policy, tenant: tenant, call: call)
-        reply.allowed = decision.allowed
-        reply.reason = decision.reason
-        reply.revision = policy.revision
-        return reply
+        return Self.reply(try await decide(request, policy: policy, tenant: tenant, call: call), at: policy.revision)
     }
 
     /// Every check at one revision: the newest any of them asks for.
@@ -51,12 +46,16 @@ struct Permissions: Sendable {
                 if let field = error.details["field"] { error.details["field"] = "checks[\(index)].\(field)" }
                 throw error
             }
-            var result = Rampart_V1_CheckReply()
-            result.allowed = decision.allowed
-            result.reason = decision.reason
-            result.revision = policy.revision
-            reply.results.append(result)
+            reply.results.append(Self.reply(decision, at: policy.revision))
         }
+        return reply
+    }
+
+    static func reply(_ decision: Decision, at revision: UInt64) -> Rampart_V1_CheckReply {
+        var reply = Rampart_V1_CheckReply()
+        reply.allowed = decision.allowed
+        reply.reason = decision.reason
+        reply.revision = revision
         return reply
     }
 
@@ -280,38 +279,26 @@ struct Permissions: Sendable {
             throw RampartError(.failedPrecondition, "permissions has not provisioned this tenant yet")
         }
         let schema = quotedSchema(tenant)
-        let revision: UInt64 = try await database.transaction { connection in
-            let current = try await Self.lockRevision(schema, connection, logger: logger)
-            var binds = PostgresBindings()
-            binds.append(user)
-            let changed: Bool
-            if let member, let role = Self.roleName(member.role) {
-                binds.append(member.email)
-                binds.append(role)
-                binds.append(member.status == .active ? "active" : "disabled")
-                let rows = try await connection.query(
-                    PostgresQuery(
-                        unsafeSQL: """
-                            INSERT INTO \(schema).members (user_id, email, role, status) VALUES ($1, $2, $3, $4)
-                            ON CONFLICT (user_id) DO UPDATE SET email = $2, role = $3, status = $4, synced_at = now()
-                                WHERE (members.email, members.role, members.status) IS DISTINCT FROM ($2, $3, $4)
-                            RETURNING 1
-                            """,
-                        binds: binds
-                    ),
-                    logger: logger
-                )
-                changed = try await rows.collect().count > 0
-            } else {
-                let rows = try await connection.query(
-                    PostgresQuery(unsafeSQL: "DELETE FROM \(schema).members WHERE user_id = $1 RETURNING 1", binds: binds),
-                    logger: logger
-                )
-                changed = try await rows.collect().count > 0
-            }
-            return changed ? try await Self.bumpRevision(schema, from: current, connection, logger: logger) : current
+        var binds = PostgresBindings()
+        binds.append(user)
+        let statement: PostgresQuery
+        if let member, let role = member.role.name {
+            binds.append(member.email)
+            binds.append(role)
+            binds.append(member.status == .active ? "active" : "disabled")
+            statement = PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO \(schema).members (user_id, email, role, status) VALUES ($1, $2, $3, $4)
+                    ON CONFLICT (user_id) DO UPDATE SET email = $2, role = $3, status = $4, synced_at = now()
+                        WHERE (members.email, members.role, members.status) IS DISTINCT FROM ($2, $3, $4)
+                    RETURNING 1
+                    """,
+                binds: binds
+            )
+        } else {
+            statement = PostgresQuery(unsafeSQL: "DELETE FROM \(schema).members WHERE user_id = $1 RETURNING 1", binds: binds)
         }
-        await revisions.announce(revision, of: tenant)
+        let revision = try await changeMembers(tenant, statement)
         var reply = Rampart_V1_SyncMemberReply()
         reply.revision = revision
         reply.warnings = try await warnings(tenant, atLeast: revision)
@@ -320,23 +307,30 @@ struct Permissions: Sendable {
 
     /// The owner named at sign-up, from tenant.created. Idempotent.
     func addOwner(_ user: UUID, email: String, of tenant: TenantID) async throws {
+        var binds = PostgresBindings()
+        binds.append(user)
+        binds.append(email)
+        _ = try await changeMembers(
+            tenant,
+            PostgresQuery(
+                unsafeSQL:
+                    "INSERT INTO \(quotedSchema(tenant)).members (user_id, email, role, status) VALUES ($1, $2, 'owner', 'active') ON CONFLICT DO NOTHING RETURNING 1",
+                binds: binds
+            )
+        )
+    }
+
+    /// Runs `statement` (one row back per member it changed) under the tenant's revision lock,
+    /// bumps the revision if it changed anything, and announces the revision it leaves.
+    private func changeMembers(_ tenant: TenantID, _ statement: PostgresQuery) async throws -> UInt64 {
         let schema = quotedSchema(tenant)
         let revision: UInt64 = try await database.transaction { connection in
             let current = try await Self.lockRevision(schema, connection, logger: logger)
-            var binds = PostgresBindings()
-            binds.append(user)
-            binds.append(email)
-            let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL:
-                        "INSERT INTO \(schema).members (user_id, email, role, status) VALUES ($1, $2, 'owner', 'active') ON CONFLICT DO NOTHING RETURNING 1",
-                    binds: binds
-                ),
-                logger: logger
-            )
-            return try await rows.collect().isEmpty ? current : try await Self.bumpRevision(schema, from: current, connection, logger: logger)
+            let changed = try await connection.query(statement, logger: logger).collect().count > 0
+            return changed ? try await Self.bumpRevision(schema, from: current, connection, logger: logger) : current
         }
         await revisions.announce(revision, of: tenant)
+        return revision
     }
 
     /// PERM-4's least-privilege hints.
@@ -344,15 +338,6 @@ struct Permissions: Sendable {
         let policy = try await store.policy(tenant, atLeast: revision)
         let admins = policy.members.values.filter { $0.isActive && ($0.role == "admin" || $0.role == "owner") }.count
         return admins > 3 ? ["\(admins) owners and admins: keep 2 or 3"] : []
-    }
-
-    static func roleName(_ role: Rampart_V1_MemberRole) -> String? {
-        switch role {
-        case .owner: "owner"
-        case .admin: "admin"
-        case .member: "member"
-        default: nil
-        }
     }
 
     func recordActivity(_ user: UUID, of tenant: TenantID, at milliseconds: Int64) async throws {
@@ -383,7 +368,7 @@ struct Permissions: Sendable {
     }
 
     /// The calling user (or a service) may do `action` on `resource`.
-    private func requireCaller(_ call: CallContext, may action: String, on resource: Resource?, policy: Policy) throws {
+    func requireCaller(_ call: CallContext, may action: String, on resource: Resource?, policy: Policy) throws {
         guard let caller = call.principal else { throw RampartError(.unauthenticated, "sign in first") }
         if caller.hasPrefix("system:") { return }
         guard let user = call.userID else { throw RampartError(.permissionDenied, "this needs \(action)") }

@@ -198,7 +198,7 @@ struct PolicyRevisions: Service {
     func announce(_ revision: UInt64, of tenant: TenantID) async {
         store.noteRevision(revision, of: tenant)
         do {
-            _ = try await bucket.put(tenant.hex, Array(String(revision).utf8))
+            _ = try await bucket.put(tenant.hex, Subjects.Permissions.revisionValue(revision))
         } catch {
             // Other replicas still see it within `PolicyStore.revalidateAfter`.
             logger.warning("revision announcement failed", metadata: ["tenant": "\(tenant.hex)", "error": "\(loggable(error))"])
@@ -208,8 +208,8 @@ struct PolicyRevisions: Service {
     func run() async throws {
         await repeatUntilShutdown("policy revision watch", logger: logger) {
             for try await event in try await bucket.watch() {
-                guard case .entry(let entry) = event, entry.operation == .put, let tenant = TenantID(entry.key),
-                    let revision = UInt64(String(decoding: entry.value, as: UTF8.self))
+                guard case .entry(let entry) = event, entry.operation == .put,
+                    let (tenant, revision) = Subjects.Permissions.revision(key: entry.key, value: entry.value)
                 else { continue }
                 store.noteRevision(revision, of: tenant)
             }

@@ -73,7 +73,7 @@ public struct CallContext: Sendable, Equatable {
         guard let requestID = headers[CallHeader.requestID] else {
             throw Self.missing(CallHeader.requestID)
         }
-        guard Self.isValidToken(requestID, maximumLength: 128) else {
+        guard Self.isValidRequestID(requestID) else {
             throw Self.invalid(CallHeader.requestID, "1 to 128 of A-Z a-z 0-9 . _ : -")
         }
         self.requestID = requestID
@@ -148,6 +148,11 @@ public struct CallContext: Sendable, Equatable {
 
     private static func invalid(_ header: String, _ expected: String) -> RampartError {
         RampartError(.missingHeader, "header \(header) must be \(expected)", details: ["header": header])
+    }
+
+    /// 1 to 128 of A-Z a-z 0-9 . _ : - (what the gateway accepts from clients, too).
+    public static func isValidRequestID(_ text: String) -> Bool {
+        isValidToken(text, maximumLength: 128)
     }
 
     static func isValidToken(_ text: String, maximumLength: Int) -> Bool {
