@@ -1,29 +1,30 @@
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import RampartModels
 import RateLimitKit
 import ServiceKit
 import ServiceLifecycle
 
-/// The only public REST surface (SPEC section 10).
-///
-/// So far: the public listener (port 8080 by default) answers `GET /healthz` and `GET /readyz`,
-/// the auth, API key, resource role and permission check routes of SPEC section 14 and
-/// `GET /v1/tenants/{tenant_id}` (JSON in,
-/// problem+json errors out; bearer access tokens verified against auth's JWKS and the revocation
-/// list, API keys through auth with a short cache and their own rate limit). TLS, security
-/// headers, the general rate limits, permissions and the other routes arrive with the gateway
-/// issue. Metrics stay on the ops port,
-/// never public.
+/// The only public REST surface (SPEC section 10): the routes of SPEC section 14 on the public
+/// listener (8080 by default; TLS when a certificate is configured, with plain HTTP redirected),
+/// each request through the edge (request ID, client IP, security headers, problem+json), the
+/// caller's credential, the tenant's IP allowlist, the rate limits and the route's permission,
+/// then a NATS call to the owning service. Metrics stay on the ops port, never public.
 public enum GatewayService {
     /// `publicPort` learns the bound port (tests listen on port 0).
-    public static func descriptor(settings: GatewaySettings = GatewaySettings(), publicPort: ListeningPort = ListeningPort()) -> ServiceDescriptor {
+    public static func descriptor(
+        settings: GatewaySettings = GatewaySettings(),
+        publicPort: ListeningPort = ListeningPort(),
+        redirectPort: ListeningPort = ListeningPort()
+    ) -> ServiceDescriptor {
         ServiceDescriptor(
             name: .gateway,
             services: { context in
                 guard let listener = context.configuration.publicHTTP else { return [] }
                 let revocations = RevocationList(connection: context.nats, logger: context.logger)
                 let permissions = PermissionChecker(rpc: RPCClient(connection: context.nats), connection: context.nats, logger: context.logger)
-                return [
+                var services: [any Service] = [
                     revocations,
                     permissions,
                     try buildPublicApplication(
@@ -35,6 +36,19 @@ public enum GatewayService {
                         publicPort: publicPort
                     ),
                 ]
+                if let tls = settings.tls {
+                    services.append(
+                        buildRedirectApplication(
+                            listener: listener,
+                            tls: tls,
+                            settings: settings,
+                            context: context,
+                            publicPort: publicPort,
+                            port: redirectPort
+                        )
+                    )
+                }
+                return services
             }
         )
     }
@@ -76,11 +90,38 @@ public enum GatewayService {
         api.addWellKnownRoutes(to: router, contact: settings.securityContact)
         // Slow clients (slowloris): a connection that sends nothing for the idle time, even in the
         // middle of a request's head or body, is closed; a body must be complete in its own time.
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(settings.idleTimeoutSeconds))))
+        return Application(
+            router: router,
+            server: try settings.tls.map { try .tls(http1, tlsConfiguration: try $0.configuration()) } ?? http1,
+            configuration: .init(address: .hostname(listener.host, port: listener.port), serverName: nil),
+            onServerRunning: { channel in publicPort.set(channel.localAddress?.port ?? 0) },
+            logger: context.logger
+        )
+    }
+}
+
+extension GatewayService {
+    /// GW-2: with TLS on, plain HTTP on the redirect port only points at HTTPS.
+    static func buildRedirectApplication(
+        listener: ServiceConfiguration.HTTP,
+        tls: GatewayTLS,
+        settings: GatewaySettings,
+        context: ServiceContext,
+        publicPort: ListeningPort,
+        port: ListeningPort
+    ) -> some ApplicationProtocol {
+        let router = Router(context: GatewayRequestContext.self)
+        router.add(middleware: EdgeMiddleware(trustedProxies: settings.trustedProxies, logger: context.logger))
+        let advertised = tls.advertisedPort
+        router.add(middleware: HTTPSRedirectMiddleware { if let advertised { advertised } else { await publicPort.wait() } })
+        // No routes: every request falls through to the not-found responder, which the
+        // middleware wraps.
         return Application(
             router: router,
             server: .http1(configuration: .init(idleTimeout: .seconds(Int64(settings.idleTimeoutSeconds)))),
-            configuration: .init(address: .hostname(listener.host, port: listener.port), serverName: nil),
-            onServerRunning: { channel in publicPort.set(channel.localAddress?.port ?? 0) },
+            configuration: .init(address: .hostname(listener.host, port: tls.redirectPort), serverName: nil),
+            onServerRunning: { channel in port.set(channel.localAddress?.port ?? 0) },
             logger: context.logger
         )
     }
@@ -92,7 +133,10 @@ public enum GatewayService {
 /// `RAMPART_GATEWAY_TRUSTED_PROXIES` (addresses and CIDRs whose `X-Forwarded-For` is believed;
 /// none by default), `RAMPART_GATEWAY_SECURITY_CONTACT` (security.txt's `Contact:`),
 /// `RAMPART_GATEWAY_ALLOWLIST_CACHE_SECONDS` (5, at most 60),
-/// `RAMPART_GATEWAY_IDLE_TIMEOUT_SECONDS` (30), `RAMPART_GATEWAY_BODY_SECONDS` (10).
+/// `RAMPART_GATEWAY_IDLE_TIMEOUT_SECONDS` (30), `RAMPART_GATEWAY_BODY_SECONDS` (10);
+/// TLS (GW-1) when `RAMPART_GATEWAY_TLS_CERTIFICATE` and `RAMPART_GATEWAY_TLS_KEY` name PEM
+/// files, with the HTTP redirect on `RAMPART_GATEWAY_TLS_REDIRECT_PORT` (8081) to
+/// `RAMPART_GATEWAY_TLS_ADVERTISED_PORT` (the listening port).
 public struct GatewaySettings: Sendable {
     public var issuer: String
     public var apiKeyCacheSeconds: Int
@@ -105,6 +149,8 @@ public struct GatewaySettings: Sendable {
     /// `bodySeconds` (slow clients hold connections and memory).
     public var idleTimeoutSeconds: Int
     public var bodySeconds: Int
+    /// nil: plain HTTP, for a gateway behind a TLS-terminating proxy or in tests.
+    public var tls: GatewayTLS?
 
     public init(
         issuer: String = "rampart",
@@ -113,7 +159,8 @@ public struct GatewaySettings: Sendable {
         securityContact: String = "mailto:security@example.com",
         allowlistCacheSeconds: Int = 5,
         idleTimeoutSeconds: Int = 30,
-        bodySeconds: Int = 10
+        bodySeconds: Int = 10,
+        tls: GatewayTLS? = nil
     ) {
         self.issuer = issuer
         self.apiKeyCacheSeconds = apiKeyCacheSeconds
@@ -122,6 +169,7 @@ public struct GatewaySettings: Sendable {
         self.allowlistCacheSeconds = allowlistCacheSeconds
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.bodySeconds = bodySeconds
+        self.tls = tls
     }
 
     public init(reader: inout EnvironmentReader) {
@@ -138,7 +186,35 @@ public struct GatewaySettings: Sendable {
             securityContact: contact,
             allowlistCacheSeconds: reader.int("gateway.allowlist-cache-seconds", default: 5, range: 1...60),
             idleTimeoutSeconds: reader.int("gateway.idle-timeout-seconds", default: 30, range: 1...600),
-            bodySeconds: reader.int("gateway.body-seconds", default: 10, range: 1...300)
+            bodySeconds: reader.int("gateway.body-seconds", default: 10, range: 1...300),
+            tls: Self.tls(&reader)
         )
+    }
+
+    private static func tls(_ reader: inout EnvironmentReader) -> GatewayTLS? {
+        let certificate = reader.optionalString("gateway.tls.certificate")
+        let key = reader.optionalString("gateway.tls.key")
+        let redirectPort = reader.int("gateway.tls.redirect-port", default: 8081, range: 0...65535)
+        let advertisedPort = reader.optionalString("gateway.tls.advertised-port")
+        guard let certificate, let key else {
+            if certificate != nil || key != nil {
+                reader.problem("RAMPART_GATEWAY_TLS_CERTIFICATE and RAMPART_GATEWAY_TLS_KEY go together: set both or neither")
+            }
+            return nil
+        }
+        var tls = GatewayTLS(certificatePath: certificate, keyPath: key, redirectPort: redirectPort)
+        if let advertisedPort {
+            guard let port = Int(advertisedPort), (1...65535).contains(port) else {
+                reader.problem("RAMPART_GATEWAY_TLS_ADVERTISED_PORT must be a port number")
+                return nil
+            }
+            tls.advertisedPort = port
+        }
+        do {
+            _ = try tls.configuration()
+        } catch {
+            reader.problem("the TLS certificate or key cannot be used: \(error)")
+        }
+        return tls
     }
 }
