@@ -116,6 +116,10 @@ struct APIKeyHTTPTests {
         let limited = try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: key)
         #expect(limited.status == 429, "\(limited.body)")
         #expect(Int(limited.headers["retry-after"] ?? "") ?? 0 > 0)
+        // RL-4: both policies the request met, the key's (the one refusing) in the older fields.
+        let policies = limited.headers["ratelimit-policy"] ?? ""
+        #expect(policies.hasPrefix("\"api\";q=") && policies.hasSuffix(", \"api_key\";q=3;w=60"), "\(policies)")
+        #expect(limited.headers["ratelimit-limit"] == "3" && limited.headers["ratelimit-remaining"] == "0")
         // Another key of the same tenant has its own count.
         let (other, _) = try await Self.create(port, tenant, access, #"{"name":"fast","scopes":["items:read"]}"#)
         #expect(try await Self.send(port, "GET", "/v1/tenants/\(tenant)", token: other).status == 200)

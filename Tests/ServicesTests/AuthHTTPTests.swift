@@ -181,7 +181,7 @@ struct AuthHTTPTests {
         let cluster = try await TenantsCluster.start(
             settings: TenantsSettings(sagaServices: [.tenants, .auth]),
             authSettings: AuthSettings(passwordAlgorithm: .bcrypt(cost: 10)),
-            rateLimitSettings: RateLimitSettings(policies: policies, allowlist: [IPNetwork(cidr: "127.0.0.1/32")!]),
+            rateLimitSettings: TenantsCluster.liftedAPILimit(RateLimitSettings(policies: policies, allowlist: [IPNetwork(cidr: "127.0.0.1/32")!])),
             without: [.permissions, .audit, .webhooks]
         )
         try await cluster.start(.gateway)

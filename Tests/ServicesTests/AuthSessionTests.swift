@@ -57,7 +57,8 @@ struct AuthSessionTests {
     @Test("AUTH-3 reuse interval: a retried refresh within it gets the same successor; after it, or once the successor is used, the session ends")
     func refreshReuseInterval() async throws {
         var settings = TenantsCluster.testAuthSettings
-        settings.refreshReuseSeconds = 2
+        // Long enough that the retry lands inside it even while every other suite loads the machine.
+        settings.refreshReuseSeconds = 5
         let (cluster, _) = try await Self.signedUp(authSettings: settings)
         let tokens = try await login(cluster, "jane@initech.example", Self.password)
         let first = try await refresh(cluster, tokens.refreshToken)
@@ -72,7 +73,7 @@ struct AuthSessionTests {
         // Past the interval, the retry revokes as it would with the interval off.
         let other = try await login(cluster, "jane@initech.example", Self.password)
         _ = try await refresh(cluster, other.refreshToken)
-        try await Task.sleep(for: .milliseconds(2200))
+        try await Task.sleep(for: .milliseconds(5200))
         await expectError(.unauthenticated) { _ = try await refresh(cluster, other.refreshToken) }
         await cluster.stop()
     }

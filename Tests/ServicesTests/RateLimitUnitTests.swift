@@ -175,6 +175,36 @@ struct RateLimitFieldsTests {
         decision.retryAfterMs = 1
         #expect(RateLimitFields.headers(for: decision).first { $0.name == "Retry-After" }?.value == "1")
     }
+
+    @Test("two policies on one request: both listed, the older fields from the one closer to refusing")
+    func twoPolicies() {
+        var address = Rampart_V1_RateLimitDecision()
+        address.allowed = true
+        address.policy = "api"
+        address.limit = 60
+        address.windowSeconds = 60
+        address.remaining = 50
+        address.resetMs = 2_000
+        var key = address
+        key.policy = "api_key"
+        key.limit = 1000
+        key.remaining = 3
+        key.resetMs = 500
+        var fields = Dictionary(uniqueKeysWithValues: RateLimitFields.headers(for: [address, key]).map { ($0.name, $0.value) })
+        #expect(fields["RateLimit-Policy"] == "\"api\";q=60;w=60, \"api_key\";q=1000;w=60")
+        #expect(fields["RateLimit"] == "\"api\";r=50;t=2, \"api_key\";r=3;t=1")
+        #expect(fields["RateLimit-Limit"] == "1000")
+        #expect(fields["RateLimit-Remaining"] == "3")
+        #expect(fields["Retry-After"] == nil)
+        // A refusal wins over any allowance, whatever is left.
+        address.allowed = false
+        address.remaining = 0
+        address.retryAfterMs = 7_500
+        fields = Dictionary(uniqueKeysWithValues: RateLimitFields.headers(for: [key, address]).map { ($0.name, $0.value) })
+        #expect(fields["RateLimit-Limit"] == "60")
+        #expect(fields["Retry-After"] == "8")
+        #expect(RateLimitFields.headers(for: []).isEmpty)
+    }
 }
 
 @Suite("RL-1 policies are configuration: a file, then environment overrides, every problem reported")

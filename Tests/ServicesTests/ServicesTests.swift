@@ -90,7 +90,8 @@ struct ServicesTests {
             publicHTTP: .init(host: "127.0.0.1", port: 0)
         )
         let service = try await ServiceRuntime.assemble(
-            GatewayService.descriptor(publicPort: publicPort),
+            // No rate-limit service here: general traffic is let through unlimited.
+            GatewayService.descriptor(settings: GatewaySettings(apiLimitFailsOpen: true), publicPort: publicPort),
             configuration: configuration,
             logger: quietLogger()
         )

@@ -70,17 +70,25 @@ public struct RateLimitClient: Sendable {
 /// `RateLimit-Limit`/`-Remaining`/`-Reset` many clients still read, and `Retry-After` when refused.
 public enum RateLimitFields {
     public static func headers(for decision: Rampart_V1_RateLimitDecision) -> [(name: String, value: String)] {
-        let reset = seconds(roundingUp: decision.resetMs)
+        headers(for: [decision])
+    }
+
+    /// Several policies applied to one request (the client's address and its API key, say): the
+    /// structured fields list each; the older fields, which hold one policy, describe the one
+    /// closest to refusing; `Retry-After` the longest wait among those refused.
+    public static func headers(for decisions: [Rampart_V1_RateLimitDecision]) -> [(name: String, value: String)] {
+        guard let tightest = decisions.min(by: { ($0.allowed ? 1 : 0, $0.remaining) < ($1.allowed ? 1 : 0, $1.remaining) }) else { return [] }
+        let reset = seconds(roundingUp: tightest.resetMs)
         var fields: [(name: String, value: String)] = [
-            ("RateLimit-Policy", "\"\(decision.policy)\";q=\(decision.limit);w=\(decision.windowSeconds)"),
-            ("RateLimit", "\"\(decision.policy)\";r=\(decision.remaining);t=\(reset)"),
-            ("RateLimit-Limit", String(decision.limit)),
-            ("RateLimit-Remaining", String(decision.remaining)),
+            ("RateLimit-Policy", decisions.map { "\"\($0.policy)\";q=\($0.limit);w=\($0.windowSeconds)" }.joined(separator: ", ")),
+            ("RateLimit", decisions.map { "\"\($0.policy)\";r=\($0.remaining);t=\(seconds(roundingUp: $0.resetMs))" }.joined(separator: ", ")),
+            ("RateLimit-Limit", String(tightest.limit)),
+            ("RateLimit-Remaining", String(tightest.remaining)),
             ("RateLimit-Reset", String(reset)),
         ]
-        if !decision.allowed {
+        if let wait = decisions.filter({ !$0.allowed }).map(\.retryAfterMs).max() {
             // Never 0: a client told to retry at once would hammer the limit.
-            fields.append(("Retry-After", String(max(1, seconds(roundingUp: decision.retryAfterMs)))))
+            fields.append(("Retry-After", String(max(1, seconds(roundingUp: wait)))))
         }
         return fields
     }

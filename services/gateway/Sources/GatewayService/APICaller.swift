@@ -22,6 +22,8 @@ struct GatewayRequestContext: RequestContext, RemoteAddressRequestContext {
     let remoteAddress: SocketAddress?
     var requestID: String
     var clientIP: String?
+    /// Set by `APIRateLimitMiddleware` for the routes it limits.
+    var rateLimits: RateLimitRecord?
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -168,7 +170,7 @@ struct APICaller: Sendable {
             guard accepts == .accessTokenOrAPIKey else {
                 throw Problem(.forbidden, .permissionDenied, "API keys cannot do this: sign in as a member")
             }
-            return try await apiKeyCaller(credential, self.context(requestID, request, context))
+            return try await apiKeyCaller(credential, self.context(requestID, request, context), record: context.rateLimits)
         }
         do {
             let claims = try await tokens.verify(credential)
@@ -182,14 +184,18 @@ struct APICaller: Sendable {
         }
     }
 
-    func apiKeyCaller(_ key: String, _ call: CallContext) async throws -> Caller {
+    func apiKeyCaller(_ key: String, _ call: CallContext, record: RateLimitRecord?) async throws -> Caller {
         let verified = try await apiKeys.verify(key, context: call)
         guard let tenant = TenantID(verified.tenantID) else { throw RampartError(.unauthenticated, "the API key is not valid") }
         // KEY-3: each key within its own limit.
         switch await rateLimit.check(policy: "api_key", key: verified.apiKeyID, limit: verified.rateLimitPerMinute, context: call) {
-        case .allowed, .allowedUnchecked:
+        case .allowed(let decision):
+            record?.add(decision)
+            return Caller(credential: .apiKey(verified), tenant: tenant, principal: "api_key:\(verified.apiKeyID)", sessionID: "")
+        case .allowedUnchecked:
             return Caller(credential: .apiKey(verified), tenant: tenant, principal: "api_key:\(verified.apiKeyID)", sessionID: "")
         case .refused(let decision):
+            record?.add(decision)
             throw RampartError(
                 .rateLimited,
                 "this API key is over its limit of \(decision.limit) requests a minute",

@@ -64,6 +64,11 @@ public enum GatewayService {
     ) throws -> some ApplicationProtocol {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: EdgeMiddleware(trustedProxies: settings.trustedProxies, logger: context.logger))
+        router.add(
+            middleware: APIRateLimitMiddleware(
+                rateLimit: RateLimitClient(connection: context.nats, failOpen: settings.apiLimitFailsOpen ? [APIRateLimitMiddleware.policy] : [])
+            )
+        )
         addOpsRoutes(to: router, health: context.health, includeMetrics: false)
         let rpc = RPCClient(connection: context.nats)
         let api = APICaller(
@@ -136,7 +141,8 @@ extension GatewayService {
 /// `RAMPART_GATEWAY_IDLE_TIMEOUT_SECONDS` (30), `RAMPART_GATEWAY_BODY_SECONDS` (10);
 /// TLS (GW-1) when `RAMPART_GATEWAY_TLS_CERTIFICATE` and `RAMPART_GATEWAY_TLS_KEY` name PEM
 /// files, with the HTTP redirect on `RAMPART_GATEWAY_TLS_REDIRECT_PORT` (8081) to
-/// `RAMPART_GATEWAY_TLS_ADVERTISED_PORT` (the listening port).
+/// `RAMPART_GATEWAY_TLS_ADVERTISED_PORT` (the listening port); `RAMPART_GATEWAY_API_LIMIT_FAILURE`
+/// (`closed`: 503 while the rate limiter is unreachable; `open`: let general traffic through).
 public struct GatewaySettings: Sendable {
     public var issuer: String
     public var apiKeyCacheSeconds: Int
@@ -151,6 +157,9 @@ public struct GatewaySettings: Sendable {
     public var bodySeconds: Int
     /// nil: plain HTTP, for a gateway behind a TLS-terminating proxy or in tests.
     public var tls: GatewayTLS?
+    /// Whether general API traffic goes ahead unlimited while the rate limiter cannot be asked
+    /// (login and registration never do).
+    public var apiLimitFailsOpen: Bool
 
     public init(
         issuer: String = "rampart",
@@ -160,7 +169,8 @@ public struct GatewaySettings: Sendable {
         allowlistCacheSeconds: Int = 5,
         idleTimeoutSeconds: Int = 30,
         bodySeconds: Int = 10,
-        tls: GatewayTLS? = nil
+        tls: GatewayTLS? = nil,
+        apiLimitFailsOpen: Bool = false
     ) {
         self.issuer = issuer
         self.apiKeyCacheSeconds = apiKeyCacheSeconds
@@ -170,6 +180,7 @@ public struct GatewaySettings: Sendable {
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.bodySeconds = bodySeconds
         self.tls = tls
+        self.apiLimitFailsOpen = apiLimitFailsOpen
     }
 
     public init(reader: inout EnvironmentReader) {
@@ -187,9 +198,12 @@ public struct GatewaySettings: Sendable {
             allowlistCacheSeconds: reader.int("gateway.allowlist-cache-seconds", default: 5, range: 1...60),
             idleTimeoutSeconds: reader.int("gateway.idle-timeout-seconds", default: 30, range: 1...600),
             bodySeconds: reader.int("gateway.body-seconds", default: 10, range: 1...300),
-            tls: Self.tls(&reader)
+            tls: Self.tls(&reader),
+            apiLimitFailsOpen: reader.choice("gateway.api-limit-failure", default: FailureMode.closed) == .open
         )
     }
+
+    enum FailureMode: String, CaseIterable { case open, closed }
 
     private static func tls(_ reader: inout EnvironmentReader) -> GatewayTLS? {
         let certificate = reader.optionalString("gateway.tls.certificate")

@@ -1,0 +1,64 @@
+import HTTPTypes
+import Hummingbird
+import RampartModels
+import RateLimitKit
+import ServiceKit
+import Synchronization
+
+/// The rate-limit decisions taken for one request (the client's address, then perhaps its API
+/// key), so that the response can carry all of them (RL-4). A reference: the route adds to it
+/// after the middleware has passed the context on.
+final class RateLimitRecord: Sendable {
+    private let decisions = Mutex<[Rampart_V1_RateLimitDecision]>([])
+
+    func add(_ decision: Rampart_V1_RateLimitDecision) {
+        decisions.withLock { $0.append(decision) }
+    }
+
+    var all: [Rampart_V1_RateLimitDecision] { decisions.withLock { $0 } }
+}
+
+/// RL-1's `api` policy on every request but the health probes, keyed by the client's address
+/// (the limiter groups IPv6 by /64), which also enforces fail2ban's bans (RL-3) at the edge. It
+/// runs before authentication: its key needs nothing from the credential, and a flood of bad
+/// tokens is limited before any is verified. When the limiter cannot be asked the request gets
+/// 503, unless `RAMPART_GATEWAY_API_LIMIT_FAILURE` is `open`.
+struct APIRateLimitMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    let rateLimit: RateLimitClient
+
+    static let policy = "api"
+    /// Probes come from the platform, often many a second, and answer nothing about tenants.
+    static let exempt: Set<String> = ["/healthz", "/readyz"]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard !Self.exempt.contains(request.uri.path), let ip = context.clientIP else { return try await next(request, context) }
+        let record = RateLimitRecord()
+        var context = context
+        context.rateLimits = record
+        let call = CallContext(requestID: context.requestID, clientIP: ip, timeout: .seconds(2))
+        var response: Response
+        switch await rateLimit.check(policy: Self.policy, key: ip, context: call) {
+        case .allowed(let decision):
+            record.add(decision)
+            response = try await next(request, context)
+        case .allowedUnchecked:
+            response = try await next(request, context)
+        case .refused(let decision):
+            record.add(decision)
+            let detail =
+                decision.banned
+                ? "requests from your network are blocked for a while after repeated failures"
+                : "too many requests from your address: at most \(decision.limit) in \(decision.windowSeconds) s"
+            response = Problem(.tooManyRequests, .rateLimited, detail).response(requestID: context.requestID)
+        case .unavailable:
+            response = Problem(.serviceUnavailable, .unavailable, "the rate limiter is unavailable: try again shortly")
+                .response(requestID: context.requestID)
+        }
+        for field in RateLimitFields.headers(for: record.all) {
+            if let name = HTTPField.Name(field.name) { response.headers[name] = field.value }
+        }
+        return response
+    }
+}
