@@ -123,9 +123,10 @@ struct GatewayEdgeTests {
 
     @Test("TEN-11: a caller outside the tenant's IP allowlist is refused with 403 and audited; inside, let in")
     func allowlist() async throws {
+        // permissions too: changing the list needs settings.manage.
         let cluster = try await TenantsCluster.start(
-            settings: TenantsSettings(sagaServices: [.tenants, .auth]),
-            without: [.permissions, .audit, .webhooks]
+            settings: TenantsSettings(sagaServices: [.tenants, .auth, .permissions]),
+            without: [.audit, .webhooks]
         )
         defer { Task { await cluster.stop() } }
         // The test talks through "a proxy" (itself) so that it can come from several addresses.

@@ -57,13 +57,15 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `203.0.113.7/32`, `2001:db8:1:2::/64`.
-    public var description: String {
+    public var description: String { "\(address)/\(prefixLength)" }
+
+    /// The network's first address in its canonical spelling: `203.0.113.7`, `2001:db8:1:2::`.
+    public var address: String {
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         bytes.withUnsafeBytes { raw in
             _ = inet_ntop(isIPv4 ? AF_INET : AF_INET6, raw.baseAddress, &buffer, socklen_t(buffer.count))
         }
-        let address = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        return "\(address)/\(prefixLength)"
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     /// A key-value key for this network: `v4_cb007107_32`, letters, digits and `_` only.

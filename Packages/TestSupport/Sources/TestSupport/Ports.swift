@@ -102,7 +102,29 @@ private func blockingHTTPRequest(
         guard let colon = line.firstIndex(of: ":") else { continue }
         fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
     }
-    return HTTPTestResponse(status: status, headers: fields, body: String(text[split.upperBound...]))
+    var body = Array(response[(text[..<split.upperBound].utf8.count)...])
+    if fields["transfer-encoding"]?.lowercased() == "chunked" { body = try dechunked(body) }
+    return HTTPTestResponse(status: status, headers: fields, body: String(decoding: body, as: UTF8.self))
+}
+
+/// A chunked body's data (RFC 9112 section 7.1), without the sizes and trailers.
+private func dechunked(_ bytes: [UInt8]) throws -> [UInt8] {
+    var data: [UInt8] = []
+    var index = 0
+    while true {
+        guard let lineEnd = (index..<max(index, bytes.count - 1)).first(where: { bytes[$0] == 13 && bytes[$0 + 1] == 10 }) else {
+            throw TestInfrastructureError("a chunked body ends without its last chunk")
+        }
+        let sizeText = String(decoding: bytes[index..<lineEnd], as: UTF8.self).split(separator: ";").first ?? ""
+        guard let size = Int(sizeText.trimmingCharacters(in: .whitespaces), radix: 16) else {
+            throw TestInfrastructureError("bad chunk size \(sizeText)")
+        }
+        if size == 0 { return data }
+        let start = lineEnd + 2
+        guard start + size <= bytes.count else { throw TestInfrastructureError("a chunk is cut short") }
+        data += bytes[start..<(start + size)]
+        index = start + size + 2
+    }
 }
 
 public struct TestInfrastructureError: Error, CustomStringConvertible {

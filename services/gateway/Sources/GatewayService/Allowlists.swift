@@ -74,8 +74,7 @@ extension APICaller {
     /// SPEC section 14: the tenant's IP allowlist (TEN-11), read by members, replaced by admins.
     func addAllowlistRoutes(to router: Router<GatewayRequestContext>) {
         router.get("/v1/tenants/:tenant_id/ip-allowlist") { request, context in
-            await signedIn(request, context) { caller, call in
-                _ = try pathTenant(context, caller)
+            await tenantRoute(request, context) { _, call in
                 let reply: Rampart_V1_IpAllowlist = try await rpc.call(
                     Subjects.Tenants.getIPAllowlist,
                     Rampart_V1_GetIpAllowlistRequest(),
@@ -85,8 +84,8 @@ extension APICaller {
             }
         }
         router.put("/v1/tenants/:tenant_id/ip-allowlist") { request, context in
-            await signedIn(request, context) { caller, call in
-                let tenant = try pathTenant(context, caller)
+            await tenantRoute(request, context, requires: "settings.manage") { caller, call in
+                let tenant = caller.tenant
                 let message = try await decode(request, as: Rampart_V1_IpAllowlist.self)
                 let reply: Rampart_V1_IpAllowlist = try await rpc.call(Subjects.Tenants.setIPAllowlist, message, context: call)
                 allowlists.forget(tenant)

@@ -138,8 +138,7 @@ extension APICaller {
     /// SPEC section 14, API keys (KEY-1..4): managed by signed-in members, never by a key.
     func addAPIKeyRoutes(to router: Router<GatewayRequestContext>) {
         router.get("/v1/tenants/:tenant_id/api-keys") { request, context in
-            await signedIn(request, context) { caller, call in
-                _ = try pathTenant(context, caller)
+            await tenantRoute(request, context) { _, call in
                 var message = Rampart_V1_ListApiKeysRequest()
                 if let days = request.uri.queryParameters.get("unused_for_days") {
                     guard let value = UInt32(days), value <= 3650 else {
@@ -152,16 +151,14 @@ extension APICaller {
             }
         }
         router.post("/v1/tenants/:tenant_id/api-keys") { request, context in
-            await signedIn(request, context) { caller, call in
-                _ = try pathTenant(context, caller)
+            await tenantRoute(request, context) { _, call in
                 let message = try await decode(request, as: Rampart_V1_CreateApiKeyRequest.self)
                 let reply: Rampart_V1_CreateApiKeyReply = try await rpc.call(Subjects.Auth.createAPIKey, message, context: call)
                 return try json(reply, status: .created)
             }
         }
         router.delete("/v1/tenants/:tenant_id/api-keys/:id") { request, context in
-            await signedIn(request, context) { caller, call in
-                _ = try pathTenant(context, caller)
+            await tenantRoute(request, context) { _, call in
                 var message = Rampart_V1_RevokeApiKeyRequest()
                 message.apiKeyID = context.parameters.get("id") ?? ""
                 let _: Rampart_V1_RevokeApiKeyReply = try await rpc.call(Subjects.Auth.revokeAPIKey, message, context: call)
@@ -169,24 +166,11 @@ extension APICaller {
             }
         }
         router.post("/v1/tenants/:tenant_id/api-keys/:id/rotate") { request, context in
-            await signedIn(request, context) { caller, call in
-                _ = try pathTenant(context, caller)
+            await tenantRoute(request, context) { _, call in
                 var message = try await decode(request, as: Rampart_V1_RotateApiKeyRequest.self)
                 message.apiKeyID = context.parameters.get("id") ?? ""
                 let reply: Rampart_V1_CreateApiKeyReply = try await rpc.call(Subjects.Auth.rotateAPIKey, message, context: call)
                 return try json(reply, status: .created)
-            }
-        }
-    }
-
-    /// SPEC section 14, the tenant as its members and keys see it (the rest of the tenant routes
-    /// come with the gateway issue).
-    func addTenantRoutes(to router: Router<GatewayRequestContext>) {
-        router.get("/v1/tenants/:tenant_id") { request, context in
-            await signedIn(request, context, accepts: .accessTokenOrAPIKey) { caller, call in
-                _ = try pathTenant(context, caller)
-                let reply: Rampart_V1_Tenant = try await rpc.call(Subjects.Tenants.get, Rampart_V1_GetTenantRequest(), context: call)
-                return try json(reply)
             }
         }
     }

@@ -78,6 +78,7 @@ public enum GatewayService {
             revocations: revocations,
             rateLimit: RateLimitClient(connection: context.nats),
             bodyTimeout: .seconds(settings.bodySeconds),
+            callTimeout: .seconds(settings.callTimeoutSeconds),
             permissions: permissions,
             allowlists: TenantAllowlists(
                 rpc: rpc,
@@ -92,6 +93,8 @@ public enum GatewayService {
         api.addTenantRoutes(to: router)
         api.addPermissionRoutes(to: router)
         api.addAllowlistRoutes(to: router)
+        api.addAuditRoutes(to: router)
+        api.addAdminRoutes(to: router)
         api.addWellKnownRoutes(to: router, contact: settings.securityContact)
         // Slow clients (slowloris): a connection that sends nothing for the idle time, even in the
         // middle of a request's head or body, is closed; a body must be complete in its own time.
@@ -138,7 +141,8 @@ extension GatewayService {
 /// `RAMPART_GATEWAY_TRUSTED_PROXIES` (addresses and CIDRs whose `X-Forwarded-For` is believed;
 /// none by default), `RAMPART_GATEWAY_SECURITY_CONTACT` (security.txt's `Contact:`),
 /// `RAMPART_GATEWAY_ALLOWLIST_CACHE_SECONDS` (5, at most 60),
-/// `RAMPART_GATEWAY_IDLE_TIMEOUT_SECONDS` (30), `RAMPART_GATEWAY_BODY_SECONDS` (10);
+/// `RAMPART_GATEWAY_IDLE_TIMEOUT_SECONDS` (30), `RAMPART_GATEWAY_BODY_SECONDS` (10),
+/// `RAMPART_GATEWAY_CALL_TIMEOUT_SECONDS` (10: a service slower than this gets the client 504);
 /// TLS (GW-1) when `RAMPART_GATEWAY_TLS_CERTIFICATE` and `RAMPART_GATEWAY_TLS_KEY` name PEM
 /// files, with the HTTP redirect on `RAMPART_GATEWAY_TLS_REDIRECT_PORT` (8081) to
 /// `RAMPART_GATEWAY_TLS_ADVERTISED_PORT` (the listening port); `RAMPART_GATEWAY_API_LIMIT_FAILURE`
@@ -155,6 +159,8 @@ public struct GatewaySettings: Sendable {
     /// `bodySeconds` (slow clients hold connections and memory).
     public var idleTimeoutSeconds: Int
     public var bodySeconds: Int
+    /// How long the owning service has to answer a request before the client gets 504.
+    public var callTimeoutSeconds: Int
     /// nil: plain HTTP, for a gateway behind a TLS-terminating proxy or in tests.
     public var tls: GatewayTLS?
     /// Whether general API traffic goes ahead unlimited while the rate limiter cannot be asked
@@ -169,6 +175,7 @@ public struct GatewaySettings: Sendable {
         allowlistCacheSeconds: Int = 5,
         idleTimeoutSeconds: Int = 30,
         bodySeconds: Int = 10,
+        callTimeoutSeconds: Int = 10,
         tls: GatewayTLS? = nil,
         apiLimitFailsOpen: Bool = false
     ) {
@@ -179,6 +186,7 @@ public struct GatewaySettings: Sendable {
         self.allowlistCacheSeconds = allowlistCacheSeconds
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.bodySeconds = bodySeconds
+        self.callTimeoutSeconds = callTimeoutSeconds
         self.tls = tls
         self.apiLimitFailsOpen = apiLimitFailsOpen
     }
@@ -198,6 +206,7 @@ public struct GatewaySettings: Sendable {
             allowlistCacheSeconds: reader.int("gateway.allowlist-cache-seconds", default: 5, range: 1...60),
             idleTimeoutSeconds: reader.int("gateway.idle-timeout-seconds", default: 30, range: 1...600),
             bodySeconds: reader.int("gateway.body-seconds", default: 10, range: 1...300),
+            callTimeoutSeconds: reader.int("gateway.call-timeout-seconds", default: 10, range: 1...120),
             tls: Self.tls(&reader),
             apiLimitFailsOpen: reader.choice("gateway.api-limit-failure", default: FailureMode.closed) == .open
         )

@@ -18,8 +18,7 @@ extension APICaller {
     func addPermissionRoutes(to router: Router<GatewayRequestContext>) {
         let roles = "/v1/tenants/:tenant_id/resources/:type/:id/roles"
         router.get(RouterPath(roles)) { request, context in
-            await signedIn(request, context) { caller, call in
-                _ = try pathTenant(context, caller)
+            await tenantRoute(request, context) { _, call in
                 var message = Rampart_V1_ListAccessRequest()
                 message.resource = pathResource(context)
                 message.atLeastRevision = try consistencyToken(request)
@@ -28,8 +27,7 @@ extension APICaller {
             }
         }
         router.put(RouterPath(roles + "/:principal_id")) { request, context in
-            await signedIn(request, context) { caller, call in
-                _ = try pathTenant(context, caller)
+            await tenantRoute(request, context) { _, call in
                 let body = try await decode(request, as: Rampart_V1_ResourceRoleBody.self)
                 var message = Rampart_V1_SetResourceRoleRequest()
                 message.resource = pathResource(context)
@@ -39,8 +37,7 @@ extension APICaller {
             }
         }
         router.delete(RouterPath(roles + "/:principal_id")) { request, context in
-            await signedIn(request, context) { caller, call in
-                _ = try pathTenant(context, caller)
+            await tenantRoute(request, context) { _, call in
                 var message = Rampart_V1_RemoveResourceRoleRequest()
                 message.resource = pathResource(context)
                 message.principal = try pathPrincipal(context)
@@ -48,24 +45,14 @@ extension APICaller {
             }
         }
         router.post("/v1/tenants/:tenant_id/permissions/check") { request, context in
-            await signedIn(request, context, accepts: .accessTokenOrAPIKey) { caller, call in
-                _ = try pathTenant(context, caller)
+            await tenantRoute(request, context, accepts: .accessTokenOrAPIKey) { caller, call in
                 let body = try await decode(request, as: Rampart_V1_PermissionCheckBody.self)
-                var check = Rampart_V1_CheckRequest()
+                // About the caller itself, as its credential says, unless it names a member.
+                var check = body.principalID.isEmpty ? Self.question(about: caller) : Rampart_V1_CheckRequest()
                 check.action = body.action
                 check.resource = body.resource
                 check.atLeastRevision = max(body.atLeastRevision, try consistencyToken(request))
-                if body.principalID.isEmpty {
-                    // About the caller itself, as its credential says.
-                    check.principal = caller.principal
-                    switch caller.credential {
-                    case .accessToken(let claims):
-                        check.superAdmin = claims.isSuperAdmin
-                    case .apiKey(let key):
-                        check.apiKeyCreator = "user:\(key.createdBy)"
-                        check.apiKeyScopes = key.scopes
-                    }
-                } else {
+                if !body.principalID.isEmpty {
                     guard let user = UUID(uuidString: body.principalID), body.principalID.utf8.count == 36 else {
                         throw Problem(.badRequest, .invalidArgument, "principal_id must be a member's user ID").field("principal_id")
                     }
@@ -75,8 +62,7 @@ extension APICaller {
             }
         }
         router.get("/v1/tenants/:tenant_id/access-review") { request, context in
-            await signedIn(request, context) { caller, call in
-                _ = try pathTenant(context, caller)
+            await tenantRoute(request, context, requires: "members.manage") { _, call in
                 var message = Rampart_V1_AccessReviewRequest()
                 message.format = request.uri.queryParameters.get("format") ?? "json"
                 let reply: Rampart_V1_AccessReviewReply = try await rpc.call(Subjects.Permissions.accessReview, message, context: call)
@@ -89,8 +75,7 @@ extension APICaller {
             }
         }
         router.post("/v1/tenants/:tenant_id/access-review/complete") { request, context in
-            await signedIn(request, context) { caller, call in
-                _ = try pathTenant(context, caller)
+            await tenantRoute(request, context, requires: "members.manage") { _, call in
                 let message = try await decode(request, as: Rampart_V1_CompleteAccessReviewRequest.self)
                 let reply: Rampart_V1_AccessReviewReply = try await rpc.call(Subjects.Permissions.completeAccessReview, message, context: call)
                 return try json(reply)
@@ -104,19 +89,7 @@ extension APICaller {
     }
 
     private func pathPrincipal(_ context: GatewayRequestContext) throws -> String {
-        guard let text = context.parameters.get("principal_id"), text.utf8.count == 36, let user = UUID(uuidString: text) else {
-            throw Problem(.badRequest, .invalidArgument, "principal_id must be a member's user ID").field("principal_id")
-        }
-        return "user:\(user.uuidString.lowercased())"
-    }
-
-    /// The `Rampart-Consistency-Token` a client presents (0 without one).
-    private func consistencyToken(_ request: Request) throws -> UInt64 {
-        guard let text = request.headers[.consistencyToken] else { return 0 }
-        guard text.utf8.count <= 20, let revision = UInt64(text) else {
-            throw Problem(.badRequest, .invalidArgument, "Rampart-Consistency-Token must be a revision a write returned")
-        }
-        return revision
+        "user:\(try pathUser(context, parameter: "principal_id"))"
     }
 
     private func written(_ reply: Rampart_V1_PermissionsWriteReply) throws -> Response {

@@ -1,0 +1,88 @@
+import HTTPTypes
+import Hummingbird
+import RampartModels
+import ServiceKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+extension APICaller {
+    /// SPEC section 14: the tenant (read by its members and keys, changed by those with
+    /// `settings.manage`, deleted by an owner) and its members (TEN-10: listed by any member,
+    /// invited, changed, disabled and removed with `members.manage`).
+    func addTenantRoutes(to router: Router<GatewayRequestContext>) {
+        router.get("/v1/tenants/:tenant_id") { request, context in
+            await tenantRoute(request, context, accepts: .accessTokenOrAPIKey) { _, call in
+                let reply: Rampart_V1_Tenant = try await rpc.call(Subjects.Tenants.get, Rampart_V1_GetTenantRequest(), context: call)
+                return try json(reply)
+            }
+        }
+        router.patch("/v1/tenants/:tenant_id") { request, context in
+            await tenantRoute(request, context, requires: "settings.manage") { _, call in
+                let message = try await decode(request, as: Rampart_V1_UpdateTenantRequest.self)
+                let reply: Rampart_V1_Tenant = try await rpc.call(Subjects.Tenants.update, message, context: call)
+                return try json(reply)
+            }
+        }
+        router.delete("/v1/tenants/:tenant_id") { request, context in
+            await tenantRoute(request, context, requires: "tenant.delete") { _, call in
+                let reply: Rampart_V1_Tenant = try await rpc.call(Subjects.Tenants.delete, Rampart_V1_DeleteTenantRequest(), context: call)
+                return try json(reply, status: .accepted)
+            }
+        }
+        router.get("/v1/tenants/:tenant_id/members") { request, context in
+            await tenantRoute(request, context) { _, call in
+                let reply: Rampart_V1_ListMembersReply = try await rpc.call(
+                    Subjects.Tenants.listMembers,
+                    Rampart_V1_ListMembersRequest(),
+                    context: call
+                )
+                return try json(reply)
+            }
+        }
+        router.post("/v1/tenants/:tenant_id/members") { request, context in
+            await tenantRoute(request, context, requires: "members.manage") { _, call in
+                let message = try await decode(request, as: Rampart_V1_InviteMemberRequest.self)
+                let reply: Rampart_V1_InviteMemberReply = try await rpc.call(Subjects.Tenants.inviteMember, message, context: call)
+                return try json(reply, status: .created)
+            }
+        }
+        router.patch("/v1/tenants/:tenant_id/members/:user_id") { request, context in
+            await tenantRoute(request, context, requires: "members.manage") { _, call in
+                let user = try pathUser(context)
+                var message = try await decode(request, as: Rampart_V1_UpdateMemberRequest.self)
+                guard message.userID.isEmpty || message.userID.lowercased() == user else {
+                    throw Problem(.badRequest, .invalidArgument, "user_id in the body names another member than the path").field("user_id")
+                }
+                message.userID = user
+                return try member(try await rpc.call(Subjects.Tenants.updateMember, message, context: call))
+            }
+        }
+        router.delete("/v1/tenants/:tenant_id/members/:user_id") { request, context in
+            await tenantRoute(request, context, requires: "members.manage") { _, call in
+                var message = Rampart_V1_RemoveMemberRequest()
+                message.userID = try pathUser(context)
+                return try member(try await rpc.call(Subjects.Tenants.removeMember, message, context: call))
+            }
+        }
+    }
+
+    /// A member's user ID from the path, in the lower-case form the services store.
+    func pathUser(_ context: GatewayRequestContext, parameter: String = "user_id") throws -> String {
+        guard let text = context.parameters.get(parameter), text.utf8.count == 36, let user = UUID(uuidString: text) else {
+            throw Problem(.badRequest, .invalidArgument, "\(parameter) must be a member's user ID").field(parameter)
+        }
+        return user.uuidString.lowercased()
+    }
+
+    /// A member change answers with the permissions revision that reflects it, as a write of
+    /// roles does (PERM-6): presented back, no later check is answered from before the change.
+    private func member(_ reply: Rampart_V1_MemberReply) throws -> Response {
+        var response = try json(reply)
+        if reply.permissionsRevision > 0 { response.headers[.consistencyToken] = String(reply.permissionsRevision) }
+        return response
+    }
+}
