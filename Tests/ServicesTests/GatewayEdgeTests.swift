@@ -219,6 +219,46 @@ struct GatewayEdgeTests {
         }
     }
 
+    @Test("GW-4: an expired access token, and one whose session has ended, are refused with 401")
+    func expiredAndRevokedTokens() async throws {
+        var authSettings = TenantsCluster.testAuthSettings
+        authSettings.accessTokenSeconds = 5
+        let cluster = try await TenantsCluster.start(
+            settings: TenantsSettings(sagaServices: [.tenants, .auth]),
+            authSettings: authSettings,
+            without: [.permissions, .audit, .webhooks]
+        )
+        defer { Task { await cluster.stop() } }
+        cluster.gatewaySettings.clockLeewaySeconds = 0
+        try await cluster.start(.gateway)
+        let port = await cluster.gatewayPort.wait()
+        let (_, access) = try await APIKeyHTTPTests.signUp(port, cluster, email: "ada@lovelace.example", number: "732 829 320 00074")
+        func whoami(_ token: String) async throws -> HTTPTestResponse {
+            try await httpRequest(port: port, "GET", "/v1/auth/whoami", headers: ["Authorization": "Bearer \(token)"])
+        }
+        #expect(try await whoami(access).status == 200)
+
+        // A second session, ended: its token is refused at once, long before it expires.
+        let login = try await APIKeyHTTPTests.send(
+            port,
+            "POST",
+            "/v1/auth/login",
+            #"{"email":"ada@lovelace.example","password":"\#(APIKeyHTTPTests.password)"}"#
+        )
+        let second = try #require(try APIKeyHTTPTests.object(login)["access_token"] as? String)
+        #expect(try await whoami(second).status == 200)
+        #expect(try await APIKeyHTTPTests.send(port, "POST", "/v1/auth/logout", token: second).status == 204)
+        let ended = try await whoami(second)
+        #expect(ended.status == 401)
+        #expect(ended.body.contains("the session has ended"))
+
+        try await Task.sleep(for: .seconds(6))
+        let expired = try await whoami(access)
+        #expect(expired.status == 401)
+        #expect(expired.headers["content-type"] == "application/problem+json")
+        #expect(expired.body.contains("expired"), "\(expired.body)")
+    }
+
     @Test("slow clients: a connection silent in the middle of a request is closed; a body that trickles gets 408")
     func slowClients() async throws {
         let cluster = try await TenantsCluster.start(

@@ -22,22 +22,27 @@ import Foundation
 final class AccessTokenCache: Sendable {
     let rpc: RPCClient
     let issuer: String
+    /// Clock skew tolerated between auth and this gateway, on `iat` and `exp`.
+    let leewaySeconds: Int64
     private let state = Mutex<(keys: [String: [UInt8]], fetchedAt: ContinuousClock.Instant?)>(([:], nil))
 
-    init(rpc: RPCClient, issuer: String) {
+    init(rpc: RPCClient, issuer: String, leewaySeconds: Int64 = 30) {
         self.rpc = rpc
         self.issuer = issuer
+        self.leewaySeconds = leewaySeconds
     }
 
     func verify(_ token: String) async throws -> AccessToken {
         let now = WallClock.milliseconds() / 1000
         let (keys, fetchedAt) = state.withLock { ($0.keys, $0.fetchedAt) }
-        let result = Result { () throws(TokenError) in try AccessTokenVerifier(issuer: issuer, publicKeys: keys).verify(token, now: now) }
+        let result = Result { () throws(TokenError) in
+            try AccessTokenVerifier(issuer: issuer, publicKeys: keys, leewaySeconds: leewaySeconds).verify(token, now: now)
+        }
         let mayFetch = fetchedAt.map { ContinuousClock.now - $0 > .seconds(5) } ?? true
         guard case .failure(.unknownKey) = result, mayFetch else { return try result.get() }
         let fresh = try JWKS.parse(try await jwks())
         state.withLock { $0 = (fresh, ContinuousClock.now) }
-        return try AccessTokenVerifier(issuer: issuer, publicKeys: fresh).verify(token, now: now)
+        return try AccessTokenVerifier(issuer: issuer, publicKeys: fresh, leewaySeconds: leewaySeconds).verify(token, now: now)
     }
 
     func jwks() async throws -> String {

@@ -73,7 +73,7 @@ public enum GatewayService {
         let rpc = RPCClient(connection: context.nats)
         let api = APICaller(
             rpc: rpc,
-            tokens: AccessTokenCache(rpc: rpc, issuer: settings.issuer),
+            tokens: AccessTokenCache(rpc: rpc, issuer: settings.issuer, leewaySeconds: Int64(settings.clockLeewaySeconds)),
             apiKeys: APIKeyCache(rpc: rpc, revocations: revocations, lifetime: .seconds(settings.apiKeyCacheSeconds)),
             revocations: revocations,
             rateLimit: RateLimitClient(connection: context.nats),
@@ -136,7 +136,7 @@ extension GatewayService {
 }
 
 /// The gateway's own settings: `RAMPART_GATEWAY_TOKEN_ISSUER` (the `iss` auth signs with,
-/// `rampart`), `RAMPART_GATEWAY_API_KEY_CACHE_SECONDS` (how long a verified API key is trusted
+/// `rampart`), `RAMPART_GATEWAY_CLOCK_LEEWAY_SECONDS` (skew tolerated on a token's times, 30), `RAMPART_GATEWAY_API_KEY_CACHE_SECONDS` (how long a verified API key is trusted
 /// without asking auth again: 30, at most 60; a revocation ends it at once),
 /// `RAMPART_GATEWAY_TRUSTED_PROXIES` (addresses and CIDRs whose `X-Forwarded-For` is believed;
 /// none by default), `RAMPART_GATEWAY_SECURITY_CONTACT` (security.txt's `Contact:`),
@@ -149,6 +149,8 @@ extension GatewayService {
 /// (`closed`: 503 while the rate limiter is unreachable; `open`: let general traffic through).
 public struct GatewaySettings: Sendable {
     public var issuer: String
+    /// Clock skew tolerated on an access token's `iat` and `exp`.
+    public var clockLeewaySeconds: Int
     public var apiKeyCacheSeconds: Int
     public var trustedProxies: [IPNetwork]
     public var securityContact: String
@@ -169,6 +171,7 @@ public struct GatewaySettings: Sendable {
 
     public init(
         issuer: String = "rampart",
+        clockLeewaySeconds: Int = 30,
         apiKeyCacheSeconds: Int = 30,
         trustedProxies: [IPNetwork] = [],
         securityContact: String = "mailto:security@example.com",
@@ -180,6 +183,7 @@ public struct GatewaySettings: Sendable {
         apiLimitFailsOpen: Bool = false
     ) {
         self.issuer = issuer
+        self.clockLeewaySeconds = clockLeewaySeconds
         self.apiKeyCacheSeconds = apiKeyCacheSeconds
         self.trustedProxies = trustedProxies
         self.securityContact = securityContact
@@ -200,6 +204,7 @@ public struct GatewaySettings: Sendable {
         }
         self.init(
             issuer: reader.string("gateway.token-issuer", default: "rampart"),
+            clockLeewaySeconds: reader.int("gateway.clock-leeway-seconds", default: 30, range: 0...300),
             apiKeyCacheSeconds: reader.int("gateway.api-key-cache-seconds", default: 30, range: 1...60),
             trustedProxies: reader.networks("gateway.trusted-proxies"),
             securityContact: contact,
