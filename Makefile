@@ -7,6 +7,10 @@ run:
 test:
 	@scripts/test.sh
 
+# The OpenAPI conformance run alone (make test ends with it), after `make build`.
+test-api:
+	@scripts/api-conformance.sh
+
 bench:
 	@scripts/bench.sh
 

@@ -2,6 +2,10 @@
 # `make run`: everything on this machine. System packages, PostgreSQL and nats-server (with
 # JetStream and per-service NATS users) on loopback with their data under .run/, a release
 # build, then the seven services. Ctrl-C stops it all.
+#
+# For the API conformance run (scripts/api-conformance.sh): RAMPART_RUN_DIR (the data folder,
+# .run), RAMPART_RUN_BUILD=debug (the debug executables `swift build --build-tests` made, not
+# built again here) and RAMPART_RUN_OPS_BASE (the services' ops ports are base+1…base+7, 9100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -10,7 +14,8 @@ services=(auth tenants permissions audit rate-limit webhooks gateway)
 pg_port=${RAMPART_RUN_POSTGRES_PORT:-54329}
 nats_port=${RAMPART_RUN_NATS_PORT:-4222}
 gateway_port=${RAMPART_GATEWAY_PORT:-8080}
-run=$root/.run
+ops_base=${RAMPART_RUN_OPS_BASE:-9100}
+run=${RAMPART_RUN_DIR:-$root/.run}
 mkdir -p "$run/logs"
 
 scripts/bootstrap.sh
@@ -63,11 +68,15 @@ done
 
 scripts/infra.sh nats-start "$run/nats" "$nats_port" "$root/deploy/nats/nats-server.conf"
 
-echo "run: building (release)…"
-for service in "${services[@]}"; do
-    swift build -c release --product "$service" 2>&1 | grep -E "error|warning: unre|Compiling|Build complete" | grep -v "^\[" || true
-done
-bin=$(swift build -c release --show-bin-path)
+if [ "${RAMPART_RUN_BUILD:-release}" = debug ]; then
+    bin=$(swift build --show-bin-path)
+else
+    echo "run: building (release)…"
+    for service in "${services[@]}"; do
+        swift build -c release --product "$service" 2>&1 | grep -E "error|warning: unre|Compiling|Build complete" | grep -v "^\[" || true
+    done
+    bin=$(swift build -c release --show-bin-path)
+fi
 
 pids=()
 stop() {
@@ -82,7 +91,8 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-for service in "${services[@]}"; do
+for index in "${!services[@]}"; do
+    service=${services[$index]}
     var=$(echo "$service" | tr 'a-z-' 'A-Z_')
     nats_password=RAMPART_NATS_PASSWORD_$var
     pg_password=RAMPART_POSTGRES_PASSWORD_$var
@@ -91,27 +101,27 @@ for service in "${services[@]}"; do
     [ "$service" = auth ] && own=(RAMPART_AUTH_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS" RAMPART_AUTH_PRINT_LINKS=true RAMPART_AUTH_PUBLIC_URL="http://127.0.0.1:$gateway_port")
     env "${own[@]}" RAMPART_NATS_URL="nats://127.0.0.1:$nats_port" RAMPART_NATS_USER="$service" RAMPART_NATS_PASSWORD="${!nats_password}" \
         RAMPART_POSTGRES_PORT="$pg_port" RAMPART_POSTGRES_PASSWORD="${!pg_password}" \
-        RAMPART_OPS_HOST=127.0.0.1 RAMPART_GATEWAY_HOST=127.0.0.1 RAMPART_GATEWAY_PORT="$gateway_port" \
+        RAMPART_OPS_HOST=127.0.0.1 RAMPART_OPS_PORT=$((ops_base + index + 1)) RAMPART_GATEWAY_HOST=127.0.0.1 RAMPART_GATEWAY_PORT="$gateway_port" \
         "$bin/$service" >>"$run/logs/$service.log" 2>&1 &
     pids+=($!)
 done
 
 echo "run: waiting for the services to be ready…"
-ports=(9101 9102 9103 9104 9105 9106 9107)
 for index in "${!services[@]}"; do
     ready=
+    port=$((ops_base + index + 1))
     for _ in $(seq 1 300); do
-        if curl -fsS "http://127.0.0.1:${ports[$index]}/readyz" >/dev/null 2>&1; then ready=1; break; fi
+        if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then ready=1; break; fi
         kill -0 "${pids[$index]}" 2>/dev/null || break
         sleep 0.1
     done
     if [ -n "$ready" ]; then
-        echo "  ${services[$index]}: ready (ops http://127.0.0.1:${ports[$index]}/readyz)"
+        echo "  ${services[$index]}: ready (ops http://127.0.0.1:$port/readyz)"
     else
-        echo "  ${services[$index]}: NOT ready — see .run/logs/${services[$index]}.log" >&2
+        echo "  ${services[$index]}: NOT ready — see $run/logs/${services[$index]}.log" >&2
     fi
 done
 echo
 echo "Rampart is running. Gateway: http://127.0.0.1:$gateway_port (try: curl http://127.0.0.1:$gateway_port/healthz)"
-echo "Logs: .run/logs/. Ctrl-C stops everything."
+echo "Logs: $run/logs/. Ctrl-C stops everything."
 wait

@@ -34,3 +34,8 @@ swift build --build-tests
 swift build --product audit
 swift build --product rampart-audit
 swift test --skip-build "$@"
+
+# The OpenAPI conformance run, on a whole suite run (not when a filter picks tests).
+if [ $# -eq 0 ]; then
+    scripts/api-conformance.sh
+fi

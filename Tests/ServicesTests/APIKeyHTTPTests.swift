@@ -175,6 +175,9 @@ struct APIKeyHTTPTests {
             (#"{"name":"x","scopes":[]}"#, "scopes"),
             (#"{"name":"x","scopes":["boards:read","boards:read"]}"#, "scopes"),
             (#"{"name":"a\u0000b","scopes":["boards:read"]}"#, "name"),
+            // Found by the OpenAPI conformance run: a NUL byte in a scope reached PostgreSQL (500).
+            (#"{"name":"x","scopes":["boards:read\u0000"]}"#, "scopes"),
+            (#"{"name":"x","scopes":["\u00e9\u202e"]}"#, "scopes"),
             (#"{"name":"\#(String(repeating: "n", count: 10_000))","scopes":["boards:read"]}"#, "name"),
             (#"{"name":"x","scopes":["boards:read"],"rate_limit_per_minute":100000}"#, "rate_limit_per_minute"),
             (#"{"name":"x","scopes":["boards:read"],"expires_in_days":99999}"#, "expires_in_days"),

@@ -108,6 +108,29 @@ struct GatewayEdgeTests {
         _ = port
     }
 
+    @Test("the OpenAPI document served is api/openapi.json; a documented path asked with another method gets 405 and Allow")
+    func openAPI() async throws {
+        let file = try Data(contentsOf: repositoryRoot.appendingPathComponent("api/openapi.json"))
+        let onDisk = try #require(try JSONSerialization.jsonObject(with: file) as? NSDictionary)
+        let (cluster, port) = try await AuthHTTPTests.cluster()
+        defer { Task { await cluster.stop() } }
+        let served = try await httpRequest(port: port, "GET", "/openapi.json")
+        #expect(served.status == 200)
+        #expect(served.headers["content-type"] == "application/json")
+        #expect(try JSONSerialization.jsonObject(with: Data(served.body.utf8)) as? NSDictionary == onDisk, "run `make openapi`")
+        #expect((onDisk["openapi"] as? String) == "3.1.0")
+
+        #expect(EdgeMiddleware.documentedMethods("/v1/tenants/0123/members/abc") == ["DELETE", "PATCH"])
+        #expect(EdgeMiddleware.documentedMethods("/v1/no/such/thing") == nil)
+        for method in ["TRACE", "PUT", "OPTIONS"] {
+            let refused = try await httpRequest(port: port, method, "/v1/auth/sessions")
+            #expect(refused.status == 405, "\(method)")
+            #expect(refused.headers["allow"] == "DELETE, GET")
+            #expect(refused.headers["content-type"] == "application/problem+json")
+        }
+        #expect(try await httpRequest(port: port, "TRACE", "/v1/no/such/thing").status == 404)
+    }
+
     @Test("GW-7: security.txt names the contact and an expiry ahead")
     func securityTxt() async throws {
         let (cluster, port) = try await AuthHTTPTests.cluster()

@@ -298,6 +298,11 @@ extension Sessions {
     func scopeProblem(_ scopes: [String]) async throws -> String? {
         guard !scopes.isEmpty, scopes.count <= Self.apiKeyLimits.scopes else { return "1 to \(Self.apiKeyLimits.scopes) scopes" }
         guard Set(scopes).count == scopes.count else { return "each scope once" }
+        // Scope names are plain tokens (`boards:read`); anything else, a NUL byte that PostgreSQL
+        // would refuse included, is unknown without asking the database.
+        if let odd = scopes.first(where: { !Self.isScopeName($0) }) {
+            return "unknown scope \(String(odd.prefix(64)).debugDescription): see the scope list (boards:read, boards:write, …)"
+        }
         var known = Set<String>()
         let rows = try await database.client.query("SELECT name FROM api_key_scopes WHERE name = ANY(\(scopes))", logger: logger)
         for try await name in rows.decode(String.self) { known.insert(name) }
@@ -306,6 +311,13 @@ extension Sessions {
             return "unknown scope \(String(unknown[0].prefix(64)).debugDescription): see the scope list (boards:read, boards:write, …)"
         }
         return nil
+    }
+
+    static func isScopeName(_ text: String) -> Bool {
+        (1...64).contains(text.utf8.count)
+            && text.utf8.allSatisfy {
+                (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x3A || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D
+            }
     }
 
     /// The caller's role in the tenant; only active members handle API keys.

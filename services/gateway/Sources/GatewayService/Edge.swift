@@ -40,6 +40,11 @@ struct EdgeMiddleware: RouterMiddleware {
         var response: Response
         do {
             response = try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound && Self.documentedMethods(request.uri.path) != nil {
+            // A documented path asked with a method it does not take (TRACE included): 405 and
+            // the methods it does take (RFC 9110), from the OpenAPI document.
+            response = Problem(.methodNotAllowed, .unknownOperation, Self.detail(for: .methodNotAllowed)).response(requestID: context.requestID)
+            response.headers[.allow] = Self.documentedMethods(request.uri.path)?.joined(separator: ", ")
         } catch let error as HTTPError {
             response = Problem(error.status, Self.code(for: error.status), Self.detail(for: error.status)).response(requestID: context.requestID)
         } catch {
@@ -51,6 +56,36 @@ struct EdgeMiddleware: RouterMiddleware {
         response.headers[.requestID] = context.requestID
         return response
     }
+
+    /// The methods api/openapi.json documents for the path template `path` matches, if any.
+    static func documentedMethods(_ path: String) -> [String]? {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        return documentedRoutes.first { template, _ in
+            template.count == segments.count && zip(template, segments).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
+        }?.methods
+    }
+
+    private static let documentedRoutes: [(template: [Substring], methods: [String])] = {
+        struct Document: Decodable {
+            let paths: [String: Operations]
+        }
+        struct Operations: Decodable {
+            let methods: [String]
+            init(from decoder: any Decoder) throws {
+                let verbs = ["get", "put", "post", "delete", "patch"]
+                methods = try decoder.container(keyedBy: Key.self).allKeys.map(\.stringValue).filter(verbs.contains).map { $0.uppercased() }.sorted()
+            }
+        }
+        struct Key: CodingKey {
+            let stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+        // The embedded document is checked by a test; were it unreadable, 404 stays 404.
+        let paths = (try? JSONDecoder().decode(Document.self, from: Data(OpenAPIDocument.json.utf8)))?.paths ?? [:]
+        return paths.map { ($0.key.split(separator: "/", omittingEmptySubsequences: false), $0.value.methods) }
+    }()
 
     /// A client's request ID is kept when it is one the services accept, so a trace can start
     /// at the client.
@@ -102,8 +137,13 @@ extension HTTPField.Name {
 
 extension APICaller {
     /// GW-7: RFC 9116's security.txt, with the disclosure contact from the settings and an
-    /// expiry always half a year ahead.
+    /// expiry always half a year ahead; and the API's own description.
     func addWellKnownRoutes(to router: Router<GatewayRequestContext>, contact: String) {
+        // The public API's OpenAPI 3.1 document (api/openapi.json).
+        let openAPI = ByteBuffer(string: OpenAPIDocument.json)
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: openAPI))
+        }
         router.get("/.well-known/security.txt") { _, _ in
             let expires = Date(timeIntervalSinceNow: 182 * 86_400)
             let text =
