@@ -2,7 +2,7 @@
 # Installs the system packages Rampart builds and runs with (Debian), only when one is missing.
 set -euo pipefail
 
-packages=(libnats-dev nats-server libsodium-dev libpq-dev libcrypt-dev postgresql postgresql-client protobuf-compiler libqrencode-dev pkg-config gcc curl openssl)
+packages=(libnats-dev nats-server libsodium-dev libpq-dev libcrypt-dev postgresql postgresql-client protobuf-compiler libqrencode-dev pkg-config gcc curl openssl wrk)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

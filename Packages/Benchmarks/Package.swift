@@ -4,7 +4,8 @@ import PackageDescription
 /// `rampart-bench`, run by `make bench` in release: NATSKit against nats.c, JetStream, and
 /// rate-limit decisions (against the release `rate-limit` executable), audit, tenants and auth
 /// (against their release executables), permissions (its release executable, and the
-/// gateway's decision cache in process).
+/// gateway's decision cache in process), and the gateway's whole pipeline next to a bare
+/// Hummingbird route.
 let package = Package(
     name: "Benchmarks",
     platforms: [.macOS(.v15)],
@@ -21,6 +22,7 @@ let package = Package(
         .package(path: "../../services/auth"),
         .package(path: "../../services/gateway"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
     ],
     targets: [
         .executableTarget(
@@ -35,6 +37,7 @@ let package = Package(
                 .product(name: "AuthService", package: "auth"),
                 .product(name: "GatewayService", package: "gateway"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         )
     ]

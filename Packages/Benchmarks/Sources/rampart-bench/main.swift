@@ -6,8 +6,9 @@
 // tenants (the provisioning saga, tenant-scoped calls with 10 and 2,000 tenants) against every
 // data-owning service; auth (sign-ins against the bcrypt floor, health under that load, token
 // verification, API key and token calls through the gateway); permissions (checks over NATS
-// with 10,000 bindings, cached checks in the gateway). NATS always runs;
-// BENCH_SUITES=rate-limit,audit,tenants,auth,permissions picks the others (all by default).
+// with 10,000 bindings, cached checks in the gateway); gateway (the whole pipeline next to a bare
+// Hummingbird route, under wrk). NATS always runs;
+// BENCH_SUITES=rate-limit,audit,tenants,auth,permissions,gateway picks the others (all by default).
 import Foundation
 import Logging
 import NATSKit
@@ -29,8 +30,11 @@ let authLogins = max(8, Int(ProcessInfo.processInfo.environment["BENCH_LOGINS"] 
 let gatewayCalls = max(16, Int(ProcessInfo.processInfo.environment["BENCH_GATEWAY_CALLS"] ?? "") ?? 8_000)
 let permissionMembers = max(10, Int(ProcessInfo.processInfo.environment["BENCH_PERMISSION_MEMBERS"] ?? "") ?? 100)
 let permissionChecks = max(1_000, Int(ProcessInfo.processInfo.environment["BENCH_PERMISSION_CHECKS"] ?? "") ?? 40_000)
+let gatewaySeconds = max(2, Int(ProcessInfo.processInfo.environment["BENCH_GATEWAY_SECONDS"] ?? "") ?? 10)
 let suites = Set(
-    (ProcessInfo.processInfo.environment["BENCH_SUITES"] ?? "rate-limit,audit,tenants,auth,permissions").split(separator: ",").map(String.init)
+    (ProcessInfo.processInfo.environment["BENCH_SUITES"] ?? "rate-limit,audit,tenants,auth,permissions,gateway").split(separator: ",").map(
+        String.init
+    )
 )
 let subject = "bench.echo"
 let payload = [UInt8](repeating: UInt8(ascii: "x"), count: 128)
@@ -285,6 +289,12 @@ if suites.contains("permissions") {
     )
     rows += permissionRows
     notes += permissionNotes
+}
+
+if suites.contains("gateway") {
+    let (gatewayRows, gatewayNotes) = try await gatewayBenchmarks(bin: releaseBin, seconds: gatewaySeconds, logger: logger)
+    rows += gatewayRows
+    notes += gatewayNotes
 }
 
 func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }

@@ -19,12 +19,19 @@ import Foundation
 
 /// The public keys access tokens are verified with, fetched from auth's JWKS and fetched
 /// again (at most every few seconds) when a token names a key not seen yet: after a rotation.
+/// A token that verified is remembered until it expires, so a client's requests after its
+/// first cost a lookup rather than a signature check; only validly signed tokens are kept, and
+/// the memory is dropped whenever the keys are fetched again. Revocation is checked by the
+/// caller on every request regardless.
 final class AccessTokenCache: Sendable {
     let rpc: RPCClient
     let issuer: String
     /// Clock skew tolerated between auth and this gateway, on `iat` and `exp`.
     let leewaySeconds: Int64
     private let state = Mutex<(keys: [String: [UInt8]], fetchedAt: ContinuousClock.Instant?)>(([:], nil))
+    private let verified = Mutex<[String: AccessToken]>([:])
+    /// Past it the memory starts over (a 15-minute token is ~600 bytes: a few MB at most).
+    static let maximumVerified = 10_000
 
     init(rpc: RPCClient, issuer: String, leewaySeconds: Int64 = 30) {
         self.rpc = rpc
@@ -34,15 +41,27 @@ final class AccessTokenCache: Sendable {
 
     func verify(_ token: String) async throws -> AccessToken {
         let now = WallClock.milliseconds() / 1000
+        if let claims = verified.withLock({ $0[token] }), now <= claims.exp + leewaySeconds, claims.iat <= now + leewaySeconds {
+            return claims
+        }
         let (keys, fetchedAt) = state.withLock { ($0.keys, $0.fetchedAt) }
         let result = Result { () throws(TokenError) in
             try AccessTokenVerifier(issuer: issuer, publicKeys: keys, leewaySeconds: leewaySeconds).verify(token, now: now)
         }
         let mayFetch = fetchedAt.map { ContinuousClock.now - $0 > .seconds(5) } ?? true
-        guard case .failure(.unknownKey) = result, mayFetch else { return try result.get() }
+        guard case .failure(.unknownKey) = result, mayFetch else { return try remember(token, result.get()) }
         let fresh = try JWKS.parse(try await jwks())
         state.withLock { $0 = (fresh, ContinuousClock.now) }
-        return try AccessTokenVerifier(issuer: issuer, publicKeys: fresh, leewaySeconds: leewaySeconds).verify(token, now: now)
+        verified.withLock { $0.removeAll() }
+        return try remember(token, AccessTokenVerifier(issuer: issuer, publicKeys: fresh, leewaySeconds: leewaySeconds).verify(token, now: now))
+    }
+
+    private func remember(_ token: String, _ claims: AccessToken) -> AccessToken {
+        verified.withLock { memory in
+            if memory.count >= Self.maximumVerified { memory.removeAll(keepingCapacity: true) }
+            memory[token] = claims
+        }
+        return claims
     }
 
     func jwks() async throws -> String {
