@@ -28,11 +28,8 @@ func gatewayBenchmarks(bin: String, seconds duration: Int, logger: Logger) async
     bareTask.cancel()
     _ = await bareTask.result
 
-    // The pipeline, every service it reaches in release. The bench's one address would meet
-    // RL-1's 60 a minute at once: `api` is lifted through a policies file (GCRA, as in production
-    // for large limits), so that each request still takes its round trip to rate-limit.
-    let policies = FileManager.default.temporaryDirectory.appendingPathComponent("bench-policies-\(UUID().uuidString).json")
-    try Data(#"{"policies":[{"name":"api","algorithm":"gcra","limit":1000000,"window_seconds":60}]}"#.utf8).write(to: policies)
+    // The pipeline, every service it reaches in release.
+    let policies = try liftedAPIPolicyFile()
     defer { try? FileManager.default.removeItem(at: policies) }
     let gatewayPort = Ports.free()
     let cluster = try await BenchCluster.start(
@@ -45,33 +42,8 @@ func gatewayBenchmarks(bin: String, seconds duration: Int, logger: Logger) async
         ],
         logger: logger
     )
-    var registration = Rampart_V1_RegisterRequest()
-    registration.email = "bench@bench-gateway.example"
-    registration.password = "Tr0ub4dor&3xkcd!"
-    registration.name = "Bench"
-    registration.organization.name = "Bench Gateway"
-    registration.organization.country = "US"
-    registration.organization.registrationNumber = "94-2404110"
-    let registered: Rampart_V1_RegisterReply = try await cluster.rpc.call(
-        Subjects.Auth.register,
-        registration,
-        context: CallContext(clientIP: "198.51.100.7", timeout: .seconds(30))
-    )
-    var login = Rampart_V1_LoginRequest()
-    login.email = registration.email
-    login.password = registration.password
-    var token: String?
-    for _ in 0..<500 where token == nil {
-        let reply = try? await cluster.rpc.call(
-            Subjects.Auth.login,
-            login,
-            context: CallContext(clientIP: "198.51.100.7", timeout: .seconds(30)),
-            as: Rampart_V1_TokenReply.self
-        )
-        token = reply?.accessToken  // refused until the tenant is active
-        if token == nil { try await Task.sleep(for: .milliseconds(20)) }
-    }
-    guard let token else { throw TestInfrastructureError("the bench account never signed in") }
+    let (registered, _, tokens) = try await cluster.signUp(email: "bench@bench-gateway.example", organization: "Bench Gateway")
+    let token = tokens.accessToken
     let path = "/v1/tenants/\(registered.tenantID)/audit-events?page_size=1"
     let headers = ["Authorization": "Bearer \(token)"]
     let probe = try KeepAliveHTTPConnection(port: gatewayPort)

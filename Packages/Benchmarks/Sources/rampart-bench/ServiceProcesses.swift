@@ -59,6 +59,15 @@ func waitUntilHealthy(_ services: [String], rpc: RPCClient) async throws {
     }
 }
 
+/// A rate-limit policies file lifting RL-1's `api` limit (60 a minute per address) for a bench
+/// that calls the gateway from one address far more often: GCRA, as for any large limit, so that
+/// each request still takes its round trip to rate-limit. The caller removes it.
+func liftedAPIPolicyFile() throws -> URL {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("bench-policies-\(UUID().uuidString).json")
+    try Data(#"{"policies":[{"name":"api","algorithm":"gcra","limit":1000000,"window_seconds":60}]}"#.utf8).write(to: file)
+    return file
+}
+
 /// Release services on a nats-server of their own, healthy, and a client connection to them.
 struct BenchCluster {
     let nats: NATSServer
@@ -87,5 +96,41 @@ struct BenchCluster {
         for process in processes { kill(process.processIdentifier, SIGKILL) }
         for process in processes { process.waitUntilExit() }
         try await nats.stop()
+    }
+
+    /// Registers an owner and their organisation's tenant from 198.51.100.7, and signs them in
+    /// once the tenant is active: the registration, the sign-in request and its tokens.
+    func signUp(
+        email: String,
+        organization: String
+    ) async throws -> (registered: Rampart_V1_RegisterReply, login: Rampart_V1_LoginRequest, tokens: Rampart_V1_TokenReply) {
+        var registration = Rampart_V1_RegisterRequest()
+        registration.email = email
+        registration.password = "Tr0ub4dor&3xkcd!"
+        registration.name = "Bench"
+        registration.organization.name = organization
+        registration.organization.country = "US"
+        registration.organization.registrationNumber = "94-2404110"
+        let registered: Rampart_V1_RegisterReply = try await rpc.call(
+            Subjects.Auth.register,
+            registration,
+            context: CallContext(clientIP: "198.51.100.7", timeout: .seconds(30))
+        )
+        var login = Rampart_V1_LoginRequest()
+        login.email = email
+        login.password = registration.password
+        for _ in 0..<500 {
+            // Refused until the tenant is active.
+            if let tokens = try? await rpc.call(
+                Subjects.Auth.login,
+                login,
+                context: CallContext(clientIP: "198.51.100.7", timeout: .seconds(60)),
+                as: Rampart_V1_TokenReply.self
+            ) {
+                return (registered, login, tokens)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestInfrastructureError("the bench account \(email) never signed in")
     }
 }
