@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the system packages Rampart builds and runs with (Debian), only when one is missing.
+# Installs the system packages Rampart builds, runs, tests and benchmarks with (Debian), only when
+# one is missing.
 set -euo pipefail
 
-packages=(libnats-dev nats-server libsodium-dev libpq-dev libcrypt-dev postgresql postgresql-client protobuf-compiler libqrencode-dev pkg-config gcc curl openssl wrk)
+packages=(libnats-dev nats-server libsodium-dev libpq-dev libcrypt-dev postgresql postgresql-client protobuf-compiler libqrencode-dev pkg-config gcc curl openssl wrk zbar-tools librsvg2-bin)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

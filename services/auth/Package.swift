@@ -30,10 +30,17 @@ let package = Package(
             pkgConfig: "libxcrypt",
             providers: [.apt(["libcrypt-dev"])]
         ),
+        // libqrencode: the QR code of a TOTP secret's otpauth URI (MFA-1).
+        .systemLibrary(
+            name: "CQREncode",
+            pkgConfig: "libqrencode",
+            providers: [.apt(["libqrencode-dev"])]
+        ),
         .target(
             name: "AuthService",
             dependencies: [
                 "CCrypt",
+                "CQREncode",
                 .product(name: "ServiceKit", package: "ServiceKit"),
                 .product(name: "RampartModels", package: "RampartModels"),
                 .product(name: "SodiumKit", package: "SodiumKit"),
