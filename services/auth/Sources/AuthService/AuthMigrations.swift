@@ -122,12 +122,32 @@ enum AuthMigrations {
         ALTER TABLE users ADD COLUMN super_admin boolean NOT NULL DEFAULT false;
         """
 
+    /// MFA-1..5: a user's TOTP secret (sealed, bound to the user) with the last time step
+    /// accepted, so that a code is never accepted twice; backup codes as keyed hashes.
+    static let mfa = """
+        CREATE TABLE mfa_totp (
+            user_id       uuid PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+            secret_sealed bytea NOT NULL,
+            confirmed_at  timestamptz,
+            last_step     bigint NOT NULL DEFAULT -1,
+            created_at    timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE mfa_backup_codes (
+            user_id   uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            code_hash bytea NOT NULL,
+            key_id    text NOT NULL,
+            used_at   timestamptz,
+            PRIMARY KEY (user_id, code_hash)
+        );
+        """
+
     static let set = MigrationSet(
         global: [
             Migration(version: 1, name: "users", sql: users), Migration(version: 2, name: "signing keys", sql: signingKeys),
             Migration(version: 3, name: "account tokens", sql: accountTokens),
             Migration(version: 4, name: "api key scopes", sql: apiKeyScopes),
             Migration(version: 5, name: "super-admin flag", sql: superAdmin),
+            Migration(version: 6, name: "mfa", sql: mfa),
         ],
         tenant: [Migration(version: 1, name: "sessions", sql: sessions), Migration(version: 2, name: "api keys", sql: apiKeys)]
     )

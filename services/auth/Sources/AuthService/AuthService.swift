@@ -15,7 +15,7 @@ import Foundation
 ///
 /// So far: registration (the user, then the tenant through `tenants`), sign-in with EdDSA access
 /// tokens and rotating refresh tokens, sign-out, the JWKS, sessions, password change and reset,
-/// email verification and API keys. MFA and SSO follow.
+/// email verification, API keys and TOTP enrolment. The MFA sign-in step and SSO follow.
 public enum AuthService {
     public static func descriptor(settings: AuthSettings = AuthSettings()) -> ServiceDescriptor {
         @Sendable func links(_ context: ServiceContext) throws -> AccountLinks {
@@ -108,6 +108,12 @@ public enum AuthService {
                 }
                 router.register(Subjects.Auth.verifyEmail) { (request: Rampart_V1_VerifyEmailRequest, call) in
                     try await signIn.get().verifyEmail(request, call: call)
+                }
+                router.register(Subjects.Auth.mfaEnroll, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaEnrollRequest, call) in
+                    try await signIn.get().enrollTOTP(request, call: call)
+                }
+                router.register(Subjects.Auth.mfaConfirm, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaConfirmRequest, call) in
+                    try await signIn.get().confirmTOTP(request, call: call)
                 }
                 router.register(Subjects.Auth.createAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_CreateApiKeyRequest, call) in
                     try await signIn.get().createAPIKey(request, call: call)

@@ -106,6 +106,23 @@ extension APICaller {
                 return try json(reply)
             }
         }
+        // MFA-1, MFA-2: TOTP enrolment for the signed-in user (a person, never an API key).
+        router.post("/v1/auth/mfa/totp/enroll") { request, context in
+            await signedIn(request, context) { _, call in
+                let reply: Rampart_V1_MfaEnrollReply = try await rpc.call(Subjects.Auth.mfaEnroll, Rampart_V1_MfaEnrollRequest(), context: call)
+                return try json(reply)
+            }
+        }
+        router.post("/v1/auth/mfa/totp/confirm") { request, context in
+            await forward(
+                Subjects.Auth.mfaConfirm,
+                request,
+                context,
+                Rampart_V1_MfaConfirmRequest.self,
+                Rampart_V1_MfaConfirmReply.self,
+                signedIn: true
+            )
+        }
         router.get("/v1/auth/whoami") { request, context in
             await signedIn(request, context, accepts: .accessTokenOrAPIKey) { caller, _ in
                 var reply = Rampart_V1_WhoAmIReply()

@@ -1,0 +1,245 @@
+"""The public API's OpenAPI 3.1 document (SPEC section 14), written as data: `make openapi`
+runs this into api/openapi.json and embeds that in the gateway, which serves it at
+/openapi.json. Error responses are shared; request bodies refuse unknown fields, as the
+gateway does; responses leave out fields at their default value, as proto3's JSON mapping does.
+"""
+import json
+
+string = {"type": "string"}
+def s(maxLength=None, **kw):
+    d = {"type": "string"}
+    if maxLength: d["maxLength"] = maxLength
+    d.update(kw); return d
+i64 = {"type": "integer", "format": "int64"}
+u32 = {"type": "integer", "format": "int32", "minimum": 0}
+i32 = {"type": "integer", "format": "int32"}
+boolean = {"type": "boolean"}
+def arr(x, **kw): d={"type": "array", "items": x}; d.update(kw); return d
+def ref(n): return {"$ref": f"#/components/schemas/{n}"}
+def obj(props, required=(), strict=False, desc=None):
+    d = {"type": "object", "properties": props}
+    if required: d["required"] = list(required)
+    if strict: d["additionalProperties"] = False
+    if desc: d["description"] = desc
+    return d
+
+role_enum = {"type": "string", "enum": ["MEMBER_ROLE_OWNER", "MEMBER_ROLE_ADMIN", "MEMBER_ROLE_MEMBER"]}
+status_enum = {"type": "string", "enum": ["MEMBER_STATUS_ACTIVE", "MEMBER_STATUS_DISABLED"]}
+uuid = s(format="uuid")
+tenant_hex = s(pattern="^[0-9a-f]{32}$")
+
+schemas = {
+ "Problem": obj({"type": s(format="uri"), "title": string, "status": {"type": "integer"}, "detail": string,
+                 "request_id": string, "errors": {"type": "object", "additionalProperties": string}},
+                required=["type", "title", "status", "detail", "request_id"],
+                desc="RFC 9457 problem details; `type` is stable per error code, `errors` names fields or reasons."),
+ "Organization": obj({"name": s(256), "country": s(2, description="ISO 3166-1 alpha-2"), "registration_number": s(64)}, strict=True),
+ "RegisterRequest": obj({"email": s(254, format="email"), "password": s(1024), "name": s(256), "organization": ref("Organization")},
+                        required=["email", "password", "organization"], strict=True),
+ "RegisterReply": obj({"user_id": string, "tenant_id": string}),
+ "LoginRequest": obj({"email": s(254), "password": s(1024), "tenant_id": s(64, description="the tenant to sign in to; empty: the one registered")},
+                     required=["email", "password"], strict=True),
+ "TokenReply": obj({"access_token": string, "refresh_token": string, "token_type": string, "expires_in": i64, "session_id": string, "tenant_id": string}),
+ "RefreshRequest": obj({"refresh_token": s(512)}, required=["refresh_token"], strict=True),
+ "RequestPasswordResetRequest": obj({"email": s(254)}, required=["email"], strict=True),
+ "ConfirmPasswordResetRequest": obj({"token": s(512), "new_password": s(1024)}, required=["token", "new_password"], strict=True),
+ "VerifyEmailRequest": obj({"token": s(512)}, required=["token"], strict=True),
+ "VerifyEmailReply": obj({"user_id": string}),
+ "ChangePasswordRequest": obj({"current_password": s(1024), "new_password": s(1024)}, required=["current_password", "new_password"], strict=True),
+ "ChangePasswordReply": obj({"other_sessions_revoked": i32}),
+ "Empty": obj({}),
+ "MfaEnrollReply": obj({"secret": s(description="base32, for typing into an authenticator app"), "otpauth_uri": string, "qr_svg": s(description="the URI's QR code, an SVG document")}),
+ "MfaConfirmRequest": obj({"code": s(6, pattern="^[0-9]{6}$")}, required=["code"], strict=True),
+ "MfaConfirmReply": obj({"backup_codes": arr(string, description="ten single-use codes, shown this once")}),
+ "Session": obj({"session_id": string, "ip": string, "user_agent": string, "created_at_ms": i64, "last_seen_at_ms": i64, "current": boolean}),
+ "ListSessionsReply": obj({"sessions": arr(ref("Session"))}),
+ "RevokeSessionsReply": obj({"revoked": i32}),
+ "WhoAmIReply": obj({"principal": string, "tenant_id": string, "session_id": string, "roles": arr(string), "scopes": arr(string), "created_by": string}),
+ "ApiKey": obj({"api_key_id": string, "name": string, "prefix": string, "scopes": arr(string), "created_by": string, "created_at_ms": i64,
+                "expires_at_ms": i64, "last_used_at_ms": i64, "last_used_ip": string, "rate_limit_per_minute": u32, "rotation_due": boolean, "replaced_by": string}),
+ "CreateApiKeyRequest": obj({"name": s(128), "scopes": arr(s(64), maxItems=32), "rate_limit_per_minute": u32, "expires_in_days": u32},
+                            required=["name", "scopes"], strict=True),
+ "CreateApiKeyReply": obj({"api_key": ref("ApiKey"), "key": s(description="the secret, shown this once")}),
+ "ListApiKeysReply": obj({"api_keys": arr(ref("ApiKey"))}),
+ "RotateApiKeyRequest": obj({"grace_seconds": u32}, strict=True),
+ "TenantPolicies": obj({"ip_allowlist": arr(string), "mfa_required": boolean, "sso_enforced": boolean, "password_rotation_days": u32, "audit_retention_days": u32}),
+ "Tenant": obj({"tenant_id": string, "name": string, "slug": string,
+                "status": {"type": "string", "enum": ["TENANT_STATUS_PROVISIONING", "TENANT_STATUS_ACTIVE", "TENANT_STATUS_SUSPENDED", "TENANT_STATUS_DELETING", "TENANT_STATUS_DELETED"]},
+                "plan": string, "country": string, "registration_number": string, "email_domain": string, "data_region": string,
+                "created_at_ms": i64, "last_activity_at_ms": i64, "policies": ref("TenantPolicies"), "waiting_for": arr(string)}),
+ "UpdateTenantRequest": obj({"name": s(256), "plan": s(32), "mfa_required": boolean, "sso_enforced": boolean, "password_rotation_days": u32}, strict=True),
+ "IpAllowlist": obj({"cidrs": arr(s(64), maxItems=100)}, strict=True),
+ "Member": obj({"user_id": string, "email": string, "role": role_enum, "status": status_enum, "joined_at_ms": i64}),
+ "Invitation": obj({"invitation_id": string, "email": string, "role": role_enum, "expires_at_ms": i64, "invited_by": string}),
+ "ListMembersReply": obj({"members": arr(ref("Member")), "invitations": arr(ref("Invitation"))}),
+ "InviteMemberRequest": obj({"email": s(254), "role": role_enum}, required=["email", "role"], strict=True),
+ "InviteMemberReply": obj({"invitation": ref("Invitation"), "token": s(description="shown once: the invitee presents it to accept")}),
+ "UpdateMemberRequest": obj({"user_id": s(36, description="optional; when given, the member the path names"), "role": role_enum, "status": status_enum}, strict=True),
+ "MemberReply": obj({"member": ref("Member"), "permissions_revision": {"type": "integer", "format": "int64", "minimum": 0}, "warnings": arr(string)}),
+ "RoleBinding": obj({"principal": string, "role": string, "resource": string, "granted_by": string, "granted_at_ms": i64}),
+ "ListAccessReply": obj({"bindings": arr(ref("RoleBinding")), "revision": {"type": "integer", "minimum": 0}}),
+ "ResourceRoleBody": obj({"role": s(32, description="owner, editor or viewer")}, required=["role"], strict=True),
+ "PermissionsWriteReply": obj({"revision": {"type": "integer", "minimum": 0}, "binding": ref("RoleBinding")}),
+ "PermissionCheckBody": obj({"principal_id": s(36, description="a member's user ID; empty: the caller"), "action": s(64), "resource": s(200, description="<type>/<id>, or empty for the tenant"),
+                             "at_least_revision": {"type": "integer", "minimum": 0}}, required=["action"], strict=True),
+ "CheckReply": obj({"allowed": boolean, "reason": string, "revision": {"type": "integer", "minimum": 0}}),
+ "AccessReviewEntry": obj({"user_id": string, "email": string, "tenant_role": string, "status": string, "resource_roles": arr(ref("RoleBinding")), "last_active_at_ms": i64}),
+ "AccessReviewReply": obj({"entries": arr(ref("AccessReviewEntry")), "warnings": arr(string), "generated_at_ms": i64, "last_reviewed_at_ms": i64,
+                           "last_reviewed_by": string, "review_due_at_ms": i64, "revision": {"type": "integer", "minimum": 0}}),
+ "CompleteAccessReviewRequest": obj({"note": s(1000)}, strict=True),
+ "AuditRecord": obj({"position": i64, "event": {"type": "object", "description": "an AuditEvent (proto/rampart/v1/audit.proto) in proto3 JSON"}}),
+ "AuditQueryReply": obj({"records": arr(ref("AuditRecord")), "next_cursor": string}),
+ "AuditVerifyReply": obj({"valid": boolean, "verified_events": i64, "first_bad_position": i64, "problem": string}),
+ "Ban": obj({"network": string, "banned_at_ms": i64, "until_ms": i64, "offences": u32, "reason": string, "lifted_by": string}),
+ "ListBansReply": obj({"bans": arr(ref("Ban"))}),
+ "UnbanReply": obj({"lifted": boolean, "ban": ref("Ban")}),
+ "Health": obj({"status": string}),
+}
+
+error_codes = {"400": "BadRequest", "401": "Unauthorized", "403": "Forbidden", "404": "NotFound", "408": "RequestTimeout",
+               "409": "Conflict", "413": "ContentTooLarge", "415": "UnsupportedMediaType", "429": "TooManyRequests",
+               "503": "ServiceUnavailable", "504": "GatewayTimeout"}
+descriptions = {"400": "malformed input: the body, a parameter or a header", "401": "no credential, or one that is not valid",
+                "403": "not allowed: another tenant, a missing permission (`errors.reason`), an address outside the tenant's IP allowlist",
+                "404": "no such route or resource", "408": "the body did not arrive in time", "409": "conflicts with the current state",
+                "413": "the body is larger than 64 KiB", "415": "the body is not application/json",
+                "429": "over a rate limit, or the client's network is banned; see Retry-After and the RateLimit fields",
+                "503": "a service the request needs is not available; fail closed", "504": "the owning service did not answer in time"}
+rl_headers = {"RateLimit-Policy": {"$ref": "#/components/headers/RateLimit-Policy"}, "RateLimit": {"$ref": "#/components/headers/RateLimit"},
+              "X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}}
+responses = {}
+for code, name in error_codes.items():
+    r = {"description": descriptions[code], "content": {"application/problem+json": {"schema": ref("Problem")}}, "headers": dict(rl_headers)}
+    if code in ("429", "503"):
+        r["headers"]["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
+    responses[name] = r
+
+def errors(public=False):
+    return {code: {"$ref": f"#/components/responses/{name}"} for code, name in error_codes.items()}
+
+def ok(schema, status="200", description="OK", content_type="application/json", extra_headers=None):
+    r = {"description": description, "headers": dict(rl_headers)}
+    if extra_headers: r["headers"].update(extra_headers)
+    if schema is not None:
+        r["content"] = {content_type: {"schema": schema}}
+    return {status: r}
+
+consistency_header = {"Rampart-Consistency-Token": {"description": "the permissions revision this write produced (PERM-6); present it on later requests", "schema": string}}
+
+def op(opid, summary, tag, body=None, response=None, status="200", secured=True, params=(), content_type="application/json", extra_headers=None, description=None):
+    o = {"operationId": opid, "summary": summary, "tags": [tag]}
+    if description: o["description"] = description
+    if params: o["parameters"] = list(params)
+    if body: o["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
+    rs = {}
+    if status == "204":
+        rs["204"] = {"description": "done", "headers": dict(rl_headers)}
+    else:
+        rs.update(ok(ref(response) if isinstance(response, str) else response, status, content_type=content_type, extra_headers=extra_headers))
+    rs.update(errors())
+    o["responses"] = rs
+    o["security"] = [{"bearer": []}] if secured else []
+    return o
+
+def p(name, schema, description=None, where="path", required=True):
+    d = {"name": name, "in": where, "required": required, "schema": schema}
+    if description: d["description"] = description
+    return d
+
+T = p("tenant_id", tenant_hex, "the tenant (32 lower-case hex digits); your credential's own")
+consistency = p("Rampart-Consistency-Token", s(20, pattern="^[0-9]{1,20}$"), "a revision a write returned: no decision older than it is used", where="header", required=False)
+filters = [p("actor_id", s(256), where="query", required=False), p("action", s(64), where="query", required=False),
+           p("target_type", s(64), where="query", required=False), p("target_id", s(256), where="query", required=False),
+           p("outcome", {"type": "string", "enum": ["success", "failure"]}, where="query", required=False),
+           p("ip", {"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]}, where="query", required=False),
+           p("from_ms", {"type": "integer", "format": "int64", "minimum": 0}, "occurred at or after (Unix ms)", where="query", required=False),
+           p("to_ms", {"type": "integer", "format": "int64", "minimum": 0}, "occurred before (Unix ms)", where="query", required=False)]
+
+paths = {
+ "/healthz": {"get": {"operationId": "health", "summary": "liveness", "tags": ["operations"], "security": [],
+                      "responses": {"200": {"description": "alive", "content": {"application/json": {"schema": ref("Health")}}}}}},
+ "/readyz": {"get": {"operationId": "readiness", "summary": "readiness: NATS and the revocation list", "tags": ["operations"], "security": [],
+                     "responses": {"200": {"description": "ready", "content": {"application/json": {"schema": {"type": "object"}}}},
+                                   "503": {"description": "not ready", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+ "/openapi.json": {"get": {"operationId": "openapi", "summary": "this document", "tags": ["operations"], "security": [],
+                           "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}, **{k: v for k, v in errors().items() if k in ("429", "503")}}}},
+ "/.well-known/security.txt": {"get": {"operationId": "securityTxt", "summary": "RFC 9116 disclosure contact", "tags": ["operations"], "security": [],
+                                       "responses": {**ok({"type": "string"}, content_type="text/plain"), **{k: v for k, v in errors().items() if k in ("429", "503")}}}},
+ "/.well-known/jwks.json": {"get": op("jwks", "the public keys access tokens are signed with", "auth", response={"type": "object"}, secured=False)},
+ "/v1/auth/register": {"post": op("register", "a user and their organisation's tenant (owner)", "auth", "RegisterRequest", "RegisterReply", status="201", secured=False)},
+ "/v1/auth/login": {"post": op("login", "sign in", "auth", "LoginRequest", "TokenReply", secured=False)},
+ "/v1/auth/token/refresh": {"post": op("refresh", "rotate the refresh token", "auth", "RefreshRequest", "TokenReply", secured=False)},
+ "/v1/auth/password/reset/request": {"post": op("requestPasswordReset", "mail a reset link (the same answer for any address)", "auth", "RequestPasswordResetRequest", "Empty", secured=False)},
+ "/v1/auth/password/reset/confirm": {"post": op("confirmPasswordReset", "set a new password with a reset token", "auth", "ConfirmPasswordResetRequest", "Empty", secured=False)},
+ "/v1/auth/email/verify": {"post": op("verifyEmail", "spend an email verification token", "auth", "VerifyEmailRequest", "VerifyEmailReply", secured=False)},
+ "/v1/auth/password/change": {"post": op("changePassword", "change my password; my other sessions end", "auth", "ChangePasswordRequest", "ChangePasswordReply")},
+ "/v1/auth/logout": {"post": op("logout", "end this session", "auth", status="204")},
+ "/v1/auth/sessions": {"get": op("listSessions", "my sessions", "auth", response="ListSessionsReply"),
+                        "delete": op("revokeOtherSessions", "end all my sessions but this one", "auth", response="RevokeSessionsReply")},
+ "/v1/auth/sessions/{id}": {"delete": op("revokeSession", "end one of my sessions", "auth", status="204", params=[p("id", uuid)])},
+ "/v1/auth/mfa/totp/enroll": {"post": op("enrollTotp", "start TOTP enrolment: a new secret, its otpauth URI and QR code; nothing changes until confirmed", "mfa", response="MfaEnrollReply")},
+ "/v1/auth/mfa/totp/confirm": {"post": op("confirmTotp", "turn MFA on with a current code; answers ten backup codes", "mfa", "MfaConfirmRequest", "MfaConfirmReply")},
+ "/v1/auth/whoami": {"get": op("whoami", "the caller, as its credential says", "auth", response="WhoAmIReply")},
+ "/v1/tenants/{tenant_id}": {
+     "get": op("getTenant", "the tenant", "tenants", response="Tenant", params=[T]),
+     "patch": op("updateTenant", "change name, plan or policies (settings.manage)", "tenants", "UpdateTenantRequest", "Tenant", params=[T, consistency]),
+     "delete": op("deleteTenant", "delete the tenant (tenant.delete: owners)", "tenants", response="Tenant", status="202", params=[T, consistency])},
+ "/v1/tenants/{tenant_id}/ip-allowlist": {
+     "get": op("getIpAllowlist", "the tenant's IP allowlist", "tenants", response="IpAllowlist", params=[T]),
+     "put": op("setIpAllowlist", "replace the IP allowlist (settings.manage); your own address must stay inside", "tenants", "IpAllowlist", "IpAllowlist", params=[T, consistency])},
+ "/v1/tenants/{tenant_id}/members": {
+     "get": op("listMembers", "members and open invitations", "members", response="ListMembersReply", params=[T]),
+     "post": op("inviteMember", "invite a member (members.manage)", "members", "InviteMemberRequest", "InviteMemberReply", status="201", params=[T, consistency])},
+ "/v1/tenants/{tenant_id}/members/{user_id}": {
+     "patch": op("updateMember", "change a member's role or status (members.manage)", "members", "UpdateMemberRequest", "MemberReply", params=[T, p("user_id", uuid), consistency], extra_headers=consistency_header),
+     "delete": op("removeMember", "remove a member (members.manage)", "members", response="MemberReply", params=[T, p("user_id", uuid), consistency], extra_headers=consistency_header)},
+ "/v1/tenants/{tenant_id}/api-keys": {
+     "get": op("listApiKeys", "API keys: all for owners and admins, one's own for members", "api-keys", response="ListApiKeysReply",
+               params=[T, p("unused_for_days", {"type": "integer", "minimum": 0, "maximum": 3650}, where="query", required=False)]),
+     "post": op("createApiKey", "create an API key; the secret is shown once", "api-keys", "CreateApiKeyRequest", "CreateApiKeyReply", status="201", params=[T])},
+ "/v1/tenants/{tenant_id}/api-keys/{id}": {"delete": op("revokeApiKey", "revoke an API key", "api-keys", status="204", params=[T, p("id", uuid)])},
+ "/v1/tenants/{tenant_id}/api-keys/{id}/rotate": {"post": op("rotateApiKey", "replace an API key; the old one works for its grace period", "api-keys", "RotateApiKeyRequest", "CreateApiKeyReply", status="201", params=[T, p("id", uuid)])},
+ "/v1/tenants/{tenant_id}/resources/{type}/{id}/roles": {
+     "get": op("listResourceRoles", "who holds which role on a resource", "permissions", response="ListAccessReply", params=[T, p("type", {"type": "string", "enum": ["boards"]}, "the resource type"), p("id", s(64, pattern="^[A-Za-z0-9_-]+$"), "the resource's ID"), consistency])},
+ "/v1/tenants/{tenant_id}/resources/{type}/{id}/roles/{principal_id}": {
+     "put": op("setResourceRole", "grant a member a role on a resource (boards.share there)", "permissions", "ResourceRoleBody", "PermissionsWriteReply",
+               params=[T, p("type", {"type": "string", "enum": ["boards"]}, "the resource type"), p("id", s(64, pattern="^[A-Za-z0-9_-]+$"), "the resource's ID"), p("principal_id", uuid)], extra_headers=consistency_header),
+     "delete": op("removeResourceRole", "take a member's role on a resource away", "permissions", response="PermissionsWriteReply",
+                  params=[T, p("type", {"type": "string", "enum": ["boards"]}, "the resource type"), p("id", s(64, pattern="^[A-Za-z0-9_-]+$"), "the resource's ID"), p("principal_id", uuid)], extra_headers=consistency_header)},
+ "/v1/tenants/{tenant_id}/permissions/check": {"post": op("checkPermission", "may a principal do an action on a resource? With the reason", "permissions", "PermissionCheckBody", "CheckReply", params=[T, consistency])},
+ "/v1/tenants/{tenant_id}/access-review": {"get": op("accessReview", "who has access to what (members.manage)", "permissions",
+                                                      response={"oneOf": [ref("AccessReviewReply")]}, params=[T, p("format", {"type": "string", "enum": ["json", "csv"]}, where="query", required=False), consistency])},
+ "/v1/tenants/{tenant_id}/access-review/complete": {"post": op("completeAccessReview", "record a completed review (members.manage)", "permissions", "CompleteAccessReviewRequest", "AccessReviewReply", params=[T, consistency])},
+ "/v1/tenants/{tenant_id}/audit-events": {"get": op("queryAuditEvents", "the tenant's audit events, newest first (audit.read)", "audit", response="AuditQueryReply",
+                                                    params=[T] + filters + [p("cursor", s(512), where="query", required=False), p("page_size", {"type": "integer", "minimum": 1, "maximum": 500}, where="query", required=False), consistency])},
+ "/v1/tenants/{tenant_id}/audit-events/export": {"get": op("exportAuditEvents", "every matching event, oldest first, streamed (audit.read)", "audit", response={"type": "string"}, content_type="application/jsonl",
+                                                           params=[T] + filters + [p("format", {"type": "string", "enum": ["json", "csv"]}, where="query", required=False), consistency])},
+ "/v1/tenants/{tenant_id}/audit-events/verify": {"get": op("verifyAuditChain", "verify the tenant's hash chain and signed checkpoints (audit.read)", "audit", response="AuditVerifyReply", params=[T, consistency])},
+ "/v1/admin/bans": {"get": op("listBans", "networks banned by fail2ban (platform super-admins)", "admin", response="ListBansReply")},
+ "/v1/admin/bans/{ip}": {
+     "get": op("getBan", "the ban covering an address (platform super-admins)", "admin", response="Ban", params=[p("ip", {"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]})]),
+     "delete": op("liftBan", "lift the ban covering an address (platform super-admins)", "admin", response="UnbanReply", params=[p("ip", {"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]})])},
+}
+# The access review also answers CSV.
+paths["/v1/tenants/{tenant_id}/access-review"]["get"]["responses"]["200"]["content"]["text/csv; charset=utf-8"] = {"schema": {"type": "string"}}
+paths["/v1/tenants/{tenant_id}/audit-events/export"]["get"]["responses"]["200"]["content"]["text/csv; charset=utf-8"] = {"schema": {"type": "string"}}
+paths["/v1/tenants/{tenant_id}/access-review"]["get"]["responses"]["200"]["content"]["application/json"] = {"schema": ref("AccessReviewReply")}
+
+doc = {
+ "openapi": "3.1.0",
+ "info": {"title": "Rampart", "version": "1.0.0",
+          "description": "The public REST API of Rampart's gateway (SPEC section 14). JSON bodies with snake_case fields; unknown fields are refused. Errors are RFC 9457 problem+json. Every response carries X-Request-Id and the security headers; limited responses carry the IETF RateLimit fields. Fields holding their default value (false, 0, empty) are left out, as proto3's JSON mapping does. Enumerations use their proto names (MEMBER_ROLE_ADMIN).",
+          "license": {"name": "Proprietary", "identifier": "LicenseRef-Proprietary"}},
+ "servers": [{"url": "/"}],
+ "tags": [{"name": n} for n in ["operations", "auth", "mfa", "tenants", "members", "api-keys", "permissions", "audit", "admin"]],
+ "paths": paths,
+ "components": {
+   "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "an access token (JWT, EdDSA) from login, or an API key (rk_…) where the route takes one"}},
+   "schemas": schemas, "responses": responses,
+   "headers": {
+     "X-Request-Id": {"description": "the request's ID: the client's when well-formed, else a new one", "schema": string},
+     "RateLimit-Policy": {"description": "draft-ietf-httpapi-ratelimit-headers: each policy the request met, e.g. \"api\";q=60;w=60", "schema": string},
+     "RateLimit": {"description": "draft-ietf-httpapi-ratelimit-headers: what is left of each, e.g. \"api\";r=12;t=41", "schema": string},
+     "Retry-After": {"description": "seconds to wait before a retry can succeed", "schema": {"type": "integer", "minimum": 1}}}},
+}
+print(json.dumps(doc, indent=2, ensure_ascii=False))
