@@ -1,7 +1,10 @@
 import Foundation
 import RampartModels
+import RateLimitKit
+import RateLimitService
 import ServiceKit
 import SodiumKit
+import TenantsService
 import TestSupport
 import Testing
 
@@ -71,6 +74,87 @@ struct MFAHTTPTests {
 
         let audited = try await cluster.events(Subjects.audit(tenant: TenantID(tenant)), as: Rampart_V1_AuditEvent.self, stream: Subjects.auditStream)
         #expect(audited.contains { $0.action == AuditAction.mfaEnrolled.rawValue })
+    }
+
+    /// Enrols and confirms `access`'s user: the secret and the backup codes.
+    func enrol(_ port: Int, _ access: String) async throws -> (secret: String, backupCodes: [String]) {
+        let secret = try #require(try HTTP.object(try await HTTP.send(port, "POST", "/v1/auth/mfa/totp/enroll", token: access))["secret"] as? String)
+        let confirmed = try await HTTP.send(port, "POST", "/v1/auth/mfa/totp/confirm", #"{"code":"\#(try code(secret))"}"#, token: access)
+        #expect(confirmed.status == 200, "\(confirmed.body)")
+        return (secret, try #require(try HTTP.object(confirmed)["backup_codes"] as? [String]))
+    }
+
+    func passwordStep(_ port: Int) async throws -> String {
+        let login = try await HTTP.send(port, "POST", "/v1/auth/login", #"{"email":"ada@lovelace.example","password":"\#(HTTP.password)"}"#)
+        #expect(login.status == 200, "\(login.body)")
+        let body = try HTTP.object(login)
+        #expect(body["mfa_required"] as? Bool == true)
+        #expect(body["access_token"] == nil && body["refresh_token"] == nil)
+        return try #require(body["mfa_token"] as? String)
+    }
+
+    func secondStep(_ port: Int, _ token: String, _ code: String) async throws -> HTTPTestResponse {
+        try await HTTP.send(port, "POST", "/v1/auth/login/mfa", #"{"mfa_token":"\#(token)","code":"\#(code)"}"#)
+    }
+
+    @Test("MFA-4: sign-in needs the code; a code is never accepted twice; a backup code works once; the challenge is single use")
+    func signIn() async throws {
+        // A dozen sign-ins and wrong codes from 127.0.0.1 in a few seconds: the sign-in limits
+        // are lifted and the address never banned (both have tests of their own).
+        var policies = RateLimitPolicy.defaults.filter { !["login", "login_account"].contains($0.name) }
+        policies += [
+            RateLimitPolicy(name: "login", key: .ip, limit: 1000, windowSeconds: 60),
+            RateLimitPolicy(name: "login_account", key: .account, limit: 1000, windowSeconds: 900),
+        ]
+        let cluster = try await TenantsCluster.start(
+            settings: TenantsSettings(sagaServices: [.tenants, .auth]),
+            rateLimitSettings: TenantsCluster.liftedAPILimit(RateLimitSettings(policies: policies, allowlist: [IPNetwork(cidr: "127.0.0.1/32")!])),
+            without: [.permissions, .audit, .webhooks]
+        )
+        try await cluster.start(.gateway)
+        let port = await cluster.gatewayPort.wait()
+        let (tenant, access) = try await HTTP.signUp(port, cluster, email: "ada@lovelace.example", number: "732 829 320 00074")
+        defer { Task { await cluster.stop() } }
+        let (secret, backupCodes) = try await enrol(port, access)
+        // Confirming spent the current step: the next one signs in. Steps are fixed here, so a
+        // 30-second boundary passing mid-test changes nothing.
+        let base = TOTP.step(at: WallClock.milliseconds() / 1000)
+        let totp = TOTP(secret: try #require(Base32.decode(secret)))
+        let next = totp.code(atStep: base + 1)
+
+        let challenge = try await passwordStep(port)
+        #expect(try await secondStep(port, challenge, "000000").status == 401)
+        let signedIn = try await secondStep(port, challenge, next)
+        #expect(signedIn.status == 200, "\(signedIn.body)")
+        let tokens = try HTTP.object(signedIn)
+        let accessToken = try #require(tokens["access_token"] as? String)
+        #expect(tokens["tenant_id"] as? String == tenant)
+        let payload = try #require(Base64.decode(String(accessToken.split(separator: ".")[1]), variant: Base64.urlSafeNoPadding))
+        let claims = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
+        #expect(claims["amr"] as? [String] == ["pwd", "otp", "mfa"])
+        #expect(try await HTTP.send(port, "GET", "/v1/auth/whoami", token: accessToken).status == 200)
+        // The challenge is spent, and the code is spent with a fresh challenge too.
+        #expect(try await secondStep(port, challenge, next).status == 401)
+        let replay = try await passwordStep(port)
+        #expect(try await secondStep(port, replay, next).status == 401)
+        #expect(try await secondStep(port, replay, totp.code(atStep: base)).status == 401)  // older than the last one accepted
+
+        // A backup code, once.
+        let backup = try await passwordStep(port)
+        let typed = backupCodes[0].uppercased().replacingOccurrences(of: "-", with: " ")
+        #expect(try await secondStep(port, backup, typed).status == 200)
+        #expect(try await secondStep(port, try await passwordStep(port), backupCodes[0]).status == 401)
+        let audited = try await cluster.events(Subjects.audit(tenant: TenantID(tenant)), as: Rampart_V1_AuditEvent.self, stream: Subjects.auditStream)
+        #expect(audited.contains { $0.action == AuditAction.mfaBackupCodeUsed.rawValue && $0.reason == "9 backup codes left" })
+
+        // Five wrong codes spend a challenge: the right one is refused after.
+        let guessed = try await passwordStep(port)
+        for wrong in ["111111", "222222", "333333", "444444", "555555"] { #expect(try await secondStep(port, guessed, wrong).status == 401) }
+        #expect(try await secondStep(port, guessed, backupCodes[1]).status == 401)
+        // Forged and malformed challenges.
+        for forged in ["mfa_AAAA", "", "mfa_" + String(repeating: "A", count: 43), "' OR 1=1 --"] {
+            #expect(try await secondStep(port, forged, backupCodes[1]).status == 401, "\(forged)")
+        }
     }
 
     @Test("an API key cannot enrol; unsigned requests and hostile codes get a precise 4xx")

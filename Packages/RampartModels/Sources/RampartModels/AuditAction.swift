@@ -8,6 +8,7 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case mfaEnrolled = "mfa.enrolled"
     case mfaDisabled = "mfa.disabled"
     case mfaReset = "mfa.reset"
+    case mfaBackupCodeUsed = "mfa.backup_code_used"
     case passwordChanged = "password.changed"
     case passwordReset = "password.reset"
     case permissionChanged = "permission.changed"

@@ -141,6 +141,20 @@ enum AuthMigrations {
         );
         """
 
+    /// MFA-4: the second step of a sign-in, earned by the password step: single use, bound to
+    /// the user and the tenant chosen, short-lived, and spent after five wrong codes.
+    static let mfaChallenges = """
+        CREATE TABLE mfa_challenges (
+            token_hash bytea PRIMARY KEY CHECK (length(token_hash) = 32),
+            user_id    uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            tenant_id  text NOT NULL CHECK (tenant_id ~ '^[0-9a-f]{32}$'),
+            attempts   integer NOT NULL DEFAULT 0,
+            expires_at timestamptz NOT NULL,
+            used_at    timestamptz
+        );
+        CREATE INDEX mfa_challenges_expiry ON mfa_challenges (expires_at);
+        """
+
     static let set = MigrationSet(
         global: [
             Migration(version: 1, name: "users", sql: users), Migration(version: 2, name: "signing keys", sql: signingKeys),
@@ -148,6 +162,7 @@ enum AuthMigrations {
             Migration(version: 4, name: "api key scopes", sql: apiKeyScopes),
             Migration(version: 5, name: "super-admin flag", sql: superAdmin),
             Migration(version: 6, name: "mfa", sql: mfa),
+            Migration(version: 7, name: "mfa challenges", sql: mfaChallenges),
         ],
         tenant: [Migration(version: 1, name: "sessions", sql: sessions), Migration(version: 2, name: "api keys", sql: apiKeys)]
     )

@@ -92,6 +92,140 @@ extension Sessions {
         return reply
     }
 
+    // MARK: The sign-in step (MFA-4)
+
+    static let challengeSeconds = 300
+    static let challengeAttempts = 5
+
+    func mfaEnabled(_ user: UUID) async throws -> Bool {
+        let rows = try await database.client.query("SELECT 1 FROM mfa_totp WHERE user_id = \(user) AND confirmed_at IS NOT NULL", logger: logger)
+        for try await _ in rows.decode(Int.self) { return true }
+        return false
+    }
+
+    /// The password step's answer for a user with MFA on: a single-use token for the code step.
+    func mfaChallenge(user: UUID, tenant: TenantID) async throws -> Rampart_V1_TokenReply {
+        let secret = randomBytes(32)
+        try await database.client.query(
+            """
+            INSERT INTO mfa_challenges (token_hash, user_id, tenant_id, expires_at)
+            VALUES (\(ByteBuffer(bytes: sha256(secret))), \(user), \(tenant.hex), now() + make_interval(secs => \(Double(Self.challengeSeconds))))
+            """,
+            logger: logger
+        )
+        var reply = Rampart_V1_TokenReply()
+        reply.mfaRequired = true
+        reply.mfaToken = "mfa_" + Base64.encode(secret, variant: Base64.urlSafeNoPadding)
+        return reply
+    }
+
+    /// The code step: a TOTP code newer than the last one accepted, or an unused backup code,
+    /// opens the session the password step asked for. Every wrong code is a fail2ban failure
+    /// and an audited failed sign-in; the fifth spends the challenge.
+    func loginMFA(_ request: Rampart_V1_LoginMfaRequest, call: CallContext) async throws -> Rampart_V1_TokenReply {
+        let invalid = RampartError(.unauthenticated, "this sign-in has expired or was already used: sign in again", details: ["field": "mfa_token"])
+        guard let ip = call.clientIP else {
+            throw RampartError(.invalidArgument, "the client's IP address is required to sign in", details: ["field": "client_ip"])
+        }
+        try await limit("login", key: ip, call: call)
+        guard request.mfaToken.hasPrefix("mfa_"), request.mfaToken.utf8.count < 64,
+            let secret = Base64.decode(String(request.mfaToken.dropFirst(4)), variant: Base64.urlSafeNoPadding), secret.count == 32
+        else { throw invalid }
+        let code = request.code.prefix(32)
+        let backupHash = try settings.keyEncryption.keyedHash(Array(Self.normalizedBackupCode(String(code)).utf8), purpose: Self.backupCodePurpose)
+        let now = WallClock.milliseconds() / 1000
+        enum Outcome {
+            case signedIn(user: UUID, tenant: TenantID, method: String, backupCodesLeft: Int)
+            case wrongCode(user: UUID, tenant: TenantID)
+            case invalid
+        }
+        let outcome: Outcome = try await database.transaction { connection in
+            let rows = try await connection.query(
+                """
+                SELECT c.user_id, c.tenant_id, t.secret_sealed, t.last_step FROM mfa_challenges c JOIN mfa_totp t ON t.user_id = c.user_id
+                WHERE c.token_hash = \(ByteBuffer(bytes: sha256(secret))) AND c.used_at IS NULL AND c.expires_at > now()
+                    AND t.confirmed_at IS NOT NULL
+                FOR UPDATE OF c, t
+                """,
+                logger: logger
+            )
+            var found: (UUID, String, ByteBuffer, Int64)?
+            for try await row in rows.decode((UUID, String, ByteBuffer, Int64).self) { found = row }
+            guard let (user, tenantText, sealed, lastStep) = found, let tenant = TenantID(tenantText) else { return .invalid }
+            let totp = TOTP(
+                secret: try settings.keyEncryption.open(try SealedSecret(bytes: Array(buffer: sealed)), associatedData: Self.totpBinding(user))
+            )
+            // A step accepted once is never accepted again, nor any before it.
+            if let step = totp.matchingStep(String(code), at: now), step > lastStep {
+                try await connection.query("UPDATE mfa_totp SET last_step = \(step) WHERE user_id = \(user)", logger: logger)
+                try await connection.query("UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND used_at IS NULL", logger: logger)
+                return .signedIn(user: user, tenant: tenant, method: "otp", backupCodesLeft: -1)
+            }
+            let spent = try await connection.query(
+                """
+                UPDATE mfa_backup_codes SET used_at = now()
+                WHERE user_id = \(user) AND code_hash = \(ByteBuffer(bytes: backupHash)) AND used_at IS NULL RETURNING user_id
+                """,
+                logger: logger
+            )
+            var usedBackup = false
+            for try await _ in spent.decode(UUID.self) { usedBackup = true }
+            if usedBackup {
+                try await connection.query("UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND used_at IS NULL", logger: logger)
+                let left = try await connection.query(
+                    "SELECT count(*) FROM mfa_backup_codes WHERE user_id = \(user) AND used_at IS NULL",
+                    logger: logger
+                )
+                var count = 0
+                for try await value in left.decode(Int.self) { count = value }
+                return .signedIn(user: user, tenant: tenant, method: "backup", backupCodesLeft: count)
+            }
+            try await connection.query(
+                """
+                UPDATE mfa_challenges SET attempts = attempts + 1,
+                    used_at = CASE WHEN attempts + 1 >= \(Self.challengeAttempts) THEN now() END
+                WHERE token_hash = \(ByteBuffer(bytes: sha256(secret)))
+                """,
+                logger: logger
+            )
+            return .wrongCode(user: user, tenant: tenant)
+        }
+        switch outcome {
+        case .invalid:
+            throw invalid
+        case .wrongCode(let user, let tenant):
+            await rateLimit.reportFailure(.mfa, context: call)
+            var event = Rampart_V1_AuditEvent(
+                .loginFailed,
+                tenant: tenant,
+                target: ("user", user.uuidString.lowercased()),
+                call: call,
+                service: .auth
+            )
+            event.outcome = .failure
+            event.reason = "invalid MFA code"
+            _ = try? await audit.publish(event)
+            throw RampartError(.unauthenticated, "the code is not right", details: ["field": "code"])
+        case .signedIn(let user, let tenant, let method, let left):
+            // The member's standing now, not at the password step.
+            guard let member = try await activeMember(user, tenant: tenant) else { throw invalid }
+            let email = EmailAddress(try await activeEmail(user))
+            guard let email else { throw invalid }
+            if method == "backup" {
+                var event = Rampart_V1_AuditEvent(
+                    .mfaBackupCodeUsed,
+                    tenant: tenant,
+                    target: ("user", user.uuidString.lowercased()),
+                    call: call,
+                    service: .auth
+                )
+                event.reason = "\(left) backup codes left"
+                _ = try? await audit.publish(event)
+            }
+            return try await openSession(user: user, email: email, tenant: tenant, role: member.role, amr: ["pwd", method, "mfa"], call: call)
+        }
+    }
+
     /// The sealed secret opens only as this user's: a row copied onto another user does not.
     static func totpBinding(_ user: UUID) -> [UInt8] {
         Array("\(totpSealPurpose):\(user.uuidString.lowercased())".utf8)
@@ -120,7 +254,7 @@ extension Sessions {
         )
     }
 
-    private func activeEmail(_ user: UUID) async throws -> String {
+    func activeEmail(_ user: UUID) async throws -> String {
         let rows = try await database.client.query("SELECT email FROM users WHERE id = \(user) AND status = 'active'", logger: logger)
         for try await email in rows.decode(String.self) { return email }
         throw RampartError(.unauthenticated, "sign in first")

@@ -64,16 +64,30 @@ struct Sessions: Sendable {
             try await database.client.query("UPDATE users SET password_hash = \(hash), updated_at = now() WHERE id = \(user.id)", logger: logger)
         }
 
+        // MFA-4: with MFA on, the password step only earns a challenge for the second step.
+        if try await mfaEnabled(user.id) { return try await mfaChallenge(user: user.id, tenant: tenant) }
+        return try await openSession(user: user.id, email: email, tenant: tenant, role: member.role, amr: ["pwd"], call: call)
+    }
+
+    /// A new session in `tenant` and its first tokens, once every step of the sign-in passed.
+    func openSession(
+        user: UUID,
+        email: EmailAddress,
+        tenant: TenantID,
+        role: Rampart_V1_MemberRole,
+        amr: [String],
+        call: CallContext
+    ) async throws -> Rampart_V1_TokenReply {
         let session = UUID()
         let refresh = Self.newRefreshToken(tenant)
         let schema = quotedSchema(tenant)
         try await database.transaction { connection in
             var binds = PostgresBindings()
             binds.append(session)
-            binds.append(user.id)
-            binds.append(ip)
+            binds.append(user)
+            binds.append(call.clientIP ?? "")
             binds.append(String((call.userAgent ?? "").prefix(512)))
-            binds.append("pwd")
+            binds.append(amr.joined(separator: " "))
             binds.append(Double(settings.sessionSeconds))
             try await connection.query(
                 PostgresQuery(
@@ -88,12 +102,12 @@ struct Sessions: Sendable {
             try await insertRefresh(refresh.hash, session: session, schema: schema, on: connection)
             // Where the user has sessions: a password change ends them in every such tenant.
             try await connection.query(
-                "INSERT INTO user_tenants (user_id, tenant_id) VALUES (\(user.id), \(tenant.hex)) ON CONFLICT DO NOTHING",
+                "INSERT INTO user_tenants (user_id, tenant_id) VALUES (\(user), \(tenant.hex)) ON CONFLICT DO NOTHING",
                 logger: logger
             )
         }
-        let reply = try await tokens(user: user.id, tenant: tenant, session: session, role: member.role, refresh: refresh.token)
-        await loggedIn(user: user.id, email: email, tenant: tenant, session: session, call: call)
+        let reply = try await tokens(user: user, tenant: tenant, session: session, role: role, refresh: refresh.token, amr: amr)
+        await loggedIn(user: user, email: email, tenant: tenant, session: session, call: call)
         return reply
     }
 
@@ -174,7 +188,16 @@ struct Sessions: Sendable {
                 try? await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: "member_disabled")
                 throw Self.invalidRefresh
             }
-            return try await tokens(user: user, tenant: tenant, session: session, role: member.role, refresh: token)
+            // How the session was established (pwd, or pwd otp mfa) stays true of its later tokens.
+            var amr = ["pwd"]
+            var binds = PostgresBindings()
+            binds.append(session)
+            let methods = try await database.client.query(
+                PostgresQuery(unsafeSQL: "SELECT amr FROM \(schema).sessions WHERE id = $1", binds: binds),
+                logger: logger
+            )
+            for try await text in methods.decode(String.self) { amr = text.split(separator: " ").map(String.init) }
+            return try await tokens(user: user, tenant: tenant, session: session, role: member.role, refresh: token, amr: amr)
         }
     }
 
@@ -320,7 +343,14 @@ struct Sessions: Sendable {
         )
     }
 
-    func tokens(user: UUID, tenant: TenantID, session: UUID, role: Rampart_V1_MemberRole, refresh: String) async throws -> Rampart_V1_TokenReply {
+    func tokens(
+        user: UUID,
+        tenant: TenantID,
+        session: UUID,
+        role: Rampart_V1_MemberRole,
+        refresh: String,
+        amr: [String]
+    ) async throws -> Rampart_V1_TokenReply {
         let now = WallClock.milliseconds() / 1000
         var superAdmin = false
         let flags = try await database.client.query("SELECT super_admin FROM users WHERE id = \(user)", logger: logger)
@@ -331,7 +361,7 @@ struct Sessions: Sendable {
             tenant: tenant.hex,
             sid: session.uuidString.lowercased(),
             roles: [role.name ?? "member"],
-            amr: ["pwd"],
+            amr: amr,
             iat: now,
             exp: now + Int64(settings.accessTokenSeconds),
             jti: randomHex128(),

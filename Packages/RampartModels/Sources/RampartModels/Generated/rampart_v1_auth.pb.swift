@@ -107,6 +107,29 @@ public nonisolated struct Rampart_V1_TokenReply: Sendable {
 
   public var tenantID: String = String()
 
+  /// MFA-4: the password was right and the user has MFA on. No tokens yet: present mfa_token
+  /// (single use, five minutes, bound to this user and tenant) with a code to login_mfa.
+  public var mfaRequired: Bool = false
+
+  public var mfaToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.v1.auth.login_mfa (POST /v1/auth/login/mfa): the second step of a sign-in with MFA.
+/// `code` is the app's current TOTP code (one step either side; a step accepted once is never
+/// accepted again) or an unused backup code. Five wrong codes spend the mfa_token.
+public nonisolated struct Rampart_V1_LoginMfaRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var mfaToken: String = String()
+
+  public var code: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -775,7 +798,7 @@ nonisolated extension Rampart_V1_LoginRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Rampart_V1_TokenReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TokenReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}access_token\0\u{3}refresh_token\0\u{3}token_type\0\u{3}expires_in\0\u{3}session_id\0\u{3}tenant_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}access_token\0\u{3}refresh_token\0\u{3}token_type\0\u{3}expires_in\0\u{3}session_id\0\u{3}tenant_id\0\u{3}mfa_required\0\u{3}mfa_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -789,6 +812,8 @@ nonisolated extension Rampart_V1_TokenReply: SwiftProtobuf.Message, SwiftProtobu
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.expiresIn) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.mfaRequired) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.mfaToken) }()
       default: break
       }
     }
@@ -813,6 +838,12 @@ nonisolated extension Rampart_V1_TokenReply: SwiftProtobuf.Message, SwiftProtobu
     if !self.tenantID.isEmpty {
       try visitor.visitSingularStringField(value: self.tenantID, fieldNumber: 6)
     }
+    if self.mfaRequired != false {
+      try visitor.visitSingularBoolField(value: self.mfaRequired, fieldNumber: 7)
+    }
+    if !self.mfaToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.mfaToken, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -823,6 +854,43 @@ nonisolated extension Rampart_V1_TokenReply: SwiftProtobuf.Message, SwiftProtobu
     if lhs.expiresIn != rhs.expiresIn {return false}
     if lhs.sessionID != rhs.sessionID {return false}
     if lhs.tenantID != rhs.tenantID {return false}
+    if lhs.mfaRequired != rhs.mfaRequired {return false}
+    if lhs.mfaToken != rhs.mfaToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_LoginMfaRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LoginMfaRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}mfa_token\0\u{1}code\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.mfaToken) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.code) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.mfaToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.mfaToken, fieldNumber: 1)
+    }
+    if !self.code.isEmpty {
+      try visitor.visitSingularStringField(value: self.code, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_LoginMfaRequest, rhs: Rampart_V1_LoginMfaRequest) -> Bool {
+    if lhs.mfaToken != rhs.mfaToken {return false}
+    if lhs.code != rhs.code {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
