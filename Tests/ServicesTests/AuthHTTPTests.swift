@@ -173,15 +173,10 @@ struct AuthHTTPTests {
         // production, and the noise of every other suite running at once stays inside 30%;
         // without the decoy hash an unknown email answers several times faster.
         // The sign-in limits are lifted and the test's address never banned: 80 failures follow.
-        var policies = RateLimitPolicy.defaults.filter { !["login", "login_account"].contains($0.name) }
-        policies += [
-            RateLimitPolicy(name: "login", key: .ip, limit: 1000, windowSeconds: 60),
-            RateLimitPolicy(name: "login_account", key: .account, limit: 1000, windowSeconds: 900),
-        ]
         let cluster = try await TenantsCluster.start(
             settings: TenantsSettings(sagaServices: [.tenants, .auth]),
             authSettings: AuthSettings(passwordAlgorithm: .bcrypt(cost: 10)),
-            rateLimitSettings: TenantsCluster.liftedAPILimit(RateLimitSettings(policies: policies, allowlist: [IPNetwork(cidr: "127.0.0.1/32")!])),
+            rateLimitSettings: TenantsCluster.liftedSignInLimits(),
             without: [.permissions, .audit, .webhooks]
         )
         try await cluster.start(.gateway)

@@ -99,16 +99,10 @@ struct MFAHTTPTests {
 
     @Test("MFA-4: sign-in needs the code; a code is never accepted twice; a backup code works once; the challenge is single use")
     func signIn() async throws {
-        // A dozen sign-ins and wrong codes from 127.0.0.1 in a few seconds: the sign-in limits
-        // are lifted and the address never banned (both have tests of their own).
-        var policies = RateLimitPolicy.defaults.filter { !["login", "login_account"].contains($0.name) }
-        policies += [
-            RateLimitPolicy(name: "login", key: .ip, limit: 1000, windowSeconds: 60),
-            RateLimitPolicy(name: "login_account", key: .account, limit: 1000, windowSeconds: 900),
-        ]
+        // A dozen sign-ins and wrong codes from 127.0.0.1 in a few seconds.
         let cluster = try await TenantsCluster.start(
             settings: TenantsSettings(sagaServices: [.tenants, .auth]),
-            rateLimitSettings: TenantsCluster.liftedAPILimit(RateLimitSettings(policies: policies, allowlist: [IPNetwork(cidr: "127.0.0.1/32")!])),
+            rateLimitSettings: TenantsCluster.liftedSignInLimits(),
             without: [.permissions, .audit, .webhooks]
         )
         try await cluster.start(.gateway)

@@ -5,6 +5,7 @@ import GatewayService
 import NATSKit
 import PermissionsService
 import RampartModels
+import RateLimitKit
 import RateLimitService
 import ServiceKit
 import SodiumKit
@@ -38,6 +39,17 @@ final class TenantsCluster: @unchecked Sendable {
         var settings = settings
         settings.policies["api"] = RateLimitPolicy(name: "api", key: .ip, limit: 1_000_000, windowSeconds: 60, algorithm: .gcra)
         return settings
+    }
+
+    /// For tests that sign in (or fail to) many times from 127.0.0.1: the sign-in limits lifted
+    /// as well, and the address never banned. The limits and bans have tests of their own.
+    static func liftedSignInLimits() -> RateLimitSettings {
+        var policies = RateLimitPolicy.defaults.filter { !["login", "login_account"].contains($0.name) }
+        policies += [
+            RateLimitPolicy(name: "login", key: .ip, limit: 1000, windowSeconds: 60),
+            RateLimitPolicy(name: "login_account", key: .account, limit: 1000, windowSeconds: 900),
+        ]
+        return liftedAPILimit(RateLimitSettings(policies: policies, allowlist: [IPNetwork(cidr: "127.0.0.1/32")!]))
     }
 
     static func start(
