@@ -54,6 +54,8 @@ schemas = {
  "MfaEnrollReply": obj({"secret": s(description="base32, for typing into an authenticator app"), "otpauth_uri": string, "qr_svg": s(description="the URI's QR code, an SVG document")}),
  "MfaConfirmRequest": obj({"code": s(6, pattern="^[0-9]{6}$")}, required=["code"], strict=True),
  "MfaConfirmReply": obj({"backup_codes": arr(string, description="ten single-use codes, shown this once")}),
+ "MfaStatusReply": obj({"enabled": boolean, "enabled_at_ms": i64, "backup_codes_remaining": i32}),
+ "MfaProofRequest": obj({"code": s(32, description="the app's current code"), "password": s(1024, description="to disable MFA instead of a code")}, strict=True),
  "Session": obj({"session_id": string, "ip": string, "user_agent": string, "created_at_ms": i64, "last_seen_at_ms": i64, "current": boolean}),
  "ListSessionsReply": obj({"sessions": arr(ref("Session"))}),
  "RevokeSessionsReply": obj({"revoked": i32}),
@@ -183,6 +185,9 @@ paths = {
  "/v1/auth/sessions/{id}": {"delete": op("revokeSession", "end one of my sessions", "auth", status="204", params=[p("id", uuid)])},
  "/v1/auth/mfa/totp/enroll": {"post": op("enrollTotp", "start TOTP enrolment: a new secret, its otpauth URI and QR code; nothing changes until confirmed", "mfa", response="MfaEnrollReply")},
  "/v1/auth/mfa/totp/confirm": {"post": op("confirmTotp", "turn MFA on with a current code; answers ten backup codes", "mfa", "MfaConfirmRequest", "MfaConfirmReply")},
+ "/v1/auth/mfa": {"get": op("mfaStatus", "whether MFA is on, and the backup codes left", "mfa", response="MfaStatusReply"),
+                  "delete": op("disableMfa", "turn MFA off, for a current code or the password", "mfa", "MfaProofRequest", "Empty")},
+ "/v1/auth/mfa/backup-codes/regenerate": {"post": op("regenerateBackupCodes", "ten new backup codes for a current TOTP code; the old ones stop working", "mfa", "MfaProofRequest", "MfaConfirmReply")},
  "/v1/auth/whoami": {"get": op("whoami", "the caller, as its credential says", "auth", response="WhoAmIReply")},
  "/v1/tenants/{tenant_id}": {
      "get": op("getTenant", "the tenant", "tenants", response="Tenant", params=[T]),

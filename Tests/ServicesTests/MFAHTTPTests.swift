@@ -151,6 +151,54 @@ struct MFAHTTPTests {
         }
     }
 
+    @Test(
+        "MFA-3: status shows the codes left; regenerating needs a current TOTP code and kills the old codes; disabling needs a code or the password"
+    )
+    func manage() async throws {
+        let cluster = try await TenantsCluster.start(
+            settings: TenantsSettings(sagaServices: [.tenants, .auth]),
+            rateLimitSettings: TenantsCluster.liftedSignInLimits(),
+            without: [.permissions, .audit, .webhooks]
+        )
+        defer { Task { await cluster.stop() } }
+        try await cluster.start(.gateway)
+        let port = await cluster.gatewayPort.wait()
+        let (_, access) = try await HTTP.signUp(port, cluster, email: "ada@lovelace.example", number: "732 829 320 00074")
+        #expect(try HTTP.object(try await HTTP.send(port, "GET", "/v1/auth/mfa", token: access))["enabled"] == nil)
+        #expect(try await HTTP.send(port, "DELETE", "/v1/auth/mfa", #"{"password":"\#(HTTP.password)"}"#, token: access).status == 409)
+        let (secret, oldCodes) = try await enrol(port, access)
+        let base = TOTP.step(at: WallClock.milliseconds() / 1000)
+        let totp = TOTP(secret: try #require(Base32.decode(secret)))
+        let status = try HTTP.object(try await HTTP.send(port, "GET", "/v1/auth/mfa", token: access))
+        #expect(status["enabled"] as? Bool == true)
+        #expect(status["backup_codes_remaining"] as? Int == 10)
+
+        let regenerate = "/v1/auth/mfa/backup-codes/regenerate"
+        for proof in [#"{"code":"000000"}"#, #"{"code":"\#(oldCodes[0])"}"#, #"{"code":"\#(totp.code(atStep: base))"}"#, "{}"] {
+            #expect(try await HTTP.send(port, "POST", regenerate, proof, token: access).status == 403, "\(proof)")
+        }
+        let regenerated = try await HTTP.send(port, "POST", regenerate, #"{"code":"\#(totp.code(atStep: base + 1))"}"#, token: access)
+        #expect(regenerated.status == 200, "\(regenerated.body)")
+        let newCodes = try #require(try HTTP.object(regenerated)["backup_codes"] as? [String])
+        #expect(newCodes.count == 10 && Set(newCodes).isDisjoint(with: oldCodes))
+        // The old codes no longer sign in; a new one does.
+        let challenge = try await passwordStep(port)
+        #expect(try await secondStep(port, challenge, oldCodes[1]).status == 401)
+        #expect(try await secondStep(port, challenge, newCodes[0]).status == 200)
+        #expect(try HTTP.object(try await HTTP.send(port, "GET", "/v1/auth/mfa", token: access))["backup_codes_remaining"] as? Int == 9)
+
+        // Off: not for a wrong password or a spent code; for the password, and sign-in is one step again.
+        #expect(try await HTTP.send(port, "DELETE", "/v1/auth/mfa", #"{"password":"wrong"}"#, token: access).status == 403)
+        #expect(try await HTTP.send(port, "DELETE", "/v1/auth/mfa", #"{"code":"\#(totp.code(atStep: base + 1))"}"#, token: access).status == 403)
+        let disabled = try await HTTP.send(port, "DELETE", "/v1/auth/mfa", #"{"password":"\#(HTTP.password)"}"#, token: access)
+        #expect(disabled.status == 200, "\(disabled.body)")
+        let login = try HTTP.object(
+            try await HTTP.send(port, "POST", "/v1/auth/login", #"{"email":"ada@lovelace.example","password":"\#(HTTP.password)"}"#)
+        )
+        #expect(login["access_token"] as? String != nil && login["mfa_required"] == nil)
+        #expect(try await HTTP.send(port, "POST", "/v1/auth/mfa/totp/enroll", token: access).status == 200)
+    }
+
     @Test("an API key cannot enrol; unsigned requests and hostile codes get a precise 4xx")
     func refused() async throws {
         let (cluster, port, tenant, access) = try await HTTP.signedIn()

@@ -9,6 +9,7 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case mfaDisabled = "mfa.disabled"
     case mfaReset = "mfa.reset"
     case mfaBackupCodeUsed = "mfa.backup_code_used"
+    case mfaBackupCodesRegenerated = "mfa.backup_codes_regenerated"
     case passwordChanged = "password.changed"
     case passwordReset = "password.reset"
     case permissionChanged = "permission.changed"

@@ -118,6 +118,16 @@ public enum AuthService {
                 router.register(Subjects.Auth.mfaConfirm, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaConfirmRequest, call) in
                     try await signIn.get().confirmTOTP(request, call: call)
                 }
+                router.register(Subjects.Auth.mfaStatus, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaStatusRequest, call) in
+                    try await signIn.get().mfaStatus(request, call: call)
+                }
+                router.register(Subjects.Auth.mfaRegenerateBackupCodes, requires: [.tenant, .principal]) {
+                    (request: Rampart_V1_MfaProofRequest, call) in
+                    try await signIn.get().regenerateBackupCodes(request, call: call)
+                }
+                router.register(Subjects.Auth.mfaDisable, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaProofRequest, call) in
+                    try await signIn.get().disableMFA(request, call: call)
+                }
                 router.register(Subjects.Auth.createAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_CreateApiKeyRequest, call) in
                     try await signIn.get().createAPIKey(request, call: call)
                 }

@@ -50,12 +50,8 @@ extension Sessions {
     /// answer is ten new backup codes. A wrong code counts as a failure for fail2ban (RL-3).
     func confirmTOTP(_ request: Rampart_V1_MfaConfirmRequest, call: CallContext) async throws -> Rampart_V1_MfaConfirmReply {
         let (tenant, user) = try caller(call)
-        let codes = (0..<Self.backupCodeCount).map { _ in Self.newBackupCode() }
-        let hashes = try codes.map {
-            try settings.keyEncryption.keyedHash(Array(Self.normalizedBackupCode($0).utf8), purpose: Self.backupCodePurpose)
-        }
         let now = WallClock.milliseconds() / 1000
-        let confirmed = try await database.transaction { connection -> Bool in
+        let confirmed = try await database.transaction { connection -> [String]? in
             let rows = try await connection.query(
                 "SELECT secret_sealed FROM mfa_totp WHERE user_id = \(user) AND confirmed_at IS NULL FOR UPDATE",
                 logger: logger
@@ -66,21 +62,14 @@ extension Sessions {
                 throw RampartError(.failedPrecondition, "no enrolment to confirm: start one with enroll (or MFA is already on)")
             }
             let secret = try settings.keyEncryption.open(try SealedSecret(bytes: sealedBytes), associatedData: Self.totpBinding(user))
-            guard let step = TOTP(secret: secret).matchingStep(request.code, at: now) else { return false }
+            guard let step = TOTP(secret: secret).matchingStep(request.code, at: now) else { return nil }
             try await connection.query(
                 "UPDATE mfa_totp SET confirmed_at = now(), last_step = \(step) WHERE user_id = \(user)",
                 logger: logger
             )
-            try await connection.query("DELETE FROM mfa_backup_codes WHERE user_id = \(user)", logger: logger)
-            for hash in hashes {
-                try await connection.query(
-                    "INSERT INTO mfa_backup_codes (user_id, code_hash, key_id) VALUES (\(user), \(ByteBuffer(bytes: hash)), \(settings.keyEncryption.currentKeyID))",
-                    logger: logger
-                )
-            }
-            return true
+            return try await replaceBackupCodes(user, on: connection)
         }
-        guard confirmed else {
+        guard let codes = confirmed else {
             await rateLimit.reportFailure(.mfa, context: call)
             throw RampartError(.invalidArgument, "the code is not the one your app shows now", details: ["field": "code"])
         }
@@ -90,6 +79,121 @@ extension Sessions {
         var reply = Rampart_V1_MfaConfirmReply()
         reply.backupCodes = codes
         return reply
+    }
+
+    /// Ten new backup codes for `user`, the old ones gone; the codes, to show once.
+    func replaceBackupCodes(_ user: UUID, on connection: PostgresConnection) async throws -> [String] {
+        let codes = (0..<Self.backupCodeCount).map { _ in Self.newBackupCode() }
+        try await connection.query("DELETE FROM mfa_backup_codes WHERE user_id = \(user)", logger: logger)
+        for code in codes {
+            let hash = try settings.keyEncryption.keyedHash(Array(Self.normalizedBackupCode(code).utf8), purpose: Self.backupCodePurpose)
+            try await connection.query(
+                "INSERT INTO mfa_backup_codes (user_id, code_hash, key_id) VALUES (\(user), \(ByteBuffer(bytes: hash)), \(settings.keyEncryption.currentKeyID))",
+                logger: logger
+            )
+        }
+        return codes
+    }
+
+    // MARK: Managing it (MFA-3, disabling)
+
+    func mfaStatus(_ request: Rampart_V1_MfaStatusRequest, call: CallContext) async throws -> Rampart_V1_MfaStatusReply {
+        let (_, user) = try caller(call)
+        let rows = try await database.client.query(
+            """
+            SELECT (extract(epoch FROM confirmed_at) * 1000)::bigint,
+                (SELECT count(*) FROM mfa_backup_codes b WHERE b.user_id = t.user_id AND b.used_at IS NULL)::integer
+            FROM mfa_totp t WHERE user_id = \(user) AND confirmed_at IS NOT NULL
+            """,
+            logger: logger
+        )
+        var reply = Rampart_V1_MfaStatusReply()
+        for try await (enabledAt, remaining) in rows.decode((Int64, Int32).self) {
+            reply.enabled = true
+            reply.enabledAtMs = enabledAt
+            reply.backupCodesRemaining = remaining
+        }
+        return reply
+    }
+
+    /// Ten new backup codes for a current TOTP code (not a backup code, nor a session alone:
+    /// someone holding a stolen session must not mint a second factor of their own).
+    func regenerateBackupCodes(_ request: Rampart_V1_MfaProofRequest, call: CallContext) async throws -> Rampart_V1_MfaConfirmReply {
+        let (tenant, user) = try caller(call)
+        let codes = try await database.transaction { connection -> [String]? in
+            guard try await spendCode(request.code, user: user, on: connection) else { return nil }
+            return try await replaceBackupCodes(user, on: connection)
+        }
+        guard let codes else { throw await wrongProof(call, field: "code") }
+        _ = try? await audit.publish(
+            Rampart_V1_AuditEvent(
+                .mfaBackupCodesRegenerated,
+                tenant: tenant,
+                target: ("user", user.uuidString.lowercased()),
+                call: call,
+                service: .auth
+            )
+        )
+        var reply = Rampart_V1_MfaConfirmReply()
+        reply.backupCodes = codes
+        return reply
+    }
+
+    /// MFA off, for a current TOTP code or the password: the secret, the backup codes and any
+    /// open sign-in challenge go.
+    func disableMFA(_ request: Rampart_V1_MfaProofRequest, call: CallContext) async throws -> Rampart_V1_MfaDisableReply {
+        let (tenant, user) = try caller(call)
+        var passwordMatches = false
+        if !request.password.isEmpty {
+            let rows = try await database.client.query("SELECT password_hash FROM users WHERE id = \(user) AND status = 'active'", logger: logger)
+            var hash: String?
+            for try await found in rows.decode(String.self) { hash = found }
+            passwordMatches = try await hasher.verify(String(request.password.prefix(1024)), against: hash).matches
+        }
+        let disabled = try await database.transaction { connection -> Bool in
+            if passwordMatches {
+                _ = try await lockedSecret(user, on: connection)
+            } else {
+                guard try await spendCode(request.code, user: user, on: connection) else { return false }
+            }
+            try await connection.query("DELETE FROM mfa_backup_codes WHERE user_id = \(user)", logger: logger)
+            try await connection.query("DELETE FROM mfa_challenges WHERE user_id = \(user)", logger: logger)
+            try await connection.query("DELETE FROM mfa_totp WHERE user_id = \(user)", logger: logger)
+            return true
+        }
+        guard disabled else { throw await wrongProof(call, field: request.password.isEmpty ? "code" : "password") }
+        _ = try? await audit.publish(
+            Rampart_V1_AuditEvent(.mfaDisabled, tenant: tenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
+        )
+        return Rampart_V1_MfaDisableReply()
+    }
+
+    /// The confirmed TOTP of `user`, locked for this transaction, and the last step accepted;
+    /// throws when MFA is not on.
+    private func lockedSecret(_ user: UUID, on connection: PostgresConnection) async throws -> (totp: TOTP, lastStep: Int64) {
+        let rows = try await connection.query(
+            "SELECT secret_sealed, last_step FROM mfa_totp WHERE user_id = \(user) AND confirmed_at IS NOT NULL FOR UPDATE",
+            logger: logger
+        )
+        for try await (sealed, lastStep) in rows.decode((ByteBuffer, Int64).self) {
+            let secret = try settings.keyEncryption.open(try SealedSecret(bytes: Array(buffer: sealed)), associatedData: Self.totpBinding(user))
+            return (TOTP(secret: secret), lastStep)
+        }
+        throw RampartError(.failedPrecondition, "MFA is not on")
+    }
+
+    /// Whether `code` is a current TOTP code newer than the last one accepted; if so its step is
+    /// spent, as at sign-in.
+    private func spendCode(_ code: String, user: UUID, on connection: PostgresConnection) async throws -> Bool {
+        let (totp, lastStep) = try await lockedSecret(user, on: connection)
+        guard let step = totp.matchingStep(code, at: WallClock.milliseconds() / 1000), step > lastStep else { return false }
+        try await connection.query("UPDATE mfa_totp SET last_step = \(step) WHERE user_id = \(user)", logger: logger)
+        return true
+    }
+
+    private func wrongProof(_ call: CallContext, field: String) async -> RampartError {
+        await rateLimit.reportFailure(.mfa, context: call)
+        return RampartError(.permissionDenied, "the \(field) is not right", details: ["field": field])
     }
 
     // MARK: The sign-in step (MFA-4)

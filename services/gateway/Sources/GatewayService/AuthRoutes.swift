@@ -126,6 +126,32 @@ extension APICaller {
                 signedIn: true
             )
         }
+        router.get("/v1/auth/mfa") { request, context in
+            await signedIn(request, context) { _, call in
+                let reply: Rampart_V1_MfaStatusReply = try await rpc.call(Subjects.Auth.mfaStatus, Rampart_V1_MfaStatusRequest(), context: call)
+                return try json(reply)
+            }
+        }
+        router.post("/v1/auth/mfa/backup-codes/regenerate") { request, context in
+            await forward(
+                Subjects.Auth.mfaRegenerateBackupCodes,
+                request,
+                context,
+                Rampart_V1_MfaProofRequest.self,
+                Rampart_V1_MfaConfirmReply.self,
+                signedIn: true
+            )
+        }
+        router.delete("/v1/auth/mfa") { request, context in
+            await forward(
+                Subjects.Auth.mfaDisable,
+                request,
+                context,
+                Rampart_V1_MfaProofRequest.self,
+                Rampart_V1_MfaDisableReply.self,
+                signedIn: true
+            )
+        }
         router.get("/v1/auth/whoami") { request, context in
             await signedIn(request, context, accepts: .accessTokenOrAPIKey) { caller, _ in
                 var reply = Rampart_V1_WhoAmIReply()
