@@ -54,6 +54,7 @@ schemas = {
  "MfaEnrollReply": obj({"secret": s(description="base32, for typing into an authenticator app"), "otpauth_uri": string, "qr_svg": s(description="the URI's QR code, an SVG document")}),
  "MfaConfirmRequest": obj({"code": s(6, pattern="^[0-9]{6}$")}, required=["code"], strict=True),
  "MfaConfirmReply": obj({"backup_codes": arr(string, description="ten single-use codes, shown this once")}),
+ "MfaResetReply": obj({"reset": {"type": "boolean", "description": "false (left out) when the member had no MFA on"}}),
  "MfaStatusReply": obj({"enabled": boolean, "enabled_at_ms": i64, "backup_codes_remaining": i32}),
  "MfaProofRequest": obj({"code": s(32, description="the app's current code"), "password": s(1024, description="to disable MFA instead of a code")}, strict=True),
  "Session": obj({"session_id": string, "ip": string, "user_agent": string, "created_at_ms": i64, "last_seen_at_ms": i64, "current": boolean}),
@@ -202,6 +203,9 @@ paths = {
  "/v1/tenants/{tenant_id}/members/{user_id}": {
      "patch": op("updateMember", "change a member's role or status (members.manage)", "members", "UpdateMemberRequest", "MemberReply", params=[T, p("user_id", uuid), consistency], extra_headers=consistency_header),
      "delete": op("removeMember", "remove a member (members.manage)", "members", response="MemberReply", params=[T, p("user_id", uuid), consistency], extra_headers=consistency_header)},
+ "/v1/tenants/{tenant_id}/members/{user_id}/mfa": {
+     "delete": op("resetMemberMfa", "turn a member's MFA off, for one who lost phone and backup codes (members.manage; an owner's only by an owner)", "members",
+                  response="MfaResetReply", params=[T, p("user_id", uuid), consistency])},
  "/v1/tenants/{tenant_id}/api-keys": {
      "get": op("listApiKeys", "API keys: all for owners and admins, one's own for members", "api-keys", response="ListApiKeysReply",
                params=[T, p("unused_for_days", {"type": "integer", "minimum": 0, "maximum": 3650}, where="query", required=False)]),

@@ -199,6 +199,39 @@ struct MFAHTTPTests {
         #expect(try await HTTP.send(port, "POST", "/v1/auth/mfa/totp/enroll", token: access).status == 200)
     }
 
+    @Test("MFA-6: an owner or admin resets a member's MFA, audited; a plain member cannot, nor an admin an owner's")
+    func adminReset() async throws {
+        let world = try await GatewayRoutesTests.world()
+        defer { Task { await world.cluster.stop() } }
+        let members = "/v1/tenants/\(world.tenant)/members"
+        _ = try await enrol(world.port, world.bobToken)
+        _ = try await enrol(world.port, world.adaToken)
+
+        // A plain member has no members.manage; an admin cannot touch an owner's MFA.
+        #expect(try await world.send("DELETE", "\(members)/\(world.ada)/mfa", token: world.bobToken).status == 403)
+        let promoted = try await world.send("PATCH", "\(members)/\(world.bob)", #"{"role":"MEMBER_ROLE_ADMIN"}"#, token: world.adaToken)
+        let revision = try #require(promoted.headers["rampart-consistency-token"])
+        let byAdmin = try await world.send("DELETE", "\(members)/\(world.ada)/mfa", token: world.bobToken, revision: revision)
+        #expect(byAdmin.status == 403, "\(byAdmin.body)")
+        // Nor another tenant's member, nor a malformed ID.
+        #expect(try await world.send("DELETE", "\(members)/\(UUID().uuidString.lowercased())/mfa", token: world.adaToken).status == 404)
+        #expect(try await world.send("DELETE", "\(members)/not-a-user/mfa", token: world.adaToken).status == 400)
+
+        let reset = try await world.send("DELETE", "\(members)/\(world.bob)/mfa", token: world.adaToken)
+        #expect(reset.status == 200, "\(reset.body)")
+        #expect(try HTTP.object(reset)["reset"] as? Bool == true)
+        #expect(try HTTP.object(try await world.send("GET", "/v1/auth/mfa", token: world.bobToken))["enabled"] == nil)
+        #expect(try HTTP.object(try await world.send("GET", "/v1/auth/mfa", token: world.adaToken))["enabled"] as? Bool == true)
+        // Again: nothing left to reset.
+        #expect(try HTTP.object(try await world.send("DELETE", "\(members)/\(world.bob)/mfa", token: world.adaToken))["reset"] == nil)
+        let audited = try await world.cluster.events(
+            Subjects.audit(tenant: TenantID(world.tenant)),
+            as: Rampart_V1_AuditEvent.self,
+            stream: Subjects.auditStream
+        )
+        #expect(audited.filter { $0.action == AuditAction.mfaReset.rawValue && $0.target.id == world.bob && $0.actor.id == world.ada }.count == 1)
+    }
+
     @Test("an API key cannot enrol; unsigned requests and hostile codes get a precise 4xx")
     func refused() async throws {
         let (cluster, port, tenant, access) = try await HTTP.signedIn()

@@ -83,6 +83,7 @@ public enum Subjects {
         public static let mfaStatus = Subjects.operation("mfa_status", of: .auth)
         public static let mfaRegenerateBackupCodes = Subjects.operation("mfa_regenerate_backup_codes", of: .auth)
         public static let mfaDisable = Subjects.operation("mfa_disable", of: .auth)
+        public static let mfaReset = Subjects.operation("mfa_reset", of: .auth)
         public static let createAPIKey = Subjects.operation("create_api_key", of: .auth)
         public static let listAPIKeys = Subjects.operation("list_api_keys", of: .auth)
         public static let revokeAPIKey = Subjects.operation("revoke_api_key", of: .auth)

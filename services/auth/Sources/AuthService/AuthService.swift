@@ -128,6 +128,9 @@ public enum AuthService {
                 router.register(Subjects.Auth.mfaDisable, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaProofRequest, call) in
                     try await signIn.get().disableMFA(request, call: call)
                 }
+                router.register(Subjects.Auth.mfaReset, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaResetRequest, call) in
+                    try await signIn.get().resetMFA(request, call: call)
+                }
                 router.register(Subjects.Auth.createAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_CreateApiKeyRequest, call) in
                     try await signIn.get().createAPIKey(request, call: call)
                 }

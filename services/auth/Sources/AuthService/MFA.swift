@@ -168,6 +168,40 @@ extension Sessions {
         return Rampart_V1_MfaDisableReply()
     }
 
+    /// MFA-6: an owner or admin of the calling tenant turns a member's MFA off (an owner's only
+    /// by an owner), for a member who lost both phone and backup codes; audited in the tenant.
+    func resetMFA(_ request: Rampart_V1_MfaResetRequest, call: CallContext) async throws -> Rampart_V1_MfaResetReply {
+        let (tenant, admin) = try caller(call)
+        guard request.userID.utf8.count == 36, let target = UUID(uuidString: request.userID) else {
+            throw RampartError(.invalidArgument, "user_id must be a member's user ID", details: ["field": "user_id"])
+        }
+        guard let adminMember = try await activeMember(admin, tenant: tenant), [.owner, .admin].contains(adminMember.role) else {
+            throw RampartError(.permissionDenied, "only an owner or admin resets a member's MFA")
+        }
+        guard let member = try await activeMember(target, tenant: tenant) else {
+            throw RampartError(.notFound, "no such member", details: ["field": "user_id"])
+        }
+        guard member.role != .owner || adminMember.role == .owner else {
+            throw RampartError(.permissionDenied, "only an owner resets an owner's MFA")
+        }
+        let removed = try await database.transaction { connection -> Bool in
+            try await connection.query("DELETE FROM mfa_backup_codes WHERE user_id = \(target)", logger: logger)
+            try await connection.query("DELETE FROM mfa_challenges WHERE user_id = \(target)", logger: logger)
+            let rows = try await connection.query("DELETE FROM mfa_totp WHERE user_id = \(target) RETURNING user_id", logger: logger)
+            var removed = false
+            for try await _ in rows.decode(UUID.self) { removed = true }
+            return removed
+        }
+        if removed {
+            _ = try? await audit.publish(
+                Rampart_V1_AuditEvent(.mfaReset, tenant: tenant, target: ("user", target.uuidString.lowercased()), call: call, service: .auth)
+            )
+        }
+        var reply = Rampart_V1_MfaResetReply()
+        reply.reset = removed
+        return reply
+    }
+
     /// The confirmed TOTP of `user`, locked for this transaction, and the last step accepted;
     /// throws when MFA is not on.
     private func lockedSecret(_ user: UUID, on connection: PostgresConnection) async throws -> (totp: TOTP, lastStep: Int64) {

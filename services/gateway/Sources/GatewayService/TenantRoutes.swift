@@ -61,6 +61,15 @@ extension APICaller {
                 return try member(try await rpc.call(Subjects.Tenants.updateMember, message, context: call))
             }
         }
+        // MFA-6: a member who lost phone and backup codes, reset by those who manage members.
+        router.delete("/v1/tenants/:tenant_id/members/:user_id/mfa") { request, context in
+            await tenantRoute(request, context, requires: "members.manage") { _, call in
+                var message = Rampart_V1_MfaResetRequest()
+                message.userID = try pathUser(context)
+                let reply: Rampart_V1_MfaResetReply = try await rpc.call(Subjects.Auth.mfaReset, message, context: call)
+                return try json(reply)
+            }
+        }
         router.delete("/v1/tenants/:tenant_id/members/:user_id") { request, context in
             await tenantRoute(request, context, requires: "members.manage") { _, call in
                 var message = Rampart_V1_RemoveMemberRequest()
