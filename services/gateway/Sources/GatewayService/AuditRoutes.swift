@@ -42,16 +42,19 @@ extension APICaller {
                 return Response(
                     status: .ok,
                     headers: [.contentType: contentType, .contentDisposition: "attachment; filename=\"audit-events.\(extension_)\""],
-                    body: ResponseBody { [rpc, message] writer in
+                    body: ResponseBody { [rpc, message, callTimeout] writer in
                         var message = message
                         var reply = first
                         while true {
                             if !reply.chunk.isEmpty { try await writer.write(ByteBuffer(bytes: reply.chunk)) }
                             guard !reply.nextCursor.isEmpty else { break }
                             message.cursor = reply.nextCursor
-                            // A failure here cuts the body short: an export's trailer is then
-                            // missing, which its verifier reports.
-                            reply = try await rpc.call(Subjects.Audit.export, message, context: call)
+                            // Each chunk has the call timeout of its own: an export may take
+                            // longer than one call. A failure here cuts the body short: an
+                            // export's trailer is then missing, which its verifier reports.
+                            var chunkCall = call
+                            chunkCall.deadline = WallClock.milliseconds() + Int64(callTimeout.components.seconds) * 1000
+                            reply = try await rpc.call(Subjects.Audit.export, message, context: chunkCall)
                         }
                         try await writer.finish(nil)
                     }
