@@ -232,6 +232,75 @@ struct MFAHTTPTests {
         #expect(audited.filter { $0.action == AuditAction.mfaReset.rawValue && $0.target.id == world.bob && $0.actor.id == world.ada }.count == 1)
     }
 
+    /// A cluster with the shipped sign-in limits and the gateway believing X-Forwarded-For from
+    /// 127.0.0.1, so one test can be many addresses; Ada signed up with MFA on.
+    func guessingTarget() async throws -> (TenantsCluster, Int, wrong: String) {
+        let cluster = try await TenantsCluster.start(
+            settings: TenantsSettings(sagaServices: [.tenants, .auth]),
+            without: [.permissions, .audit, .webhooks]
+        )
+        cluster.gatewaySettings.trustedProxies = [IPNetwork(cidr: "127.0.0.1/32")!]
+        try await cluster.start(.gateway)
+        let port = await cluster.gatewayPort.wait()
+        let (_, access) = try await HTTP.signUp(port, cluster, email: "ada@lovelace.example", number: "732 829 320 00074")
+        let (secret, _) = try await enrol(port, access)
+        // A code no step in reach accepts, so every guess is a miss.
+        let totp = TOTP(secret: try #require(Base32.decode(secret)))
+        let now = TOTP.step(at: WallClock.milliseconds() / 1000)
+        let live = Set((now - 2...now + 2).map { totp.code(atStep: $0) })
+        return (cluster, port, try #require(["000000", "111111", "222222"].first { !live.contains($0) }))
+    }
+
+    /// Guesses the second step evaluated (answered "the code is not right") from `address`,
+    /// through as many challenges as the password step grants, until refused.
+    func guesses(_ port: Int, from address: String, wrong: String, maximum: Int = 100) async throws -> Int {
+        let headers = ["Content-Type": "application/json", "X-Forwarded-For": address]
+        var evaluated = 0
+        while evaluated < maximum {
+            let login = try await httpRequest(
+                port: port,
+                "POST",
+                "/v1/auth/login",
+                headers: headers,
+                body: Array(#"{"email":"ada@lovelace.example","password":"\#(HTTP.password)"}"#.utf8)
+            )
+            guard login.status == 200, let token = try HTTP.object(login)["mfa_token"] as? String else { return evaluated }
+            var refused = false
+            for _ in 0..<10 {
+                let guess = try await httpRequest(
+                    port: port,
+                    "POST",
+                    "/v1/auth/login/mfa",
+                    headers: headers,
+                    body: Array(#"{"mfa_token":"\#(token)","code":"\#(wrong)"}"#.utf8)
+                )
+                guard guess.status == 401, guess.body.contains("the code is not right") else {
+                    refused = guess.status == 429
+                    break
+                }
+                evaluated += 1
+            }
+            if refused { return evaluated }
+        }
+        return evaluated
+    }
+
+    @Test("brute force: one address gets a handful of guesses before 429 and a ban; many addresses share the account's 5 challenges in 15 minutes")
+    func bruteForce() async throws {
+        let (cluster, port, wrong) = try await guessingTarget()
+        defer { Task { await cluster.stop() } }
+        // One address: the login limit (5 a minute, password and code steps together), then
+        // fail2ban's ban after 10 failures; nothing more gets through.
+        let alone = try await guesses(port, from: "198.51.100.1", wrong: wrong)
+        #expect(alone >= 1 && alone <= 5, "\(alone)")
+        #expect(try await guesses(port, from: "198.51.100.1", wrong: wrong) == 0)
+        // Many addresses: the account's limit grants 5 password steps in 15 minutes (one spent
+        // signing up, some above), each challenge 5 codes: at most 25 guesses.
+        var spread = 0
+        for host in 2...60 { spread += try await guesses(port, from: "203.0.113.\(host)", wrong: wrong, maximum: 30) }
+        #expect(alone + spread <= 25, "\(alone) + \(spread)")
+    }
+
     @Test("an API key cannot enrol; unsigned requests and hostile codes get a precise 4xx")
     func refused() async throws {
         let (cluster, port, tenant, access) = try await HTTP.signedIn()
