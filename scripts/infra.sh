@@ -25,7 +25,8 @@ as_postgres() {
 
 wait_for_port() {
     local port=$1 name=$2
-    for _ in $(seq 1 200); do
+    # Up to 30 s: a machine just done with a parallel test run can be slow to start a server.
+    for _ in $(seq 1 600); do
         (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
         sleep 0.05
     done
@@ -85,7 +86,7 @@ nats-start)
     args=(-a 127.0.0.1 -p "$port" -js -sd "$dir/jetstream" -l "$dir/nats.log" -P "$dir/nats.pid")
     [ -n "$config" ] && args=(-c "$config" "${args[@]}")
     nohup nats-server "${args[@]}" >/dev/null 2>&1 &
-    wait_for_port "$port" nats-server
+    wait_for_port "$port" nats-server || { tail -n 20 "$dir/nats.log" >&2 2>/dev/null; exit 1; }
     ;;
 nats-stop)
     dir=$2
