@@ -11,10 +11,11 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// TOTP enrolment (MFA-1, MFA-2, MFA-3, MFA-5). A user's MFA is theirs across every tenant they
-/// belong to, so it lives with the user in auth's global tables: the secret sealed with the
-/// key-encryption key ring (its key ID inside the sealed value, for rotation) and bound to the
-/// user, and the backup codes as keyed hashes.
+/// TOTP MFA (MFA-1..6): enrolment, the sign-in step, backup codes, turning it off and an
+/// admin's reset. A user's MFA is theirs across every tenant they belong to, so it lives with
+/// the user in auth's global tables: the secret sealed with the key-encryption key ring (its key
+/// ID inside the sealed value, for rotation) and bound to the user, and the backup codes as
+/// keyed hashes.
 extension Sessions {
     static let totpSealPurpose = "rampart totp secret"
     static let backupCodePurpose = "rampart mfa backup code"
