@@ -126,6 +126,12 @@ struct MFAHTTPTests {
         let payload = try #require(Base64.decode(String(accessToken.split(separator: ".")[1]), variant: Base64.urlSafeNoPadding))
         let claims = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
         #expect(claims["amr"] as? [String] == ["pwd", "otp", "mfa"])
+        // A refreshed token says the same of its session.
+        let refreshToken = try #require(tokens["refresh_token"] as? String)
+        let refreshed = try HTTP.object(try await HTTP.send(port, "POST", "/v1/auth/token/refresh", #"{"refresh_token":"\#(refreshToken)"}"#))
+        let refreshedToken = try #require(refreshed["access_token"] as? String)
+        let refreshedPayload = try #require(Base64.decode(String(refreshedToken.split(separator: ".")[1]), variant: Base64.urlSafeNoPadding))
+        #expect((try JSONSerialization.jsonObject(with: Data(refreshedPayload)) as? [String: Any])?["amr"] as? [String] == ["pwd", "otp", "mfa"])
         #expect(try await HTTP.send(port, "GET", "/v1/auth/whoami", token: accessToken).status == 200)
         // The challenge is spent, and the code is spent with a fresh challenge too.
         #expect(try await secondStep(port, challenge, next).status == 401)

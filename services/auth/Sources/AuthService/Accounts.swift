@@ -75,14 +75,19 @@ struct AccountLinks: Sendable {
 }
 
 extension Sessions {
+    /// An active user's email and password hash; nil for anyone else.
+    func activeAccount(_ user: UUID) async throws -> (email: String, passwordHash: String)? {
+        let rows = try await database.client.query("SELECT email, password_hash FROM users WHERE id = \(user) AND status = 'active'", logger: logger)
+        for try await (email, hash) in rows.decode((String, String).self) { return (email, hash) }
+        return nil
+    }
+
     /// AUTH-7: the current password proves it is the user; the other sessions end everywhere.
     func changePassword(_ request: Rampart_V1_ChangePasswordRequest, call: CallContext) async throws -> Rampart_V1_ChangePasswordReply {
         let (tenant, user) = try caller(call)
-        let rows = try await database.client.query("SELECT email, password_hash FROM users WHERE id = \(user) AND status = 'active'", logger: logger)
-        var found: (String, String)?
-        for try await row in rows.decode((String, String).self) { found = row }
-        let verdict = try await hasher.verify(String(request.currentPassword.prefix(1024)), against: found?.1)
-        guard let (email, _) = found, verdict.matches else {
+        let found = try await activeAccount(user)
+        let verdict = try await hasher.verify(String(request.currentPassword.prefix(1024)), against: found?.passwordHash)
+        guard let email = found?.email, verdict.matches else {
             throw RampartError(.permissionDenied, "the current password is not right", details: ["field": "current_password"])
         }
         try await setPassword(request.newPassword, user: user, email: email, field: "new_password")

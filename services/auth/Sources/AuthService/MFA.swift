@@ -23,7 +23,7 @@ extension Sessions {
 
     func enrollTOTP(_ request: Rampart_V1_MfaEnrollRequest, call: CallContext) async throws -> Rampart_V1_MfaEnrollReply {
         let (_, user) = try caller(call)
-        let email = try await activeEmail(user)
+        guard let email = try await activeAccount(user)?.email else { throw RampartError(.unauthenticated, "sign in first") }
         let secret = randomBytes(TOTP.secretBytes)
         let sealed = settings.keyEncryption.seal(secret, associatedData: Self.totpBinding(user))
         // A new secret replaces an unconfirmed one; a confirmed one stays until MFA is disabled.
@@ -146,9 +146,7 @@ extension Sessions {
         let (tenant, user) = try caller(call)
         var passwordMatches = false
         if !request.password.isEmpty {
-            let rows = try await database.client.query("SELECT password_hash FROM users WHERE id = \(user) AND status = 'active'", logger: logger)
-            var hash: String?
-            for try await found in rows.decode(String.self) { hash = found }
+            let hash = try await activeAccount(user)?.passwordHash
             passwordMatches = try await hasher.verify(String(request.password.prefix(1024)), against: hash).matches
         }
         let disabled = try await database.transaction { connection -> Bool in
@@ -348,8 +346,7 @@ extension Sessions {
         case .signedIn(let user, let tenant, let method, let left):
             // The member's standing now, not at the password step.
             guard let member = try await activeMember(user, tenant: tenant) else { throw invalid }
-            let email = EmailAddress(try await activeEmail(user))
-            guard let email else { throw invalid }
+            guard let email = try await activeAccount(user).flatMap({ EmailAddress($0.email) }) else { throw invalid }
             if method == "backup" {
                 var event = Rampart_V1_AuditEvent(
                     .mfaBackupCodeUsed,
@@ -393,9 +390,4 @@ extension Sessions {
         )
     }
 
-    func activeEmail(_ user: UUID) async throws -> String {
-        let rows = try await database.client.query("SELECT email FROM users WHERE id = \(user) AND status = 'active'", logger: logger)
-        for try await email in rows.decode(String.self) { return email }
-        throw RampartError(.unauthenticated, "sign in first")
-    }
 }

@@ -121,7 +121,7 @@ struct Sessions: Sendable {
         }
         let schema = quotedSchema(tenant)
         enum Outcome {
-            case rotated(session: UUID, user: UUID, token: String)
+            case rotated(session: UUID, user: UUID, token: String, amr: String)
             case reused(session: UUID, user: UUID)
             case invalid
         }
@@ -136,7 +136,7 @@ struct Sessions: Sendable {
             let rows = try await connection.query(
                 PostgresQuery(
                     unsafeSQL: """
-                        SELECT r.session_id, s.user_id, r.used_at IS NOT NULL, s.revoked_at IS NULL AND s.expires_at > now(),
+                        SELECT r.session_id, s.user_id, s.amr, r.used_at IS NOT NULL, s.revoked_at IS NULL AND s.expires_at > now(),
                             r.used_at > now() - make_interval(secs => $2)
                             AND EXISTS (SELECT 1 FROM \(schema).refresh_tokens n WHERE n.token_hash = $3 AND n.used_at IS NULL)
                         FROM \(schema).refresh_tokens r JOIN \(schema).sessions s ON s.id = r.session_id
@@ -146,12 +146,12 @@ struct Sessions: Sendable {
                 ),
                 logger: logger
             )
-            var found: (UUID, UUID, Bool, Bool, Bool?)?
-            for try await row in rows.decode((UUID, UUID, Bool, Bool, Bool?).self) { found = row }
-            guard let (session, user, used, live, retried) = found, live else { return .invalid }
+            var found: (UUID, UUID, String, Bool, Bool, Bool?)?
+            for try await row in rows.decode((UUID, UUID, String, Bool, Bool, Bool?).self) { found = row }
+            guard let (session, user, amr, used, live, retried) = found, live else { return .invalid }
             if used {
                 // Within the reuse interval, and the successor still unused: the same successor.
-                if retried == true { return .rotated(session: session, user: user, token: next.token) }
+                if retried == true { return .rotated(session: session, user: user, token: next.token, amr: amr) }
                 try await revoke(session, reason: "refresh_token_reused", schema: schema, on: connection)
                 return .reused(session: session, user: user)
             }
@@ -168,7 +168,7 @@ struct Sessions: Sendable {
                 PostgresQuery(unsafeSQL: "UPDATE \(schema).sessions SET last_seen_at = now() WHERE id = $1", binds: seen),
                 logger: logger
             )
-            return .rotated(session: session, user: user, token: next.token)
+            return .rotated(session: session, user: user, token: next.token, amr: amr)
         }
         switch outcome {
         case .invalid:
@@ -181,7 +181,7 @@ struct Sessions: Sendable {
             event.reason = "refresh token reused: the session is revoked"
             _ = try? await audit.publish(event)
             throw Self.invalidRefresh
-        case .rotated(let session, let user, let token):
+        case .rotated(let session, let user, let token, let amr):
             // The member's current standing, not the one at sign-in: a disabled member stops here.
             guard let member = try await activeMember(user, tenant: tenant) else {
                 try await database.transaction { try await revoke(session, reason: "member_disabled", schema: schema, on: $0) }
@@ -189,15 +189,14 @@ struct Sessions: Sendable {
                 throw Self.invalidRefresh
             }
             // How the session was established (pwd, or pwd otp mfa) stays true of its later tokens.
-            var amr = ["pwd"]
-            var binds = PostgresBindings()
-            binds.append(session)
-            let methods = try await database.client.query(
-                PostgresQuery(unsafeSQL: "SELECT amr FROM \(schema).sessions WHERE id = $1", binds: binds),
-                logger: logger
+            return try await tokens(
+                user: user,
+                tenant: tenant,
+                session: session,
+                role: member.role,
+                refresh: token,
+                amr: amr.split(separator: " ").map(String.init)
             )
-            for try await text in methods.decode(String.self) { amr = text.split(separator: " ").map(String.init) }
-            return try await tokens(user: user, tenant: tenant, session: session, role: member.role, refresh: token, amr: amr)
         }
     }
 

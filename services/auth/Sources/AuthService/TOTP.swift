@@ -1,4 +1,5 @@
 import Crypto
+import SodiumKit
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -42,17 +43,10 @@ struct TOTP: Sendable {
         guard code.utf8.count == Self.digits, code.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
         let now = Self.step(at: unixSeconds)
         var found: Int64?
-        for step in (now - window)...(now + window) where Self.constantTimeEqual(Array(self.code(atStep: step).utf8), Array(code.utf8)) {
+        for step in (now - window)...(now + window) where constantTimeEquals(self.code(atStep: step).utf8, code.utf8) {
             found = found ?? step
         }
         return found
-    }
-
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for index in a.indices { difference |= a[index] ^ b[index] }
-        return difference == 0
     }
 
     /// The `otpauth://` URI authenticator apps read from the QR code (Google Authenticator's

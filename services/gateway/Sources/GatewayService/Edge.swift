@@ -40,13 +40,15 @@ struct EdgeMiddleware: RouterMiddleware {
         var response: Response
         do {
             response = try await next(request, context)
-        } catch let error as HTTPError where error.status == .notFound && Self.documentedMethods(request.uri.path) != nil {
-            // A documented path asked with a method it does not take (TRACE included): 405 and
-            // the methods it does take (RFC 9110), from the OpenAPI document.
-            response = Problem(.methodNotAllowed, .unknownOperation, Self.detail(for: .methodNotAllowed)).response(requestID: context.requestID)
-            response.headers[.allow] = Self.documentedMethods(request.uri.path)?.joined(separator: ", ")
         } catch let error as HTTPError {
-            response = Problem(error.status, Self.code(for: error.status), Self.detail(for: error.status)).response(requestID: context.requestID)
+            if error.status == .notFound, let methods = Self.documentedMethods(request.uri.path) {
+                // A documented path asked with a method it does not take (TRACE included): 405
+                // and the methods it does take (RFC 9110), from the OpenAPI document.
+                response = Problem(.methodNotAllowed, .unknownOperation, Self.detail(for: .methodNotAllowed)).response(requestID: context.requestID)
+                response.headers[.allow] = methods.joined(separator: ", ")
+            } else {
+                response = Problem(error.status, Self.code(for: error.status), Self.detail(for: error.status)).response(requestID: context.requestID)
+            }
         } catch {
             logger.error("request failed", metadata: ["request_id": "\(context.requestID)", "error": "\(loggable(error))"])
             response = Problem(.internalServerError, .internal, "internal error").response(requestID: context.requestID)
