@@ -23,6 +23,8 @@ def obj(props, required=(), strict=False, desc=None):
     if desc: d["description"] = desc
     return d
 
+mfa_requirement_enum = {"type": "string", "enum": ["MFA_REQUIREMENT_NONE", "MFA_REQUIREMENT_ADMINS", "MFA_REQUIREMENT_EVERYONE"],
+                        "description": "MFA-7: who must sign in with MFA; a member without it enrols at their next sign-in"}
 role_enum = {"type": "string", "enum": ["MEMBER_ROLE_OWNER", "MEMBER_ROLE_ADMIN", "MEMBER_ROLE_MEMBER"]}
 status_enum = {"type": "string", "enum": ["MEMBER_STATUS_ACTIVE", "MEMBER_STATUS_DISABLED"]}
 uuid = s(format="uuid")
@@ -40,9 +42,12 @@ schemas = {
  "LoginRequest": obj({"email": s(254), "password": s(1024), "tenant_id": s(64, description="the tenant to sign in to; empty: the one registered")},
                      required=["email", "password"], strict=True),
  "TokenReply": obj({"access_token": string, "refresh_token": string, "token_type": string, "expires_in": i64, "session_id": string, "tenant_id": string,
-                    "mfa_required": boolean, "mfa_token": s(description="with mfa_required: present it with a code to /v1/auth/login/mfa")},
-                   desc="the session's tokens, or, for a user with MFA on, mfa_required and the mfa_token for the second step"),
+                    "mfa_required": boolean, "mfa_token": s(description="with mfa_required: present it with a code to /v1/auth/login/mfa"),
+                    "mfa_enrollment_required": dict(boolean, description="the tenant requires MFA of this member, who has none yet: enrol with the mfa_token at /v1/auth/login/mfa/enroll first"),
+                    "backup_codes": arr(string, description="after an enrolment at sign-in: the ten backup codes, shown this once")},
+                   desc="the session's tokens, or, for a user with MFA on (or required by the tenant), mfa_required and the mfa_token for the second step"),
  "LoginMfaRequest": obj({"mfa_token": s(128), "code": s(32, description="the app's current 6-digit code, or a backup code")}, required=["mfa_token", "code"], strict=True),
+ "LoginMfaEnrollRequest": obj({"mfa_token": s(128, description="the mfa_token of a sign-in answered with mfa_enrollment_required")}, required=["mfa_token"], strict=True),
  "RefreshRequest": obj({"refresh_token": s(512)}, required=["refresh_token"], strict=True),
  "RequestPasswordResetRequest": obj({"email": s(254)}, required=["email"], strict=True),
  "ConfirmPasswordResetRequest": obj({"token": s(512), "new_password": s(1024)}, required=["token", "new_password"], strict=True),
@@ -68,12 +73,12 @@ schemas = {
  "CreateApiKeyReply": obj({"api_key": ref("ApiKey"), "key": s(description="the secret, shown this once")}),
  "ListApiKeysReply": obj({"api_keys": arr(ref("ApiKey"))}),
  "RotateApiKeyRequest": obj({"grace_seconds": u32}, strict=True),
- "TenantPolicies": obj({"ip_allowlist": arr(string), "mfa_required": boolean, "sso_enforced": boolean, "password_rotation_days": u32, "audit_retention_days": u32}),
+ "TenantPolicies": obj({"ip_allowlist": arr(string), "mfa_requirement": mfa_requirement_enum, "sso_enforced": boolean, "password_rotation_days": u32, "audit_retention_days": u32}),
  "Tenant": obj({"tenant_id": string, "name": string, "slug": string,
                 "status": {"type": "string", "enum": ["TENANT_STATUS_PROVISIONING", "TENANT_STATUS_ACTIVE", "TENANT_STATUS_SUSPENDED", "TENANT_STATUS_DELETING", "TENANT_STATUS_DELETED"]},
                 "plan": string, "country": string, "registration_number": string, "email_domain": string, "data_region": string,
                 "created_at_ms": i64, "last_activity_at_ms": i64, "policies": ref("TenantPolicies"), "waiting_for": arr(string)}),
- "UpdateTenantRequest": obj({"name": s(256), "plan": s(32), "mfa_required": boolean, "sso_enforced": boolean, "password_rotation_days": u32}, strict=True),
+ "UpdateTenantRequest": obj({"name": s(256), "plan": s(32), "mfa_requirement": mfa_requirement_enum, "sso_enforced": boolean, "password_rotation_days": u32}, strict=True),
  "IpAllowlist": obj({"cidrs": arr(s(64), maxItems=100)}, strict=True),
  "Member": obj({"user_id": string, "email": string, "role": role_enum, "status": status_enum, "joined_at_ms": i64}),
  "Invitation": obj({"invitation_id": string, "email": string, "role": role_enum, "expires_at_ms": i64, "invited_by": string}),
@@ -175,6 +180,7 @@ paths = {
  "/v1/auth/register": {"post": op("register", "a user and their organisation's tenant (owner)", "auth", "RegisterRequest", "RegisterReply", status="201", secured=False)},
  "/v1/auth/login": {"post": op("login", "sign in", "auth", "LoginRequest", "TokenReply", secured=False)},
  "/v1/auth/login/mfa": {"post": op("loginMfa", "the second step of a sign-in with MFA: a TOTP or backup code", "auth", "LoginMfaRequest", "TokenReply", secured=False)},
+ "/v1/auth/login/mfa/enroll": {"post": op("loginMfaEnroll", "MFA-7: enrol during a sign-in the tenant requires MFA for; the code step then confirms", "auth", "LoginMfaEnrollRequest", "MfaEnrollReply", secured=False)},
  "/v1/auth/token/refresh": {"post": op("refresh", "rotate the refresh token", "auth", "RefreshRequest", "TokenReply", secured=False)},
  "/v1/auth/password/reset/request": {"post": op("requestPasswordReset", "mail a reset link (the same answer for any address)", "auth", "RequestPasswordResetRequest", "Empty", secured=False)},
  "/v1/auth/password/reset/confirm": {"post": op("confirmPasswordReset", "set a new password with a reset token", "auth", "ConfirmPasswordResetRequest", "Empty", secured=False)},

@@ -3,6 +3,7 @@ import Foundation
 import NATSKit
 import RampartModels
 import RateLimitKit
+import RateLimitService
 import ServiceKit
 import TenantsService
 import TestSupport
@@ -35,11 +36,13 @@ struct GatewayRoutesTests {
 
     static func world(
         authSettings: AuthSettings = TenantsCluster.testAuthSettings,
+        rateLimitSettings: RateLimitSettings = TenantsCluster.liftedAPILimit(),
         gateway: GatewaySettings = GatewaySettings()
     ) async throws -> World {
         let cluster = try await TenantsCluster.start(
             settings: TenantsSettings(sagaServices: [.tenants, .auth, .permissions, .audit]),
             authSettings: authSettings,
+            rateLimitSettings: rateLimitSettings,
             without: [.webhooks]
         )
         cluster.gatewaySettings = gateway

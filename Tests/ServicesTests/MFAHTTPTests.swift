@@ -238,6 +238,102 @@ struct MFAHTTPTests {
         #expect(audited.filter { $0.action == AuditAction.mfaReset.rawValue && $0.target.id == world.bob && $0.actor.id == world.ada }.count == 1)
     }
 
+    @Test(
+        "MFA-7: required of admins, then of everyone: members without MFA enrol during sign-in, sessions without it end at refresh, an admin reset brings enrolment back"
+    )
+    func policy() async throws {
+        let world = try await GatewayRoutesTests.world(rateLimitSettings: TenantsCluster.liftedSignInLimits())
+        defer { Task { await world.cluster.stop() } }
+        let tenantPath = "/v1/tenants/\(world.tenant)"
+        func require(_ requirement: String, token: String) async throws -> HTTPTestResponse {
+            try await world.send("PATCH", tenantPath, #"{"mfa_requirement":"\#(requirement)"}"#, token: token)
+        }
+        func login(_ email: String) async throws -> [String: Any] {
+            let body = #"{"email":"\#(email)","password":"\#(HTTP.password)","tenant_id":"\#(world.tenant)"}"#
+            let answer = try await HTTP.send(world.port, "POST", "/v1/auth/login", body)
+            #expect(answer.status == 200, "\(answer.body)")
+            return try HTTP.object(answer)
+        }
+        func enrolAtSignIn(_ token: String) async throws -> HTTPTestResponse {
+            try await HTTP.send(world.port, "POST", "/v1/auth/login/mfa/enroll", #"{"mfa_token":"\#(token)"}"#)
+        }
+        let ada = "ada@lovelace.example"
+        let bob = "bob@babbage.example"
+
+        // Setting it takes settings.manage, which a plain member lacks; unknown values are refused.
+        #expect(try await require("MFA_REQUIREMENT_ADMINS", token: world.bobToken).status == 403)
+        #expect(try await require("SOMETIMES", token: world.adaToken).status == 400)
+        let set = try await require("MFA_REQUIREMENT_ADMINS", token: world.adaToken)
+        #expect(set.status == 200, "\(set.body)")
+        #expect((try HTTP.object(set)["policies"] as? [String: Any])?["mfa_requirement"] as? String == "MFA_REQUIREMENT_ADMINS")
+
+        // Bob, a plain member, signs in as before; Ada, the owner, has to enrol first.
+        let bobSession = try await login(bob)
+        let bobRefresh = try #require(bobSession["refresh_token"] as? String)
+        let stopped = try await login(ada)
+        #expect(stopped["mfa_required"] as? Bool == true && stopped["mfa_enrollment_required"] as? Bool == true)
+        #expect(stopped["access_token"] == nil && stopped["refresh_token"] == nil)
+        let enrolment = try #require(stopped["mfa_token"] as? String)
+        // The code step before enrolling says what to do; forged tokens and hostile bodies get a 4xx.
+        #expect(try await secondStep(world.port, enrolment, "123456").status == 409)
+        for forged in ["mfa_AAAA", "", "' OR 1=1 --", "mfa_" + String(repeating: "A", count: 43)] {
+            #expect(try await enrolAtSignIn(forged).status == 401, "\(forged)")
+        }
+        #expect(try await HTTP.send(world.port, "POST", "/v1/auth/login/mfa/enroll", #"{"mfa_token":1}"#).status == 400)
+        #expect(try await HTTP.send(world.port, "POST", "/v1/auth/login/mfa/enroll", #"{"mfa_token":"x","user_id":"y"}"#).status == 400)
+
+        let started = try await enrolAtSignIn(enrolment)
+        #expect(started.status == 200, "\(started.body)")
+        let secret = try #require(try HTTP.object(started)["secret"] as? String)
+        #expect((try HTTP.object(started)["otpauth_uri"] as? String)?.contains("Rampart:\(ada)?") == true)
+        #expect(try await secondStep(world.port, enrolment, "000000").status == 401)
+        let enrolled = try await secondStep(world.port, enrolment, try code(secret))
+        #expect(enrolled.status == 200, "\(enrolled.body)")
+        let tokens = try HTTP.object(enrolled)
+        let access = try #require(tokens["access_token"] as? String)
+        let payload = try #require(Base64.decode(String(access.split(separator: ".")[1]), variant: Base64.urlSafeNoPadding))
+        #expect((try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])?["amr"] as? [String] == ["pwd", "otp", "mfa"])
+        #expect((tokens["backup_codes"] as? [String])?.count == 10)
+        #expect(try HTTP.object(try await world.send("GET", "/v1/auth/mfa", token: access))["backup_codes_remaining"] as? Int == 10)
+        // The token is spent; Ada's next sign-in is an ordinary MFA one, whose token enrols nothing.
+        #expect(try await enrolAtSignIn(enrolment).status == 401)
+        let next = try await login(ada)
+        #expect(next["mfa_required"] as? Bool == true && next["mfa_enrollment_required"] == nil)
+        #expect(try await enrolAtSignIn(try #require(next["mfa_token"] as? String)).status == 401)
+
+        // Everyone: Bob's session, opened without MFA, is not refreshed (and ends); he enrols next.
+        #expect(try await require("MFA_REQUIREMENT_EVERYONE", token: access).status == 200)
+        let refused = try await HTTP.send(world.port, "POST", "/v1/auth/token/refresh", #"{"refresh_token":"\#(bobRefresh)"}"#)
+        #expect(refused.status == 401, "\(refused.body)")
+        #expect((try HTTP.object(refused)["errors"] as? [String: String])?["reason"] == "mfa_required")
+        let bobAccess = try #require(bobSession["access_token"] as? String)
+        #expect(try await eventually { try await HTTP.send(world.port, "GET", "/v1/auth/whoami", token: bobAccess).status == 401 })
+        let bobStopped = try await login(bob)
+        #expect(bobStopped["mfa_enrollment_required"] as? Bool == true)
+        let bobEnrolment = try #require(bobStopped["mfa_token"] as? String)
+        let bobSecret = try #require(try HTTP.object(try await enrolAtSignIn(bobEnrolment))["secret"] as? String)
+        #expect(try await secondStep(world.port, bobEnrolment, try code(bobSecret)).status == 200)
+
+        // MFA-6 then MFA-7: after an admin's reset Bob enrols again at his next sign-in.
+        #expect(try await world.send("DELETE", "\(tenantPath)/members/\(world.bob)/mfa", token: access).status == 200)
+        #expect(try await login(bob)["mfa_enrollment_required"] as? Bool == true)
+        // With the policy off, he signs in with his password alone.
+        #expect(try await require("MFA_REQUIREMENT_NONE", token: access).status == 200)
+        #expect(try await login(bob)["access_token"] as? String != nil)
+
+        let audited = try await world.cluster.events(
+            Subjects.audit(tenant: TenantID(world.tenant)),
+            as: Rampart_V1_AuditEvent.self,
+            stream: Subjects.auditStream
+        )
+        #expect(audited.filter { $0.action == AuditAction.mfaEnrolled.rawValue }.map(\.target.id).sorted() == [world.ada, world.bob].sorted())
+        #expect(
+            audited.filter { $0.action == AuditAction.tenantPolicyChanged.rawValue }.map { $0.details["mfa_requirement"] } == [
+                "admins", "everyone", "none",
+            ]
+        )
+    }
+
     /// A cluster with the shipped sign-in limits and the gateway believing X-Forwarded-For from
     /// 127.0.0.1, so one test can be many addresses; Ada signed up with MFA on.
     func guessingTarget() async throws -> (TenantsCluster, Int, wrong: String) {

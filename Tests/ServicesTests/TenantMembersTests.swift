@@ -194,18 +194,24 @@ struct TenantMembersTests {
     func policies() async throws {
         let (cluster, tenant, owner) = try await Self.activeTenant()
         var request = Rampart_V1_UpdateTenantRequest()
-        request.mfaRequired = true
+        request.mfaRequirement = .admins
         request.passwordRotationDays = 90
         var updated: Rampart_V1_Tenant = try await cluster.call(Subjects.Tenants.update, request, tenant: tenant, principal: owner)
-        #expect(updated.policies.mfaRequired)
+        #expect(updated.policies.mfaRequirement == .admins)
         #expect(updated.policies.passwordRotationDays == 90)
         #expect(!updated.policies.ssoEnforced)
 
-        request = Rampart_V1_UpdateTenantRequest()
-        request.passwordRotationDays = 5000
-        await expectError(.invalidArgument) {
-            let _: Rampart_V1_Tenant = try await cluster.call(Subjects.Tenants.update, request, tenant: tenant, principal: owner)
+        // Out of range, and a requirement this build does not know: refused, nothing written.
+        for refused in [{ $0.passwordRotationDays = 5000 }, { $0.mfaRequirement = .UNRECOGNIZED(7) }]
+            as [(inout Rampart_V1_UpdateTenantRequest) -> Void]
+        {
+            request = Rampart_V1_UpdateTenantRequest()
+            refused(&request)
+            await expectError(.invalidArgument) {
+                let _: Rampart_V1_Tenant = try await cluster.call(Subjects.Tenants.update, request, tenant: tenant, principal: owner)
+            }
         }
+        #expect(try await cluster.tenant(tenant.hex, as: owner).policies.mfaRequirement == .admins)
 
         request = Rampart_V1_UpdateTenantRequest()
         request.plan = "pro"

@@ -78,6 +78,7 @@ public enum Subjects {
         public static let confirmPasswordReset = Subjects.operation("confirm_password_reset", of: .auth)
         public static let verifyEmail = Subjects.operation("verify_email", of: .auth)
         public static let loginMFA = Subjects.operation("login_mfa", of: .auth)
+        public static let loginMFAEnroll = Subjects.operation("login_mfa_enroll", of: .auth)
         public static let mfaEnroll = Subjects.operation("mfa_enroll", of: .auth)
         public static let mfaConfirm = Subjects.operation("mfa_confirm", of: .auth)
         public static let mfaStatus = Subjects.operation("mfa_status", of: .auth)

@@ -155,6 +155,12 @@ enum AuthMigrations {
         CREATE INDEX mfa_challenges_expiry ON mfa_challenges (expires_at);
         """
 
+    /// MFA-7: a challenge either verifies a code of an enrolled user or, when the tenant requires
+    /// MFA of someone without it, leads them through enrolment before the session opens.
+    static let mfaEnrolmentChallenges = """
+        ALTER TABLE mfa_challenges ADD COLUMN purpose text NOT NULL DEFAULT 'verify' CHECK (purpose IN ('verify', 'enroll'));
+        """
+
     static let set = MigrationSet(
         global: [
             Migration(version: 1, name: "users", sql: users), Migration(version: 2, name: "signing keys", sql: signingKeys),
@@ -163,6 +169,7 @@ enum AuthMigrations {
             Migration(version: 5, name: "super-admin flag", sql: superAdmin),
             Migration(version: 6, name: "mfa", sql: mfa),
             Migration(version: 7, name: "mfa challenges", sql: mfaChallenges),
+            Migration(version: 8, name: "mfa enrolment challenges", sql: mfaEnrolmentChallenges),
         ],
         tenant: [Migration(version: 1, name: "sessions", sql: sessions), Migration(version: 2, name: "api keys", sql: apiKeys)]
     )

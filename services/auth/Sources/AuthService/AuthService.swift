@@ -113,6 +113,9 @@ public enum AuthService {
                 router.register(Subjects.Auth.loginMFA) { (request: Rampart_V1_LoginMfaRequest, call) in
                     try await signIn.get().loginMFA(request, call: call)
                 }
+                router.register(Subjects.Auth.loginMFAEnroll) { (request: Rampart_V1_LoginMfaEnrollRequest, call) in
+                    try await signIn.get().enrollAtSignIn(request, call: call)
+                }
                 router.register(Subjects.Auth.mfaEnroll, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaEnrollRequest, call) in
                     try await signIn.get().enrollTOTP(request, call: call)
                 }

@@ -23,6 +23,11 @@ extension Sessions {
 
     func enrollTOTP(_ request: Rampart_V1_MfaEnrollRequest, call: CallContext) async throws -> Rampart_V1_MfaEnrollReply {
         let (_, user) = try caller(call)
+        return try await beginEnrolment(user)
+    }
+
+    /// A new unconfirmed secret for `user`: what an authenticator app needs to show its codes.
+    func beginEnrolment(_ user: UUID) async throws -> Rampart_V1_MfaEnrollReply {
         guard let email = try await activeAccount(user)?.email else { throw RampartError(.unauthenticated, "sign in first") }
         let secret = randomBytes(TOTP.secretBytes)
         let sealed = settings.keyEncryption.seal(secret, associatedData: Self.totpBinding(user))
@@ -241,87 +246,129 @@ extension Sessions {
     }
 
     /// The password step's answer for a user with MFA on: a single-use token for the code step.
-    func mfaChallenge(user: UUID, tenant: TenantID) async throws -> Rampart_V1_TokenReply {
+    /// What the second step of a sign-in is for.
+    enum ChallengePurpose: String {
+        /// A code of the user's enrolled TOTP, or a backup code.
+        case verify
+        /// MFA-7: enrolment first (login_mfa_enroll), then its first code.
+        case enroll
+    }
+
+    /// The password step's answer when a second one is needed: a single-use token for it.
+    func mfaChallenge(_ purpose: ChallengePurpose, user: UUID, tenant: TenantID) async throws -> Rampart_V1_TokenReply {
         let secret = randomBytes(32)
         try await database.client.query(
             """
-            INSERT INTO mfa_challenges (token_hash, user_id, tenant_id, expires_at)
-            VALUES (\(ByteBuffer(bytes: sha256(secret))), \(user), \(tenant.hex), now() + make_interval(secs => \(Double(Self.challengeSeconds))))
+            INSERT INTO mfa_challenges (token_hash, user_id, tenant_id, purpose, expires_at)
+            VALUES (\(ByteBuffer(bytes: sha256(secret))), \(user), \(tenant.hex), \(purpose.rawValue),
+                now() + make_interval(secs => \(Double(Self.challengeSeconds))))
             """,
             logger: logger
         )
         var reply = Rampart_V1_TokenReply()
         reply.mfaRequired = true
+        reply.mfaEnrollmentRequired = purpose == .enroll
         reply.mfaToken = "mfa_" + Base64.encode(secret, variant: Base64.urlSafeNoPadding)
         return reply
     }
 
+    static let invalidChallenge = RampartError(
+        .unauthenticated,
+        "this sign-in has expired or was already used: sign in again",
+        details: ["field": "mfa_token"]
+    )
+
+    /// The random part of a well-formed mfa_token.
+    static func challengeSecret(_ token: String) -> [UInt8]? {
+        guard token.hasPrefix("mfa_"), token.utf8.count < 64,
+            let secret = Base64.decode(String(token.dropFirst(4)), variant: Base64.urlSafeNoPadding), secret.count == 32
+        else { return nil }
+        return secret
+    }
+
+    /// MFA-7: enrolment during a sign-in the tenant's policy stopped for it. The token proves the
+    /// password step, as the session would; the code step then confirms the secret.
+    func enrollAtSignIn(_ request: Rampart_V1_LoginMfaEnrollRequest, call: CallContext) async throws -> Rampart_V1_MfaEnrollReply {
+        try await limit("login", key: try signInAddress(call), call: call)
+        guard let secret = Self.challengeSecret(request.mfaToken) else { throw Self.invalidChallenge }
+        let rows = try await database.client.query(
+            """
+            SELECT user_id FROM mfa_challenges WHERE token_hash = \(ByteBuffer(bytes: sha256(secret)))
+                AND purpose = \(ChallengePurpose.enroll.rawValue) AND used_at IS NULL AND expires_at > now()
+            """,
+            logger: logger
+        )
+        var user: UUID?
+        for try await found in rows.decode(UUID.self) { user = found }
+        guard let user else { throw Self.invalidChallenge }
+        return try await beginEnrolment(user)
+    }
+
     /// The code step: a TOTP code newer than the last one accepted, or an unused backup code,
-    /// opens the session the password step asked for. Every wrong code is a fail2ban failure
-    /// and an audited failed sign-in; the fifth spends the challenge.
+    /// opens the session the password step asked for; after an enrolment at sign-in, the first
+    /// code confirms it and the backup codes come with the tokens. Every wrong code is a
+    /// fail2ban failure and an audited failed sign-in; the fifth spends the challenge.
     func loginMFA(_ request: Rampart_V1_LoginMfaRequest, call: CallContext) async throws -> Rampart_V1_TokenReply {
-        let invalid = RampartError(.unauthenticated, "this sign-in has expired or was already used: sign in again", details: ["field": "mfa_token"])
-        guard let ip = call.clientIP else {
-            throw RampartError(.invalidArgument, "the client's IP address is required to sign in", details: ["field": "client_ip"])
-        }
-        try await limit("login", key: ip, call: call)
-        guard request.mfaToken.hasPrefix("mfa_"), request.mfaToken.utf8.count < 64,
-            let secret = Base64.decode(String(request.mfaToken.dropFirst(4)), variant: Base64.urlSafeNoPadding), secret.count == 32
-        else { throw invalid }
-        let code = request.code.prefix(32)
-        let backupHash = try settings.keyEncryption.keyedHash(Array(Self.normalizedBackupCode(String(code)).utf8), purpose: Self.backupCodePurpose)
+        try await limit("login", key: try signInAddress(call), call: call)
+        guard let secret = Self.challengeSecret(request.mfaToken) else { throw Self.invalidChallenge }
+        let tokenHash = ByteBuffer(bytes: sha256(secret))
+        let code = String(request.code.prefix(32))
+        let backupHash = try settings.keyEncryption.keyedHash(Array(Self.normalizedBackupCode(code).utf8), purpose: Self.backupCodePurpose)
         let now = WallClock.milliseconds() / 1000
         enum Outcome {
             case signedIn(user: UUID, tenant: TenantID, method: String, backupCodesLeft: Int)
+            case enrolled(user: UUID, tenant: TenantID, backupCodes: [String])
             case wrongCode(user: UUID, tenant: TenantID)
+            case enrolmentNotStarted
             case invalid
         }
         let outcome: Outcome = try await database.transaction { connection in
-            let rows = try await connection.query(
+            let challenges = try await connection.query(
                 """
-                SELECT c.user_id, c.tenant_id, t.secret_sealed, t.last_step FROM mfa_challenges c JOIN mfa_totp t ON t.user_id = c.user_id
-                WHERE c.token_hash = \(ByteBuffer(bytes: sha256(secret))) AND c.used_at IS NULL AND c.expires_at > now()
-                    AND t.confirmed_at IS NOT NULL
-                FOR UPDATE OF c, t
+                SELECT user_id, tenant_id, purpose FROM mfa_challenges
+                WHERE token_hash = \(tokenHash) AND used_at IS NULL AND expires_at > now() FOR UPDATE
                 """,
                 logger: logger
             )
-            var found: (UUID, String, ByteBuffer, Int64)?
-            for try await row in rows.decode((UUID, String, ByteBuffer, Int64).self) { found = row }
-            guard let (user, tenantText, sealed, lastStep) = found, let tenant = TenantID(tenantText) else { return .invalid }
+            var challenge: (UUID, String, String)?
+            for try await row in challenges.decode((UUID, String, String).self) { challenge = row }
+            guard let (user, tenantText, purposeText) = challenge, let tenant = TenantID(tenantText),
+                let purpose = ChallengePurpose(rawValue: purposeText)
+            else { return .invalid }
+            let secrets = try await connection.query(
+                "SELECT secret_sealed, last_step, confirmed_at IS NOT NULL FROM mfa_totp WHERE user_id = \(user) FOR UPDATE",
+                logger: logger
+            )
+            var stored: (ByteBuffer, Int64, Bool)?
+            for try await row in secrets.decode((ByteBuffer, Int64, Bool).self) { stored = row }
+            // Verifying needs the enrolled secret; enrolling, the one login_mfa_enroll just made.
+            // MFA turned off, reset or enrolled elsewhere since the password step: sign in again.
+            guard let (sealed, lastStep, confirmed) = stored else { return purpose == .enroll ? .enrolmentNotStarted : .invalid }
+            guard confirmed == (purpose == .verify) else { return .invalid }
             let totp = TOTP(
                 secret: try settings.keyEncryption.open(try SealedSecret(bytes: Array(buffer: sealed)), associatedData: Self.totpBinding(user))
             )
             // A step accepted once is never accepted again, nor any before it.
-            if let step = totp.matchingStep(String(code), at: now), step > lastStep {
-                try await connection.query("UPDATE mfa_totp SET last_step = \(step) WHERE user_id = \(user)", logger: logger)
-                try await connection.query("UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND used_at IS NULL", logger: logger)
-                return .signedIn(user: user, tenant: tenant, method: "otp", backupCodesLeft: -1)
-            }
-            let spent = try await connection.query(
-                """
-                UPDATE mfa_backup_codes SET used_at = now()
-                WHERE user_id = \(user) AND code_hash = \(ByteBuffer(bytes: backupHash)) AND used_at IS NULL RETURNING user_id
-                """,
-                logger: logger
-            )
-            var usedBackup = false
-            for try await _ in spent.decode(UUID.self) { usedBackup = true }
-            if usedBackup {
-                try await connection.query("UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND used_at IS NULL", logger: logger)
-                let left = try await connection.query(
-                    "SELECT count(*) FROM mfa_backup_codes WHERE user_id = \(user) AND used_at IS NULL",
+            if let step = totp.matchingStep(code, at: now), step > lastStep {
+                try await connection.query(
+                    "UPDATE mfa_totp SET last_step = \(step), confirmed_at = coalesce(confirmed_at, now()) WHERE user_id = \(user)",
                     logger: logger
                 )
-                var count = 0
-                for try await value in left.decode(Int.self) { count = value }
-                return .signedIn(user: user, tenant: tenant, method: "backup", backupCodesLeft: count)
+                try await connection.query("UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND used_at IS NULL", logger: logger)
+                if purpose == .enroll {
+                    return .enrolled(user: user, tenant: tenant, backupCodes: try await replaceBackupCodes(user, on: connection))
+                }
+                return .signedIn(user: user, tenant: tenant, method: "otp", backupCodesLeft: -1)
+            }
+            if purpose == .verify, let left = try await spendBackupCode(backupHash, user: user, on: connection) {
+                try await connection.query("UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND used_at IS NULL", logger: logger)
+                return .signedIn(user: user, tenant: tenant, method: "backup", backupCodesLeft: left)
             }
             try await connection.query(
                 """
                 UPDATE mfa_challenges SET attempts = attempts + 1,
                     used_at = CASE WHEN attempts + 1 >= \(Self.challengeAttempts) THEN now() END
-                WHERE token_hash = \(ByteBuffer(bytes: sha256(secret)))
+                WHERE token_hash = \(tokenHash)
                 """,
                 logger: logger
             )
@@ -329,7 +376,13 @@ extension Sessions {
         }
         switch outcome {
         case .invalid:
-            throw invalid
+            throw Self.invalidChallenge
+        case .enrolmentNotStarted:
+            throw RampartError(
+                .failedPrecondition,
+                "start the enrolment first: POST /v1/auth/login/mfa/enroll with this mfa_token",
+                details: ["field": "mfa_token"]
+            )
         case .wrongCode(let user, let tenant):
             await rateLimit.reportFailure(.mfa, context: call)
             var event = Rampart_V1_AuditEvent(
@@ -343,10 +396,14 @@ extension Sessions {
             event.reason = "invalid MFA code"
             _ = try? await audit.publish(event)
             throw RampartError(.unauthenticated, "the code is not right", details: ["field": "code"])
+        case .enrolled(let user, let tenant, let codes):
+            _ = try? await audit.publish(
+                Rampart_V1_AuditEvent(.mfaEnrolled, tenant: tenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
+            )
+            var reply = try await completeSignIn(user: user, tenant: tenant, amr: ["pwd", "otp", "mfa"], call: call)
+            reply.backupCodes = codes
+            return reply
         case .signedIn(let user, let tenant, let method, let left):
-            // The member's standing now, not at the password step.
-            guard let member = try await activeMember(user, tenant: tenant) else { throw invalid }
-            guard let email = try await activeAccount(user).flatMap({ EmailAddress($0.email) }) else { throw invalid }
             if method == "backup" {
                 var event = Rampart_V1_AuditEvent(
                     .mfaBackupCodeUsed,
@@ -358,8 +415,35 @@ extension Sessions {
                 event.reason = "\(left) backup codes left"
                 _ = try? await audit.publish(event)
             }
-            return try await openSession(user: user, email: email, tenant: tenant, role: member.role, amr: ["pwd", method, "mfa"], call: call)
+            return try await completeSignIn(user: user, tenant: tenant, amr: ["pwd", method, "mfa"], call: call)
         }
+    }
+
+    /// The session the password step asked for, for the member's standing now (not then).
+    private func completeSignIn(user: UUID, tenant: TenantID, amr: [String], call: CallContext) async throws -> Rampart_V1_TokenReply {
+        guard let member = try await activeMember(user, tenant: tenant),
+            let email = try await activeAccount(user).flatMap({ EmailAddress($0.email) })
+        else { throw Self.invalidChallenge }
+        return try await openSession(user: user, email: email, tenant: tenant, role: member.role, amr: amr, call: call)
+    }
+
+    /// Spends an unused backup code of `user` with this keyed hash; the codes left, or nil when
+    /// it is not one.
+    private func spendBackupCode(_ hash: [UInt8], user: UUID, on connection: PostgresConnection) async throws -> Int? {
+        let spent = try await connection.query(
+            """
+            UPDATE mfa_backup_codes SET used_at = now()
+            WHERE user_id = \(user) AND code_hash = \(ByteBuffer(bytes: hash)) AND used_at IS NULL RETURNING user_id
+            """,
+            logger: logger
+        )
+        var used = false
+        for try await _ in spent.decode(UUID.self) { used = true }
+        guard used else { return nil }
+        let left = try await connection.query("SELECT count(*) FROM mfa_backup_codes WHERE user_id = \(user) AND used_at IS NULL", logger: logger)
+        var count = 0
+        for try await value in left.decode(Int.self) { count = value }
+        return count
     }
 
     /// The sealed secret opens only as this user's: a row copied onto another user does not.

@@ -39,10 +39,7 @@ struct Sessions: Sendable {
         guard request.email.utf8.count <= 254, request.password.utf8.count <= 1024, let email = EmailAddress(request.email) else {
             throw Self.invalidCredentials
         }
-        guard let ip = call.clientIP else {
-            throw RampartError(.invalidArgument, "the client's IP address is required to sign in", details: ["field": "client_ip"])
-        }
-        try await limit("login", key: ip, call: call)
+        try await limit("login", key: try signInAddress(call), call: call)
         try await limit("login_account", key: email.description, call: call)
 
         let user = try await findUser(email)
@@ -58,14 +55,17 @@ struct Sessions: Sendable {
             await loginFailed(email: email, user: user, call: call)
             throw Self.invalidCredentials
         }
-        try await checkRotation(user, tenant: tenant)
+        let policies = try await tenantPolicies(tenant)
+        try checkRotation(user, policies: policies)
         if verdict.needsRehash {
             let hash = try await hasher.hash(request.password)
             try await database.client.query("UPDATE users SET password_hash = \(hash), updated_at = now() WHERE id = \(user.id)", logger: logger)
         }
 
-        // MFA-4: with MFA on, the password step only earns a challenge for the second step.
-        if try await mfaEnabled(user.id) { return try await mfaChallenge(user: user.id, tenant: tenant) }
+        // MFA-4: with MFA on, the password step only earns a challenge for the second step;
+        // MFA-7: without it, where the tenant requires it of this member, a way to enrol first.
+        if try await mfaEnabled(user.id) { return try await mfaChallenge(.verify, user: user.id, tenant: tenant) }
+        if policies.mfaRequirement.covers(member.role) { return try await mfaChallenge(.enroll, user: user.id, tenant: tenant) }
         return try await openSession(user: user.id, email: email, tenant: tenant, role: member.role, amr: ["pwd"], call: call)
     }
 
@@ -189,14 +189,18 @@ struct Sessions: Sendable {
                 throw Self.invalidRefresh
             }
             // How the session was established (pwd, or pwd otp mfa) stays true of its later tokens.
-            return try await tokens(
-                user: user,
-                tenant: tenant,
-                session: session,
-                role: member.role,
-                refresh: token,
-                amr: amr.split(separator: " ").map(String.init)
-            )
+            let methods = amr.split(separator: " ").map(String.init)
+            // MFA-7: a session opened without MFA ends once the tenant requires it of this member.
+            if !methods.contains("mfa"), try await tenantPolicies(tenant).mfaRequirement.covers(member.role) {
+                try await database.transaction { try await revoke(session, reason: "mfa_required", schema: schema, on: $0) }
+                try? await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: "mfa_required")
+                throw RampartError(
+                    .unauthenticated,
+                    "this organization requires MFA: sign in again to set it up",
+                    details: ["reason": "mfa_required"]
+                )
+            }
+            return try await tokens(user: user, tenant: tenant, session: session, role: member.role, refresh: token, amr: methods)
         }
     }
 
@@ -258,9 +262,7 @@ struct Sessions: Sendable {
 
     /// AUTH-9: a tenant that rotates passwords every N days refuses a password older than that,
     /// after it was verified (so the answer says nothing to someone without it).
-    func checkRotation(_ user: User, tenant: TenantID) async throws {
-        let context = CallContext(tenantID: tenant, principal: "system:auth")
-        let policies = try await rpc.call(Subjects.Tenants.get, Rampart_V1_GetTenantRequest(), context: context, as: Rampart_V1_Tenant.self).policies
+    func checkRotation(_ user: User, policies: Rampart_V1_TenantPolicies) throws {
         let days = Int64(policies.passwordRotationDays)
         guard days > 0, WallClock.milliseconds() - user.passwordChangedAtMs > days * 86_400_000 else { return }
         throw RampartError(
@@ -268,6 +270,12 @@ struct Sessions: Sendable {
             "your password is older than this organization allows (\(days) days): reset it to sign in",
             details: ["reason": "password_expired"]
         )
+    }
+
+    /// The tenant's policies as tenants knows them now.
+    func tenantPolicies(_ tenant: TenantID) async throws -> Rampart_V1_TenantPolicies {
+        let context = CallContext(tenantID: tenant, principal: "system:auth")
+        return try await rpc.call(Subjects.Tenants.get, Rampart_V1_GetTenantRequest(), context: context, as: Rampart_V1_Tenant.self).policies
     }
 
     /// The member as tenants knows them now, when active in an active tenant.
@@ -281,6 +289,14 @@ struct Sessions: Sendable {
         } catch let error as RampartError where [.notFound, .failedPrecondition, .permissionDenied].contains(error.code) {
             return nil
         }
+    }
+
+    /// The client's address, which every sign-in step is limited by.
+    func signInAddress(_ call: CallContext) throws -> String {
+        guard let ip = call.clientIP else {
+            throw RampartError(.invalidArgument, "the client's IP address is required to sign in", details: ["field": "client_ip"])
+        }
+        return ip
     }
 
     func limit(_ policy: String, key: String, call: CallContext) async throws {

@@ -26,6 +26,9 @@ extension APICaller {
         router.post("/v1/auth/login/mfa") { request, context in
             await forward(Subjects.Auth.loginMFA, request, context, Rampart_V1_LoginMfaRequest.self, Rampart_V1_TokenReply.self)
         }
+        router.post("/v1/auth/login/mfa/enroll") { request, context in
+            await forward(Subjects.Auth.loginMFAEnroll, request, context, Rampart_V1_LoginMfaEnrollRequest.self, Rampart_V1_MfaEnrollReply.self)
+        }
         router.post("/v1/auth/token/refresh") { request, context in
             await forward(Subjects.Auth.refresh, request, context, Rampart_V1_RefreshRequest.self, Rampart_V1_TokenReply.self)
         }

@@ -150,11 +150,11 @@ struct Tenants: Sendable {
         guard found.status != .deleting, try await database.isProvisioned(tenant) else { return found }
         do {
             let rows = try await database.client.query(
-                PostgresQuery(unsafeSQL: "SELECT mfa_required, sso_enforced, password_rotation_days FROM \(quotedSchema(tenant)).policies"),
+                PostgresQuery(unsafeSQL: "SELECT mfa_requirement, sso_enforced, password_rotation_days FROM \(quotedSchema(tenant)).policies"),
                 logger: logger
             )
-            for try await (mfa, sso, rotation) in rows.decode((Bool, Bool, Int32).self) {
-                found.policies.mfaRequired = mfa
+            for try await (mfa, sso, rotation) in rows.decode((String, Bool, Int32).self) {
+                found.policies.mfaRequirement = Rampart_V1_MfaRequirement(name: mfa) ?? .none
                 found.policies.ssoEnforced = sso
                 found.policies.passwordRotationDays = UInt32(rotation)
             }
@@ -186,6 +186,9 @@ struct Tenants: Sendable {
             guard caller.role == .owner || caller.isService else { throw RampartError(.permissionDenied, "only an owner changes the plan") }
             plan = requested
         }
+        if request.hasMfaRequirement, request.mfaRequirement.name == nil {
+            throw RampartError.invalidArgument("mfa_requirement must be none, admins or everyone", field: "mfa_requirement")
+        }
         if request.hasPasswordRotationDays, request.passwordRotationDays > 3650 {
             throw RampartError.invalidArgument("password rotation must be 0 (off) to 3650 days", field: "password_rotation_days")
         }
@@ -195,15 +198,15 @@ struct Tenants: Sendable {
             claim = settings.emailDomains.starterClaim(email)
         }
         try await registry.update(tenant, name: name, plan: plan, starterClaim: claim)
-        if request.hasMfaRequired || request.hasSsoEnforced || request.hasPasswordRotationDays {
+        if request.hasMfaRequirement || request.hasSsoEnforced || request.hasPasswordRotationDays {
             var binds = PostgresBindings()
-            binds.append(request.hasMfaRequired ? request.mfaRequired : nil)
+            binds.append(request.hasMfaRequirement ? request.mfaRequirement.name : nil)
             binds.append(request.hasSsoEnforced ? request.ssoEnforced : nil)
             binds.append(request.hasPasswordRotationDays ? Int32(request.passwordRotationDays) : nil)
             try await database.client.query(
                 PostgresQuery(
                     unsafeSQL: """
-                        UPDATE \(quotedSchema(tenant)).policies SET mfa_required = coalesce($1::boolean, mfa_required),
+                        UPDATE \(quotedSchema(tenant)).policies SET mfa_requirement = coalesce($1::text, mfa_requirement),
                                sso_enforced = coalesce($2::boolean, sso_enforced),
                                password_rotation_days = coalesce($3::integer, password_rotation_days),
                                updated_at = now()
@@ -212,7 +215,7 @@ struct Tenants: Sendable {
                 ),
                 logger: logger
             )
-            if request.hasMfaRequired { changes["mfa_required"] = String(request.mfaRequired) }
+            if request.hasMfaRequirement, let requirement = request.mfaRequirement.name { changes["mfa_requirement"] = requirement }
             if request.hasSsoEnforced { changes["sso_enforced"] = String(request.ssoEnforced) }
             if request.hasPasswordRotationDays { changes["password_rotation_days"] = String(request.passwordRotationDays) }
         }

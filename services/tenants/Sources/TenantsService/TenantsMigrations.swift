@@ -76,8 +76,16 @@ enum TenantsMigrations {
         );
         """
 
+    /// MFA-7: the policy names who must use MFA (a tenant that required it had everyone in mind).
+    static let mfaRequirement = """
+        ALTER TABLE policies ADD COLUMN mfa_requirement text NOT NULL DEFAULT 'none'
+            CHECK (mfa_requirement IN ('none', 'admins', 'everyone'));
+        UPDATE policies SET mfa_requirement = 'everyone' WHERE mfa_required;
+        ALTER TABLE policies DROP COLUMN mfa_required;
+        """
+
     static let set = MigrationSet(
         global: [Migration(version: 1, name: "registry", sql: registry)],
-        tenant: [Migration(version: 1, name: "members", sql: members)]
+        tenant: [Migration(version: 1, name: "members", sql: members), Migration(version: 2, name: "mfa requirement", sql: mfaRequirement)]
     )
 }

@@ -113,6 +113,14 @@ public nonisolated struct Rampart_V1_TokenReply: Sendable {
 
   public var mfaToken: String = String()
 
+  /// MFA-7: with mfa_required, the tenant requires MFA of this member and they have none yet:
+  /// login_mfa_enroll with mfa_token gives the secret, then login_mfa with a code from the app
+  /// turns MFA on and opens the session.
+  public var mfaEnrollmentRequired: Bool = false
+
+  /// The ten backup codes of an enrolment completed at sign-in, shown this once.
+  public var backupCodes: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -120,7 +128,8 @@ public nonisolated struct Rampart_V1_TokenReply: Sendable {
 
 /// rampart.v1.auth.login_mfa (POST /v1/auth/login/mfa): the second step of a sign-in with MFA.
 /// `code` is the app's current TOTP code (one step either side; a step accepted once is never
-/// accepted again) or an unused backup code. Five wrong codes spend the mfa_token.
+/// accepted again) or an unused backup code. Five wrong codes spend the mfa_token. After an
+/// enrolment at sign-in, the code confirms it and the reply carries the backup codes.
 public nonisolated struct Rampart_V1_LoginMfaRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -129,6 +138,21 @@ public nonisolated struct Rampart_V1_LoginMfaRequest: Sendable {
   public var mfaToken: String = String()
 
   public var code: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.v1.auth.login_mfa_enroll (POST /v1/auth/login/mfa/enroll): for an mfa_token that came
+/// with mfa_enrollment_required, starts TOTP enrolment as mfa_enroll does (again: a new secret).
+/// Answers MfaEnrollReply; the token stays valid for the code step.
+public nonisolated struct Rampart_V1_LoginMfaEnrollRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var mfaToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -883,7 +907,7 @@ nonisolated extension Rampart_V1_LoginRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Rampart_V1_TokenReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TokenReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}access_token\0\u{3}refresh_token\0\u{3}token_type\0\u{3}expires_in\0\u{3}session_id\0\u{3}tenant_id\0\u{3}mfa_required\0\u{3}mfa_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}access_token\0\u{3}refresh_token\0\u{3}token_type\0\u{3}expires_in\0\u{3}session_id\0\u{3}tenant_id\0\u{3}mfa_required\0\u{3}mfa_token\0\u{3}mfa_enrollment_required\0\u{3}backup_codes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -899,6 +923,8 @@ nonisolated extension Rampart_V1_TokenReply: SwiftProtobuf.Message, SwiftProtobu
       case 6: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.mfaRequired) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.mfaToken) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.mfaEnrollmentRequired) }()
+      case 10: try { try decoder.decodeRepeatedStringField(value: &self.backupCodes) }()
       default: break
       }
     }
@@ -929,6 +955,12 @@ nonisolated extension Rampart_V1_TokenReply: SwiftProtobuf.Message, SwiftProtobu
     if !self.mfaToken.isEmpty {
       try visitor.visitSingularStringField(value: self.mfaToken, fieldNumber: 8)
     }
+    if self.mfaEnrollmentRequired != false {
+      try visitor.visitSingularBoolField(value: self.mfaEnrollmentRequired, fieldNumber: 9)
+    }
+    if !self.backupCodes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.backupCodes, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -941,6 +973,8 @@ nonisolated extension Rampart_V1_TokenReply: SwiftProtobuf.Message, SwiftProtobu
     if lhs.tenantID != rhs.tenantID {return false}
     if lhs.mfaRequired != rhs.mfaRequired {return false}
     if lhs.mfaToken != rhs.mfaToken {return false}
+    if lhs.mfaEnrollmentRequired != rhs.mfaEnrollmentRequired {return false}
+    if lhs.backupCodes != rhs.backupCodes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -976,6 +1010,36 @@ nonisolated extension Rampart_V1_LoginMfaRequest: SwiftProtobuf.Message, SwiftPr
   public static func ==(lhs: Rampart_V1_LoginMfaRequest, rhs: Rampart_V1_LoginMfaRequest) -> Bool {
     if lhs.mfaToken != rhs.mfaToken {return false}
     if lhs.code != rhs.code {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_LoginMfaEnrollRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LoginMfaEnrollRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}mfa_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.mfaToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.mfaToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.mfaToken, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_LoginMfaEnrollRequest, rhs: Rampart_V1_LoginMfaEnrollRequest) -> Bool {
+    if lhs.mfaToken != rhs.mfaToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -78,6 +78,50 @@ public nonisolated enum Rampart_V1_TenantStatus: SwiftProtobuf.Enum, Swift.CaseI
 
 }
 
+/// MFA-7: which members must sign in with MFA. One without it is led through enrolment at their
+/// next sign-in, and a session opened without MFA is not refreshed once the policy covers it.
+public nonisolated enum Rampart_V1_MfaRequirement: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// Each member chooses.
+  case none // = 0
+
+  /// Owners and admins.
+  case admins // = 1
+  case everyone // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .none
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .none
+    case 1: self = .admins
+    case 2: self = .everyone
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .none: return 0
+    case .admins: return 1
+    case .everyone: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Rampart_V1_MfaRequirement] = [
+    .none,
+    .admins,
+    .everyone,
+  ]
+
+}
+
 public nonisolated enum Rampart_V1_MemberRole: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -189,7 +233,7 @@ public nonisolated struct Rampart_V1_TenantPolicies: Sendable {
   /// CIDRs (IPv4 and IPv6) the tenant's users may call from; empty: anywhere.
   public var ipAllowlist: [String] = []
 
-  public var mfaRequired: Bool = false
+  public var mfaRequirement: Rampart_V1_MfaRequirement = .none
 
   public var ssoEnforced: Bool = false
 
@@ -383,14 +427,14 @@ public nonisolated struct Rampart_V1_UpdateTenantRequest: Sendable {
   /// Clears the value of `plan`. Subsequent reads from it will return its default value.
   public mutating func clearPlan() {self._plan = nil}
 
-  public var mfaRequired: Bool {
-    get {_mfaRequired ?? false}
-    set {_mfaRequired = newValue}
+  public var mfaRequirement: Rampart_V1_MfaRequirement {
+    get {_mfaRequirement ?? .none}
+    set {_mfaRequirement = newValue}
   }
-  /// Returns true if `mfaRequired` has been explicitly set.
-  public var hasMfaRequired: Bool {self._mfaRequired != nil}
-  /// Clears the value of `mfaRequired`. Subsequent reads from it will return its default value.
-  public mutating func clearMfaRequired() {self._mfaRequired = nil}
+  /// Returns true if `mfaRequirement` has been explicitly set.
+  public var hasMfaRequirement: Bool {self._mfaRequirement != nil}
+  /// Clears the value of `mfaRequirement`. Subsequent reads from it will return its default value.
+  public mutating func clearMfaRequirement() {self._mfaRequirement = nil}
 
   public var ssoEnforced: Bool {
     get {_ssoEnforced ?? false}
@@ -416,7 +460,7 @@ public nonisolated struct Rampart_V1_UpdateTenantRequest: Sendable {
 
   fileprivate var _name: String? = nil
   fileprivate var _plan: String? = nil
-  fileprivate var _mfaRequired: Bool? = nil
+  fileprivate var _mfaRequirement: Rampart_V1_MfaRequirement? = nil
   fileprivate var _ssoEnforced: Bool? = nil
   fileprivate var _passwordRotationDays: UInt32? = nil
 }
@@ -702,6 +746,10 @@ nonisolated extension Rampart_V1_TenantStatus: SwiftProtobuf._ProtoNameProviding
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0TENANT_STATUS_UNSPECIFIED\0\u{1}TENANT_STATUS_PROVISIONING\0\u{1}TENANT_STATUS_ACTIVE\0\u{1}TENANT_STATUS_SUSPENDED\0\u{1}TENANT_STATUS_DELETING\0\u{1}TENANT_STATUS_DELETED\0")
 }
 
+nonisolated extension Rampart_V1_MfaRequirement: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MFA_REQUIREMENT_NONE\0\u{1}MFA_REQUIREMENT_ADMINS\0\u{1}MFA_REQUIREMENT_EVERYONE\0")
+}
+
 nonisolated extension Rampart_V1_MemberRole: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0MEMBER_ROLE_UNSPECIFIED\0\u{1}MEMBER_ROLE_OWNER\0\u{1}MEMBER_ROLE_ADMIN\0\u{1}MEMBER_ROLE_MEMBER\0")
 }
@@ -752,7 +800,7 @@ nonisolated extension Rampart_V1_Organization: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Rampart_V1_TenantPolicies: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TenantPolicies"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}ip_allowlist\0\u{3}mfa_required\0\u{3}sso_enforced\0\u{3}password_rotation_days\0\u{3}audit_retention_days\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}ip_allowlist\0\u{4}\u{2}sso_enforced\0\u{3}password_rotation_days\0\u{3}audit_retention_days\0\u{3}mfa_requirement\0\u{b}mfa_required\0\u{c}\u{2}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -761,10 +809,10 @@ nonisolated extension Rampart_V1_TenantPolicies: SwiftProtobuf.Message, SwiftPro
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedStringField(value: &self.ipAllowlist) }()
-      case 2: try { try decoder.decodeSingularBoolField(value: &self.mfaRequired) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.ssoEnforced) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.passwordRotationDays) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.auditRetentionDays) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.mfaRequirement) }()
       default: break
       }
     }
@@ -773,9 +821,6 @@ nonisolated extension Rampart_V1_TenantPolicies: SwiftProtobuf.Message, SwiftPro
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     if !self.ipAllowlist.isEmpty {
       try visitor.visitRepeatedStringField(value: self.ipAllowlist, fieldNumber: 1)
-    }
-    if self.mfaRequired != false {
-      try visitor.visitSingularBoolField(value: self.mfaRequired, fieldNumber: 2)
     }
     if self.ssoEnforced != false {
       try visitor.visitSingularBoolField(value: self.ssoEnforced, fieldNumber: 3)
@@ -786,12 +831,15 @@ nonisolated extension Rampart_V1_TenantPolicies: SwiftProtobuf.Message, SwiftPro
     if self.auditRetentionDays != 0 {
       try visitor.visitSingularUInt32Field(value: self.auditRetentionDays, fieldNumber: 5)
     }
+    if self.mfaRequirement != .none {
+      try visitor.visitSingularEnumField(value: self.mfaRequirement, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rampart_V1_TenantPolicies, rhs: Rampart_V1_TenantPolicies) -> Bool {
     if lhs.ipAllowlist != rhs.ipAllowlist {return false}
-    if lhs.mfaRequired != rhs.mfaRequired {return false}
+    if lhs.mfaRequirement != rhs.mfaRequirement {return false}
     if lhs.ssoEnforced != rhs.ssoEnforced {return false}
     if lhs.passwordRotationDays != rhs.passwordRotationDays {return false}
     if lhs.auditRetentionDays != rhs.auditRetentionDays {return false}
@@ -1063,7 +1111,7 @@ nonisolated extension Rampart_V1_GetTenantRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Rampart_V1_UpdateTenantRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpdateTenantRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}plan\0\u{3}mfa_required\0\u{3}sso_enforced\0\u{3}password_rotation_days\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}plan\0\u{4}\u{2}sso_enforced\0\u{3}password_rotation_days\0\u{3}mfa_requirement\0\u{b}mfa_required\0\u{c}\u{3}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1073,9 +1121,9 @@ nonisolated extension Rampart_V1_UpdateTenantRequest: SwiftProtobuf.Message, Swi
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self._name) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self._plan) }()
-      case 3: try { try decoder.decodeSingularBoolField(value: &self._mfaRequired) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self._ssoEnforced) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self._passwordRotationDays) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self._mfaRequirement) }()
       default: break
       }
     }
@@ -1092,14 +1140,14 @@ nonisolated extension Rampart_V1_UpdateTenantRequest: SwiftProtobuf.Message, Swi
     try { if let v = self._plan {
       try visitor.visitSingularStringField(value: v, fieldNumber: 2)
     } }()
-    try { if let v = self._mfaRequired {
-      try visitor.visitSingularBoolField(value: v, fieldNumber: 3)
-    } }()
     try { if let v = self._ssoEnforced {
       try visitor.visitSingularBoolField(value: v, fieldNumber: 4)
     } }()
     try { if let v = self._passwordRotationDays {
       try visitor.visitSingularUInt32Field(value: v, fieldNumber: 5)
+    } }()
+    try { if let v = self._mfaRequirement {
+      try visitor.visitSingularEnumField(value: v, fieldNumber: 6)
     } }()
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1107,7 +1155,7 @@ nonisolated extension Rampart_V1_UpdateTenantRequest: SwiftProtobuf.Message, Swi
   public static func ==(lhs: Rampart_V1_UpdateTenantRequest, rhs: Rampart_V1_UpdateTenantRequest) -> Bool {
     if lhs._name != rhs._name {return false}
     if lhs._plan != rhs._plan {return false}
-    if lhs._mfaRequired != rhs._mfaRequired {return false}
+    if lhs._mfaRequirement != rhs._mfaRequirement {return false}
     if lhs._ssoEnforced != rhs._ssoEnforced {return false}
     if lhs._passwordRotationDays != rhs._passwordRotationDays {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
