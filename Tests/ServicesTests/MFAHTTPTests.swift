@@ -74,6 +74,8 @@ struct MFAHTTPTests {
 
         let audited = try await cluster.events(Subjects.audit(tenant: TenantID(tenant)), as: Rampart_V1_AuditEvent.self, stream: Subjects.auditStream)
         #expect(audited.contains { $0.action == AuditAction.mfaEnrolled.rawValue })
+        // Each wrong confirmation is on record as a failure.
+        #expect(audited.filter { $0.action == AuditAction.mfaFailed.rawValue && $0.outcome == .failure }.count >= 4)
     }
 
     /// Enrols and confirms `access`'s user: the secret and the backup codes.
@@ -169,7 +171,7 @@ struct MFAHTTPTests {
         defer { Task { await cluster.stop() } }
         try await cluster.start(.gateway)
         let port = await cluster.gatewayPort.wait()
-        let (_, access) = try await HTTP.signUp(port, cluster, email: "ada@lovelace.example", number: "732 829 320 00074")
+        let (tenant, access) = try await HTTP.signUp(port, cluster, email: "ada@lovelace.example", number: "732 829 320 00074")
         #expect(try HTTP.object(try await HTTP.send(port, "GET", "/v1/auth/mfa", token: access))["enabled"] == nil)
         #expect(try await HTTP.send(port, "DELETE", "/v1/auth/mfa", #"{"password":"\#(HTTP.password)"}"#, token: access).status == 409)
         let (secret, oldCodes) = try await enrol(port, access)
@@ -203,6 +205,9 @@ struct MFAHTTPTests {
         )
         #expect(login["access_token"] as? String != nil && login["mfa_required"] == nil)
         #expect(try await HTTP.send(port, "POST", "/v1/auth/mfa/totp/enroll", token: access).status == 200)
+        let audited = try await cluster.events(Subjects.audit(tenant: TenantID(tenant)), as: Rampart_V1_AuditEvent.self, stream: Subjects.auditStream)
+        let failures = Set(audited.filter { $0.action == AuditAction.mfaFailed.rawValue && $0.outcome == .failure }.map(\.reason))
+        #expect(failures == ["a wrong code to regenerate the backup codes", "a wrong password to turn MFA off", "a wrong code to turn MFA off"])
     }
 
     @Test("MFA-6: an owner or admin resets a member's MFA, audited; a plain member cannot, nor an admin an owner's")

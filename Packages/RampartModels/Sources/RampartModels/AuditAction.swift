@@ -10,6 +10,7 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case mfaReset = "mfa.reset"
     case mfaBackupCodeUsed = "mfa.backup_code_used"
     case mfaBackupCodesRegenerated = "mfa.backup_codes_regenerated"
+    case mfaFailed = "mfa.failed"
     case passwordChanged = "password.changed"
     case passwordReset = "password.reset"
     case permissionChanged = "permission.changed"

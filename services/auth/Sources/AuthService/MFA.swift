@@ -76,7 +76,7 @@ extension Sessions {
             return try await replaceBackupCodes(user, on: connection)
         }
         guard let codes = confirmed else {
-            await rateLimit.reportFailure(.mfa, context: call)
+            await mfaFailed("a wrong code to confirm the enrolment", tenant: tenant, user: user, call: call)
             throw RampartError(.invalidArgument, "the code is not the one your app shows now", details: ["field": "code"])
         }
         _ = try? await audit.publish(
@@ -130,7 +130,7 @@ extension Sessions {
             guard try await spendCode(request.code, user: user, on: connection) else { return nil }
             return try await replaceBackupCodes(user, on: connection)
         }
-        guard let codes else { throw await wrongProof(call, field: "code") }
+        guard let codes else { throw await wrongProof("code", to: "regenerate the backup codes", tenant: tenant, user: user, call: call) }
         _ = try? await audit.publish(
             Rampart_V1_AuditEvent(
                 .mfaBackupCodesRegenerated,
@@ -165,7 +165,9 @@ extension Sessions {
             try await connection.query("DELETE FROM mfa_totp WHERE user_id = \(user)", logger: logger)
             return true
         }
-        guard disabled else { throw await wrongProof(call, field: request.password.isEmpty ? "code" : "password") }
+        guard disabled else {
+            throw await wrongProof(request.password.isEmpty ? "code" : "password", to: "turn MFA off", tenant: tenant, user: user, call: call)
+        }
         _ = try? await audit.publish(
             Rampart_V1_AuditEvent(.mfaDisabled, tenant: tenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
         )
@@ -229,9 +231,19 @@ extension Sessions {
         return true
     }
 
-    private func wrongProof(_ call: CallContext, field: String) async -> RampartError {
-        await rateLimit.reportFailure(.mfa, context: call)
+    private func wrongProof(_ field: String, to purpose: String, tenant: TenantID, user: UUID, call: CallContext) async -> RampartError {
+        await mfaFailed("a wrong \(field) to \(purpose)", tenant: tenant, user: user, call: call)
         return RampartError(.permissionDenied, "the \(field) is not right", details: ["field": field])
+    }
+
+    /// A wrong proof outside sign-in (whose failures are `login.failed`): a fail2ban failure,
+    /// audited for the user's tenant.
+    private func mfaFailed(_ reason: String, tenant: TenantID, user: UUID, call: CallContext) async {
+        await rateLimit.reportFailure(.mfa, context: call)
+        var event = Rampart_V1_AuditEvent(.mfaFailed, tenant: tenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
+        event.outcome = .failure
+        event.reason = reason
+        _ = try? await audit.publish(event)
     }
 
     // MARK: The sign-in step (MFA-4)
