@@ -1,7 +1,7 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-// What the gateway and the rate-limit service share: IP networks, the ban list watched from
+// What the gateway and the rate-limit service share: the ban list watched from
 // NATS key-value, the client with its failure modes, and the RateLimit response fields.
 let package = Package(
     name: "RateLimitKit",

@@ -73,6 +73,19 @@ public func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
     return output
 }
 
+/// HMAC-SHA-256 of `message` under a key of any length (Standard Webhooks and Stripe signatures).
+public func hmacSHA256(key: some Collection<UInt8>, message: some Collection<UInt8>) -> [UInt8] {
+    precondition(Sodium.isReady, "libsodium is unavailable")
+    let keyBytes = Array(key)
+    let input = Array(message)
+    var state = crypto_auth_hmacsha256_state()
+    var output = [UInt8](repeating: 0, count: Int(crypto_auth_hmacsha256_BYTES))
+    _ = crypto_auth_hmacsha256_init(&state, keyBytes, keyBytes.count)
+    _ = crypto_auth_hmacsha256_update(&state, input, UInt64(input.count))
+    _ = crypto_auth_hmacsha256_final(&state, &output)
+    return output
+}
+
 /// Lowercase hex, two digits a byte (on rate-limit's hot path: no string per byte).
 public func hexString(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef".utf8)

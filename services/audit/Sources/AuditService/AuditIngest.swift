@@ -19,21 +19,7 @@ struct AuditIngest: Service {
         await repeatUntilShutdown("audit ingest", logger: logger) {
             // The tables exist once the service has migrated.
             await health.waitUntilStarted()
-            try await consume()
-        }
-    }
-
-    private func consume() async throws {
-        let jetStream = try connection.jetStream()
-        try await jetStream.ensureStream(AuditPublisher.stream)
-        let consumer = try await jetStream.durableConsumer(
-            stream: Subjects.auditStream,
-            .init(durableName: Self.consumerName, filterSubject: Subjects.auditPrefix + ".>", ackWait: .seconds(30), maxAckPending: 20_000)
-        )
-        defer { consumer.unsubscribe() }
-        while !Task.isCancelled {
-            let messages = try await consumer.fetch(batch: 512, timeout: .seconds(1))
-            if !messages.isEmpty { await store(messages) }
+            try await AuditPublisher.follow(connection, consumer: Self.consumerName) { await store($0) }
         }
     }
 

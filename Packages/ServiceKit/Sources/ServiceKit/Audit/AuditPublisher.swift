@@ -105,6 +105,29 @@ extension Rampart_V1_AuditActor {
     }
 }
 
+extension AuditPublisher {
+    /// Follows every audit event, tenants' and the platform's, with the durable consumer `name`:
+    /// `handle` gets each batch as it arrives and acknowledges (or not) each message itself.
+    /// Returns when cancelled; throws when NATS fails (the caller retries).
+    public static func follow(
+        _ connection: NATSConnection,
+        consumer name: String,
+        _ handle: ([JetStreamMessage]) async -> Void
+    ) async throws {
+        let jetStream = try connection.jetStream()
+        try await jetStream.ensureStream(stream)
+        let consumer = try await jetStream.durableConsumer(
+            stream: Subjects.auditStream,
+            .init(durableName: name, filterSubject: Subjects.auditPrefix + ".>", ackWait: .seconds(30), maxAckPending: 20_000)
+        )
+        defer { consumer.unsubscribe() }
+        while !Task.isCancelled {
+            let messages = try await consumer.fetch(batch: 512, timeout: .seconds(1))
+            if !messages.isEmpty { await handle(messages) }
+        }
+    }
+}
+
 extension Rampart_V1_AuditEvent {
     /// An event of `action` on `target`, in `tenant`'s log (nil: the platform's), succeeded,
     /// carrying the call's request ID, client IP and user agent; the actor is `actor`, else the

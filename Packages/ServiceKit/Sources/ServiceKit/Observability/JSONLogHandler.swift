@@ -57,19 +57,7 @@ public struct JSONLogHandler: LogHandler {
 
     static func quote(_ string: String) -> String { JSONText.quote(string) }
 
-    static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var parts = tm()
-        var seconds = now.tv_sec
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int32, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(now.tv_nsec / 1_000_000), 3))Z"
-    }
+    static func timestamp() -> String { WallClock.rfc3339(milliseconds: WallClock.milliseconds()) }
 }
 
 /// One write(2) per line: unbuffered, so nothing is lost at exit, and lines from several threads

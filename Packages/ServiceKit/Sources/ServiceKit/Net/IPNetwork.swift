@@ -1,4 +1,3 @@
-import ServiceKit
 import SodiumKit
 
 #if canImport(Glibc)
