@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        // The webhook tests' local receiver; already in the graph through the gateway.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
     ] + services.map { .package(path: "services/\($0)") },
     targets: [
         .testTarget(
@@ -67,6 +69,7 @@ let package = Package(
                 .product(name: "SodiumKit", package: "SodiumKit"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "TokenKit", package: "TokenKit"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ] + serviceLibraries.map { .product(name: $0.library, package: $0.package) }
         ),
     ]

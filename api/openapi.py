@@ -105,6 +105,27 @@ schemas = {
  "ListBansReply": obj({"bans": arr(ref("Ban"))}),
  "UnbanReply": obj({"lifted": boolean, "ban": ref("Ban")}),
  "Health": obj({"status": string}),
+ "WebhookEndpoint": obj({"endpoint_id": string, "url": string, "description": string, "event_types": arr(string), "enabled": boolean,
+                         "disabled_reason": s(description="gone (it answered 410) or failing (every delivery failed for days), when the service turned it off"),
+                         "created_at_ms": i64, "updated_at_ms": i64, "previous_secret_expires_at_ms": i64, "failing_since_ms": i64}),
+ "CreateEndpointRequest": obj({"url": s(2048, description="http or https; checked against the SSRF rules (WH-3)"), "description": s(500),
+                               "event_types": arr(s(64), maxItems=50, description="audit actions (member.invited), prefixes (member.*) or *"),
+                               "enabled": boolean}, required=["url", "event_types"], strict=True),
+ "CreateEndpointReply": obj({"endpoint": ref("WebhookEndpoint"), "secret": s(description="whsec_…: the signing secret, shown this once")}),
+ "UpdateEndpointRequest": obj({"endpoint_id": s(36, description="optional; when given, the endpoint the path names"), "url": s(2048), "description": s(500),
+                               "event_types": arr(s(64), maxItems=50), "set_event_types": dict(boolean, description="replace the event types with event_types"),
+                               "enabled": boolean}, strict=True),
+ "EndpointReply": obj({"endpoint": ref("WebhookEndpoint")}),
+ "ListEndpointsReply": obj({"endpoints": arr(ref("WebhookEndpoint"))}),
+ "RotateSecretRequest": obj({"grace_seconds": {"type": "integer", "format": "int32", "minimum": 0, "maximum": 604800,
+                                               "description": "how long the old secret keeps signing beside the new one (default 86400)"}}, strict=True),
+ "Delivery": obj({"delivery_id": string, "endpoint_id": string, "event_id": string, "event_type": string,
+                  "status": {"type": "string", "enum": ["DELIVERY_STATUS_PENDING", "DELIVERY_STATUS_SUCCEEDED", "DELIVERY_STATUS_DEAD"]},
+                  "attempts": i32, "response_status": i32, "last_error": string, "latency_ms": i64, "created_at_ms": i64,
+                  "last_attempt_at_ms": i64, "next_attempt_at_ms": i64}),
+ "ListDeliveriesReply": obj({"deliveries": arr(ref("Delivery")), "next_cursor": string}),
+ "DeliveryReply": obj({"delivery": ref("Delivery")}),
+ "InboundReply": obj({"event_id": s(description="the provider's event ID"), "duplicate": dict(boolean, description="accepted before: not published again")}),
 }
 
 error_codes = {"400": "BadRequest", "401": "Unauthorized", "403": "Forbidden", "404": "NotFound", "408": "RequestTimeout",
@@ -141,7 +162,7 @@ def op(opid, summary, tag, body=None, response=None, status="200", secured=True,
     o = {"operationId": opid, "summary": summary, "tags": [tag]}
     if description: o["description"] = description
     if params: o["parameters"] = list(params)
-    if body: o["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
+    if body: o["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body) if isinstance(body, str) else body}}}
     rs = {}
     if status == "204":
         rs["204"] = {"description": "done", "headers": dict(rl_headers)}
@@ -158,6 +179,7 @@ def p(name, schema, description=None, where="path", required=True):
     return d
 
 T = p("tenant_id", tenant_hex, "the tenant (32 lower-case hex digits); your credential's own")
+E = p("endpoint_id", uuid, "one of the tenant's webhook endpoints")
 consistency = p("Rampart-Consistency-Token", s(20, pattern="^[0-9]{1,20}$"), "a revision a write returned: no decision older than it is used", where="header", required=False)
 filters = [p("actor_id", s(256), where="query", required=False), p("action", s(64), where="query", required=False),
            p("target_type", s(64), where="query", required=False), p("target_id", s(256), where="query", required=False),
@@ -234,6 +256,29 @@ paths = {
  "/v1/tenants/{tenant_id}/audit-events/export": {"get": op("exportAuditEvents", "every matching event, oldest first, streamed (audit.read)", "audit", response={"type": "string"}, content_type="application/jsonl",
                                                            params=[T] + filters + [p("format", {"type": "string", "enum": ["json", "csv"]}, where="query", required=False), consistency])},
  "/v1/tenants/{tenant_id}/audit-events/verify": {"get": op("verifyAuditChain", "verify the tenant's hash chain and signed checkpoints (audit.read)", "audit", response="AuditVerifyReply", params=[T, consistency])},
+ "/v1/tenants/{tenant_id}/webhooks/endpoints": {
+     "get": op("listWebhookEndpoints", "the tenant's webhook endpoints (webhooks.manage)", "webhooks", response="ListEndpointsReply", params=[T, consistency]),
+     "post": op("createWebhookEndpoint", "register an endpoint; the signing secret is answered once (webhooks.manage)", "webhooks", "CreateEndpointRequest", "CreateEndpointReply", status="201", params=[T, consistency])},
+ "/v1/tenants/{tenant_id}/webhooks/endpoints/{endpoint_id}": {
+     "get": op("getWebhookEndpoint", "one endpoint (webhooks.manage)", "webhooks", response="EndpointReply", params=[T, E, consistency]),
+     "patch": op("updateWebhookEndpoint", "change an endpoint; enabling it clears the failure record (webhooks.manage)", "webhooks", "UpdateEndpointRequest", "EndpointReply", params=[T, E, consistency]),
+     "delete": op("deleteWebhookEndpoint", "remove an endpoint and its deliveries (webhooks.manage)", "webhooks", response="EndpointReply", params=[T, E, consistency])},
+ "/v1/tenants/{tenant_id}/webhooks/endpoints/{endpoint_id}/secret/rotate": {
+     "post": op("rotateWebhookSecret", "a new signing secret; the old one signs beside it for the grace period (webhooks.manage)", "webhooks", "RotateSecretRequest", "CreateEndpointReply", params=[T, E, consistency])},
+ "/v1/tenants/{tenant_id}/webhooks/endpoints/{endpoint_id}/test": {
+     "post": op("testWebhookEndpoint", "queue a webhook.test event for this endpoint alone (webhooks.manage)", "webhooks", response="DeliveryReply", status="202", params=[T, E, consistency])},
+ "/v1/tenants/{tenant_id}/webhooks/endpoints/{endpoint_id}/deliveries": {
+     "get": op("listWebhookDeliveries", "the endpoint's deliveries, newest first (webhooks.manage)", "webhooks", response="ListDeliveriesReply",
+               params=[T, E, p("cursor", s(64), where="query", required=False), p("page_size", {"type": "integer", "minimum": 1, "maximum": 100}, where="query", required=False),
+                       p("status", {"type": "string", "enum": ["DELIVERY_STATUS_PENDING", "DELIVERY_STATUS_SUCCEEDED", "DELIVERY_STATUS_DEAD"]}, where="query", required=False), consistency])},
+ "/v1/tenants/{tenant_id}/webhooks/endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver": {
+     "post": op("redeliverWebhook", "send a delivery again now, from the start of the retry schedule, with the same event ID (webhooks.manage)", "webhooks", response="DeliveryReply", status="202",
+                params=[T, E, p("delivery_id", uuid, "a delivery of this endpoint"), consistency])},
+ "/v1/inbound/{provider}": {
+     "post": op("receiveInbound", "WH-5: a provider's event, signed as Stripe signs (t=…,v1=…, 5 minutes' tolerance); accepted once per event ID", "webhooks",
+                {"type": "object", "properties": {"id": s(255)}, "required": ["id"]}, "InboundReply", secured=False,
+                params=[p("provider", s(32, pattern="^[a-z0-9_-]{1,32}$"), "a configured provider, e.g. stripe"),
+                        p("Stripe-Signature", s(4096), "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">", where="header")])},
  "/v1/admin/bans": {"get": op("listBans", "networks banned by fail2ban (platform super-admins)", "admin", response="ListBansReply")},
  "/v1/admin/bans/{ip}": {
      "get": op("getBan", "the ban covering an address (platform super-admins)", "admin", response="Ban", params=[p("ip", {"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]})]),
@@ -250,7 +295,7 @@ doc = {
           "description": "The public REST API of Rampart's gateway (SPEC section 14). JSON bodies with snake_case fields; unknown fields are refused. Errors are RFC 9457 problem+json. Every response carries X-Request-Id and the security headers; limited responses carry the IETF RateLimit fields. Fields holding their default value (false, 0, empty) are left out, as proto3's JSON mapping does. Enumerations use their proto names (MEMBER_ROLE_ADMIN).",
           "license": {"name": "Proprietary", "identifier": "LicenseRef-Proprietary"}},
  "servers": [{"url": "/"}],
- "tags": [{"name": n} for n in ["operations", "auth", "mfa", "tenants", "members", "api-keys", "permissions", "audit", "admin"]],
+ "tags": [{"name": n} for n in ["operations", "auth", "mfa", "tenants", "members", "api-keys", "permissions", "audit", "webhooks", "admin"]],
  "paths": paths,
  "components": {
    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "an access token (JWT, EdDSA) from login, or an API key (rk_…) where the route takes one"}},

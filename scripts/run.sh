@@ -39,6 +39,10 @@ fi
 if ! grep -q '^RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS=' "$secrets"; then
     (umask 077 && echo "RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS=run-1:$(head -c 32 /dev/urandom | base64 -w0)" >>"$secrets")
 fi
+# webhooks' key-encryption key: seals the endpoints' signing secrets.
+if ! grep -q '^RAMPART_RUN_WEBHOOKS_KEY_ENCRYPTION_KEYS=' "$secrets"; then
+    (umask 077 && echo "RAMPART_RUN_WEBHOOKS_KEY_ENCRYPTION_KEYS=run-1:$(head -c 32 /dev/urandom | base64 -w0)" >>"$secrets")
+fi
 set -a
 # shellcheck disable=SC1090
 . "$secrets"
@@ -98,6 +102,7 @@ for index in "${!services[@]}"; do
     pg_password=RAMPART_POSTGRES_PASSWORD_$var
     own=()
     [ "$service" = audit ] && own=(RAMPART_AUDIT_SIGNING_KEY="$RAMPART_RUN_AUDIT_SIGNING_KEY")
+    [ "$service" = webhooks ] && own=(RAMPART_WEBHOOKS_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_WEBHOOKS_KEY_ENCRYPTION_KEYS")
     [ "$service" = auth ] && own=(RAMPART_AUTH_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS" RAMPART_AUTH_PRINT_LINKS=true RAMPART_AUTH_PUBLIC_URL="http://127.0.0.1:$gateway_port")
     env "${own[@]}" RAMPART_NATS_URL="nats://127.0.0.1:$nats_port" RAMPART_NATS_USER="$service" RAMPART_NATS_PASSWORD="${!nats_password}" \
         RAMPART_POSTGRES_PORT="$pg_port" RAMPART_POSTGRES_PASSWORD="${!pg_password}" \

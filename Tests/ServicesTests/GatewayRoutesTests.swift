@@ -8,6 +8,7 @@ import ServiceKit
 import TenantsService
 import TestSupport
 import Testing
+import WebhooksService
 
 @testable import GatewayService
 
@@ -37,14 +38,19 @@ struct GatewayRoutesTests {
     static func world(
         authSettings: AuthSettings = TenantsCluster.testAuthSettings,
         rateLimitSettings: RateLimitSettings = TenantsCluster.liftedAPILimit(),
-        gateway: GatewaySettings = GatewaySettings()
+        gateway: GatewaySettings = GatewaySettings(),
+        webhooks: WebhooksSettings? = nil
     ) async throws -> World {
         let cluster = try await TenantsCluster.start(
-            settings: TenantsSettings(sagaServices: [.tenants, .auth, .permissions, .audit]),
+            settings: TenantsSettings(sagaServices: [.tenants, .auth, .permissions, .audit] + (webhooks == nil ? [] : [.webhooks])),
             authSettings: authSettings,
             rateLimitSettings: rateLimitSettings,
             without: [.webhooks]
         )
+        if let webhooks {
+            cluster.webhooksSettings = webhooks
+            try await cluster.start(.webhooks)
+        }
         cluster.gatewaySettings = gateway
         try await cluster.start(.gateway)
         let port = await cluster.gatewayPort.wait()

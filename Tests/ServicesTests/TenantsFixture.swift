@@ -25,6 +25,10 @@ final class TenantsCluster: @unchecked Sendable {
     let settings: TenantsSettings
     var authSettings: AuthSettings
     var gatewaySettings = GatewaySettings()
+    /// webhooks as a test needs it: its settings, a clock to move by hand, a resolver's answers.
+    var webhooksSettings = WebhooksSettings()
+    var webhooksClock = DeliveryClock.wall
+    var webhooksResolver: DestinationGuard.Resolver = SystemResolver.addresses
     let rateLimitSettings: RateLimitSettings
     /// Tests only: the shipped default cost is 12.
     static let testAuthSettings = AuthSettings(passwordAlgorithm: .bcrypt(cost: 4))
@@ -104,7 +108,7 @@ final class TenantsCluster: @unchecked Sendable {
         case .tenants: TenantsService.descriptor(settings: settings)
         case .permissions: PermissionsService.descriptor()
         case .audit: AuditService.descriptor(settings: AuditSettings(signingKey: auditKey))
-        case .webhooks: WebhooksService.descriptor()
+        case .webhooks: WebhooksService.descriptor(settings: webhooksSettings, clock: webhooksClock, resolver: webhooksResolver)
         case .rateLimit: RateLimitService.descriptor(settings: rateLimitSettings)
         case .gateway: GatewayService.descriptor(settings: gatewaySettings, publicPort: gatewayPort)
         }
@@ -119,6 +123,11 @@ final class TenantsCluster: @unchecked Sendable {
             publicHTTP: service == .gateway ? .init(host: "127.0.0.1", port: 0) : nil
         )
         lock.withLock { running[service] = instance }
+    }
+
+    /// Another replica of `service`, on the same NATS and database; the caller stops it.
+    func startReplica(_ service: ServiceName, number: Int) async throws -> RunningService {
+        try await RunningService.start(descriptor(service), nats: nats, instance: "\(service.rawValue)-\(number)", database: databases[service])
     }
 
     func stop(_ service: ServiceName) async {

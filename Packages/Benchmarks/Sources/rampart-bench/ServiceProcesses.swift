@@ -30,6 +30,7 @@ func launchServices(
         }
         if service == "audit" { environment["RAMPART_AUDIT_SIGNING_KEY"] = "bench-1:" + Base64.encode(randomBytes(32)) }
         if service == "auth" { environment["RAMPART_AUTH_KEY_ENCRYPTION_KEYS"] = "bench-1:" + Base64.encode(randomBytes(32)) }
+        if service == "webhooks" { environment["RAMPART_WEBHOOKS_KEY_ENCRYPTION_KEYS"] = "bench-1:" + Base64.encode(randomBytes(32)) }
         environment.merge(extra[service] ?? [:]) { $1 }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "\(bin)/\(service)")

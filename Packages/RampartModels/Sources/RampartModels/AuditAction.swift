@@ -38,4 +38,5 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case networkBanned = "network.banned"
     case networkUnbanned = "network.unbanned"
     case webhookEndpointChanged = "webhook_endpoint.changed"
+    case webhookEndpointDisabled = "webhook_endpoint.disabled"
 }

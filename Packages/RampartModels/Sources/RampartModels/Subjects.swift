@@ -14,6 +14,31 @@ public enum Subjects {
         operation("health", of: service)
     }
 
+    /// webhooks' operations (SPEC section 9).
+    public enum Webhooks {
+        public static let createEndpoint = Subjects.operation("create_endpoint", of: .webhooks)
+        public static let listEndpoints = Subjects.operation("list_endpoints", of: .webhooks)
+        public static let getEndpoint = Subjects.operation("get_endpoint", of: .webhooks)
+        public static let updateEndpoint = Subjects.operation("update_endpoint", of: .webhooks)
+        public static let deleteEndpoint = Subjects.operation("delete_endpoint", of: .webhooks)
+        public static let rotateSecret = Subjects.operation("rotate_secret", of: .webhooks)
+        public static let listDeliveries = Subjects.operation("list_deliveries", of: .webhooks)
+        public static let redeliver = Subjects.operation("redeliver", of: .webhooks)
+        public static let testEndpoint = Subjects.operation("test_endpoint", of: .webhooks)
+        public static let receiveInbound = Subjects.operation("receive_inbound", of: .webhooks)
+    }
+
+    /// Verified events from outside providers (WH-5): `rampart.events.inbound.<provider>`.
+    public enum InboundEvents {
+        public static func received(from provider: String) -> String { "\(eventsPrefix).inbound.\(provider)" }
+        /// A provider's name, which is also its subject token: 1 to 32 of `a-z`, `0-9`, `-`, `_`.
+        public static func isProviderName(_ name: String) -> Bool {
+            (1...32).contains(name.utf8.count)
+                && name.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D || $0 == 0x5F }
+        }
+        public static let all = "\(eventsPrefix).inbound.>"
+    }
+
     /// rate-limit's operations (SPEC section 8).
     public enum RateLimit {
         public static let check = Subjects.operation("check", of: .rateLimit)

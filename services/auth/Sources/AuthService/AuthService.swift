@@ -16,7 +16,7 @@ import Foundation
 /// So far: registration (the user, then the tenant through `tenants`), sign-in with EdDSA access
 /// tokens and rotating refresh tokens, sign-out, the JWKS, sessions, password change and reset,
 /// email verification, API keys and TOTP MFA (enrolment, the sign-in step, backup codes, an
-/// admin's reset). The tenant MFA policy and SSO follow.
+/// admin's reset, the tenant's MFA requirement). SSO follows.
 public enum AuthService {
     public static func descriptor(settings: AuthSettings = AuthSettings()) -> ServiceDescriptor {
         @Sendable func links(_ context: ServiceContext) throws -> AccountLinks {

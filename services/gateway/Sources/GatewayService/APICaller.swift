@@ -160,6 +160,18 @@ struct APICaller: Sendable {
 
     /// The body as `Message`, from JSON.
     func decode<Message: SwiftProtobuf.Message>(_ request: Request, as _: Message.Type) async throws -> Message {
+        let buffer = try await jsonBody(request)
+        do {
+            var options = JSONDecodingOptions()
+            options.messageDepthLimit = 16
+            return try Message(jsonUTF8Bytes: Array(buffer: buffer), options: options)
+        } catch {
+            throw Problem(.badRequest, .malformedRequest, "the body is not the JSON this route takes: \(Self.describe(error))")
+        }
+    }
+
+    /// The body's bytes as sent, once it is declared JSON, complete in time and within the limit.
+    func jsonBody(_ request: Request) async throws -> ByteBuffer {
         guard request.headers[.contentType]?.lowercased().hasPrefix("application/json") == true else {
             throw Problem(.unsupportedMediaType, .malformedRequest, "send the body as application/json")
         }
@@ -180,13 +192,7 @@ struct APICaller: Sendable {
             return try await group.next() ?? nil
         }
         guard let buffer else { throw Problem(.requestTimeout, .malformedRequest, "the body did not arrive in time") }
-        do {
-            var options = JSONDecodingOptions()
-            options.messageDepthLimit = 16
-            return try Message(jsonUTF8Bytes: Array(buffer: buffer), options: options)
-        } catch {
-            throw Problem(.badRequest, .malformedRequest, "the body is not the JSON this route takes: \(Self.describe(error))")
-        }
+        return buffer
     }
 
     static func describe(_ error: any Error) -> String {

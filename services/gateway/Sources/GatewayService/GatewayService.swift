@@ -94,6 +94,8 @@ public enum GatewayService {
         api.addPermissionRoutes(to: router)
         api.addAllowlistRoutes(to: router)
         api.addAuditRoutes(to: router)
+        api.addWebhookRoutes(to: router)
+        api.addInboundRoutes(to: router)
         api.addAdminRoutes(to: router)
         api.addWellKnownRoutes(to: router, contact: settings.securityContact)
         // Slow clients (slowloris): a connection that sends nothing for the idle time, even in the

@@ -81,10 +81,7 @@ extension APICaller {
 
     /// A member's user ID from the path, in the lower-case form the services store.
     func pathUser(_ context: GatewayRequestContext, parameter: String = "user_id") throws -> String {
-        guard let text = context.parameters.get(parameter), text.utf8.count == 36, let user = UUID(uuidString: text) else {
-            throw Problem(.badRequest, .invalidArgument, "\(parameter) must be a member's user ID").field(parameter)
-        }
-        return user.uuidString.lowercased()
+        try pathID(context, parameter, naming: "a member's user ID")
     }
 
     /// A member change answers with the permissions revision that reflects it, as a write of

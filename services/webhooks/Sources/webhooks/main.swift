@@ -1,4 +1,6 @@
 import ServiceKit
 import WebhooksService
 
-await ServiceRuntime.main(WebhooksService.descriptor())
+await ServiceRuntime.main(.webhooks) { reader in
+    WebhooksService.descriptor(settings: WebhooksSettings(reader: &reader))
+}

@@ -8,6 +8,11 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/apple/swift-protobuf/
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -307,6 +312,28 @@ public nonisolated struct Rampart_V1_PermissionsChanged: Sendable {
   public var revision: UInt64 = 0
 
   public var occurredAtMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.events.inbound.<provider> — by `webhooks` once a provider's event verified (WH-5),
+/// once per event ID; for whichever service handles that provider's events.
+public nonisolated struct Rampart_V1_InboundEvent: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var provider: String = String()
+
+  /// The provider's own event ID (Stripe's `evt_…`); also the JetStream message ID's suffix.
+  public var eventID: String = String()
+
+  public var receivedAtMs: Int64 = 0
+
+  /// The body exactly as the provider sent and signed it.
+  public var payload: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -856,6 +883,51 @@ nonisolated extension Rampart_V1_PermissionsChanged: SwiftProtobuf.Message, Swif
     if lhs.tenantID != rhs.tenantID {return false}
     if lhs.revision != rhs.revision {return false}
     if lhs.occurredAtMs != rhs.occurredAtMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_InboundEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".InboundEvent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}provider\0\u{3}event_id\0\u{3}received_at_ms\0\u{1}payload\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.provider) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.eventID) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.receivedAtMs) }()
+      case 4: try { try decoder.decodeSingularBytesField(value: &self.payload) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.provider.isEmpty {
+      try visitor.visitSingularStringField(value: self.provider, fieldNumber: 1)
+    }
+    if !self.eventID.isEmpty {
+      try visitor.visitSingularStringField(value: self.eventID, fieldNumber: 2)
+    }
+    if self.receivedAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.receivedAtMs, fieldNumber: 3)
+    }
+    if !self.payload.isEmpty {
+      try visitor.visitSingularBytesField(value: self.payload, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_InboundEvent, rhs: Rampart_V1_InboundEvent) -> Bool {
+    if lhs.provider != rhs.provider {return false}
+    if lhs.eventID != rhs.eventID {return false}
+    if lhs.receivedAtMs != rhs.receivedAtMs {return false}
+    if lhs.payload != rhs.payload {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,458 @@
+import AsyncHTTPClient
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import RampartModels
+import ServiceKit
+import ServiceLifecycle
+import SodiumKit
+import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// One event for one endpoint, before it is stored.
+struct PendingDelivery: Sendable {
+    var endpoint: UUID
+    var eventID: UUID
+    var eventType: String
+    var payload: String
+}
+
+/// The delivery rows of a tenant and their places in the shared queue.
+enum DeliveryQueue {
+    /// Stores `deliveries` due at `now` (one per endpoint and event: a repeat adds nothing) and
+    /// queues them; the IDs of those stored.
+    @discardableResult
+    static func insert(_ deliveries: [PendingDelivery], tenant: TenantID, at now: Int64, database: Database, logger: Logger) async throws -> [UUID] {
+        let schema = quotedSchema(tenant)
+        return try await database.transaction { connection in
+            var binds = PostgresBindings()
+            binds.append(deliveries.map { _ in UUID() })
+            binds.append(deliveries.map(\.endpoint))
+            binds.append(deliveries.map(\.eventID))
+            binds.append(deliveries.map(\.eventType))
+            binds.append(deliveries.map(\.payload))
+            binds.append(now)
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO \(schema).deliveries (id, endpoint_id, event_id, event_type, payload, created_at, next_attempt_at)
+                        SELECT id, endpoint_id, event_id, event_type, payload, to_timestamp($6::bigint / 1000.0), to_timestamp($6::bigint / 1000.0)
+                        FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[]) AS d (id, endpoint_id, event_id, event_type, payload)
+                        WHERE EXISTS (SELECT 1 FROM \(schema).endpoints e WHERE e.id = d.endpoint_id)
+                        ON CONFLICT (endpoint_id, event_id) DO NOTHING
+                        RETURNING id
+                        """,
+                    binds: binds
+                ),
+                logger: logger
+            )
+            var stored: [UUID] = []
+            for try await id in rows.decode(UUID.self) { stored.append(id) }
+            var queue = PostgresBindings()
+            queue.append(tenant.hex)
+            queue.append(stored)
+            queue.append(now)
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        INSERT INTO delivery_queue (tenant_id, delivery_id, due_at)
+                        SELECT $1, unnest($2::uuid[]), to_timestamp($3::bigint / 1000.0) ON CONFLICT DO NOTHING
+                        """,
+                    binds: queue
+                ),
+                logger: logger
+            )
+            return stored
+        }
+    }
+
+    /// Up to `limit` due deliveries, each leased until `leaseUntil`: another replica (or this one
+    /// after a crash) takes it again only then.
+    static func claim(limit: Int, now: Int64, leaseUntil: Int64, database: Database, logger: Logger) async throws -> [(TenantID, UUID)] {
+        var binds = PostgresBindings()
+        binds.append(now)
+        binds.append(limit)
+        binds.append(leaseUntil)
+        let rows = try await database.client.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    UPDATE delivery_queue q SET due_at = to_timestamp($3::bigint / 1000.0)
+                    FROM (SELECT tenant_id, delivery_id FROM delivery_queue WHERE due_at <= to_timestamp($1::bigint / 1000.0)
+                          ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED) due
+                    WHERE q.tenant_id = due.tenant_id AND q.delivery_id = due.delivery_id
+                    RETURNING q.tenant_id, q.delivery_id
+                    """,
+                binds: binds
+            ),
+            logger: logger
+        )
+        var claimed: [(TenantID, UUID)] = []
+        for try await (tenant, id) in rows.decode((String, UUID).self) {
+            if let tenant = TenantID(tenant) { claimed.append((tenant, id)) }
+        }
+        return claimed
+    }
+}
+
+/// Sends due deliveries (WH-2, WH-3), up to `concurrency` at once per replica: checks the
+/// destination again, signs with every live secret, posts with a deadline, reads at most the
+/// body limit, and records the outcome: done, retried on the schedule, dead, or the endpoint
+/// disabled (a 410, or failing for too long).
+struct Deliverer: Service {
+    let settings: WebhooksSettings
+    let database: Database
+    let destinations: DestinationGuard
+    let clients: DeliveryClients
+    let audit: AuditPublisher
+    let clock: DeliveryClock
+    let wake: WakeSignal
+    let health: HealthChecks
+    let logger: Logger
+
+    func run() async throws {
+        await health.waitUntilStarted()
+        let inFlight = InFlight()
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                while !Task.isCancelled {
+                    let room = settings.concurrency - inFlight.count.load(ordering: .relaxed)
+                    var claimed: [(TenantID, UUID)] = []
+                    if room > 0 {
+                        let now = clock.milliseconds()
+                        let lease = now + Int64(settings.timeoutSeconds + 30) * 1000
+                        do {
+                            claimed = try await DeliveryQueue.claim(limit: room, now: now, leaseUntil: lease, database: database, logger: logger)
+                        } catch {
+                            if Task.isCancelled { break }
+                            logger.warning("webhook queue not read, retrying", metadata: ["error": "\(loggable(error))"])
+                            try? await Task.sleep(for: .seconds(1))
+                            continue
+                        }
+                    }
+                    for (tenant, delivery) in claimed {
+                        inFlight.count.add(1, ordering: .relaxed)
+                        group.addTask {
+                            await attempt(delivery, tenant: tenant)
+                            inFlight.count.subtract(1, ordering: .relaxed)
+                            wake.signal()
+                        }
+                    }
+                    // Full, or nothing due: until an attempt ends, something is queued, or the poll.
+                    if claimed.count < room || room <= 0 { await wake.wait(upTo: .milliseconds(250)) }
+                }
+            }
+        }
+        await clients.shutdown()
+    }
+
+    /// The delivery as stored, with what its endpoint needs to send it.
+    struct Work {
+        var status: String
+        var attempts: Int
+        var eventID: UUID
+        var payload: String
+        var endpoint: UUID
+        var url: String
+        var enabled: Bool
+        var secrets: [[UInt8]]
+        var failingSinceMs: Int64?
+    }
+
+    enum Outcome {
+        case succeeded(status: Int, latencyMs: Int64)
+        case failed(status: Int, error: String, latencyMs: Int64, retryAfterSeconds: Int?)
+        case gone(latencyMs: Int64)
+    }
+
+    func attempt(_ delivery: UUID, tenant: TenantID) async {
+        do {
+            guard let work = try await load(delivery, tenant: tenant) else {
+                try await dequeue(delivery, tenant: tenant)
+                return
+            }
+            guard work.status == "pending" else {
+                try await dequeue(delivery, tenant: tenant)
+                return
+            }
+            guard work.enabled else {
+                try await record(delivery, tenant: tenant, work: work, outcome: nil)
+                return
+            }
+            let outcome = await send(work)
+            // Stopped mid-attempt: the lease brings the delivery back, to this replica or another.
+            if Task.isCancelled { return }
+            try await record(delivery, tenant: tenant, work: work, outcome: outcome)
+        } catch {
+            logger.warning(
+                "webhook delivery not recorded; retried when its lease ends",
+                metadata: ["tenant": "\(tenant.hex)", "delivery": "\(delivery)", "error": "\(loggable(error))"]
+            )
+        }
+    }
+
+    private func load(_ delivery: UUID, tenant: TenantID) async throws -> Work? {
+        guard try await database.isProvisioned(tenant) else { return nil }
+        let schema = quotedSchema(tenant)
+        var binds = PostgresBindings()
+        binds.append(delivery)
+        binds.append(clock.milliseconds())
+        let rows = try await database.client.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT d.status, d.attempts, d.event_id, d.payload, e.id, e.url, e.enabled, e.secret_sealed,
+                        CASE WHEN e.previous_secret_expires_at > to_timestamp($2::bigint / 1000.0) THEN e.previous_secret_sealed END,
+                        (extract(epoch FROM e.failing_since) * 1000)::bigint
+                    FROM \(schema).deliveries d JOIN \(schema).endpoints e ON e.id = d.endpoint_id WHERE d.id = $1
+                    """,
+                binds: binds
+            ),
+            logger: logger
+        )
+        for try await row in rows.decode((String, Int, UUID, String, UUID, String, Bool, ByteBuffer, ByteBuffer?, Int64?).self) {
+            let binding = Endpoints.secretBinding(tenant, row.4)
+            var secrets = [try settings.keyEncryption.open(try SealedSecret(bytes: Array(buffer: row.7)), associatedData: binding)]
+            if let previous = row.8 {
+                secrets.append(try settings.keyEncryption.open(try SealedSecret(bytes: Array(buffer: previous)), associatedData: binding))
+            }
+            return Work(
+                status: row.0,
+                attempts: row.1,
+                eventID: row.2,
+                payload: row.3,
+                endpoint: row.4,
+                url: row.5,
+                enabled: row.6,
+                secrets: secrets,
+                failingSinceMs: row.9
+            )
+        }
+        return nil
+    }
+
+    /// One POST, checked and signed now.
+    func send(_ work: Work) async -> Outcome {
+        let started = ContinuousClock.now
+        func elapsed() -> Int64 {
+            let duration = ContinuousClock.now - started
+            return duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        }
+        let destination: Destination
+        let address: IPNetwork
+        do {
+            destination = try Destination(parsing: work.url)
+            address = try await destinations.check(destination)
+        } catch {
+            return .failed(status: 0, error: "refused: \(error)", latencyMs: 0, retryAfterSeconds: nil)
+        }
+        let id = "msg_\(work.eventID.uuidString.lowercased())"
+        let timestamp = clock.milliseconds() / 1000
+        let body = Array(work.payload.utf8)
+        var request = HTTPClientRequest(url: destination.description)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "Rampart-Webhooks/1")
+        request.headers.add(name: "webhook-id", value: id)
+        request.headers.add(name: "webhook-timestamp", value: String(timestamp))
+        request.headers.add(
+            name: "webhook-signature",
+            value: WebhookSignature.header(id: id, timestamp: timestamp, body: body, secrets: work.secrets)
+        )
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let client = await clients.client(for: destination, address: address)
+        let deadline = NIODeadline.now() + .seconds(Int64(settings.timeoutSeconds))
+        do {
+            let response = try await client.execute(request, deadline: deadline, logger: logger)
+            // Read (and drop) at most the limit: the answer's status is what counts.
+            var read = 0
+            for try await chunk in response.body {
+                read += chunk.readableBytes
+                if read >= settings.responseBodyLimit { break }
+            }
+            let status = Int(response.status.code)
+            switch status {
+            case 200..<300: return .succeeded(status: status, latencyMs: elapsed())
+            case 410: return .gone(latencyMs: elapsed())
+            default:
+                let retryAfter = [429, 503].contains(status) ? response.headers.first(name: "Retry-After").flatMap { Int($0) } : nil
+                let why = (300..<400).contains(status) ? "a redirect (not followed)" : "HTTP \(status)"
+                return .failed(status: status, error: why, latencyMs: elapsed(), retryAfterSeconds: retryAfter)
+            }
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            return .failed(status: 0, error: "no answer within \(settings.timeoutSeconds) s", latencyMs: elapsed(), retryAfterSeconds: nil)
+        } catch {
+            return .failed(
+                status: 0,
+                error: "could not deliver: \(String(describing: error).prefix(200))",
+                latencyMs: elapsed(),
+                retryAfterSeconds: nil
+            )
+        }
+    }
+
+    /// When attempt `attempts` (1-based, just failed) should be followed by another: the
+    /// schedule's wait plus up to 10% jitter, no sooner than a Retry-After; nil after the last.
+    static func nextAttempt(after attempts: Int, now: Int64, schedule: [Int], retryAfterSeconds: Int?) -> Int64? {
+        guard attempts >= 1, attempts <= schedule.count else { return nil }
+        let wait = Int64(schedule[attempts - 1]) * 1000
+        var next = now + wait + Int64.random(in: 0...(wait / 10))
+        if let retryAfterSeconds, retryAfterSeconds > 0 { next = max(next, now + Int64(min(retryAfterSeconds, 86_400)) * 1000) }
+        return next
+    }
+
+    /// Stores the outcome (nil: the endpoint is disabled, so the delivery is not attempted) and
+    /// what follows from it, in one transaction.
+    private func record(_ delivery: UUID, tenant: TenantID, work: Work, outcome: Outcome?) async throws {
+        let schema = quotedSchema(tenant)
+        let now = clock.milliseconds()
+        let attempts = outcome == nil ? work.attempts : work.attempts + 1
+        var status = "dead"
+        var responseStatus = 0
+        var error = "the endpoint is disabled"
+        var latency: Int64 = 0
+        var next: Int64?
+        var disable: String?
+        switch outcome {
+        case nil:
+            break
+        case .succeeded(let code, let ms):
+            (status, responseStatus, error, latency) = ("succeeded", code, "", ms)
+        case .gone(let ms):
+            (responseStatus, error, latency, disable) = (410, "HTTP 410: the endpoint is gone", ms, "gone")
+        case .failed(let code, let why, let ms, let retryAfter):
+            (responseStatus, error, latency) = (code, why, ms)
+            next = Self.nextAttempt(after: attempts, now: now, schedule: settings.retrySchedule, retryAfterSeconds: retryAfter)
+            if next != nil { status = "pending" }
+            if let since = work.failingSinceMs, now - since >= Int64(settings.disableAfterSeconds) * 1000 { disable = "failing" }
+        }
+        let disabledNow: Bool = try await database.transaction { connection in
+            var binds = PostgresBindings()
+            binds.append(delivery)
+            binds.append(status)
+            binds.append(attempts)
+            binds.append(responseStatus)
+            binds.append(error)
+            binds.append(latency)
+            binds.append(now)
+            binds.append(next)
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        UPDATE \(schema).deliveries SET status = $2, attempts = $3, response_status = $4, last_error = $5, latency_ms = $6,
+                            last_attempt_at = CASE WHEN $3 > attempts THEN to_timestamp($7::bigint / 1000.0) ELSE last_attempt_at END,
+                            next_attempt_at = to_timestamp($8::bigint / 1000.0)
+                        WHERE id = $1
+                        """,
+                    binds: binds
+                ),
+                logger: logger
+            )
+            var queue = PostgresBindings()
+            queue.append(tenant.hex)
+            queue.append(delivery)
+            queue.append(next)
+            if next == nil {
+                try await connection.query("DELETE FROM delivery_queue WHERE tenant_id = \(tenant.hex) AND delivery_id = \(delivery)", logger: logger)
+            } else {
+                try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: "UPDATE delivery_queue SET due_at = to_timestamp($3::bigint / 1000.0) WHERE tenant_id = $1 AND delivery_id = $2",
+                        binds: queue
+                    ),
+                    logger: logger
+                )
+            }
+            guard let outcome else { return false }
+            var endpoint = PostgresBindings()
+            endpoint.append(work.endpoint)
+            endpoint.append(now)
+            endpoint.append(disable)
+            // A success clears the failure record; a failure starts it (if not started); a 410
+            // or failing too long turns the endpoint off.
+            let succeeded = if case .succeeded = outcome { true } else { false }
+            let rows = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        UPDATE \(schema).endpoints SET
+                            failing_since = \(succeeded ? "NULL" : "coalesce(failing_since, to_timestamp($2::bigint / 1000.0))"),
+                            enabled = CASE WHEN $3::text IS NULL THEN enabled ELSE false END,
+                            disabled_reason = coalesce($3::text, disabled_reason)
+                        WHERE id = $1 RETURNING enabled
+                        """,
+                    binds: endpoint
+                ),
+                logger: logger
+            )
+            for try await enabled in rows.decode(Bool.self) { return !enabled && disable != nil }
+            return false
+        }
+        if disabledNow, let disable {
+            var event = Rampart_V1_AuditEvent(
+                .webhookEndpointDisabled,
+                tenant: tenant,
+                target: ("webhook_endpoint", work.endpoint.uuidString.lowercased()),
+                call: nil,
+                service: .webhooks
+            )
+            event.reason =
+                disable == "gone" ? "the endpoint answered 410 Gone" : "every delivery failed for \(settings.disableAfterSeconds / 3600) hours"
+            event.details = ["url": work.url, "disabled_reason": disable]
+            _ = try? await audit.publish(event)
+        }
+    }
+
+    private func dequeue(_ delivery: UUID, tenant: TenantID) async throws {
+        try await database.client.query("DELETE FROM delivery_queue WHERE tenant_id = \(tenant.hex) AND delivery_id = \(delivery)", logger: logger)
+    }
+}
+
+/// Attempts running now, shared with the tasks that run them.
+final class InFlight: Sendable {
+    let count = Atomic<Int>(0)
+}
+
+/// HTTP clients for deliveries. A host name's client is told which checked address to connect
+/// to (async-http-client's DNS override, which keeps the name for `Host` and TLS SNI), so one
+/// client per name and address; kept while used, so connections are reused.
+actor DeliveryClients {
+    private let timeoutSeconds: Int
+    private var clients: [String: (client: HTTPClient, lastUsed: ContinuousClock.Instant)] = [:]
+    static let maximumClients = 256
+
+    init(timeoutSeconds: Int) {
+        self.timeoutSeconds = timeoutSeconds
+    }
+
+    func client(for destination: Destination, address: IPNetwork) -> HTTPClient {
+        let key = destination.address == nil ? "\(destination.host) \(address.address)" : ""
+        if let found = clients[key] {
+            clients[key]?.lastUsed = .now
+            return found.client
+        }
+        if clients.count >= Self.maximumClients, let oldest = clients.min(by: { $0.value.lastUsed < $1.value.lastUsed }) {
+            clients[oldest.key] = nil
+            Task { try? await oldest.value.client.shutdown() }
+        }
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(Int64(timeoutSeconds)), read: .seconds(Int64(timeoutSeconds))),
+            connectionPool: .init(idleTimeout: .seconds(30)),
+            decompression: .disabled
+        )
+        configuration.httpVersion = .http1Only
+        if destination.address == nil { configuration.dnsOverride = [destination.host: address.address] }
+        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        clients[key] = (client, .now)
+        return client
+    }
+
+    func shutdown() async {
+        for (_, entry) in clients { try? await entry.client.shutdown() }
+        clients = [:]
+    }
+}
