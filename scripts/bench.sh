@@ -2,10 +2,11 @@
 # `make bench`: release builds only. Compiles the C baseline against nats.c, starts a
 # PostgreSQL of its own (as `make test` does), then runs rampart-bench, which starts its own
 # nats-servers and the release service executables on loopback and prints one table.
-# BENCH_SUITES=rate-limit,audit,tenants,auth,permissions,gateway, BENCH_AUDIT_EVENTS (1,000,000),
+# BENCH_SUITES=rate-limit,audit,tenants,auth,permissions,gateway,webhooks, BENCH_AUDIT_EVENTS (1,000,000),
 # BENCH_TENANTS (200), BENCH_TENANTS_CROWD (2,000), BENCH_LOGINS (96), BENCH_GATEWAY_CALLS (8,000),
 # BENCH_PERMISSION_MEMBERS (100: its square is the bindings), BENCH_PERMISSION_CHECKS (40,000) and
-# BENCH_GATEWAY_SECONDS (10, each of the three gateway loads) narrow a run. The gateway suite
+# BENCH_GATEWAY_SECONDS (10, each of the three gateway loads), BENCH_WEBHOOK_DELIVERIES (20,000)
+# narrow a run. The gateway suite
 # loads with wrk (Debian's, which bootstrap installs).
 set -euo pipefail
 cd "$(dirname "$0")/.."

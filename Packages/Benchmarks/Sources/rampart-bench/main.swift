@@ -7,8 +7,9 @@
 // data-owning service; auth (sign-ins against the bcrypt floor, health under that load, token
 // verification, API key and token calls through the gateway); permissions (checks over NATS
 // with 10,000 bindings, cached checks in the gateway); gateway (the whole pipeline next to a bare
-// Hummingbird route, under wrk). NATS always runs;
-// BENCH_SUITES=rate-limit,audit,tenants,auth,permissions,gateway picks the others (all by default).
+// Hummingbird route, under wrk); webhooks (signed deliveries to a local receiver). NATS always runs;
+// BENCH_SUITES=rate-limit,audit,tenants,auth,permissions,gateway,webhooks picks the others (all by
+// default).
 import Foundation
 import Logging
 import NATSKit
@@ -31,8 +32,9 @@ let gatewayCalls = max(16, Int(ProcessInfo.processInfo.environment["BENCH_GATEWA
 let permissionMembers = max(10, Int(ProcessInfo.processInfo.environment["BENCH_PERMISSION_MEMBERS"] ?? "") ?? 100)
 let permissionChecks = max(1_000, Int(ProcessInfo.processInfo.environment["BENCH_PERMISSION_CHECKS"] ?? "") ?? 40_000)
 let gatewaySeconds = max(2, Int(ProcessInfo.processInfo.environment["BENCH_GATEWAY_SECONDS"] ?? "") ?? 10)
+let webhookDeliveries = max(1_000, Int(ProcessInfo.processInfo.environment["BENCH_WEBHOOK_DELIVERIES"] ?? "") ?? 20_000)
 let suites = Set(
-    (ProcessInfo.processInfo.environment["BENCH_SUITES"] ?? "rate-limit,audit,tenants,auth,permissions,gateway").split(separator: ",").map(
+    (ProcessInfo.processInfo.environment["BENCH_SUITES"] ?? "rate-limit,audit,tenants,auth,permissions,gateway,webhooks").split(separator: ",").map(
         String.init
     )
 )
@@ -295,6 +297,12 @@ if suites.contains("gateway") {
     let (gatewayRows, gatewayNotes) = try await gatewayBenchmarks(bin: releaseBin, seconds: gatewaySeconds, logger: logger)
     rows += gatewayRows
     notes += gatewayNotes
+}
+
+if suites.contains("webhooks") {
+    let (webhookRows, webhookNotes) = try await webhooksBenchmarks(bin: releaseBin, deliveries: webhookDeliveries, logger: logger)
+    rows += webhookRows
+    notes += webhookNotes
 }
 
 func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
