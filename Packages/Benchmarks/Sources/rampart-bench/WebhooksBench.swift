@@ -28,7 +28,7 @@ func webhooksBenchmarks(bin: String, deliveries: Int, logger: Logger) async thro
     let router = Router()
     router.post("/hook") { request, _ -> Response in
         _ = try await request.body.collect(upTo: 1 << 20)
-        arrivals.record(request.headers[HTTPField.Name("webhook-id")!] ?? "")
+        arrivals.record(request.headers.first { $0.name.canonicalName == "webhook-id" }?.value ?? "")
         return Response(status: .noContent)
     }
     let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)

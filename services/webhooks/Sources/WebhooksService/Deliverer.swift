@@ -118,12 +118,15 @@ struct Deliverer: Service {
     func run() async throws {
         await health.waitUntilStarted()
         let inFlight = InFlight()
+        // Claims wait for a quarter of the slots to be free, so one query claims several.
+        let batch = max(1, settings.concurrency / 4)
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 while !Task.isCancelled {
-                    let room = settings.concurrency - inFlight.count.load(ordering: .relaxed)
+                    let busy = inFlight.count.load(ordering: .relaxed)
+                    let room = settings.concurrency - busy
                     var claimed: [(TenantID, UUID)] = []
-                    if room > 0 {
+                    if room >= batch || (busy == 0 && room > 0) {
                         let now = clock.milliseconds()
                         let lease = now + Int64(settings.timeoutSeconds + 30) * 1000
                         do {
@@ -135,16 +138,30 @@ struct Deliverer: Service {
                             continue
                         }
                     }
-                    for (tenant, delivery) in claimed {
-                        inFlight.count.add(1, ordering: .relaxed)
-                        group.addTask {
-                            await attempt(delivery, tenant: tenant)
-                            inFlight.count.subtract(1, ordering: .relaxed)
-                            wake.signal()
+                    for (tenant, deliveries) in Dictionary(grouping: claimed, by: \.0) {
+                        let ids = deliveries.map(\.1)
+                        let loaded: [UUID: Work]
+                        do {
+                            loaded = try await load(ids, tenant: tenant)
+                        } catch {
+                            logger.warning(
+                                "webhook deliveries not read; retried when their lease ends",
+                                metadata: ["tenant": "\(tenant.hex)", "error": "\(loggable(error))"]
+                            )
+                            continue
+                        }
+                        for delivery in ids {
+                            inFlight.count.add(1, ordering: .relaxed)
+                            group.addTask {
+                                await attempt(delivery, tenant: tenant, work: loaded[delivery])
+                                inFlight.count.subtract(1, ordering: .relaxed)
+                                wake.signal()
+                            }
                         }
                     }
-                    // Full, or nothing due: until an attempt ends, something is queued, or the poll.
-                    if claimed.count < room || room <= 0 { await wake.wait(upTo: .milliseconds(250)) }
+                    // Too full to claim, or nothing due: until an attempt ends, something is
+                    // queued, or the poll.
+                    if claimed.count < room { await wake.wait(upTo: .milliseconds(250)) }
                 }
             }
         }
@@ -170,13 +187,10 @@ struct Deliverer: Service {
         case gone(latencyMs: Int64)
     }
 
-    func attempt(_ delivery: UUID, tenant: TenantID) async {
+    /// `work` is the delivery as loaded; nil when it (or its tenant) is gone.
+    func attempt(_ delivery: UUID, tenant: TenantID, work: Work?) async {
         do {
-            guard let work = try await load(delivery, tenant: tenant) else {
-                try await dequeue(delivery, tenant: tenant)
-                return
-            }
-            guard work.status == "pending" else {
+            guard let work, work.status == "pending" else {
                 try await dequeue(delivery, tenant: tenant)
                 return
             }
@@ -196,43 +210,55 @@ struct Deliverer: Service {
         }
     }
 
-    private func load(_ delivery: UUID, tenant: TenantID) async throws -> Work? {
-        guard try await database.isProvisioned(tenant) else { return nil }
+    /// The claimed deliveries of one tenant, in one query; none when its schema is gone.
+    private func load(_ deliveries: [UUID], tenant: TenantID) async throws -> [UUID: Work] {
         let schema = quotedSchema(tenant)
         var binds = PostgresBindings()
-        binds.append(delivery)
+        binds.append(deliveries)
         binds.append(clock.milliseconds())
-        let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT d.status, d.attempts, d.event_id, d.payload, e.id, e.url, e.enabled, e.secret_sealed,
-                        CASE WHEN e.previous_secret_expires_at > to_timestamp($2::bigint / 1000.0) THEN e.previous_secret_sealed END,
-                        (extract(epoch FROM e.failing_since) * 1000)::bigint
-                    FROM \(schema).deliveries d JOIN \(schema).endpoints e ON e.id = d.endpoint_id WHERE d.id = $1
-                    """,
-                binds: binds
-            ),
-            logger: logger
-        )
-        for try await row in rows.decode((String, Int, UUID, String, UUID, String, Bool, ByteBuffer, ByteBuffer?, Int64?).self) {
-            let binding = Endpoints.secretBinding(tenant, row.4)
-            var secrets = [try settings.keyEncryption.open(try SealedSecret(bytes: Array(buffer: row.7)), associatedData: binding)]
-            if let previous = row.8 {
-                secrets.append(try settings.keyEncryption.open(try SealedSecret(bytes: Array(buffer: previous)), associatedData: binding))
+        let rows: PostgresRowSequence
+        do {
+            rows = try await database.client.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT d.id, d.status, d.attempts, d.event_id, d.payload, e.id, e.url, e.enabled, e.secret_sealed,
+                            CASE WHEN e.previous_secret_expires_at > to_timestamp($2::bigint / 1000.0) THEN e.previous_secret_sealed END,
+                            (extract(epoch FROM e.failing_since) * 1000)::bigint
+                        FROM \(schema).deliveries d JOIN \(schema).endpoints e ON e.id = d.endpoint_id WHERE d.id = ANY($1::uuid[])
+                        """,
+                    binds: binds
+                ),
+                logger: logger
+            )
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
+            return [:]  // undefined_table: the tenant was deleted
+        }
+        var found: [UUID: Work] = [:]
+        // Secrets are opened once per endpoint in the batch.
+        var opened: [UUID: [[UInt8]]] = [:]
+        for try await row in rows.decode((UUID, String, Int, UUID, String, UUID, String, Bool, ByteBuffer, ByteBuffer?, Int64?).self) {
+            let endpoint = row.5
+            if opened[endpoint] == nil {
+                let binding = Endpoints.secretBinding(tenant, endpoint)
+                var secrets = [try settings.keyEncryption.open(try SealedSecret(bytes: Array(buffer: row.8)), associatedData: binding)]
+                if let previous = row.9 {
+                    secrets.append(try settings.keyEncryption.open(try SealedSecret(bytes: Array(buffer: previous)), associatedData: binding))
+                }
+                opened[endpoint] = secrets
             }
-            return Work(
-                status: row.0,
-                attempts: row.1,
-                eventID: row.2,
-                payload: row.3,
-                endpoint: row.4,
-                url: row.5,
-                enabled: row.6,
-                secrets: secrets,
-                failingSinceMs: row.9
+            found[row.0] = Work(
+                status: row.1,
+                attempts: row.2,
+                eventID: row.3,
+                payload: row.4,
+                endpoint: endpoint,
+                url: row.6,
+                enabled: row.7,
+                secrets: opened[endpoint] ?? [],
+                failingSinceMs: row.10
             )
         }
-        return nil
+        return found
     }
 
     /// One POST, checked and signed now.
@@ -317,11 +343,12 @@ struct Deliverer: Service {
         var latency: Int64 = 0
         var next: Int64?
         var disable: String?
+        var succeeded = false
         switch outcome {
         case nil:
             break
         case .succeeded(let code, let ms):
-            (status, responseStatus, error, latency) = ("succeeded", code, "", ms)
+            (status, responseStatus, error, latency, succeeded) = ("succeeded", code, "", ms, true)
         case .gone(let ms):
             (responseStatus, error, latency, disable) = (410, "HTTP 410: the endpoint is gone", ms, "gone")
         case .failed(let code, let why, let ms, let retryAfter):
@@ -330,67 +357,56 @@ struct Deliverer: Service {
             if next != nil { status = "pending" }
             if let since = work.failingSinceMs, now - since >= Int64(settings.disableAfterSeconds) * 1000 { disable = "failing" }
         }
-        let disabledNow: Bool = try await database.transaction { connection in
-            var binds = PostgresBindings()
-            binds.append(delivery)
-            binds.append(status)
-            binds.append(attempts)
-            binds.append(responseStatus)
-            binds.append(error)
-            binds.append(latency)
-            binds.append(now)
-            binds.append(next)
-            try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
+        var binds = PostgresBindings()
+        binds.append(delivery)
+        binds.append(status)
+        binds.append(attempts)
+        binds.append(responseStatus)
+        binds.append(error)
+        binds.append(latency)
+        binds.append(now)
+        binds.append(next)
+        binds.append(tenant.hex)
+        binds.append(succeeded)
+        binds.append(disable)
+        binds.append(work.endpoint)
+        binds.append(outcome != nil)
+        // One statement, so one round trip and atomic: the delivery's record, its place in the
+        // queue (gone, or due again), and the endpoint's failure record, which is written only
+        // when it changes (a success on a healthy endpoint leaves its row alone, so deliveries
+        // to one endpoint never queue behind its row lock). A 410 or too long failing turns the
+        // endpoint off, once.
+        let rows = try await database.client.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    WITH recorded AS (
                         UPDATE \(schema).deliveries SET status = $2, attempts = $3, response_status = $4, last_error = $5, latency_ms = $6,
                             last_attempt_at = CASE WHEN $3 > attempts THEN to_timestamp($7::bigint / 1000.0) ELSE last_attempt_at END,
                             next_attempt_at = to_timestamp($8::bigint / 1000.0)
-                        WHERE id = $1
-                        """,
-                    binds: binds
-                ),
-                logger: logger
-            )
-            var queue = PostgresBindings()
-            queue.append(tenant.hex)
-            queue.append(delivery)
-            queue.append(next)
-            if next == nil {
-                try await connection.query("DELETE FROM delivery_queue WHERE tenant_id = \(tenant.hex) AND delivery_id = \(delivery)", logger: logger)
-            } else {
-                try await connection.query(
-                    PostgresQuery(
-                        unsafeSQL: "UPDATE delivery_queue SET due_at = to_timestamp($3::bigint / 1000.0) WHERE tenant_id = $1 AND delivery_id = $2",
-                        binds: queue
-                    ),
-                    logger: logger
-                )
-            }
-            guard let outcome else { return false }
-            var endpoint = PostgresBindings()
-            endpoint.append(work.endpoint)
-            endpoint.append(now)
-            endpoint.append(disable)
-            // A success clears the failure record; a failure starts it (if not started); a 410
-            // or failing too long turns the endpoint off.
-            let succeeded = if case .succeeded = outcome { true } else { false }
-            let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
+                        WHERE id = $1 RETURNING id
+                    ), dequeued AS (
+                        DELETE FROM delivery_queue WHERE $8::bigint IS NULL AND tenant_id = $9 AND delivery_id = $1 RETURNING 1
+                    ), requeued AS (
+                        UPDATE delivery_queue SET due_at = to_timestamp($8::bigint / 1000.0)
+                        WHERE $8::bigint IS NOT NULL AND tenant_id = $9 AND delivery_id = $1 RETURNING 1
+                    ), endpoint AS (
                         UPDATE \(schema).endpoints SET
-                            failing_since = \(succeeded ? "NULL" : "coalesce(failing_since, to_timestamp($2::bigint / 1000.0))"),
-                            enabled = CASE WHEN $3::text IS NULL THEN enabled ELSE false END,
-                            disabled_reason = coalesce($3::text, disabled_reason)
-                        WHERE id = $1 RETURNING enabled
-                        """,
-                    binds: endpoint
-                ),
-                logger: logger
-            )
-            for try await enabled in rows.decode(Bool.self) { return !enabled && disable != nil }
-            return false
-        }
+                            failing_since = CASE WHEN $10 THEN NULL ELSE coalesce(failing_since, to_timestamp($7::bigint / 1000.0)) END,
+                            enabled = CASE WHEN $11::text IS NULL THEN enabled ELSE false END,
+                            disabled_reason = coalesce($11::text, disabled_reason)
+                        WHERE id = $12 AND $13 AND (($11::text IS NOT NULL AND enabled)
+                            OR ($11::text IS NULL AND $10 AND failing_since IS NOT NULL)
+                            OR ($11::text IS NULL AND NOT $10 AND failing_since IS NULL))
+                        RETURNING $11::text IS NOT NULL AS disabled
+                    )
+                    SELECT coalesce((SELECT bool_or(disabled) FROM endpoint), false)
+                    """,
+                binds: binds
+            ),
+            logger: logger
+        )
+        var disabledNow = false
+        for try await value in rows.decode(Bool.self) { disabledNow = value }
         if disabledNow, let disable {
             var event = Rampart_V1_AuditEvent(
                 .webhookEndpointDisabled,
