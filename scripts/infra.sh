@@ -85,8 +85,16 @@ nats-start)
     if [ -f "$dir/nats.pid" ] && kill -0 "$(cat "$dir/nats.pid")" 2>/dev/null; then exit 0; fi
     args=(-a 127.0.0.1 -p "$port" -js -sd "$dir/jetstream" -l "$dir/nats.log" -P "$dir/nats.pid")
     [ -n "$config" ] && args=(-c "$config" "${args[@]}")
-    nohup nats-server "${args[@]}" >/dev/null 2>&1 &
-    wait_for_port "$port" nats-server || { tail -n 20 "$dir/nats.log" >&2 2>/dev/null; exit 1; }
+    # Once in a while, right after a parallel test run, a start fails: say why, and try again.
+    for attempt in 1 2 3; do
+        nohup nats-server "${args[@]}" >"$dir/nats.out" 2>&1 &
+        wait_for_port "$port" nats-server && exit 0
+        echo "infra: nats-server start $attempt of 3 failed; its output and log:" >&2
+        tail -n 20 "$dir/nats.out" "$dir/nats.log" >&2 2>/dev/null || true
+        kill "$(cat "$dir/nats.pid" 2>/dev/null)" 2>/dev/null || true
+        sleep 1
+    done
+    exit 1
     ;;
 nats-stop)
     dir=$2

@@ -196,3 +196,38 @@ struct WebhookGuardTests {
         return run.output
     }
 }
+
+@Suite("webhooks' configuration is read from the environment and checked at start")
+struct WebhooksSettingsTests {
+    func read(_ environment: [String: String]) -> (WebhooksSettings, [String]) {
+        var reader = EnvironmentReader(environment: environment)
+        let settings = WebhooksSettings(reader: &reader)
+        return (settings, reader.problems)
+    }
+
+    @Test("WH-2's defaults (10 s, the spec's schedule, 5 days), overrides, and every bad value named")
+    func settings() {
+        let key = "RAMPART_WEBHOOKS_KEY_ENCRYPTION_KEYS"
+        let (defaults, none) = read([key: "k1:" + Base64.encode(randomBytes(32))])
+        #expect(none.isEmpty)
+        #expect(defaults.timeoutSeconds == 10 && defaults.responseBodyLimit == 65536 && defaults.disableAfterSeconds == 5 * 86_400)
+        #expect(defaults.retrySchedule == [5, 300, 1800, 7200, 18000, 36000, 36000])
+        #expect(defaults.allowedNetworks.isEmpty && defaults.inboundSecrets.isEmpty)
+
+        let (custom, fine) = read([
+            key: "k1:" + Base64.encode(randomBytes(32)), "RAMPART_WEBHOOKS_ALLOWED_NETWORKS": "127.0.0.0/8,fd00::/8",
+            "RAMPART_WEBHOOKS_RETRY_SCHEDULE": "1,2,3", "RAMPART_WEBHOOKS_INBOUND_SECRETS": "stripe=whsec_a=b,github=s3cret",
+        ])
+        #expect(fine.isEmpty)
+        #expect(custom.allowedNetworks.map(\.description) == ["127.0.0.0/8", "fd00::/8"])
+        #expect(custom.retrySchedule == [1, 2, 3])
+        #expect(custom.inboundSecrets == ["stripe": "whsec_a=b", "github": "s3cret"])
+
+        let (_, problems) = read([
+            "RAMPART_WEBHOOKS_ALLOWED_NETWORKS": "10.0.0.0/33", "RAMPART_WEBHOOKS_RETRY_SCHEDULE": "5,0,x",
+            "RAMPART_WEBHOOKS_INBOUND_SECRETS": "Stripe=x,nosecret", "RAMPART_WEBHOOKS_TIMEOUT_SECONDS": "0",
+        ])
+        #expect(problems.count == 7, "\(problems)")
+        #expect(problems.allSatisfy { !$0.contains("s3cret") })
+    }
+}
