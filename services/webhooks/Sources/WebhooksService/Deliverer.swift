@@ -294,11 +294,12 @@ struct Deliverer: Service {
         let deadline = NIODeadline.now() + .seconds(Int64(settings.timeoutSeconds))
         do {
             let response = try await client.execute(request, deadline: deadline, logger: logger)
-            // Read (and drop) at most the limit: the answer's status is what counts.
+            // Read (and drop) at most the limit, within the attempt's time (a silent peer meets the
+            // read timeout, a trickling one this): the answer's status is what counts.
             var read = 0
             for try await chunk in response.body {
                 read += chunk.readableBytes
-                if read >= settings.responseBodyLimit { break }
+                if read >= settings.responseBodyLimit || NIODeadline.now() > deadline { break }
             }
             let status = Int(response.status.code)
             switch status {
