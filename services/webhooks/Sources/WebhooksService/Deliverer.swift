@@ -159,9 +159,10 @@ struct Deliverer: Service {
                             }
                         }
                     }
-                    // Too full to claim, or nothing due: until an attempt ends, something is
-                    // queued, or the poll.
-                    if claimed.count < room { await wake.wait(upTo: .milliseconds(250)) }
+                    // Too full to claim (every slot busy included: this loop must never spin
+                    // without suspending, or it starves the attempts it waits for), or nothing
+                    // due: until an attempt ends, something is queued, or the poll.
+                    if claimed.count < room || room <= 0 { await wake.wait(upTo: .milliseconds(250)) }
                 }
             }
         }
