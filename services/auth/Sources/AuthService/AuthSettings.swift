@@ -105,15 +105,7 @@ public struct AuthSettings: Sendable {
                 reader.problem("RAMPART_AUTH_COMMON_PASSWORDS_FILE: cannot read \(path)")
             }
         }
-        let keyText = reader.requiredString("auth.key-encryption-keys", secret: true)
-        var keyRing = try! KeyRing(currentKeyID: "unset", keys: ["unset": .generate()])  // only while a problem is reported
-        if !keyText.isEmpty {
-            do {
-                keyRing = try KeyRing(parsing: keyText)
-            } catch {
-                reader.problem("RAMPART_AUTH_KEY_ENCRYPTION_KEYS must be <key id>:<base64 of 32 bytes>[,…], the first current: \(error)")
-            }
-        }
+        let keyRing = reader.keyRing("auth.key-encryption-keys")
         var superAdmins: Set<String> = []
         for text in reader.string("auth.super-admins", default: "").split(separator: ",") {
             guard let email = EmailAddress(String(text).trimmingCharacters(in: .whitespaces)) else {

@@ -79,9 +79,7 @@ extension Sessions {
             await mfaFailed("a wrong code to confirm the enrolment", tenant: tenant, user: user, call: call)
             throw RampartError(.invalidArgument, "the code is not the one your app shows now", details: ["field": "code"])
         }
-        _ = try? await audit.publish(
-            Rampart_V1_AuditEvent(.mfaEnrolled, tenant: tenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
-        )
+        await audited(.mfaEnrolled, about: user, in: tenant, call: call)
         var reply = Rampart_V1_MfaConfirmReply()
         reply.backupCodes = codes
         return reply
@@ -131,15 +129,7 @@ extension Sessions {
             return try await replaceBackupCodes(user, on: connection)
         }
         guard let codes else { throw await wrongProof("code", to: "regenerate the backup codes", tenant: tenant, user: user, call: call) }
-        _ = try? await audit.publish(
-            Rampart_V1_AuditEvent(
-                .mfaBackupCodesRegenerated,
-                tenant: tenant,
-                target: ("user", user.uuidString.lowercased()),
-                call: call,
-                service: .auth
-            )
-        )
+        await audited(.mfaBackupCodesRegenerated, about: user, in: tenant, call: call)
         var reply = Rampart_V1_MfaConfirmReply()
         reply.backupCodes = codes
         return reply
@@ -168,9 +158,7 @@ extension Sessions {
         guard disabled else {
             throw await wrongProof(request.password.isEmpty ? "code" : "password", to: "turn MFA off", tenant: tenant, user: user, call: call)
         }
-        _ = try? await audit.publish(
-            Rampart_V1_AuditEvent(.mfaDisabled, tenant: tenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
-        )
+        await audited(.mfaDisabled, about: user, in: tenant, call: call)
         return Rampart_V1_MfaDisableReply()
     }
 
@@ -198,11 +186,7 @@ extension Sessions {
             for try await _ in rows.decode(UUID.self) { removed = true }
             return removed
         }
-        if removed {
-            _ = try? await audit.publish(
-                Rampart_V1_AuditEvent(.mfaReset, tenant: tenant, target: ("user", target.uuidString.lowercased()), call: call, service: .auth)
-            )
-        }
+        if removed { await audited(.mfaReset, about: target, in: tenant, call: call) }
         var reply = Rampart_V1_MfaResetReply()
         reply.reset = removed
         return reply
@@ -240,8 +224,20 @@ extension Sessions {
     /// audited for the user's tenant.
     private func mfaFailed(_ reason: String, tenant: TenantID, user: UUID, call: CallContext) async {
         await rateLimit.reportFailure(.mfa, context: call)
-        var event = Rampart_V1_AuditEvent(.mfaFailed, tenant: tenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
-        event.outcome = .failure
+        await audited(.mfaFailed, about: user, in: tenant, call: call, reason: reason, failed: true)
+    }
+
+    /// Publishes an MFA event about `user` for `tenant`'s audit log (and its webhooks).
+    private func audited(
+        _ action: AuditAction,
+        about user: UUID,
+        in tenant: TenantID,
+        call: CallContext,
+        reason: String = "",
+        failed: Bool = false
+    ) async {
+        var event = Rampart_V1_AuditEvent(action, tenant: tenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
+        if failed { event.outcome = .failure }
         event.reason = reason
         _ = try? await audit.publish(event)
     }
@@ -397,36 +393,15 @@ extension Sessions {
             )
         case .wrongCode(let user, let tenant):
             await rateLimit.reportFailure(.mfa, context: call)
-            var event = Rampart_V1_AuditEvent(
-                .loginFailed,
-                tenant: tenant,
-                target: ("user", user.uuidString.lowercased()),
-                call: call,
-                service: .auth
-            )
-            event.outcome = .failure
-            event.reason = "invalid MFA code"
-            _ = try? await audit.publish(event)
+            await audited(.loginFailed, about: user, in: tenant, call: call, reason: "invalid MFA code", failed: true)
             throw RampartError(.unauthenticated, "the code is not right", details: ["field": "code"])
         case .enrolled(let user, let tenant, let codes):
-            _ = try? await audit.publish(
-                Rampart_V1_AuditEvent(.mfaEnrolled, tenant: tenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
-            )
+            await audited(.mfaEnrolled, about: user, in: tenant, call: call)
             var reply = try await completeSignIn(user: user, tenant: tenant, amr: ["pwd", "otp", "mfa"], call: call)
             reply.backupCodes = codes
             return reply
         case .signedIn(let user, let tenant, let method, let left):
-            if method == "backup" {
-                var event = Rampart_V1_AuditEvent(
-                    .mfaBackupCodeUsed,
-                    tenant: tenant,
-                    target: ("user", user.uuidString.lowercased()),
-                    call: call,
-                    service: .auth
-                )
-                event.reason = "\(left) backup codes left"
-                _ = try? await audit.publish(event)
-            }
+            if method == "backup" { await audited(.mfaBackupCodeUsed, about: user, in: tenant, call: call, reason: "\(left) backup codes left") }
             return try await completeSignIn(user: user, tenant: tenant, amr: ["pwd", method, "mfa"], call: call)
         }
     }

@@ -54,22 +54,28 @@ enum DeliveryQueue {
             )
             var stored: [UUID] = []
             for try await id in rows.decode(UUID.self) { stored.append(id) }
-            var queue = PostgresBindings()
-            queue.append(tenant.hex)
-            queue.append(stored)
-            queue.append(now)
-            try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        INSERT INTO delivery_queue (tenant_id, delivery_id, due_at)
-                        SELECT $1, unnest($2::uuid[]), to_timestamp($3::bigint / 1000.0) ON CONFLICT DO NOTHING
-                        """,
-                    binds: queue
-                ),
-                logger: logger
-            )
+            try await schedule(stored, tenant: tenant, at: now, on: connection, logger: logger)
             return stored
         }
+    }
+
+    /// `deliveries` of `tenant` due at `due`: queued, or their place in the queue moved.
+    static func schedule(_ deliveries: [UUID], tenant: TenantID, at due: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        var binds = PostgresBindings()
+        binds.append(tenant.hex)
+        binds.append(deliveries)
+        binds.append(due)
+        try await connection.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO delivery_queue (tenant_id, delivery_id, due_at)
+                    SELECT $1, unnest($2::uuid[]), to_timestamp($3::bigint / 1000.0)
+                    ON CONFLICT (tenant_id, delivery_id) DO UPDATE SET due_at = excluded.due_at
+                    """,
+                binds: binds
+            ),
+            logger: logger
+        )
     }
 
     /// Up to `limit` due deliveries, each leased until `leaseUntil`: another replica (or this one

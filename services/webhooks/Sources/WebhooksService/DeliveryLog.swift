@@ -136,20 +136,7 @@ struct DeliveryLog: Sendable {
             var found: Row?
             for try await row in rows.decode(Row.self) { found = row }
             guard found != nil else { return nil }
-            var queue = PostgresBindings()
-            queue.append(tenant.hex)
-            queue.append(delivery)
-            queue.append(now)
-            try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        INSERT INTO delivery_queue (tenant_id, delivery_id, due_at) VALUES ($1, $2, to_timestamp($3::bigint / 1000.0))
-                        ON CONFLICT (tenant_id, delivery_id) DO UPDATE SET due_at = excluded.due_at
-                        """,
-                    binds: queue
-                ),
-                logger: logger
-            )
+            try await DeliveryQueue.schedule([delivery], tenant: tenant, at: now, on: connection, logger: logger)
             return found
         }
         guard let row else { throw RampartError(.notFound, "no such delivery for this endpoint", details: ["field": "delivery_id"]) }

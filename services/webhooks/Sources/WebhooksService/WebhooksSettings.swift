@@ -59,15 +59,7 @@ public struct WebhooksSettings: Sendable {
     /// `RAMPART_WEBHOOKS_MAXIMUM_ENDPOINTS` (20 per tenant), `RAMPART_WEBHOOKS_INBOUND_SECRETS`
     /// (`<provider>=<secret>,…`; none), `RAMPART_WEBHOOKS_INBOUND_TOLERANCE_SECONDS` (300).
     public init(reader: inout EnvironmentReader) {
-        let keyText = reader.requiredString("webhooks.key-encryption-keys", secret: true)
-        var keyRing = try! KeyRing(currentKeyID: "unset", keys: ["unset": .generate()])  // only while a problem is reported
-        if !keyText.isEmpty {
-            do {
-                keyRing = try KeyRing(parsing: keyText)
-            } catch {
-                reader.problem("RAMPART_WEBHOOKS_KEY_ENCRYPTION_KEYS must be <key id>:<base64 of 32 bytes>[,…], the first current: \(error)")
-            }
-        }
+        let keyRing = reader.keyRing("webhooks.key-encryption-keys")
         var schedule: [Int] = []
         for entry in reader.list("webhooks.retry-schedule", default: Self.defaultRetrySchedule.map(String.init)) {
             guard let seconds = Int(entry), (1...86_400).contains(seconds) else {
