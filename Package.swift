@@ -21,6 +21,7 @@ let package = Package(
         .package(path: "Packages/TokenKit"),
         .package(path: "Packages/TestSupport"),
         .package(path: "Packages/Benchmarks"),
+        .package(path: "Packages/Backup"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
@@ -70,6 +71,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "TokenKit", package: "TokenKit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "BackupKit", package: "Backup"),
             ] + serviceLibraries.map { .product(name: $0.library, package: $0.package) }
         ),
     ]

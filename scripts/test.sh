@@ -29,10 +29,9 @@ export RAMPART_TEST_TMPDIR=$work/tmp
 mkdir -p "$RAMPART_TEST_TMPDIR"
 
 swift build --build-tests
-# The audit loss test kills and restarts the real executable, and the export tests run the
-# offline verifier (the modules are built already).
-swift build --product audit
-swift build --product rampart-audit
+# The audit loss test kills and restarts the real executable; the export tests run the offline
+# verifier and the backup drill the backup tools (the modules are built already).
+for product in audit rampart-audit rampart-backup rampart-restore; do swift build --product "$product"; done
 swift test --skip-build "$@"
 
 # The OpenAPI conformance run, on a whole suite run (not when a filter picks tests).

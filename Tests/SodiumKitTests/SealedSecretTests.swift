@@ -155,3 +155,39 @@ struct PrimitiveTests {
         #expect(throws: SodiumError.unknownKey("gone")) { try ring.keyedHash([1], purpose: "api_key", keyID: "gone") }
     }
 }
+
+@Suite("SodiumKit streams (OPS-2 backups)")
+struct SecretStreamTests {
+    @Test("chunks open in order only, under their key and associated data; the last is marked")
+    func stream() throws {
+        let key = SecretKey.generate()
+        var sealer = try SecretStream.Sealer(key: key)
+        let chunks = [
+            sealer.seal([1, 2, 3], associatedData: [9], isFinal: false), sealer.seal([4], associatedData: [9], isFinal: false),
+            sealer.seal([], associatedData: [9], isFinal: true),
+        ]
+        #expect(chunks[0].count == 3 + SecretStream.chunkOverhead)
+
+        var opener = try SecretStream.Opener(key: key, header: sealer.header)
+        #expect(try opener.open(chunks[0], associatedData: [9]) == ([1, 2, 3], false))
+        #expect(try opener.open(chunks[1], associatedData: [9]) == ([4], false))
+        #expect(try opener.open(chunks[2], associatedData: [9]) == ([], true))
+
+        var reordered = try SecretStream.Opener(key: key, header: sealer.header)
+        #expect(throws: SodiumError.authenticationFailed) { try reordered.open(chunks[1], associatedData: [9]) }
+        var otherData = try SecretStream.Opener(key: key, header: sealer.header)
+        #expect(throws: SodiumError.authenticationFailed) { try otherData.open(chunks[0], associatedData: [8]) }
+        var otherKey = try SecretStream.Opener(key: .generate(), header: sealer.header)
+        #expect(throws: SodiumError.authenticationFailed) { try otherKey.open(chunks[0], associatedData: [9]) }
+        #expect(throws: SodiumError.self) { try SecretStream.Opener(key: key, header: [1, 2, 3]) }
+    }
+
+    @Test("SHA-256 fed in pieces equals SHA-256 at once")
+    func hasher() {
+        let bytes = (0..<10_000).map { UInt8($0 % 251) }
+        var hasher = SHA256Hasher()
+        hasher.update(bytes.prefix(3))
+        hasher.update(bytes.dropFirst(3))
+        #expect(hasher.finish() == sha256(bytes))
+    }
+}

@@ -106,6 +106,12 @@ public struct KeyRing: Sendable, CustomStringConvertible, CustomReflectable {
 
     public var keyIDs: [String] { keys.keys.sorted() }
 
+    /// The key with this ID, for a format other than `SealedSecret` (a `SecretStream`).
+    public func key(_ id: String) throws(SodiumError) -> SecretKey {
+        guard let key = keys[id] else { throw .unknownKey(id) }
+        return key
+    }
+
     /// Seals with the current key and a fresh random nonce.
     public func seal(_ plaintext: [UInt8], associatedData: [UInt8] = []) -> SealedSecret {
         let key = keys[currentKeyID]!

@@ -73,6 +73,27 @@ public func sha256(_ bytes: some Collection<UInt8>) -> [UInt8] {
     return output
 }
 
+/// SHA-256 of a stream fed piece by piece (a backup file's checksum, without holding the file).
+public struct SHA256Hasher {
+    private var state = crypto_hash_sha256_state()
+
+    public init() {
+        precondition(Sodium.isReady, "libsodium is unavailable")
+        crypto_hash_sha256_init(&state)
+    }
+
+    public mutating func update(_ bytes: some Collection<UInt8>) {
+        let input = Array(bytes)
+        crypto_hash_sha256_update(&state, input, UInt64(input.count))
+    }
+
+    public mutating func finish() -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: 32)
+        crypto_hash_sha256_final(&state, &output)
+        return output
+    }
+}
+
 /// HMAC-SHA-256 of `message` under a key of any length (Standard Webhooks and Stripe signatures).
 public func hmacSHA256(key: some Collection<UInt8>, message: some Collection<UInt8>) -> [UInt8] {
     precondition(Sodium.isReady, "libsodium is unavailable")
