@@ -59,6 +59,44 @@ struct NATSPermissionsTests {
         }
     }
 
+    @Test("a service calls only the services it needs: webhooks and audit cannot sign anyone in")
+    func callsOnlyWhatItNeeds() async throws {
+        let server = try await NATSServer.startShipped()
+        let auth = try await connect(server, as: "auth")
+        let responder = try echo(on: auth, subject: "rampart.v1.auth.login", queue: "auth")
+        defer { responder.cancel() }
+        try await auth.flush()
+        let gateway = try await connect(server, as: "gateway")
+        #expect(try await gateway.request([1], to: "rampart.v1.auth.login", timeout: .seconds(10)).payload == [1])
+        for caller in ["webhooks", "audit", "permissions"] {
+            let connection = try await connect(server, as: caller)
+            await #expect(throws: NATSError.self, "\(caller) reached auth.login") {
+                _ = try await connection.request([2], to: "rampart.v1.auth.login", timeout: .seconds(2))
+            }
+        }
+    }
+
+    @Test("a service publishes only its own events: webhooks cannot create a tenant or speak for auth in the saga")
+    func ownEventsOnly() async throws {
+        let server = try await NATSServer.startShipped()
+        let tenants = try await connect(server, as: "tenants")
+        let jetStream = try tenants.jetStream()
+        try await jetStream.ensureStream(.init(name: "WITNESS", subjects: ["rampart.events.>"], storage: .memory))
+        let webhooks = try await connect(server, as: "webhooks").jetStream(timeout: .seconds(2))
+        _ = try await webhooks.publish([1], to: "rampart.events.inbound.stripe")
+        _ = try await webhooks.publish([2], to: "rampart.events.tenant.provisioned.webhooks")
+        for forged in [
+            "rampart.events.tenant.created", "rampart.events.tenant.provisioned.auth", "rampart.events.member.disabled",
+            "rampart.events.auth.password_reset_requested",
+        ] {
+            await #expect(throws: NATSError.self, "webhooks published \(forged)") { _ = try await webhooks.publish([3], to: forged) }
+        }
+        let auth = try await connect(server, as: "auth").jetStream(timeout: .seconds(2))
+        _ = try await auth.publish([4], to: "rampart.events.tenant.provisioned.auth")
+        await #expect(throws: NATSError.self) { _ = try await auth.publish([5], to: "rampart.events.tenant.created") }
+        await #expect(throws: NATSError.self) { _ = try await auth.publish([6], to: "rampart.events.inbound.stripe") }
+    }
+
     @Test("permissions announces revisions in its own bucket, which the gateway watches; it cannot touch auth's revocations")
     func policyRevisions() async throws {
         let server = try await NATSServer.startShipped()
