@@ -29,12 +29,17 @@ export RAMPART_TEST_TMPDIR=$work/tmp
 mkdir -p "$RAMPART_TEST_TMPDIR"
 
 swift build --build-tests
-# The audit loss test kills and restarts the real executable; the export tests run the offline
-# verifier and the backup drill the backup tools (the modules are built already).
-for product in audit rampart-audit rampart-backup rampart-restore; do swift build --product "$product"; done
+# The executables (the modules are built already): the audit loss test kills and restarts
+# audit, the export tests run the offline verifier, the backup drill the backup tools, and the
+# deploy check reads what each links.
+for product in auth tenants permissions audit rate-limit webhooks gateway rampart-audit rampart-backup rampart-restore; do
+    swift build --product "$product"
+done
 swift test --skip-build "$@"
 
-# The OpenAPI conformance run, on a whole suite run (not when a filter picks tests).
+# On a whole run (not when a filter picks tests): the deploy manifests, then the OpenAPI
+# conformance run.
 if [ $# -eq 0 ]; then
+    scripts/deploy-check.sh
     scripts/api-conformance.sh
 fi

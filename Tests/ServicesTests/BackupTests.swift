@@ -244,7 +244,7 @@ struct BackupTests {
                 "RAMPART_BACKUP_KEEP_DAYS": "0",
             ])
             Issue.record("accepted")
-        } catch let error as ConfigurationError {
+        } catch {
             #expect(error.problems.count == 3, "\(error.problems)")
         }
         let defaults = try BackupSettings.fromEnvironment([
