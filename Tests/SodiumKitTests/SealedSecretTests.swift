@@ -179,7 +179,7 @@ struct SecretStreamTests {
         #expect(throws: SodiumError.authenticationFailed) { try otherData.open(chunks[0], associatedData: [8]) }
         var otherKey = try SecretStream.Opener(key: .generate(), header: sealer.header)
         #expect(throws: SodiumError.authenticationFailed) { try otherKey.open(chunks[0], associatedData: [9]) }
-        #expect(throws: SodiumError.self) { try SecretStream.Opener(key: key, header: [1, 2, 3]) }
+        #expect(throws: SodiumError.self) { _ = try SecretStream.Opener(key: key, header: [1, 2, 3]) }
     }
 
     @Test("SHA-256 fed in pieces equals SHA-256 at once")

@@ -117,7 +117,7 @@ struct DirectoryLock {
         guard descriptor >= 0 else { throw BackupError("cannot open \(directory.path)/.lock") }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             close(descriptor)
-            throw BackupError("another backup or restore is using \(directory.path)")
+            throw BackupError("another backup is running in \(directory.path)")
         }
     }
 

@@ -66,7 +66,11 @@ public struct BackupManifest: Codable, Equatable, Sendable {
         }
         let expected = try keys.keyedHash(Array(bytes), purpose: macPurpose, keyID: manifest.keyID)
         let given = SodiumKit.bytes(hex: String(decoding: macText, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? []
-        guard constantTimeEquals(expected, given) else { throw BackupError("\(fileName) failed authentication: the manifest was changed") }
+        guard constantTimeEquals(expected, given) else {
+            throw BackupError(
+                "\(fileName) failed authentication: the manifest was changed, or key \(manifest.keyID) of RAMPART_BACKUP_KEYS is not the key that made it"
+            )
+        }
         for database in manifest.databases {
             guard PostgresConnection.isPlainIdentifier(database.name), PostgresConnection.isPlainIdentifier(database.owner),
                 database.file == SealedDump.fileName(database.name)
