@@ -26,7 +26,9 @@ if [ ! -f "$secrets" ]; then
     umask 077
     for service in "${services[@]}"; do
         var=$(echo "$service" | tr 'a-z-' 'A-Z_')
-        echo "RAMPART_NATS_PASSWORD_$var=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+        # nats-server reads a variable's value as configuration: one that starts with a digit
+        # ("6e…") is taken for a number and the server refuses to start, so a letter goes first.
+        echo "RAMPART_NATS_PASSWORD_$var=n$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
         echo "RAMPART_POSTGRES_PASSWORD_$var=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
     done >"$secrets"
     umask 022

@@ -152,7 +152,7 @@ final class TenantsCluster: @unchecked Sendable {
         try await RPCClient(connection: client).call(
             subject,
             request,
-            context: CallContext(tenantID: tenant, principal: principal, clientIP: ip, timeout: .seconds(10))
+            context: CallContext(tenantID: tenant, principal: principal, clientIP: ip, timeout: .seconds(30))
         )
     }
 

@@ -157,7 +157,7 @@ struct WebhookDeliveryTests {
         let endpoint = created.endpoint.endpointID
         try await setup.publish(.memberJoined)
         for (index, wait) in WebhooksSettings.defaultRetrySchedule.enumerated() {
-            await setup.expectReceived(index + 1, at: "/status/500")
+            await setup.expectReceived(index + 1, at: "/status/500", within: .seconds(30))
             let pending = try #require(try await setup.delivery(endpoint) { $0.attempts == index + 1 })
             #expect(pending.status == .pending && pending.responseStatus == 500 && pending.lastError == "HTTP 500")
             let delay = pending.nextAttemptAtMs - pending.lastAttemptAtMs
