@@ -273,6 +273,8 @@ struct BackupTests {
             postgres: .init(host: "127.0.0.1", port: 5432, user: "postgres")
         )
         try Backup(settings: settings).rotate(in: directory, keeping: directory.appendingPathComponent("rampart-20261128T140000Z"))
+        #expect(Backup.isBackupName("rampart-" + Backup.stamp(Date(timeIntervalSince1970: 1_795_000_000.9))))
+        #expect(Backup.stamp(Date(timeIntervalSince1970: 1_795_000_000.9)) == "20261118T110640Z")
         let kept = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
         #expect(
             kept == [

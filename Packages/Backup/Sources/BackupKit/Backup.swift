@@ -1,4 +1,5 @@
 import Foundation
+import ServiceKit
 import SodiumKit
 
 #if canImport(Glibc)
@@ -90,20 +91,13 @@ public struct Backup {
         return (stamp[0..<8] + stamp[9..<15]).allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
     }
 
+    /// `YYYYMMDDTHHMMSSZ`: the RFC 3339 time without its separators and milliseconds.
     static func stamp(_ date: Date) -> String {
-        format(date, "yyyyMMdd'T'HHmmss'Z'")
+        String(rfc3339(date).prefix(19).filter { $0 != "-" && $0 != ":" }) + "Z"
     }
 
     static func rfc3339(_ date: Date) -> String {
-        format(date, "yyyy-MM-dd'T'HH:mm:ss'Z'")
-    }
-
-    private static func format(_ date: Date, _ pattern: String) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = pattern
-        return formatter.string(from: date)
+        WallClock.rfc3339(milliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))
     }
 }
 
