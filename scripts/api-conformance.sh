@@ -11,13 +11,9 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 scripts/bootstrap.sh
-# schemathesis, pinned, in a virtual environment of its own (kept between runs).
-venv=$root/.build-venv
-schemathesis_version=4.32.5
-if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$schemathesis_version"; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$schemathesis_version"
-fi
+# schemathesis, pinned, in the project's virtual environment.
+. scripts/venv.sh
+venv_require schemathesis==4.32.5
 
 # The services' executables, debug, next to the modules the test build made.
 for service in auth tenants permissions audit rate-limit webhooks gateway; do
