@@ -192,16 +192,24 @@ def check_kubernetes():
             problem(f"{where}: no backup CronJob (OPS-2)")
         else:
             check_pod(backup["spec"]["jobTemplate"]["spec"]["template"]["spec"], f"{where} CronJob rampart-backup")
-        secrets = set()
-        for resource in resources:
-            text = yaml.safe_dump(resource)
-            secrets |= set(re.findall(r"secretKeyRef:\n\s+key: \S+\n\s+name: (\S+)", text))
-            secrets |= set(re.findall(r"passwordSecret:\n\s+name: (\S+)", text))
-            secrets |= set(re.findall(r"secret:\n\s+name: (\S+)", text))
         readme = open(path("README.md")).read()
-        for secret in sorted(secrets):
+        for secret in sorted(secret_names(resources)):
             if f"`{secret}`" not in readme:
                 problem(f"{where}: Secret {secret} is not described in the README's Deploying section")
+
+
+def secret_names(node):
+    """Every Secret a resource names: secretKeyRef (env), passwordSecret and secret (CloudNativePG)."""
+    names = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("secretKeyRef", "passwordSecret", "secret") and isinstance(value, dict) and "name" in value:
+                names.add(value["name"])
+            names |= secret_names(value)
+    elif isinstance(node, list):
+        for item in node:
+            names |= secret_names(item)
+    return names
 
 
 def linked_packages(executable):
