@@ -1,3 +1,4 @@
+import Logging
 import NATSKit
 import TestSupport
 import Testing
@@ -27,6 +28,30 @@ struct JetStreamTests {
         #expect(second.sequence == 2)
         // ensureStream is idempotent.
         try await jetStream.ensureStream(.init(name: stream, subjects: ["\(stream.lowercased()).>"], storage: .memory))
+    }
+
+    @Test("streams and buckets take the connection's replicas unless they name their own")
+    func replicas() async throws {
+        var logger = Logger(label: "test.nats")
+        logger.logLevel = .critical
+        // One server: three replicas cannot be placed, so the server's refusal shows the
+        // connection's setting reached it.
+        let clustered = try await NATSConnection.connect(
+            NATSConfiguration(servers: [try await TestNATS.url()], name: "replicas", jetStreamReplicas: 3),
+            logger: logger
+        )
+        let jetStream = try clustered.jetStream()
+        let stream = uniqueName("REPLICAS")
+        await #expect(throws: NATSError.self) {
+            try await jetStream.ensureStream(.init(name: stream, subjects: ["\(stream.lowercased()).>"], storage: .memory))
+        }
+        try await jetStream.ensureStream(.init(name: stream, subjects: ["\(stream.lowercased()).>"], storage: .memory, replicas: 1))
+        try await jetStream.deleteStream(stream)
+        let bucket = uniqueName("replicas")
+        await #expect(throws: NATSError.self) { _ = try await jetStream.ensureKeyValue(.init(bucket: bucket, storage: .memory)) }
+        _ = try await jetStream.ensureKeyValue(.init(bucket: bucket, replicas: 1, storage: .memory))
+        try await jetStream.deleteKeyValue(bucket)
+        await clustered.drain()
     }
 
     @Test("publishing where no stream listens fails clearly")

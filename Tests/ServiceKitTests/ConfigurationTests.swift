@@ -29,6 +29,7 @@ struct ConfigurationTests {
             "RAMPART_NATS_USER": "auth",
             "RAMPART_LOG_LEVEL": "loud",
             "RAMPART_NATS_TLS_CERT": "/cert.pem",
+            "RAMPART_NATS_REPLICAS": "0",
         ]
         do {
             _ = try ServiceConfiguration.fromEnvironment(.auth, environment: environment)
@@ -37,11 +38,11 @@ struct ConfigurationTests {
             let text = error.description
             for variable in [
                 "RAMPART_OPS_PORT", "RAMPART_POSTGRES_PORT", "RAMPART_POSTGRES_TLS", "RAMPART_NATS_URL", "RAMPART_NATS_PASSWORD",
-                "RAMPART_LOG_LEVEL", "RAMPART_NATS_TLS_KEY",
+                "RAMPART_LOG_LEVEL", "RAMPART_NATS_TLS_KEY", "RAMPART_NATS_REPLICAS",
             ] {
                 #expect(text.contains(variable), "\(variable) not named in: \(text)")
             }
-            #expect(error.problems.count == 7)
+            #expect(error.problems.count == 8)
         }
     }
 
@@ -52,6 +53,8 @@ struct ConfigurationTests {
             environment: ["RAMPART_NATS_USER": "auth", "RAMPART_NATS_PASSWORD": "hunter2-secret", "RAMPART_POSTGRES_PASSWORD": "pg-secret"]
         )
         #expect(configuration.nats.password == "hunter2-secret")
+        #expect(configuration.nats.jetStreamReplicas == 1)
+        #expect(try ServiceConfiguration.fromEnvironment(.audit, environment: ["RAMPART_NATS_REPLICAS": "3"]).nats.jetStreamReplicas == 3)
         #expect(!configuration.nats.description.contains("hunter2-secret"))
         #expect(configuration.postgres?.password == "pg-secret")
     }

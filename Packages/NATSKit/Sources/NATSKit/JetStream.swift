@@ -159,7 +159,8 @@ public final class JetStream: Sendable {
         public var subjects: [String]
         public var retention: Retention
         public var storage: Storage
-        public var replicas: Int
+        /// nil: the connection's `jetStreamReplicas`.
+        public var replicas: Int?
         /// 0 keeps messages forever (within the other limits).
         public var maxAge: Duration
         /// Window within which a repeated message ID is dropped as a duplicate.
@@ -171,7 +172,7 @@ public final class JetStream: Sendable {
             subjects: [String],
             retention: Retention = .limits,
             storage: Storage = .file,
-            replicas: Int = 1,
+            replicas: Int? = nil,
             maxAge: Duration = .zero,
             duplicateWindow: Duration = .seconds(120),
             maxMessageSize: Int32 = 1 << 20
@@ -190,6 +191,7 @@ public final class JetStream: Sendable {
     /// Creates the stream, or brings an existing one to this configuration.
     public func ensureStream(_ configuration: StreamConfiguration) async throws {
         let context = self.context
+        let replicas = configuration.replicas ?? connection.configuration.jetStreamReplicas
         try await Blocking.run {
             let name = strdup(configuration.name)
             let subjects = configuration.subjects.map { UnsafePointer<CChar>(strdup($0)) }
@@ -211,7 +213,7 @@ public final class JetStream: Sendable {
                     case .workQueue: js_WorkQueuePolicy
                     }
                 config.Storage = configuration.storage == .file ? js_FileStorage : js_MemoryStorage
-                config.Replicas = Int64(configuration.replicas)
+                config.Replicas = Int64(replicas)
                 config.MaxAge = configuration.maxAge.nanoseconds
                 config.Duplicates = configuration.duplicateWindow.nanoseconds
                 config.MaxMsgSize = configuration.maxMessageSize

@@ -56,7 +56,8 @@ extension JetStream {
         /// 0 keeps entries forever.
         public var ttl: Duration
         public var maxValueSize: Int32
-        public var replicas: Int
+        /// nil: the connection's `jetStreamReplicas`.
+        public var replicas: Int?
         public var storage: StreamConfiguration.Storage
 
         public init(
@@ -64,7 +65,7 @@ extension JetStream {
             history: UInt8 = 1,
             ttl: Duration = .zero,
             maxValueSize: Int32 = 64 * 1024,
-            replicas: Int = 1,
+            replicas: Int? = nil,
             storage: StreamConfiguration.Storage = .file
         ) {
             self.bucket = bucket
@@ -80,6 +81,7 @@ extension JetStream {
     /// (history, TTL, value size and replicas; storage cannot change), and opens it.
     public func ensureKeyValue(_ configuration: KeyValueConfiguration) async throws -> KeyValueBucket {
         let context = self.context
+        let replicas = configuration.replicas ?? connection.configuration.jetStreamReplicas
         let store = try await Blocking.run {
             try configuration.bucket.withCString { bucket in
                 var config = kvConfig()
@@ -88,11 +90,11 @@ extension JetStream {
                 config.History = configuration.history
                 config.TTL = configuration.ttl.nanoseconds
                 config.MaxValueSize = configuration.maxValueSize
-                config.Replicas = Int32(configuration.replicas)
+                config.Replicas = Int32(replicas)
                 config.StorageType = configuration.storage == .file ? js_FileStorage : js_MemoryStorage
                 var store: OpaquePointer?
                 if js_CreateKeyValue(&store, context.raw, &config) != NATS_OK {
-                    try Self.updateKeyValueStream(context: context, configuration)
+                    try Self.updateKeyValueStream(context: context, configuration, replicas: replicas)
                     try check(js_KeyValue(&store, context.raw, bucket), "open key-value bucket \(configuration.bucket)")
                 }
                 return CPointer(raw: store!)
@@ -102,7 +104,7 @@ extension JetStream {
     }
 
     /// A bucket is the stream `KV_<bucket>`: its limits are the stream's.
-    private static func updateKeyValueStream(context: CPointer, _ configuration: KeyValueConfiguration) throws {
+    private static func updateKeyValueStream(context: CPointer, _ configuration: KeyValueConfiguration, replicas: Int) throws {
         let stream = "KV_\(configuration.bucket)"
         var info: UnsafeMutablePointer<jsStreamInfo>?
         var errorCode = jsErrCode(0)
@@ -112,7 +114,7 @@ extension JetStream {
         config.pointee.MaxMsgsPerSubject = Int64(configuration.history)
         config.pointee.MaxAge = configuration.ttl.nanoseconds
         config.pointee.MaxMsgSize = configuration.maxValueSize
-        config.pointee.Replicas = Int64(configuration.replicas)
+        config.pointee.Replicas = Int64(replicas)
         var updateError = jsErrCode(0)
         try check(js_UpdateStream(nil, context.raw, config, nil, &updateError), updateError, "update key-value bucket \(configuration.bucket)")
     }

@@ -59,6 +59,9 @@ public struct NATSConfiguration: Sendable, CustomStringConvertible {
     /// thread. Rampart's traffic is request/reply, where buffering adds about a millisecond to
     /// every hop; turn it off only for a connection that streams many one-way messages.
     public var sendAsap: Bool
+    /// JetStream replicas of the streams and key-value buckets created or updated through this
+    /// connection whose configuration names none: 1 on a single server, 3 in a production cluster.
+    public var jetStreamReplicas: Int
 
     public init(
         servers: [String] = ["nats://127.0.0.1:4222"],
@@ -70,7 +73,8 @@ public struct NATSConfiguration: Sendable, CustomStringConvertible {
         connectTimeout: Duration = .seconds(5),
         reconnect: Reconnect = Reconnect(),
         retryOnFailedConnect: Bool = false,
-        sendAsap: Bool = true
+        sendAsap: Bool = true,
+        jetStreamReplicas: Int = 1
     ) {
         self.servers = servers
         self.name = name
@@ -82,6 +86,7 @@ public struct NATSConfiguration: Sendable, CustomStringConvertible {
         self.reconnect = reconnect
         self.retryOnFailedConnect = retryOnFailedConnect
         self.sendAsap = sendAsap
+        self.jetStreamReplicas = jetStreamReplicas
     }
 
     public var description: String {

@@ -87,7 +87,6 @@ public enum RateLimitService {
                     // Nothing outlives its window: a counter untouched for that long is empty anyway.
                     ttl: .seconds(Int64(longestWindow)),
                     maxValueSize: 16 * 1024,
-                    replicas: settings.replicas,
                     storage: settings.counterStorage == .file ? .file : .memory
                 )
             )
@@ -96,7 +95,6 @@ public enum RateLimitService {
                     bucket: Subjects.RateLimit.bansBucket,
                     ttl: .seconds(settings.fail2ban.memorySeconds),
                     maxValueSize: 4 * 1024,
-                    replicas: settings.replicas,
                     storage: .file
                 )
             )

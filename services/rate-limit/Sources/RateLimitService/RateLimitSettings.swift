@@ -45,23 +45,19 @@ public struct RateLimitSettings: Sendable {
     /// Where the counters bucket keeps its data. Memory is faster and loses counts only if every
     /// NATS server restarts at once; bans are always on file.
     public var counterStorage: Storage
-    /// JetStream replicas of both buckets (3 in a production cluster).
-    public var replicas: Int
 
     public init(
         policies: [RateLimitPolicy] = RateLimitPolicy.defaults,
         grouping: IPGrouping = IPGrouping(),
         allowlist: [IPNetwork] = [],
         fail2ban: Fail2Ban = Fail2Ban(),
-        counterStorage: Storage = .file,
-        replicas: Int = 1
+        counterStorage: Storage = .file
     ) {
         self.policies = Dictionary(policies.map { ($0.name, $0) }) { _, last in last }
         self.grouping = grouping
         self.allowlist = allowlist
         self.fail2ban = fail2ban
         self.counterStorage = counterStorage
-        self.replicas = replicas
     }
 
     public init(reader: inout EnvironmentReader) {
@@ -109,7 +105,6 @@ public struct RateLimitSettings: Sendable {
         self.fail2ban = fail2ban
 
         counterStorage = reader.choice("ratelimit.storage", default: .file)
-        replicas = reader.int("ratelimit.replicas", default: 1, range: 1...5)
     }
 
     /// One entry of the policies file. Fields left out keep the default policy's values; a new

@@ -110,7 +110,8 @@ public struct ServiceConfiguration: Sendable {
             user: reader.optionalString("nats.user"),
             password: reader.optionalString("nats.password", secret: true),
             credentialsFile: reader.optionalString("nats.credentials"),
-            retryOnFailedConnect: true
+            retryOnFailedConnect: true,
+            jetStreamReplicas: reader.int("nats.replicas", default: 1, range: 1...5)
         )
         for server in nats.servers where !(server.hasPrefix("nats://") || server.hasPrefix("tls://")) {
             reader.problem("RAMPART_NATS_URL: \(server.debugDescription) must start with nats:// or tls://")
