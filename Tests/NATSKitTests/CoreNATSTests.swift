@@ -128,9 +128,10 @@ struct CoreNATSTests {
     @Test("subjects and headers that would corrupt the protocol are refused")
     func hostileInput() async throws {
         let connection = try await connect(try await TestNATS.url())
-        for subject in ["", "a b", "a\r\nPUB x 1", "a..b", ".a", "a.", "a.*", "a.>"] {
+        for subject in ["", "a b", "a\tb", "a\u{7F}b", "a\r\nPUB x 1", "a..b", ".a", "a.", "*", "a.*", "a.>", String(repeating: "a", count: 1025)] {
             #expect(throws: NATSError.self) { try connection.publish([1], to: subject) }
         }
+        try connection.publish([1], to: "a.b*.c>.\(String(repeating: "z", count: 1010))")  // wildcards only as whole tokens
         #expect(throws: NATSError.self) {
             try connection.publish([1], to: "test.ok", headers: ["User-Agent": "evil\r\nRampart-Tenant-Id: other"])
         }

@@ -172,9 +172,10 @@ struct KeyValueTests {
         let bucketName = uniqueName("kvbad")
         let bucket = try await jetStream.ensureKeyValue(.init(bucket: bucketName, storage: .memory))
         defer { Task { try? await jetStream.deleteKeyValue(bucketName) } }
-        for key in ["", "a b", "a..b", ".a", "a*", "a>", "ключ"] {
+        for key in ["", "a b", "a..b", ".a", "a.", "a*", "a>", "a:b", "ключ"] {
             await #expect(throws: NATSError.self) { try await bucket.put(key, [1]) }
         }
+        #expect(try await bucket.put("a-z_A/Z=0.9", [1]) > 0)
     }
 
     @Test("a watch sees current values, then caught-up, then changes")
@@ -208,5 +209,32 @@ struct KeyValueTests {
             return
         }
         #expect(deletion.operation == .delete)
+    }
+
+    @Test("updates: only what is written after they start, in order, with each write's revision")
+    func updates() async throws {
+        let connection = try await connect(try await TestNATS.url())
+        let jetStream = try connection.jetStream()
+        let bucketName = uniqueName("kvupdates")
+        let bucket = try await jetStream.ensureKeyValue(.init(bucket: bucketName, storage: .memory))
+        defer { Task { try? await jetStream.deleteKeyValue(bucketName) } }
+        try await bucket.put("before", [0])
+
+        var updates = try await bucket.updates().makeAsyncIterator()
+        let first = try await bucket.create("a.b", [1])
+        let second = try await bucket.update("a.b", [2], expectedRevision: first)
+        // A refused compare-and-set stores nothing, so it is no update.
+        await #expect(throws: NATSError.self) { try await bucket.update("a.b", [9], expectedRevision: first) }
+        try await bucket.delete("a.b")
+        var seen: [KeyValueEntry] = []
+        for _ in 0..<3 {
+            guard let entry = await updates.next() else { break }
+            seen.append(entry)
+        }
+        #expect(seen.map(\.key) == ["a.b", "a.b", "a.b"])
+        #expect(seen.map(\.revision).prefix(2) == [first, second])
+        #expect(seen.map(\.value).prefix(2) == [[1], [2]])
+        #expect(seen.map(\.operation) == [.put, .put, .delete])
+        #expect(seen.allSatisfy { $0.bucket == bucketName && $0.created > 0 })
     }
 }

@@ -197,6 +197,91 @@ struct RateLimitServiceTests {
         await cluster.stop()
     }
 
+    @Test("the batching client: 64 callers over two replicas admit exactly the limit, and queued checks go as batches")
+    func batchedChecks() async throws {
+        let cluster = try await RateLimitCluster.start(replicas: 2)
+        let batches = try cluster.client.subscribe(to: Subjects.RateLimit.batchCheck)
+        try await cluster.client.flush()
+        let counting = Task {
+            var count = 0
+            for await _ in batches { count += 1 }
+            return count
+        }
+        let client = RateLimitClient(connection: cluster.client)
+        let keys = ["203.0.113.20", "203.0.113.21", "2001:db8:bb::1"]
+        let admitted = try await withThrowingTaskGroup(of: [String: Int].self) { group in
+            for caller in 0..<64 {
+                group.addTask {
+                    var counts: [String: Int] = [:]
+                    for round in 0..<3 {
+                        let key = keys[(caller + round) % keys.count]
+                        switch await client.check(policy: "api", key: key, context: CallContext(timeout: .seconds(20))) {
+                        case .allowed: counts[key, default: 0] += 1
+                        case .refused: break
+                        case .allowedUnchecked(let error), .unavailable(let error): throw error
+                        }
+                    }
+                    return counts
+                }
+            }
+            var total: [String: Int] = [:]
+            for try await counts in group { total.merge(counts, uniquingKeysWith: +) }
+            return total
+        }
+        // 64 × 3 = 192 calls, 64 per key, limit 60.
+        for key in keys { #expect(admitted[key] == 60, "\(key)") }
+        await batches.drain()
+        #expect(await counting.value > 0)
+        await cluster.stop()
+    }
+
+    @Test("batch_check: each check is decided or refused alone, in order; a banned client is refused; bad batches count nothing")
+    func batchCheck() async throws {
+        var settings = RateLimitSettings()
+        settings.fail2ban.threshold = 2
+        let cluster = try await RateLimitCluster.start(settings: settings)
+        for _ in 0..<2 { _ = try await cluster.reportFailure("198.51.100.90") }
+        func item(_ policy: String, _ key: String, cost: UInt32 = 0, clientIP: String = "") -> Rampart_V1_RateLimitBatchCheck {
+            var item = Rampart_V1_RateLimitBatchCheck()
+            item.check.policy = policy
+            item.check.key = key
+            item.check.cost = cost
+            item.clientIp = clientIP
+            return item
+        }
+        func send(_ items: [Rampart_V1_RateLimitBatchCheck]) async throws -> [Rampart_V1_RateLimitBatchResult] {
+            var request = Rampart_V1_RateLimitBatchCheckRequest()
+            request.checks = items
+            let reply: Rampart_V1_RateLimitBatchCheckReply = try await RPCClient(connection: cluster.client).call(
+                Subjects.RateLimit.batchCheck,
+                request,
+                context: CallContext(timeout: .seconds(20))
+            )
+            return reply.results
+        }
+        let results = try await send([
+            item("api", "203.0.113.30"),
+            item("nope", "203.0.113.30"),
+            item("api", "203.0.113.31", clientIP: "198.51.100.90"),
+            item("api", "203.0.113.30", clientIP: "not-an-ip"),
+            item("login", "203.0.113.30", cost: 6),
+            item("api", "203.0.113.30"),
+        ])
+        try #require(results.count == 6)
+        #expect(Set([results[0].decision.remaining, results[5].decision.remaining]) == [59, 58])
+        #expect(results[0].decision.allowed && results[5].decision.allowed)
+        #expect(results[1].error.code == .invalidArgument && results[1].error.details["field"] == "policy")
+        #expect(results[2].decision.banned && !results[2].decision.allowed)
+        #expect(results[3].error.code == .invalidArgument && results[3].error.details["field"] == "client_ip")
+        #expect(results[4].error.code == .invalidArgument && results[4].error.details["field"] == "cost")
+
+        await expectError(.invalidArgument) { _ = try await send([]) }
+        await expectError(.invalidArgument) { _ = try await send(Array(repeating: item("api", "203.0.113.40"), count: 257)) }
+        #expect(try await cluster.check("api", "203.0.113.40").remaining == 59)
+        #expect(try await cluster.check("api", "203.0.113.31").remaining == 59)
+        await cluster.stop()
+    }
+
     @Test("addresses in one IPv6 /64 share a limit; the next /64 has its own")
     func ipv6Prefix() async throws {
         let cluster = try await RateLimitCluster.start()

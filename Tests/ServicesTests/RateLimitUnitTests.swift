@@ -1,7 +1,9 @@
 import Foundation
+import NATSKit
 import RampartModels
 import RateLimitKit
 import ServiceKit
+import TestSupport
 import Testing
 
 @testable import RateLimitService
@@ -264,5 +266,42 @@ struct RateLimitSettingsTests {
         #expect(problems.count == 5, "\(problems)")
         #expect(problems.contains { $0.contains("RAMPART_RATELIMIT_POLICY_API") })
         #expect(problems.contains { $0.contains("policy login: limit must be 1 to 1000") })
+    }
+}
+
+@Suite("RL-2 replicas take in each other's writes")
+struct LimiterUpdatesTests {
+    @Test("a replica learns the revision another replica wrote, so its next write goes against it")
+    func followsOtherReplicas() async throws {
+        let url = try await TestNATS.url()
+        let first = try await NATSConnection.connect(NATSConfiguration(servers: [url], name: "replica-a"), logger: quietLogger())
+        let second = try await NATSConnection.connect(NATSConfiguration(servers: [url], name: "replica-b"), logger: quietLogger())
+        let bucketName = "limiter_\(UInt32.random(in: 0...UInt32.max))"
+        let bucketA = try await first.jetStream().ensureKeyValue(.init(bucket: bucketName, storage: .memory))
+        let bucketB = try await second.jetStream().keyValue(bucketName)
+        let replicaA = Limiter(bucket: bucketA, logger: quietLogger(), clock: { WallClock.milliseconds() })
+        let replicaB = Limiter(bucket: bucketB, logger: quietLogger(), clock: { WallClock.milliseconds() })
+        let following = Task { try await replicaB.followUpdates() }
+        let call = Limiter.Call(cost: 1, quota: Quota(limit: 10, windowMilliseconds: 60_000), algorithm: .slidingWindow)
+
+        // Updates start from when the consumer exists: write until B has seen one.
+        let started = await eventually(within: .seconds(10)) {
+            _ = try? await replicaA.admit(call, key: "api.probe")
+            return replicaB.rememberedRevision(of: "api.probe") != nil
+        }
+        #expect(started)
+
+        _ = try await replicaA.admit(call, key: "api.shared")
+        _ = try await replicaA.admit(call, key: "api.shared")
+        let written = try #require(try await bucketA.latest("api.shared")).revision
+        #expect(await eventually(within: .seconds(5)) { replicaB.rememberedRevision(of: "api.shared") == written })
+        // B counts on from A's state: two admitted there, this is the third.
+        #expect(try await replicaB.admit(call, key: "api.shared").remaining == 7)
+        #expect(try await bucketB.latest("api.shared")?.revision == replicaB.rememberedRevision(of: "api.shared"))
+
+        following.cancel()
+        try? await first.jetStream().deleteKeyValue(bucketName)
+        await first.drain()
+        await second.drain()
     }
 }

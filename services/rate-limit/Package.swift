@@ -15,6 +15,7 @@ let package = Package(
         .package(path: "../../Packages/SodiumKit"),
         .package(path: "../../Packages/RateLimitKit"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
     ],
     targets: [
         .target(
@@ -26,6 +27,7 @@ let package = Package(
                 .product(name: "SodiumKit", package: "SodiumKit"),
                 .product(name: "RateLimitKit", package: "RateLimitKit"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
         ),

@@ -14,6 +14,7 @@ import Foundation
 import Logging
 import NATSKit
 import RampartModels
+import RateLimitKit
 import ServiceKit
 import TestSupport
 
@@ -203,9 +204,18 @@ func waitForReplicas(_ connection: NATSConnection, _ replicas: Int) async throws
     guard seen.count == replicas else { throw TestInfrastructureError("\(replicas) rate-limit replicas did not start") }
 }
 
+/// Decisions as the gateway asks for them, through RateLimitClient (which sends the checks that
+/// queue up as batches), or with `batched: false` one `check` request each.
 @concurrent
-func decisions(_ connection: NATSConnection, count: Int, inFlight: Int, offset: Int) async throws -> (seconds: Double, latencies: [Double]) {
+func decisions(
+    _ connection: NATSConnection,
+    count: Int,
+    inFlight: Int,
+    offset: Int,
+    batched: Bool = true
+) async throws -> (seconds: Double, latencies: [Double]) {
     let rpc = RPCClient(connection: connection)
+    let limiter = RateLimitClient(connection: connection)
     let clock = ContinuousClock()
     let start = clock.now
     let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
@@ -218,12 +228,20 @@ func decisions(_ connection: NATSConnection, count: Int, inFlight: Int, offset: 
                     let client = (index + offset) % 10_000
                     request.key = "10.\(client / 256 % 256).\(client % 256).\(1 + offset % 200)"
                     let t0 = clock.now
-                    let decision = try await rpc.call(
-                        Subjects.RateLimit.check,
-                        request,
-                        context: CallContext(),
-                        as: Rampart_V1_RateLimitDecision.self
-                    )
+                    let decision: Rampart_V1_RateLimitDecision
+                    if batched {
+                        switch await limiter.check(policy: request.policy, key: request.key, context: CallContext()) {
+                        case .allowed(let allowed), .refused(let allowed): decision = allowed
+                        case .allowedUnchecked(let error), .unavailable(let error): throw error
+                        }
+                    } else {
+                        decision = try await rpc.call(
+                            Subjects.RateLimit.check,
+                            request,
+                            context: CallContext(),
+                            as: Rampart_V1_RateLimitDecision.self
+                        )
+                    }
                     latencies.append(seconds(clock.now - t0) * 1e6)
                     precondition(decision.limit == 60)
                 }
@@ -242,11 +260,17 @@ where suites.contains("rate-limit") {
     let client = try await NATSConnection.connect(NATSConfiguration(servers: [natsServer.url]), logger: logger)
     try await waitForReplicas(client, replicas)
     _ = try await decisions(client, count: 2_000, inFlight: 8, offset: 0)  // warm-up
-    for (inFlight, share) in [(1, 4), (8, 1), (64, 1)] {
-        let (elapsed, latencies) = try await decisions(client, count: decisionCount / share, inFlight: inFlight, offset: inFlight * 7)
+    for (inFlight, share, batched) in [(1, 4, true), (8, 1, true), (64, 1, true), (64, 1, false)] {
+        let (elapsed, latencies) = try await decisions(
+            client,
+            count: decisionCount / share,
+            inFlight: inFlight,
+            offset: inFlight * 7 + (batched ? 0 : 1),
+            batched: batched
+        )
         rows.append(
             Row(
-                name: "rate-limit check, \(replicas) replica\(replicas == 1 ? "" : "s"), \(inFlight) in flight",
+                name: "rate-limit check, \(replicas) replica\(replicas == 1 ? "" : "s"), \(inFlight) in flight\(batched ? "" : ", unbatched")",
                 rate: Double(latencies.count) / elapsed,
                 unit: "dec/s",
                 p50: percentile(latencies, 0.5),

@@ -144,7 +144,7 @@ public final class KeyValueBucket: Sendable {
     public let name: String
     private let store: CPointer
     // nats.c's store refers to its JetStream context: keep it alive as long as the store.
-    private let jetStream: JetStream
+    let jetStream: JetStream
 
     init(store: CPointer, jetStream: JetStream, name: String) {
         self.store = store
@@ -223,7 +223,7 @@ public final class KeyValueBucket: Sendable {
 
     /// Marks the key deleted (its history stays until it ages out).
     public func delete(_ key: String) async throws {
-        try await write(key, [], headers: ["KV-Operation": "DEL"])
+        _ = try await write(key, [], headers: ["KV-Operation": "DEL"])
     }
 
     /// JetStream's error for a failed expected-last-subject-sequence check.
@@ -248,10 +248,21 @@ public final class KeyValueBucket: Sendable {
 
     /// Key-value keys are subject tokens: letters, digits and `-_/=.`, no empty token.
     private func validateKey(_ key: String) throws(NATSError) {
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_/=.".utf8)
-        guard !key.isEmpty, !key.hasPrefix("."), !key.hasSuffix("."), !key.contains(".."), key.utf8.allSatisfy(allowed.contains) else {
-            throw NATSError(.invalidArgument, "invalid key \(key.debugDescription)")
+        // One pass, no allocation: this runs on every read and write.
+        var previous = UInt8(ascii: ".")
+        for byte in key.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "/"), UInt8(ascii: "="):
+                break
+            case UInt8(ascii: ".") where previous != UInt8(ascii: "."):
+                break
+            default:
+                throw NATSError(.invalidArgument, "invalid key \(key.debugDescription)")
+            }
+            previous = byte
         }
+        guard previous != UInt8(ascii: ".") else { throw NATSError(.invalidArgument, "invalid key \(key.debugDescription)") }
     }
 
     /// Watches `keys` (a subject pattern, `>` for all): first every current value, then

@@ -42,6 +42,7 @@ public enum Subjects {
     /// rate-limit's operations (SPEC section 8).
     public enum RateLimit {
         public static let check = Subjects.operation("check", of: .rateLimit)
+        public static let batchCheck = Subjects.operation("batch_check", of: .rateLimit)
         public static let reportFailure = Subjects.operation("report_failure", of: .rateLimit)
         public static let listBans = Subjects.operation("list_bans", of: .rateLimit)
         public static let unban = Subjects.operation("unban", of: .rateLimit)

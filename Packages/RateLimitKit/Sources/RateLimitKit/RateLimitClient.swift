@@ -27,12 +27,14 @@ public struct RateLimitClient: Sendable {
     }
 
     private let rpc: RPCClient
+    private let checks: CheckBatcher
     private let failOpen: Set<String>
 
     /// `failOpen`: policies let through when the limiter is unreachable (`alwaysClosed` ones are
-    /// ignored).
+    /// ignored). Copies share one batcher: make one client and pass it around.
     public init(connection: NATSConnection, failOpen: Set<String> = []) {
         rpc = RPCClient(connection: connection)
+        checks = CheckBatcher(rpc: rpc)
         self.failOpen = failOpen.subtracting(Self.alwaysClosed)
     }
 
@@ -42,15 +44,12 @@ public struct RateLimitClient: Sendable {
         request.key = key
         request.cost = cost
         request.limit = limit
-        do {
-            let decision = try await rpc.call(Subjects.RateLimit.check, request, context: context, as: Rampart_V1_RateLimitDecision.self)
+        switch await checks.check(request, context: context) {
+        case .success(let decision):
             return decision.allowed ? .allowed(decision) : .refused(decision)
-        } catch let error as RampartError {
+        case .failure(let error):
             let unreachable = [.unavailable, .deadlineExceeded, .internal].contains(error.code)
             return unreachable && failOpen.contains(policy) ? .allowedUnchecked(error) : .unavailable(error)
-        } catch {
-            let wrapped = RampartError(.unavailable, "rate limiter: \(error)")
-            return failOpen.contains(policy) ? .allowedUnchecked(wrapped) : .unavailable(wrapped)
         }
     }
 

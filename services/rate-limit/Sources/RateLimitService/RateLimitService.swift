@@ -3,6 +3,7 @@ import NATSKit
 import RampartModels
 import RateLimitKit
 import ServiceKit
+import ServiceLifecycle
 import SodiumKit
 import Synchronization
 
@@ -23,7 +24,10 @@ public enum RateLimitService {
             prepare: { context in try await runtime.prepare(context) },
             routes: { router, context in
                 router.register(Subjects.RateLimit.check) { (request: Rampart_V1_RateLimitCheckRequest, call) in
-                    try await runtime.engine().check(request, context: call)
+                    try await runtime.engine().check(request, clientIP: call.clientIP)
+                }
+                router.register(Subjects.RateLimit.batchCheck) { (request: Rampart_V1_RateLimitBatchCheckRequest, call) in
+                    try await runtime.engine().check(request, requestID: call.requestID)
                 }
                 router.register(Subjects.RateLimit.reportFailure) { (request: Rampart_V1_ReportFailureRequest, _) in
                     guard let address = IPNetwork(address: request.ip) else {
@@ -50,7 +54,7 @@ public enum RateLimitService {
                     return try await engine.bans.unban(network, context: call)
                 }
             },
-            services: { context in [runtime.banList(context)] }
+            services: { context in [runtime.banList(context), CounterUpdates(runtime: runtime, logger: context.logger)] }
         )
     }
 
@@ -126,6 +130,19 @@ public enum RateLimitService {
         }
     }
 
+    /// Feeds the bucket's updates to the limiter once it exists (see `Limiter`).
+    struct CounterUpdates: Service {
+        let runtime: Runtime
+        let logger: Logger
+
+        func run() async throws {
+            let starting: @Sendable (any Error) -> Bool = { ($0 as? RampartError)?.code == .unavailable }
+            await repeatUntilShutdown("counter updates", logger: logger, isExpected: starting) {
+                try await runtime.engine().limiter.followUpdates()
+            }
+        }
+    }
+
     struct Engine: Sendable {
         let settings: RateLimitSettings
         let limiter: Limiter
@@ -134,7 +151,42 @@ public enum RateLimitService {
 
         static let maximumKeyBytes = 256
 
-        func check(_ request: Rampart_V1_RateLimitCheckRequest, context: CallContext) async throws -> Rampart_V1_RateLimitDecision {
+        static let maximumBatchChecks = 256
+
+        /// Decides every check of a batch at once; one that cannot be decided fails alone.
+        func check(_ batch: Rampart_V1_RateLimitBatchCheckRequest, requestID: String) async throws -> Rampart_V1_RateLimitBatchCheckReply {
+            guard (1...Self.maximumBatchChecks).contains(batch.checks.count) else {
+                throw RampartError(.invalidArgument, "checks must hold 1 to \(Self.maximumBatchChecks) checks", details: ["field": "checks"])
+            }
+            let results = await withTaskGroup(of: (Int, Rampart_V1_RateLimitBatchResult).self) { group in
+                for (index, item) in batch.checks.enumerated() {
+                    group.addTask {
+                        var result = Rampart_V1_RateLimitBatchResult()
+                        do {
+                            // An empty address is no address; anything else must be one.
+                            guard item.clientIp.isEmpty || IPNetwork(address: item.clientIp) != nil else {
+                                throw RampartError(.invalidArgument, "client_ip must be an IPv4 or IPv6 address", details: ["field": "client_ip"])
+                            }
+                            result.decision = try await check(item.check, clientIP: item.clientIp.isEmpty ? nil : item.clientIp)
+                        } catch let error as RampartError {
+                            result.error = error.proto(requestID: requestID)
+                        } catch {
+                            result.error = RampartError.internalError().proto(requestID: requestID)
+                        }
+                        return (index, result)
+                    }
+                }
+                var results = [Rampart_V1_RateLimitBatchResult](repeating: .init(), count: batch.checks.count)
+                for await (index, result) in group { results[index] = result }
+                return results
+            }
+            var reply = Rampart_V1_RateLimitBatchCheckReply()
+            reply.results = results
+            return reply
+        }
+
+        /// `clientIP`: the address the call is made for, whose network's ban refuses it too.
+        func check(_ request: Rampart_V1_RateLimitCheckRequest, clientIP: String?) async throws -> Rampart_V1_RateLimitDecision {
             guard let policy = settings.policies[request.policy] else {
                 throw RampartError(.invalidArgument, "unknown policy \(request.policy.prefix(64).debugDescription)", details: ["field": "policy"])
             }
@@ -159,7 +211,7 @@ public enum RateLimitService {
             decision.limit = quota.limit
             decision.windowSeconds = policy.windowSeconds
             let now = clock()
-            if let ban = [address, context.clientIP.flatMap(IPNetwork.init(address:))].compactMap({ $0 }).lazy.compactMap({
+            if let ban = [address, clientIP.flatMap(IPNetwork.init(address:))].compactMap({ $0 }).lazy.compactMap({
                 bans.list.ban(covering: $0, now: now)
             }).first {
                 decision.banned = true
@@ -183,7 +235,9 @@ public enum RateLimitService {
             guard !key.isEmpty, key.utf8.count <= Self.maximumKeyBytes else {
                 throw RampartError(.invalidArgument, "key must be 1 to \(Self.maximumKeyBytes) bytes", details: ["field": "key"])
             }
-            guard !key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            // Printable ASCII (an address, a key ID) has no control character: skip the Unicode scan.
+            let printable = key.utf8.allSatisfy { (0x20..<0x7F).contains($0) }
+            guard printable || !key.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
                 throw RampartError(.invalidArgument, "key must not contain control characters", details: ["field": "key"])
             }
             switch kind {

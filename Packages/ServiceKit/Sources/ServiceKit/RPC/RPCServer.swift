@@ -100,7 +100,8 @@ public final class RPCServer: Service, Sendable {
         let body: [UInt8]
         do {
             let context = try CallContext(headers: message.headers, requirements: route.requirements)
-            replyHeaders[CallHeader.requestID] = context.requestID
+            // A successful reply carries no headers: nats.c then publishes it without building a
+            // message (a reply's request ID is the caller's own; errors repeat it for the logs).
             do {
                 body = try await Self.withDeadline(context) { try await route.handle(message.payload, context) }
                 outcome = "ok"
@@ -130,13 +131,17 @@ public final class RPCServer: Service, Sendable {
     }
 
     /// Metric handles, made once: the factory validates names and takes a lock on each lookup.
-    private let counters = Mutex<[String: Counter]>([:])
+    private struct CounterKey: Hashable {
+        var subject: String
+        var outcome: String
+    }
+    private let counters = Mutex<[CounterKey: Counter]>([:])
     private let timers = Mutex<[String: Timer]>([:])
 
     /// `rampart_rpc_requests_total{subject, outcome}`: served, refused (by error code) or shed.
     private func countRequest(_ route: RPCRouter.Route, outcome: String) {
         let counter = counters.withLock { counters in
-            let key = route.subject + " " + outcome
+            let key = CounterKey(subject: route.subject, outcome: outcome)
             if let counter = counters[key] { return counter }
             let counter = Counter(label: "rampart_rpc_requests_total", dimensions: [("subject", route.subject), ("outcome", outcome)])
             counters[key] = counter
