@@ -1,4 +1,6 @@
 import Foundation
+import NATSKit
+import RampartModels
 import ServiceKit
 import TestSupport
 import Testing
@@ -44,6 +46,10 @@ struct GatewayTLSTests {
     static func start() async throws -> TLSGateway {
         let (certificate, key) = try await certificate(in: try temporaryFolder())
         let nats = try await NATSServer.start()
+        // The gateway is ready once it has read auth's revocations: stand in for auth's bucket.
+        let connection = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url], name: "auth"), logger: quietLogger())
+        _ = try await connection.jetStream().ensureKeyValue(.init(bucket: Subjects.Auth.revocationsBucket, ttl: .seconds(3600), maxValueSize: 1024))
+        await connection.drain()
         let publicPort = ListeningPort()
         let redirectPort = ListeningPort()
         let settings = GatewaySettings(tls: GatewayTLS(certificatePath: certificate, keyPath: key, redirectPort: 0))

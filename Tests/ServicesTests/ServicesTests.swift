@@ -77,7 +77,7 @@ struct ServicesTests {
         }
     }
 
-    @Test("the gateway answers GET /healthz on its public port, with no metrics there")
+    @Test("the gateway answers GET /healthz on its public port, with no metrics there; it is ready once the revocations are read")
     func gateway() async throws {
         let publicPort = ListeningPort()
         let nats = try await NATSServer.start()
@@ -109,6 +109,16 @@ struct ServicesTests {
                 as: Rampart_V1_HealthReply.self
             )
             #expect(reply.service == "gateway")
+            // Not ready while auth's revocations cannot be read (credentials would get 503)...
+            #expect(!reply.healthy)
+            #expect(reply.checks.first { $0.name == "revocations" }?.healthy == false)
+            let opsPort = await service.opsListeningPort()
+            #expect(try await httpGet(port: opsPort, path: "/readyz").status == 503)
+            // ...and ready once they have been.
+            _ = try await service.context.nats.jetStream().ensureKeyValue(
+                .init(bucket: Subjects.Auth.revocationsBucket, ttl: .seconds(3600), maxValueSize: 1024)
+            )
+            #expect(await eventually(within: .seconds(20)) { (try? await httpGet(port: opsPort, path: "/readyz"))?.status == 200 })
             await service.group.triggerGracefulShutdown()
             try await group.waitForAll()
         }

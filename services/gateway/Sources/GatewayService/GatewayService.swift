@@ -23,6 +23,8 @@ public enum GatewayService {
             services: { context in
                 guard let listener = context.configuration.publicHTTP else { return [] }
                 let revocations = RevocationList(connection: context.nats, logger: context.logger)
+                // Credentials are refused with 503 until the revocations are read: not ready till then.
+                context.health.add(HealthChecks.Check(name: "revocations") { revocations.isCaughtUp })
                 let permissions = PermissionChecker(rpc: RPCClient(connection: context.nats), connection: context.nats, logger: context.logger)
                 var services: [any Service] = [
                     revocations,

@@ -16,10 +16,16 @@ public final class HealthChecks: Sendable {
     }
 
     private let state = Mutex((started: false, stopping: false))
-    private let checks: [Check]
+    private let checks: Mutex<[Check]>
 
     public init(checks: [Check]) {
-        self.checks = checks
+        self.checks = Mutex(checks)
+    }
+
+    /// A readiness condition of the service's own (a watch that has caught up, say), added while
+    /// it assembles its parts.
+    public func add(_ check: Check) {
+        checks.withLock { $0.append(check) }
     }
 
     public func markStarted() {
@@ -46,6 +52,7 @@ public final class HealthChecks: Sendable {
         lifecycle.healthy = started && !stopping
         lifecycle.detail = stopping ? "shutting down" : (started ? "serving" : "starting")
         results.append(lifecycle)
+        let checks = self.checks.withLock { $0 }
         await withTaskGroup(of: Rampart_V1_HealthCheck.self) { group in
             for check in checks {
                 group.addTask {
