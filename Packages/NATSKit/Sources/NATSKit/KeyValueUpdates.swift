@@ -8,9 +8,9 @@ import Logging
 /// An ordered push consumer on the bucket's stream: nats.c checks the sequence of what it
 /// delivers and recreates the consumer where a gap appears (after a reconnect, say), so changes
 /// come in revision order. Delivered on nats.c's thread into an `AsyncStream`, like a
-/// subscription; when more than `bufferLimit` wait unread, newer ones are dropped (and logged):
-/// a copy kept from this sequence must be one the reader can lose, and check, as with a
-/// compare-and-set.
+/// subscription; when more than `bufferLimit` wait unread, newer ones are dropped (and logged).
+/// So what a reader keeps from here is a hint it must be able to check, as the rate limiter's
+/// compare-and-set checks the revision it remembers.
 public final class KeyValueUpdates: AsyncSequence, Sendable {
     public typealias Element = KeyValueEntry
 
