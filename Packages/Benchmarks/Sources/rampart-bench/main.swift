@@ -205,6 +205,13 @@ func waitForReplicas(_ connection: NATSConnection, _ replicas: Int) async throws
     guard seen.count == replicas else { throw TestInfrastructureError("\(replicas) rate-limit replicas did not start") }
 }
 
+/// The `api` policy's key for the bench's `client`-th address (of 10,000); `offset` gives each
+/// run addresses of its own, so no run starts on counters another has used.
+func benchAddress(_ client: Int, offset: Int) -> String {
+    let client = (client + offset) % 10_000
+    return "10.\(client / 256 % 256).\(client % 256).\(1 + offset % 200)"
+}
+
 /// Decisions as the gateway asks for them, through RateLimitClient (which sends the checks that
 /// queue up as batches), or with `batched: false` one `check` request each.
 @concurrent
@@ -226,8 +233,7 @@ func decisions(
                 var request = Rampart_V1_RateLimitCheckRequest()
                 request.policy = "api"
                 for index in stride(from: worker, to: count, by: inFlight) {
-                    let client = (index + offset) % 10_000
-                    request.key = "10.\(client / 256 % 256).\(client % 256).\(1 + offset % 200)"
+                    request.key = benchAddress(index, offset: offset)
                     let t0 = clock.now
                     let decision: Rampart_V1_RateLimitDecision
                     if batched {
@@ -271,8 +277,7 @@ func pacedDecisions(_ connection: NATSConnection, rate: Double, duration: Durati
                 for index in 0..<perWorker {
                     let scheduled = start + interval * (Double(worker) / Double(workers)) + interval * index
                     try await Task.sleep(until: scheduled, clock: clock)
-                    let client = (index * workers + worker + offset) % 10_000
-                    let key = "10.\(client / 256 % 256).\(client % 256).\(1 + offset % 200)"
+                    let key = benchAddress(index * workers + worker, offset: offset)
                     if case .unavailable(let error) = await limiter.check(policy: "api", key: key, context: CallContext()) { throw error }
                     latencies.append(seconds(clock.now - scheduled) * 1e6)
                 }

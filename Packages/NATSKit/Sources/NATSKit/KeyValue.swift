@@ -42,6 +42,18 @@ public struct KeyValueEntry: Sendable, Equatable {
     }
 }
 
+extension KeyValueEntry.Operation {
+    /// From a stored message's `KV-Operation` header (none on a put).
+    init(header: String?) {
+        self =
+            switch header {
+            case "DEL": .delete
+            case "PURGE": .purge
+            default: .put
+            }
+    }
+}
+
 public enum KeyValueWatchEvent: Sendable, Equatable {
     case entry(KeyValueEntry)
     /// Every value present when the watch started has been delivered; what follows are updates.
@@ -183,13 +195,14 @@ public final class KeyValueBucket: Sendable {
         guard let sequence = reply.headers["Nats-Sequence"].flatMap(UInt64.init) else {
             throw NATSError(.jetStream(errorCode: 0), "get \(key): reply without a sequence")
         }
-        let operation: KeyValueEntry.Operation =
-            switch reply.headers["KV-Operation"] {
-            case "DEL": .delete
-            case "PURGE": .purge
-            default: .put
-            }
-        return KeyValueEntry(bucket: name, key: key, value: reply.payload, revision: sequence, operation: operation, created: 0)
+        return KeyValueEntry(
+            bucket: name,
+            key: key,
+            value: reply.payload,
+            revision: sequence,
+            operation: KeyValueEntry.Operation(header: reply.headers["KV-Operation"]),
+            created: 0
+        )
     }
 
     /// Writes whatever is there; returns the new revision.

@@ -122,18 +122,12 @@ private final class KeyValueUpdateSink: Sendable {
         defer { jsMsgMetaData_Destroy(metadata) }
         let copy = NATSMessage(copying: message)
         guard copy.subject.hasPrefix(prefix) else { return }
-        let operation: KeyValueEntry.Operation =
-            switch copy.headers["KV-Operation"] {
-            case "DEL": .delete
-            case "PURGE": .purge
-            default: .put
-            }
         let entry = KeyValueEntry(
             bucket: bucket,
             key: String(copy.subject.dropFirst(prefix.count)),
             value: copy.payload,
             revision: metadata.pointee.Sequence.Stream,
-            operation: operation,
+            operation: KeyValueEntry.Operation(header: copy.headers["KV-Operation"]),
             created: metadata.pointee.Timestamp
         )
         if case .dropped = continuation.yield(entry) {

@@ -23,6 +23,13 @@ final class CheckBatcher: Sendable {
     private struct State {
         var requestsOut = 0
         var waiting: [Waiting] = []
+
+        /// Takes a request slot if one is free.
+        mutating func takeRequestSlot() -> Bool {
+            guard requestsOut < CheckBatcher.maximumRequestsOut else { return false }
+            requestsOut += 1
+            return true
+        }
     }
 
     static let maximumRequestsOut = 4
@@ -36,7 +43,7 @@ final class CheckBatcher: Sendable {
     }
 
     func check(_ request: Rampart_V1_RateLimitCheckRequest, context: CallContext) async -> Answer {
-        if takeRequestSlot() {
+        if state.withLock({ $0.takeRequestSlot() }) {
             let answer = await single(request, context: context)
             requestDone()
             return answer
@@ -48,22 +55,11 @@ final class CheckBatcher: Sendable {
             let waiting = Waiting(check: check, deadline: context.deadline, continuation: continuation)
             let sendNow = state.withLock { state in
                 // A request came back between the two looks: nothing else is waiting.
-                if state.requestsOut < Self.maximumRequestsOut {
-                    state.requestsOut += 1
-                    return true
-                }
+                if state.takeRequestSlot() { return true }
                 state.waiting.append(waiting)
                 return false
             }
             if sendNow { Task { await self.send([waiting]) } }
-        }
-    }
-
-    private func takeRequestSlot() -> Bool {
-        state.withLock { state in
-            guard state.requestsOut < Self.maximumRequestsOut else { return false }
-            state.requestsOut += 1
-            return true
         }
     }
 
