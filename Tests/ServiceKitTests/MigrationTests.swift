@@ -97,6 +97,8 @@ struct MigrationTests {
             try await database.provision(tenantA, firstMigrations)  // a redelivered event
             try await database.provision(tenantB, firstMigrations)
             #expect(Set(try await database.provisionedTenants()) == [tenantA, tenantB])
+            #expect(try await database.isProvisioned(tenantA))
+            #expect(try await !database.isProvisioned(TenantID.random()))
             // Data written in A's schema is not in B's: physically separate tables.
             try await database.client.query(
                 PostgresQuery(unsafeSQL: "INSERT INTO \(quotedSchema(tenantA)).boards (title) VALUES ('a')"),
@@ -106,6 +108,15 @@ struct MigrationTests {
         #expect(try await TestPostgres.psql("SELECT count(*) FROM \(quotedSchema(tenantA)).boards", database: settings.database) == "1")
         #expect(try await TestPostgres.psql("SELECT count(*) FROM \(quotedSchema(tenantB)).boards", database: settings.database) == "0")
         #expect(try await TestPostgres.psql("SELECT count(*) FROM public.rampart_tenant_schemas", database: settings.database) == "2")
+
+        // A yes is remembered, but not past the deprovisioning done here.
+        let gone = TenantID.random()
+        try await withDatabase(settings) { database in
+            try await database.provision(gone, firstMigrations)
+            #expect(try await database.isProvisioned(gone))
+            try await database.deprovision(gone)
+            #expect(try await !database.isProvisioned(gone))
+        }
 
         // A tenant migration added later reaches every existing tenant at the next start.
         var later = firstMigrations

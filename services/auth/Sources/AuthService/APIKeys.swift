@@ -405,7 +405,7 @@ extension Sessions {
                     try await after(connection, id)
                     return reply
                 }
-            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" && attempt < 3 {
+            } catch let error as PSQLError where error.sqlState == "23505" && attempt < 3 {
                 continue
             }
         }

@@ -47,7 +47,7 @@ struct Registration: Sendable {
                 """,
                 logger: logger
             )
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+        } catch let error as PSQLError where error.sqlState == "23505" {
             throw RampartError(
                 .alreadyExists,
                 "an account with this email already exists: sign in, or reset your password",

@@ -72,7 +72,7 @@ struct TenantRegistry: Sendable {
             )
             for try await row in rows.decode(Row.self) { return Self.tenant(row) }
             throw RampartError.internalError()
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+        } catch let error as PSQLError where error.sqlState == "23505" {
             if error.serverInfo?[.constraintName] == "tenants_starter_claim" {
                 throw RampartError(
                     .conflict,
@@ -240,7 +240,7 @@ struct TenantRegistry: Sendable {
                 """,
                 logger: logger
             )
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+        } catch let error as PSQLError where error.sqlState == "23505" {
             throw RampartError(.conflict, "this email domain already has a Starter tenant", details: ["field": "plan"])
         }
     }

@@ -237,8 +237,8 @@ struct Deliverer: Service {
                 ),
                 logger: logger
             )
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
-            return [:]  // undefined_table: the tenant was deleted
+        } catch let error as PSQLError where error.isMissingRelation {
+            return [:]  // the tenant was deleted
         }
         var found: [UUID: Work] = [:]
         // Secrets are opened once per endpoint in the batch.

@@ -3,12 +3,17 @@ import NIOSSL
 import PostgresNIO
 import RampartModels
 import ServiceLifecycle
+import Synchronization
 
 /// A service's PostgreSQL: the pooled `PostgresClient` (a `Service`: it works only while its
 /// `run()` is scheduled in the service group) and the migrations of its two schema sets.
 public final class Database: Sendable {
     public let client: PostgresClient
     let logger: Logger
+    /// Tenants found provisioned, and when.
+    private let provisioned = Mutex<[TenantID: ContinuousClock.Instant]>([:])
+    static let provisionedMemory = Duration.seconds(5)
+    static let maximumRemembered = 100_000
 
     public init(_ settings: ServiceConfiguration.Postgres, logger: Logger) throws {
         let tls: PostgresClient.Configuration.TLS
@@ -32,6 +37,12 @@ public final class Database: Sendable {
         )
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.maximumConnections = 20
+        // PostgresNIO schedules a keep-alive timer (a task group and a dispatch timer) each time a
+        // connection goes back to the pool, and cancels it at the next query: a tenth of a
+        // service's CPU under load. Keep-alive only pings connections idle for 30 s, and the
+        // pool closes those idle for 60 s (`connectionIdleTimeout`, there being no minimum)
+        // anyway, so no connection is kept long enough for a proxy or firewall to forget it.
+        configuration.options.keepAliveBehavior = nil
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
     }
@@ -101,6 +112,7 @@ public final class Database: Sendable {
                 logger: logger
             )
         }
+        _ = provisioned.withLock { $0.removeValue(forKey: tenant) }
     }
 
     /// Whether `tenant` was deprovisioned here (its ID is never provisioned again).
@@ -110,10 +122,21 @@ public final class Database: Sendable {
         return false
     }
 
-    /// Whether `tenant`'s schema exists here (one row looked up, not the whole registry).
+    /// Whether `tenant`'s schema exists here, fully migrated: until then its tables may lack
+    /// columns. A yes is remembered for `provisionedMemory`, sparing the lookup on every request:
+    /// a tenant stays provisioned until its deletion drops the schema, and a query on a dropped
+    /// schema fails as a missing relation (`PSQLError.isMissingRelation`), which the hot paths
+    /// answer as "no such tenant".
     public func isProvisioned(_ tenant: TenantID) async throws -> Bool {
+        if let seen = provisioned.withLock({ $0[tenant] }), ContinuousClock.now - seen < Self.provisionedMemory { return true }
         let rows = try await client.query("SELECT 1 FROM public.rampart_tenant_schemas WHERE tenant_id = \(tenant.hex)", logger: logger)
-        for try await _ in rows { return true }
+        for try await _ in rows {
+            provisioned.withLock { seen in
+                if seen.count >= Self.maximumRemembered { seen.removeAll(keepingCapacity: true) }
+                seen[tenant] = .now
+            }
+            return true
+        }
         return false
     }
 
@@ -127,6 +150,15 @@ public final class Database: Sendable {
         }
         return tenants
     }
+}
+
+extension PSQLError {
+    /// The SQLSTATE the server answered with, e.g. "23505" for a unique violation.
+    public var sqlState: String? { serverInfo?[.sqlState] }
+
+    /// A schema or table that is not there: in a tenant's schema, one never provisioned in this
+    /// database or dropped by a deletion since.
+    public var isMissingRelation: Bool { sqlState == "42P01" || sqlState == "3F000" }
 }
 
 /// The quoted name of a tenant's schema, for the one place SQL is built from a string: the
