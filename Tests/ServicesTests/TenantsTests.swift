@@ -78,6 +78,23 @@ struct TenantSagaTests {
         await cluster.stop()
     }
 
+    @Test("a tenant whose schema went (a deletion racing a read) answers from its registry row, never with an internal error")
+    func schemaGone() async throws {
+        let cluster = try await TenantsCluster.start()
+        let (registered, owner) = try await cluster.register()
+        #expect(try await cluster.waitFor(.active, registered.tenantID))
+        try await TestPostgres.psql(
+            "DROP SCHEMA \"\(TenantID(registered.tenantID)!.schemaName)\" CASCADE",
+            database: cluster.databases[.tenants]!
+        )
+        let tenant = try await cluster.tenant(registered.tenantID)
+        #expect(tenant.status == .active)
+        #expect(tenant.policies.ipAllowlist.isEmpty)
+        // Its members went with the schema.
+        await expectError(.permissionDenied) { _ = try await cluster.tenant(registered.tenantID, as: owner) }
+        await cluster.stop()
+    }
+
     @Test("a service down during provisioning provisions when it returns; a stuck tenant says who it waits for")
     func serviceDownDuringProvisioning() async throws {
         let cluster = try await TenantsCluster.start(without: [.permissions])

@@ -55,15 +55,16 @@ extension Tenants {
     /// in the tenant's own schema, so a member of tenant A is nobody in tenant B. API keys read
     /// only; their roles arrive with the permissions service.
     func authorize(_ call: CallContext, _ tenant: TenantID, _ needed: MemberRoleName, allowInactive: Bool = false) async throws -> Caller {
-        guard let status = try await registry.status(tenant), status != .deleted else {
+        let kind = call.principal?.split(separator: ":", maxSplits: 1).first
+        let (status, member) = try await standing(of: kind == "system" || kind == "api_key" ? nil : call.userID, in: tenant)
+        guard let status, status != .deleted else {
             throw RampartError(.notFound, "no such tenant")
         }
         if !allowInactive, status != .active {
             throw RampartError(.failedPrecondition, "the tenant is \(TenantStatusName(status)?.rawValue ?? "unavailable")")
         }
-        guard let principal = call.principal else { throw RampartError(.unauthenticated, "sign in first") }
-        let parts = principal.split(separator: ":", maxSplits: 1).map(String.init)
-        switch parts.first {
+        guard call.principal != nil else { throw RampartError(.unauthenticated, "sign in first") }
+        switch kind {
         case "system":
             return Caller(isService: true)
         case "api_key":
@@ -71,7 +72,7 @@ extension Tenants {
             return Caller()
         default:
             guard let user = call.userID else { throw RampartError(.unauthenticated, "sign in first") }
-            guard let member = try await member(user, in: tenant), member.status == .active, let role = MemberRoleName(member.role) else {
+            guard let member, member.status == .active, let role = MemberRoleName(member.role) else {
                 // During provisioning the owner is known from the registry before the member row exists.
                 if allowInactive, status == .provisioning, try await registry.owner(tenant)?.userID == user {
                     return Caller(userID: user, role: .owner)
@@ -80,6 +81,34 @@ extension Tenants {
             }
             guard role >= needed else { throw RampartError(.permissionDenied, "this needs the \(needed.rawValue) role") }
             return Caller(userID: user, role: role)
+        }
+    }
+
+    /// The tenant's status and, for a user, their member row: one query once the tenant is
+    /// provisioned here, the registry alone until then, or once a deletion has dropped the schema.
+    private func standing(of user: UUID?, in tenant: TenantID) async throws -> (Rampart_V1_TenantStatus?, Rampart_V1_Member?) {
+        guard let user, try await database.isProvisioned(tenant) else { return (try await registry.status(tenant), nil) }
+        var binds = PostgresBindings()
+        binds.append(tenant.hex)
+        binds.append(user)
+        let query = PostgresQuery(
+            unsafeSQL: """
+                SELECT t.status, m.* FROM tenants t
+                LEFT JOIN (SELECT \(Self.memberColumns) FROM \(quotedSchema(tenant)).members WHERE user_id = $2) m ON true
+                WHERE t.id = $1
+                """,
+            binds: binds
+        )
+        do {
+            let rows = try await database.client.query(query, logger: logger)
+            for try await (status, id, email, role, memberStatus, joined) in rows.decode((String, UUID?, String?, String?, String?, Int64?).self) {
+                let status = TenantStatusName(rawValue: status)?.proto
+                guard let id, let email, let role, let memberStatus, let joined else { return (status, nil) }
+                return (status, Self.member((id, email, role, memberStatus, joined)))
+            }
+            return (nil, nil)
+        } catch let error as PSQLError where error.isMissingRelation {
+            return (try await registry.status(tenant), nil)
         }
     }
 

@@ -150,17 +150,22 @@ struct Tenants: Sendable {
         guard found.status != .deleting, try await database.isProvisioned(tenant) else { return found }
         do {
             let rows = try await database.client.query(
-                PostgresQuery(unsafeSQL: "SELECT mfa_requirement, sso_enforced, password_rotation_days FROM \(quotedSchema(tenant)).policies"),
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT mfa_requirement, sso_enforced, password_rotation_days, ARRAY(\(Self.allowlistQuery(tenant)))
+                        FROM \(quotedSchema(tenant)).policies
+                        """
+                ),
                 logger: logger
             )
-            for try await (mfa, sso, rotation) in rows.decode((String, Bool, Int32).self) {
+            for try await (mfa, sso, rotation, networks) in rows.decode((String, Bool, Int32, [String]).self) {
                 found.policies.mfaRequirement = Rampart_V1_MfaRequirement(name: mfa) ?? .none
                 found.policies.ssoEnforced = sso
                 found.policies.passwordRotationDays = UInt32(rotation)
+                found.policies.ipAllowlist = networks
             }
-            found.policies.ipAllowlist = try await allowlist(tenant)
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
-            // undefined_table: a deletion dropped the schema since the status was read.
+        } catch let error as PSQLError where error.isMissingRelation {
+            // A deletion dropped the schema since the status was read.
         }
         return found
     }
@@ -242,11 +247,12 @@ struct Tenants: Sendable {
 
     static let maximumAllowlistEntries = 100
 
+    static func allowlistQuery(_ tenant: TenantID) -> String {
+        "SELECT a.network::text FROM \(quotedSchema(tenant)).ip_allowlist a ORDER BY a.network"
+    }
+
     func allowlist(_ tenant: TenantID) async throws -> [String] {
-        let rows = try await database.client.query(
-            PostgresQuery(unsafeSQL: "SELECT a.network::text FROM \(quotedSchema(tenant)).ip_allowlist a ORDER BY a.network"),
-            logger: logger
-        )
+        let rows = try await database.client.query(PostgresQuery(unsafeSQL: Self.allowlistQuery(tenant)), logger: logger)
         var networks: [String] = []
         for try await network in rows.decode(String.self) { networks.append(network) }
         return networks
