@@ -86,6 +86,10 @@ public final class NATSConnection: Sendable, Service {
         }
         try check(natsOptions_SetTimeout(options, configuration.connectTimeout.milliseconds), "set connect timeout")
         try check(natsOptions_SetSendAsap(options, configuration.sendAsap), "set send-asap")
+        // One delivery thread for every subscription instead of one each: a request and the
+        // replies it waits for are then handed over by one thread rather than woken on several.
+        // Every callback NATSKit gives nats.c only hands the message on, so none holds up another.
+        try check(natsOptions_UseGlobalMessageDelivery(options, true), "use global message delivery")
         try check(natsOptions_SetMaxReconnect(options, Int32(configuration.reconnect.maxAttempts)), "set max reconnect")
 
         // The closure is retained for nats.c and released by the closed callback, the last
