@@ -247,6 +247,7 @@ struct Tenants: Sendable {
 
     static let maximumAllowlistEntries = 100
 
+    /// The tenant's allowlist, canonical CIDRs in order (`load` reads it with the policies).
     static func allowlistQuery(_ tenant: TenantID) -> String {
         "SELECT a.network::text FROM \(quotedSchema(tenant)).ip_allowlist a ORDER BY a.network"
     }
