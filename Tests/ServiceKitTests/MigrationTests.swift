@@ -109,10 +109,16 @@ struct MigrationTests {
         #expect(try await TestPostgres.psql("SELECT count(*) FROM \(quotedSchema(tenantB)).boards", database: settings.database) == "0")
         #expect(try await TestPostgres.psql("SELECT count(*) FROM public.rampart_tenant_schemas", database: settings.database) == "2")
 
-        // A yes is remembered, but not past the deprovisioning done here.
+        // A yes is remembered (the registry row is not read again), but not past the
+        // deprovisioning done here.
         let gone = TenantID.random()
         try await withDatabase(settings) { database in
             try await database.provision(gone, firstMigrations)
+            #expect(try await database.isProvisioned(gone))
+            _ = try await TestPostgres.psql(
+                "DELETE FROM public.rampart_tenant_schemas WHERE tenant_id = '\(gone.hex)'",
+                database: settings.database
+            )
             #expect(try await database.isProvisioned(gone))
             try await database.deprovision(gone)
             #expect(try await !database.isProvisioned(gone))
