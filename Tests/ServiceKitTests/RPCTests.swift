@@ -11,7 +11,18 @@ import Testing
 func probeService(calls: CallCounter) -> ServiceDescriptor {
     ServiceDescriptor(
         name: .permissions,
-        routes: { router, _ in
+        routes: { router, context in
+            // A table that is not there, as a tenant's schema dropped by a deletion leaves it.
+            @Sendable func missingTable() async throws -> Rampart_V1_HealthReply {
+                _ = try await context.database!.client.query("SELECT 1 FROM rampart_no_such_table", logger: quietLogger())
+                return Rampart_V1_HealthReply()
+            }
+            router.register("rampart.v1.permissions.test_gone", requires: [.tenant]) { (_: Rampart_V1_HealthRequest, _) in
+                try await missingTable()
+            }
+            router.register("rampart.v1.permissions.test_gone_untenanted") { (_: Rampart_V1_HealthRequest, _) in
+                try await missingTable()
+            }
             router.register("rampart.v1.permissions.test_echo", requires: [.tenant]) { (request: Rampart_V1_HealthCheck, context) in
                 await calls.increment()
                 var reply = request
@@ -119,6 +130,25 @@ struct RPCTests {
             #expect(hidden.message == "internal error")
             #expect(hidden.requestID == "req-fail")
             #expect(!String(decoding: failure.payload, as: UTF8.self).contains("do-not-leak"))
+
+            // A tenant's call that finds its schema gone is told the tenant is not there; the
+            // same failure outside any tenant stays an internal error.
+            for (gone, tenant, code) in [
+                ("rampart.v1.permissions.test_gone", TenantID.random(), RampartError.Code.notFound),
+                ("rampart.v1.permissions.test_gone_untenanted", nil, .internal),
+            ] {
+                do {
+                    _ = try await RPCClient(connection: nats).call(
+                        gone,
+                        Rampart_V1_HealthRequest(),
+                        context: CallContext(tenantID: tenant),
+                        as: Rampart_V1_HealthReply.self
+                    )
+                    Issue.record("expected an error from \(gone)")
+                } catch let error as RampartError {
+                    #expect(error.code == code, "\(gone)")
+                }
+            }
 
             // A domain error travels intact.
             do {

@@ -1,5 +1,4 @@
 import Logging
-import PostgresNIO
 import RampartModels
 import ServiceKit
 import ServiceLifecycle
@@ -16,27 +15,19 @@ public enum AuditService {
             name: .audit,
             migrations: AuditMigrations.set,
             routes: { router, context in
-                /// Runs `body` on the calling tenant's chain, once it exists here. A deletion may
-                /// drop the chain after that check (which is remembered a few seconds): the
-                /// query's failure then says so.
-                @Sendable func onTenantChain<Reply>(
-                    _ call: CallContext,
-                    _ body: (AuditStore, AuditStore.Chain) async throws -> Reply
-                ) async throws -> Reply {
+                /// The calling tenant's chain, once it exists here.
+                @Sendable func tenantChain(_ call: CallContext) async throws -> (AuditStore, AuditStore.Chain) {
                     guard let database = context.database, let tenant = call.tenantID else {
                         throw RampartError(.internal, "audit has no database")
                     }
                     guard try await database.isProvisioned(tenant) else {
                         throw RampartError(.notFound, "no audit log for this tenant")
                     }
-                    do {
-                        return try await body(AuditStore(database: database, settings: settings, logger: context.logger), .tenant(tenant))
-                    } catch let error as PSQLError where error.isMissingRelation {
-                        throw RampartError(.notFound, "no audit log for this tenant")
-                    }
+                    return (AuditStore(database: database, settings: settings, logger: context.logger), .tenant(tenant))
                 }
                 router.register(Subjects.Audit.verify, requires: .tenant) { (_: Rampart_V1_AuditVerifyRequest, call) in
-                    let verdict = try await onTenantChain(call) { store, chain in try await store.verify(chain) }
+                    let (store, chain) = try await tenantChain(call)
+                    let verdict = try await store.verify(chain)
                     var reply = Rampart_V1_AuditVerifyReply()
                     reply.valid = verdict.isValid
                     reply.verifiedEvents = verdict.verifiedEvents
@@ -45,10 +36,12 @@ public enum AuditService {
                     return reply
                 }
                 router.register(Subjects.Audit.query, requires: .tenant) { (request: Rampart_V1_AuditQueryRequest, call) in
-                    try await onTenantChain(call) { store, chain in try await store.query(chain, request) }
+                    let (store, chain) = try await tenantChain(call)
+                    return try await store.query(chain, request)
                 }
                 router.register(Subjects.Audit.export, requires: .tenant) { (request: Rampart_V1_AuditExportRequest, call) in
-                    try await onTenantChain(call) { store, chain in try await store.export(chain, request) }
+                    let (store, chain) = try await tenantChain(call)
+                    return try await store.export(chain, request)
                 }
             },
             services: { context in

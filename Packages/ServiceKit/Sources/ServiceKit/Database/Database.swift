@@ -125,8 +125,8 @@ public final class Database: Sendable {
     /// Whether `tenant`'s schema exists here, fully migrated: until then its tables may lack
     /// columns. A yes is remembered for `provisionedMemory`, sparing the lookup on every request:
     /// a tenant stays provisioned until its deletion drops the schema, and a query on a dropped
-    /// schema fails as a missing relation (`PSQLError.isMissingRelation`), which tenants' and
-    /// audit's request paths answer as they would a tenant never provisioned.
+    /// schema fails as a missing relation (`PSQLError.isMissingRelation`): `RPCServer` answers a
+    /// tenant's request that meets one "no such tenant", as it would before provisioning.
     public func isProvisioned(_ tenant: TenantID) async throws -> Bool {
         if let seen = provisioned.withLock({ $0[tenant] }), ContinuousClock.now - seen < Self.provisionedMemory { return true }
         let rows = try await client.query("SELECT 1 FROM public.rampart_tenant_schemas WHERE tenant_id = \(tenant.hex)", logger: logger)
