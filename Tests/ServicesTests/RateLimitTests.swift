@@ -177,20 +177,8 @@ struct RateLimitServiceTests {
     func replicasShareCounts() async throws {
         let cluster = try await RateLimitCluster.start(replicas: 2)
         let keys = ["203.0.113.10", "203.0.113.11", "2001:db8:aa::1"]
-        let admitted = try await withThrowingTaskGroup(of: [String: Int].self) { group in
-            for client in 0..<40 {
-                group.addTask {
-                    var counts: [String: Int] = [:]
-                    for round in 0..<6 {
-                        let key = keys[(client + round) % keys.count]
-                        if try await cluster.check("api", key).allowed { counts[key, default: 0] += 1 }
-                    }
-                    return counts
-                }
-            }
-            var total: [String: Int] = [:]
-            for try await counts in group { total.merge(counts, uniquingKeysWith: +) }
-            return total
+        let admitted = try await admittedPerKey(callers: 40, rounds: 6, keys: keys) { key in
+            try await cluster.check("api", key).allowed
         }
         // 40 × 6 = 240 calls, 80 per key, limit 60.
         for key in keys { #expect(admitted[key] == 60, "\(key)") }
@@ -209,24 +197,12 @@ struct RateLimitServiceTests {
         }
         let client = RateLimitClient(connection: cluster.client)
         let keys = ["203.0.113.20", "203.0.113.21", "2001:db8:bb::1"]
-        let admitted = try await withThrowingTaskGroup(of: [String: Int].self) { group in
-            for caller in 0..<64 {
-                group.addTask {
-                    var counts: [String: Int] = [:]
-                    for round in 0..<3 {
-                        let key = keys[(caller + round) % keys.count]
-                        switch await client.check(policy: "api", key: key, context: CallContext(timeout: .seconds(20))) {
-                        case .allowed: counts[key, default: 0] += 1
-                        case .refused: break
-                        case .allowedUnchecked(let error), .unavailable(let error): throw error
-                        }
-                    }
-                    return counts
-                }
+        let admitted = try await admittedPerKey(callers: 64, rounds: 3, keys: keys) { key in
+            switch await client.check(policy: "api", key: key, context: CallContext(timeout: .seconds(20))) {
+            case .allowed: true
+            case .refused: false
+            case .allowedUnchecked(let error), .unavailable(let error): throw error
             }
-            var total: [String: Int] = [:]
-            for try await counts in group { total.merge(counts, uniquingKeysWith: +) }
-            return total
         }
         // 64 × 3 = 192 calls, 64 per key, limit 60.
         for key in keys { #expect(admitted[key] == 60, "\(key)") }
@@ -531,5 +507,30 @@ struct RateLimitPermissionsTests {
         await gateway.drain()
         await auth.drain()
         await rateLimit.stop()
+    }
+}
+
+/// `callers` concurrent callers, each checking `rounds` times, cycling through `keys` from its
+/// own offset: how many checks each key admitted.
+func admittedPerKey(
+    callers: Int,
+    rounds: Int,
+    keys: [String],
+    check: @escaping @Sendable (String) async throws -> Bool
+) async throws -> [String: Int] {
+    try await withThrowingTaskGroup(of: [String: Int].self) { group in
+        for caller in 0..<callers {
+            group.addTask {
+                var counts: [String: Int] = [:]
+                for round in 0..<rounds {
+                    let key = keys[(caller + round) % keys.count]
+                    if try await check(key) { counts[key, default: 0] += 1 }
+                }
+                return counts
+            }
+        }
+        var total: [String: Int] = [:]
+        for try await counts in group { total.merge(counts, uniquingKeysWith: +) }
+        return total
     }
 }
