@@ -109,7 +109,9 @@ struct GatewayRoutesTests {
 
         let invited = try await world.send("POST", members, invitation, token: world.adaToken)
         #expect(invited.status == 201, "\(invited.body)")
-        #expect((try HTTP.object(invited)["token"] as? String)?.isEmpty == false)
+        // The token goes to Carol's mailbox alone, never back to the inviter.
+        #expect(try HTTP.object(invited)["token"] == nil)
+        #expect(try await world.cluster.invitationToken(to: "carol@example.org", in: TenantID(world.tenant)!).isEmpty == false)
 
         // Promoted: the change's revision, presented, lets Bob manage members at once.
         let promoted = try await world.send("PATCH", "\(members)/\(world.bob)", #"{"role":"MEMBER_ROLE_ADMIN"}"#, token: world.adaToken)

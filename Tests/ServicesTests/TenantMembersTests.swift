@@ -35,11 +35,19 @@ struct TenantMembersTests {
         return try await cluster.call(Subjects.Tenants.inviteMember, request, tenant: tenant, principal: principal)
     }
 
-    func accept(_ cluster: TenantsCluster, token: String, as principal: String, email: String) async throws -> Rampart_V1_AcceptInvitationReply {
+    /// Accepts as auth does, vouching for `principal`'s user and address.
+    func accept(_ cluster: TenantsCluster, token: String, as principal: String, email: String, caller: String = "system:auth") async throws
+        -> Rampart_V1_AcceptInvitationReply
+    {
         var request = Rampart_V1_AcceptInvitationRequest()
         request.token = token
         request.email = email
-        return try await cluster.call(Subjects.Tenants.acceptInvitation, request, principal: principal)
+        request.userID = String(principal.dropFirst(5))
+        return try await cluster.call(Subjects.Tenants.acceptInvitation, request, principal: caller)
+    }
+
+    func invitationCount(_ cluster: TenantsCluster, _ tenant: TenantID, where condition: String = "true") async throws -> String {
+        try await TestPostgres.psql("SELECT count(*) FROM \(tenant.schemaName).invitations WHERE \(condition)", database: cluster.databases[.tenants]!)
     }
 
     func update(
@@ -59,35 +67,50 @@ struct TenantMembersTests {
         return try await cluster.call(Subjects.Tenants.updateMember, request, tenant: tenant, principal: principal)
     }
 
-    @Test("invite, accept once, by the invited address only; admins cannot make owners")
+    @Test("TEN-10 invite, accept once, by the invited address only, through auth alone; admins cannot make owners")
     func invitations() async throws {
         let (cluster, tenant, owner) = try await Self.activeTenant()
         let invited = try await invite(cluster, tenant, by: owner, email: "Ada@Acme.example", role: .admin)
-        #expect(invited.token.hasPrefix(tenant.hex + "."))
         #expect(invited.invitation.email == "ada@acme.example")
+        // The token went to the mailbox, never back to the inviter.
+        let mail = try #require(try await cluster.mails().last)
+        #expect(mail.template == "invitation" && mail.to == "ada@acme.example" && mail.tenantName == "Acme")
+        #expect(mail.values["role"] == "admin" && mail.values["inviter"]?.hasPrefix("owner-") == true)
+        let token = mail.token
+        #expect(token.hasPrefix(tenant.hex + "."))
         let ada = "user:\(UUID().uuidString.lowercased())"
 
+        // Only auth vouches for who accepts: a user, a key or another service is refused.
+        for caller in [ada, "api_key:\(UUID().uuidString.lowercased())", "system:gateway"] {
+            await expectError(.permissionDenied) { _ = try await accept(cluster, token: token, as: ada, email: "ada@acme.example", caller: caller) }
+        }
         // Someone else with the token: refused, and the invitation stays usable.
         await expectError(.permissionDenied) {
-            _ = try await accept(cluster, token: invited.token, as: "user:\(UUID().uuidString)", email: "eve@evil.example")
+            _ = try await accept(cluster, token: token, as: "user:\(UUID().uuidString)", email: "eve@evil.example")
         }
-        // Tampered, foreign and garbage tokens look the same as used ones.
-        for token in [
-            invited.token + "x", TenantID.random().hex + "." + invited.token.split(separator: ".")[1], "garbage", "'; DROP TABLE members; --",
-        ] {
-            await expectError(.notFound) { _ = try await accept(cluster, token: token, as: ada, email: "ada@acme.example") }
+        // Tampered, foreign and garbage tokens get the one answer used ones get.
+        for bad in [token + "x", TenantID.random().hex + "." + token.split(separator: ".")[1], "garbage", "'; DROP TABLE members; --"] {
+            await expectError(.invalidArgument) { _ = try await accept(cluster, token: bad, as: ada, email: "ada@acme.example") }
         }
-        let joined = try await accept(cluster, token: invited.token, as: ada, email: "ada@acme.example")
+        let joined = try await accept(cluster, token: token, as: ada, email: "ada@acme.example")
         #expect(joined.tenantID == tenant.hex)
         #expect(joined.member.role == .admin)
-        // Single use.
-        await expectError(.notFound) { _ = try await accept(cluster, token: invited.token, as: ada, email: "ada@acme.example") }
+        // Single use, and nothing more written by the second try.
+        await expectError(.invalidArgument) {
+            _ = try await accept(cluster, token: token, as: "user:\(UUID().uuidString)", email: "ada@acme.example")
+        }
+        let members = try await TestPostgres.psql("SELECT count(*) FROM \(tenant.schemaName).members", database: cluster.databases[.tenants]!)
+        #expect(members == "2")
+        let joinedEvents = try await cluster.events(Subjects.audit(tenant: tenant), as: Rampart_V1_AuditEvent.self, stream: Subjects.auditStream)
+            .filter { $0.action == AuditAction.memberJoined.rawValue }
+        #expect(joinedEvents.map(\.actor.id) == [String(ada.dropFirst(5))])
 
         // The new admin can invite members, not owners.
         _ = try await invite(cluster, tenant, by: ada, email: "bob@acme.example", role: .member)
         await expectError(.permissionDenied) { _ = try await invite(cluster, tenant, by: ada, email: "mallory@acme.example", role: .owner) }
         await expectError(.alreadyExists) { _ = try await invite(cluster, tenant, by: ada, email: "ADA@acme.example", role: .member) }
         await expectError(.invalidArgument) { _ = try await invite(cluster, tenant, by: ada, email: "not an address", role: .member) }
+        await expectError(.invalidArgument) { _ = try await invite(cluster, tenant, by: ada, email: "a@b.example\r\nBcc: all@corp.example", role: .member) }
         let list: Rampart_V1_ListMembersReply = try await cluster.call(
             Subjects.Tenants.listMembers,
             Rampart_V1_ListMembersRequest(),
@@ -99,26 +122,106 @@ struct TenantMembersTests {
         await cluster.stop()
     }
 
-    @Test("an expired invitation cannot be accepted")
-    func expiry() async throws {
+    @Test("TEN-10 an expired, a cancelled and a re-sent invitation's token are refused alike, with nothing written")
+    func deadTokens() async throws {
         let (cluster, tenant, owner) = try await Self.activeTenant()
-        let invited = try await invite(cluster, tenant, by: owner, email: "late@acme.example", role: .member)
+        _ = try await invite(cluster, tenant, by: owner, email: "late@acme.example", role: .member)
+        let late = try await cluster.invitationToken(to: "late@acme.example", in: tenant)
         _ = try await TestPostgres.psql(
             "UPDATE \(tenant.schemaName).invitations SET expires_at = now() - interval '1 second'",
             database: cluster.databases[.tenants]!
         )
-        await expectError(.notFound) {
-            _ = try await accept(cluster, token: invited.token, as: "user:\(UUID().uuidString)", email: "late@acme.example")
+        await expectError(.invalidArgument) { _ = try await accept(cluster, token: late, as: "user:\(UUID().uuidString)", email: "late@acme.example") }
+
+        let cancelled = try await invite(cluster, tenant, by: owner, email: "gone@acme.example", role: .member)
+        let cancelledToken = try await cluster.invitationToken(to: "gone@acme.example", in: tenant)
+        var cancel = Rampart_V1_CancelInvitationRequest()
+        cancel.invitationID = cancelled.invitation.invitationID
+        let _: Rampart_V1_CancelInvitationReply = try await cluster.call(Subjects.Tenants.cancelInvitation, cancel, tenant: tenant, principal: owner)
+        await expectError(.invalidArgument) {
+            _ = try await accept(cluster, token: cancelledToken, as: "user:\(UUID().uuidString)", email: "gone@acme.example")
         }
+        // A cancelled invitation is no longer open: neither cancelled again nor re-sent.
+        await expectError(.notFound) {
+            let _: Rampart_V1_CancelInvitationReply = try await cluster.call(Subjects.Tenants.cancelInvitation, cancel, tenant: tenant, principal: owner)
+        }
+
+        let resent = try await invite(cluster, tenant, by: owner, email: "again@acme.example", role: .member)
+        let first = try await cluster.invitationToken(to: "again@acme.example", in: tenant)
+        var resend = Rampart_V1_ResendInvitationRequest()
+        resend.invitationID = resent.invitation.invitationID
+        let renewed: Rampart_V1_InviteMemberReply = try await cluster.call(Subjects.Tenants.resendInvitation, resend, tenant: tenant, principal: owner)
+        #expect(renewed.invitation.invitationID == resent.invitation.invitationID)
+        let second = try await cluster.invitationToken(to: "again@acme.example", in: tenant)
+        #expect(second != first)
+        await expectError(.invalidArgument) { _ = try await accept(cluster, token: first, as: "user:\(UUID().uuidString)", email: "again@acme.example") }
+        let members = try await TestPostgres.psql("SELECT count(*) FROM \(tenant.schemaName).members", database: cluster.databases[.tenants]!)
+        #expect(members == "1")
+        let joined = try await accept(cluster, token: second, as: "user:\(UUID().uuidString.lowercased())", email: "again@acme.example")
+        #expect(joined.member.email == "again@acme.example")
+        #expect(try await invitationCount(cluster, tenant, where: "accepted_at IS NOT NULL") == "1")
+
+        // Hostile IDs: refused before any query; another tenant's invitation is not found here.
+        for id in ["", "not-a-uuid", "'; DROP TABLE invitations; --"] {
+            cancel.invitationID = id
+            await expectError(.invalidArgument) {
+                let _: Rampart_V1_CancelInvitationReply = try await cluster.call(Subjects.Tenants.cancelInvitation, cancel, tenant: tenant, principal: owner)
+            }
+        }
+        let (other, otherOwner) = try await cluster.register()
+        #expect(try await cluster.waitFor(.active, other.tenantID))
+        let foreign = try await invite(cluster, TenantID(other.tenantID)!, by: otherOwner, email: "x@other.example", role: .member)
+        cancel.invitationID = foreign.invitation.invitationID
+        await expectError(.notFound) {
+            let _: Rampart_V1_CancelInvitationReply = try await cluster.call(Subjects.Tenants.cancelInvitation, cancel, tenant: tenant, principal: owner)
+        }
+        await cluster.stop()
+    }
+
+    @Test("TEN-10 a person's memberships across tenants, in the order joined; an admin cannot cancel an owner's invitation")
+    func memberships() async throws {
+        let (cluster, first, owner) = try await Self.activeTenant()
+        let (registered, secondOwner) = try await cluster.register()
+        #expect(try await cluster.waitFor(.active, registered.tenantID))
+        let second = TenantID(registered.tenantID)!
+        let person = "user:\(UUID().uuidString.lowercased())"
+        try await cluster.addMember(to: second, role: .admin, invitedBy: secondOwner, user: person, email: "pat@acme.example")
+        try await cluster.addMember(to: first, role: .member, invitedBy: owner, user: person, email: "pat@acme.example")
+        let listed: Rampart_V1_ListMembershipsReply = try await cluster.call(
+            Subjects.Tenants.listMemberships,
+            Rampart_V1_ListMembershipsRequest(),
+            principal: person
+        )
+        #expect(listed.memberships.map(\.tenantID) == [second.hex, first.hex])
+        #expect(listed.memberships.map(\.role) == [.admin, .member])
+        #expect(listed.memberships.allSatisfy { $0.status == .active && $0.tenantStatus == .active && $0.tenantName == "Acme" })
+
+        // Removed from one: listed in the other only.
+        var remove = Rampart_V1_RemoveMemberRequest()
+        remove.userID = String(person.dropFirst(5))
+        let _: Rampart_V1_MemberReply = try await cluster.call(Subjects.Tenants.removeMember, remove, tenant: first, principal: owner)
+        let after: Rampart_V1_ListMembershipsReply = try await cluster.call(
+            Subjects.Tenants.listMemberships,
+            Rampart_V1_ListMembershipsRequest(),
+            principal: person
+        )
+        #expect(after.memberships.map(\.tenantID) == [second.hex])
+
+        // Only an owner cancels or re-sends an invitation to be an owner.
+        let ownerInvite = try await invite(cluster, second, by: secondOwner, email: "heir@acme.example", role: .owner)
+        var cancel = Rampart_V1_CancelInvitationRequest()
+        cancel.invitationID = ownerInvite.invitation.invitationID
+        await expectError(.permissionDenied) {
+            let _: Rampart_V1_CancelInvitationReply = try await cluster.call(Subjects.Tenants.cancelInvitation, cancel, tenant: second, principal: person)
+        }
+        #expect(try await invitationCount(cluster, second, where: "cancelled_at IS NOT NULL") == "0")
         await cluster.stop()
     }
 
     @Test("disable takes effect at once and tells auth; remove; the last owner stays")
     func disableAndRemove() async throws {
         let (cluster, tenant, owner) = try await Self.activeTenant()
-        let invited = try await invite(cluster, tenant, by: owner, email: "leaver@acme.example", role: .admin)
-        let leaver = "user:\(UUID().uuidString.lowercased())"
-        _ = try await accept(cluster, token: invited.token, as: leaver, email: "leaver@acme.example")
+        let leaver = try await cluster.addMember(to: tenant, role: .admin, invitedBy: owner, email: "leaver@acme.example")
 
         let disabled = try await update(cluster, tenant, by: owner, user: leaver, status: .disabled)
         #expect(disabled.member.status == .disabled)

@@ -11,6 +11,7 @@ import ServiceKit
 import SodiumKit
 import SwiftProtobuf
 import TestSupport
+import Testing
 import WebhooksService
 
 @testable import TenantsService
@@ -188,12 +189,25 @@ final class TenantsCluster: @unchecked Sendable {
         var invite = Rampart_V1_InviteMemberRequest()
         invite.email = email
         invite.role = role
-        let invited: Rampart_V1_InviteMemberReply = try await call(Subjects.Tenants.inviteMember, invite, tenant: tenant, principal: invitedBy)
+        let _: Rampart_V1_InviteMemberReply = try await call(Subjects.Tenants.inviteMember, invite, tenant: tenant, principal: invitedBy)
         var accept = Rampart_V1_AcceptInvitationRequest()
-        accept.token = invited.token
+        accept.token = try await invitationToken(to: email, in: tenant)
         accept.email = email
-        let _: Rampart_V1_AcceptInvitationReply = try await call(Subjects.Tenants.acceptInvitation, accept, principal: user)
+        accept.userID = String(user.dropFirst(5))
+        let _: Rampart_V1_AcceptInvitationReply = try await call(Subjects.Tenants.acceptInvitation, accept, principal: "system:auth")
         return user
+    }
+
+    /// Every mail queued so far by `publisher` for the mail sender, oldest first.
+    func mails(from publisher: ServiceName = .tenants) async throws -> [Rampart_V1_MailRequest] {
+        try await events(Subjects.MailEvents.requested(by: publisher), as: Rampart_V1_MailRequest.self)
+    }
+
+    /// The token of the newest invitation mailed to `email` for `tenant`: what the invitee's
+    /// mailbox holds, and the only place the token goes.
+    func invitationToken(to email: String, in tenant: TenantID) async throws -> String {
+        let mail = try await mails().last { $0.template == "invitation" && $0.to == email.lowercased() && $0.tenantID == tenant.hex }
+        return try #require(mail).token
     }
 
     func tenant(_ id: String, as principal: String = "system:gateway") async throws -> Rampart_V1_Tenant {

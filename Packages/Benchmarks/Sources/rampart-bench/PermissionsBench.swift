@@ -46,22 +46,29 @@ func permissionsBenchmarks(bin: String, members: Int, checks: Int, logger: Logge
     }
 
     progress("permissions: \(members) members, \(members * members) bindings")
-    var joined: [String] = []
     for index in 0..<members {
         var invite = Rampart_V1_InviteMemberRequest()
         invite.email = "member-\(index)@permissions-bench.example"
         invite.role = .member
-        let invited: Rampart_V1_InviteMemberReply = try await rpc.call(
+        let _: Rampart_V1_InviteMemberReply = try await rpc.call(
             Subjects.Tenants.inviteMember,
             invite,
             context: CallContext(tenantID: tenant, principal: owner)
         )
+    }
+    // Each invitation's token is in its mail only: accepted as auth accepts for a new person.
+    var joined: [String] = []
+    for mail in try await queuedMails(connection, from: .tenants, count: members) {
         var accept = Rampart_V1_AcceptInvitationRequest()
-        accept.token = invited.token
-        accept.email = invite.email
-        let user = "user:\(UUID().uuidString.lowercased())"
-        let _: Rampart_V1_AcceptInvitationReply = try await rpc.call(Subjects.Tenants.acceptInvitation, accept, context: CallContext(principal: user))
-        joined.append(user)
+        accept.token = mail.token
+        accept.email = mail.to
+        accept.userID = UUID().uuidString.lowercased()
+        let _: Rampart_V1_AcceptInvitationReply = try await rpc.call(
+            Subjects.Tenants.acceptInvitation,
+            accept,
+            context: CallContext(principal: "system:auth")
+        )
+        joined.append("user:\(accept.userID)")
     }
     let users = joined
     let roles = ["owner", "editor", "viewer"]
@@ -160,4 +167,23 @@ func permissionsBenchmarks(bin: String, members: Int, checks: Int, logger: Logge
     watching.cancel()
     try await cluster.stop()
     return (rows, [String(format: "permissions: %d role writes at %.0f writes/s (8 writers, one tenant)", members * members, writeRate)])
+}
+
+/// The first `count` mails `publisher` queued for the mail sender.
+func queuedMails(_ connection: NATSConnection, from publisher: ServiceName, count: Int) async throws -> [Rampart_V1_MailRequest] {
+    let consumer = try await connection.jetStream().durableConsumer(
+        stream: Subjects.eventsStream,
+        .init(durableName: "bench-mail-\(UUID().uuidString.prefix(8))", filterSubject: Subjects.MailEvents.requested(by: publisher))
+    )
+    defer { consumer.unsubscribe() }
+    var mails: [Rampart_V1_MailRequest] = []
+    while mails.count < count {
+        let batch = try await consumer.fetch(batch: min(100, count - mails.count), timeout: .seconds(5))
+        guard !batch.isEmpty else { throw TestInfrastructureError("only \(mails.count) of \(count) mails were queued") }
+        for message in batch {
+            mails.append(try Rampart_V1_MailRequest(serializedBytes: message.payload))
+            try await message.ack()
+        }
+    }
+    return mails
 }

@@ -20,6 +20,8 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case tenantDeleted = "tenant.deleted"
     case memberInvited = "member.invited"
     case memberJoined = "member.joined"
+    case invitationCancelled = "invitation.cancelled"
+    case invitationResent = "invitation.resent"
     case memberEnabled = "member.enabled"
     case memberDisabled = "member.disabled"
     case memberRemoved = "member.removed"

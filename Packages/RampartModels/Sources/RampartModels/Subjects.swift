@@ -116,6 +116,9 @@ public enum Subjects {
         public static let revokeAPIKey = Subjects.operation("revoke_api_key", of: .auth)
         public static let rotateAPIKey = Subjects.operation("rotate_api_key", of: .auth)
         public static let verifyAPIKey = Subjects.operation("verify_api_key", of: .auth)
+        public static let join = Subjects.operation("join", of: .auth)
+        public static let switchTenant = Subjects.operation("switch_tenant", of: .auth)
+        public static let resendEmailVerification = Subjects.operation("resend_email_verification", of: .auth)
 
         /// Key-value bucket of sessions and API keys ended early, watched by every gateway.
         public static let revocationsBucket = "rampart_revocations"
@@ -130,6 +133,13 @@ public enum Subjects {
         public static let emailVerificationRequested = "\(eventsPrefix).auth.email_verification_requested"
     }
 
+    /// Messages for the mail sender (AUTH-10): `rampart.events.mail.<service>`, one subject per
+    /// publisher so that each service's NATS user may speak only for itself.
+    public enum MailEvents {
+        public static func requested(by service: ServiceName) -> String { "\(eventsPrefix).mail.\(service.subjectToken)" }
+        public static let all = "\(eventsPrefix).mail.>"
+    }
+
     /// tenants' operations (SPEC section 5).
     public enum Tenants {
         public static let register = Subjects.operation("register", of: .tenants)
@@ -139,7 +149,11 @@ public enum Subjects {
         public static let getIPAllowlist = Subjects.operation("get_ip_allowlist", of: .tenants)
         public static let setIPAllowlist = Subjects.operation("set_ip_allowlist", of: .tenants)
         public static let inviteMember = Subjects.operation("invite_member", of: .tenants)
+        public static let getInvitation = Subjects.operation("get_invitation", of: .tenants)
         public static let acceptInvitation = Subjects.operation("accept_invitation", of: .tenants)
+        public static let cancelInvitation = Subjects.operation("cancel_invitation", of: .tenants)
+        public static let resendInvitation = Subjects.operation("resend_invitation", of: .tenants)
+        public static let listMemberships = Subjects.operation("list_memberships", of: .tenants)
         public static let listMembers = Subjects.operation("list_members", of: .tenants)
         public static let getMember = Subjects.operation("get_member", of: .tenants)
         public static let updateMember = Subjects.operation("update_member", of: .tenants)

@@ -165,6 +165,26 @@ extension Sessions {
         return reply
     }
 
+    /// AUTH-8: another verification mail for a signed-in user whose address is not verified yet,
+    /// at most 3 an hour per account (each mail's link works; the newest need not be used).
+    func resendEmailVerification(
+        _ request: Rampart_V1_ResendEmailVerificationRequest,
+        call: CallContext
+    ) async throws -> Rampart_V1_ResendEmailVerificationReply {
+        let (_, user) = try caller(call)
+        let rows = try await database.client.query(
+            "SELECT email, email_verified_at IS NOT NULL FROM users WHERE id = \(user) AND status = 'active'",
+            logger: logger
+        )
+        var found: (String, Bool)?
+        for try await row in rows.decode((String, Bool).self) { found = row }
+        guard let (email, verified) = found else { throw RampartError(.unauthenticated, "sign in first") }
+        guard !verified else { throw RampartError(.failedPrecondition, "your address is verified already") }
+        try await limit("verification_resend", key: user.uuidString.lowercased(), call: call, refusal: "too many verification mails")
+        try await links.send(.emailVerification, user: user, email: email)
+        return Rampart_V1_ResendEmailVerificationReply()
+    }
+
     /// Checks the policy, hashes, stores, and restarts the rotation clock (AUTH-9).
     func setPassword(_ password: String, user: UUID, email: String, field: String) async throws {
         let violations = settings.passwordPolicy.violations(password, email: EmailAddress(email))

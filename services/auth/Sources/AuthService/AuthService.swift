@@ -82,7 +82,17 @@ public enum AuthService {
                 router.register(Subjects.Auth.register) { (request: Rampart_V1_RegisterRequest, call) in
                     try await made.get().register(request, call: call)
                 }
+                router.register(Subjects.Auth.join) { (request: Rampart_V1_JoinRequest, call) in
+                    try await made.get().join(request, call: call)
+                }
                 let signIn = Result { try sessions(context, try hasher.get()) }
+                router.register(Subjects.Auth.switchTenant, requires: [.tenant, .principal]) { (request: Rampart_V1_SwitchTenantRequest, call) in
+                    try await signIn.get().switchTenant(request, call: call)
+                }
+                router.register(Subjects.Auth.resendEmailVerification, requires: [.tenant, .principal]) {
+                    (request: Rampart_V1_ResendEmailVerificationRequest, call) in
+                    try await signIn.get().resendEmailVerification(request, call: call)
+                }
                 router.register(Subjects.Auth.login) { (request: Rampart_V1_LoginRequest, call) in
                     try await signIn.get().login(request, call: call)
                 }

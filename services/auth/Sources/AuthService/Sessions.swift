@@ -299,13 +299,14 @@ struct Sessions: Sendable {
         return ip
     }
 
-    func limit(_ policy: String, key: String, call: CallContext) async throws {
+    /// One call under `policy`, refused past its limit with `refusal` and when to try again.
+    func limit(_ policy: String, key: String, call: CallContext, refusal: String = "too many sign-in attempts") async throws {
         switch await rateLimit.check(policy: policy, key: key, context: call) {
         case .allowed, .allowedUnchecked: return
         case .refused(let decision):
             throw RampartError(
                 .rateLimited,
-                "too many sign-in attempts: try again in \(max(1, (decision.retryAfterMs + 999) / 1000)) s",
+                "\(refusal): try again in \(max(1, (decision.retryAfterMs + 999) / 1000)) s",
                 details: ["retry_after_ms": String(decision.retryAfterMs), "policy": decision.policy]
             )
         case .unavailable:

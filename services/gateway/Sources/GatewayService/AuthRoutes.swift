@@ -155,6 +155,43 @@ extension APICaller {
                 signedIn: true
             )
         }
+        // AUTH-8: another verification mail while the address is unverified.
+        router.post("/v1/auth/email/verification/resend") { request, context in
+            await signedIn(request, context) { _, call in
+                let reply: Rampart_V1_ResendEmailVerificationReply = try await rpc.call(
+                    Subjects.Auth.resendEmailVerification,
+                    Rampart_V1_ResendEmailVerificationRequest(),
+                    context: call
+                )
+                return try json(reply, status: .accepted)
+            }
+        }
+        // TEN-10: a person in several tenants: where they belong, and a session in another.
+        router.get("/v1/auth/tenants") { request, context in
+            await signedIn(request, context) { _, call in
+                let reply: Rampart_V1_ListMembershipsReply = try await rpc.call(
+                    Subjects.Tenants.listMemberships,
+                    Rampart_V1_ListMembershipsRequest(),
+                    context: call
+                )
+                return try json(reply)
+            }
+        }
+        router.post("/v1/auth/token/switch") { request, context in
+            await forward(
+                Subjects.Auth.switchTenant,
+                request,
+                context,
+                Rampart_V1_SwitchTenantRequest.self,
+                Rampart_V1_TokenReply.self,
+                signedIn: true
+            ) { message, caller in message.sessionID = caller?.sessionID ?? "" }
+        }
+        // TEN-10: accepting an invitation, as a new person (no credential) or signed in.
+        router.post("/v1/invitations/accept") { request, context in
+            let signedIn = request.headers[.authorization] != nil
+            return await forward(Subjects.Auth.join, request, context, Rampart_V1_JoinRequest.self, Rampart_V1_JoinReply.self, signedIn: signedIn)
+        }
         router.get("/v1/auth/whoami") { request, context in
             await signedIn(request, context, accepts: .accessTokenOrAPIKey) { caller, _ in
                 var reply = Rampart_V1_WhoAmIReply()

@@ -61,6 +61,22 @@ extension APICaller {
                 return try member(try await rpc.call(Subjects.Tenants.updateMember, message, context: call))
             }
         }
+        router.delete("/v1/tenants/:tenant_id/invitations/:invitation_id") { request, context in
+            await tenantRoute(request, context, requires: "members.manage") { _, call in
+                var message = Rampart_V1_CancelInvitationRequest()
+                message.invitationID = try pathID(context, "invitation_id", naming: "an invitation ID")
+                let _: Rampart_V1_CancelInvitationReply = try await rpc.call(Subjects.Tenants.cancelInvitation, message, context: call)
+                return Response(status: .noContent)
+            }
+        }
+        router.post("/v1/tenants/:tenant_id/invitations/:invitation_id/resend") { request, context in
+            await tenantRoute(request, context, requires: "members.manage") { _, call in
+                var message = Rampart_V1_ResendInvitationRequest()
+                message.invitationID = try pathID(context, "invitation_id", naming: "an invitation ID")
+                let reply: Rampart_V1_InviteMemberReply = try await rpc.call(Subjects.Tenants.resendInvitation, message, context: call)
+                return try json(reply)
+            }
+        }
         // MFA-6: a member who lost phone and backup codes, reset by those who manage members.
         router.delete("/v1/tenants/:tenant_id/members/:user_id/mfa") { request, context in
             await tenantRoute(request, context, requires: "members.manage") { _, call in

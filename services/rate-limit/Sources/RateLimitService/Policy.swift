@@ -47,6 +47,8 @@ public struct RateLimitPolicy: Sendable, Equatable {
         RateLimitPolicy(name: "api", key: .ip, limit: 60, windowSeconds: 60),
         RateLimitPolicy(name: "upload", key: .ip, limit: 10, windowSeconds: 60),
         RateLimitPolicy(name: "api_key", key: .apiKey, limit: 60, windowSeconds: 60, algorithm: .gcra, perKeyLimit: true),
+        // AUTH-8: another verification mail, per account.
+        RateLimitPolicy(name: "verification_resend", key: .account, limit: 3, windowSeconds: 3600),
     ]
 
     /// Names are what RateLimit-Policy carries, quoted: keep them plain.

@@ -156,17 +156,68 @@ extension Tenants {
     /// member. Idempotent.
     func addOwner(_ tenant: TenantID) async throws {
         guard let owner = try await registry.owner(tenant) else { return }
-        var binds = PostgresBindings()
-        binds.append(owner.userID)
-        binds.append(owner.email)
-        try await database.client.query(
-            PostgresQuery(
-                unsafeSQL:
-                    "INSERT INTO \(quotedSchema(tenant)).members (user_id, email, role, status) VALUES ($1, $2, 'owner', 'active') ON CONFLICT DO NOTHING",
-                binds: binds
-            ),
+        try await database.transaction { connection in
+            var binds = PostgresBindings()
+            binds.append(owner.userID)
+            binds.append(owner.email)
+            try await connection.query(
+                PostgresQuery(
+                    unsafeSQL:
+                        "INSERT INTO \(quotedSchema(tenant)).members (user_id, email, role, status) VALUES ($1, $2, 'owner', 'active') ON CONFLICT DO NOTHING",
+                    binds: binds
+                ),
+                logger: logger
+            )
+            try await addMembership(owner.userID, tenant, on: connection)
+        }
+    }
+
+    // MARK: Memberships (a person in several tenants)
+
+    /// `public.memberships` indexes which tenants each user belongs to, so a person's tenants
+    /// can be listed without visiting every schema. Written in the transaction that adds or
+    /// removes the member row.
+    func addMembership(_ user: UUID, _ tenant: TenantID, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            "INSERT INTO memberships (user_id, tenant_id) VALUES (\(user), \(tenant.hex)) ON CONFLICT DO NOTHING",
             logger: logger
         )
+    }
+
+    /// The calling user's tenants, in the order they joined, with their role and status in each.
+    func listMemberships(_ call: CallContext) async throws -> Rampart_V1_ListMembershipsReply {
+        guard let user = call.userID else { throw RampartError(.permissionDenied, "only a signed-in person has memberships") }
+        let rows = try await database.client.query(
+            """
+            SELECT t.id, t.name, t.status FROM memberships m JOIN tenants t ON t.id = m.tenant_id
+            WHERE m.user_id = \(user) AND t.status NOT IN ('deleting', 'deleted') ORDER BY m.joined_at, t.id
+            """,
+            logger: logger
+        )
+        var found: [(TenantID, String, TenantStatusName)] = []
+        for try await (id, name, status) in rows.decode((String, String, String).self) {
+            if let tenant = TenantID(id), let status = TenantStatusName(rawValue: status) { found.append((tenant, name, status)) }
+        }
+        var reply = Rampart_V1_ListMembershipsReply()
+        for (tenant, name, status) in found {
+            var membership = Rampart_V1_Membership()
+            membership.tenantID = tenant.hex
+            membership.tenantName = name
+            membership.tenantStatus = status.proto
+            if let member = try await member(user, in: tenant) {
+                membership.role = member.role
+                membership.status = member.status
+                membership.joinedAtMs = member.joinedAtMs
+            } else if status == .provisioning {
+                // The owner named at sign-up, before tenants' own schema has the member row.
+                membership.role = .owner
+                membership.status = .active
+            } else {
+                continue
+            }
+            reply.memberships.append(membership)
+        }
+        return reply
     }
 
     func listMembers(_ call: CallContext) async throws -> Rampart_V1_ListMembersReply {
@@ -183,7 +234,7 @@ extension Tenants {
             PostgresQuery(
                 unsafeSQL: """
                     SELECT id, email, role, (extract(epoch FROM expires_at) * 1000)::bigint, invited_by FROM \(schema).invitations
-                    WHERE accepted_at IS NULL AND expires_at > now() ORDER BY created_at
+                    WHERE accepted_at IS NULL AND cancelled_at IS NULL AND expires_at > now() ORDER BY created_at
                     """
             ),
             logger: logger
@@ -197,130 +248,6 @@ extension Tenants {
             invitation.invitedBy = by
             reply.invitations.append(invitation)
         }
-        return reply
-    }
-
-    /// An invitation token is `<tenant ID>.<32 random bytes, base64url>`: the tenant part says
-    /// which schema to look in, the secret part is stored only as its SHA-256.
-    func invite(_ request: Rampart_V1_InviteMemberRequest, call: CallContext) async throws -> Rampart_V1_InviteMemberReply {
-        let tenant = try call.requireTenant()
-        let caller = try await authorize(call, tenant, .admin)
-        guard let email = EmailAddress(request.email) else { throw RampartError.invalidArgument("the email must be a valid address", field: "email") }
-        guard let role = MemberRoleName(request.role) else {
-            throw RampartError.invalidArgument("the role must be owner, admin or member", field: "role")
-        }
-        if role == .owner, !(caller.role == .owner || caller.isService) {
-            throw RampartError(.permissionDenied, "only an owner invites an owner")
-        }
-        let schema = quotedSchema(tenant)
-        var lookup = PostgresBindings()
-        lookup.append(email.description)
-        let existing = try await database.client.query(
-            PostgresQuery(unsafeSQL: "SELECT 1 FROM \(schema).members WHERE email = $1", binds: lookup),
-            logger: logger
-        )
-        for try await _ in existing { throw RampartError(.alreadyExists, "\(email) is already a member", details: ["field": "email"]) }
-
-        let secret = randomBytes(32)
-        let token = "\(tenant.hex).\(Base64.encode(secret, variant: Base64.urlSafeNoPadding))"
-        let id = UUID()
-        let expires = WallClock.milliseconds() + Int64(settings.invitationSeconds) * 1000
-        let invitedBy = call.principal ?? "system:tenants"
-        var binds = PostgresBindings()
-        binds.append(id)
-        binds.append(email.description)
-        binds.append(role.rawValue)
-        binds.append(ByteBuffer(bytes: sha256(secret)))
-        binds.append(invitedBy)
-        binds.append(Double(expires) / 1000)
-        try await database.client.query(
-            PostgresQuery(
-                unsafeSQL:
-                    "INSERT INTO \(schema).invitations (id, email, role, token_hash, invited_by, expires_at) VALUES ($1, $2, $3, $4, $5, to_timestamp($6))",
-                binds: binds
-            ),
-            logger: logger
-        )
-        var event = auditEvent(.memberInvited, tenant: tenant, call: call)
-        event.target.type = "invitation"
-        event.target.id = id.uuidString.lowercased()
-        event.details = ["email": email.description, "role": role.rawValue]
-        await record(event)
-
-        var reply = Rampart_V1_InviteMemberReply()
-        reply.invitation.invitationID = id.uuidString.lowercased()
-        reply.invitation.email = email.description
-        reply.invitation.role = role.proto
-        reply.invitation.expiresAtMs = expires
-        reply.invitation.invitedBy = invitedBy
-        reply.token = token
-        return reply
-    }
-
-    /// Single use, before expiry, by the invited address only. An unknown, used and expired
-    /// token get the same answer.
-    func accept(_ request: Rampart_V1_AcceptInvitationRequest, call: CallContext) async throws -> Rampart_V1_AcceptInvitationReply {
-        guard let user = call.userID else { throw RampartError(.unauthenticated, "sign in to accept an invitation") }
-        let invalid = RampartError(.notFound, "this invitation is not valid: it may have expired or been used", details: ["field": "token"])
-        let parts = request.token.split(separator: ".", omittingEmptySubsequences: false)
-        guard request.token.utf8.count <= 128, parts.count == 2, let tenant = TenantID(parts[0]), tenant.hex == parts[0],
-            let secret = Base64.decode(String(parts[1]), variant: Base64.urlSafeNoPadding), secret.count == 32
-        else { throw invalid }
-        guard let email = EmailAddress(request.email) else { throw RampartError.invalidArgument("the email must be a valid address", field: "email") }
-        guard try await registry.status(tenant) == .active, try await database.isProvisioned(tenant) else { throw invalid }
-        let schema = quotedSchema(tenant)
-        let member: Rampart_V1_Member = try await database.transaction { connection in
-            var binds = PostgresBindings()
-            binds.append(ByteBuffer(bytes: sha256(secret)))
-            let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        SELECT id, email, role FROM \(schema).invitations
-                        WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > now() FOR UPDATE
-                        """,
-                    binds: binds
-                ),
-                logger: logger
-            )
-            var found: (UUID, String, String)?
-            for try await row in rows.decode((UUID, String, String).self) { found = row }
-            guard let (id, invited, role) = found else { throw invalid }
-            guard invited == email.description else { throw RampartError(.permissionDenied, "this invitation is for another address") }
-            var insert = PostgresBindings()
-            insert.append(user)
-            insert.append(invited)
-            insert.append(role)
-            let inserted = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        INSERT INTO \(schema).members (user_id, email, role, status) VALUES ($1, $2, $3, 'active')
-                        ON CONFLICT DO NOTHING RETURNING \(Self.memberColumns)
-                        """,
-                    binds: insert
-                ),
-                logger: logger
-            )
-            var member: Rampart_V1_Member?
-            for try await row in inserted.decode((UUID, String, String, String, Int64).self) { member = Self.member(row) }
-            guard let member else { throw RampartError(.alreadyExists, "you are already a member of this tenant") }
-            var accepted = PostgresBindings()
-            accepted.append(user)
-            accepted.append(id)
-            try await connection.query(
-                PostgresQuery(unsafeSQL: "UPDATE \(schema).invitations SET accepted_at = now(), accepted_by = $1 WHERE id = $2", binds: accepted),
-                logger: logger
-            )
-            return member
-        }
-        _ = await memberChanged(tenant, user, call: call)
-        var event = auditEvent(.memberJoined, tenant: tenant, call: call)
-        event.target.type = "user"
-        event.target.id = member.userID
-        event.actor.email = member.email
-        await record(event)
-        var reply = Rampart_V1_AcceptInvitationReply()
-        reply.tenantID = tenant.hex
-        reply.member = member
         return reply
     }
 
@@ -386,6 +313,7 @@ extension Tenants {
                 PostgresQuery(unsafeSQL: "DELETE FROM \(quotedSchema(tenant)).members WHERE user_id = $1", binds: binds),
                 logger: logger
             )
+            try await connection.query("DELETE FROM memberships WHERE user_id = \(user) AND tenant_id = \(tenant.hex)", logger: logger)
             var gone = current.proto
             gone.status = .disabled
             return gone

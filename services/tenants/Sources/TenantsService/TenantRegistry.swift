@@ -151,11 +151,13 @@ struct TenantRegistry: Sendable {
                 try await connection.query("UPDATE tenants SET status = 'active', activated_at = now() WHERE id = \(tenant.hex)", logger: logger)
                 return .active
             }
-            // The receipt stays; the owner's address goes (GDPR): nothing personal outlives the tenant.
+            // The receipt stays; the owner's address and who belonged go (GDPR): nothing personal
+            // outlives the tenant.
             try await connection.query(
                 "UPDATE tenants SET status = 'deleted', deleted_at = now(), owner_email = '', starter_claim = NULL WHERE id = \(tenant.hex)",
                 logger: logger
             )
+            try await connection.query("DELETE FROM memberships WHERE tenant_id = \(tenant.hex)", logger: logger)
             return .deleted
         }
     }

@@ -84,8 +84,30 @@ enum TenantsMigrations {
         ALTER TABLE policies DROP COLUMN mfa_required;
         """
 
+    /// TEN-10: a person in several tenants. The index of who belongs where (each tenant's
+    /// `members` stays the truth of role and status).
+    static let memberships = """
+        CREATE TABLE memberships (
+            user_id   uuid NOT NULL,
+            tenant_id text NOT NULL REFERENCES tenants (id),
+            joined_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (user_id, tenant_id)
+        );
+        """
+
+    /// Invitations can be cancelled; the tenant's existing members enter the index (the schema
+    /// is `t_<tenant id>`, so its name gives the tenant).
+    static let invitationCancellation = """
+        ALTER TABLE invitations ADD COLUMN cancelled_at timestamptz;
+        INSERT INTO public.memberships (user_id, tenant_id, joined_at)
+            SELECT user_id, substr(current_schema(), 3), joined_at FROM members ON CONFLICT DO NOTHING;
+        """
+
     static let set = MigrationSet(
-        global: [Migration(version: 1, name: "registry", sql: registry)],
-        tenant: [Migration(version: 1, name: "members", sql: members), Migration(version: 2, name: "mfa requirement", sql: mfaRequirement)]
+        global: [Migration(version: 1, name: "registry", sql: registry), Migration(version: 2, name: "memberships", sql: memberships)],
+        tenant: [
+            Migration(version: 1, name: "members", sql: members), Migration(version: 2, name: "mfa requirement", sql: mfaRequirement),
+            Migration(version: 3, name: "invitation cancellation, memberships", sql: invitationCancellation),
+        ]
     )
 }

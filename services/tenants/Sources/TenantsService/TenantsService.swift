@@ -55,8 +55,22 @@ public enum TenantsService {
                 router.register(Subjects.Tenants.inviteMember, requires: .tenant) { (request: Rampart_V1_InviteMemberRequest, call) in
                     try await made.get().invite(request, call: call)
                 }
+                router.register(Subjects.Tenants.getInvitation, requires: .principal) { (request: Rampart_V1_GetInvitationRequest, call) in
+                    try await made.get().getInvitation(request, call: call)
+                }
                 router.register(Subjects.Tenants.acceptInvitation, requires: .principal) { (request: Rampart_V1_AcceptInvitationRequest, call) in
                     try await made.get().accept(request, call: call)
+                }
+                router.register(Subjects.Tenants.cancelInvitation, requires: [.tenant, .principal]) {
+                    (request: Rampart_V1_CancelInvitationRequest, call) in
+                    try await made.get().cancelInvitation(request, call: call)
+                }
+                router.register(Subjects.Tenants.resendInvitation, requires: [.tenant, .principal]) {
+                    (request: Rampart_V1_ResendInvitationRequest, call) in
+                    try await made.get().resendInvitation(request, call: call)
+                }
+                router.register(Subjects.Tenants.listMemberships, requires: .principal) { (_: Rampart_V1_ListMembershipsRequest, call) in
+                    try await made.get().listMemberships(call)
                 }
                 router.register(Subjects.Tenants.listMembers, requires: .tenant) { (_: Rampart_V1_ListMembersRequest, call) in
                     try await made.get().listMembers(call)

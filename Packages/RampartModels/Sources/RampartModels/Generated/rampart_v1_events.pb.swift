@@ -340,6 +340,47 @@ public nonisolated struct Rampart_V1_InboundEvent: Sendable {
   public init() {}
 }
 
+/// rampart.events.mail.<service> — a message for the mail sender (AUTH-10), by the service that
+/// has something to tell a person: an invitation (tenants), a password reset or an address
+/// verification (auth), a security notice. The sender renders `template` with `values` and the
+/// link it builds from `token`, and sends it to `to`. The event ID is the message's ID: a
+/// redelivered event is sent once.
+public nonisolated struct Rampart_V1_MailRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var eventID: String = String()
+
+  /// invitation, password_reset, email_verification, security_notice.
+  public var template: String = String()
+
+  /// The recipient's address, validated by the publisher.
+  public var to: String = String()
+
+  /// What the mail may call the recipient; empty when unknown.
+  public var recipientName: String = String()
+
+  /// The tenant the mail is about, if any, and its name as the tenant chose it.
+  public var tenantID: String = String()
+
+  public var tenantName: String = String()
+
+  /// The secret the link carries (invitation, reset, verification). Never put in a subject line.
+  public var token: String = String()
+
+  public var expiresAtMs: Int64 = 0
+
+  /// The template's other values, e.g. inviter, role, ip, user_agent.
+  public var values: Dictionary<String,String> = [:]
+
+  public var occurredAtMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "rampart.v1"
@@ -928,6 +969,81 @@ nonisolated extension Rampart_V1_InboundEvent: SwiftProtobuf.Message, SwiftProto
     if lhs.eventID != rhs.eventID {return false}
     if lhs.receivedAtMs != rhs.receivedAtMs {return false}
     if lhs.payload != rhs.payload {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_MailRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MailRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{1}template\0\u{1}to\0\u{3}recipient_name\0\u{3}tenant_id\0\u{3}tenant_name\0\u{1}token\0\u{3}expires_at_ms\0\u{1}values\0\u{3}occurred_at_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.eventID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.template) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.to) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.recipientName) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.tenantName) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.token) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.expiresAtMs) }()
+      case 9: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.values) }()
+      case 10: try { try decoder.decodeSingularInt64Field(value: &self.occurredAtMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.eventID.isEmpty {
+      try visitor.visitSingularStringField(value: self.eventID, fieldNumber: 1)
+    }
+    if !self.template.isEmpty {
+      try visitor.visitSingularStringField(value: self.template, fieldNumber: 2)
+    }
+    if !self.to.isEmpty {
+      try visitor.visitSingularStringField(value: self.to, fieldNumber: 3)
+    }
+    if !self.recipientName.isEmpty {
+      try visitor.visitSingularStringField(value: self.recipientName, fieldNumber: 4)
+    }
+    if !self.tenantID.isEmpty {
+      try visitor.visitSingularStringField(value: self.tenantID, fieldNumber: 5)
+    }
+    if !self.tenantName.isEmpty {
+      try visitor.visitSingularStringField(value: self.tenantName, fieldNumber: 6)
+    }
+    if !self.token.isEmpty {
+      try visitor.visitSingularStringField(value: self.token, fieldNumber: 7)
+    }
+    if self.expiresAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAtMs, fieldNumber: 8)
+    }
+    if !self.values.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.values, fieldNumber: 9)
+    }
+    if self.occurredAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.occurredAtMs, fieldNumber: 10)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_MailRequest, rhs: Rampart_V1_MailRequest) -> Bool {
+    if lhs.eventID != rhs.eventID {return false}
+    if lhs.template != rhs.template {return false}
+    if lhs.to != rhs.to {return false}
+    if lhs.recipientName != rhs.recipientName {return false}
+    if lhs.tenantID != rhs.tenantID {return false}
+    if lhs.tenantName != rhs.tenantName {return false}
+    if lhs.token != rhs.token {return false}
+    if lhs.expiresAtMs != rhs.expiresAtMs {return false}
+    if lhs.values != rhs.values {return false}
+    if lhs.occurredAtMs != rhs.occurredAtMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,114 @@
+import PostgresNIO
+import RampartModels
+import ServiceKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// TEN-10, the invitee's side: accepting an invitation as a new person (an account with the
+/// invited address, verified by the token that reached it; no organisation, no Starter claim)
+/// or as a signed-in user whose address is the invited one. tenants checks the token and adds
+/// the member; auth vouches for the user and the address.
+extension Registration {
+    func join(_ request: Rampart_V1_JoinRequest, call: CallContext) async throws -> Rampart_V1_JoinReply {
+        if let user = call.userID { return try await join(as: user, request, call: call) }
+        guard call.principal == nil else { throw RampartError(.permissionDenied, "only a person accepts an invitation") }
+
+        // The token first: nothing is hashed or written for one that cannot be used.
+        let invitation = try await invitation(request.token, call: call)
+        guard let email = EmailAddress(invitation.email) else { throw RampartError.internalError() }
+        var problems: [(field: String, message: String)] = []
+        let name = displayName(request.name, maximum: 200)
+        if name == nil { problems.append(("name", "the name must be 1 to 200 characters, without control characters or direction overrides")) }
+        let violations = settings.passwordPolicy.violations(request.password, email: email)
+        if !violations.isEmpty { problems.append(("password", "the password needs " + violations.joined(separator: ", "))) }
+        if !problems.isEmpty { throw RampartError.invalidFields(problems) }
+        guard let name else { throw RampartError.internalError() }
+
+        let user = UUID()
+        let hash = try await hasher.hash(request.password)
+        do {
+            try await database.client.query(
+                """
+                INSERT INTO users (id, email, name, password_hash, status, email_verified_at)
+                VALUES (\(user), \(email.description), \(name), \(hash), 'pending', now())
+                """,
+                logger: logger
+            )
+        } catch let error as PSQLError where error.sqlState == "23505" {
+            throw RampartError(
+                .alreadyExists,
+                "an account with this address exists already: sign in, then accept the invitation signed in",
+                details: ["field": "token"]
+            )
+        }
+        let tenant: String
+        do {
+            tenant = try await accept(request.token, user: user, email: email, call: call).tenantID
+        } catch {
+            // Nothing half-made stays: the pending user goes (or the abandoned-registration sweep takes it).
+            _ = try? await database.client.query("DELETE FROM users WHERE id = \(user) AND status = 'pending'", logger: logger)
+            throw error
+        }
+        try await database.client.query(
+            "UPDATE users SET status = 'active', default_tenant_id = \(tenant), updated_at = now() WHERE id = \(user)",
+            logger: logger
+        )
+        var actor = Rampart_V1_AuditActor(principal: "user:\(user.uuidString.lowercased())")
+        actor.email = email.description
+        actor.name = name
+        var event = Rampart_V1_AuditEvent(.signup, tenant: TenantID(tenant), target: ("user", user.uuidString.lowercased()), call: call, actor: actor, service: .auth)
+        event.details = ["via": "invitation"]
+        _ = try? await audit.publish(event)
+
+        var reply = Rampart_V1_JoinReply()
+        reply.tenantID = tenant
+        reply.userID = user.uuidString.lowercased()
+        return reply
+    }
+
+    /// A signed-in user joins with their own address; accepting proves that mailbox too.
+    private func join(as user: UUID, _ request: Rampart_V1_JoinRequest, call: CallContext) async throws -> Rampart_V1_JoinReply {
+        guard request.name.isEmpty, request.password.isEmpty else {
+            throw RampartError.invalidArgument("signed in, send only the token: a name and a password are for a new account", field: "password")
+        }
+        let rows = try await database.client.query("SELECT email FROM users WHERE id = \(user) AND status = 'active'", logger: logger)
+        var found: EmailAddress?
+        for try await email in rows.decode(String.self) { found = EmailAddress(email) }
+        guard let email = found else { throw RampartError(.unauthenticated, "sign in first") }
+        let accepted = try await accept(request.token, user: user, email: email, call: call)
+        try await database.client.query(
+            "UPDATE users SET email_verified_at = coalesce(email_verified_at, now()), updated_at = now() WHERE id = \(user)",
+            logger: logger
+        )
+        var reply = Rampart_V1_JoinReply()
+        reply.tenantID = accepted.tenantID
+        reply.userID = user.uuidString.lowercased()
+        return reply
+    }
+
+    private func invitation(_ token: String, call: CallContext) async throws -> Rampart_V1_InvitationPreview {
+        var request = Rampart_V1_GetInvitationRequest()
+        request.token = token
+        return try await rpc.call(Subjects.Tenants.getInvitation, request, context: asAuth(call))
+    }
+
+    private func accept(_ token: String, user: UUID, email: EmailAddress, call: CallContext) async throws -> Rampart_V1_AcceptInvitationReply {
+        var request = Rampart_V1_AcceptInvitationRequest()
+        request.token = token
+        request.userID = user.uuidString.lowercased()
+        request.email = email.description
+        return try await rpc.call(Subjects.Tenants.acceptInvitation, request, context: asAuth(call))
+    }
+
+    /// The call as auth makes it on the person's behalf: same request, client and deadline.
+    private func asAuth(_ call: CallContext) -> CallContext {
+        var context = call
+        context.tenantID = nil
+        context.principal = "system:auth"
+        return context
+    }
+}

@@ -1,0 +1,83 @@
+import PostgresNIO
+import RampartModels
+import ServiceKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A person in several tenants moves between them without the password again: the live
+/// session they hold proves the password step, and the target tenant's own rules apply as at a
+/// sign-in to it (membership, MFA-7, AUTH-9, TEN-11).
+extension Sessions {
+    func switchTenant(_ request: Rampart_V1_SwitchTenantRequest, call: CallContext) async throws -> Rampart_V1_TokenReply {
+        let (current, user) = try caller(call)
+        guard let target = TenantID(request.tenantID), target.hex == request.tenantID else {
+            throw RampartError.invalidArgument("tenant_id must be a tenant ID (32 hex digits)", field: "tenant_id")
+        }
+        guard let session = UUID(uuidString: request.sessionID), let amr = try await liveSessionMethods(session, user: user, tenant: current) else {
+            throw RampartError(.unauthenticated, "the session has ended: sign in again")
+        }
+        guard let account = try await activeAccount(user), let email = EmailAddress(account.email), let found = try await findUser(email) else {
+            throw RampartError(.unauthenticated, "sign in first")
+        }
+        // Not a member, disabled, or no such tenant: one answer, which reveals nothing.
+        guard let member = try await activeMember(user, tenant: target) else {
+            throw RampartError(.permissionDenied, "you are not an active member of that organization", details: ["field": "tenant_id"])
+        }
+        let policies = try await tenantPolicies(target)
+        try await admitAddress(policies, tenant: target, user: user, call: call)
+        try checkRotation(found, policies: policies)
+        // A session that passed MFA carries it; one that did not meets the target's MFA step.
+        if !amr.contains("mfa") {
+            if try await mfaEnabled(user) { return try await mfaChallenge(.verify, user: user, tenant: target) }
+            if policies.mfaRequirement.covers(member.role) { return try await mfaChallenge(.enroll, user: user, tenant: target) }
+        }
+        return try await openSession(user: user, email: email, tenant: target, role: member.role, amr: amr, call: call)
+    }
+
+    /// How a live session of `user` in `tenant` was established, or nil when it has ended.
+    func liveSessionMethods(_ session: UUID, user: UUID, tenant: TenantID) async throws -> [String]? {
+        guard try await database.isProvisioned(tenant) else { return nil }
+        var binds = PostgresBindings()
+        binds.append(session)
+        binds.append(user)
+        let rows = try await database.client.query(
+            PostgresQuery(
+                unsafeSQL: """
+                    SELECT amr FROM \(quotedSchema(tenant)).sessions
+                    WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()
+                    """,
+                binds: binds
+            ),
+            logger: logger
+        )
+        for try await amr in rows.decode(String.self) { return amr.split(separator: " ").map(String.init) }
+        return nil
+    }
+
+    /// TEN-11 for a session about to open in `tenant`: the client's address must be in the
+    /// tenant's allowlist (when it has one). A refusal is audited in the tenant's log.
+    func admitAddress(_ policies: Rampart_V1_TenantPolicies, tenant: TenantID, user: UUID, call: CallContext) async throws {
+        guard !policies.ipAllowlist.isEmpty else { return }
+        if let ip = call.clientIP, let client = IPNetwork(address: ip),
+            policies.ipAllowlist.contains(where: { IPNetwork(cidr: $0)?.contains(client) == true })
+        {
+            return
+        }
+        var event = Rampart_V1_AuditEvent(
+            .ipAllowlistDenied,
+            tenant: tenant,
+            target: ("user", user.uuidString.lowercased()),
+            call: call,
+            actor: Rampart_V1_AuditActor(principal: "user:\(user.uuidString.lowercased())"),
+            service: .auth
+        )
+        event.outcome = .failure
+        event.reason = "address \(call.clientIP ?? "unknown") is outside the tenant's IP allowlist"
+        _ = try? await audit.publish(event)
+        throw RampartError(.permissionDenied, "your address is not in this organisation's IP allowlist")
+    }
+}
