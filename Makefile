@@ -1,5 +1,5 @@
 # Rampart. `make run` and `make test` set up everything they need on a fresh Debian machine.
-.PHONY: run test bench proto fmt build clean-run
+.PHONY: run test bench proto fmt build clean-run openapi security-policy
 
 run:
 	@scripts/run.sh
@@ -16,6 +16,14 @@ bench:
 
 proto:
 	@scripts/proto.sh
+
+# After an edit of api/openapi.py: api/openapi.json and the copy the gateway serves.
+openapi:
+	@scripts/openapi.sh
+
+# After an edit of SECURITY.md: the copy the gateway serves.
+security-policy:
+	@scripts/security-policy.sh
 
 build:
 	swift build --build-tests

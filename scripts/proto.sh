@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # `make proto`: regenerates Packages/RampartModels/Sources/RampartModels/Generated from proto/.
-# protoc-gen-swift is built once (release, a few minutes) into .build-protoc/ and reused.
+# The plugin is swift-protobuf's own protoc-gen-swift, built from the version the workspace
+# resolves (so the generated code always matches the runtime it compiles against): a debug
+# build of that one product, about half a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-plugin=.build-protoc/release/protoc-gen-swift
-if [ ! -x "$plugin" ]; then
-    swift build -c release --package-path scripts/protoc-gen-swift --product protoc-gen-swift --scratch-path .build-protoc
-fi
+swift build --product protoc-gen-swift
+plugin=.build/debug/protoc-gen-swift
 out=Packages/RampartModels/Sources/RampartModels/Generated
 rm -f "$out"/*.pb.swift
 protoc --plugin=protoc-gen-swift="$plugin" --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \

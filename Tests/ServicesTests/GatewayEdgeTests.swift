@@ -137,7 +137,7 @@ struct GatewayEdgeTests {
         #expect(try await httpRequest(port: port, "TRACE", "/v1/no/such/thing").status == 404)
     }
 
-    @Test("GW-7: security.txt names the contact and an expiry ahead")
+    @Test("GW-7, IR-3: security.txt names the contact, the disclosure policy (served as SECURITY.md says it) and an expiry ahead")
     func securityTxt() async throws {
         let (cluster, port) = try await AuthHTTPTests.cluster()
         defer { Task { await cluster.stop() } }
@@ -145,6 +145,14 @@ struct GatewayEdgeTests {
         #expect(response.headers["content-type"] == "text/plain; charset=utf-8")
         let lines = response.body.split(separator: "\n").map(String.init)
         #expect(lines.contains("Contact: mailto:security@example.com"))
+        #expect(lines.contains("Policy: http://127.0.0.1:8080/security-policy"))
+        #expect(lines.contains("Canonical: http://127.0.0.1:8080/.well-known/security.txt"))
+        let policy = try await httpRequest(port: port, "GET", "/security-policy")
+        #expect(policy.status == 200 && policy.headers["content-type"] == "text/markdown; charset=utf-8")
+        // The served copy is SECURITY.md as committed (`make security-policy` after an edit).
+        let committed = try String(contentsOf: repositoryRoot.appendingPathComponent("SECURITY.md"), encoding: .utf8)
+        #expect(policy.body == committed)
+        #expect(committed.contains("72 hours") && committed.contains("7 days") && committed.contains("90 days"))
         let expires = try #require(lines.first { $0.hasPrefix("Expires: ") }?.dropFirst(9))
         let date = try #require(ISO8601DateFormatter().date(from: String(expires.prefix(19)) + "Z"))
         #expect(date > Date().addingTimeInterval(90 * 86_400) && date < Date().addingTimeInterval(366 * 86_400))

@@ -99,7 +99,7 @@ public enum GatewayService {
         api.addWebhookRoutes(to: router)
         api.addInboundRoutes(to: router)
         api.addAdminRoutes(to: router)
-        api.addWellKnownRoutes(to: router, contact: settings.securityContact)
+        api.addWellKnownRoutes(to: router, contact: settings.securityContact, publicURL: settings.publicURL)
         // Slow clients (slowloris): a connection that sends nothing for the idle time, even in the
         // middle of a request's head or body, is closed; a body must be complete in its own time.
         let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(settings.idleTimeoutSeconds))))
@@ -144,6 +144,8 @@ extension GatewayService {
 /// without asking auth again: 30, at most 60; a revocation ends it at once),
 /// `RAMPART_GATEWAY_TRUSTED_PROXIES` (addresses and CIDRs whose `X-Forwarded-For` is believed;
 /// none by default), `RAMPART_GATEWAY_SECURITY_CONTACT` (security.txt's `Contact:`),
+/// `RAMPART_GATEWAY_PUBLIC_URL` (where clients reach the gateway, `http://127.0.0.1:8080`: the
+/// absolute links of security.txt),
 /// `RAMPART_GATEWAY_ALLOWLIST_CACHE_SECONDS` (5, at most 60),
 /// `RAMPART_GATEWAY_IDLE_TIMEOUT_SECONDS` (30), `RAMPART_GATEWAY_BODY_SECONDS` (10),
 /// `RAMPART_GATEWAY_CALL_TIMEOUT_SECONDS` (10: a service slower than this gets the client 504);
@@ -158,6 +160,8 @@ public struct GatewaySettings: Sendable {
     public var apiKeyCacheSeconds: Int
     public var trustedProxies: [IPNetwork]
     public var securityContact: String
+    /// The gateway's address as clients see it (scheme, host, optional port; no path).
+    public var publicURL: String
     /// How long a tenant's IP allowlist is used before it is fetched again; a change made
     /// through this replica applies at once.
     public var allowlistCacheSeconds: Int
@@ -179,6 +183,7 @@ public struct GatewaySettings: Sendable {
         apiKeyCacheSeconds: Int = 30,
         trustedProxies: [IPNetwork] = [],
         securityContact: String = "mailto:security@example.com",
+        publicURL: String = "http://127.0.0.1:8080",
         allowlistCacheSeconds: Int = 5,
         idleTimeoutSeconds: Int = 30,
         bodySeconds: Int = 10,
@@ -191,6 +196,7 @@ public struct GatewaySettings: Sendable {
         self.apiKeyCacheSeconds = apiKeyCacheSeconds
         self.trustedProxies = trustedProxies
         self.securityContact = securityContact
+        self.publicURL = publicURL
         self.allowlistCacheSeconds = allowlistCacheSeconds
         self.idleTimeoutSeconds = idleTimeoutSeconds
         self.bodySeconds = bodySeconds
@@ -206,12 +212,17 @@ public struct GatewaySettings: Sendable {
         {
             reader.problem("RAMPART_GATEWAY_SECURITY_CONTACT must be a mailto: or https:// URI (RFC 9116)")
         }
+        let publicURL = reader.string("gateway.public-url", default: "http://127.0.0.1:8080")
+        if !Self.isPublicURL(publicURL) {
+            reader.problem("RAMPART_GATEWAY_PUBLIC_URL must be an http:// or https:// address with no path, query or spaces, e.g. https://id.example.com")
+        }
         self.init(
             issuer: reader.string("gateway.token-issuer", default: "rampart"),
             clockLeewaySeconds: reader.int("gateway.clock-leeway-seconds", default: 30, range: 0...300),
             apiKeyCacheSeconds: reader.int("gateway.api-key-cache-seconds", default: 30, range: 1...60),
             trustedProxies: reader.networks("gateway.trusted-proxies"),
             securityContact: contact,
+            publicURL: publicURL,
             allowlistCacheSeconds: reader.int("gateway.allowlist-cache-seconds", default: 5, range: 1...60),
             idleTimeoutSeconds: reader.int("gateway.idle-timeout-seconds", default: 30, range: 1...600),
             bodySeconds: reader.int("gateway.body-seconds", default: 10, range: 1...300),
@@ -222,6 +233,14 @@ public struct GatewaySettings: Sendable {
     }
 
     enum FailureMode: String, CaseIterable { case open, closed }
+
+    /// `http(s)://host[:port]`, nothing after: it is spliced into security.txt's lines.
+    static func isPublicURL(_ text: String) -> Bool {
+        guard text.utf8.count <= 256, let rest = ["https://", "http://"].first(where: text.hasPrefix).map({ text.dropFirst($0.count) }),
+            !rest.isEmpty
+        else { return false }
+        return rest.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || ".-:[]".unicodeScalars.contains($0)) }
+    }
 
     private static func tls(_ reader: inout EnvironmentReader) -> GatewayTLS? {
         let certificate = reader.optionalString("gateway.tls.certificate")
