@@ -42,51 +42,41 @@ extension Tenants {
         )
         for try await _ in existing { throw RampartError(.alreadyExists, "\(email) is already a member", details: ["field": "email"]) }
 
-        let id = UUID()
-        let invitedBy = call.principal ?? "system:tenants"
-        let expires = WallClock.milliseconds() + Int64(settings.invitationSeconds) * 1000
+        var invitation = Rampart_V1_Invitation()
+        invitation.invitationID = UUID().uuidString.lowercased()
+        invitation.email = email.description
+        invitation.role = role.proto
+        invitation.expiresAtMs = WallClock.milliseconds() + Int64(settings.invitationSeconds) * 1000
+        invitation.invitedBy = call.principal ?? "system:tenants"
         let tenantName = try await registry.find(tenant)?.name ?? ""
-        try await database.transaction { connection in
+        try await database.transaction { [invitation] connection in
             let token = Self.newInvitationToken(tenant)
             var binds = PostgresBindings()
-            binds.append(id)
-            binds.append(email.description)
+            binds.append(invitation.invitationID)
+            binds.append(invitation.email)
             binds.append(role.rawValue)
             binds.append(ByteBuffer(bytes: token.hash))
-            binds.append(invitedBy)
-            binds.append(Double(expires) / 1000)
+            binds.append(invitation.invitedBy)
+            binds.append(Double(invitation.expiresAtMs) / 1000)
             try await connection.query(
                 PostgresQuery(
                     unsafeSQL:
-                        "INSERT INTO \(schema).invitations (id, email, role, token_hash, invited_by, expires_at) VALUES ($1, $2, $3, $4, $5, to_timestamp($6))",
+                        "INSERT INTO \(schema).invitations (id, email, role, token_hash, invited_by, expires_at) VALUES ($1::uuid, $2, $3, $4, $5, to_timestamp($6))",
                     binds: binds
                 ),
                 logger: logger
             )
             // Inside the transaction: an invitation whose mail could not be queued is not kept.
-            try await mailInvitation(
-                to: email,
-                role: role,
-                token: token.token,
-                expires: expires,
-                tenant: tenant,
-                tenantName: tenantName,
-                inviter: caller,
-                on: connection
-            )
+            try await mail(invitation, token: token.token, tenant: tenant, tenantName: tenantName, inviter: caller, on: connection)
         }
         var event = auditEvent(.memberInvited, tenant: tenant, call: call)
         event.target.type = "invitation"
-        event.target.id = id.uuidString.lowercased()
+        event.target.id = invitation.invitationID
         event.details = ["email": email.description, "role": role.rawValue]
         await record(event)
 
         var reply = Rampart_V1_InviteMemberReply()
-        reply.invitation.invitationID = id.uuidString.lowercased()
-        reply.invitation.email = email.description
-        reply.invitation.role = role.proto
-        reply.invitation.expiresAtMs = expires
-        reply.invitation.invitedBy = invitedBy
+        reply.invitation = invitation
         return reply
     }
 
@@ -211,7 +201,9 @@ extension Tenants {
         let id = try Self.invitationID(request.invitationID)
         let expires = WallClock.milliseconds() + Int64(settings.invitationSeconds) * 1000
         let tenantName = try await registry.find(tenant)?.name ?? ""
-        let invitation = try await changeInvitation(id, in: tenant, caller: caller) { connection, invitation in
+        var invitation = try await changeInvitation(id, in: tenant, caller: caller) { connection, open in
+            var invitation = open
+            invitation.expiresAtMs = expires
             let token = Self.newInvitationToken(tenant)
             var binds = PostgresBindings()
             binds.append(ByteBuffer(bytes: token.hash))
@@ -224,25 +216,15 @@ extension Tenants {
                 ),
                 logger: logger
             )
-            guard let email = EmailAddress(invitation.email), let role = MemberRoleName(invitation.role) else { throw RampartError.internalError() }
-            try await mailInvitation(
-                to: email,
-                role: role,
-                token: token.token,
-                expires: expires,
-                tenant: tenant,
-                tenantName: tenantName,
-                inviter: caller,
-                on: connection
-            )
+            try await mail(invitation, token: token.token, tenant: tenant, tenantName: tenantName, inviter: caller, on: connection)
         }
         var event = auditEvent(.invitationResent, tenant: tenant, call: call)
         event.target.type = "invitation"
         event.target.id = id.uuidString.lowercased()
         await record(event)
+        invitation.expiresAtMs = expires
         var reply = Rampart_V1_InviteMemberReply()
         reply.invitation = invitation
-        reply.invitation.expiresAtMs = expires
         return reply
     }
 
@@ -313,11 +295,9 @@ extension Tenants {
 
     /// Queues the invitation's mail (AUTH-10) for the mail sender. The inviter is named by
     /// their address as this tenant knows it.
-    private func mailInvitation(
-        to email: EmailAddress,
-        role: MemberRoleName,
+    private func mail(
+        _ invitation: Rampart_V1_Invitation,
         token: String,
-        expires: Int64,
         tenant: TenantID,
         tenantName: String,
         inviter: Caller,
@@ -326,13 +306,13 @@ extension Tenants {
         var mail = Rampart_V1_MailRequest()
         mail.eventID = UUID().uuidString.lowercased()
         mail.template = "invitation"
-        mail.to = email.description
+        mail.to = invitation.email
         mail.tenantID = tenant.hex
         mail.tenantName = tenantName
         mail.token = token
-        mail.expiresAtMs = expires
+        mail.expiresAtMs = invitation.expiresAtMs
         mail.occurredAtMs = WallClock.milliseconds()
-        mail.values["role"] = role.rawValue
+        mail.values["role"] = MemberRoleName(invitation.role)?.rawValue ?? ""
         if let inviter = inviter.userID, let member = try await member(inviter, in: tenant, on: connection) {
             mail.values["inviter"] = member.email
         }
