@@ -3,10 +3,10 @@
 // whole graph once and `swift test` runs every suite (SwiftPM runs only the root's tests).
 import PackageDescription
 
-let services = ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks", "gateway"]
+let services = ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks", "gateway", "mail"]
 let serviceLibraries: [(library: String, package: String)] = [
     ("AuthService", "auth"), ("TenantsService", "tenants"), ("PermissionsService", "permissions"), ("AuditService", "audit"),
-    ("RateLimitService", "rate-limit"), ("WebhooksService", "webhooks"), ("GatewayService", "gateway"),
+    ("RateLimitService", "rate-limit"), ("WebhooksService", "webhooks"), ("GatewayService", "gateway"), ("MailService", "mail"),
 ]
 
 let package = Package(

@@ -28,11 +28,15 @@ export RAMPART_TEST_NATS_URL=nats://127.0.0.1:$nats_port
 export RAMPART_TEST_TMPDIR=$work/tmp
 mkdir -p "$RAMPART_TEST_TMPDIR"
 
+# The test peers that are real programs of their own: an SMTP server (aiosmtpd) for mail.
+source scripts/venv.sh
+venv_require aiosmtpd==1.4.6
+
 swift build --build-tests
 # The executables (the modules are built already): the audit loss test kills and restarts
 # audit, the export tests run the offline verifier, the backup drill the backup tools, and the
 # deploy check reads what each links.
-for product in auth tenants permissions audit rate-limit webhooks gateway rampart-audit rampart-backup rampart-restore; do
+for product in auth tenants permissions audit rate-limit webhooks gateway mail rampart-audit rampart-backup rampart-restore; do
     swift build --product "$product"
 done
 swift test --skip-build "$@"

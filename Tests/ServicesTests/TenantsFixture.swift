@@ -2,6 +2,7 @@ import AuditService
 import AuthService
 import Foundation
 import GatewayService
+import MailService
 import NATSKit
 import PermissionsService
 import RampartModels
@@ -30,6 +31,12 @@ final class TenantsCluster: @unchecked Sendable {
     var webhooksSettings = WebhooksSettings()
     var webhooksClock = DeliveryClock.wall
     var webhooksResolver: DestinationGuard.Resolver = SystemResolver.addresses
+    /// mail as a test needs it: by default into a folder of the test's own.
+    lazy var mailSettings = MailSettings(
+        delivery: .directory(FileManager.default.temporaryDirectory.appendingPathComponent("mail-\(UUID().uuidString)").path),
+        from: EmailAddress("no-reply@rampart.example")!,
+        retrySeconds: [1, 1]
+    )
     let rateLimitSettings: RateLimitSettings
     /// Tests only: the shipped default cost is 12.
     static let testAuthSettings = AuthSettings(passwordAlgorithm: .bcrypt(cost: 4))
@@ -112,6 +119,7 @@ final class TenantsCluster: @unchecked Sendable {
         case .webhooks: WebhooksService.descriptor(settings: webhooksSettings, clock: webhooksClock, resolver: webhooksResolver)
         case .rateLimit: RateLimitService.descriptor(settings: rateLimitSettings)
         case .gateway: GatewayService.descriptor(settings: gatewaySettings, publicPort: gatewayPort)
+        case .mail: MailService.descriptor(settings: mailSettings)
         }
     }
 

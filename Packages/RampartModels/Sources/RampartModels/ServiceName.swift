@@ -1,4 +1,4 @@
-/// The seven Rampart services. One name per service, used for the executable, the NATS subject
+/// The eight Rampart services. One name per service, used for the executable, the NATS subject
 /// token, the queue group, the database and the NATS user.
 public enum ServiceName: String, CaseIterable, Sendable, Codable {
     case auth
@@ -8,6 +8,8 @@ public enum ServiceName: String, CaseIterable, Sendable, Codable {
     case rateLimit = "rate-limit"
     case webhooks
     case gateway
+    /// The sender of outbound mail (AUTH-10).
+    case mail
 
     /// The executable's and the deployment's name (`rate-limit`).
     public var executableName: String { rawValue }

@@ -49,6 +49,8 @@ public struct RateLimitPolicy: Sendable, Equatable {
         RateLimitPolicy(name: "api_key", key: .apiKey, limit: 60, windowSeconds: 60, algorithm: .gcra, perKeyLimit: true),
         // AUTH-8: another verification mail, per account.
         RateLimitPolicy(name: "verification_resend", key: .account, limit: 3, windowSeconds: 3600),
+        // AUTH-10: mails to one address, whatever asks for them (a reset form cannot flood a mailbox).
+        RateLimitPolicy(name: "mail_recipient", key: .account, limit: 10, windowSeconds: 3600),
     ]
 
     /// Names are what RateLimit-Policy carries, quoted: keep them plain.

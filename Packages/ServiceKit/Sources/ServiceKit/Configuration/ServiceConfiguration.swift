@@ -71,7 +71,7 @@ public struct ServiceConfiguration: Sendable {
         self.maxRequestsInFlight = maxRequestsInFlight
     }
 
-    /// Default ops port of each service, so that all seven can run on one machine.
+    /// Default ops port of each service, so that all eight can run on one machine.
     public static func defaultOpsPort(_ service: ServiceName) -> Int {
         switch service {
         case .auth: 9101
@@ -81,13 +81,14 @@ public struct ServiceConfiguration: Sendable {
         case .rateLimit: 9105
         case .webhooks: 9106
         case .gateway: 9107
+        case .mail: 9108
         }
     }
 
     /// Whether the service stores data in PostgreSQL (ARCHITECTURE "Data": rate-limit keeps its
-    /// state in NATS key-value buckets; the gateway keeps none).
+    /// state in NATS key-value buckets; the gateway and mail keep none).
     public static func ownsDatabase(_ service: ServiceName) -> Bool {
-        service != .gateway && service != .rateLimit
+        service != .gateway && service != .rateLimit && service != .mail
     }
 
     public init(service: ServiceName, environment: [String: String], reader: inout EnvironmentReader) {

@@ -1,0 +1,137 @@
+import Mustache
+import RampartModels
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What each kind of mail says (swift-mustache): a subject and a plain-text body (the TEXT
+/// content type: nothing escaped, headers are encoded apart), and an HTML body in which every
+/// value is HTML-escaped. Tenant names, inviters and other values come from people: the
+/// templates put them where escaping applies and never put a secret in a subject.
+public struct MailTemplates: Sendable {
+    struct Kind {
+        var subject: MustacheTemplate
+        var text: MustacheTemplate
+        var html: MustacheTemplate
+        /// Where the link leads, below the public URL; the token follows as `?token=`.
+        var path: String
+    }
+
+    private let kinds: [String: Kind]
+
+    public init() {
+        func kind(_ subject: String, _ text: String, _ html: String, path: String) -> Kind {
+            // The templates are constants of this file: a parse error is a programming error.
+            Kind(
+                subject: try! MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + subject),
+                text: try! MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + text),
+                html: try! MustacheTemplate(string: Self.page(html)),
+                path: path
+            )
+        }
+        kinds = [
+            "invitation": kind(
+                "Join {{tenant}} on Rampart",
+                """
+                Hello,
+
+                {{#inviter}}{{inviter}} invited you{{/inviter}}{{^inviter}}You are invited{{/inviter}} to join {{tenant}} on Rampart as {{role}}.
+
+                Accept the invitation: {{link}}
+
+                The link works once, until {{expires}}. If you did not expect this mail, ignore it: nothing happens without the link.
+                """,
+                """
+                <p>Hello,</p>
+                <p>{{#inviter}}{{inviter}} invited you{{/inviter}}{{^inviter}}You are invited{{/inviter}} to join <strong>{{tenant}}</strong> on Rampart as {{role}}.</p>
+                <p><a href="{{link}}">Accept the invitation</a></p>
+                <p>The link works once, until {{expires}}. If you did not expect this mail, ignore it: nothing happens without the link.</p>
+                """,
+                path: "/invitations/accept"
+            ),
+            "password_reset": kind(
+                "Reset your Rampart password",
+                """
+                Hello,
+
+                Someone asked to reset the password of the Rampart account for this address. If it was you, choose a new one here: {{link}}
+
+                The link works once, until {{expires}}. If it was not you, ignore this mail: your password stays as it is.
+                """,
+                """
+                <p>Hello,</p>
+                <p>Someone asked to reset the password of the Rampart account for this address. If it was you, <a href="{{link}}">choose a new password</a>.</p>
+                <p>The link works once, until {{expires}}. If it was not you, ignore this mail: your password stays as it is.</p>
+                """,
+                path: "/reset-password"
+            ),
+            "email_verification": kind(
+                "Confirm your address for Rampart",
+                """
+                Hello{{#name}} {{name}}{{/name}},
+
+                Confirm that this address is yours: {{link}}
+
+                The link works once, until {{expires}}. If you did not create a Rampart account, ignore this mail.
+                """,
+                """
+                <p>Hello{{#name}} {{name}}{{/name}},</p>
+                <p><a href="{{link}}">Confirm that this address is yours</a>.</p>
+                <p>The link works once, until {{expires}}. If you did not create a Rampart account, ignore this mail.</p>
+                """,
+                path: "/verify-email"
+            ),
+        ]
+    }
+
+    public func knows(_ template: String) -> Bool { kinds[template] != nil }
+
+    /// Subject, text and HTML of `request`, with its link under `publicURL`; nil for a template
+    /// this build does not know.
+    public func render(_ request: Rampart_V1_MailRequest, publicURL: String) -> (subject: String, text: String, html: String)? {
+        guard let kind = kinds[request.template] else { return nil }
+        var values: [String: Any] = [:]
+        for (key, value) in request.values where Self.isValueName(key) { values[key] = value }
+        values["tenant"] = request.tenantName
+        values["name"] = request.recipientName
+        values["link"] = link(request, kind: kind, publicURL: publicURL)
+        values["expires"] = Self.time(request.expiresAtMs)
+        return (kind.subject.render(values), kind.text.render(values), kind.html.render(values))
+    }
+
+    private func link(_ request: Rampart_V1_MailRequest, kind: Kind, publicURL: String) -> String {
+        // Tokens are base64url with a dot; anything else a publisher put there is percent-encoded.
+        var token = ""
+        for byte in request.token.utf8 {
+            let safe = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
+            token += safe ? String(UnicodeScalar(byte)) : String(format: "%%%02X", byte)
+        }
+        return "\(publicURL)\(kind.path)?token=\(token)"
+    }
+
+    static func isValueName(_ key: String) -> Bool {
+        (1...32).contains(key.utf8.count) && key.utf8.allSatisfy { (UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) || $0 == UInt8(ascii: "_") }
+    }
+
+    /// `2026-12-08 21:21 UTC`.
+    static func time(_ milliseconds: Int64) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute], from: Date(timeIntervalSince1970: Double(milliseconds) / 1000))
+        return String(format: "%04d-%02d-%02d %02d:%02d UTC", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0, parts.hour ?? 0, parts.minute ?? 0)
+    }
+
+    private static func page(_ body: String) -> String {
+        """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>Rampart</title></head>
+        <body style="font-family: sans-serif; line-height: 1.5; max-width: 40em">
+        \(body)
+        </body></html>
+        """
+    }
+}
