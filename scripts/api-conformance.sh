@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The OpenAPI conformance run (part of `make test`, or alone as `make test-api`): the seven
+# The OpenAPI conformance run (part of `make test`, or alone as `make test-api`): the eight
 # services as `make run` starts them (the debug build `swift build --build-tests` made), then
 # schemathesis generating valid and hostile requests for every operation in api/openapi.json.
 # It fails on any 5xx, any status or content type the document does not list, and any
@@ -16,7 +16,7 @@ scripts/bootstrap.sh
 venv_require schemathesis==4.32.5
 
 # The services' executables, debug, next to the modules the test build made.
-for service in auth tenants permissions audit rate-limit webhooks gateway; do
+for service in auth tenants permissions audit rate-limit webhooks gateway mail; do
     swift build --product "$service" 2>&1 | grep -E "error" || true
 done
 

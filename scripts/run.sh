@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # `make run`: everything on this machine. System packages, PostgreSQL and nats-server (with
 # JetStream and per-service NATS users) on loopback with their data under .run/, a release
-# build, then the seven services. Ctrl-C stops it all.
+# build, then the eight services. Ctrl-C stops it all. Mail is written to .run/mail/ as .eml
+# files (one per message; mail's log names each), not sent.
 #
 # For the API conformance run (scripts/api-conformance.sh): RAMPART_RUN_DIR (the data folder,
 # .run), RAMPART_RUN_BUILD=debug (the debug executables `swift build --build-tests` made, not
-# built again here) and RAMPART_RUN_OPS_BASE (the services' ops ports are base+1…base+7, 9100).
+# built again here) and RAMPART_RUN_OPS_BASE (the services' ops ports are base+1…base+8, 9100).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-services=(auth tenants permissions audit rate-limit webhooks gateway)
+services=(auth tenants permissions audit rate-limit webhooks gateway mail)
 pg_port=${RAMPART_RUN_POSTGRES_PORT:-54329}
 nats_port=${RAMPART_RUN_NATS_PORT:-4222}
 gateway_port=${RAMPART_GATEWAY_PORT:-8080}
@@ -45,6 +46,12 @@ fi
 if ! grep -q '^RAMPART_RUN_WEBHOOKS_KEY_ENCRYPTION_KEYS=' "$secrets"; then
     (umask 077 && echo "RAMPART_RUN_WEBHOOKS_KEY_ENCRYPTION_KEYS=run-1:$(head -c 32 /dev/urandom | base64 -w0)" >>"$secrets")
 fi
+# Services added since the secrets file was made get their NATS password too.
+for service in "${services[@]}"; do
+    var=$(echo "$service" | tr 'a-z-' 'A-Z_')
+    grep -q "^RAMPART_NATS_PASSWORD_$var=" "$secrets" ||
+        (umask 077 && echo "RAMPART_NATS_PASSWORD_$var=n$(head -c 24 /dev/urandom | base64 | tr -d '/+=')" >>"$secrets")
+done
 set -a
 # shellcheck disable=SC1090
 . "$secrets"
@@ -60,7 +67,7 @@ fi
 scripts/infra.sh postgres-start "$pg_dir" "$pg_port"
 socket=$pg_dir/socket
 for service in "${services[@]}"; do
-    [ "$service" = gateway ] || [ "$service" = rate-limit ] && continue
+    [ "$service" = gateway ] || [ "$service" = rate-limit ] || [ "$service" = mail ] && continue
     var=$(echo "$service" | tr 'a-z-' 'A-Z_')
     name=rampart_$(echo "$service" | tr '-' '_')
     password_var=RAMPART_POSTGRES_PASSWORD_$var
@@ -105,6 +112,7 @@ for index in "${!services[@]}"; do
     own=()
     [ "$service" = audit ] && own=(RAMPART_AUDIT_SIGNING_KEY="$RAMPART_RUN_AUDIT_SIGNING_KEY")
     [ "$service" = webhooks ] && own=(RAMPART_WEBHOOKS_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_WEBHOOKS_KEY_ENCRYPTION_KEYS")
+    [ "$service" = mail ] && own=(RAMPART_MAIL_DIRECTORY="$run/mail" RAMPART_MAIL_FROM=no-reply@rampart.test RAMPART_MAIL_PUBLIC_URL="http://127.0.0.1:$gateway_port")
     [ "$service" = auth ] && own=(RAMPART_AUTH_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS" RAMPART_AUTH_PRINT_LINKS=true RAMPART_AUTH_PUBLIC_URL="http://127.0.0.1:$gateway_port")
     env "${own[@]}" RAMPART_NATS_URL="nats://127.0.0.1:$nats_port" RAMPART_NATS_USER="$service" RAMPART_NATS_PASSWORD="${!nats_password}" \
         RAMPART_POSTGRES_PORT="$pg_port" RAMPART_POSTGRES_PASSWORD="${!pg_password}" \
@@ -130,5 +138,5 @@ for index in "${!services[@]}"; do
 done
 echo
 echo "Rampart is running. Gateway: http://127.0.0.1:$gateway_port (try: curl http://127.0.0.1:$gateway_port/healthz)"
-echo "Logs: $run/logs/. Ctrl-C stops everything."
+echo "Logs: $run/logs/. Mail (not sent): $run/mail/. Ctrl-C stops everything."
 wait

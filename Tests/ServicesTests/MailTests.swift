@@ -12,14 +12,19 @@ import Testing
 struct MailTests {
     static let from = EmailAddress("no-reply@rampart.example")!
 
+    /// One certificate for every test of the run: making an RSA key per test is needless load.
+    static let certificate = Result {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("smtp-certificate-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return try SMTPPeer.certificate(in: folder)
+    }
+
     /// A peer with STARTTLS (and `options`), and the client set up to trust its certificate.
     static func secured(_ options: [String] = [], security: SMTPServer.Security = .startTLS, user: String? = nil, password: String? = nil) async throws
         -> (SMTPPeer, SMTPServer)
     {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("smtp-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let (certificate, key) = try SMTPPeer.certificate(in: folder)
-        let peer = try await SMTPPeer.start(["--starttls", certificate, key] + options, folder: folder)
+        let (certificate, key) = try Self.certificate.get()
+        let peer = try await SMTPPeer.start(["--starttls", certificate, key] + options)
         let server = SMTPServer(host: "localhost", port: peer.port, security: security, user: user, password: password, trustedCAFile: certificate)
         return (peer, server)
     }

@@ -36,12 +36,15 @@ class Recorder:
             return "451 4.3.0 try again later"
         self.count += 1
         base = os.path.join(self.folder, str(self.count))
-        with open(base + ".eml", "wb") as out:
-            out.write(envelope.original_content)
-        with open(base + ".json", "w") as out:
-            login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
-            json.dump({"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos, "tls": self.implicit_tls or session.ssl is not None,
-                       "login": login}, out)
+        login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
+        envelope_json = json.dumps({"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
+                                    "tls": self.implicit_tls or session.ssl is not None, "login": login})
+        # The envelope first and each file whole (renamed into place): a reader that sees
+        # <n>.eml finds <n>.json complete.
+        for suffix, data in ((".json", envelope_json.encode()), (".eml", envelope.original_content)):
+            with open(base + suffix + ".tmp", "wb") as out:
+                out.write(data)
+            os.rename(base + suffix + ".tmp", base + suffix)
         return "250 2.0.0 accepted"
 
 

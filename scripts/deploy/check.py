@@ -26,13 +26,14 @@ sys.path.insert(0, os.path.dirname(__file__))
 import kustomize  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SERVICES = ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks", "gateway"]
+SERVICES = ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks", "gateway", "mail"]
 WITH_DATABASE = {"auth", "tenants", "permissions", "audit", "webhooks"}
 # The keys a service refuses to start without (README, configuration).
 REQUIRED_SECRETS = {
     "auth": ["RAMPART_AUTH_KEY_ENCRYPTION_KEYS"],
     "audit": ["RAMPART_AUDIT_SIGNING_KEY"],
     "webhooks": ["RAMPART_WEBHOOKS_KEY_ENCRYPTION_KEYS"],
+    "mail": ["RAMPART_MAIL_SMTP_URL"],
 }
 KUBERNETES_VERSIONS = ["1.30", kubernetes_validate.latest_version()]
 # In debian:bookworm-slim already (required packages, or apt's own dependencies).

@@ -42,7 +42,7 @@ public final class NATSServer: @unchecked Sendable {
     /// A server with the shipped `deploy/nats/nats-server.conf`: each service its own user
     /// (password in `passwords`), limited to its own subjects.
     public static func startShipped() async throws -> NATSServer {
-        let services = ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks", "gateway"]
+        let services = ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks", "gateway", "mail"]
         let passwords = Dictionary(uniqueKeysWithValues: services.map { ($0, "pw-\($0)-\(UInt32.random(in: 0...UInt32.max))") })
         var environment: [String: String] = [:]
         for (service, password) in passwords {
