@@ -113,7 +113,7 @@ for index in "${!services[@]}"; do
     [ "$service" = audit ] && own=(RAMPART_AUDIT_SIGNING_KEY="$RAMPART_RUN_AUDIT_SIGNING_KEY")
     [ "$service" = webhooks ] && own=(RAMPART_WEBHOOKS_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_WEBHOOKS_KEY_ENCRYPTION_KEYS")
     [ "$service" = mail ] && own=(RAMPART_MAIL_DIRECTORY="$run/mail" RAMPART_MAIL_FROM=no-reply@rampart.test RAMPART_MAIL_PUBLIC_URL="http://127.0.0.1:$gateway_port")
-    [ "$service" = auth ] && own=(RAMPART_AUTH_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS" RAMPART_AUTH_PRINT_LINKS=true RAMPART_AUTH_PUBLIC_URL="http://127.0.0.1:$gateway_port")
+    [ "$service" = auth ] && own=(RAMPART_AUTH_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS")
     env "${own[@]}" RAMPART_NATS_URL="nats://127.0.0.1:$nats_port" RAMPART_NATS_USER="$service" RAMPART_NATS_PASSWORD="${!nats_password}" \
         RAMPART_POSTGRES_PORT="$pg_port" RAMPART_POSTGRES_PASSWORD="${!pg_password}" \
         RAMPART_OPS_HOST=127.0.0.1 RAMPART_OPS_PORT=$((ops_base + index + 1)) RAMPART_GATEWAY_HOST=127.0.0.1 RAMPART_GATEWAY_PORT="$gateway_port" \

@@ -76,7 +76,7 @@ struct NATSPermissionsTests {
         }
     }
 
-    @Test("a service publishes only its own events: webhooks cannot create a tenant or speak for auth in the saga")
+    @Test("a service publishes only its own events: webhooks cannot create a tenant or speak for auth in the saga; mail is queued under one's own name")
     func ownEventsOnly() async throws {
         let server = try await NATSServer.startShipped()
         let tenants = try await connect(server, as: "tenants")
@@ -87,7 +87,7 @@ struct NATSPermissionsTests {
         _ = try await webhooks.publish([2], to: "rampart.events.tenant.provisioned.webhooks")
         for forged in [
             "rampart.events.tenant.created", "rampart.events.tenant.provisioned.auth", "rampart.events.member.disabled",
-            "rampart.events.auth.password_reset_requested",
+            "rampart.events.mail.auth", "rampart.events.mail.tenants",
         ] {
             await #expect(throws: NATSError.self, "webhooks published \(forged)") { _ = try await webhooks.publish([3], to: forged) }
         }
@@ -95,6 +95,13 @@ struct NATSPermissionsTests {
         _ = try await auth.publish([4], to: "rampart.events.tenant.provisioned.auth")
         await #expect(throws: NATSError.self) { _ = try await auth.publish([5], to: "rampart.events.tenant.created") }
         await #expect(throws: NATSError.self) { _ = try await auth.publish([6], to: "rampart.events.inbound.stripe") }
+        // AUTH-10: each service queues mail under its own name only, and the sender queues none.
+        _ = try await auth.publish([7], to: "rampart.events.mail.auth")
+        await #expect(throws: NATSError.self) { _ = try await auth.publish([8], to: "rampart.events.mail.tenants") }
+        _ = try await jetStream.publish([9], to: "rampart.events.mail.tenants")
+        await #expect(throws: NATSError.self) { _ = try await jetStream.publish([10], to: "rampart.events.mail.auth") }
+        let mail = try await connect(server, as: "mail").jetStream(timeout: .seconds(2))
+        await #expect(throws: NATSError.self) { _ = try await mail.publish([11], to: "rampart.events.mail.auth") }
     }
 
     @Test("permissions announces revisions in its own bucket, which the gateway watches; it cannot touch auth's revocations")

@@ -216,7 +216,8 @@ struct RPCTests {
             }
         }
         await #expect(throws: RampartError(.deadlineExceeded, "deadline exceeded")) { _ = try await request.value }
-        #expect(clock.now - started < .seconds(5))
+        // Far below the handler's 30 seconds, with room for a machine busy starting every suite.
+        #expect(clock.now - started < .seconds(15))
         #expect(RPCServer.maximumHandlerTime == .seconds(60))
     }
 

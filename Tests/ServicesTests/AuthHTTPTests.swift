@@ -102,7 +102,7 @@ struct AuthHTTPTests {
         let registered = try await post(port, "/v1/auth/register", Self.registration)
         #expect(try await cluster.waitFor(.active, try #require(try object(registered)["tenant_id"] as? String)))
         let verification = try #require(
-            try await cluster.events(Subjects.AccountEvents.emailVerificationRequested, as: Rampart_V1_AccountLink.self).last
+            try await cluster.mails(from: .auth).last { $0.template == "email_verification" }
         )
         let verified = try await post(port, "/v1/auth/email/verify", #"{"token":"\#(verification.token)"}"#)
         #expect(verified.status == 200, "\(verified.body)")
@@ -143,7 +143,7 @@ struct AuthHTTPTests {
         // within 5 a minute. The same answer for an unknown address is tested over NATS.)
         let requested = try await post(port, "/v1/auth/password/reset/request", #"{"email":"ada@lovelace.example"}"#)
         #expect(requested.status == 200, "\(requested.body)")
-        let reset = try #require(try await cluster.events(Subjects.AccountEvents.passwordResetRequested, as: Rampart_V1_AccountLink.self).last)
+        let reset = try #require(try await cluster.mails(from: .auth).last { $0.template == "password_reset" })
         let confirmed = try await post(
             port,
             "/v1/auth/password/reset/confirm",

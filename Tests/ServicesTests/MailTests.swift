@@ -257,7 +257,7 @@ struct MailTests {
         await cluster.stop()
     }
 
-    @Test("TEN-10 end to end: an owner invites, the mail reaches the SMTP server, its link's token makes the person a member")
+    @Test("TEN-10, AUTH-8 end to end: the sign-up's verification and an invitation reach the SMTP server; the invitation link's token makes the person a member")
     func invitationByMail() async throws {
         let (peer, server) = try await Self.secured()
         defer { peer.stop() }
@@ -273,9 +273,12 @@ struct MailTests {
             token: owner
         )
         #expect(invited.status == 201)
-        #expect(try await eventually(within: .seconds(20)) { try peer.received().count == 1 })
-        let mail = try #require(try peer.received().first)
-        #expect(mail.recipients == ["grace@hopper.example"] && mail.tls)
+        // Ada's address verification from her sign-up, then Grace's invitation.
+        #expect(try await eventually(within: .seconds(20)) { try peer.received().count == 2 })
+        let verification = try #require(try peer.received().first { $0.recipients == ["ada@lovelace.example"] })
+        #expect(try SMTPPeer.parse(verification.path).text.contains("https://id.example.com/verify-email?token="))
+        let mail = try #require(try peer.received().first { $0.recipients == ["grace@hopper.example"] })
+        #expect(mail.tls)
         let text = try SMTPPeer.parse(mail.path).text
         let link = try #require(text.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("https://id.example.com/invitations/accept?token=") })
         let token = String(link.dropFirst("https://id.example.com/invitations/accept?token=".count))

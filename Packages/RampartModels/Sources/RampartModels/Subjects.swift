@@ -127,12 +127,6 @@ public enum Subjects {
         }
     }
 
-    /// Links auth sends through the mail sender (AUTH-7, AUTH-8).
-    public enum AccountEvents {
-        public static let passwordResetRequested = "\(eventsPrefix).auth.password_reset_requested"
-        public static let emailVerificationRequested = "\(eventsPrefix).auth.email_verification_requested"
-    }
-
     /// Messages for the mail sender (AUTH-10): `rampart.events.mail.<service>`, one subject per
     /// publisher so that each service's NATS user may speak only for itself.
     public enum MailEvents {

@@ -13,9 +13,9 @@ import Foundation
 #endif
 
 /// Single-use account tokens (AUTH-7 password reset, AUTH-8 email verification): 32 random
-/// bytes, base64url, stored as their SHA-256; the link goes out as an event for the mail sender.
+/// bytes, base64url, stored as their SHA-256; the token goes to the address alone, queued for
+/// the mail sender (AUTH-10) on `rampart.events.mail.auth`.
 struct AccountLinks: Sendable {
-    let settings: AuthSettings
     let database: Database
     let jetStream: JetStream
     let logger: Logger
@@ -25,37 +25,31 @@ struct AccountLinks: Sendable {
         case emailVerification = "email_verification"
 
         var seconds: Int { self == .passwordReset ? AuthSettings.passwordResetSeconds : AuthSettings.emailVerificationSeconds }
-        var path: String { self == .passwordReset ? "/reset-password" : "/verify-email" }
-        var subject: String {
-            self == .passwordReset ? Subjects.AccountEvents.passwordResetRequested : Subjects.AccountEvents.emailVerificationRequested
-        }
     }
 
     func send(_ purpose: Purpose, user: UUID, email: String) async throws {
         let secret = randomBytes(32)
-        let token = Base64.encode(secret, variant: Base64.urlSafeNoPadding)
         let expires = WallClock.milliseconds() + Int64(purpose.seconds) * 1000
-        try await database.client.query(
+        let rows = try await database.client.query(
             """
-            INSERT INTO account_tokens (token_hash, purpose, user_id, expires_at)
-            VALUES (\(ByteBuffer(bytes: sha256(secret))), \(purpose.rawValue), \(user), to_timestamp(\(Double(expires) / 1000)))
+            WITH token AS (
+                INSERT INTO account_tokens (token_hash, purpose, user_id, expires_at)
+                VALUES (\(ByteBuffer(bytes: sha256(secret))), \(purpose.rawValue), \(user), to_timestamp(\(Double(expires) / 1000)))
+            )
+            SELECT name FROM users WHERE id = \(user)
             """,
             logger: logger
         )
-        var event = Rampart_V1_AccountLink()
-        event.eventID = UUID().uuidString.lowercased()
-        event.userID = user.uuidString.lowercased()
-        event.email = email
-        event.token = token
-        event.link = "\(settings.publicURL)\(purpose.path)?token=\(token)"
-        event.expiresAtMs = expires
-        _ = try await jetStream.publish(try event.serializedBytes(), to: purpose.subject, messageID: event.eventID)
-        if settings.printLinks {
-            logger.notice(
-                "account link (development: no mail sender)",
-                metadata: ["purpose": "\(purpose.rawValue)", "email": "\(email)", "link": "\(event.link)"]
-            )
-        }
+        var mail = Rampart_V1_MailRequest()
+        for try await name in rows.decode(String.self) { mail.recipientName = name }
+        mail.eventID = UUID().uuidString.lowercased()
+        // The purpose's name is the template's.
+        mail.template = purpose.rawValue
+        mail.to = email
+        mail.token = Base64.encode(secret, variant: Base64.urlSafeNoPadding)
+        mail.expiresAtMs = expires
+        mail.occurredAtMs = WallClock.milliseconds()
+        _ = try await jetStream.publish(try mail.serializedBytes(), to: Subjects.MailEvents.requested(by: .auth), messageID: mail.eventID)
     }
 
     /// Spends a token: the user it was for, once, before it expires; nil otherwise.

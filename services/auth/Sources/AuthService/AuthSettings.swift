@@ -30,10 +30,6 @@ public struct AuthSettings: Sendable {
     public var sessionSeconds: Int
     /// A new signing key this often; the one it replaces verifies for an access token's life more.
     public var signingKeyRotationSeconds: Int
-    /// Where the links in reset and verification mails point (the console's address).
-    public var publicURL: String
-    /// Development: log each mailed link, so `make run` works without a mail sender.
-    public var printLinks: Bool
     /// PERM-3: the addresses of the platform's super-admins. Applied at every start: an address
     /// removed here loses the flag.
     public var superAdmins: Set<String>
@@ -49,8 +45,6 @@ public struct AuthSettings: Sendable {
         refreshReuseSeconds: Int = 0,
         sessionSeconds: Int = 30 * 86_400,
         signingKeyRotationSeconds: Int = 30 * 86_400,
-        publicURL: String = "http://127.0.0.1:8080",
-        printLinks: Bool = false,
         superAdmins: Set<String> = []
     ) {
         self.passwordAlgorithm = passwordAlgorithm
@@ -63,8 +57,6 @@ public struct AuthSettings: Sendable {
         self.refreshReuseSeconds = refreshReuseSeconds
         self.sessionSeconds = sessionSeconds
         self.signingKeyRotationSeconds = signingKeyRotationSeconds
-        self.publicURL = publicURL
-        self.printLinks = printLinks
         self.superAdmins = superAdmins
     }
 
@@ -88,7 +80,6 @@ public struct AuthSettings: Sendable {
     /// (required), `RAMPART_AUTH_ISSUER`, `RAMPART_AUTH_ACCESS_TOKEN_SECONDS` (900),
     /// `RAMPART_AUTH_REFRESH_REUSE_SECONDS` (0: off; at most 60),
     /// `RAMPART_AUTH_SESSION_SECONDS` (30 days), `RAMPART_AUTH_SIGNING_KEY_ROTATION_SECONDS` (30 days),
-    /// `RAMPART_AUTH_PUBLIC_URL`, `RAMPART_AUTH_PRINT_LINKS` (true in development),
     /// `RAMPART_AUTH_SUPER_ADMINS` (comma-separated addresses; none by default).
     public init(reader: inout EnvironmentReader) {
         let cost = reader.int("auth.bcrypt-cost", default: PasswordAlgorithm.defaultBcryptCost, range: PasswordAlgorithm.minimumBcryptCost...16)
@@ -124,8 +115,6 @@ public struct AuthSettings: Sendable {
             refreshReuseSeconds: reader.int("auth.refresh-reuse-seconds", default: 0, range: 0...60),
             sessionSeconds: reader.int("auth.session-seconds", default: 30 * 86_400, range: 3600...(365 * 86_400)),
             signingKeyRotationSeconds: reader.int("auth.signing-key-rotation-seconds", default: 30 * 86_400, range: 3600...(365 * 86_400)),
-            publicURL: reader.string("auth.public-url", default: "http://127.0.0.1:8080"),
-            printLinks: reader.string("auth.print-links", default: "false") == "true",
             superAdmins: superAdmins
         )
     }

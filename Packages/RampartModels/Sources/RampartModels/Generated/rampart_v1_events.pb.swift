@@ -250,32 +250,6 @@ public nonisolated struct Rampart_V1_Revocation: Sendable {
   public init() {}
 }
 
-/// rampart.events.auth.password_reset_requested and rampart.events.auth.email_verification_requested
-/// — by `auth`, for the mail sender (which subscribes): the link to send. The token is in the
-/// event because the mail must carry it; only its hash is stored. `make run` prints the link.
-public nonisolated struct Rampart_V1_AccountLink: Sendable {
-  // SwiftProtobuf.Message conformance is added in an extension below. See the
-  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
-  // methods supported on all messages.
-
-  public var eventID: String = String()
-
-  public var userID: String = String()
-
-  public var email: String = String()
-
-  /// The full link, from RAMPART_AUTH_PUBLIC_URL and the token.
-  public var link: String = String()
-
-  public var token: String = String()
-
-  public var expiresAtMs: Int64 = 0
-
-  public var unknownFields = SwiftProtobuf.UnknownStorage()
-
-  public init() {}
-}
-
 /// rampart.events.member.changed — by `tenants` whenever a member joins, changes role or status,
 /// or leaves (also the owner added at provisioning). `permissions` re-reads the member from
 /// `tenants` and updates its copy of the tenant role, so events arriving out of order converge.
@@ -782,61 +756,6 @@ nonisolated extension Rampart_V1_Revocation: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Rampart_V1_Revocation.Kind: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0KIND_UNSPECIFIED\0\u{1}SESSION\0\u{1}API_KEY\0")
-}
-
-nonisolated extension Rampart_V1_AccountLink: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
-  public static let protoMessageName: String = _protobuf_package + ".AccountLink"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}user_id\0\u{1}email\0\u{1}link\0\u{1}token\0\u{3}expires_at_ms\0")
-
-  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.eventID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.userID) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self.email) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.link) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.token) }()
-      case 6: try { try decoder.decodeSingularInt64Field(value: &self.expiresAtMs) }()
-      default: break
-      }
-    }
-  }
-
-  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.eventID.isEmpty {
-      try visitor.visitSingularStringField(value: self.eventID, fieldNumber: 1)
-    }
-    if !self.userID.isEmpty {
-      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 2)
-    }
-    if !self.email.isEmpty {
-      try visitor.visitSingularStringField(value: self.email, fieldNumber: 3)
-    }
-    if !self.link.isEmpty {
-      try visitor.visitSingularStringField(value: self.link, fieldNumber: 4)
-    }
-    if !self.token.isEmpty {
-      try visitor.visitSingularStringField(value: self.token, fieldNumber: 5)
-    }
-    if self.expiresAtMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.expiresAtMs, fieldNumber: 6)
-    }
-    try unknownFields.traverse(visitor: &visitor)
-  }
-
-  public static func ==(lhs: Rampart_V1_AccountLink, rhs: Rampart_V1_AccountLink) -> Bool {
-    if lhs.eventID != rhs.eventID {return false}
-    if lhs.userID != rhs.userID {return false}
-    if lhs.email != rhs.email {return false}
-    if lhs.link != rhs.link {return false}
-    if lhs.token != rhs.token {return false}
-    if lhs.expiresAtMs != rhs.expiresAtMs {return false}
-    if lhs.unknownFields != rhs.unknownFields {return false}
-    return true
-  }
 }
 
 nonisolated extension Rampart_V1_MemberChanged: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
