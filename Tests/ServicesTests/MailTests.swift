@@ -292,4 +292,53 @@ struct MailTests {
         #expect(try await TeamsHTTPTests.signIn(port, "grace@hopper.example").status == 200)
         await cluster.stop()
     }
+
+    @Test("AUTH-10 security notices: a sign-in from a new device, a password change and a new API key each mail the account; a known device does not")
+    func securityNotices() async throws {
+        let (peer, server) = try await Self.secured()
+        defer { peer.stop() }
+        let (cluster, port) = try await TeamsHTTPTests.cluster()
+        cluster.mailSettings = MailSettings(delivery: .smtp(server), from: Self.from, publicURL: "https://id.example.com")
+        try await cluster.start(.mail)
+        let (tenant, access) = try await APIKeyHTTPTests.signUp(port, cluster, email: "ada@lovelace.example", number: "732 829 320 00074")
+        func signIn(_ agent: String) async throws -> HTTPTestResponse {
+            try await httpRequest(
+                port: port,
+                "POST",
+                "/v1/auth/login",
+                headers: ["Content-Type": "application/json", "User-Agent": agent],
+                body: Array(#"{"email":"ada@lovelace.example","password":"\#(APIKeyHTTPTests.password)"}"#.utf8)
+            )
+        }
+        func notices() throws -> [String] {
+            try peer.received().compactMap { try SMTPPeer.parse($0.path).headers["subject"]?.first }.filter { !$0.hasPrefix("Confirm") }
+        }
+        // signUp signed in once already (no notice for the first sign-in); the same device again: none.
+        let again = try await APIKeyHTTPTests.send(port, "POST", "/v1/auth/login", #"{"email":"ada@lovelace.example","password":"\#(APIKeyHTTPTests.password)"}"#)
+        #expect(again.status == 200, "\(again.body)")
+        #expect(try await signIn("Mallory's laptop").status == 200)
+        #expect(try await eventually(within: .seconds(20)) { try notices() == ["New sign-in to your Rampart account"] })
+        let notice = try #require(try peer.received().first { try SMTPPeer.parse($0.path).headers["subject"]?.first?.hasPrefix("New sign-in") == true })
+        let text = try SMTPPeer.parse(notice.path).text
+        #expect(text.contains("From: 127.0.0.1 (Mallory's laptop)"))
+        #expect(notice.recipients == ["ada@lovelace.example"])
+
+        let changed = try await APIKeyHTTPTests.send(
+            port,
+            "POST",
+            "/v1/auth/password/change",
+            #"{"current_password":"\#(APIKeyHTTPTests.password)","new_password":"Correct-h0rse-battery"}"#,
+            token: access
+        )
+        #expect(changed.status == 200, "\(changed.body)")
+        _ = try await APIKeyHTTPTests.create(port, tenant, access, #"{"name":"CI deploys","scopes":["boards:read"]}"#)
+        #expect(
+            try await eventually(within: .seconds(20)) {
+                try Set(notices()) == ["New sign-in to your Rampart account", "Your Rampart password was changed", "A new API key was created"]
+            }
+        )
+        let key = try #require(try peer.received().first { try SMTPPeer.parse($0.path).headers["subject"]?.first == "A new API key was created" })
+        #expect(try SMTPPeer.parse(key.path).text.contains("CI deploys (rk_"))
+        await cluster.stop()
+    }
 }

@@ -67,6 +67,7 @@ extension Sessions {
         _ = try? await audit.publish(
             Rampart_V1_AuditEvent(.apiKeyCreated, tenant: tenant, target: ("api_key", made.apiKey.apiKeyID), call: call, service: .auth)
         )
+        await notices.send(.apiKeyCreated, to: user, call: call, values: ["key_name": made.apiKey.name, "key_prefix": made.apiKey.prefix])
         return made
     }
 

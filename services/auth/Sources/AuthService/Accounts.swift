@@ -93,6 +93,7 @@ extension Sessions {
         _ = try? await audit.publish(
             Rampart_V1_AuditEvent(.passwordChanged, tenant: tenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
         )
+        await notices.send(.passwordChanged, to: user, call: call)
         var reply = Rampart_V1_ChangePasswordReply()
         reply.otherSessionsRevoked = Int32(revoked)
         return reply
@@ -142,6 +143,7 @@ extension Sessions {
         _ = try? await audit.publish(
             Rampart_V1_AuditEvent(.passwordReset, tenant: defaultTenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
         )
+        await notices.send(.passwordChanged, to: user, call: call, values: ["by_reset": "true"])
         return Rampart_V1_ConfirmPasswordResetReply()
     }
 

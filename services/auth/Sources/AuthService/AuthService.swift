@@ -58,6 +58,7 @@ public enum AuthService {
                 jetStream: jetStream,
                 audit: AuditPublisher(jetStream: jetStream, logger: context.logger),
                 links: try links(context),
+                notices: SecurityNotices(database: database, jetStream: jetStream, logger: context.logger),
                 logger: context.logger
             )
         }

@@ -159,6 +159,7 @@ extension Sessions {
             throw await wrongProof(request.password.isEmpty ? "code" : "password", to: "turn MFA off", tenant: tenant, user: user, call: call)
         }
         await audited(.mfaDisabled, about: user, in: tenant, call: call)
+        await notices.send(.mfaDisabled, to: user, call: call)
         return Rampart_V1_MfaDisableReply()
     }
 
@@ -186,7 +187,10 @@ extension Sessions {
             for try await _ in rows.decode(UUID.self) { removed = true }
             return removed
         }
-        if removed { await audited(.mfaReset, about: target, in: tenant, call: call) }
+        if removed {
+            await audited(.mfaReset, about: target, in: tenant, call: call)
+            await notices.send(.mfaReset, to: target, call: call, values: ["tenant": tenant.hex])
+        }
         var reply = Rampart_V1_MfaResetReply()
         reply.reset = removed
         return reply

@@ -27,6 +27,7 @@ struct Sessions: Sendable {
     let jetStream: JetStream
     let audit: AuditPublisher
     let links: AccountLinks
+    let notices: SecurityNotices
     let logger: Logger
 
     /// One answer for every way a sign-in can fail on the credentials (AUTH-5).
@@ -81,12 +82,27 @@ struct Sessions: Sendable {
         let session = UUID()
         let refresh = Self.newRefreshToken(tenant)
         let schema = quotedSchema(tenant)
-        try await database.transaction { connection in
+        let userAgent = String((call.userAgent ?? "").prefix(512))
+        let newDevice: Bool = try await database.transaction { connection in
+            // A device and address this account never signed in from here, when it has before.
+            var seen = PostgresBindings()
+            seen.append(user)
+            seen.append(userAgent)
+            seen.append(call.clientIP ?? "")
+            let history = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: "SELECT count(*), count(*) FILTER (WHERE user_agent = $2 AND ip = $3) FROM \(schema).sessions WHERE user_id = $1",
+                    binds: seen
+                ),
+                logger: logger
+            )
+            var newDevice = false
+            for try await (all, same) in history.decode((Int64, Int64).self) { newDevice = all > 0 && same == 0 }
             var binds = PostgresBindings()
             binds.append(session)
             binds.append(user)
             binds.append(call.clientIP ?? "")
-            binds.append(String((call.userAgent ?? "").prefix(512)))
+            binds.append(userAgent)
             binds.append(amr.joined(separator: " "))
             binds.append(Double(settings.sessionSeconds))
             try await connection.query(
@@ -105,9 +121,11 @@ struct Sessions: Sendable {
                 "INSERT INTO user_tenants (user_id, tenant_id) VALUES (\(user), \(tenant.hex)) ON CONFLICT DO NOTHING",
                 logger: logger
             )
+            return newDevice
         }
         let reply = try await tokens(user: user, tenant: tenant, session: session, role: role, refresh: refresh.token, amr: amr)
-        await loggedIn(user: user, email: email, tenant: tenant, session: session, call: call)
+        await loggedIn(user: user, email: email, tenant: tenant, session: session, newDevice: newDevice, call: call)
+        if newDevice { await notices.send(.newSignIn, to: user, call: call) }
         return reply
     }
 
@@ -407,7 +425,7 @@ struct Sessions: Sendable {
         _ = try? await audit.publish(event)
     }
 
-    func loggedIn(user: UUID, email: EmailAddress, tenant: TenantID, session: UUID, call: CallContext) async {
+    func loggedIn(user: UUID, email: EmailAddress, tenant: TenantID, session: UUID, newDevice: Bool, call: CallContext) async {
         var activity = Rampart_V1_MemberLoggedIn()
         activity.eventID = UUID().uuidString.lowercased()
         activity.tenantID = tenant.hex
@@ -416,6 +434,7 @@ struct Sessions: Sendable {
         _ = try? await jetStream.publish(try activity.serializedBytes(), to: Subjects.MemberEvents.loggedIn, messageID: activity.eventID)
         var event = auditEvent(.loginSucceeded, tenant: tenant, user: user, session: session, call: call)
         event.actor.email = email.description
+        if newDevice { event.details["new_device"] = "true" }
         _ = try? await audit.publish(event)
     }
 

@@ -17,8 +17,8 @@ import Foundation
 /// one (5xx, an unknown template, an address that is not one) or the last failed attempt goes
 /// to the dead letters (`rampart.mail.dead`, stream `RAMPART_MAIL_DEAD`) with the reason. Sent
 /// event IDs are remembered for a week (bucket `rampart_mail_sent`), so a redelivered event is
-/// not sent again; each address gets at most the `mail_recipient` policy's mails (rate-limit),
-/// so a reset form cannot flood a mailbox.
+/// not sent again; each address gets at most the `mail_recipient` policy's mails of each kind
+/// (rate-limit), so a reset form cannot flood a mailbox, nor notices crowd out resets.
 struct MailSender: Service {
     let settings: MailSettings
     let transport: any MailTransport
@@ -103,7 +103,8 @@ struct MailSender: Service {
         // Counted once per message, not per attempt.
         if attempt == 1 {
             let call = CallContext(principal: "system:mail")
-            switch await rateLimit.check(policy: "mail_recipient", key: to.description, context: call) {
+            // Per address and kind of mail: notices cannot use up the budget of resets.
+            switch await rateLimit.check(policy: "mail_recipient", key: "\(request.template) \(to)", context: call) {
             case .allowed, .allowedUnchecked: break
             case .refused: return .dropped("this address got the most mails its limit allows; try later")
             case .unavailable(let error): return .retry("the rate limiter is unavailable (\(error.code.name))")

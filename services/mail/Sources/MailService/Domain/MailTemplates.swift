@@ -20,7 +20,7 @@ public struct MailTemplates: Sendable {
         var path: String
     }
 
-    private let kinds: [String: Kind]
+    private var kinds: [String: Kind]
 
     public init() {
         func kind(_ subject: String, _ text: String, _ html: String, path: String) -> Kind {
@@ -85,6 +85,49 @@ public struct MailTemplates: Sendable {
                 path: "/verify-email"
             ),
         ]
+        // Security notices: what happened, when and from where, and what to do if it was not you.
+        func notice(_ subject: String, _ what: String) -> Kind {
+            kind(
+                subject,
+                """
+                Hello{{#name}} {{name}}{{/name}},
+
+                \(what)
+
+                When: {{when}}
+                From: {{ip}} ({{user_agent}})
+
+                If this was you, there is nothing to do. If it was not, reset your password now and tell your organization's administrator.
+                """,
+                """
+                <p>Hello{{#name}} {{name}}{{/name}},</p>
+                <p>\(what)</p>
+                <p>When: {{when}}<br>From: {{ip}} ({{user_agent}})</p>
+                <p>If this was you, there is nothing to do. If it was not, reset your password now and tell your organization's administrator.</p>
+                """,
+                path: "/reset-password"
+            )
+        }
+        kinds["notice_new_sign_in"] = notice(
+            "New sign-in to your Rampart account",
+            "Your account was signed in to from a device or address it had not used before."
+        )
+        kinds["notice_password_changed"] = notice(
+            "Your Rampart password was changed",
+            "The password of your account was {{#by_reset}}reset with a link sent to this address{{/by_reset}}{{^by_reset}}changed{{/by_reset}}, and your other sessions were ended."
+        )
+        kinds["notice_mfa_disabled"] = notice(
+            "Two-factor authentication was turned off",
+            "Two-factor authentication was turned off for your account: signing in now needs only the password."
+        )
+        kinds["notice_mfa_reset"] = notice(
+            "An administrator reset your two-factor authentication",
+            "An administrator of one of your organizations turned two-factor authentication off for your account, as is done when the phone and backup codes are lost. Set it up again at your next sign-in."
+        )
+        kinds["notice_api_key_created"] = notice(
+            "A new API key was created",
+            "A new API key, {{key_name}} ({{key_prefix}}…), was created with your account. It can act as you within its scopes until it is revoked."
+        )
     }
 
     public func knows(_ template: String) -> Bool { kinds[template] != nil }
@@ -99,6 +142,7 @@ public struct MailTemplates: Sendable {
         values["name"] = request.recipientName
         values["link"] = link(request, kind: kind, publicURL: publicURL)
         values["expires"] = Self.time(request.expiresAtMs)
+        values["when"] = Self.time(request.occurredAtMs)
         return (kind.subject.render(values), kind.text.render(values), kind.html.render(values))
     }
 
