@@ -20,31 +20,23 @@ extension Registration {
         // The token first: nothing is hashed or written for one that cannot be used.
         let invitation = try await invitation(request.token, call: call)
         guard let email = EmailAddress(invitation.email) else { throw RampartError.internalError() }
-        var problems: [(field: String, message: String)] = []
-        let name = displayName(request.name, maximum: 200)
-        if name == nil { problems.append(("name", "the name must be 1 to 200 characters, without control characters or direction overrides")) }
-        let violations = settings.passwordPolicy.violations(request.password, email: email)
-        if !violations.isEmpty { problems.append(("password", "the password needs " + violations.joined(separator: ", "))) }
+        let (name, problems) = newAccount(name: request.name, password: request.password, email: email)
         if !problems.isEmpty { throw RampartError.invalidFields(problems) }
         guard let name else { throw RampartError.internalError() }
 
         let user = UUID()
-        let hash = try await hasher.hash(request.password)
-        do {
-            try await database.client.query(
-                """
-                INSERT INTO users (id, email, name, password_hash, status, email_verified_at)
-                VALUES (\(user), \(email.description), \(name), \(hash), 'pending', now())
-                """,
-                logger: logger
-            )
-        } catch let error as PSQLError where error.sqlState == "23505" {
-            throw RampartError(
+        try await insertPending(
+            user,
+            email: email,
+            name: name,
+            password: request.password,
+            verified: true,
+            taken: RampartError(
                 .alreadyExists,
                 "an account with this address exists already: sign in, then accept the invitation signed in",
                 details: ["field": "token"]
             )
-        }
+        )
         let tenant: String
         do {
             tenant = try await accept(request.token, user: user, email: email, call: call).tenantID

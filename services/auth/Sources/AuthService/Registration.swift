@@ -26,10 +26,8 @@ struct Registration: Sendable {
         var problems: [(field: String, message: String)] = []
         let email = request.email.utf8.count <= 254 ? EmailAddress(request.email) : nil
         if email == nil { problems.append(("email", "the email must be a valid address")) }
-        let name = displayName(request.name, maximum: 200)
-        if name == nil { problems.append(("name", "the name must be 1 to 200 characters, without control characters or direction overrides")) }
-        let violations = settings.passwordPolicy.violations(request.password, email: email)
-        if !violations.isEmpty { problems.append(("password", "the password needs " + violations.joined(separator: ", "))) }
+        let (name, accountProblems) = newAccount(name: request.name, password: request.password, email: email)
+        problems += accountProblems
         if request.organization.name.isEmpty || request.organization.country.isEmpty || request.organization.registrationNumber.isEmpty {
             problems.append(("organization", "the organization's name, country and registration number are required"))
         }
@@ -39,21 +37,14 @@ struct Registration: Sendable {
         }
 
         let user = UUID()
-        let hash = try await hasher.hash(request.password)
-        do {
-            try await database.client.query(
-                """
-                INSERT INTO users (id, email, name, password_hash, status) VALUES (\(user), \(email.description), \(name), \(hash), 'pending')
-                """,
-                logger: logger
-            )
-        } catch let error as PSQLError where error.sqlState == "23505" {
-            throw RampartError(
-                .alreadyExists,
-                "an account with this email already exists: sign in, or reset your password",
-                details: ["field": "email"]
-            )
-        }
+        try await insertPending(
+            user,
+            email: email,
+            name: name,
+            password: request.password,
+            verified: false,
+            taken: RampartError(.alreadyExists, "an account with this email already exists: sign in, or reset your password", details: ["field": "email"])
+        )
 
         let tenant: Rampart_V1_Tenant
         do {
@@ -99,6 +90,34 @@ struct Registration: Sendable {
         reply.userID = user.uuidString.lowercased()
         reply.tenantID = tenant.tenantID
         return reply
+    }
+
+    /// A new account's name and password, checked together: the display name, and AUTH-2's
+    /// policy against the account's address. The name as it will be stored, and every problem.
+    func newAccount(name text: String, password: String, email: EmailAddress?) -> (name: String?, problems: [(field: String, message: String)]) {
+        var problems: [(field: String, message: String)] = []
+        let name = displayName(text, maximum: 200)
+        if name == nil { problems.append(("name", "the name must be 1 to 200 characters, without control characters or direction overrides")) }
+        let violations = settings.passwordPolicy.violations(password, email: email)
+        if !violations.isEmpty { problems.append(("password", "the password needs " + violations.joined(separator: ", "))) }
+        return (name, problems)
+    }
+
+    /// Hashes the password and writes the user `pending`: the address's uniqueness decides here,
+    /// before anything else is made; `taken` is the answer when it has an account already.
+    func insertPending(_ user: UUID, email: EmailAddress, name: String, password: String, verified: Bool, taken: RampartError) async throws {
+        let hash = try await hasher.hash(password)
+        do {
+            try await database.client.query(
+                """
+                INSERT INTO users (id, email, name, password_hash, status, email_verified_at)
+                VALUES (\(user), \(email.description), \(name), \(hash), 'pending', CASE WHEN \(verified) THEN now() END)
+                """,
+                logger: logger
+            )
+        } catch let error as PSQLError where error.sqlState == "23505" {
+            throw taken
+        }
     }
 
     /// Users left pending by a registration that stopped half-way (auth killed mid-call).
