@@ -125,28 +125,3 @@ struct Fanout: Service {
         return try message.jsonString(options: options)
     }
 }
-
-/// Wakes the delivery loop when something became due now, so a delivery does not wait for the
-/// next poll.
-final class WakeSignal: Sendable {
-    private let stream: AsyncStream<Void>
-    private let continuation: AsyncStream<Void>.Continuation
-
-    init() {
-        (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-    }
-
-    func signal() { continuation.yield() }
-
-    /// Returns at the next signal, or after `timeout`.
-    func wait(upTo timeout: Duration) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { [stream] in
-                for await _ in stream { return }
-            }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
-        }
-    }
-}
