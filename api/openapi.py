@@ -77,7 +77,8 @@ schemas = {
  "Tenant": obj({"tenant_id": string, "name": string, "slug": string,
                 "status": {"type": "string", "enum": ["TENANT_STATUS_PROVISIONING", "TENANT_STATUS_ACTIVE", "TENANT_STATUS_SUSPENDED", "TENANT_STATUS_DELETING", "TENANT_STATUS_DELETED"]},
                 "plan": string, "country": string, "registration_number": string, "email_domain": string, "data_region": string,
-                "created_at_ms": i64, "last_activity_at_ms": i64, "policies": ref("TenantPolicies"), "waiting_for": arr(string)}),
+                "created_at_ms": i64, "last_activity_at_ms": i64, "policies": ref("TenantPolicies"), "waiting_for": arr(string),
+                "starter_claim_until_ms": dict(i64, description="AUTH-11: while the owner's address is unverified, the domain's Starter claim lapses at this time; absent once held for good")}),
  "UpdateTenantRequest": obj({"name": s(256), "plan": s(32), "mfa_requirement": mfa_requirement_enum, "sso_enforced": boolean, "password_rotation_days": u32}, strict=True),
  "IpAllowlist": obj({"cidrs": arr(s(64), maxItems=100)}, strict=True),
  "Member": obj({"user_id": string, "email": string, "role": role_enum, "status": status_enum, "joined_at_ms": i64}),
@@ -140,7 +141,7 @@ error_codes = {"400": "BadRequest", "401": "Unauthorized", "403": "Forbidden", "
                "409": "Conflict", "413": "ContentTooLarge", "415": "UnsupportedMediaType", "429": "TooManyRequests",
                "503": "ServiceUnavailable", "504": "GatewayTimeout"}
 descriptions = {"400": "malformed input: the body, a parameter or a header", "401": "no credential, or one that is not valid",
-                "403": "not allowed: another tenant, a missing permission (`errors.reason`), an address outside the tenant's IP allowlist",
+                "403": "not allowed: another tenant, a missing permission (`errors.reason`), an address outside the tenant's IP allowlist, an unverified email address where AUTH-11 needs one (`errors.reason`: email_unverified)",
                 "404": "no such route or resource", "408": "the body did not arrive in time", "409": "conflicts with the current state",
                 "413": "the body is larger than 64 KiB", "415": "the body is not application/json",
                 "429": "over a rate limit, or the client's network is banned; see Retry-After and the RateLimit fields",
@@ -234,7 +235,7 @@ paths = {
  "/v1/tenants/{tenant_id}/invitations/{invitation_id}": {
      "delete": op("cancelInvitation", "cancel an open invitation: its token dies (members.manage)", "members", status="204", params=[T, p("invitation_id", uuid), consistency])},
  "/v1/tenants/{tenant_id}/invitations/{invitation_id}/resend": {
-     "post": op("resendInvitation", "mail a new token with a new expiry; the old token dies (members.manage)", "members", response="InviteMemberReply", params=[T, p("invitation_id", uuid), consistency])},
+     "post": op("resendInvitation", "mail a new token with a new expiry; the old token dies (members.manage; a verified address)", "members", response="InviteMemberReply", params=[T, p("invitation_id", uuid), consistency])},
  "/v1/tenants/{tenant_id}": {
      "get": op("getTenant", "the tenant", "tenants", response="Tenant", params=[T]),
      "patch": op("updateTenant", "change name, plan or policies (settings.manage)", "tenants", "UpdateTenantRequest", "Tenant", params=[T, consistency]),
@@ -244,7 +245,7 @@ paths = {
      "put": op("setIpAllowlist", "replace the IP allowlist (settings.manage); your own address must stay inside", "tenants", "IpAllowlist", "IpAllowlist", params=[T, consistency])},
  "/v1/tenants/{tenant_id}/members": {
      "get": op("listMembers", "members and open invitations", "members", response="ListMembersReply", params=[T]),
-     "post": op("inviteMember", "invite a member (members.manage)", "members", "InviteMemberRequest", "InviteMemberReply", status="201", params=[T, consistency])},
+     "post": op("inviteMember", "invite a member (members.manage; AUTH-11: a verified address)", "members", "InviteMemberRequest", "InviteMemberReply", status="201", params=[T, consistency])},
  "/v1/tenants/{tenant_id}/members/{user_id}": {
      "patch": op("updateMember", "change a member's role or status (members.manage)", "members", "UpdateMemberRequest", "MemberReply", params=[T, p("user_id", uuid), consistency], extra_headers=consistency_header),
      "delete": op("removeMember", "remove a member (members.manage)", "members", response="MemberReply", params=[T, p("user_id", uuid), consistency], extra_headers=consistency_header)},
@@ -254,7 +255,7 @@ paths = {
  "/v1/tenants/{tenant_id}/api-keys": {
      "get": op("listApiKeys", "API keys: all for owners and admins, one's own for members", "api-keys", response="ListApiKeysReply",
                params=[T, p("unused_for_days", {"type": "integer", "minimum": 0, "maximum": 3650}, where="query", required=False)]),
-     "post": op("createApiKey", "create an API key; the secret is shown once", "api-keys", "CreateApiKeyRequest", "CreateApiKeyReply", status="201", params=[T])},
+     "post": op("createApiKey", "create an API key; the secret is shown once (AUTH-11: a verified address)", "api-keys", "CreateApiKeyRequest", "CreateApiKeyReply", status="201", params=[T])},
  "/v1/tenants/{tenant_id}/api-keys/{id}": {"delete": op("revokeApiKey", "revoke an API key", "api-keys", status="204", params=[T, p("id", uuid)])},
  "/v1/tenants/{tenant_id}/api-keys/{id}/rotate": {"post": op("rotateApiKey", "replace an API key; the old one works for its grace period", "api-keys", "RotateApiKeyRequest", "CreateApiKeyReply", status="201", params=[T, p("id", uuid)])},
  "/v1/tenants/{tenant_id}/resources/{type}/{id}/roles": {
@@ -275,10 +276,10 @@ paths = {
  "/v1/tenants/{tenant_id}/audit-events/verify": {"get": op("verifyAuditChain", "verify the tenant's hash chain and signed checkpoints (audit.read)", "audit", response="AuditVerifyReply", params=[T, consistency])},
  "/v1/tenants/{tenant_id}/webhooks/endpoints": {
      "get": op("listWebhookEndpoints", "the tenant's webhook endpoints (webhooks.manage)", "webhooks", response="ListEndpointsReply", params=[T, consistency]),
-     "post": op("createWebhookEndpoint", "register an endpoint; the signing secret is answered once (webhooks.manage)", "webhooks", "CreateEndpointRequest", "CreateEndpointReply", status="201", params=[T, consistency])},
+     "post": op("createWebhookEndpoint", "register an endpoint; the signing secret is answered once (webhooks.manage; AUTH-11: a verified address)", "webhooks", "CreateEndpointRequest", "CreateEndpointReply", status="201", params=[T, consistency])},
  "/v1/tenants/{tenant_id}/webhooks/endpoints/{endpoint_id}": {
      "get": op("getWebhookEndpoint", "one endpoint (webhooks.manage)", "webhooks", response="EndpointReply", params=[T, E, consistency]),
-     "patch": op("updateWebhookEndpoint", "change an endpoint; enabling it clears the failure record (webhooks.manage)", "webhooks", "UpdateEndpointRequest", "EndpointReply", params=[T, E, consistency]),
+     "patch": op("updateWebhookEndpoint", "change an endpoint; enabling it clears the failure record (webhooks.manage; AUTH-11: a verified address)", "webhooks", "UpdateEndpointRequest", "EndpointReply", params=[T, E, consistency]),
      "delete": op("deleteWebhookEndpoint", "remove an endpoint and its deliveries (webhooks.manage)", "webhooks", response="EndpointReply", params=[T, E, consistency])},
  "/v1/tenants/{tenant_id}/webhooks/endpoints/{endpoint_id}/secret/rotate": {
      "post": op("rotateWebhookSecret", "a new signing secret; the old one signs beside it for the grace period (webhooks.manage)", "webhooks", "RotateSecretRequest", "CreateEndpointReply", params=[T, E, consistency])},

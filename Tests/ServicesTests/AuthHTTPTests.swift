@@ -273,6 +273,7 @@ struct AuthHTTPTests {
         let (cluster, port) = try await Self.cluster()
         let registered = try await post(port, "/v1/auth/register", Self.registration)
         #expect(try await cluster.waitFor(.active, try #require(try object(registered)["tenant_id"] as? String)))
+        try await APIKeyHTTPTests.verify(port, cluster, email: "ada@lovelace.example")
         let login = try object(try await post(port, "/v1/auth/login", #"{"email":"ada@lovelace.example","password":"Tr0ub4dor&3xkcd!"}"#))
         let access = try #require(login["access_token"] as? String)
         let tenant = try #require(login["tenant_id"] as? String)

@@ -17,7 +17,8 @@ struct AuthSessionTests {
     /// auth, tenants and rate-limit, and one registered user whose tenant is active.
     static func signedUp(
         email: String = "jane@initech.example",
-        authSettings: AuthSettings = TenantsCluster.testAuthSettings
+        authSettings: AuthSettings = TenantsCluster.testAuthSettings,
+        verified: Bool = false
     ) async throws -> (TenantsCluster, Rampart_V1_RegisterReply) {
         let cluster = try await TenantsCluster.start(
             settings: TenantsSettings(sagaServices: [.tenants, .auth]),
@@ -33,6 +34,12 @@ struct AuthSessionTests {
         request.organization.registrationNumber = "94-2404110"
         let reply: Rampart_V1_RegisterReply = try await cluster.call(Subjects.Auth.register, request, ip: "203.0.113.70")
         #expect(try await cluster.waitFor(.active, reply.tenantID))
+        if verified {
+            // With the token its mail carries (AUTH-11: API keys need it).
+            var verification = Rampart_V1_VerifyEmailRequest()
+            verification.token = try #require(try await cluster.mails(from: .auth).last { $0.template == "email_verification" }).token
+            let _: Rampart_V1_VerifyEmailReply = try await cluster.call(Subjects.Auth.verifyEmail, verification)
+        }
         return (cluster, reply)
     }
 
@@ -154,7 +161,7 @@ struct AuthSessionTests {
 
     @Test("unknown email, wrong password and disabled member get the same answer; a disabled member cannot refresh")
     func sameAnswer() async throws {
-        let (cluster, user) = try await Self.signedUp()
+        let (cluster, user) = try await Self.signedUp(verified: true)
         let unknown = await expectError(.unauthenticated) {
             _ = try await login(cluster, "nobody@initech.example", Self.password, ip: "198.51.100.81")
         }

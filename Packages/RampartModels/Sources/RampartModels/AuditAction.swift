@@ -18,6 +18,7 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case tenantActivated = "tenant.activated"
     case tenantPolicyChanged = "tenant.policy_changed"
     case tenantDeleted = "tenant.deleted"
+    case starterClaimLapsed = "tenant.starter_claim_lapsed"
     case memberInvited = "member.invited"
     case memberJoined = "member.joined"
     case invitationCancelled = "invitation.cancelled"

@@ -41,6 +41,16 @@ public struct RampartError: Error, Sendable, Equatable, CustomStringConvertible 
         return RampartError(.invalidArgument, problems.map(\.message).joined(separator: "; "), details: details)
     }
 
+    /// AUTH-11: `action` needs proof of the mailbox, and the caller's address is not verified.
+    public static func emailUnverified(_ action: String) -> RampartError {
+        RampartError(
+            .permissionDenied,
+            "\(action) needs a verified email address: open the link in the verification mail "
+                + "(POST /v1/auth/email/verification/resend sends another), then refresh your token",
+            details: ["reason": "email_unverified"]
+        )
+    }
+
     public static func internalError() -> RampartError {
         RampartError(.internal, "internal error")
     }

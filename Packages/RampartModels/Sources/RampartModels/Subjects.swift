@@ -145,6 +145,7 @@ public enum Subjects {
         public static let inviteMember = Subjects.operation("invite_member", of: .tenants)
         public static let getInvitation = Subjects.operation("get_invitation", of: .tenants)
         public static let acceptInvitation = Subjects.operation("accept_invitation", of: .tenants)
+        public static let confirmOwnerEmail = Subjects.operation("confirm_owner_email", of: .tenants)
         public static let cancelInvitation = Subjects.operation("cancel_invitation", of: .tenants)
         public static let resendInvitation = Subjects.operation("resend_invitation", of: .tenants)
         public static let listMemberships = Subjects.operation("list_memberships", of: .tenants)

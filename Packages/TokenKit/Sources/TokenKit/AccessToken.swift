@@ -30,6 +30,9 @@ public struct AccessToken: Codable, Sendable, Equatable {
     /// A platform super-admin (PERM-3): a flag auth holds per user, never a tenant role. Absent
     /// for everyone else.
     public var sa: Bool?
+    /// The user's address is verified (AUTH-11: what needs proof of the mailbox checks it; OpenID
+    /// Connect's name). Absent until it is, so a token from before the proof says no.
+    public var email_verified: Bool?
 
     public init(
         iss: String,
@@ -41,7 +44,8 @@ public struct AccessToken: Codable, Sendable, Equatable {
         iat: Int64,
         exp: Int64,
         jti: String,
-        superAdmin: Bool = false
+        superAdmin: Bool = false,
+        emailVerified: Bool = false
     ) {
         self.iss = iss
         self.sub = sub
@@ -53,9 +57,11 @@ public struct AccessToken: Codable, Sendable, Equatable {
         self.exp = exp
         self.jti = jti
         sa = superAdmin ? true : nil
+        email_verified = emailVerified ? true : nil
     }
 
     public var isSuperAdmin: Bool { sa == true }
+    public var isEmailVerified: Bool { email_verified == true }
 }
 
 public enum TokenError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -49,6 +49,7 @@ extension Sessions {
         }
         guard problems.isEmpty, let name else { throw RampartError.invalidFields(problems) }
         _ = try await memberRole(user, tenant: tenant)
+        try await requireVerifiedEmail(user, for: "Creating an API key")
 
         let schema = quotedSchema(tenant)
         let expiresInSeconds = request.expiresInDays == 0 ? nil : Double(request.expiresInDays) * 86_400
@@ -127,6 +128,7 @@ extension Sessions {
         }
         let grace = request.graceSeconds == 0 ? Self.defaultRotationGraceSeconds : request.graceSeconds
         let role = try await memberRole(user, tenant: tenant)
+        try await requireVerifiedEmail(user, for: "Rotating an API key")
         let schema = quotedSchema(tenant)
         let made = try await insertAPIKey(tenant: tenant) { connection, key in
             let creator = try await lockManageableKey(id, by: user, role: role, schema: schema, on: connection)

@@ -68,6 +68,24 @@ struct AccountLinks: Sendable {
     }
 }
 
+/// AUTH-11: a link that reached the address (verification, reset, invitation) proves the
+/// mailbox: the address becomes verified, and tenants holds the Starter claims of the tenants
+/// the user registered for good. tenants first, inside the caller's transaction: when it cannot
+/// be told, nothing is written and the link still works.
+func proveMailbox(_ user: UUID, call: CallContext, rpc: RPCClient, on connection: PostgresConnection, logger: Logger) async throws {
+    let rows = try await connection.query("SELECT email_verified_at IS NULL FROM users WHERE id = \(user) FOR UPDATE", logger: logger)
+    var unverified = false
+    for try await value in rows.decode(Bool.self) { unverified = value }
+    guard unverified else { return }
+    var request = Rampart_V1_ConfirmOwnerEmailRequest()
+    request.userID = user.uuidString.lowercased()
+    var context = call
+    context.tenantID = nil
+    context.principal = "system:auth"
+    let _: Rampart_V1_ConfirmOwnerEmailReply = try await rpc.call(Subjects.Tenants.confirmOwnerEmail, request, context: context)
+    try await connection.query("UPDATE users SET email_verified_at = now(), updated_at = now() WHERE id = \(user)", logger: logger)
+}
+
 extension Sessions {
     /// An active user's email and password hash; nil for anyone else.
     func activeAccount(_ user: UUID) async throws -> (email: String, passwordHash: String)? {
@@ -119,38 +137,62 @@ extension Sessions {
         call: CallContext
     ) async throws -> Rampart_V1_ConfirmPasswordResetReply {
         let invalid = RampartError(.notFound, "this reset link is not valid: it may have expired or been used", details: ["field": "token"])
-        // The policy first, so a rejected password does not spend the token.
-        let lookup = try await database.transaction { connection -> (UUID, String)? in
+        // The policy first, so a rejected password does not spend the token. The link proves
+        // the mailbox (AUTH-11): a second factor enrolled before that proof is someone's who
+        // may not own the address, and goes.
+        let lookup = try await database.transaction { connection -> (user: UUID, email: String, mfaRemoved: Bool)? in
             guard let user = try await links.spend(request.token, .passwordReset, on: connection) else { return nil }
             let rows = try await connection.query("SELECT email FROM users WHERE id = \(user)", logger: logger)
-            for try await email in rows.decode(String.self) {
-                let violations = settings.passwordPolicy.violations(request.newPassword, email: EmailAddress(email))
-                if !violations.isEmpty {
-                    throw RampartError(
-                        .invalidArgument,
-                        "the password needs " + violations.joined(separator: ", "),
-                        details: ["field": "new_password"]
-                    )
-                }
-                return (user, email)
+            var found: String?
+            for try await email in rows.decode(String.self) { found = email }
+            guard let email = found else { return nil }
+            let violations = settings.passwordPolicy.violations(request.newPassword, email: EmailAddress(email))
+            if !violations.isEmpty {
+                throw RampartError(.invalidArgument, "the password needs " + violations.joined(separator: ", "), details: ["field": "new_password"])
             }
-            return nil
+            let removed = try await connection.query(
+                """
+                DELETE FROM mfa_totp t USING users u
+                WHERE t.user_id = \(user) AND u.id = t.user_id
+                  AND (u.email_verified_at IS NULL OR t.confirmed_at IS NULL OR t.confirmed_at < u.email_verified_at)
+                RETURNING t.confirmed_at IS NOT NULL
+                """,
+                logger: logger
+            )
+            var mfaRemoved = false
+            for try await confirmed in removed.decode(Bool.self) { mfaRemoved = confirmed }
+            if mfaRemoved { try await connection.query("DELETE FROM mfa_backup_codes WHERE user_id = \(user)", logger: logger) }
+            try await proveMailbox(user, call: call, rpc: rpc, on: connection, logger: logger)
+            return (user, email, mfaRemoved)
         }
-        guard let (user, email) = lookup else { throw invalid }
+        guard let (user, email, mfaRemoved) = lookup else { throw invalid }
         try await setPassword(request.newPassword, user: user, email: email, field: "new_password")
-        for tenant in try await tenantsWithSessions(user) { try await revokeAll(user, tenant: tenant, reason: "password_reset") }
+        // AUTH-11: every credential made before the reset ends, wherever it was made.
+        var (sessions, apiKeys) = (0, 0)
+        for tenant in try await tenantsWithSessions(user) {
+            sessions += try await revokeAll(user, tenant: tenant, reason: "password_reset")
+            apiKeys += try await revokeAPIKeys(createdBy: user, tenant: tenant, reason: "password_reset")
+        }
         let defaultTenant = try await findUser(EmailAddress(email)!)?.defaultTenant
-        _ = try? await audit.publish(
-            Rampart_V1_AuditEvent(.passwordReset, tenant: defaultTenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
+        var event = Rampart_V1_AuditEvent(
+            .passwordReset,
+            tenant: defaultTenant,
+            target: ("user", user.uuidString.lowercased()),
+            call: call,
+            service: .auth
         )
-        await notices.send(.passwordChanged, to: user, call: call, values: ["by_reset": "true"])
+        event.details = ["sessions_revoked": String(sessions), "api_keys_revoked": String(apiKeys), "mfa_removed": String(mfaRemoved)]
+        _ = try? await audit.publish(event)
+        var values = ["by_reset": "true"]
+        if mfaRemoved { values["mfa_removed"] = "true" }
+        await notices.send(.passwordChanged, to: user, call: call, values: values)
         return Rampart_V1_ConfirmPasswordResetReply()
     }
 
     func verifyEmail(_ request: Rampart_V1_VerifyEmailRequest, call: CallContext) async throws -> Rampart_V1_VerifyEmailReply {
         let user = try await database.transaction { connection -> UUID? in
             guard let user = try await links.spend(request.token, .emailVerification, on: connection) else { return nil }
-            try await connection.query("UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = \(user)", logger: logger)
+            try await proveMailbox(user, call: call, rpc: rpc, on: connection, logger: logger)
             return user
         }
         guard let user else {
@@ -179,6 +221,14 @@ extension Sessions {
         try await limit("verification_resend", key: user.uuidString.lowercased(), call: call, refusal: "too many verification mails")
         try await links.send(.emailVerification, user: user, email: email)
         return Rampart_V1_ResendEmailVerificationReply()
+    }
+
+    /// AUTH-11: what gives an account power beyond its own sign-in waits for proof of its
+    /// mailbox. Read from the table, not the token, so a proof counts at once.
+    func requireVerifiedEmail(_ user: UUID, for action: String) async throws {
+        let rows = try await database.client.query("SELECT email_verified_at IS NOT NULL FROM users WHERE id = \(user)", logger: logger)
+        for try await verified in rows.decode(Bool.self) where verified { return }
+        throw RampartError.emailUnverified(action)
     }
 
     /// Checks the policy, hashes, stores, and restarts the rotation clock (AUTH-9).

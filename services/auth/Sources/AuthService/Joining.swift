@@ -52,7 +52,14 @@ extension Registration {
         var actor = Rampart_V1_AuditActor(principal: "user:\(user.uuidString.lowercased())")
         actor.email = email.description
         actor.name = name
-        var event = Rampart_V1_AuditEvent(.signup, tenant: TenantID(tenant), target: ("user", user.uuidString.lowercased()), call: call, actor: actor, service: .auth)
+        var event = Rampart_V1_AuditEvent(
+            .signup,
+            tenant: TenantID(tenant),
+            target: ("user", user.uuidString.lowercased()),
+            call: call,
+            actor: actor,
+            service: .auth
+        )
         event.details = ["via": "invitation"]
         _ = try? await audit.publish(event)
 
@@ -72,10 +79,9 @@ extension Registration {
         for try await email in rows.decode(String.self) { found = EmailAddress(email) }
         guard let email = found else { throw RampartError(.unauthenticated, "sign in first") }
         let accepted = try await accept(request.token, user: user, email: email, call: call)
-        try await database.client.query(
-            "UPDATE users SET email_verified_at = coalesce(email_verified_at, now()), updated_at = now() WHERE id = \(user)",
-            logger: logger
-        )
+        try await database.transaction { connection in
+            try await proveMailbox(user, call: call, rpc: rpc, on: connection, logger: logger)
+        }
         var reply = Rampart_V1_JoinReply()
         reply.tenantID = accepted.tenantID
         reply.userID = user.uuidString.lowercased()

@@ -386,9 +386,12 @@ struct Sessions: Sendable {
         amr: [String]
     ) async throws -> Rampart_V1_TokenReply {
         let now = WallClock.milliseconds() / 1000
-        var superAdmin = false
-        let flags = try await database.client.query("SELECT super_admin FROM users WHERE id = \(user)", logger: logger)
-        for try await flag in flags.decode(Bool.self) { superAdmin = flag }
+        var (superAdmin, emailVerified) = (false, false)
+        let flags = try await database.client.query(
+            "SELECT super_admin, email_verified_at IS NOT NULL FROM users WHERE id = \(user)",
+            logger: logger
+        )
+        for try await flag in flags.decode((Bool, Bool).self) { (superAdmin, emailVerified) = flag }
         let claims = AccessToken(
             iss: settings.issuer,
             sub: user.uuidString.lowercased(),
@@ -399,7 +402,8 @@ struct Sessions: Sendable {
             iat: now,
             exp: now + Int64(settings.accessTokenSeconds),
             jti: randomHex128(),
-            superAdmin: superAdmin
+            superAdmin: superAdmin,
+            emailVerified: emailVerified
         )
         var reply = Rampart_V1_TokenReply()
         reply.accessToken = try await keys.signer().sign(claims)

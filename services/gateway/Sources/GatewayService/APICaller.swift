@@ -104,19 +104,29 @@ struct APICaller: Sendable {
 
     /// A route under `/v1/tenants/{tenant_id}/`: the caller's own tenant only, and, when the
     /// route names one, the permission its action needs (PERM-2) before the owning service is
-    /// called. The owning service checks again with its own data.
+    /// called. The owning service checks again with its own data. A route that gives power
+    /// beyond the caller's own account names what it does in `needsVerifiedEmail` (AUTH-11).
     func tenantRoute(
         _ request: Request,
         _ context: GatewayRequestContext,
         accepts: Accepts = .accessToken,
         requires action: String? = nil,
+        needsVerifiedEmail doing: String? = nil,
         _ body: (Caller, CallContext) async throws -> Response
     ) async -> Response {
         await signedIn(request, context, accepts: accepts) { caller, call in
             _ = try pathTenant(context, caller)
             if let action { try await authorize(caller, action, request, call) }
+            if let doing { try Self.requireVerifiedEmail(caller, doing) }
             return try await body(caller, call)
         }
+    }
+
+    /// AUTH-11 as the access token says (auth sets the claim from its table at every issue).
+    /// An API key passes: auth makes keys only for verified accounts.
+    static func requireVerifiedEmail(_ caller: Caller, _ doing: String) throws {
+        guard case .accessToken(let claims) = caller.credential, !claims.isEmailVerified else { return }
+        throw Problem(RampartError.emailUnverified(doing))
     }
 
     /// PERM-2 for the caller as its credential says: a member by their roles, an API key by its

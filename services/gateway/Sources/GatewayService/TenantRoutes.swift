@@ -44,7 +44,7 @@ extension APICaller {
             }
         }
         router.post("/v1/tenants/:tenant_id/members") { request, context in
-            await tenantRoute(request, context, requires: "members.manage") { _, call in
+            await tenantRoute(request, context, requires: "members.manage", needsVerifiedEmail: "Inviting a member") { _, call in
                 let message = try await decode(request, as: Rampart_V1_InviteMemberRequest.self)
                 let reply: Rampart_V1_InviteMemberReply = try await rpc.call(Subjects.Tenants.inviteMember, message, context: call)
                 return try json(reply, status: .created)
@@ -70,7 +70,7 @@ extension APICaller {
             }
         }
         router.post("/v1/tenants/:tenant_id/invitations/:invitation_id/resend") { request, context in
-            await tenantRoute(request, context, requires: "members.manage") { _, call in
+            await tenantRoute(request, context, requires: "members.manage", needsVerifiedEmail: "Sending an invitation") { _, call in
                 var message = Rampart_V1_ResendInvitationRequest()
                 message.invitationID = try pathID(context, "invitation_id", naming: "an invitation ID")
                 let reply: Rampart_V1_InviteMemberReply = try await rpc.call(Subjects.Tenants.resendInvitation, message, context: call)

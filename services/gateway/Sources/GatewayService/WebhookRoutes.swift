@@ -26,7 +26,7 @@ extension APICaller {
             }
         }
         router.post(RouterPath(endpoints)) { request, context in
-            await tenantRoute(request, context, requires: "webhooks.manage") { _, call in
+            await tenantRoute(request, context, requires: "webhooks.manage", needsVerifiedEmail: "Creating a webhook endpoint") { _, call in
                 let message = try await decode(request, as: Rampart_V1_CreateEndpointRequest.self)
                 let reply: Rampart_V1_CreateEndpointReply = try await rpc.call(Subjects.Webhooks.createEndpoint, message, context: call)
                 return try json(reply, status: .created)
@@ -41,7 +41,7 @@ extension APICaller {
             }
         }
         router.patch(RouterPath("\(endpoints)/:endpoint_id")) { request, context in
-            await tenantRoute(request, context, requires: "webhooks.manage") { _, call in
+            await tenantRoute(request, context, requires: "webhooks.manage", needsVerifiedEmail: "Changing a webhook endpoint") { _, call in
                 var message = try await decode(request, as: Rampart_V1_UpdateEndpointRequest.self)
                 let endpoint = try pathID(context, "endpoint_id")
                 guard message.endpointID.isEmpty || message.endpointID.lowercased() == endpoint else {

@@ -21,10 +21,11 @@ struct TenantRegistry: Sendable {
 
     static let columns = """
         id, name, slug, status, plan, country, registration_number, email_domain, data_region,
-        (extract(epoch FROM created_at) * 1000)::bigint, coalesce((extract(epoch FROM last_activity_at) * 1000)::bigint, 0)
+        (extract(epoch FROM created_at) * 1000)::bigint, coalesce((extract(epoch FROM last_activity_at) * 1000)::bigint, 0),
+        CASE WHEN starter_claim IS NOT NULL THEN coalesce((extract(epoch FROM starter_claim_until) * 1000)::bigint, 0) ELSE 0 END
         """
 
-    typealias Row = (String, String, String, String, String, String, String, String, String, Int64, Int64)
+    typealias Row = (String, String, String, String, String, String, String, String, String, Int64, Int64, Int64)
 
     static func tenant(_ row: Row) -> Rampart_V1_Tenant {
         var tenant = Rampart_V1_Tenant()
@@ -39,6 +40,7 @@ struct TenantRegistry: Sendable {
         tenant.dataRegion = row.8
         tenant.createdAtMs = row.9
         tenant.lastActivityAtMs = row.10
+        tenant.starterClaimUntilMs = row.11
         return tenant
     }
 
@@ -56,22 +58,29 @@ struct TenantRegistry: Sendable {
         var ownerEmail: String
     }
 
-    /// Inserts the tenant in `provisioning`. Throws `conflict` when its Starter claim is taken.
-    func insert(_ new: NewTenant) async throws -> Rampart_V1_Tenant {
+    /// Inserts the tenant in `provisioning`, its Starter claim provisional for `claimGraceSeconds`
+    /// (the owner's address is not verified yet, AUTH-11). A provisional claim of another tenant
+    /// that is past its time lapses first; the lapsed tenant is returned beside the new one.
+    /// Throws `conflict` when the claim is held.
+    func insert(_ new: NewTenant, claimGraceSeconds: Int) async throws -> (tenant: Rampart_V1_Tenant, lapsed: TenantID?) {
         do {
-            let rows = try await client.query(
-                """
-                INSERT INTO tenants (id, name, slug, status, plan, country, registration_number, email_domain, starter_claim,
-                                     data_region, owner_user_id, owner_email)
-                VALUES (\(new.id.hex), \(new.name), \(new.slug), 'provisioning', \(new.plan.rawValue), \(new.country),
-                        \(new.registrationNumber), \(new.emailDomain), \(new.starterClaim), \(new.dataRegion), \(new.ownerUserID),
-                        \(new.ownerEmail))
-                RETURNING \(unescaped: Self.columns)
-                """,
-                logger: logger
-            )
-            for try await row in rows.decode(Row.self) { return Self.tenant(row) }
-            throw RampartError.internalError()
+            return try await database.transaction { connection in
+                let lapsed = try await lapse(new.starterClaim, for: new.id, on: connection)
+                let rows = try await connection.query(
+                    """
+                    INSERT INTO tenants (id, name, slug, status, plan, country, registration_number, email_domain, starter_claim,
+                                         starter_claim_until, data_region, owner_user_id, owner_email)
+                    VALUES (\(new.id.hex), \(new.name), \(new.slug), 'provisioning', \(new.plan.rawValue), \(new.country),
+                            \(new.registrationNumber), \(new.emailDomain), \(new.starterClaim),
+                            CASE WHEN \(new.starterClaim)::text IS NOT NULL THEN now() + make_interval(secs => \(claimGraceSeconds)) END,
+                            \(new.dataRegion), \(new.ownerUserID), \(new.ownerEmail))
+                    RETURNING \(unescaped: Self.columns)
+                    """,
+                    logger: logger
+                )
+                for try await row in rows.decode(Row.self) { return (Self.tenant(row), lapsed) }
+                throw RampartError.internalError()
+            }
         } catch let error as PSQLError where error.sqlState == "23505" {
             if error.serverInfo?[.constraintName] == "tenants_starter_claim" {
                 throw RampartError(
@@ -82,6 +91,38 @@ struct TenantRegistry: Sendable {
             }
             throw RampartError(.conflict, "a tenant with this identifier already exists")
         }
+    }
+
+    /// The tenant (another than `claimant`) whose provisional hold on `claim` is past its time,
+    /// which it loses now.
+    private func lapse(_ claim: String?, for claimant: TenantID, on connection: PostgresConnection) async throws -> TenantID? {
+        guard let claim else { return nil }
+        let rows = try await connection.query(
+            """
+            UPDATE tenants SET starter_claim = NULL, starter_claim_until = NULL
+            WHERE starter_claim = \(claim) AND starter_claim_until <= now() AND id <> \(claimant.hex) RETURNING id
+            """,
+            logger: logger
+        )
+        for try await id in rows.decode(String.self) { return TenantID(id) }
+        return nil
+    }
+
+    /// AUTH-11: the owner proved their mailbox; the claims of the tenants they registered are
+    /// held for good (a lapsed one still unclaimed too). Returns how many were provisional.
+    func confirmOwnerEmail(_ user: UUID) async throws -> Int {
+        let rows = try await client.query(
+            """
+            WITH confirmed AS (
+                UPDATE tenants SET owner_email_verified_at = coalesce(owner_email_verified_at, now()), starter_claim_until = NULL
+                WHERE owner_user_id = \(user) RETURNING starter_claim IS NOT NULL AND starter_claim_until IS NOT NULL AS provisional
+            )
+            SELECT count(*) FILTER (WHERE provisional) FROM confirmed
+            """,
+            logger: logger
+        )
+        for try await count in rows.decode(Int64.self) { return Int(count) }
+        return 0
     }
 
     func find(_ tenant: TenantID) async throws -> Rampart_V1_Tenant? {
@@ -228,20 +269,31 @@ struct TenantRegistry: Sendable {
         )
     }
 
-    /// Changes name and plan (moving the Starter claim with it). Throws `conflict` when moving
-    /// to Starter and the domain's claim is held by another tenant.
-    func update(_ tenant: TenantID, name: String?, plan: Plan?, starterClaim: String?) async throws {
+    /// Changes name and plan (moving the Starter claim with it: provisional for
+    /// `claimGraceSeconds` while the owner's address is unverified). Throws `conflict` when
+    /// moving to Starter and the domain's claim is held by another tenant.
+    /// A provisional claim of another tenant past its time lapses first, and is returned.
+    func update(_ tenant: TenantID, name: String?, plan: Plan?, starterClaim: String?, claimGraceSeconds: Int) async throws -> TenantID? {
         do {
-            try await client.query(
-                """
-                UPDATE tenants SET name = coalesce(\(name)::text, name), plan = coalesce(\(plan?.rawValue)::text, plan),
-                       starter_claim = CASE WHEN \(plan?.rawValue)::text IS NULL THEN starter_claim
-                                            WHEN \(plan?.rawValue)::text = 'starter' THEN coalesce(starter_claim, \(starterClaim)::text)
-                                            ELSE NULL END
-                WHERE id = \(tenant.hex)
-                """,
-                logger: logger
-            )
+            return try await database.transaction { connection in
+                let lapsed = try await lapse(plan == .starter ? starterClaim : nil, for: tenant, on: connection)
+                try await connection.query(
+                    """
+                    UPDATE tenants SET name = coalesce(\(name)::text, name), plan = coalesce(\(plan?.rawValue)::text, plan),
+                           starter_claim = CASE WHEN \(plan?.rawValue)::text IS NULL THEN starter_claim
+                                                WHEN \(plan?.rawValue)::text = 'starter' THEN coalesce(starter_claim, \(starterClaim)::text)
+                                                ELSE NULL END,
+                           starter_claim_until = CASE WHEN \(plan?.rawValue)::text IS NULL THEN starter_claim_until
+                                                      WHEN \(plan?.rawValue)::text <> 'starter' THEN NULL
+                                                      WHEN starter_claim IS NOT NULL THEN starter_claim_until
+                                                      WHEN owner_email_verified_at IS NULL THEN now() + make_interval(secs => \(claimGraceSeconds))
+                                                      END
+                    WHERE id = \(tenant.hex)
+                    """,
+                    logger: logger
+                )
+                return lapsed
+            }
         } catch let error as PSQLError where error.sqlState == "23505" {
             throw RampartError(.conflict, "this email domain already has a Starter tenant", details: ["field": "plan"])
         }

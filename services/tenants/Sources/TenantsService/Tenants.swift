@@ -84,7 +84,7 @@ struct Tenants: Sendable {
         }
 
         let tenantID = TenantID.random()
-        let tenant = try await registry.insert(
+        let (tenant, lapsed) = try await registry.insert(
             TenantRegistry.NewTenant(
                 id: tenantID,
                 name: name,
@@ -97,8 +97,10 @@ struct Tenants: Sendable {
                 dataRegion: region,
                 ownerUserID: ownerID,
                 ownerEmail: email.description
-            )
+            ),
+            claimGraceSeconds: settings.starterClaimGraceSeconds
         )
+        if let lapsed { await claimLapsed(lapsed, to: tenantID, call: call) }
         // The tenant exists from here: if this publish fails, the saga sweep publishes again.
         await publishCreated(tenantID, plan: plan.rawValue, owner: (ownerID, email.description))
         var event = auditEvent(
@@ -114,6 +116,25 @@ struct Tenants: Sendable {
         reply.tenant = tenant
         reply.tenant.waitingFor = settings.sagaServices.map(\.rawValue)
         reply.tenant.policies.auditRetentionDays = plan.auditRetentionDays
+        return reply
+    }
+
+    /// AUTH-11: `lapsed` held its domain's Starter claim while its owner's address stayed
+    /// unverified past the grace period; `taker` holds it now.
+    func claimLapsed(_ lapsed: TenantID, to taker: TenantID, call: CallContext) async {
+        var event = auditEvent(.starterClaimLapsed, tenant: lapsed, call: call, actor: Rampart_V1_AuditActor(principal: "system:tenants"))
+        event.reason = "the owner's email address was not verified within \(settings.starterClaimGraceSeconds / 3600) hours"
+        event.details = ["taken_by_tenant": taker.hex]
+        await record(event)
+    }
+
+    /// auth, when a link proves a user's mailbox (AUTH-11): the Starter claims of the tenants
+    /// they registered are held for good.
+    func confirmOwnerEmail(_ request: Rampart_V1_ConfirmOwnerEmailRequest, call: CallContext) async throws -> Rampart_V1_ConfirmOwnerEmailReply {
+        guard call.principal == "system:auth" else { throw RampartError(.permissionDenied, "only auth confirms an address") }
+        guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
+        var reply = Rampart_V1_ConfirmOwnerEmailReply()
+        reply.claimsConfirmed = Int32(try await registry.confirmOwnerEmail(user))
         return reply
     }
 
@@ -202,7 +223,14 @@ struct Tenants: Sendable {
         if plan == .starter, let owner = try await registry.owner(tenant), let email = EmailAddress(owner.email) {
             claim = settings.emailDomains.starterClaim(email)
         }
-        try await registry.update(tenant, name: name, plan: plan, starterClaim: claim)
+        let lapsed = try await registry.update(
+            tenant,
+            name: name,
+            plan: plan,
+            starterClaim: claim,
+            claimGraceSeconds: settings.starterClaimGraceSeconds
+        )
+        if let lapsed { await claimLapsed(lapsed, to: tenant, call: call) }
         if request.hasMfaRequirement || request.hasSsoEnforced || request.hasPasswordRotationDays {
             var binds = PostgresBindings()
             binds.append(request.hasMfaRequirement ? request.mfaRequirement.name : nil)

@@ -103,8 +103,18 @@ enum TenantsMigrations {
             SELECT user_id, substr(current_schema(), 3), joined_at FROM members ON CONFLICT DO NOTHING;
         """
 
+    /// AUTH-11: a Starter claim is provisional until the owner's address is verified, and
+    /// lapses at `starter_claim_until` (NULL: held for good; existing claims stay held).
+    static let provisionalClaims = """
+        ALTER TABLE tenants ADD COLUMN owner_email_verified_at timestamptz, ADD COLUMN starter_claim_until timestamptz;
+        UPDATE tenants SET owner_email_verified_at = created_at;
+        """
+
     static let set = MigrationSet(
-        global: [Migration(version: 1, name: "registry", sql: registry), Migration(version: 2, name: "memberships", sql: memberships)],
+        global: [
+            Migration(version: 1, name: "registry", sql: registry), Migration(version: 2, name: "memberships", sql: memberships),
+            Migration(version: 3, name: "provisional starter claims", sql: provisionalClaims),
+        ],
         tenant: [
             Migration(version: 1, name: "members", sql: members), Migration(version: 2, name: "mfa requirement", sql: mfaRequirement),
             Migration(version: 3, name: "invitation cancellation, memberships", sql: invitationCancellation),

@@ -61,6 +61,10 @@ public enum TenantsService {
                 router.register(Subjects.Tenants.acceptInvitation, requires: .principal) { (request: Rampart_V1_AcceptInvitationRequest, call) in
                     try await made.get().accept(request, call: call)
                 }
+                router.register(Subjects.Tenants.confirmOwnerEmail, requires: .principal) {
+                    (request: Rampart_V1_ConfirmOwnerEmailRequest, call) in
+                    try await made.get().confirmOwnerEmail(request, call: call)
+                }
                 router.register(Subjects.Tenants.cancelInvitation, requires: [.tenant, .principal]) {
                     (request: Rampart_V1_CancelInvitationRequest, call) in
                     try await made.get().cancelInvitation(request, call: call)

@@ -24,6 +24,9 @@ public struct TenantsSettings: Sendable {
     public var sweepIntervalSeconds: Int
     /// A saga step unanswered this long is published again (each service ignores a repeat).
     public var sagaRetrySeconds: Int
+    /// AUTH-11: how long a Starter claim (TEN-5) holds while its owner's address is unverified;
+    /// after that, the next registration for the domain takes it.
+    public var starterClaimGraceSeconds: Int
 
     public init(
         sagaServices: [ServiceName] = [.auth, .tenants, .permissions, .audit, .webhooks],
@@ -32,7 +35,8 @@ public struct TenantsSettings: Sendable {
         invitationSeconds: Int = 7 * 86_400,
         inactiveStarterDays: Int = 3,
         sweepIntervalSeconds: Int = 300,
-        sagaRetrySeconds: Int = 60
+        sagaRetrySeconds: Int = 60,
+        starterClaimGraceSeconds: Int = 3 * 86_400
     ) {
         self.sagaServices = sagaServices
         self.dataRegions = dataRegions
@@ -41,13 +45,15 @@ public struct TenantsSettings: Sendable {
         self.inactiveStarterDays = inactiveStarterDays
         self.sweepIntervalSeconds = sweepIntervalSeconds
         self.sagaRetrySeconds = sagaRetrySeconds
+        self.starterClaimGraceSeconds = starterClaimGraceSeconds
     }
 
     /// `RAMPART_TENANTS_SAGA_SERVICES` (auth,tenants,permissions,audit,webhooks),
     /// `RAMPART_TENANTS_DATA_REGIONS` (eu-central; the first is the default),
     /// `RAMPART_TENANTS_DISPOSABLE_DOMAINS_FILE` (one domain per line, added to the built-in list),
     /// `RAMPART_TENANTS_INVITATION_SECONDS` (7 days), `RAMPART_TENANTS_INACTIVE_STARTER_DAYS` (3),
-    /// `RAMPART_TENANTS_SWEEP_INTERVAL_SECONDS` (300), `RAMPART_TENANTS_SAGA_RETRY_SECONDS` (60).
+    /// `RAMPART_TENANTS_SWEEP_INTERVAL_SECONDS` (300), `RAMPART_TENANTS_SAGA_RETRY_SECONDS` (60),
+    /// `RAMPART_TENANTS_STARTER_CLAIM_GRACE_SECONDS` (3 days).
     public init(reader: inout EnvironmentReader) {
         var services: [ServiceName] = []
         for name in reader.list("tenants.saga-services", default: ["auth", "tenants", "permissions", "audit", "webhooks"]) {
@@ -76,7 +82,8 @@ public struct TenantsSettings: Sendable {
             invitationSeconds: reader.int("tenants.invitation-seconds", default: 7 * 86_400, range: 60...(90 * 86_400)),
             inactiveStarterDays: reader.int("tenants.inactive-starter-days", default: 3, range: 1...3650),
             sweepIntervalSeconds: reader.int("tenants.sweep-interval-seconds", default: 300, range: 1...86_400),
-            sagaRetrySeconds: reader.int("tenants.saga-retry-seconds", default: 60, range: 1...86_400)
+            sagaRetrySeconds: reader.int("tenants.saga-retry-seconds", default: 60, range: 1...86_400),
+            starterClaimGraceSeconds: reader.int("tenants.starter-claim-grace-seconds", default: 3 * 86_400, range: 1...(30 * 86_400))
         )
     }
 

@@ -327,6 +327,13 @@ public nonisolated struct Rampart_V1_Tenant: @unchecked Sendable {
     set {_uniqueStorage()._waitingFor = newValue}
   }
 
+  /// AUTH-11: on Starter, while the owner's address is unverified, the domain's claim (TEN-5)
+  /// is provisional until then and lapses after it; 0 once held for good, or without a claim.
+  public var starterClaimUntilMs: Int64 {
+    get {_storage._starterClaimUntilMs}
+    set {_uniqueStorage()._starterClaimUntilMs = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -661,6 +668,34 @@ public nonisolated struct Rampart_V1_AcceptInvitationReply: Sendable {
   fileprivate var _member: Rampart_V1_Member? = nil
 }
 
+/// rampart.v1.tenants.confirm_owner_email: auth only (system:auth), when a link proves the
+/// user's mailbox (AUTH-11). The Starter claims of the tenants the user registered are held for
+/// good from then on, and any tenant they later move to Starter holds its claim at once.
+public nonisolated struct Rampart_V1_ConfirmOwnerEmailRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var userID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rampart_V1_ConfirmOwnerEmailReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The tenants whose claim this made permanent.
+  public var claimsConfirmed: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// rampart.v1.tenants.list_members: any active member.
 public nonisolated struct Rampart_V1_ListMembersRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -973,7 +1008,7 @@ nonisolated extension Rampart_V1_TenantPolicies: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Rampart_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Tenant"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{1}name\0\u{1}slug\0\u{1}status\0\u{1}plan\0\u{1}country\0\u{3}registration_number\0\u{3}email_domain\0\u{3}data_region\0\u{3}created_at_ms\0\u{3}last_activity_at_ms\0\u{1}policies\0\u{3}waiting_for\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{1}name\0\u{1}slug\0\u{1}status\0\u{1}plan\0\u{1}country\0\u{3}registration_number\0\u{3}email_domain\0\u{3}data_region\0\u{3}created_at_ms\0\u{3}last_activity_at_ms\0\u{1}policies\0\u{3}waiting_for\0\u{3}starter_claim_until_ms\0")
 
   fileprivate class _StorageClass {
     var _tenantID: String = String()
@@ -989,6 +1024,7 @@ nonisolated extension Rampart_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._M
     var _lastActivityAtMs: Int64 = 0
     var _policies: Rampart_V1_TenantPolicies? = nil
     var _waitingFor: [String] = []
+    var _starterClaimUntilMs: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1012,6 +1048,7 @@ nonisolated extension Rampart_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._M
       _lastActivityAtMs = source._lastActivityAtMs
       _policies = source._policies
       _waitingFor = source._waitingFor
+      _starterClaimUntilMs = source._starterClaimUntilMs
     }
   }
 
@@ -1043,6 +1080,7 @@ nonisolated extension Rampart_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._M
         case 11: try { try decoder.decodeSingularInt64Field(value: &_storage._lastActivityAtMs) }()
         case 12: try { try decoder.decodeSingularMessageField(value: &_storage._policies) }()
         case 13: try { try decoder.decodeRepeatedStringField(value: &_storage._waitingFor) }()
+        case 14: try { try decoder.decodeSingularInt64Field(value: &_storage._starterClaimUntilMs) }()
         default: break
         }
       }
@@ -1094,6 +1132,9 @@ nonisolated extension Rampart_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._M
       if !_storage._waitingFor.isEmpty {
         try visitor.visitRepeatedStringField(value: _storage._waitingFor, fieldNumber: 13)
       }
+      if _storage._starterClaimUntilMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._starterClaimUntilMs, fieldNumber: 14)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1116,6 +1157,7 @@ nonisolated extension Rampart_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._M
         if _storage._lastActivityAtMs != rhs_storage._lastActivityAtMs {return false}
         if _storage._policies != rhs_storage._policies {return false}
         if _storage._waitingFor != rhs_storage._waitingFor {return false}
+        if _storage._starterClaimUntilMs != rhs_storage._starterClaimUntilMs {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1677,6 +1719,66 @@ nonisolated extension Rampart_V1_AcceptInvitationReply: SwiftProtobuf.Message, S
   public static func ==(lhs: Rampart_V1_AcceptInvitationReply, rhs: Rampart_V1_AcceptInvitationReply) -> Bool {
     if lhs.tenantID != rhs.tenantID {return false}
     if lhs._member != rhs._member {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_ConfirmOwnerEmailRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConfirmOwnerEmailRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_ConfirmOwnerEmailRequest, rhs: Rampart_V1_ConfirmOwnerEmailRequest) -> Bool {
+    if lhs.userID != rhs.userID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_ConfirmOwnerEmailReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConfirmOwnerEmailReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}claims_confirmed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.claimsConfirmed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.claimsConfirmed != 0 {
+      try visitor.visitSingularInt32Field(value: self.claimsConfirmed, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_ConfirmOwnerEmailReply, rhs: Rampart_V1_ConfirmOwnerEmailReply) -> Bool {
+    if lhs.claimsConfirmed != rhs.claimsConfirmed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -114,7 +114,7 @@ public struct MailTemplates: Sendable {
         )
         kinds["notice_password_changed"] = notice(
             "Your Rampart password was changed",
-            "The password of your account was {{#by_reset}}reset with a link sent to this address{{/by_reset}}{{^by_reset}}changed{{/by_reset}}, and your other sessions were ended."
+            "The password of your account was {{#by_reset}}reset with a link sent to this address, and every session and API key made before it was ended{{/by_reset}}{{^by_reset}}changed, and your other sessions were ended{{/by_reset}}.{{#mfa_removed}} Two-factor authentication set up before this address was verified was removed: set it up again.{{/mfa_removed}}"
         )
         kinds["notice_mfa_disabled"] = notice(
             "Two-factor authentication was turned off",
@@ -150,8 +150,10 @@ public struct MailTemplates: Sendable {
         // Tokens are base64url with a dot; anything else a publisher put there is percent-encoded.
         var token = ""
         for byte in request.token.utf8 {
-            let safe = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
-                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
+            let safe =
+                (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+                || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+                || byte == UInt8(ascii: ".")
             token += safe ? String(UnicodeScalar(byte)) : String(format: "%%%02X", byte)
         }
         return "\(publicURL)\(kind.path)?token=\(token)"
