@@ -78,10 +78,16 @@ schemas = {
                 "status": {"type": "string", "enum": ["TENANT_STATUS_PROVISIONING", "TENANT_STATUS_ACTIVE", "TENANT_STATUS_SUSPENDED", "TENANT_STATUS_DELETING", "TENANT_STATUS_DELETED"]},
                 "plan": string, "country": string, "registration_number": string, "email_domain": string, "data_region": string,
                 "created_at_ms": i64, "last_activity_at_ms": i64, "policies": ref("TenantPolicies"), "waiting_for": arr(string),
-                "starter_claim_until_ms": dict(i64, description="AUTH-11: while the owner's address is unverified, the domain's Starter claim lapses at this time; absent once held for good")}),
+                "starter_claim_until_ms": dict(i64, description="AUTH-11: while the owner's address is unverified, the domain's Starter claim lapses at this time; absent once held for good"),
+                "isolation": dict(ref("Isolation"), description="IR-1: set while the tenant is isolated (status suspended)")}),
  "UpdateTenantRequest": obj({"name": s(256), "plan": s(32), "mfa_requirement": mfa_requirement_enum, "sso_enforced": boolean, "password_rotation_days": u32}, strict=True),
  "IpAllowlist": obj({"cidrs": arr(s(64), maxItems=100)}, strict=True),
- "Member": obj({"user_id": string, "email": string, "role": role_enum, "status": status_enum, "joined_at_ms": i64}),
+ "Isolation": obj({"reason": string, "isolated_by": string, "isolated_at_ms": i64}),
+ "Member": obj({"user_id": string, "email": string, "role": role_enum, "status": status_enum, "joined_at_ms": i64,
+                "isolation": dict(ref("Isolation"), description="IR-1: set while the member is isolated")}),
+ "IsolateRequest": obj({"reason": s(600, description="required: 1 to 500 characters, for the audit log")}, required=["reason"], strict=True),
+ "IsolationReply": obj({"member": ref("Member"), "tenant": ref("Tenant"), "sessions_revoked": i32, "api_keys_revoked": i32}),
+ "UserIsolationReply": obj({"user_id": string, "isolation": ref("Isolation"), "sessions_revoked": i32, "api_keys_revoked": i32}),
  "Invitation": obj({"invitation_id": string, "email": string, "role": role_enum, "expires_at_ms": i64, "invited_by": string}),
  "ListMembersReply": obj({"members": arr(ref("Member")), "invitations": arr(ref("Invitation"))}),
  "InviteMemberRequest": obj({"email": s(254), "role": role_enum}, required=["email", "role"], strict=True),
@@ -252,6 +258,16 @@ paths = {
  "/v1/tenants/{tenant_id}/members/{user_id}/mfa": {
      "delete": op("resetMemberMfa", "turn a member's MFA off, for one who lost phone and backup codes (members.manage; an owner's only by an owner)", "members",
                   response="MfaResetReply", params=[T, p("user_id", uuid), consistency])},
+ "/v1/tenants/{tenant_id}/members/{user_id}/isolate": {
+     "post": op("isolateMember", "IR-1: disable a member at once, with the reason; their sessions, refresh tokens and API keys here revoked before the answer (members.manage; an owner only by an owner)", "members",
+                "IsolateRequest", "IsolationReply", params=[T, p("user_id", uuid), consistency]),
+     "delete": op("liftMemberIsolation", "IR-1: the member may sign in again; what was revoked stays revoked (members.manage)", "members",
+                  response="IsolationReply", params=[T, p("user_id", uuid), consistency])},
+ "/v1/tenants/{tenant_id}/isolate": {
+     "post": op("isolateTenant", "IR-1: suspend the tenant at once: every session and API key revoked, webhook deliveries held, sign-in refused (owners; platform super-admins for any tenant)", "tenants",
+                "IsolateRequest", "IsolationReply", params=[T]),
+     "delete": op("liftTenantIsolation", "IR-1: active again, deliveries resume (platform super-admins only: the owners are locked out too)", "tenants",
+                  response="IsolationReply", params=[T])},
  "/v1/tenants/{tenant_id}/api-keys": {
      "get": op("listApiKeys", "API keys: all for owners and admins, one's own for members", "api-keys", response="ListApiKeysReply",
                params=[T, p("unused_for_days", {"type": "integer", "minimum": 0, "maximum": 3650}, where="query", required=False)]),
@@ -297,6 +313,10 @@ paths = {
                 {"type": "object", "properties": {"id": s(255)}, "required": ["id"]}, "InboundReply", secured=False,
                 params=[p("provider", s(32, pattern="^[a-z0-9_-]{1,32}$"), "a configured provider, e.g. stripe"),
                         p("Stripe-Signature", s(4096), "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">", where="header")])},
+ "/v1/admin/users/{user_id}/isolate": {
+     "post": op("isolateUser", "IR-1: disable a person everywhere: every session, refresh token and API key in every tenant revoked, sign-in and reset refused (platform super-admins)", "admin",
+                "IsolateRequest", "UserIsolationReply", params=[p("user_id", uuid)]),
+     "delete": op("liftUserIsolation", "IR-1: the person may sign in again (platform super-admins)", "admin", response="UserIsolationReply", params=[p("user_id", uuid)])},
  "/v1/admin/bans": {"get": op("listBans", "networks banned by fail2ban (platform super-admins)", "admin", response="ListBansReply")},
  "/v1/admin/bans/{ip}": {
      "get": op("getBan", "the ban covering an address (platform super-admins)", "admin", response="Ban", params=[p("ip", {"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]})]),

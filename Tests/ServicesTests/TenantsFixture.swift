@@ -139,6 +139,19 @@ final class TenantsCluster: @unchecked Sendable {
         try await RunningService.start(descriptor(service), nats: nats, instance: "\(service.rawValue)-\(number)", database: databases[service])
     }
 
+    /// Another gateway on the same NATS, listening on a port of its own: the second replica a
+    /// revocation must reach. Returns the replica (the caller stops it) and its port.
+    func startGatewayReplica(number: Int = 2) async throws -> (RunningService, Int) {
+        let port = ListeningPort()
+        let replica = try await RunningService.start(
+            GatewayService.descriptor(settings: gatewaySettings, publicPort: port),
+            nats: nats,
+            instance: "gateway-\(number)",
+            publicHTTP: .init(host: "127.0.0.1", port: 0)
+        )
+        return (replica, await port.wait())
+    }
+
     func stop(_ service: ServiceName) async {
         guard let instance = lock.withLock({ running.removeValue(forKey: service) }) else { return }
         await instance.stop()

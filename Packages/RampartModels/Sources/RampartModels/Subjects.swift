@@ -17,6 +17,7 @@ public enum Subjects {
     /// webhooks' operations (SPEC section 9).
     public enum Webhooks {
         public static let createEndpoint = Subjects.operation("create_endpoint", of: .webhooks)
+        public static let pauseDeliveries = Subjects.operation("pause_deliveries", of: .webhooks)
         public static let listEndpoints = Subjects.operation("list_endpoints", of: .webhooks)
         public static let getEndpoint = Subjects.operation("get_endpoint", of: .webhooks)
         public static let updateEndpoint = Subjects.operation("update_endpoint", of: .webhooks)
@@ -111,6 +112,9 @@ public enum Subjects {
         public static let mfaRegenerateBackupCodes = Subjects.operation("mfa_regenerate_backup_codes", of: .auth)
         public static let mfaDisable = Subjects.operation("mfa_disable", of: .auth)
         public static let mfaReset = Subjects.operation("mfa_reset", of: .auth)
+        public static let revokeCredentials = Subjects.operation("revoke_credentials", of: .auth)
+        public static let isolateUser = Subjects.operation("isolate_user", of: .auth)
+        public static let liftUserIsolation = Subjects.operation("lift_user_isolation", of: .auth)
         public static let createAPIKey = Subjects.operation("create_api_key", of: .auth)
         public static let listAPIKeys = Subjects.operation("list_api_keys", of: .auth)
         public static let revokeAPIKey = Subjects.operation("revoke_api_key", of: .auth)
@@ -146,6 +150,10 @@ public enum Subjects {
         public static let getInvitation = Subjects.operation("get_invitation", of: .tenants)
         public static let acceptInvitation = Subjects.operation("accept_invitation", of: .tenants)
         public static let confirmOwnerEmail = Subjects.operation("confirm_owner_email", of: .tenants)
+        public static let isolateMember = Subjects.operation("isolate_member", of: .tenants)
+        public static let liftMemberIsolation = Subjects.operation("lift_member_isolation", of: .tenants)
+        public static let isolateTenant = Subjects.operation("isolate_tenant", of: .tenants)
+        public static let liftTenantIsolation = Subjects.operation("lift_tenant_isolation", of: .tenants)
         public static let cancelInvitation = Subjects.operation("cancel_invitation", of: .tenants)
         public static let resendInvitation = Subjects.operation("resend_invitation", of: .tenants)
         public static let listMemberships = Subjects.operation("list_memberships", of: .tenants)

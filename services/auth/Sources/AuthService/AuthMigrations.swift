@@ -161,6 +161,11 @@ enum AuthMigrations {
         ALTER TABLE mfa_challenges ADD COLUMN purpose text NOT NULL DEFAULT 'verify' CHECK (purpose IN ('verify', 'enroll'));
         """
 
+    /// IR-1: a person isolated by a platform super-admin is `disabled`, with who, when and why.
+    static let isolation = """
+        ALTER TABLE users ADD COLUMN isolated_at timestamptz, ADD COLUMN isolated_by text, ADD COLUMN isolation_reason text;
+        """
+
     static let set = MigrationSet(
         global: [
             Migration(version: 1, name: "users", sql: users), Migration(version: 2, name: "signing keys", sql: signingKeys),
@@ -170,6 +175,7 @@ enum AuthMigrations {
             Migration(version: 6, name: "mfa", sql: mfa),
             Migration(version: 7, name: "mfa challenges", sql: mfaChallenges),
             Migration(version: 8, name: "mfa enrolment challenges", sql: mfaEnrolmentChallenges),
+            Migration(version: 9, name: "isolation", sql: isolation),
         ],
         tenant: [Migration(version: 1, name: "sessions", sql: sessions), Migration(version: 2, name: "api keys", sql: apiKeys)]
     )

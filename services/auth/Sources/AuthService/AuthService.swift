@@ -146,6 +146,16 @@ public enum AuthService {
                 router.register(Subjects.Auth.mfaReset, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaResetRequest, call) in
                     try await signIn.get().resetMFA(request, call: call)
                 }
+                router.register(Subjects.Auth.revokeCredentials, requires: [.tenant, .principal]) {
+                    (request: Rampart_V1_RevokeCredentialsRequest, call) in
+                    try await signIn.get().revokeCredentials(request, call: call)
+                }
+                router.register(Subjects.Auth.isolateUser, requires: .principal) { (request: Rampart_V1_IsolateUserRequest, call) in
+                    try await signIn.get().isolateUser(request, call: call)
+                }
+                router.register(Subjects.Auth.liftUserIsolation, requires: .principal) { (request: Rampart_V1_LiftUserIsolationRequest, call) in
+                    try await signIn.get().liftUserIsolation(request, call: call)
+                }
                 router.register(Subjects.Auth.createAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_CreateApiKeyRequest, call) in
                     try await signIn.get().createAPIKey(request, call: call)
                 }

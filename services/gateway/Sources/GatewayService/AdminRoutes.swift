@@ -24,6 +24,27 @@ extension APICaller {
                 return try json(ban)
             }
         }
+        // IR-1: a person, everywhere; auth checks the flag again in its own table.
+        router.post("/v1/admin/users/:user_id/isolate") { request, context in
+            await superAdminRoute(request, context) { call in
+                var message = try await decode(request, as: Rampart_V1_IsolateUserRequest.self)
+                let user = try pathUser(context)
+                guard message.userID.isEmpty || message.userID.lowercased() == user else {
+                    throw Problem(.badRequest, .invalidArgument, "user_id in the body names another user than the path").field("user_id")
+                }
+                message.userID = user
+                let reply: Rampart_V1_UserIsolationReply = try await rpc.call(Subjects.Auth.isolateUser, message, context: call)
+                return try json(reply)
+            }
+        }
+        router.delete("/v1/admin/users/:user_id/isolate") { request, context in
+            await superAdminRoute(request, context) { call in
+                var message = Rampart_V1_LiftUserIsolationRequest()
+                message.userID = try pathUser(context)
+                let reply: Rampart_V1_UserIsolationReply = try await rpc.call(Subjects.Auth.liftUserIsolation, message, context: call)
+                return try json(reply)
+            }
+        }
         router.delete("/v1/admin/bans/:ip") { request, context in
             await superAdminRoute(request, context) { call in
                 var message = Rampart_V1_UnbanRequest()
@@ -41,9 +62,7 @@ extension APICaller {
         _ body: (CallContext) async throws -> Response
     ) async -> Response {
         await signedIn(request, context) { caller, call in
-            guard case .accessToken(let claims) = caller.credential, claims.isSuperAdmin else {
-                throw Problem(.forbidden, .permissionDenied, "only a platform super-admin may do this")
-            }
+            guard Self.isSuperAdmin(caller) else { throw Problem(.forbidden, .permissionDenied, "only a platform super-admin may do this") }
             return try await body(call)
         }
     }

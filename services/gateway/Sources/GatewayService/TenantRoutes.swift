@@ -86,6 +86,52 @@ extension APICaller {
                 return try json(reply)
             }
         }
+        // IR-1: isolate a member (their credentials refused everywhere at once) and lift it.
+        router.post("/v1/tenants/:tenant_id/members/:user_id/isolate") { request, context in
+            await tenantRoute(request, context, requires: "members.manage") { _, call in
+                var message = try await decode(request, as: Rampart_V1_IsolateMemberRequest.self)
+                let user = try pathUser(context)
+                guard message.userID.isEmpty || message.userID.lowercased() == user else {
+                    throw Problem(.badRequest, .invalidArgument, "user_id in the body names another member than the path").field("user_id")
+                }
+                message.userID = user
+                let reply: Rampart_V1_IsolationReply = try await rpc.call(Subjects.Tenants.isolateMember, message, context: call)
+                return try json(reply)
+            }
+        }
+        router.delete("/v1/tenants/:tenant_id/members/:user_id/isolate") { request, context in
+            await tenantRoute(request, context, requires: "members.manage") { _, call in
+                var message = Rampart_V1_LiftMemberIsolationRequest()
+                message.userID = try pathUser(context)
+                let reply: Rampart_V1_IsolationReply = try await rpc.call(Subjects.Tenants.liftMemberIsolation, message, context: call)
+                return try json(reply)
+            }
+        }
+        // IR-1: isolate the whole tenant (its owners, or a platform super-admin for any tenant);
+        // lifted by a platform super-admin only, as the owners are locked out too.
+        router.post("/v1/tenants/:tenant_id/isolate") { request, context in
+            await signedIn(request, context) { caller, call in
+                var message = try await decode(request, as: Rampart_V1_IsolateTenantRequest.self)
+                message.superAdmin = Self.isSuperAdmin(caller)
+                var call = call
+                call.tenantID = try isolatedTenant(context, caller, superAdmin: message.superAdmin)
+                let reply: Rampart_V1_IsolationReply = try await rpc.call(Subjects.Tenants.isolateTenant, message, context: call)
+                return try json(reply)
+            }
+        }
+        router.delete("/v1/tenants/:tenant_id/isolate") { request, context in
+            await signedIn(request, context) { caller, call in
+                guard Self.isSuperAdmin(caller) else {
+                    throw Problem(.forbidden, .permissionDenied, "only a platform super-admin lifts a tenant's isolation")
+                }
+                var message = Rampart_V1_LiftTenantIsolationRequest()
+                message.superAdmin = true
+                var call = call
+                call.tenantID = try isolatedTenant(context, caller, superAdmin: true)
+                let reply: Rampart_V1_IsolationReply = try await rpc.call(Subjects.Tenants.liftTenantIsolation, message, context: call)
+                return try json(reply)
+            }
+        }
         router.delete("/v1/tenants/:tenant_id/members/:user_id") { request, context in
             await tenantRoute(request, context, requires: "members.manage") { _, call in
                 var message = Rampart_V1_RemoveMemberRequest()
@@ -93,6 +139,20 @@ extension APICaller {
                 return try member(try await rpc.call(Subjects.Tenants.removeMember, message, context: call))
             }
         }
+    }
+
+    /// The tenant an isolation names: the caller's own, or any for a platform super-admin.
+    func isolatedTenant(_ context: GatewayRequestContext, _ caller: Caller, superAdmin: Bool) throws -> TenantID {
+        guard superAdmin else { return try pathTenant(context, caller) }
+        guard let text = context.parameters.get("tenant_id"), let tenant = TenantID(text), tenant.hex == text else {
+            throw Problem(.notFound, .notFound, "no such tenant")
+        }
+        return tenant
+    }
+
+    /// PERM-3's flag, from a verified access token (never an API key).
+    static func isSuperAdmin(_ caller: Caller) -> Bool {
+        if case .accessToken(let claims) = caller.credential { claims.isSuperAdmin } else { false }
     }
 
     /// A member's user ID from the path, in the lower-case form the services store.

@@ -148,7 +148,7 @@ extension Tenants {
                 logger: logger
             )
             var member: Rampart_V1_Member?
-            for try await row in inserted.decode((UUID, String, String, String, Int64).self) { member = Self.member(row) }
+            for try await row in inserted.decode(MemberRow.self) { member = Self.member(row) }
             guard let member else { throw RampartError(.alreadyExists, "you are already a member of this tenant") }
             try await addMembership(user, tenant, on: connection)
             var accepted = PostgresBindings()

@@ -101,10 +101,11 @@ extension Tenants {
         )
         do {
             let rows = try await database.client.query(query, logger: logger)
-            for try await (status, id, email, role, memberStatus, joined) in rows.decode((String, UUID?, String?, String?, String?, Int64?).self) {
+            let columns = (String, UUID?, String?, String?, String?, Int64?, String?, String?, Int64?).self
+            for try await (status, id, email, role, memberStatus, joined, reason, by, at) in rows.decode(columns) {
                 let status = TenantStatusName(rawValue: status)?.proto
                 guard let id, let email, let role, let memberStatus, let joined else { return (status, nil) }
-                return (status, Self.member((id, email, role, memberStatus, joined)))
+                return (status, Self.member((id, email, role, memberStatus, joined, reason, by, at)))
             }
             return (nil, nil)
         } catch let error as PSQLError where error.isMissingRelation {
@@ -114,15 +115,25 @@ extension Tenants {
 
     // MARK: Members (TEN-10)
 
-    static let memberColumns = "user_id, email, role, status, (extract(epoch FROM joined_at) * 1000)::bigint"
+    static let memberColumns = """
+        user_id, email, role, status, (extract(epoch FROM joined_at) * 1000)::bigint,
+        isolation_reason, isolated_by, (extract(epoch FROM isolated_at) * 1000)::bigint
+        """
 
-    static func member(_ row: (UUID, String, String, String, Int64)) -> Rampart_V1_Member {
+    typealias MemberRow = (UUID, String, String, String, Int64, String?, String?, Int64?)
+
+    static func member(_ row: MemberRow) -> Rampart_V1_Member {
         var member = Rampart_V1_Member()
         member.userID = row.0.uuidString.lowercased()
         member.email = row.1
         member.role = MemberRoleName(rawValue: row.2)?.proto ?? .unspecified
         member.status = row.3 == "active" ? .active : .disabled
         member.joinedAtMs = row.4
+        if let reason = row.5, let by = row.6, let at = row.7 {
+            member.isolation.reason = reason
+            member.isolation.isolatedBy = by
+            member.isolation.isolatedAtMs = at
+        }
         return member
     }
 
@@ -136,7 +147,7 @@ extension Tenants {
         )
         let rows =
             if let connection { try await connection.query(query, logger: logger) } else { try await database.client.query(query, logger: logger) }
-        for try await row in rows.decode((UUID, String, String, String, Int64).self) { return Self.member(row) }
+        for try await row in rows.decode(MemberRow.self) { return Self.member(row) }
         return nil
     }
 
@@ -144,7 +155,8 @@ extension Tenants {
     func getMember(_ request: Rampart_V1_GetMemberRequest, call: CallContext) async throws -> Rampart_V1_MemberReply {
         let tenant = try call.requireTenant()
         guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
-        let caller = try await authorize(call, tenant, .member, allowInactive: true)
+        // Only in an active tenant: a suspended (isolated, IR-1) one signs nobody in.
+        let caller = try await authorize(call, tenant, .member)
         guard caller.isService || caller.userID == user else { throw RampartError(.permissionDenied, "only the member or a service") }
         guard let member = try await member(user, in: tenant) else { throw RampartError(.notFound, "no such member", details: ["field": "user_id"]) }
         var reply = Rampart_V1_MemberReply()
@@ -229,7 +241,7 @@ extension Tenants {
             PostgresQuery(unsafeSQL: "SELECT \(Self.memberColumns) FROM \(schema).members ORDER BY joined_at, user_id"),
             logger: logger
         )
-        for try await row in members.decode((UUID, String, String, String, Int64).self) { reply.members.append(Self.member(row)) }
+        for try await row in members.decode(MemberRow.self) { reply.members.append(Self.member(row)) }
         let invitations = try await database.client.query(
             PostgresQuery(
                 unsafeSQL: """
@@ -268,6 +280,9 @@ extension Tenants {
         default: throw RampartError.invalidArgument("the status must be active or disabled", field: "status")
         }
         let (before, after) = try await changeMember(tenant, user, caller: caller) { current, connection in
+            if status == "active", current.proto.hasIsolation {
+                throw RampartError(.failedPrecondition, "this member is isolated: lift the isolation (DELETE …/members/{user_id}/isolate)")
+            }
             var binds = PostgresBindings()
             binds.append(role?.rawValue ?? current.role)
             binds.append(status ?? current.status)
@@ -280,7 +295,7 @@ extension Tenants {
                 ),
                 logger: logger
             )
-            for try await row in rows.decode((UUID, String, String, String, Int64).self) { return Self.member(row) }
+            for try await row in rows.decode(MemberRow.self) { return Self.member(row) }
             throw RampartError.internalError()
         }
         if before.status == .active, after.status == .disabled {
@@ -337,7 +352,7 @@ extension Tenants {
     /// Runs `change` on one member under a lock on the tenant's active owners, after the rules:
     /// only an owner touches an owner or makes one, and the last active owner can be neither
     /// demoted, disabled nor removed.
-    private func changeMember(
+    func changeMember(
         _ tenant: TenantID,
         _ user: UUID,
         caller: Caller,
@@ -395,7 +410,7 @@ extension Tenants {
         }
     }
 
-    private func publishMemberDisabled(_ tenant: TenantID, _ user: UUID, reason: String) async throws {
+    func publishMemberDisabled(_ tenant: TenantID, _ user: UUID, reason: String) async throws {
         var event = Rampart_V1_MemberDisabled()
         event.eventID = UUID().uuidString.lowercased()
         event.tenantID = tenant.hex
@@ -405,7 +420,7 @@ extension Tenants {
         _ = try await jetStream.publish(try event.serializedBytes(), to: Subjects.MemberEvents.disabled, messageID: event.eventID)
     }
 
-    private func memberEvent(_ action: AuditAction, _ tenant: TenantID, _ member: Rampart_V1_Member, call: CallContext) -> Rampart_V1_AuditEvent {
+    func memberEvent(_ action: AuditAction, _ tenant: TenantID, _ member: Rampart_V1_Member, call: CallContext) -> Rampart_V1_AuditEvent {
         var event = auditEvent(action, tenant: tenant, call: call)
         event.target.type = "user"
         event.target.id = member.userID

@@ -22,10 +22,11 @@ struct TenantRegistry: Sendable {
     static let columns = """
         id, name, slug, status, plan, country, registration_number, email_domain, data_region,
         (extract(epoch FROM created_at) * 1000)::bigint, coalesce((extract(epoch FROM last_activity_at) * 1000)::bigint, 0),
-        CASE WHEN starter_claim IS NOT NULL THEN coalesce((extract(epoch FROM starter_claim_until) * 1000)::bigint, 0) ELSE 0 END
+        CASE WHEN starter_claim IS NOT NULL THEN coalesce((extract(epoch FROM starter_claim_until) * 1000)::bigint, 0) ELSE 0 END,
+        isolation_reason, isolated_by, (extract(epoch FROM isolated_at) * 1000)::bigint
         """
 
-    typealias Row = (String, String, String, String, String, String, String, String, String, Int64, Int64, Int64)
+    typealias Row = (String, String, String, String, String, String, String, String, String, Int64, Int64, Int64, String?, String?, Int64?)
 
     static func tenant(_ row: Row) -> Rampart_V1_Tenant {
         var tenant = Rampart_V1_Tenant()
@@ -41,6 +42,11 @@ struct TenantRegistry: Sendable {
         tenant.createdAtMs = row.9
         tenant.lastActivityAtMs = row.10
         tenant.starterClaimUntilMs = row.11
+        if let reason = row.12, let by = row.13, let at = row.14 {
+            tenant.isolation.reason = reason
+            tenant.isolation.isolatedBy = by
+            tenant.isolation.isolatedAtMs = at
+        }
         return tenant
     }
 

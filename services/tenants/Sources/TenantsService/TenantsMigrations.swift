@@ -110,14 +110,26 @@ enum TenantsMigrations {
         UPDATE tenants SET owner_email_verified_at = created_at;
         """
 
+    /// IR-1: who isolated a tenant, when and why (its status is then `suspended`).
+    static let tenantIsolation = """
+        ALTER TABLE tenants ADD COLUMN isolated_at timestamptz, ADD COLUMN isolated_by text, ADD COLUMN isolation_reason text;
+        """
+
+    /// IR-1: who isolated a member, when and why (their status is then `disabled`).
+    static let memberIsolation = """
+        ALTER TABLE members ADD COLUMN isolated_at timestamptz, ADD COLUMN isolated_by text, ADD COLUMN isolation_reason text;
+        """
+
     static let set = MigrationSet(
         global: [
             Migration(version: 1, name: "registry", sql: registry), Migration(version: 2, name: "memberships", sql: memberships),
             Migration(version: 3, name: "provisional starter claims", sql: provisionalClaims),
+            Migration(version: 4, name: "tenant isolation", sql: tenantIsolation),
         ],
         tenant: [
             Migration(version: 1, name: "members", sql: members), Migration(version: 2, name: "mfa requirement", sql: mfaRequirement),
             Migration(version: 3, name: "invitation cancellation, memberships", sql: invitationCancellation),
+            Migration(version: 4, name: "member isolation", sql: memberIsolation),
         ]
     )
 }

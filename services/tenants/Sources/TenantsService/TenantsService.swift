@@ -88,6 +88,20 @@ public enum TenantsService {
                 router.register(Subjects.Tenants.removeMember, requires: .tenant) { (request: Rampart_V1_RemoveMemberRequest, call) in
                     try await made.get().removeMember(request, call: call)
                 }
+                router.register(Subjects.Tenants.isolateMember, requires: [.tenant, .principal]) { (request: Rampart_V1_IsolateMemberRequest, call) in
+                    try await made.get().isolateMember(request, call: call)
+                }
+                router.register(Subjects.Tenants.liftMemberIsolation, requires: [.tenant, .principal]) {
+                    (request: Rampart_V1_LiftMemberIsolationRequest, call) in
+                    try await made.get().liftMemberIsolation(request, call: call)
+                }
+                router.register(Subjects.Tenants.isolateTenant, requires: [.tenant, .principal]) { (request: Rampart_V1_IsolateTenantRequest, call) in
+                    try await made.get().isolateTenant(request, call: call)
+                }
+                router.register(Subjects.Tenants.liftTenantIsolation, requires: [.tenant, .principal]) {
+                    (request: Rampart_V1_LiftTenantIsolationRequest, call) in
+                    try await made.get().liftTenantIsolation(request, call: call)
+                }
             },
             services: { context in
                 guard context.database != nil else { return [] }

@@ -79,7 +79,7 @@ enum DeliveryQueue {
     }
 
     /// Up to `limit` due deliveries, each leased until `leaseUntil`: another replica (or this one
-    /// after a crash) takes it again only then.
+    /// after a crash) takes it again only then. An isolated tenant's wait (IR-1).
     static func claim(limit: Int, now: Int64, leaseUntil: Int64, database: Database, logger: Logger) async throws -> [(TenantID, UUID)] {
         var binds = PostgresBindings()
         binds.append(now)
@@ -89,7 +89,8 @@ enum DeliveryQueue {
             PostgresQuery(
                 unsafeSQL: """
                     UPDATE delivery_queue q SET due_at = to_timestamp($3::bigint / 1000.0)
-                    FROM (SELECT tenant_id, delivery_id FROM delivery_queue WHERE due_at <= to_timestamp($1::bigint / 1000.0)
+                    FROM (SELECT tenant_id, delivery_id FROM delivery_queue d WHERE due_at <= to_timestamp($1::bigint / 1000.0)
+                            AND NOT EXISTS (SELECT 1 FROM paused_tenants p WHERE p.tenant_id = d.tenant_id)
                           ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED) due
                     WHERE q.tenant_id = due.tenant_id AND q.delivery_id = due.delivery_id
                     RETURNING q.tenant_id, q.delivery_id

@@ -146,6 +146,20 @@ struct DeliveryLog: Sendable {
         return reply
     }
 
+    /// IR-1, for tenants: while the tenant of the call is isolated its deliveries stay queued,
+    /// none attempted; resumed (at once: they are due) when lifted.
+    func pause(_ request: Rampart_V1_PauseDeliveriesRequest, call: CallContext) async throws -> Rampart_V1_PauseDeliveriesReply {
+        guard call.principal == "system:tenants" else { throw RampartError(.permissionDenied, "only tenants pauses a tenant's deliveries") }
+        let tenant = try call.requireTenant()
+        if request.paused {
+            try await database.client.query("INSERT INTO paused_tenants (tenant_id) VALUES (\(tenant.hex)) ON CONFLICT DO NOTHING", logger: logger)
+        } else {
+            try await database.client.query("DELETE FROM paused_tenants WHERE tenant_id = \(tenant.hex)", logger: logger)
+            wake.signal()
+        }
+        return Rampart_V1_PauseDeliveriesReply()
+    }
+
     /// A `webhook.test` event for this endpoint alone, due now.
     func test(_ request: Rampart_V1_TestEndpointRequest, call: CallContext) async throws -> Rampart_V1_DeliveryReply {
         let tenant = try await endpoints.provisionedTenant(call)

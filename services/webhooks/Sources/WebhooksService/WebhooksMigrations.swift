@@ -63,8 +63,19 @@ enum WebhooksMigrations {
         CREATE INDEX inbound_events_age ON inbound_events (received_at);
         """
 
+    /// IR-1: tenants isolated by their owners or the platform; their deliveries wait in the queue.
+    static let pausedTenants = """
+        CREATE TABLE paused_tenants (
+            tenant_id text PRIMARY KEY CHECK (tenant_id ~ '^[0-9a-f]{32}$'),
+            paused_at timestamptz NOT NULL DEFAULT now()
+        );
+        """
+
     static let set = MigrationSet(
-        global: [Migration(version: 1, name: "delivery queue", sql: queue), Migration(version: 2, name: "inbound events", sql: inbound)],
+        global: [
+            Migration(version: 1, name: "delivery queue", sql: queue), Migration(version: 2, name: "inbound events", sql: inbound),
+            Migration(version: 3, name: "paused tenants", sql: pausedTenants),
+        ],
         tenant: [Migration(version: 1, name: "endpoints", sql: endpoints)]
     )
 }

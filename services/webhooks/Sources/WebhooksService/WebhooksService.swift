@@ -52,6 +52,10 @@ public enum WebhooksService {
                     let endpoints = try made.get()
                     return DeliveryLog(endpoints: endpoints, database: endpoints.database, clock: clock, wake: wake, logger: context.logger)
                 }
+                router.register(Subjects.Webhooks.pauseDeliveries, requires: [.tenant, .principal]) {
+                    (request: Rampart_V1_PauseDeliveriesRequest, call) in
+                    try await log.get().pause(request, call: call)
+                }
                 router.register(Subjects.Webhooks.createEndpoint, requires: [.tenant, .principal]) {
                     (request: Rampart_V1_CreateEndpointRequest, call) in
                     try await made.get().create(request, call: call)

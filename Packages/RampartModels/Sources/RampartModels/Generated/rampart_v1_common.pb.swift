@@ -138,6 +138,24 @@ public nonisolated struct Rampart_V1_Error: Sendable {
   public init() {}
 }
 
+/// IR-1: who isolated a member, a tenant or a person, when and why; absent when not isolated.
+public nonisolated struct Rampart_V1_Isolation: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var reason: String = String()
+
+  /// The principal that isolated (user:<id>).
+  public var isolatedBy: String = String()
+
+  public var isolatedAtMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "rampart.v1"
@@ -186,6 +204,46 @@ nonisolated extension Rampart_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.message != rhs.message {return false}
     if lhs.details != rhs.details {return false}
     if lhs.requestID != rhs.requestID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_Isolation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Isolation"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{3}isolated_by\0\u{3}isolated_at_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.isolatedBy) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.isolatedAtMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 1)
+    }
+    if !self.isolatedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.isolatedBy, fieldNumber: 2)
+    }
+    if self.isolatedAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.isolatedAtMs, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_Isolation, rhs: Rampart_V1_Isolation) -> Bool {
+    if lhs.reason != rhs.reason {return false}
+    if lhs.isolatedBy != rhs.isolatedBy {return false}
+    if lhs.isolatedAtMs != rhs.isolatedAtMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

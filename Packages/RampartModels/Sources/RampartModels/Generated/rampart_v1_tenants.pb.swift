@@ -334,6 +334,16 @@ public nonisolated struct Rampart_V1_Tenant: @unchecked Sendable {
     set {_uniqueStorage()._starterClaimUntilMs = newValue}
   }
 
+  /// IR-1: set while the tenant is isolated (its status is then suspended).
+  public var isolation: Rampart_V1_Isolation {
+    get {_storage._isolation ?? Rampart_V1_Isolation()}
+    set {_uniqueStorage()._isolation = newValue}
+  }
+  /// Returns true if `isolation` has been explicitly set.
+  public var hasIsolation: Bool {_storage._isolation != nil}
+  /// Clears the value of `isolation`. Subsequent reads from it will return its default value.
+  public mutating func clearIsolation() {_uniqueStorage()._isolation = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -525,9 +535,21 @@ public nonisolated struct Rampart_V1_Member: Sendable {
 
   public var joinedAtMs: Int64 = 0
 
+  /// IR-1: set while the member is isolated (their status is then disabled).
+  public var isolation: Rampart_V1_Isolation {
+    get {_isolation ?? Rampart_V1_Isolation()}
+    set {_isolation = newValue}
+  }
+  /// Returns true if `isolation` has been explicitly set.
+  public var hasIsolation: Bool {self._isolation != nil}
+  /// Clears the value of `isolation`. Subsequent reads from it will return its default value.
+  public mutating func clearIsolation() {self._isolation = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _isolation: Rampart_V1_Isolation? = nil
 }
 
 public nonisolated struct Rampart_V1_Invitation: Sendable {
@@ -694,6 +716,110 @@ public nonisolated struct Rampart_V1_ConfirmOwnerEmailReply: Sendable {
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+/// rampart.v1.tenants.isolate_member (IR-1; owners and admins, an owner only by an owner, not
+/// oneself, never the last active owner): the member is disabled with the reason recorded, and
+/// auth revokes their sessions, refresh tokens and API keys in the tenant before the reply.
+/// Errors: invalid_argument (no reason), not_found, permission_denied, failed_precondition.
+public nonisolated struct Rampart_V1_IsolateMemberRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var userID: String = String()
+
+  /// Required: 1 to 500 characters, for the audit log.
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.v1.tenants.lift_member_isolation (as isolate): the member is active again and may
+/// sign in; revoked credentials stay revoked. failed_precondition when not isolated.
+public nonisolated struct Rampart_V1_LiftMemberIsolationRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var userID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.v1.tenants.isolate_tenant (IR-1; owners): the tenant is suspended with the reason
+/// recorded: every member's sessions and refresh tokens and every API key revoked by auth,
+/// webhook deliveries paused by webhooks, before the reply; sign-in to it refused until lifted.
+public nonisolated struct Rampart_V1_IsolateTenantRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var reason: String = String()
+
+  /// Set by the gateway for a platform super-admin's access token (PERM-3's flag, as in
+  /// CheckRequest): they may isolate any tenant.
+  public var superAdmin: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.v1.tenants.lift_tenant_isolation (platform super-admins: the tenant's own owners
+/// are locked out with everyone else): active again, deliveries resume.
+public nonisolated struct Rampart_V1_LiftTenantIsolationRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// As in IsolateTenantRequest; required.
+  public var superAdmin: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rampart_V1_IsolationReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The member (member isolation), or empty.
+  public var member: Rampart_V1_Member {
+    get {_member ?? Rampart_V1_Member()}
+    set {_member = newValue}
+  }
+  /// Returns true if `member` has been explicitly set.
+  public var hasMember: Bool {self._member != nil}
+  /// Clears the value of `member`. Subsequent reads from it will return its default value.
+  public mutating func clearMember() {self._member = nil}
+
+  /// The tenant (tenant isolation), or empty.
+  public var tenant: Rampart_V1_Tenant {
+    get {_tenant ?? Rampart_V1_Tenant()}
+    set {_tenant = newValue}
+  }
+  /// Returns true if `tenant` has been explicitly set.
+  public var hasTenant: Bool {self._tenant != nil}
+  /// Clears the value of `tenant`. Subsequent reads from it will return its default value.
+  public mutating func clearTenant() {self._tenant = nil}
+
+  public var sessionsRevoked: Int32 = 0
+
+  public var apiKeysRevoked: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _member: Rampart_V1_Member? = nil
+  fileprivate var _tenant: Rampart_V1_Tenant? = nil
 }
 
 /// rampart.v1.tenants.list_members: any active member.
@@ -1008,7 +1134,7 @@ nonisolated extension Rampart_V1_TenantPolicies: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Rampart_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Tenant"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{1}name\0\u{1}slug\0\u{1}status\0\u{1}plan\0\u{1}country\0\u{3}registration_number\0\u{3}email_domain\0\u{3}data_region\0\u{3}created_at_ms\0\u{3}last_activity_at_ms\0\u{1}policies\0\u{3}waiting_for\0\u{3}starter_claim_until_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{1}name\0\u{1}slug\0\u{1}status\0\u{1}plan\0\u{1}country\0\u{3}registration_number\0\u{3}email_domain\0\u{3}data_region\0\u{3}created_at_ms\0\u{3}last_activity_at_ms\0\u{1}policies\0\u{3}waiting_for\0\u{3}starter_claim_until_ms\0\u{1}isolation\0")
 
   fileprivate class _StorageClass {
     var _tenantID: String = String()
@@ -1025,6 +1151,7 @@ nonisolated extension Rampart_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._M
     var _policies: Rampart_V1_TenantPolicies? = nil
     var _waitingFor: [String] = []
     var _starterClaimUntilMs: Int64 = 0
+    var _isolation: Rampart_V1_Isolation? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -1049,6 +1176,7 @@ nonisolated extension Rampart_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._M
       _policies = source._policies
       _waitingFor = source._waitingFor
       _starterClaimUntilMs = source._starterClaimUntilMs
+      _isolation = source._isolation
     }
   }
 
@@ -1081,6 +1209,7 @@ nonisolated extension Rampart_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._M
         case 12: try { try decoder.decodeSingularMessageField(value: &_storage._policies) }()
         case 13: try { try decoder.decodeRepeatedStringField(value: &_storage._waitingFor) }()
         case 14: try { try decoder.decodeSingularInt64Field(value: &_storage._starterClaimUntilMs) }()
+        case 15: try { try decoder.decodeSingularMessageField(value: &_storage._isolation) }()
         default: break
         }
       }
@@ -1135,6 +1264,9 @@ nonisolated extension Rampart_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._M
       if _storage._starterClaimUntilMs != 0 {
         try visitor.visitSingularInt64Field(value: _storage._starterClaimUntilMs, fieldNumber: 14)
       }
+      try { if let v = _storage._isolation {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1158,6 +1290,7 @@ nonisolated extension Rampart_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._M
         if _storage._policies != rhs_storage._policies {return false}
         if _storage._waitingFor != rhs_storage._waitingFor {return false}
         if _storage._starterClaimUntilMs != rhs_storage._starterClaimUntilMs {return false}
+        if _storage._isolation != rhs_storage._isolation {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -1398,7 +1531,7 @@ nonisolated extension Rampart_V1_DeleteTenantRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Rampart_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Member"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{1}email\0\u{1}role\0\u{1}status\0\u{3}joined_at_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{1}email\0\u{1}role\0\u{1}status\0\u{3}joined_at_ms\0\u{1}isolation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1411,12 +1544,17 @@ nonisolated extension Rampart_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._M
       case 3: try { try decoder.decodeSingularEnumField(value: &self.role) }()
       case 4: try { try decoder.decodeSingularEnumField(value: &self.status) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.joinedAtMs) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._isolation) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.userID.isEmpty {
       try visitor.visitSingularStringField(value: self.userID, fieldNumber: 1)
     }
@@ -1432,6 +1570,9 @@ nonisolated extension Rampart_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._M
     if self.joinedAtMs != 0 {
       try visitor.visitSingularInt64Field(value: self.joinedAtMs, fieldNumber: 5)
     }
+    try { if let v = self._isolation {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1441,6 +1582,7 @@ nonisolated extension Rampart_V1_Member: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.role != rhs.role {return false}
     if lhs.status != rhs.status {return false}
     if lhs.joinedAtMs != rhs.joinedAtMs {return false}
+    if lhs._isolation != rhs._isolation {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1779,6 +1921,185 @@ nonisolated extension Rampart_V1_ConfirmOwnerEmailReply: SwiftProtobuf.Message, 
 
   public static func ==(lhs: Rampart_V1_ConfirmOwnerEmailReply, rhs: Rampart_V1_ConfirmOwnerEmailReply) -> Bool {
     if lhs.claimsConfirmed != rhs.claimsConfirmed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_IsolateMemberRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".IsolateMemberRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 1)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_IsolateMemberRequest, rhs: Rampart_V1_IsolateMemberRequest) -> Bool {
+    if lhs.userID != rhs.userID {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_LiftMemberIsolationRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LiftMemberIsolationRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_LiftMemberIsolationRequest, rhs: Rampart_V1_LiftMemberIsolationRequest) -> Bool {
+    if lhs.userID != rhs.userID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_IsolateTenantRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".IsolateTenantRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{3}super_admin\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.superAdmin) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 1)
+    }
+    if self.superAdmin != false {
+      try visitor.visitSingularBoolField(value: self.superAdmin, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_IsolateTenantRequest, rhs: Rampart_V1_IsolateTenantRequest) -> Bool {
+    if lhs.reason != rhs.reason {return false}
+    if lhs.superAdmin != rhs.superAdmin {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_LiftTenantIsolationRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LiftTenantIsolationRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}super_admin\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.superAdmin) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.superAdmin != false {
+      try visitor.visitSingularBoolField(value: self.superAdmin, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_LiftTenantIsolationRequest, rhs: Rampart_V1_LiftTenantIsolationRequest) -> Bool {
+    if lhs.superAdmin != rhs.superAdmin {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_IsolationReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".IsolationReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}member\0\u{1}tenant\0\u{3}sessions_revoked\0\u{3}api_keys_revoked\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._member) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._tenant) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.sessionsRevoked) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.apiKeysRevoked) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._member {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._tenant {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.sessionsRevoked != 0 {
+      try visitor.visitSingularInt32Field(value: self.sessionsRevoked, fieldNumber: 3)
+    }
+    if self.apiKeysRevoked != 0 {
+      try visitor.visitSingularInt32Field(value: self.apiKeysRevoked, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_IsolationReply, rhs: Rampart_V1_IsolationReply) -> Bool {
+    if lhs._member != rhs._member {return false}
+    if lhs._tenant != rhs._tenant {return false}
+    if lhs.sessionsRevoked != rhs.sessionsRevoked {return false}
+    if lhs.apiKeysRevoked != rhs.apiKeysRevoked {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
