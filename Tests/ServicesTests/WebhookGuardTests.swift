@@ -93,6 +93,8 @@ struct WebhookGuardTests {
             "[::]", "[::1]", "[fe80::1]", "[febf::1]", "[fc00::1]", "[fd12:3456::1]", "[ff02::1]", "[2001:db8::1]", "[100::1]",
             "[64:ff9b::a00:1]", "[64:ff9b::8.8.8.8]", "[64:ff9b:1::1]", "[2002:7f00:1::1]", "[2001:0:4136:e378::1]",
             "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[::ffff:10.0.0.1]", "[::127.0.0.1]", "[::8.8.8.8]", "[0:0:0:0:0:ffff:192.168.0.1]",
+            // Site-local, and SIIT's IPv4-translated form of 10.0.0.1 and 8.8.8.8 (issue 26).
+            "[fec0::1]", "[feff::1]", "[::ffff:0:a00:1]", "[::ffff:0:808:808]",
         ]
         for address in addresses {
             let error = await refusal("http://\(address)/")

@@ -52,6 +52,15 @@ struct AccountLinks: Sendable {
         _ = try await jetStream.publish(try mail.serializedBytes(), to: Subjects.MailEvents.requested(by: .auth), messageID: mail.eventID)
     }
 
+    /// Spends every open token of `purpose` for `user`: a reset, used or superseded, leaves no
+    /// other reset link that works.
+    func spendAll(_ purpose: Purpose, of user: UUID, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            "UPDATE account_tokens SET used_at = now() WHERE user_id = \(user) AND purpose = \(purpose.rawValue) AND used_at IS NULL",
+            logger: logger
+        )
+    }
+
     /// Spends a token: the user it was for, once, before it expires; nil otherwise.
     func spend(_ token: String, _ purpose: Purpose, on connection: PostgresConnection) async throws -> UUID? {
         guard token.utf8.count <= 64, let secret = Base64.decode(token, variant: Base64.urlSafeNoPadding), secret.count == 32 else { return nil }
@@ -103,6 +112,8 @@ extension Sessions {
             throw RampartError(.permissionDenied, "the current password is not right", details: ["field": "current_password"])
         }
         try await setPassword(request.newPassword, user: user, email: email, field: "new_password")
+        // A reset link mailed before the change must not undo it.
+        try await database.transaction { try await links.spendAll(.passwordReset, of: user, on: $0) }
         let keep = UUID(uuidString: request.currentSessionID)
         var revoked = 0
         for other in try await tenantsWithSessions(user) {
@@ -162,6 +173,7 @@ extension Sessions {
             var mfaRemoved = false
             for try await confirmed in removed.decode(Bool.self) { mfaRemoved = confirmed }
             if mfaRemoved { try await connection.query("DELETE FROM mfa_backup_codes WHERE user_id = \(user)", logger: logger) }
+            try await links.spendAll(.passwordReset, of: user, on: connection)
             try await proveMailbox(user, call: call, rpc: rpc, on: connection, logger: logger)
             return (user, email, mfaRemoved)
         }

@@ -163,12 +163,21 @@ extension Sessions {
         return Rampart_V1_MfaDisableReply()
     }
 
-    /// MFA-6: an owner or admin of the calling tenant turns a member's MFA off (an owner's only
-    /// by an owner), for a member who lost both phone and backup codes; audited in the tenant.
+    /// MFA-6: an owner or admin of the calling tenant turns another member's MFA off (an owner's
+    /// only by an owner), for a member who lost both phone and backup codes; audited in the tenant.
     func resetMFA(_ request: Rampart_V1_MfaResetRequest, call: CallContext) async throws -> Rampart_V1_MfaResetReply {
         let (tenant, admin) = try caller(call)
         guard request.userID.utf8.count == 36, let target = UUID(uuidString: request.userID) else {
             throw RampartError(.invalidArgument, "user_id must be a member's user ID", details: ["field": "user_id"])
+        }
+        // A stolen session must not shed its second factor: one's own MFA goes off only with
+        // the proof DELETE /v1/auth/mfa asks for.
+        guard target != admin else {
+            throw RampartError(
+                .permissionDenied,
+                "your own MFA is turned off with DELETE /v1/auth/mfa and a current code or your password, not by an admin reset",
+                details: ["reason": "own_account"]
+            )
         }
         guard let adminMember = try await activeMember(admin, tenant: tenant), [.owner, .admin].contains(adminMember.role) else {
             throw RampartError(.permissionDenied, "only an owner or admin resets a member's MFA")

@@ -43,7 +43,11 @@ struct Registration: Sendable {
             name: name,
             password: request.password,
             verified: false,
-            taken: RampartError(.alreadyExists, "an account with this email already exists: sign in, or reset your password", details: ["field": "email"])
+            taken: RampartError(
+                .alreadyExists,
+                "an account with this email already exists: sign in, or reset your password",
+                details: ["field": "email"]
+            )
         )
 
         let tenant: Rampart_V1_Tenant

@@ -48,7 +48,10 @@ struct SecurityNotices: Sendable {
             mail.values["user_agent"] = String((call.userAgent ?? "unknown").prefix(200))
             _ = try await jetStream.publish(try mail.serializedBytes(), to: Subjects.MailEvents.requested(by: .auth), messageID: mail.eventID)
         } catch {
-            logger.warning("security notice not queued", metadata: ["notice": "\(notice.rawValue)", "user": "\(user)", "error": "\(loggable(error))"])
+            logger.warning(
+                "security notice not queued",
+                metadata: ["notice": "\(notice.rawValue)", "user": "\(user)", "error": "\(loggable(error))"]
+            )
         }
     }
 }

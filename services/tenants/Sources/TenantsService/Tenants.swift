@@ -218,6 +218,14 @@ struct Tenants: Sendable {
         if request.hasPasswordRotationDays, request.passwordRotationDays > 3650 {
             throw RampartError.invalidArgument("password rotation must be 0 (off) to 3650 days", field: "password_rotation_days")
         }
+        // SSO-2 needs an active SSO connection, and there are none yet: storing `true` would
+        // promise members a protection nothing enforces.
+        if request.hasSsoEnforced, request.ssoEnforced {
+            throw RampartError.invalidArgument(
+                "sso_enforced needs an active SSO connection, and this tenant has none (SSO connections are not available yet)",
+                field: "sso_enforced"
+            )
+        }
         let before = try await load(tenant)
         var claim: String?
         if plan == .starter, let owner = try await registry.owner(tenant), let email = EmailAddress(owner.email) {

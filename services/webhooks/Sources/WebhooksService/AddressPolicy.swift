@@ -17,12 +17,13 @@ public struct AddressPolicy: Sendable {
         "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24",
         "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
         "224.0.0.0/4", "240.0.0.0/4",
-        // IPv6: unspecified, loopback, link-local, unique local, multicast, documentation, discard,
-        // NAT64 (which reaches any IPv4 address, private ones included), 6to4 and Teredo (which
-        // embed one), and the deprecated IPv4-compatible form. IPv4-mapped addresses are read as
-        // the IPv4 address they carry (IPNetwork), so the IPv4 list covers them.
-        "::/128", "::1/128", "fe80::/10", "fc00::/7", "ff00::/8", "2001:db8::/32", "100::/64", "64:ff9b::/96",
-        "64:ff9b:1::/48", "2002::/16", "2001::/32", "::/96",
+        // IPv6: unspecified, loopback, link-local, the deprecated site-local (still routed inside
+        // some networks), unique local, multicast, documentation, discard, NAT64 (which reaches
+        // any IPv4 address, private ones included), 6to4, Teredo and SIIT's IPv4-translated form
+        // (which embed one), and the deprecated IPv4-compatible form. IPv4-mapped addresses are
+        // read as the IPv4 address they carry (IPNetwork), so the IPv4 list covers them.
+        "::/128", "::1/128", "fe80::/10", "fec0::/10", "fc00::/7", "ff00::/8", "2001:db8::/32", "100::/64", "64:ff9b::/96",
+        "64:ff9b:1::/48", "2002::/16", "2001::/32", "::ffff:0:0:0/96", "::/96",
     ].map { IPNetwork(cidr: $0)! }
 
     /// AWS, GCP, Azure, OpenStack and most others answer on 169.254.169.254; AWS's IPv6 one,
