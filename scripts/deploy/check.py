@@ -28,7 +28,7 @@ import kustomize  # noqa: E402
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SERVICES = ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks", "gateway", "mail"]
 WITH_DATABASE = {"auth", "tenants", "permissions", "audit", "webhooks"}
-# The keys a service refuses to start without (README, configuration).
+# The keys a service refuses to start without (docs/configuration.md).
 REQUIRED_SECRETS = {
     "auth": ["RAMPART_AUTH_KEY_ENCRYPTION_KEYS"],
     "audit": ["RAMPART_AUDIT_SIGNING_KEY"],
