@@ -13,7 +13,7 @@ root=$(pwd)
 scripts/bootstrap.sh
 # schemathesis, pinned, in the project's virtual environment.
 . scripts/venv.sh
-venv_require schemathesis==4.32.5
+venv_require schemathesis
 
 # The services' executables, debug, next to the modules the test build made.
 for service in auth tenants permissions audit rate-limit webhooks gateway mail; do

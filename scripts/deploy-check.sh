@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/venv.sh
-venv_require kubernetes-validate==1.37.0
+venv_require kubernetes-validate
 "$venv/bin/python" scripts/deploy/check.py

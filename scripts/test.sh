@@ -30,7 +30,7 @@ mkdir -p "$RAMPART_TEST_TMPDIR"
 
 # The test peers that are real programs of their own: an SMTP server (aiosmtpd) for mail.
 source scripts/venv.sh
-venv_require aiosmtpd==1.4.6
+venv_require aiosmtpd
 
 swift build --build-tests
 # The executables (the modules are built already): the audit loss test kills and restarts
