@@ -74,6 +74,20 @@ struct PasswordTests {
         #expect(argonHash.hasPrefix("$argon2id$"))
         #expect(try await bcrypt.verify("Tr0ub4dor&3xkcd!", against: argonHash) == .init(matches: true, needsRehash: true))
     }
+
+    @Test("sign-ups hold at most half the hash pool's threads: one more is refused at once, with a retry delay; verifications are never refused")
+    func signUpSlots() async throws {
+        let hasher = try PasswordHasher(algorithm: .bcrypt(cost: 12), threads: 2)
+        #expect(hasher.signUpSlots == 1)
+        async let first = hasher.hashForSignUp("Tr0ub4dor&3xkcd!")  // about 0.25 s
+        try await Task.sleep(for: .milliseconds(20))
+        let refused = await #expect(throws: RampartError.self) { _ = try await hasher.hashForSignUp("Correct-h0rse-battery!") }
+        #expect(refused?.code == .unavailable)
+        #expect(refused?.details["retry_after_ms"] != nil)
+        #expect(try await hasher.verify("Tr0ub4dor&3xkcd!", against: nil).matches == false)  // a sign-in meanwhile
+        #expect(try await first.hasPrefix("$2b$12$"))
+        #expect(try await hasher.hashForSignUp("Correct-h0rse-battery!").hasPrefix("$2b$12$"), "the slot is free again")
+    }
 }
 
 @Suite("AUTH-1 registration: the user and the tenant together, or neither")

@@ -1,5 +1,8 @@
+import AuthService
 import Foundation
+import GatewayService
 import RampartModels
+import ServiceKit
 import TestSupport
 import Testing
 
@@ -65,5 +68,105 @@ struct HardeningTests {
         )
         #expect(changed.status == 200, "\(changed.body)")
         #expect(try await confirm(third, "An0ther-long-passphrase") == 404, "a link mailed before the change does not undo it")
+    }
+
+    /// A sign-up as a client at `ip` (the gateway trusts 127.0.0.1 as its proxy in these tests).
+    static func register(
+        _ port: Int,
+        email: String,
+        country: String = "FR",
+        number: String = "552 100 554 00013",
+        from ip: String
+    ) async throws
+        -> HTTPTestResponse
+    {
+        let body =
+            #"{"email":"\#(email)","password":"\#(HTTP.password)","name":"Eve","organization":{"name":"Probe","country":"\#(country)","registration_number":"\#(number)"}}"#
+        return try await httpRequest(
+            port: port,
+            "POST",
+            "/v1/auth/register",
+            headers: ["Content-Type": "application/json", "X-Forwarded-For": ip],
+            body: Array(body.utf8)
+        )
+    }
+
+    static var behindProxy: GatewaySettings {
+        var settings = GatewaySettings()
+        settings.trustedProxies = [IPNetwork(cidr: "127.0.0.1/32")!]
+        return settings
+    }
+
+    @Test("sign-up tells whether an address has an account no more often than the per-IP limits allow, and mails its owner")
+    func registrationOracle() async throws {
+        let world = try await GatewayRoutesTests.world(gateway: Self.behindProxy)
+        defer { Task { await world.cluster.stop() } }
+        // The review's probe: a taken and an unknown address with an organisation that cannot
+        // register. Both fail on the organisation, alike.
+        let taken = try await Self.register(world.port, email: "ada@lovelace.example", country: "ZZ", from: "198.51.100.1")
+        let unknown = try await Self.register(world.port, email: "nobody@unknown.example", country: "ZZ", from: "198.51.100.1")
+        #expect(taken.status == 400 && unknown.status == 400, "\(taken.body) \(unknown.body)")
+        #expect(try HTTP.object(taken)["errors"] as? [String: String] == HTTP.object(unknown)["errors"] as? [String: String])
+
+        // With an organisation that can: the address is looked at only within TEN-6's 3 an hour.
+        for _ in 0..<3 {
+            let answer = try await Self.register(world.port, email: "ada@lovelace.example", from: "198.51.100.2")
+            #expect(answer.status == 409, "\(answer.body)")
+        }
+        for email in ["ada@lovelace.example", "nobody@unknown.example"] {
+            let answer = try await Self.register(world.port, email: email, from: "198.51.100.2")
+            #expect(answer.status == 429, "\(email): \(answer.body)")
+        }
+        // Each attempt on her address told Ada, from where.
+        let notices = try await world.cluster.mails(from: .auth).filter { $0.template == "notice_registration_attempted" }
+        #expect(notices.count == 3)
+        #expect(notices.allSatisfy { $0.to == "ada@lovelace.example" && $0.values["ip"] == "198.51.100.2" })
+        #expect(
+            try await HTTP.send(world.port, "POST", "/v1/auth/login", #"{"email":"nobody@unknown.example","password":"\#(HTTP.password)"}"#).status
+                == 401
+        )
+    }
+
+    @Test("a burst of sign-ups from many addresses is refused for a moment (503, Retry-After) rather than queued before sign-ins")
+    func signUpBurst() async throws {
+        // bcrypt 11 (about 0.15 s a hash) on 2 threads: sign-ups may hold one, sign-ins keep one.
+        let world = try await GatewayRoutesTests.world(
+            authSettings: AuthSettings(passwordAlgorithm: .bcrypt(cost: 11), hashThreads: 2),
+            rateLimitSettings: ProofOfMailboxTests.liftedRegistrationLimits(),
+            gateway: Self.behindProxy
+        )
+        defer { Task { await world.cluster.stop() } }
+        let signIn = #"{"email":"ada@lovelace.example","password":"\#(HTTP.password)"}"#
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(try await HTTP.send(world.port, "POST", "/v1/auth/login", signIn).status == 200)
+        let quiet = clock.now - start
+
+        let burst = 12
+        async let signUps = withThrowingTaskGroup(of: HTTPTestResponse.self) { group in
+            for index in 0..<burst {
+                group.addTask { try await Self.register(world.port, email: "eve\(index)@org\(index).example", from: "203.0.113.\(index + 1)") }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        async let signIns = withThrowingTaskGroup(of: (Int, Duration).self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    let start = clock.now
+                    let status = try await HTTP.send(world.port, "POST", "/v1/auth/login", signIn).status
+                    return (status, clock.now - start)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let (registered, signedIn) = try await (signUps, signIns)
+        let refused = registered.filter { $0.status == 503 }
+        #expect(registered.allSatisfy { [201, 503].contains($0.status) }, "\(registered.map(\.body))")
+        #expect(!refused.isEmpty, "every one of \(burst) simultaneous sign-ups was hashed")
+        #expect(refused.allSatisfy { $0.headers["retry-after"] != nil })
+        #expect(signedIn.allSatisfy { $0.0 == 200 })
+        // Not a timing test (make bench measures sign-ins): a loose bound, against a sign-in stuck behind the burst.
+        let slowest = signedIn.map(\.1).max() ?? .zero
+        #expect(slowest < quiet * 4 + .seconds(1), "sign-in took \(slowest) in the burst, \(quiet) alone")
     }
 }

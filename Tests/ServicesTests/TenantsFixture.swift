@@ -193,6 +193,12 @@ final class TenantsCluster: @unchecked Sendable {
         request.ownerUserID = UUID().uuidString.lowercased()
         request.ownerEmail = email
         request.plan = plan
+        // As auth does: admitted first (the checks and the per-IP limits), then registered.
+        var admission = Rampart_V1_AdmitRegistrationRequest()
+        admission.organization = request.organization
+        admission.ownerEmail = email
+        admission.plan = plan
+        let _: Rampart_V1_AdmitRegistrationReply = try await call(Subjects.Tenants.admitRegistration, admission, principal: "system:auth", ip: ip)
         let reply: Rampart_V1_RegisterTenantReply = try await call(Subjects.Tenants.register, request, principal: "system:auth", ip: ip)
         return (reply.tenant, "user:\(request.ownerUserID)")
     }

@@ -327,14 +327,42 @@ struct SignupTests {
         await expectError(.unavailable) { _ = try await cluster.register(ip: "192.0.2.79") }
         // The client's address is what is counted: a sign-up without one is refused.
         try await cluster.start(.rateLimit)
+        var admission = Rampart_V1_AdmitRegistrationRequest()
+        admission.organization.name = "No address"
+        admission.organization.country = "US"
+        admission.organization.registrationNumber = "94-2404110"
+        admission.ownerEmail = "no-address@initech.example"
         await expectError(.invalidArgument) {
+            let _: Rampart_V1_AdmitRegistrationReply = try await cluster.call(
+                Subjects.Tenants.admitRegistration,
+                admission,
+                principal: "system:auth",
+                ip: nil
+            )
+        }
+        // Only auth admits and registers: another service's credential cannot skip the limits.
+        admission.organization.name = "Elsewhere"
+        for principal in ["system:gateway", "user:\(UUID().uuidString.lowercased())"] {
+            await expectError(.permissionDenied) {
+                let _: Rampart_V1_AdmitRegistrationReply = try await cluster.call(
+                    Subjects.Tenants.admitRegistration,
+                    admission,
+                    principal: principal,
+                    ip: "192.0.2.80"
+                )
+            }
             var request = Rampart_V1_RegisterTenantRequest()
-            request.organization.name = "No address"
-            request.organization.country = "US"
-            request.organization.registrationNumber = "94-2404110"
+            request.organization = admission.organization
             request.ownerUserID = UUID().uuidString
-            request.ownerEmail = "no-address@initech.example"
-            let _: Rampart_V1_RegisterTenantReply = try await cluster.call(Subjects.Tenants.register, request, principal: "system:auth", ip: nil)
+            request.ownerEmail = admission.ownerEmail
+            await expectError(.permissionDenied) {
+                let _: Rampart_V1_RegisterTenantReply = try await cluster.call(
+                    Subjects.Tenants.register,
+                    request,
+                    principal: principal,
+                    ip: "192.0.2.80"
+                )
+            }
         }
         await cluster.stop()
     }

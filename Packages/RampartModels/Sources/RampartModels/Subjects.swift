@@ -140,6 +140,7 @@ public enum Subjects {
 
     /// tenants' operations (SPEC section 5).
     public enum Tenants {
+        public static let admitRegistration = Subjects.operation("admit_registration", of: .tenants)
         public static let register = Subjects.operation("register", of: .tenants)
         public static let get = Subjects.operation("get", of: .tenants)
         public static let update = Subjects.operation("update", of: .tenants)

@@ -25,13 +25,15 @@ public enum AuthService {
         }
         @Sendable func registration(_ context: ServiceContext, _ hasher: PasswordHasher) throws -> Registration {
             guard let database = context.database else { throw RampartError(.internal, "auth has no database") }
+            let jetStream = try context.nats.jetStream()
             return Registration(
                 settings: settings,
                 hasher: hasher,
                 database: database,
                 rpc: RPCClient(connection: context.nats),
-                audit: AuditPublisher(jetStream: try context.nats.jetStream(), logger: context.logger),
+                audit: AuditPublisher(jetStream: jetStream, logger: context.logger),
                 links: try links(context),
+                notices: SecurityNotices(database: database, jetStream: jetStream, logger: context.logger),
                 logger: context.logger
             )
         }

@@ -29,7 +29,7 @@ extension Registration {
             user,
             email: email,
             name: name,
-            password: request.password,
+            passwordHash: try await hasher.hash(request.password),
             verified: true,
             taken: RampartError(
                 .alreadyExists,

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import RampartModels
 import SodiumKit
+import Synchronization
 
 /// How passwords are hashed (AUTH-1): bcrypt (cost 12 by default) or argon2id. A stored hash
 /// names its own algorithm and parameters, so logins verify whatever made it, and a hash made
@@ -75,9 +76,16 @@ public final class PasswordHasher: Sendable {
     /// email costs what a wrong password does (AUTH-5).
     private let decoy: String
 
+    /// Sign-ups hashing now. Anyone may sign up, so at most `signUpSlots` hashes of theirs are
+    /// in the pool at once (half its threads): a burst of sign-ups is refused for a moment rather
+    /// than queued in front of the sign-ins, which keep the other half.
+    private let signUps = Mutex(0)
+    public let signUpSlots: Int
+
     public init(algorithm: PasswordAlgorithm, threads: Int = System.coreCount) throws {
         self.algorithm = algorithm
         pool = NIOThreadPool(numberOfThreads: max(1, threads))
+        signUpSlots = max(1, threads / 2)
         pool.start()
         decoy = try Self.hash(Base64.encode(randomBytes(24)), algorithm)
     }
@@ -89,6 +97,20 @@ public final class PasswordHasher: Sendable {
     public func hash(_ password: String) async throws -> String {
         let algorithm = self.algorithm
         return try await pool.runIfActive { try Self.hash(password, algorithm) }
+    }
+
+    /// `hash` for a sign-up; unavailable (with a retry delay) while `signUpSlots` are taken.
+    public func hashForSignUp(_ password: String) async throws -> String {
+        let admitted = signUps.withLock { inFlight in
+            guard inFlight < signUpSlots else { return false }
+            inFlight += 1
+            return true
+        }
+        guard admitted else {
+            throw RampartError(.unavailable, "too many sign-ups at once: try again in a few seconds", details: ["retry_after_ms": "2000"])
+        }
+        defer { signUps.withLock { $0 -= 1 } }
+        return try await hash(password)
     }
 
     public struct Verdict: Sendable, Equatable {

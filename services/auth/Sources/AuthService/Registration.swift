@@ -2,6 +2,7 @@ import Logging
 import PostgresNIO
 import RampartModels
 import ServiceKit
+import SwiftProtobuf
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -9,10 +10,13 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// AUTH-1, AUTH-2 and the user's side of sign-up. The user is written `pending` first (the
-/// email's uniqueness decides before anything else is created), then `tenants` checks the
-/// organisation and creates the tenant, then the user becomes active. A failure at any step
-/// removes the pending user: nothing half-created is left to log in with.
+/// AUTH-1, AUTH-2 and the user's side of sign-up, in an order that gives nothing away: the
+/// checks that need no state (auth's fields, then tenants' of the organisation), then the per-IP
+/// limits (tenants charges them), and only then the address, so that whether it has an account
+/// is learnt at most as often as the limits allow, and a refused sign-up costs no hash. The user
+/// is written `pending` (the address's uniqueness decides before anything else is created), then
+/// `tenants` creates the tenant, then the user becomes active. A failure at any step removes the
+/// pending user: nothing half-created is left to log in with.
 struct Registration: Sendable {
     let settings: AuthSettings
     let hasher: PasswordHasher
@@ -20,6 +24,7 @@ struct Registration: Sendable {
     let rpc: RPCClient
     let audit: AuditPublisher
     let links: AccountLinks
+    let notices: SecurityNotices
     let logger: Logger
 
     func register(_ request: Rampart_V1_RegisterRequest, call: CallContext) async throws -> Rampart_V1_RegisterReply {
@@ -36,19 +41,31 @@ struct Registration: Sendable {
             throw RampartError(.invalidArgument, "the client's IP address is required to register", details: ["field": "client_ip"])
         }
 
-        let user = UUID()
-        try await insertPending(
-            user,
-            email: email,
-            name: name,
-            password: request.password,
-            verified: false,
-            taken: RampartError(
-                .alreadyExists,
-                "an account with this email already exists: sign in, or reset your password",
-                details: ["field": "email"]
-            )
+        var context = call
+        context.principal = "system:auth"
+        var admission = Rampart_V1_AdmitRegistrationRequest()
+        admission.organization = request.organization
+        admission.ownerEmail = email.description
+        _ = try await tenantsCall(Subjects.Tenants.admitRegistration, admission, context: context, as: Rampart_V1_AdmitRegistrationReply.self)
+
+        let taken = RampartError(
+            .alreadyExists,
+            "an account with this email already exists: sign in, or reset your password",
+            details: ["field": "email"]
         )
+        if let owner = try await activeAccount(email) {
+            await notices.send(.registrationAttempted, to: owner, call: call)
+            throw taken
+        }
+        let user = UUID()
+        let hash = try await hasher.hashForSignUp(request.password)
+        do {
+            try await insertPending(user, email: email, name: name, passwordHash: hash, verified: false, taken: taken)
+        } catch let error as RampartError where error.code == .alreadyExists {
+            // Registered a moment ago, by a sign-up racing this one.
+            if let owner = try await activeAccount(email) { await notices.send(.registrationAttempted, to: owner, call: call) }
+            throw error
+        }
 
         let tenant: Rampart_V1_Tenant
         do {
@@ -56,15 +73,11 @@ struct Registration: Sendable {
             signup.organization = request.organization
             signup.ownerUserID = user.uuidString.lowercased()
             signup.ownerEmail = email.description
-            var context = call
-            context.principal = "system:auth"
-            tenant = try await rpc.call(Subjects.Tenants.register, signup, context: context, as: Rampart_V1_RegisterTenantReply.self).tenant
+            tenant = try await tenantsCall(Subjects.Tenants.register, signup, context: context, as: Rampart_V1_RegisterTenantReply.self).tenant
         } catch {
             // If this fails too, the sweep of abandoned registrations removes the user later.
             _ = try? await database.client.query("DELETE FROM users WHERE id = \(user) AND status = 'pending'", logger: logger)
-            // tenants' own answer (which rule failed, the per-IP limit) is the caller's answer.
-            if let error = error as? RampartError { throw error }
-            throw RampartError(.unavailable, "registration is unavailable right now: try again shortly")
+            throw error
         }
         try await database.client.query(
             "UPDATE users SET status = 'active', default_tenant_id = \(tenant.tenantID), updated_at = now() WHERE id = \(user)",
@@ -107,10 +120,33 @@ struct Registration: Sendable {
         return (name, problems)
     }
 
-    /// Hashes the password and writes the user `pending`: the address's uniqueness decides here,
-    /// before anything else is made; `taken` is the answer when it has an account already.
-    func insertPending(_ user: UUID, email: EmailAddress, name: String, password: String, verified: Bool, taken: RampartError) async throws {
-        let hash = try await hasher.hash(password)
+    /// tenants' answer to a sign-up step: its own error (which rule failed, the per-IP limit) is
+    /// the caller's answer; anything else, that sign-up is unavailable for now.
+    private func tenantsCall<Request: SwiftProtobuf.Message, Reply: SwiftProtobuf.Message>(
+        _ subject: String,
+        _ request: Request,
+        context: CallContext,
+        as: Reply.Type
+    ) async throws -> Reply {
+        do {
+            return try await rpc.call(subject, request, context: context, as: Reply.self)
+        } catch let error as RampartError {
+            throw error
+        } catch {
+            throw RampartError(.unavailable, "registration is unavailable right now: try again shortly")
+        }
+    }
+
+    /// The active account with `email`, if there is one.
+    private func activeAccount(_ email: EmailAddress) async throws -> UUID? {
+        let rows = try await database.client.query("SELECT id FROM users WHERE email = \(email.description) AND status = 'active'", logger: logger)
+        for try await id in rows.decode(UUID.self) { return id }
+        return nil
+    }
+
+    /// Writes the user `pending`: the address's uniqueness decides here, before anything else is
+    /// made; `taken` is the answer when it has an account already.
+    func insertPending(_ user: UUID, email: EmailAddress, name: String, passwordHash hash: String, verified: Bool, taken: RampartError) async throws {
         do {
             try await database.client.query(
                 """

@@ -27,44 +27,13 @@ struct Tenants: Sendable {
 
     // MARK: Sign-up
 
-    /// TEN-3..6. Checks that need no state come first (every problem reported at once), then
-    /// the per-IP limits, then the one check that reads other tenants (the Starter claim): a
-    /// client that may not register cannot use sign-up to learn which domains have a tenant.
-    func register(_ request: Rampart_V1_RegisterTenantRequest, call: CallContext) async throws -> Rampart_V1_RegisterTenantReply {
-        var problems: [(field: String, message: String)] = []
-        let name = trimmed(request.organization.name)
-        if !(1...200).contains(name.count) || name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            problems.append(("organization.name", "the organization name must be 1 to 200 characters, without control characters"))
-        }
-        var registration: RegistrationNumbers.Accepted?
-        do {
-            registration = try RegistrationNumbers.validate(
-                String(request.organization.registrationNumber.prefix(64)),
-                country: String(request.organization.country.prefix(8))
-            )
-        } catch {
-            let field = if case .unsupportedCountry = error { "organization.country" } else { "organization.registration_number" }
-            problems.append((field, error.description))
-        }
-        let ownerID = UUID(uuidString: request.ownerUserID)
-        if ownerID == nil { problems.append(("owner_user_id", "the owner's user ID must be a UUID")) }
-        let email = EmailAddress(request.ownerEmail)
-        if let email {
-            if settings.emailDomains.isDisposable(email.domain) {
-                problems.append(("owner_email", "disposable email addresses are not accepted: use your work address"))
-            }
-        } else {
-            problems.append(("owner_email", "the owner's email must be a valid address"))
-        }
-        let plan = request.plan.isEmpty ? Plan.starter : Plan(rawValue: request.plan)
-        if plan == nil { problems.append(("plan", "the plan must be starter, pro or enterprise")) }
-        let region = request.dataRegion.isEmpty ? settings.dataRegions[0] : request.dataRegion
-        if !settings.dataRegions.contains(region) {
-            problems.append(("data_region", "the data region must be one of \(settings.dataRegions.joined(separator: ", "))"))
-        }
-        if !problems.isEmpty { throw RampartError.invalidFields(problems) }
-        guard let registration, let ownerID, let email, let plan else { throw RampartError.internalError() }
-
+    /// TEN-3..6, first step: the checks that need no state (every problem reported at once),
+    /// then the per-IP limits, which it charges. auth asks before it looks at the address or
+    /// hashes the password, so that a sign-up that would be refused costs nothing and tells
+    /// nothing (whether an address has an account) to a client over its limits.
+    func admitRegistration(_ request: Rampart_V1_AdmitRegistrationRequest, call: CallContext) async throws -> Rampart_V1_AdmitRegistrationReply {
+        guard call.principal == "system:auth" else { throw RampartError(.permissionDenied, "only auth admits a registration") }
+        _ = try validated(request.organization, ownerEmail: request.ownerEmail, plan: request.plan, dataRegion: request.dataRegion)
         guard let ip = call.clientIP else {
             throw RampartError(.invalidArgument, "the client's IP address is required to register", details: ["field": "client_ip"])
         }
@@ -82,6 +51,75 @@ struct Tenants: Sendable {
                 throw RampartError(.unavailable, "registration is unavailable right now: try again shortly")
             }
         }
+        return Rampart_V1_AdmitRegistrationReply()
+    }
+
+    /// A sign-up's organisation, owner address, plan and region as they will be stored, or
+    /// every rule they break.
+    struct Validated {
+        var name: String
+        var registration: RegistrationNumbers.Accepted
+        var email: EmailAddress
+        var plan: Plan
+        var region: String
+    }
+
+    func validated(
+        _ organization: Rampart_V1_Organization,
+        ownerEmail: String,
+        plan: String,
+        dataRegion: String,
+        problems: [(field: String, message: String)] = []
+    ) throws -> Validated {
+        var problems = problems
+        let name = trimmed(organization.name)
+        if !(1...200).contains(name.count) || name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            problems.append(("organization.name", "the organization name must be 1 to 200 characters, without control characters"))
+        }
+        var registration: RegistrationNumbers.Accepted?
+        do {
+            registration = try RegistrationNumbers.validate(
+                String(organization.registrationNumber.prefix(64)),
+                country: String(organization.country.prefix(8))
+            )
+        } catch {
+            let field = if case .unsupportedCountry = error { "organization.country" } else { "organization.registration_number" }
+            problems.append((field, error.description))
+        }
+        let email = EmailAddress(ownerEmail)
+        if let email {
+            if settings.emailDomains.isDisposable(email.domain) {
+                problems.append(("owner_email", "disposable email addresses are not accepted: use your work address"))
+            }
+        } else {
+            problems.append(("owner_email", "the owner's email must be a valid address"))
+        }
+        let plan = plan.isEmpty ? Plan.starter : Plan(rawValue: plan)
+        if plan == nil { problems.append(("plan", "the plan must be starter, pro or enterprise")) }
+        let region = dataRegion.isEmpty ? settings.dataRegions[0] : dataRegion
+        if !settings.dataRegions.contains(region) {
+            problems.append(("data_region", "the data region must be one of \(settings.dataRegions.joined(separator: ", "))"))
+        }
+        if !problems.isEmpty { throw RampartError.invalidFields(problems) }
+        guard let registration, let email, let plan else { throw RampartError.internalError() }
+        return Validated(name: name, registration: registration, email: email, plan: plan, region: region)
+    }
+
+    /// TEN-3..5, once `admitRegistration` admitted the sign-up and auth wrote the owner: the
+    /// same checks (the request is auth's, not the one admitted), then the one that reads other
+    /// tenants (the Starter claim), and the tenant with its owner.
+    func register(_ request: Rampart_V1_RegisterTenantRequest, call: CallContext) async throws -> Rampart_V1_RegisterTenantReply {
+        guard call.principal == "system:auth" else { throw RampartError(.permissionDenied, "only auth registers a tenant") }
+        let ownerID = UUID(uuidString: request.ownerUserID)
+        let checked = try validated(
+            request.organization,
+            ownerEmail: request.ownerEmail,
+            plan: request.plan,
+            dataRegion: request.dataRegion,
+            problems: ownerID == nil ? [("owner_user_id", "the owner's user ID must be a UUID")] : []
+        )
+        guard let ownerID else { throw RampartError.internalError() }
+        let (name, registration, email, plan, region) = (checked.name, checked.registration, checked.email, checked.plan, checked.region)
 
         let tenantID = TenantID.random()
         let (tenant, lapsed) = try await registry.insert(

@@ -34,7 +34,10 @@ public enum TenantsService {
             },
             routes: { router, context in
                 let made = Result { try tenants(context) }
-                router.register(Subjects.Tenants.register) { (request: Rampart_V1_RegisterTenantRequest, call) in
+                router.register(Subjects.Tenants.admitRegistration, requires: .principal) { (request: Rampart_V1_AdmitRegistrationRequest, call) in
+                    try await made.get().admitRegistration(request, call: call)
+                }
+                router.register(Subjects.Tenants.register, requires: .principal) { (request: Rampart_V1_RegisterTenantRequest, call) in
                     try await made.get().register(request, call: call)
                 }
                 router.register(Subjects.Tenants.get, requires: .tenant) { (_: Rampart_V1_GetTenantRequest, call) in

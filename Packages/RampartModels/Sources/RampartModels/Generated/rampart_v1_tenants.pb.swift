@@ -351,11 +351,52 @@ public nonisolated struct Rampart_V1_Tenant: @unchecked Sendable {
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
-/// rampart.v1.tenants.register (called by auth during registration): checks the sign-up
-/// (registration number, disposable domain, one Starter per domain, 3 per IP per hour and per
-/// day) and creates the tenant with the owner as its first member. The client IP comes from the
-/// call context. Errors: invalid_argument with one line per failed rule, rate_limited,
-/// conflict (the domain already has a Starter tenant).
+/// rampart.v1.tenants.admit_registration (auth, first step of a registration, before it looks
+/// at the address or hashes the password): the checks that need no state (registration number,
+/// disposable domain, plan, region), then the per-IP limits (3 per hour, 3 per day by default), which it
+/// charges. The client IP comes from the call context. Errors: invalid_argument with one line
+/// per failed rule, rate_limited.
+public nonisolated struct Rampart_V1_AdmitRegistrationRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var organization: Rampart_V1_Organization {
+    get {_organization ?? Rampart_V1_Organization()}
+    set {_organization = newValue}
+  }
+  /// Returns true if `organization` has been explicitly set.
+  public var hasOrganization: Bool {self._organization != nil}
+  /// Clears the value of `organization`. Subsequent reads from it will return its default value.
+  public mutating func clearOrganization() {self._organization = nil}
+
+  public var ownerEmail: String = String()
+
+  public var plan: String = String()
+
+  public var dataRegion: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _organization: Rampart_V1_Organization? = nil
+}
+
+public nonisolated struct Rampart_V1_AdmitRegistrationReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.v1.tenants.register (auth, once admit_registration admitted the sign-up and the
+/// owner's user is written): the same checks again, then one Starter per domain, and creates the
+/// tenant with the owner as its first member. Errors: invalid_argument, conflict (the domain
+/// already has a Starter tenant).
 public nonisolated struct Rampart_V1_RegisterTenantRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1295,6 +1336,74 @@ nonisolated extension Rampart_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._M
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_AdmitRegistrationRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AdmitRegistrationRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}organization\0\u{3}owner_email\0\u{1}plan\0\u{3}data_region\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._organization) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.ownerEmail) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.plan) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.dataRegion) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._organization {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.ownerEmail.isEmpty {
+      try visitor.visitSingularStringField(value: self.ownerEmail, fieldNumber: 2)
+    }
+    if !self.plan.isEmpty {
+      try visitor.visitSingularStringField(value: self.plan, fieldNumber: 3)
+    }
+    if !self.dataRegion.isEmpty {
+      try visitor.visitSingularStringField(value: self.dataRegion, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_AdmitRegistrationRequest, rhs: Rampart_V1_AdmitRegistrationRequest) -> Bool {
+    if lhs._organization != rhs._organization {return false}
+    if lhs.ownerEmail != rhs.ownerEmail {return false}
+    if lhs.plan != rhs.plan {return false}
+    if lhs.dataRegion != rhs.dataRegion {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_AdmitRegistrationReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AdmitRegistrationReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_AdmitRegistrationReply, rhs: Rampart_V1_AdmitRegistrationReply) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -124,6 +124,28 @@ public struct MailTemplates: Sendable {
             "An administrator reset your two-factor authentication",
             "An administrator of one of your organizations turned two-factor authentication off for your account, as is done when the phone and backup codes are lost. Set it up again at your next sign-in."
         )
+        // Told to the owner of an address someone tried to register again: no account was made,
+        // and the way back in if it was them and they forgot.
+        kinds["notice_registration_attempted"] = kind(
+            "Someone tried to create a Rampart account with your address",
+            """
+            Hello{{#name}} {{name}}{{/name}},
+
+            Someone tried to create a new Rampart account with this address, which already has one. No account was created and nothing about yours changed.
+
+            When: {{when}}
+            From: {{ip}} ({{user_agent}})
+
+            If it was you, sign in with your account, or reset your password if you forgot it. If it was not, there is nothing to do.
+            """,
+            """
+            <p>Hello{{#name}} {{name}}{{/name}},</p>
+            <p>Someone tried to create a new Rampart account with this address, which already has one. No account was created and nothing about yours changed.</p>
+            <p>When: {{when}}<br>From: {{ip}} ({{user_agent}})</p>
+            <p>If it was you, sign in with your account, or reset your password if you forgot it. If it was not, there is nothing to do.</p>
+            """,
+            path: "/reset-password"
+        )
         kinds["notice_api_key_created"] = notice(
             "A new API key was created",
             "A new API key, {{key_name}} ({{key_prefix}}…), was created with your account. It can act as you within its scopes until it is revoked."
