@@ -169,4 +169,58 @@ struct HardeningTests {
         let slowest = signedIn.map(\.1).max() ?? .zero
         #expect(slowest < quiet * 4 + .seconds(1), "sign-in took \(slowest) in the burst, \(quiet) alone")
     }
+
+    @Test("outside the tenant's IP allowlist a sign-in answers as a wrong password does; the MFA step and refresh are refused and spend nothing")
+    func allowlistAtSignIn() async throws {
+        let world = try await GatewayRoutesTests.world(rateLimitSettings: TenantsCluster.liftedSignInLimits(), gateway: Self.behindProxy)
+        defer { Task { await world.cluster.stop() } }
+        let (inside, outside) = ("198.51.100.5", "203.0.113.9")
+        func send(_ path: String, _ json: String, token: String? = nil, from ip: String) async throws -> HTTPTestResponse {
+            var headers = ["Content-Type": "application/json", "X-Forwarded-For": ip]
+            if let token { headers["Authorization"] = "Bearer \(token)" }
+            return try await httpRequest(port: world.port, json.isEmpty ? "GET" : "POST", path, headers: headers, body: Array(json.utf8))
+        }
+        func signIn(_ password: String, from ip: String) async throws -> HTTPTestResponse {
+            try await send("/v1/auth/login", #"{"email":"ada@lovelace.example","password":"\#(password)"}"#, from: ip)
+        }
+        // A session from before the list, MFA on, then the list (set from inside it).
+        let earlier = try HTTP.object(try await signIn(HTTP.password, from: inside))
+        let refresh = try #require(earlier["refresh_token"] as? String)
+        let (_, backupCodes) = try await MFAHTTPTests().enrol(world.port, world.adaToken)
+        let listed = try await httpRequest(
+            port: world.port,
+            "PUT",
+            "/v1/tenants/\(world.tenant)/ip-allowlist",
+            headers: ["Content-Type": "application/json", "Authorization": "Bearer \(world.adaToken)", "X-Forwarded-For": inside],
+            body: Array(#"{"cidrs":["198.51.100.0/24"]}"#.utf8)
+        )
+        #expect(listed.status == 200, "\(listed.body)")
+
+        let right = try await signIn(HTTP.password, from: outside)
+        let wrong = try await signIn("Not-the-passw0rd!", from: outside)
+        #expect(right.status == 401 && wrong.status == 401, "\(right.body)")
+        #expect(try HTTP.object(right)["detail"] as? String == HTTP.object(wrong)["detail"] as? String)
+
+        // The refresh token: refused from outside, and still good from inside (nothing spent).
+        let refreshBody = #"{"refresh_token":"\#(refresh)"}"#
+        let refusedRefresh = try await send("/v1/auth/token/refresh", refreshBody, from: outside)
+        #expect(refusedRefresh.status == 403, "\(refusedRefresh.body)")
+        let refreshed = try await send("/v1/auth/token/refresh", refreshBody, from: inside)
+        #expect(refreshed.status == 200, "\(refreshed.body)")
+
+        // The password step from inside, the second step from outside.
+        let challenge = try #require(try HTTP.object(try await signIn(HTTP.password, from: inside))["mfa_token"] as? String)
+        #expect(try HTTP.object(try await signIn(HTTP.password, from: outside))["mfa_token"] == nil, "no challenge from outside")
+        let secondStep = #"{"mfa_token":"\#(challenge)","code":"\#(backupCodes[0])"}"#
+        let refusedStep = try await send("/v1/auth/login/mfa", secondStep, from: outside)
+        #expect(refusedStep.status == 403, "\(refusedStep.body)")
+
+        let denials = try await world.cluster.events(
+            Subjects.audit(tenant: TenantID(world.tenant)!),
+            as: Rampart_V1_AuditEvent.self,
+            stream: Subjects.auditStream
+        )
+        .filter { $0.action == AuditAction.ipAllowlistDenied.rawValue }
+        #expect(denials.count == 4, "the right password from outside, twice; the refresh; the second step")
+    }
 }

@@ -424,6 +424,8 @@ extension Sessions {
         guard let member = try await activeMember(user, tenant: tenant),
             let email = try await activeAccount(user).flatMap({ EmailAddress($0.email) })
         else { throw Self.invalidChallenge }
+        // TEN-11 again: the second step may come from another address than the first.
+        try await admitAddress(try await tenantPolicies(tenant), tenant: tenant, user: user, call: call)
         return try await openSession(user: user, email: email, tenant: tenant, role: member.role, amr: amr, call: call)
     }
 

@@ -57,6 +57,9 @@ struct Sessions: Sendable {
             throw Self.invalidCredentials
         }
         let policies = try await tenantPolicies(tenant)
+        // TEN-11, with the answer a wrong password gets: from outside the allowlist, a sign-in
+        // must not tell whether the password was right (nor earn an MFA challenge).
+        try await admitAddress(policies, tenant: tenant, user: user.id, call: call, refusal: Self.invalidCredentials)
         try checkRotation(user, policies: policies)
         if verdict.needsRehash {
             let hash = try await hasher.hash(request.password)
@@ -141,8 +144,19 @@ struct Sessions: Sendable {
         enum Outcome {
             case rotated(session: UUID, user: UUID, token: String, amr: String)
             case reused(session: UUID, user: UUID)
+            /// TEN-11: from outside the allowlist, nothing spent.
+            case outsideAllowlist(user: UUID)
             case invalid
         }
+        // TEN-11 is decided before the token is spent, so that a refresh refused from outside the
+        // allowlist leaves the token for one from inside.
+        let policies: Rampart_V1_TenantPolicies
+        do {
+            policies = try await tenantPolicies(tenant)
+        } catch let error as RampartError where error.code == .notFound {
+            throw Self.invalidRefresh
+        }
+        let admitted = Self.allowlistAdmits(policies, call: call)
         // The successor follows from the token (a keyed hash of it), so a retry within the reuse
         // interval gets the very token the lost answer carried without any token being stored.
         let next = try successor(of: secret, tenant: tenant)
@@ -167,6 +181,7 @@ struct Sessions: Sendable {
             var found: (UUID, UUID, String, Bool, Bool, Bool?)?
             for try await row in rows.decode((UUID, UUID, String, Bool, Bool, Bool?).self) { found = row }
             guard let (session, user, amr, used, live, retried) = found, live else { return .invalid }
+            guard admitted else { return .outsideAllowlist(user: user) }
             if used {
                 // Within the reuse interval, and the successor still unused: the same successor.
                 if retried == true { return .rotated(session: session, user: user, token: next.token, amr: amr) }
@@ -191,6 +206,9 @@ struct Sessions: Sendable {
         switch outcome {
         case .invalid:
             throw Self.invalidRefresh
+        case .outsideAllowlist(let user):
+            try await admitAddress(policies, tenant: tenant, user: user, call: call)
+            throw Self.invalidRefresh
         case .reused(let session, let user):
             logger.warning("refresh token reused: session revoked", metadata: ["tenant": "\(tenant.hex)", "session": "\(session)"])
             try? await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: "refresh_token_reused")
@@ -209,7 +227,7 @@ struct Sessions: Sendable {
             // How the session was established (pwd, or pwd otp mfa) stays true of its later tokens.
             let methods = amr.split(separator: " ").map(String.init)
             // MFA-7: a session opened without MFA ends once the tenant requires it of this member.
-            if !methods.contains("mfa"), try await tenantPolicies(tenant).mfaRequirement.covers(member.role) {
+            if !methods.contains("mfa"), policies.mfaRequirement.covers(member.role) {
                 try await database.transaction { try await revoke(session, reason: "mfa_required", schema: schema, on: $0) }
                 try? await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: "mfa_required")
                 throw RampartError(

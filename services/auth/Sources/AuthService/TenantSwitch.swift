@@ -58,15 +58,17 @@ extension Sessions {
         return nil
     }
 
-    /// TEN-11 for a session about to open in `tenant`: the client's address must be in the
-    /// tenant's allowlist (when it has one). A refusal is audited in the tenant's log.
-    func admitAddress(_ policies: Rampart_V1_TenantPolicies, tenant: TenantID, user: UUID, call: CallContext) async throws {
-        guard !policies.ipAllowlist.isEmpty else { return }
-        if let ip = call.clientIP, let client = IPNetwork(address: ip),
-            policies.ipAllowlist.contains(where: { IPNetwork(cidr: $0)?.contains(client) == true })
-        {
-            return
-        }
+    /// TEN-11 for a session about to open or refresh in `tenant`: the client's address must be
+    /// in the tenant's allowlist (when it has one). A refusal is audited in the tenant's log and
+    /// answered with `refusal` (by default a 403 that says why).
+    func admitAddress(
+        _ policies: Rampart_V1_TenantPolicies,
+        tenant: TenantID,
+        user: UUID,
+        call: CallContext,
+        refusal: RampartError = RampartError(.permissionDenied, "your address is not in this organisation's IP allowlist")
+    ) async throws {
+        if Self.allowlistAdmits(policies, call: call) { return }
         var event = Rampart_V1_AuditEvent(
             .ipAllowlistDenied,
             tenant: tenant,
@@ -78,6 +80,12 @@ extension Sessions {
         event.outcome = .failure
         event.reason = "address \(call.clientIP ?? "unknown") is outside the tenant's IP allowlist"
         _ = try? await audit.publish(event)
-        throw RampartError(.permissionDenied, "your address is not in this organisation's IP allowlist")
+        throw refusal
+    }
+
+    static func allowlistAdmits(_ policies: Rampart_V1_TenantPolicies, call: CallContext) -> Bool {
+        guard !policies.ipAllowlist.isEmpty else { return true }
+        guard let ip = call.clientIP, let client = IPNetwork(address: ip) else { return false }
+        return policies.ipAllowlist.contains(where: { IPNetwork(cidr: $0)?.contains(client) == true })
     }
 }
