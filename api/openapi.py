@@ -256,7 +256,7 @@ paths = {
      "patch": op("updateMember", "change a member's role or status (members.manage)", "members", "UpdateMemberRequest", "MemberReply", params=[T, p("user_id", uuid), consistency], extra_headers=consistency_header),
      "delete": op("removeMember", "remove a member (members.manage)", "members", response="MemberReply", params=[T, p("user_id", uuid), consistency], extra_headers=consistency_header)},
  "/v1/tenants/{tenant_id}/members/{user_id}/mfa": {
-     "delete": op("resetMemberMfa", "turn a member's MFA off, for one who lost phone and backup codes (members.manage; an owner's only by an owner)", "members",
+     "delete": op("resetMemberMfa", "turn a member's MFA off, for one who lost phone and backup codes (members.manage; an owner's only by an owner; only in the member's home tenant; never one's own)", "members",
                   response="MfaResetReply", params=[T, p("user_id", uuid), consistency])},
  "/v1/tenants/{tenant_id}/members/{user_id}/isolate": {
      "post": op("isolateMember", "IR-1: disable a member at once, with the reason; their sessions, refresh tokens and API keys here revoked before the answer (members.manage; an owner only by an owner)", "members",

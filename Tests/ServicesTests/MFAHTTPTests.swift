@@ -210,13 +210,39 @@ struct MFAHTTPTests {
         #expect(failures == ["a wrong code to regenerate the backup codes", "a wrong password to turn MFA off", "a wrong code to turn MFA off"])
     }
 
-    @Test("MFA-6: an owner or admin resets a member's MFA, audited; a plain member cannot, nor an admin an owner's")
+    /// A person who joins `world`'s tenant by invitation as a new account, so that it is their
+    /// home tenant: their user ID and an access token.
+    static func newPerson(_ world: GatewayRoutesTests.World, email: String) async throws -> (id: String, token: String) {
+        let (_, invitation) = try await TeamsHTTPTests.invite(world.port, world.cluster, world.tenant, world.adaToken, email: email)
+        let accepted = try await HTTP.send(
+            world.port,
+            "POST",
+            "/v1/invitations/accept",
+            #"{"token":"\#(invitation)","name":"Cara","password":"\#(HTTP.password)"}"#
+        )
+        #expect(accepted.status == 200, "\(accepted.body)")
+        let id = try #require(try HTTP.object(accepted)["user_id"] as? String)
+        let login = try await TeamsHTTPTests.signIn(world.port, email)
+        return (id, try #require(try HTTP.object(login)["access_token"] as? String, "\(login.body)"))
+    }
+
+    @Test(
+        "MFA-6: an owner or admin resets the MFA of a member whose home tenant is theirs, audited; not a plain member, not an admin an owner's, not another home's"
+    )
     func adminReset() async throws {
         let world = try await GatewayRoutesTests.world()
         defer { Task { await world.cluster.stop() } }
         let members = "/v1/tenants/\(world.tenant)/members"
+        let cara = try await Self.newPerson(world, email: "cara@lovelace.example")
+        _ = try await enrol(world.port, cara.token)
         _ = try await enrol(world.port, world.bobToken)
         _ = try await enrol(world.port, world.adaToken)
+
+        // Bob's home is his own tenant: his MFA, which guards that tenant too, is not Ada's to reset.
+        let elsewhere = try await world.send("DELETE", "\(members)/\(world.bob)/mfa", token: world.adaToken)
+        #expect(elsewhere.status == 403, "\(elsewhere.body)")
+        #expect((try HTTP.object(elsewhere)["errors"] as? [String: Any])?["reason"] as? String == "not_home_tenant")
+        #expect(try HTTP.object(try await world.send("GET", "/v1/auth/mfa", token: world.bobToken))["enabled"] as? Bool == true)
 
         // A plain member has no members.manage; an admin cannot touch an owner's MFA.
         #expect(try await world.send("DELETE", "\(members)/\(world.ada)/mfa", token: world.bobToken).status == 403)
@@ -228,19 +254,19 @@ struct MFAHTTPTests {
         #expect(try await world.send("DELETE", "\(members)/\(UUID().uuidString.lowercased())/mfa", token: world.adaToken).status == 404)
         #expect(try await world.send("DELETE", "\(members)/not-a-user/mfa", token: world.adaToken).status == 400)
 
-        let reset = try await world.send("DELETE", "\(members)/\(world.bob)/mfa", token: world.adaToken)
+        let reset = try await world.send("DELETE", "\(members)/\(cara.id)/mfa", token: world.adaToken)
         #expect(reset.status == 200, "\(reset.body)")
         #expect(try HTTP.object(reset)["reset"] as? Bool == true)
-        #expect(try HTTP.object(try await world.send("GET", "/v1/auth/mfa", token: world.bobToken))["enabled"] == nil)
+        #expect(try HTTP.object(try await world.send("GET", "/v1/auth/mfa", token: cara.token))["enabled"] == nil)
         #expect(try HTTP.object(try await world.send("GET", "/v1/auth/mfa", token: world.adaToken))["enabled"] as? Bool == true)
         // Again: nothing left to reset.
-        #expect(try HTTP.object(try await world.send("DELETE", "\(members)/\(world.bob)/mfa", token: world.adaToken))["reset"] == nil)
+        #expect(try HTTP.object(try await world.send("DELETE", "\(members)/\(cara.id)/mfa", token: world.adaToken))["reset"] == nil)
         let audited = try await world.cluster.events(
             Subjects.audit(tenant: TenantID(world.tenant)),
             as: Rampart_V1_AuditEvent.self,
             stream: Subjects.auditStream
         )
-        #expect(audited.filter { $0.action == AuditAction.mfaReset.rawValue && $0.target.id == world.bob && $0.actor.id == world.ada }.count == 1)
+        #expect(audited.filter { $0.action == AuditAction.mfaReset.rawValue && $0.target.id == cara.id && $0.actor.id == world.ada }.count == 1)
     }
 
     @Test(
@@ -319,19 +345,32 @@ struct MFAHTTPTests {
         let bobSecret = try #require(try HTTP.object(try await enrolAtSignIn(bobEnrolment))["secret"] as? String)
         #expect(try await secondStep(world.port, bobEnrolment, try code(bobSecret)).status == 200)
 
-        // MFA-6 then MFA-7: after an admin's reset Bob enrols again at his next sign-in.
-        #expect(try await world.send("DELETE", "\(tenantPath)/members/\(world.bob)/mfa", token: access).status == 200)
-        #expect(try await login(bob)["mfa_enrollment_required"] as? Bool == true)
-        // With the policy off, he signs in with his password alone.
+        // MFA-6 then MFA-7: after an admin's reset Cara (whose home tenant this is) enrols again
+        // at her next sign-in.
+        let cara = "cara@lovelace.example"
+        let (_, invitation) = try await TeamsHTTPTests.invite(world.port, world.cluster, world.tenant, access, email: cara)
+        let joined = try await HTTP.send(
+            world.port,
+            "POST",
+            "/v1/invitations/accept",
+            #"{"token":"\#(invitation)","name":"Cara","password":"\#(HTTP.password)"}"#
+        )
+        let caraUser = try #require(try HTTP.object(joined)["user_id"] as? String, "\(joined.body)")
+        let caraEnrolment = try #require(try await login(cara)["mfa_token"] as? String)
+        let caraSecret = try #require(try HTTP.object(try await enrolAtSignIn(caraEnrolment))["secret"] as? String)
+        #expect(try await secondStep(world.port, caraEnrolment, try code(caraSecret)).status == 200)
+        #expect(try await world.send("DELETE", "\(tenantPath)/members/\(caraUser)/mfa", token: access).status == 200)
+        #expect(try await login(cara)["mfa_enrollment_required"] as? Bool == true)
+        // With the policy off, she signs in with her password alone.
         #expect(try await require("MFA_REQUIREMENT_NONE", token: access).status == 200)
-        #expect(try await login(bob)["access_token"] as? String != nil)
+        #expect(try await login(cara)["access_token"] as? String != nil)
 
         let audited = try await world.cluster.events(
             Subjects.audit(tenant: TenantID(world.tenant)),
             as: Rampart_V1_AuditEvent.self,
             stream: Subjects.auditStream
         )
-        #expect(audited.filter { $0.action == AuditAction.mfaEnrolled.rawValue }.map(\.target.id).sorted() == [world.ada, world.bob].sorted())
+        #expect(audited.filter { $0.action == AuditAction.mfaEnrolled.rawValue }.map(\.target.id).sorted() == [world.ada, world.bob, caraUser].sorted())
         #expect(
             audited.filter { $0.action == AuditAction.tenantPolicyChanged.rawValue }.map { $0.details["mfa_requirement"] } == [
                 "admins", "everyone", "none",

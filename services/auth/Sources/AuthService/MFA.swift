@@ -164,7 +164,8 @@ extension Sessions {
     }
 
     /// MFA-6: an owner or admin of the calling tenant turns another member's MFA off (an owner's
-    /// only by an owner), for a member who lost both phone and backup codes; audited in the tenant.
+    /// only by an owner; only in the member's home tenant), for a member who lost both phone and
+    /// backup codes; audited in the tenant.
     func resetMFA(_ request: Rampart_V1_MfaResetRequest, call: CallContext) async throws -> Rampart_V1_MfaResetReply {
         let (tenant, admin) = try caller(call)
         guard request.userID.utf8.count == 36, let target = UUID(uuidString: request.userID) else {
@@ -187,6 +188,18 @@ extension Sessions {
         }
         guard member.role != .owner || adminMember.role == .owner else {
             throw RampartError(.permissionDenied, "only an owner resets an owner's MFA")
+        }
+        // MFA belongs to the person (one authenticator for all their tenants), so an admin of a
+        // tenant they only joined must not turn it off everywhere: only their home tenant's can.
+        let home = try await database.client.query("SELECT default_tenant_id FROM users WHERE id = \(target)", logger: logger)
+        var homeTenant: String?
+        for try await id in home.decode(String?.self) { homeTenant = id }
+        guard homeTenant == tenant.hex else {
+            throw RampartError(
+                .permissionDenied,
+                "this member's MFA is theirs in every organization they belong to: only their home organization's owners and admins reset it",
+                details: ["reason": "not_home_tenant"]
+            )
         }
         let removed = try await database.transaction { connection -> Bool in
             try await connection.query("DELETE FROM mfa_backup_codes WHERE user_id = \(target)", logger: logger)
