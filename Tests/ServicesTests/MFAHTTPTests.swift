@@ -210,20 +210,17 @@ struct MFAHTTPTests {
         #expect(failures == ["a wrong code to regenerate the backup codes", "a wrong password to turn MFA off", "a wrong code to turn MFA off"])
     }
 
-    /// A person who joins `world`'s tenant by invitation as a new account, so that it is their
-    /// home tenant: their user ID and an access token.
-    static func newPerson(_ world: GatewayRoutesTests.World, email: String) async throws -> (id: String, token: String) {
-        let (_, invitation) = try await TeamsHTTPTests.invite(world.port, world.cluster, world.tenant, world.adaToken, email: email)
+    /// A person who joins `world`'s tenant by invitation (sent with `inviter`'s token) as a new
+    /// account, so that it is their home tenant: their user ID.
+    static func newPerson(_ world: GatewayRoutesTests.World, email: String, invitedWith inviter: String) async throws -> String {
+        let (_, invitation) = try await TeamsHTTPTests.invite(world.port, world.cluster, world.tenant, inviter, email: email)
         let accepted = try await HTTP.send(
             world.port,
             "POST",
             "/v1/invitations/accept",
             #"{"token":"\#(invitation)","name":"Cara","password":"\#(HTTP.password)"}"#
         )
-        #expect(accepted.status == 200, "\(accepted.body)")
-        let id = try #require(try HTTP.object(accepted)["user_id"] as? String)
-        let login = try await TeamsHTTPTests.signIn(world.port, email)
-        return (id, try #require(try HTTP.object(login)["access_token"] as? String, "\(login.body)"))
+        return try #require(try HTTP.object(accepted)["user_id"] as? String, "\(accepted.body)")
     }
 
     @Test(
@@ -233,7 +230,9 @@ struct MFAHTTPTests {
         let world = try await GatewayRoutesTests.world()
         defer { Task { await world.cluster.stop() } }
         let members = "/v1/tenants/\(world.tenant)/members"
-        let cara = try await Self.newPerson(world, email: "cara@lovelace.example")
+        let caraID = try await Self.newPerson(world, email: "cara@lovelace.example", invitedWith: world.adaToken)
+        let caraLogin = try await TeamsHTTPTests.signIn(world.port, "cara@lovelace.example")
+        let cara = (id: caraID, token: try #require(try HTTP.object(caraLogin)["access_token"] as? String, "\(caraLogin.body)"))
         _ = try await enrol(world.port, cara.token)
         _ = try await enrol(world.port, world.bobToken)
         _ = try await enrol(world.port, world.adaToken)
@@ -348,14 +347,7 @@ struct MFAHTTPTests {
         // MFA-6 then MFA-7: after an admin's reset Cara (whose home tenant this is) enrols again
         // at her next sign-in.
         let cara = "cara@lovelace.example"
-        let (_, invitation) = try await TeamsHTTPTests.invite(world.port, world.cluster, world.tenant, access, email: cara)
-        let joined = try await HTTP.send(
-            world.port,
-            "POST",
-            "/v1/invitations/accept",
-            #"{"token":"\#(invitation)","name":"Cara","password":"\#(HTTP.password)"}"#
-        )
-        let caraUser = try #require(try HTTP.object(joined)["user_id"] as? String, "\(joined.body)")
+        let caraUser = try await Self.newPerson(world, email: cara, invitedWith: access)
         let caraEnrolment = try #require(try await login(cara)["mfa_token"] as? String)
         let caraSecret = try #require(try HTTP.object(try await enrolAtSignIn(caraEnrolment))["secret"] as? String)
         #expect(try await secondStep(world.port, caraEnrolment, try code(caraSecret)).status == 200)
@@ -370,7 +362,9 @@ struct MFAHTTPTests {
             as: Rampart_V1_AuditEvent.self,
             stream: Subjects.auditStream
         )
-        #expect(audited.filter { $0.action == AuditAction.mfaEnrolled.rawValue }.map(\.target.id).sorted() == [world.ada, world.bob, caraUser].sorted())
+        #expect(
+            audited.filter { $0.action == AuditAction.mfaEnrolled.rawValue }.map(\.target.id).sorted() == [world.ada, world.bob, caraUser].sorted()
+        )
         #expect(
             audited.filter { $0.action == AuditAction.tenantPolicyChanged.rawValue }.map { $0.details["mfa_requirement"] } == [
                 "admins", "everyone", "none",
