@@ -55,6 +55,11 @@ struct APIKeyHTTPTests {
         try #require(try JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any])
     }
 
+    /// A problem's `errors` (field, reason, …); empty when it has none.
+    static func errors(_ response: HTTPTestResponse) -> [String: String] {
+        (try? JSONSerialization.jsonObject(with: Data(response.body.utf8)) as? [String: Any])?["errors"] as? [String: String] ?? [:]
+    }
+
     static func create(_ port: Int, _ tenant: String, _ access: String, _ json: String) async throws -> (key: String, id: String) {
         let created = try await send(port, "POST", "/v1/tenants/\(tenant)/api-keys", json, token: access)
         #expect(created.status == 201, "\(created.body)")

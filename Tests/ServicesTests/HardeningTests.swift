@@ -223,4 +223,169 @@ struct HardeningTests {
         .filter { $0.action == AuditAction.ipAllowlistDenied.rawValue }
         #expect(denials.count == 4, "the right password from outside, twice; the refresh; the second step")
     }
+
+    /// A request as if from `ip`, through a gateway that trusts 127.0.0.1 as its proxy.
+    static func send(
+        _ port: Int,
+        _ method: String,
+        _ path: String,
+        _ json: String? = nil,
+        token: String? = nil,
+        from ip: String
+    ) async throws -> HTTPTestResponse {
+        var headers = ["X-Forwarded-For": ip]
+        if json != nil { headers["Content-Type"] = "application/json" }
+        if let token { headers["Authorization"] = "Bearer \(token)" }
+        return try await httpRequest(port: port, method, path, headers: headers, body: Array((json ?? "").utf8))
+    }
+
+    /// An access token's claims, unverified (the test reads what the gateway was given).
+    static func claims(_ token: String) throws -> [String: Any] {
+        let payload = try #require(token.split(separator: ".").dropFirst().first.map(String.init))
+        let padded =
+            payload.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+            + String(repeating: "=", count: (4 - payload.count % 4) % 4)
+        let data = try #require(Data(base64Encoded: padded))
+        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    @Test("an admin's MFA reset and tenant deletion need a recent proof: a stale session gets 401 step_up_required, a step-up opens them for minutes")
+    func stepUp() async throws {
+        var gateway = GatewaySettings()
+        gateway.stepUpSeconds = 2
+        let world = try await GatewayRoutesTests.world(rateLimitSettings: TenantsCluster.liftedSignInLimits(), gateway: gateway)
+        defer { Task { await world.cluster.stop() } }
+        let caraID = try await MFAHTTPTests.newPerson(world, email: "cara@lovelace.example", invitedWith: world.adaToken)
+        let caraLogin = try await TeamsHTTPTests.signIn(world.port, "cara@lovelace.example")
+        _ = try await MFAHTTPTests().enrol(world.port, try #require(try HTTP.object(caraLogin)["access_token"] as? String))
+        let (adaSecret, adaBackupCodes) = try await MFAHTTPTests().enrol(world.port, world.adaToken)
+        let reset = "/v1/tenants/\(world.tenant)/members/\(caraID)/mfa"
+        let tenant = "/v1/tenants/\(world.tenant)"
+        try await Task.sleep(for: .seconds(3))
+
+        // A session alone, signed in longer ago than the window: refused before anything is done.
+        let stale = try await world.send("DELETE", reset, token: world.adaToken)
+        #expect(stale.status == 401, "\(stale.body)")
+        #expect(HTTP.errors(stale)["reason"] == "step_up_required" && HTTP.errors(stale)["max_age"] == "2")
+        #expect(stale.headers["www-authenticate"]?.contains(#"error="insufficient_user_authentication""#) == true, "\(stale.headers)")
+        #expect(try await world.send("DELETE", tenant, token: world.adaToken).status == 401)
+        #expect(try await world.send("GET", tenant, token: world.adaToken).status == 200, "the tenant is still there")
+
+        // With MFA on the step-up takes a second factor: not the password, not a wrong code.
+        let stepUp = "/v1/auth/step-up"
+        let password = try await world.send("POST", stepUp, #"{"password":"\#(HTTP.password)"}"#, token: world.adaToken)
+        #expect(password.status == 400 && HTTP.errors(password)["field"] == "code", "\(password.body)")
+        #expect(try await world.send("POST", stepUp, #"{"code":"000000"}"#, token: world.adaToken).status == 403)
+        // (Enrolment spent the current step: the next one, which a code one step ahead is accepted as.)
+        let stepped = try await world.send("POST", stepUp, #"{"code":"\#(try MFAHTTPTests().code(adaSecret, offset: 1))"}"#, token: world.adaToken)
+        #expect(stepped.status == 200, "\(stepped.body)")
+        let body = try HTTP.object(stepped)
+        #expect(body["refresh_token"] == nil, "the session's refresh token stays")
+        let fresh = try #require(body["access_token"] as? String)
+        let claims = try Self.claims(fresh)
+        let now = WallClock.milliseconds() / 1000
+        #expect(abs((claims["auth_time"] as? Int64 ?? 0) - now) <= 1 && claims["amr"] as? [String] == ["pwd", "otp", "mfa"], "\(claims)")
+        #expect(claims["sid"] as? String == (try Self.claims(world.adaToken))["sid"] as? String, "the same session")
+
+        let done = try await world.send("DELETE", reset, token: fresh)
+        #expect(try done.status == 200 && HTTP.object(done)["reset"] as? Bool == true, "\(done.body)")
+        // Minutes, not for good: the stepped-up token goes stale as well; a backup code steps up too.
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await world.send("DELETE", tenant, token: fresh).status == 401)
+        let again = try await world.send("POST", stepUp, #"{"code":"\#(adaBackupCodes[0])"}"#, token: fresh)
+        #expect(again.status == 200, "\(again.body)")
+
+        // Without MFA, the password steps up; a wrong one is refused.
+        #expect(try await world.send("POST", stepUp, #"{"password":"Not-the-passw0rd!"}"#, token: world.bobToken).status == 403)
+        #expect(try await world.send("POST", stepUp, #"{"code":"123456"}"#, token: world.bobToken).status == 400)
+        #expect(try await world.send("POST", stepUp, #"{"password":"\#(HTTP.password)"}"#, token: world.bobToken).status == 200)
+
+        let steps = try await world.cluster.events(
+            Subjects.audit(tenant: TenantID(world.tenant)!),
+            as: Rampart_V1_AuditEvent.self,
+            stream: Subjects.auditStream
+        )
+        .filter { $0.action == AuditAction.sessionSteppedUp.rawValue }
+        #expect(steps.map(\.reason).sorted() == ["backup", "otp", "pwd"])
+    }
+
+    @Test(
+        "a signed-in person's password proofs (change, enrolment, step-up) share a per-account limit across addresses, and wrong ones feed fail2ban"
+    )
+    func passwordProofs() async throws {
+        var limits = TenantsCluster.liftedAPILimit()
+        limits.fail2ban.threshold = 3
+        let world = try await GatewayRoutesTests.world(rateLimitSettings: limits, gateway: Self.behindProxy)
+        defer { Task { await world.cluster.stop() } }
+        let change = "/v1/auth/password/change"
+        func wrongChange(from ip: String) async throws -> HTTPTestResponse {
+            try await Self.send(
+                world.port,
+                "POST",
+                change,
+                #"{"current_password":"Not-the-passw0rd!","new_password":"An0ther-long-passphrase"}"#,
+                token: world.bobToken,
+                from: ip
+            )
+        }
+        // A thief holding Bob's session guesses from a new address each time: five guesses.
+        for host in 1...5 {
+            let refused = try await wrongChange(from: "198.51.100.\(host)")
+            #expect(refused.status == 403 && HTTP.errors(refused)["field"] == "current_password", "\(refused.body)")
+        }
+        let right = #"{"current_password":"\#(HTTP.password)","new_password":"An0ther-long-passphrase"}"#
+        let limited = try await Self.send(world.port, "POST", change, right, token: world.bobToken, from: "198.51.100.6")
+        #expect(limited.status == 429 && HTTP.errors(limited)["policy"] == "account_proof", "\(limited.body)")
+        let enrol = try await Self.send(
+            world.port,
+            "POST",
+            "/v1/auth/mfa/totp/enroll",
+            MFAHTTPTests.passwordProof,
+            token: world.bobToken,
+            from: "198.51.100.7"
+        )
+        #expect(enrol.status == 429, "the same budget: \(enrol.body)")
+
+        // Wrong proofs are failures to fail2ban: three from one address ban it, even for a sign-in.
+        for _ in 1...3 {
+            let refused = try await Self.send(
+                world.port,
+                "POST",
+                "/v1/auth/step-up",
+                #"{"password":"Not-the-passw0rd!"}"#,
+                token: world.adaToken,
+                from: "203.0.113.9"
+            )
+            #expect(refused.status == 403, "\(refused.body)")
+        }
+        let banned = try await Self.send(
+            world.port,
+            "POST",
+            "/v1/auth/login",
+            #"{"email":"ada@lovelace.example","password":"\#(HTTP.password)"}"#,
+            from: "203.0.113.9"
+        )
+        #expect(banned.status == 429, "\(banned.body)")
+        #expect(try await Self.send(world.port, "GET", "/v1/auth/whoami", token: world.adaToken, from: "203.0.113.10").status == 200)
+
+        let failures = try await world.cluster.events(
+            Subjects.audit(tenant: TenantID(world.tenant)!),
+            as: Rampart_V1_AuditEvent.self,
+            stream: Subjects.auditStream
+        )
+        .filter { $0.action == AuditAction.passwordProofFailed.rawValue && $0.outcome == .failure }
+        #expect(failures.count == 8, "\(failures.map(\.reason))")
+    }
+
+    @Test("enrolling an authenticator takes the password again: a stolen session without it cannot put the thief's app on the account")
+    func enrolmentNeedsPassword() async throws {
+        let world = try await GatewayRoutesTests.world()
+        defer { Task { await world.cluster.stop() } }
+        let enroll = "/v1/auth/mfa/totp/enroll"
+        let none = try await world.send("POST", enroll, "{}", token: world.adaToken)
+        #expect(none.status == 403 && HTTP.errors(none)["field"] == "password", "\(none.body)")
+        #expect(try await world.send("POST", enroll, #"{"password":"Not-the-passw0rd!"}"#, token: world.adaToken).status == 403)
+        #expect(try await world.send("POST", enroll, #"{"password":12}"#, token: world.adaToken).status == 400)
+        #expect(try await world.send("POST", enroll, MFAHTTPTests.passwordProof, token: world.adaToken).status == 200)
+    }
 }

@@ -29,12 +29,12 @@ struct MFAHTTPTests {
         let confirm = "/v1/auth/mfa/totp/confirm"
         #expect(try await HTTP.send(port, "POST", confirm, #"{"code":"123456"}"#, token: access).status == 409)
 
-        let enrolled = try await HTTP.send(port, "POST", enroll, token: access)
+        let enrolled = try await HTTP.send(port, "POST", enroll, Self.passwordProof, token: access)
         #expect(enrolled.status == 200, "\(enrolled.body)")
         let first = try HTTP.object(enrolled)
         let firstSecret = try #require(first["secret"] as? String)
         // A second enrolment before confirming replaces the secret: the first one's codes are void.
-        let started = try await HTTP.send(port, "POST", enroll, token: access)
+        let started = try await HTTP.send(port, "POST", enroll, Self.passwordProof, token: access)
         #expect(started.status == 200, "\(started.body)")
         let body = try HTTP.object(started)
         let secret = try #require(body["secret"] as? String)
@@ -57,7 +57,7 @@ struct MFAHTTPTests {
         #expect(backupCodes.allSatisfy { $0.range(of: #"^[0-9a-hjkmnp-tv-z]{5}-[0-9a-hjkmnp-tv-z]{5}$"#, options: .regularExpression) != nil })
 
         // On: enrolling again needs MFA off first, and the confirmation cannot be replayed.
-        #expect(try await HTTP.send(port, "POST", enroll, token: access).status == 409)
+        #expect(try await HTTP.send(port, "POST", enroll, Self.passwordProof, token: access).status == 409)
         #expect(try await HTTP.send(port, "POST", confirm, #"{"code":"\#(try code(secret))"}"#, token: access).status == 409)
 
         // MFA-5: the secret is sealed (its bytes appear nowhere in the row), codes are keyed hashes.
@@ -78,9 +78,14 @@ struct MFAHTTPTests {
         #expect(audited.filter { $0.action == AuditAction.mfaFailed.rawValue && $0.outcome == .failure }.count >= 4)
     }
 
+    /// What enrolment asks for: the password again (every test account has `HTTP.password`).
+    static let passwordProof = #"{"password":"\#(HTTP.password)"}"#
+
     /// Enrols and confirms `access`'s user: the secret and the backup codes.
     func enrol(_ port: Int, _ access: String) async throws -> (secret: String, backupCodes: [String]) {
-        let secret = try #require(try HTTP.object(try await HTTP.send(port, "POST", "/v1/auth/mfa/totp/enroll", token: access))["secret"] as? String)
+        let secret = try #require(
+            try HTTP.object(try await HTTP.send(port, "POST", "/v1/auth/mfa/totp/enroll", Self.passwordProof, token: access))["secret"] as? String
+        )
         let confirmed = try await HTTP.send(port, "POST", "/v1/auth/mfa/totp/confirm", #"{"code":"\#(try code(secret))"}"#, token: access)
         #expect(confirmed.status == 200, "\(confirmed.body)")
         return (secret, try #require(try HTTP.object(confirmed)["backup_codes"] as? [String]))
@@ -160,7 +165,7 @@ struct MFAHTTPTests {
     }
 
     @Test(
-        "MFA-3: status shows the codes left; regenerating needs a current TOTP code and kills the old codes; disabling needs a code or the password"
+        "MFA-3: status shows the codes left; regenerating needs a current TOTP code and kills the old codes; turning MFA off needs a code or a backup code, never the password alone"
     )
     func manage() async throws {
         let cluster = try await TenantsCluster.start(
@@ -173,7 +178,7 @@ struct MFAHTTPTests {
         let port = await cluster.gatewayPort.wait()
         let (tenant, access) = try await HTTP.signUp(port, cluster, email: "ada@lovelace.example", number: "732 829 320 00074")
         #expect(try HTTP.object(try await HTTP.send(port, "GET", "/v1/auth/mfa", token: access))["enabled"] == nil)
-        #expect(try await HTTP.send(port, "DELETE", "/v1/auth/mfa", #"{"password":"\#(HTTP.password)"}"#, token: access).status == 409)
+        #expect(try await HTTP.send(port, "DELETE", "/v1/auth/mfa", #"{"code":"123456"}"#, token: access).status == 409)
         let (secret, oldCodes) = try await enrol(port, access)
         let base = TOTP.step(at: WallClock.milliseconds() / 1000)
         let totp = TOTP(secret: try #require(Base32.decode(secret)))
@@ -195,19 +200,22 @@ struct MFAHTTPTests {
         #expect(try await secondStep(port, challenge, newCodes[0]).status == 200)
         #expect(try HTTP.object(try await HTTP.send(port, "GET", "/v1/auth/mfa", token: access))["backup_codes_remaining"] as? Int == 9)
 
-        // Off: not for a wrong password or a spent code; for the password, and sign-in is one step again.
-        #expect(try await HTTP.send(port, "DELETE", "/v1/auth/mfa", #"{"password":"wrong"}"#, token: access).status == 403)
+        // Off: not for the password (not a second factor), a spent code or a spent backup code;
+        // for an unused backup code, and sign-in is one step again.
+        let password = try await HTTP.send(port, "DELETE", "/v1/auth/mfa", #"{"password":"\#(HTTP.password)"}"#, token: access)
+        #expect(password.status == 400 && HTTP.errors(password)["field"] == "password", "\(password.body)")
         #expect(try await HTTP.send(port, "DELETE", "/v1/auth/mfa", #"{"code":"\#(totp.code(atStep: base + 1))"}"#, token: access).status == 403)
-        let disabled = try await HTTP.send(port, "DELETE", "/v1/auth/mfa", #"{"password":"\#(HTTP.password)"}"#, token: access)
+        #expect(try await HTTP.send(port, "DELETE", "/v1/auth/mfa", #"{"code":"\#(newCodes[0])"}"#, token: access).status == 403)
+        let disabled = try await HTTP.send(port, "DELETE", "/v1/auth/mfa", #"{"code":"\#(newCodes[1])"}"#, token: access)
         #expect(disabled.status == 200, "\(disabled.body)")
         let login = try HTTP.object(
             try await HTTP.send(port, "POST", "/v1/auth/login", #"{"email":"ada@lovelace.example","password":"\#(HTTP.password)"}"#)
         )
         #expect(login["access_token"] as? String != nil && login["mfa_required"] == nil)
-        #expect(try await HTTP.send(port, "POST", "/v1/auth/mfa/totp/enroll", token: access).status == 200)
+        #expect(try await HTTP.send(port, "POST", "/v1/auth/mfa/totp/enroll", Self.passwordProof, token: access).status == 200)
         let audited = try await cluster.events(Subjects.audit(tenant: TenantID(tenant)), as: Rampart_V1_AuditEvent.self, stream: Subjects.auditStream)
         let failures = Set(audited.filter { $0.action == AuditAction.mfaFailed.rawValue && $0.outcome == .failure }.map(\.reason))
-        #expect(failures == ["a wrong code to regenerate the backup codes", "a wrong password to turn MFA off", "a wrong code to turn MFA off"])
+        #expect(failures == ["a wrong code to regenerate the backup codes", "a wrong code to turn MFA off"])
     }
 
     /// A person who joins `world`'s tenant by invitation (sent with `inviter`'s token) as a new
@@ -448,7 +456,7 @@ struct MFAHTTPTests {
         let (key, _) = try await HTTP.create(port, tenant, access, #"{"name":"k","scopes":["boards:read"]}"#)
         #expect(try await HTTP.send(port, "POST", "/v1/auth/mfa/totp/enroll", token: key).status == 403)
         #expect(try await HTTP.send(port, "POST", "/v1/auth/mfa/totp/enroll").status == 401)
-        _ = try await HTTP.send(port, "POST", "/v1/auth/mfa/totp/enroll", token: access)
+        _ = try await HTTP.send(port, "POST", "/v1/auth/mfa/totp/enroll", Self.passwordProof, token: access)
         for hostile in [#"{"code":"1234567"}"#, #"{"code":"12\u0000456"}"#, #"{"code":123456}"#, #"{"code":"123456","extra":1}"#] {
             #expect(try await HTTP.send(port, "POST", "/v1/auth/mfa/totp/confirm", hostile, token: access).status == 400, "\(hostile)")
         }

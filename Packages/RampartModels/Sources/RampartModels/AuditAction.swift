@@ -13,6 +13,8 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case mfaFailed = "mfa.failed"
     case passwordChanged = "password.changed"
     case passwordReset = "password.reset"
+    case passwordProofFailed = "password.proof_failed"
+    case sessionSteppedUp = "session.stepped_up"
     case permissionChanged = "permission.changed"
     case tenantCreated = "tenant.created"
     case tenantActivated = "tenant.activated"

@@ -122,6 +122,7 @@ public enum Subjects {
         public static let verifyAPIKey = Subjects.operation("verify_api_key", of: .auth)
         public static let join = Subjects.operation("join", of: .auth)
         public static let switchTenant = Subjects.operation("switch_tenant", of: .auth)
+        public static let stepUp = Subjects.operation("step_up", of: .auth)
         public static let resendEmailVerification = Subjects.operation("resend_email_verification", of: .auth)
 
         /// Key-value bucket of sessions and API keys ended early, watched by every gateway.

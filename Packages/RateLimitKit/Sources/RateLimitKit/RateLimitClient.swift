@@ -7,7 +7,7 @@ import ServiceKit
 /// knocking the limiter over); other policies fail open only when configured to.
 public struct RateLimitClient: Sendable {
     /// Policies that must never be let through unchecked, whatever the configuration says.
-    public static let alwaysClosed: Set<String> = ["login", "login_account", "register", "register_daily"]
+    public static let alwaysClosed: Set<String> = ["login", "login_account", "register", "register_daily", "account_proof"]
 
     public enum Outcome: Sendable, Equatable {
         case allowed(Rampart_V1_RateLimitDecision)

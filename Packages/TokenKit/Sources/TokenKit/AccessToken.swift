@@ -22,6 +22,10 @@ public struct AccessToken: Codable, Sendable, Equatable {
     public var roles: [String]
     /// How the user authenticated (RFC 8176: pwd, otp, mfa).
     public var amr: [String]
+    /// When the person last proved every factor their account has, Unix seconds (OpenID
+    /// Connect's name): at sign-in, or later by a step-up. The actions that need a recent proof
+    /// compare it with now. Absent on tokens from before it existed: never recent.
+    public var auth_time: Int64?
     /// Issued at and expiry, Unix seconds.
     public var iat: Int64
     public var exp: Int64
@@ -41,6 +45,7 @@ public struct AccessToken: Codable, Sendable, Equatable {
         sid: String,
         roles: [String],
         amr: [String],
+        authTime: Int64? = nil,
         iat: Int64,
         exp: Int64,
         jti: String,
@@ -53,6 +58,7 @@ public struct AccessToken: Codable, Sendable, Equatable {
         self.sid = sid
         self.roles = roles
         self.amr = amr
+        auth_time = authTime
         self.iat = iat
         self.exp = exp
         self.jti = jti

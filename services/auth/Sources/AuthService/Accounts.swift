@@ -106,11 +106,14 @@ extension Sessions {
     /// AUTH-7: the current password proves it is the user; the other sessions end everywhere.
     func changePassword(_ request: Rampart_V1_ChangePasswordRequest, call: CallContext) async throws -> Rampart_V1_ChangePasswordReply {
         let (tenant, user) = try caller(call)
-        let found = try await activeAccount(user)
-        let verdict = try await hasher.verify(String(request.currentPassword.prefix(1024)), against: found?.passwordHash)
-        guard let email = found?.email, verdict.matches else {
-            throw RampartError(.permissionDenied, "the current password is not right", details: ["field": "current_password"])
-        }
+        let email = try await provePassword(
+            request.currentPassword,
+            user: user,
+            tenant: tenant,
+            field: "current_password",
+            to: "change it",
+            call: call
+        )
         try await setPassword(request.newPassword, user: user, email: email, field: "new_password")
         // A reset link mailed before the change must not undo it.
         try await database.transaction { try await links.spendAll(.passwordReset, of: user, on: $0) }

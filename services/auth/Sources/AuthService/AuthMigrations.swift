@@ -166,6 +166,14 @@ enum AuthMigrations {
         ALTER TABLE users ADD COLUMN isolated_at timestamptz, ADD COLUMN isolated_by text, ADD COLUMN isolation_reason text;
         """
 
+    /// Step-up: when the session last proved every factor the account has (sign-in, then each
+    /// step-up); sessions from before it count from when they opened.
+    static let sessionAuthenticationTime = """
+        ALTER TABLE sessions ADD COLUMN authenticated_at timestamptz;
+        UPDATE sessions SET authenticated_at = created_at;
+        ALTER TABLE sessions ALTER COLUMN authenticated_at SET NOT NULL, ALTER COLUMN authenticated_at SET DEFAULT now();
+        """
+
     static let set = MigrationSet(
         global: [
             Migration(version: 1, name: "users", sql: users), Migration(version: 2, name: "signing keys", sql: signingKeys),
@@ -177,6 +185,9 @@ enum AuthMigrations {
             Migration(version: 8, name: "mfa enrolment challenges", sql: mfaEnrolmentChallenges),
             Migration(version: 9, name: "isolation", sql: isolation),
         ],
-        tenant: [Migration(version: 1, name: "sessions", sql: sessions), Migration(version: 2, name: "api keys", sql: apiKeys)]
+        tenant: [
+            Migration(version: 1, name: "sessions", sql: sessions), Migration(version: 2, name: "api keys", sql: apiKeys),
+            Migration(version: 3, name: "session authentication time", sql: sessionAuthenticationTime),
+        ]
     )
 }

@@ -92,6 +92,9 @@ public enum AuthService {
                 router.register(Subjects.Auth.switchTenant, requires: [.tenant, .principal]) { (request: Rampart_V1_SwitchTenantRequest, call) in
                     try await signIn.get().switchTenant(request, call: call)
                 }
+                router.register(Subjects.Auth.stepUp, requires: [.tenant, .principal]) { (request: Rampart_V1_StepUpRequest, call) in
+                    try await signIn.get().stepUp(request, call: call)
+                }
                 router.register(Subjects.Auth.resendEmailVerification, requires: [.tenant, .principal]) {
                     (request: Rampart_V1_ResendEmailVerificationRequest, call) in
                     try await signIn.get().resendEmailVerification(request, call: call)

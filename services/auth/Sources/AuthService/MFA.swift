@@ -21,8 +21,11 @@ extension Sessions {
     static let backupCodePurpose = "rampart mfa backup code"
     static let backupCodeCount = 10
 
+    /// The password again first: a stolen session without MFA must not enrol the thief's
+    /// authenticator (and lock the owner out behind it).
     func enrollTOTP(_ request: Rampart_V1_MfaEnrollRequest, call: CallContext) async throws -> Rampart_V1_MfaEnrollReply {
-        let (_, user) = try caller(call)
+        let (tenant, user) = try caller(call)
+        try await provePassword(request.password, user: user, tenant: tenant, field: "password", to: "enrol an authenticator", call: call)
         return try await beginEnrolment(user)
     }
 
@@ -124,6 +127,7 @@ extension Sessions {
     /// someone holding a stolen session must not mint a second factor of their own).
     func regenerateBackupCodes(_ request: Rampart_V1_MfaProofRequest, call: CallContext) async throws -> Rampart_V1_MfaConfirmReply {
         let (tenant, user) = try caller(call)
+        try await limitProofs(of: user, call: call)
         let codes = try await database.transaction { connection -> [String]? in
             guard try await spendCode(request.code, user: user, on: connection) else { return nil }
             return try await replaceBackupCodes(user, on: connection)
@@ -135,29 +139,26 @@ extension Sessions {
         return reply
     }
 
-    /// MFA off, for a current TOTP code or the password: the secret, the backup codes and any
-    /// open sign-in challenge go.
+    /// MFA off, for a second factor now (a current TOTP code or an unused backup code; the
+    /// password alone is not one, and a stolen session with a phished password must not shed
+    /// the factor): the secret, the backup codes and any open sign-in challenge go.
     func disableMFA(_ request: Rampart_V1_MfaProofRequest, call: CallContext) async throws -> Rampart_V1_MfaDisableReply {
         let (tenant, user) = try caller(call)
-        var passwordMatches = false
-        if !request.password.isEmpty {
-            let hash = try await activeAccount(user)?.passwordHash
-            passwordMatches = try await hasher.verify(String(request.password.prefix(1024)), against: hash).matches
+        guard request.password.isEmpty else {
+            throw RampartError.invalidArgument(
+                "turning MFA off needs a code from your app or a backup code; without either, an owner or admin of your home organization resets it",
+                field: "password"
+            )
         }
+        try await limitProofs(of: user, call: call)
         let disabled = try await database.transaction { connection -> Bool in
-            if passwordMatches {
-                _ = try await lockedSecret(user, on: connection)
-            } else {
-                guard try await spendCode(request.code, user: user, on: connection) else { return false }
-            }
+            guard try await spendSecondFactor(request.code, user: user, on: connection) != nil else { return false }
             try await connection.query("DELETE FROM mfa_backup_codes WHERE user_id = \(user)", logger: logger)
             try await connection.query("DELETE FROM mfa_challenges WHERE user_id = \(user)", logger: logger)
             try await connection.query("DELETE FROM mfa_totp WHERE user_id = \(user)", logger: logger)
             return true
         }
-        guard disabled else {
-            throw await wrongProof(request.password.isEmpty ? "code" : "password", to: "turn MFA off", tenant: tenant, user: user, call: call)
-        }
+        guard disabled else { throw await wrongProof("code", to: "turn MFA off", tenant: tenant, user: user, call: call) }
         await audited(.mfaDisabled, about: user, in: tenant, call: call)
         await notices.send(.mfaDisabled, to: user, call: call)
         return Rampart_V1_MfaDisableReply()
@@ -232,6 +233,17 @@ extension Sessions {
         throw RampartError(.failedPrecondition, "MFA is not on")
     }
 
+    /// A second factor outside sign-in: a current TOTP code (its step spent) or an unused
+    /// backup code (spent); the method it was (otp, backup), or nil. Throws when MFA is not on.
+    func spendSecondFactor(_ code: String, user: UUID, on connection: PostgresConnection) async throws -> String? {
+        if try await spendCode(code, user: user, on: connection) { return "otp" }
+        let hash = try settings.keyEncryption.keyedHash(
+            Array(Self.normalizedBackupCode(String(code.prefix(32))).utf8),
+            purpose: Self.backupCodePurpose
+        )
+        return try await spendBackupCode(hash, user: user, on: connection) != nil ? "backup" : nil
+    }
+
     /// Whether `code` is a current TOTP code newer than the last one accepted; if so its step is
     /// spent, as at sign-in.
     private func spendCode(_ code: String, user: UUID, on connection: PostgresConnection) async throws -> Bool {
@@ -241,7 +253,7 @@ extension Sessions {
         return true
     }
 
-    private func wrongProof(_ field: String, to purpose: String, tenant: TenantID, user: UUID, call: CallContext) async -> RampartError {
+    func wrongProof(_ field: String, to purpose: String, tenant: TenantID, user: UUID, call: CallContext) async -> RampartError {
         await mfaFailed("a wrong \(field) to \(purpose)", tenant: tenant, user: user, call: call)
         return RampartError(.permissionDenied, "the \(field) is not right", details: ["field": field])
     }
@@ -254,7 +266,7 @@ extension Sessions {
     }
 
     /// Publishes an MFA event about `user` for `tenant`'s audit log (and its webhooks).
-    private func audited(
+    func audited(
         _ action: AuditAction,
         about user: UUID,
         in tenant: TenantID,
@@ -444,7 +456,7 @@ extension Sessions {
 
     /// Spends an unused backup code of `user` with this keyed hash; the codes left, or nil when
     /// it is not one.
-    private func spendBackupCode(_ hash: [UInt8], user: UUID, on connection: PostgresConnection) async throws -> Int? {
+    func spendBackupCode(_ hash: [UInt8], user: UUID, on connection: PostgresConnection) async throws -> Int? {
         let spent = try await connection.query(
             """
             UPDATE mfa_backup_codes SET used_at = now()

@@ -80,9 +80,12 @@ struct Sessions: Sendable {
         tenant: TenantID,
         role: Rampart_V1_MemberRole,
         amr: [String],
+        authenticatedAt: Int64? = nil,
         call: CallContext
     ) async throws -> Rampart_V1_TokenReply {
         let session = UUID()
+        // When every factor was proved: now, or for a switch, when the source session proved them.
+        let authTime = authenticatedAt ?? WallClock.milliseconds() / 1000
         let refresh = Self.newRefreshToken(tenant)
         let schema = quotedSchema(tenant)
         let userAgent = String((call.userAgent ?? "").prefix(512))
@@ -108,11 +111,12 @@ struct Sessions: Sendable {
             binds.append(userAgent)
             binds.append(amr.joined(separator: " "))
             binds.append(Double(settings.sessionSeconds))
+            binds.append(Double(authTime))
             try await connection.query(
                 PostgresQuery(
                     unsafeSQL: """
-                        INSERT INTO \(schema).sessions (id, user_id, ip, user_agent, amr, expires_at)
-                        VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
+                        INSERT INTO \(schema).sessions (id, user_id, ip, user_agent, amr, expires_at, authenticated_at)
+                        VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6), to_timestamp($7))
                         """,
                     binds: binds
                 ),
@@ -126,7 +130,7 @@ struct Sessions: Sendable {
             )
             return newDevice
         }
-        let reply = try await tokens(user: user, tenant: tenant, session: session, role: role, refresh: refresh.token, amr: amr)
+        let reply = try await tokens(user: user, tenant: tenant, session: session, role: role, refresh: refresh.token, amr: amr, authTime: authTime)
         await loggedIn(user: user, email: email, tenant: tenant, session: session, newDevice: newDevice, call: call)
         if newDevice { await notices.send(.newSignIn, to: user, call: call) }
         return reply
@@ -142,7 +146,7 @@ struct Sessions: Sendable {
         }
         let schema = quotedSchema(tenant)
         enum Outcome {
-            case rotated(session: UUID, user: UUID, token: String, amr: String)
+            case rotated(session: UUID, user: UUID, token: String, amr: String, authTime: Int64)
             case reused(session: UUID, user: UUID)
             /// TEN-11: from outside the allowlist, nothing spent.
             case outsideAllowlist(user: UUID)
@@ -168,7 +172,7 @@ struct Sessions: Sendable {
             let rows = try await connection.query(
                 PostgresQuery(
                     unsafeSQL: """
-                        SELECT r.session_id, s.user_id, s.amr, r.used_at IS NOT NULL, s.revoked_at IS NULL AND s.expires_at > now(),
+                        SELECT r.session_id, s.user_id, s.amr, extract(epoch FROM s.authenticated_at)::bigint, r.used_at IS NOT NULL, s.revoked_at IS NULL AND s.expires_at > now(),
                             r.used_at > now() - make_interval(secs => $2)
                             AND EXISTS (SELECT 1 FROM \(schema).refresh_tokens n WHERE n.token_hash = $3 AND n.used_at IS NULL)
                         FROM \(schema).refresh_tokens r JOIN \(schema).sessions s ON s.id = r.session_id
@@ -178,13 +182,13 @@ struct Sessions: Sendable {
                 ),
                 logger: logger
             )
-            var found: (UUID, UUID, String, Bool, Bool, Bool?)?
-            for try await row in rows.decode((UUID, UUID, String, Bool, Bool, Bool?).self) { found = row }
-            guard let (session, user, amr, used, live, retried) = found, live else { return .invalid }
+            var found: (UUID, UUID, String, Int64, Bool, Bool, Bool?)?
+            for try await row in rows.decode((UUID, UUID, String, Int64, Bool, Bool, Bool?).self) { found = row }
+            guard let (session, user, amr, authTime, used, live, retried) = found, live else { return .invalid }
             guard admitted else { return .outsideAllowlist(user: user) }
             if used {
                 // Within the reuse interval, and the successor still unused: the same successor.
-                if retried == true { return .rotated(session: session, user: user, token: next.token, amr: amr) }
+                if retried == true { return .rotated(session: session, user: user, token: next.token, amr: amr, authTime: authTime) }
                 try await revoke(session, reason: "refresh_token_reused", schema: schema, on: connection)
                 return .reused(session: session, user: user)
             }
@@ -201,7 +205,7 @@ struct Sessions: Sendable {
                 PostgresQuery(unsafeSQL: "UPDATE \(schema).sessions SET last_seen_at = now() WHERE id = $1", binds: seen),
                 logger: logger
             )
-            return .rotated(session: session, user: user, token: next.token, amr: amr)
+            return .rotated(session: session, user: user, token: next.token, amr: amr, authTime: authTime)
         }
         switch outcome {
         case .invalid:
@@ -217,7 +221,7 @@ struct Sessions: Sendable {
             event.reason = "refresh token reused: the session is revoked"
             _ = try? await audit.publish(event)
             throw Self.invalidRefresh
-        case .rotated(let session, let user, let token, let amr):
+        case .rotated(let session, let user, let token, let amr, let authTime):
             // The member's current standing, not the one at sign-in: a disabled member stops here.
             guard let member = try await activeMember(user, tenant: tenant) else {
                 try await database.transaction { try await revoke(session, reason: "member_disabled", schema: schema, on: $0) }
@@ -236,7 +240,15 @@ struct Sessions: Sendable {
                     details: ["reason": "mfa_required"]
                 )
             }
-            return try await tokens(user: user, tenant: tenant, session: session, role: member.role, refresh: token, amr: methods)
+            return try await tokens(
+                user: user,
+                tenant: tenant,
+                session: session,
+                role: member.role,
+                refresh: token,
+                amr: methods,
+                authTime: authTime
+            )
         }
     }
 
@@ -401,7 +413,8 @@ struct Sessions: Sendable {
         session: UUID,
         role: Rampart_V1_MemberRole,
         refresh: String,
-        amr: [String]
+        amr: [String],
+        authTime: Int64
     ) async throws -> Rampart_V1_TokenReply {
         let now = WallClock.milliseconds() / 1000
         var (superAdmin, emailVerified) = (false, false)
@@ -417,6 +430,7 @@ struct Sessions: Sendable {
             sid: session.uuidString.lowercased(),
             roles: [role.name ?? "member"],
             amr: amr,
+            authTime: authTime,
             iat: now,
             exp: now + Int64(settings.accessTokenSeconds),
             jti: randomHex128(),

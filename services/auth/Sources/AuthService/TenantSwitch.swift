@@ -17,7 +17,8 @@ extension Sessions {
         guard let target = TenantID(request.tenantID), target.hex == request.tenantID else {
             throw RampartError.invalidArgument("tenant_id must be a tenant ID (32 hex digits)", field: "tenant_id")
         }
-        guard let session = UUID(uuidString: request.sessionID), let amr = try await liveSessionMethods(session, user: user, tenant: current) else {
+        guard let session = UUID(uuidString: request.sessionID), let (amr, authTime) = try await liveSession(session, user: user, tenant: current)
+        else {
             throw RampartError(.unauthenticated, "the session has ended: sign in again")
         }
         guard let account = try await activeAccount(user), let email = EmailAddress(account.email), let found = try await findUser(email) else {
@@ -35,11 +36,13 @@ extension Sessions {
             if try await mfaEnabled(user) { return try await mfaChallenge(.verify, user: user, tenant: target) }
             if policies.mfaRequirement.covers(member.role) { return try await mfaChallenge(.enroll, user: user, tenant: target) }
         }
-        return try await openSession(user: user, email: email, tenant: target, role: member.role, amr: amr, call: call)
+        // The proof the source session holds, from when it was made: a switch proves nothing new.
+        return try await openSession(user: user, email: email, tenant: target, role: member.role, amr: amr, authenticatedAt: authTime, call: call)
     }
 
-    /// How a live session of `user` in `tenant` was established, or nil when it has ended.
-    func liveSessionMethods(_ session: UUID, user: UUID, tenant: TenantID) async throws -> [String]? {
+    /// How a live session of `user` in `tenant` was established and when its factors were last
+    /// proved (Unix seconds), or nil when it has ended.
+    func liveSession(_ session: UUID, user: UUID, tenant: TenantID) async throws -> (amr: [String], authTime: Int64)? {
         guard try await database.isProvisioned(tenant) else { return nil }
         var binds = PostgresBindings()
         binds.append(session)
@@ -47,14 +50,14 @@ extension Sessions {
         let rows = try await database.client.query(
             PostgresQuery(
                 unsafeSQL: """
-                    SELECT amr FROM \(quotedSchema(tenant)).sessions
+                    SELECT amr, extract(epoch FROM authenticated_at)::bigint FROM \(quotedSchema(tenant)).sessions
                     WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()
                     """,
                 binds: binds
             ),
             logger: logger
         )
-        for try await amr in rows.decode(String.self) { return amr.split(separator: " ").map(String.init) }
+        for try await (amr, authTime) in rows.decode((String, Int64).self) { return (amr.split(separator: " ").map(String.init), authTime) }
         return nil
     }
 

@@ -48,6 +48,8 @@ struct APICaller: Sendable {
     let bodyTimeout: Duration
     /// How long a service has to answer: past it 504.
     let callTimeout: Duration
+    /// How recent the proof of `needsRecentProof` routes must be.
+    let stepUpSeconds: Int64
     let permissions: PermissionChecker
     let allowlists: TenantAllowlists
     let logger: Logger
@@ -105,21 +107,41 @@ struct APICaller: Sendable {
     /// A route under `/v1/tenants/{tenant_id}/`: the caller's own tenant only, and, when the
     /// route names one, the permission its action needs (PERM-2) before the owning service is
     /// called. The owning service checks again with its own data. A route that gives power
-    /// beyond the caller's own account names what it does in `needsVerifiedEmail` (AUTH-11).
+    /// beyond the caller's own account names what it does in `needsVerifiedEmail` (AUTH-11);
+    /// one that cannot be undone or sheds a defence, in `needsRecentProof` (step-up).
     func tenantRoute(
         _ request: Request,
         _ context: GatewayRequestContext,
         accepts: Accepts = .accessToken,
         requires action: String? = nil,
         needsVerifiedEmail doing: String? = nil,
+        needsRecentProof proving: String? = nil,
         _ body: (Caller, CallContext) async throws -> Response
     ) async -> Response {
         await signedIn(request, context, accepts: accepts) { caller, call in
             _ = try pathTenant(context, caller)
             if let action { try await authorize(caller, action, request, call) }
             if let doing { try Self.requireVerifiedEmail(caller, doing) }
+            if let proving { try requireRecentProof(caller, proving) }
             return try await body(caller, call)
         }
+    }
+
+    /// Step-up (RFC 9470's challenge): a session alone, stolen or left open, must not do what
+    /// `doing` names. The access token's `auth_time` says when the person last proved every
+    /// factor their account has (at sign-in, or by `POST /v1/auth/step-up`); older than
+    /// `stepUpSeconds`, 401 with `insufficient_user_authentication`.
+    func requireRecentProof(_ caller: Caller, _ doing: String, now: Int64 = WallClock.milliseconds() / 1000) throws {
+        if case .accessToken(let claims) = caller.credential, let authTime = claims.auth_time, now - authTime <= stepUpSeconds { return }
+        var problem = Problem(
+            .unauthorized,
+            .unauthenticated,
+            "\(doing) needs a recent proof that it is you: POST /v1/auth/step-up with a code from your app (or your password, without MFA), then retry with the access token it answers"
+        )
+        problem.fields = ["reason": "step_up_required", "max_age": String(stepUpSeconds)]
+        problem.challenge =
+            "Bearer error=\"insufficient_user_authentication\", error_description=\"a recent proof is needed\", max_age=\(stepUpSeconds)"
+        throw problem
     }
 
     /// AUTH-11 as the access token says (auth sets the claim from its table at every issue).

@@ -114,10 +114,14 @@ extension APICaller {
         }
         // MFA-1, MFA-2: TOTP enrolment for the signed-in user (a person, never an API key).
         router.post("/v1/auth/mfa/totp/enroll") { request, context in
-            await signedIn(request, context) { _, call in
-                let reply: Rampart_V1_MfaEnrollReply = try await rpc.call(Subjects.Auth.mfaEnroll, Rampart_V1_MfaEnrollRequest(), context: call)
-                return try json(reply)
-            }
+            await forward(
+                Subjects.Auth.mfaEnroll,
+                request,
+                context,
+                Rampart_V1_MfaEnrollRequest.self,
+                Rampart_V1_MfaEnrollReply.self,
+                signedIn: true
+            )
         }
         router.post("/v1/auth/mfa/totp/confirm") { request, context in
             await forward(
@@ -176,6 +180,17 @@ extension APICaller {
                 )
                 return try json(reply)
             }
+        }
+        // Step-up: a proof again, for the routes that need a recent one.
+        router.post("/v1/auth/step-up") { request, context in
+            await forward(
+                Subjects.Auth.stepUp,
+                request,
+                context,
+                Rampart_V1_StepUpRequest.self,
+                Rampart_V1_TokenReply.self,
+                signedIn: true
+            ) { message, caller in message.sessionID = caller?.sessionID ?? "" }
         }
         router.post("/v1/auth/token/switch") { request, context in
             await forward(

@@ -81,6 +81,7 @@ public enum GatewayService {
             rateLimit: RateLimitClient(connection: context.nats),
             bodyTimeout: .seconds(settings.bodySeconds),
             callTimeout: .seconds(settings.callTimeoutSeconds),
+            stepUpSeconds: Int64(settings.stepUpSeconds),
             permissions: permissions,
             allowlists: TenantAllowlists(
                 rpc: rpc,
@@ -176,6 +177,9 @@ public struct GatewaySettings: Sendable {
     /// Whether general API traffic goes ahead unlimited while the rate limiter cannot be asked
     /// (login and registration never do).
     public var apiLimitFailsOpen: Bool
+    /// How recent a person's proof must be for the actions that ask for one (step-up: an
+    /// admin's MFA reset, tenant deletion).
+    public var stepUpSeconds: Int
 
     public init(
         issuer: String = "rampart",
@@ -189,7 +193,8 @@ public struct GatewaySettings: Sendable {
         bodySeconds: Int = 10,
         callTimeoutSeconds: Int = 10,
         tls: GatewayTLS? = nil,
-        apiLimitFailsOpen: Bool = false
+        apiLimitFailsOpen: Bool = false,
+        stepUpSeconds: Int = 300
     ) {
         self.issuer = issuer
         self.clockLeewaySeconds = clockLeewaySeconds
@@ -203,6 +208,7 @@ public struct GatewaySettings: Sendable {
         self.callTimeoutSeconds = callTimeoutSeconds
         self.tls = tls
         self.apiLimitFailsOpen = apiLimitFailsOpen
+        self.stepUpSeconds = stepUpSeconds
     }
 
     public init(reader: inout EnvironmentReader) {
@@ -214,7 +220,9 @@ public struct GatewaySettings: Sendable {
         }
         let publicURL = reader.string("gateway.public-url", default: "http://127.0.0.1:8080")
         if !Self.isPublicURL(publicURL) {
-            reader.problem("RAMPART_GATEWAY_PUBLIC_URL must be an http:// or https:// address with no path, query or spaces, e.g. https://id.example.com")
+            reader.problem(
+                "RAMPART_GATEWAY_PUBLIC_URL must be an http:// or https:// address with no path, query or spaces, e.g. https://id.example.com"
+            )
         }
         self.init(
             issuer: reader.string("gateway.token-issuer", default: "rampart"),
@@ -228,7 +236,8 @@ public struct GatewaySettings: Sendable {
             bodySeconds: reader.int("gateway.body-seconds", default: 10, range: 1...300),
             callTimeoutSeconds: reader.int("gateway.call-timeout-seconds", default: 10, range: 1...120),
             tls: Self.tls(&reader),
-            apiLimitFailsOpen: reader.choice("gateway.api-limit-failure", default: FailureMode.closed) == .open
+            apiLimitFailsOpen: reader.choice("gateway.api-limit-failure", default: FailureMode.closed) == .open,
+            stepUpSeconds: reader.int("gateway.step-up-seconds", default: 300, range: 30...3600)
         )
     }
 
@@ -239,7 +248,9 @@ public struct GatewaySettings: Sendable {
         guard text.utf8.count <= 256, let rest = ["https://", "http://"].first(where: text.hasPrefix).map({ text.dropFirst($0.count) }),
             !rest.isEmpty
         else { return false }
-        return rest.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || ".-:[]".unicodeScalars.contains($0)) }
+        return rest.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || ".-:[]".unicodeScalars.contains($0))
+        }
     }
 
     private static func tls(_ reader: inout EnvironmentReader) -> GatewayTLS? {

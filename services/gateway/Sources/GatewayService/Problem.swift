@@ -13,6 +13,8 @@ struct Problem: Error {
     var detail: String
     var fields: [String: String]
     var retryAfterSeconds: UInt64?
+    /// `WWW-Authenticate`, for a 401 that tells the client what would do (RFC 9470's step-up).
+    var challenge: String?
 
     init(_ error: RampartError) {
         code = error.code
@@ -57,6 +59,7 @@ struct Problem: Error {
         body += "}"
         var headers: HTTPFields = [.contentType: "application/problem+json", .requestID: requestID]
         if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
+        if let challenge { headers[.wwwAuthenticate] = challenge }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 }

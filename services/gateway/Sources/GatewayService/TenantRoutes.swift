@@ -28,7 +28,7 @@ extension APICaller {
             }
         }
         router.delete("/v1/tenants/:tenant_id") { request, context in
-            await tenantRoute(request, context, requires: "tenant.delete") { _, call in
+            await tenantRoute(request, context, requires: "tenant.delete", needsRecentProof: "Deleting the organization") { _, call in
                 let reply: Rampart_V1_Tenant = try await rpc.call(Subjects.Tenants.delete, Rampart_V1_DeleteTenantRequest(), context: call)
                 return try json(reply, status: .accepted)
             }
@@ -79,7 +79,7 @@ extension APICaller {
         }
         // MFA-6: a member who lost phone and backup codes, reset by those who manage members.
         router.delete("/v1/tenants/:tenant_id/members/:user_id/mfa") { request, context in
-            await tenantRoute(request, context, requires: "members.manage") { _, call in
+            await tenantRoute(request, context, requires: "members.manage", needsRecentProof: "Resetting a member's MFA") { _, call in
                 var message = Rampart_V1_MfaResetRequest()
                 message.userID = try pathUser(context)
                 let reply: Rampart_V1_MfaResetReply = try await rpc.call(Subjects.Auth.mfaReset, message, context: call)

@@ -149,6 +149,7 @@ extension Rampart_V1_FailureKind {
         case .login: "login"
         case .mfa: "MFA"
         case .apiKey: "API key"
+        case .password: "password"
         default: "unspecified"
         }
     }

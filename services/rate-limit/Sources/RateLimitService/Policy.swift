@@ -47,6 +47,9 @@ public struct RateLimitPolicy: Sendable, Equatable {
         RateLimitPolicy(name: "api", key: .ip, limit: 60, windowSeconds: 60),
         RateLimitPolicy(name: "upload", key: .ip, limit: 10, windowSeconds: 60),
         RateLimitPolicy(name: "api_key", key: .apiKey, limit: 60, windowSeconds: 60, algorithm: .gcra, perKeyLimit: true),
+        // A signed-in person proving it again (password change, MFA enrolment and off, step-up):
+        // a stolen session guesses no faster than a sign-in.
+        RateLimitPolicy(name: "account_proof", key: .account, limit: 5, windowSeconds: 15 * 60),
         // AUTH-8: another verification mail, per account.
         RateLimitPolicy(name: "verification_resend", key: .account, limit: 3, windowSeconds: 3600),
         // AUTH-10: mails to one address, whatever asks for them (a reset form cannot flood a mailbox).

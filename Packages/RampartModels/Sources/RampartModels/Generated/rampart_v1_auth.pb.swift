@@ -410,11 +410,15 @@ public nonisolated struct Rampart_V1_VerifyEmailReply: Sendable {
 
 /// rampart.v1.auth.mfa_enroll: the signed-in user starts TOTP enrolment (MFA-1), or starts it
 /// again while unconfirmed: a new secret each time. Nothing changes at sign-in until
-/// mfa_confirm gets a valid code (MFA-2). Refused while MFA is on.
+/// mfa_confirm gets a valid code (MFA-2). Refused while MFA is on. The password again, so a
+/// stolen session cannot enrol the thief's authenticator; a wrong one counts as for
+/// change_password.
 public nonisolated struct Rampart_V1_MfaEnrollRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  public var password: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -496,8 +500,9 @@ public nonisolated struct Rampart_V1_MfaStatusReply: Sendable {
 
 /// rampart.v1.auth.mfa_regenerate_backup_codes: ten new codes for the current TOTP code; the old
 /// ones stop working (MFA-3). Answers MfaConfirmReply.
-/// rampart.v1.auth.mfa_disable (DELETE /v1/auth/mfa): MFA off for a current TOTP code or the
-/// password. Both spend a TOTP code's step as sign-in does.
+/// rampart.v1.auth.mfa_disable (DELETE /v1/auth/mfa): MFA off for a second factor now: a
+/// current TOTP code (its step spent as at sign-in) or an unused backup code. The password
+/// alone is refused: it is not a second factor.
 public nonisolated struct Rampart_V1_MfaProofRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -506,6 +511,29 @@ public nonisolated struct Rampart_V1_MfaProofRequest: Sendable {
   public var code: String = String()
 
   public var password: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.v1.auth.step_up (POST /v1/auth/step-up): the signed-in person proves again what they
+/// proved at sign-in, for the actions that need a recent proof (an admin's MFA reset, tenant
+/// deletion): with MFA on, a current TOTP code or an unused backup code; without, the password.
+/// The session's authentication time becomes now; answers TokenReply with a new access token
+/// (its auth_time now) and no refresh token: the session's stays. Wrong proofs count as for
+/// change_password and, for codes, toward the account's second-factor lock.
+public nonisolated struct Rampart_V1_StepUpRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var code: String = String()
+
+  public var password: String = String()
+
+  /// The caller's own session (from the access token).
+  public var sessionID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1759,18 +1787,29 @@ nonisolated extension Rampart_V1_VerifyEmailReply: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Rampart_V1_MfaEnrollRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MfaEnrollRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}password\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.password) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.password.isEmpty {
+      try visitor.visitSingularStringField(value: self.password, fieldNumber: 1)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rampart_V1_MfaEnrollRequest, rhs: Rampart_V1_MfaEnrollRequest) -> Bool {
+    if lhs.password != rhs.password {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1965,6 +2004,46 @@ nonisolated extension Rampart_V1_MfaProofRequest: SwiftProtobuf.Message, SwiftPr
   public static func ==(lhs: Rampart_V1_MfaProofRequest, rhs: Rampart_V1_MfaProofRequest) -> Bool {
     if lhs.code != rhs.code {return false}
     if lhs.password != rhs.password {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_StepUpRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StepUpRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}password\0\u{3}session_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.code) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.password) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.code.isEmpty {
+      try visitor.visitSingularStringField(value: self.code, fieldNumber: 1)
+    }
+    if !self.password.isEmpty {
+      try visitor.visitSingularStringField(value: self.password, fieldNumber: 2)
+    }
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_StepUpRequest, rhs: Rampart_V1_StepUpRequest) -> Bool {
+    if lhs.code != rhs.code {return false}
+    if lhs.password != rhs.password {return false}
+    if lhs.sessionID != rhs.sessionID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -26,6 +26,10 @@ public nonisolated enum Rampart_V1_FailureKind: SwiftProtobuf.Enum, Swift.CaseIt
   case login // = 1
   case mfa // = 2
   case apiKey // = 3
+
+  /// A wrong current password where a signed-in person proves it again (password change, MFA
+  /// enrolment, step-up).
+  case password // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -38,6 +42,7 @@ public nonisolated enum Rampart_V1_FailureKind: SwiftProtobuf.Enum, Swift.CaseIt
     case 1: self = .login
     case 2: self = .mfa
     case 3: self = .apiKey
+    case 4: self = .password
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -48,6 +53,7 @@ public nonisolated enum Rampart_V1_FailureKind: SwiftProtobuf.Enum, Swift.CaseIt
     case .login: return 1
     case .mfa: return 2
     case .apiKey: return 3
+    case .password: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -58,6 +64,7 @@ public nonisolated enum Rampart_V1_FailureKind: SwiftProtobuf.Enum, Swift.CaseIt
     .login,
     .mfa,
     .apiKey,
+    .password,
   ]
 
 }
@@ -209,7 +216,7 @@ public nonisolated struct Rampart_V1_RateLimitBatchResult: Sendable {
   public init() {}
 }
 
-/// rampart.v1.ratelimit.report_failure: one failed login, MFA code or API key from `ip`.
+/// rampart.v1.ratelimit.report_failure: one failed login, MFA code, API key or password proof from `ip`.
 public nonisolated struct Rampart_V1_ReportFailureRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -346,7 +353,7 @@ public nonisolated struct Rampart_V1_UnbanReply: Sendable {
 fileprivate nonisolated let _protobuf_package = "rampart.v1"
 
 nonisolated extension Rampart_V1_FailureKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FAILURE_KIND_UNSPECIFIED\0\u{1}FAILURE_KIND_LOGIN\0\u{1}FAILURE_KIND_MFA\0\u{1}FAILURE_KIND_API_KEY\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0FAILURE_KIND_UNSPECIFIED\0\u{1}FAILURE_KIND_LOGIN\0\u{1}FAILURE_KIND_MFA\0\u{1}FAILURE_KIND_API_KEY\0\u{1}FAILURE_KIND_PASSWORD\0")
 }
 
 nonisolated extension Rampart_V1_RateLimitCheckRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
