@@ -388,4 +388,89 @@ struct HardeningTests {
         #expect(try await world.send("POST", enroll, #"{"password":12}"#, token: world.adaToken).status == 400)
         #expect(try await world.send("POST", enroll, MFAHTTPTests.passwordProof, token: world.adaToken).status == 200)
     }
+
+    @Test(
+        "wrong second-factor codes are counted per account across challenges: ten lock the factor for a growing time, mail and audit it; a reset lifts it"
+    )
+    func secondFactorWearDown() async throws {
+        var auth = TenantsCluster.testAuthSettings
+        auth.secondFactorLock.firstLockSeconds = 2
+        auth.secondFactorLock.maximumLockSeconds = 60
+        let world = try await GatewayRoutesTests.world(
+            authSettings: auth,
+            rateLimitSettings: TenantsCluster.liftedSignInLimits(),
+            gateway: Self.behindProxy
+        )
+        defer { Task { await world.cluster.stop() } }
+        let (secret, backupCodes) = try await MFAHTTPTests().enrol(world.port, world.adaToken)
+        func challenge(from ip: String, password: String = HTTP.password) async throws -> String? {
+            let login = try await Self.send(
+                world.port,
+                "POST",
+                "/v1/auth/login",
+                #"{"email":"ada@lovelace.example","password":"\#(password)"}"#,
+                from: ip
+            )
+            return try HTTP.object(login)["mfa_token"] as? String
+        }
+        func code(_ token: String, _ code: String, from ip: String) async throws -> HTTPTestResponse {
+            try await Self.send(world.port, "POST", "/v1/auth/login/mfa", #"{"mfa_token":"\#(token)","code":"\#(code)"}"#, from: ip)
+        }
+
+        // Knowing the address is not enough to count: wrong passwords earn no challenge, no lock.
+        for host in 1...12 { #expect(try await challenge(from: "192.0.2.\(host)", password: "Not-the-passw0rd!") == nil) }
+        let owner = try await code(
+            try #require(try await challenge(from: "198.51.100.1")),
+            try MFAHTTPTests().code(secret, offset: 1),
+            from: "198.51.100.1"
+        )
+        #expect(owner.status == 200, "\(owner.body)")
+
+        // With the password, three challenges from three addresses, fifteen wrong codes at once:
+        // ten are judged, the tenth locks, the rest are refused unjudged.
+        var tokens: [(String, String)] = []
+        for host in 1...3 { tokens.append((try #require(try await challenge(from: "203.0.113.\(host)")), "203.0.113.\(host)")) }
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for (token, ip) in tokens {
+                for guess in 0..<5 { group.addTask { try await code(token, String(format: "%06d", 100_000 + guess), from: ip).status } }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(statuses.filter { $0 == 401 }.count == 10 && statuses.filter { $0 == 429 }.count == 5, "\(statuses.sorted())")
+
+        // The owner's own code is refused too while it lasts, with when to come back.
+        let refused = try await code(try #require(try await challenge(from: "198.51.100.1")), backupCodes[0], from: "198.51.100.1")
+        #expect(refused.status == 429 && HTTP.errors(refused)["reason"] == "mfa_locked" && refused.headers["retry-after"] != nil, "\(refused.body)")
+        #expect(try await world.send("POST", "/v1/auth/step-up", #"{"code":"\#(backupCodes[0])"}"#, token: world.adaToken).status == 429)
+        let mail = try await world.cluster.mails(from: .auth).last { $0.template == "notice_mfa_locked" }
+        #expect(mail?.to == "ada@lovelace.example" && mail?.values["minutes"] == "1")
+
+        // Once it ends, the count still stands: the next wrong code locks again, for twice as long.
+        try await Task.sleep(for: .seconds(3))
+        let next = try #require(try await challenge(from: "203.0.113.4"))
+        #expect(try await code(next, "999999", from: "203.0.113.4").status == 401)
+        #expect(try await code(next, backupCodes[0], from: "203.0.113.4").status == 429)
+        let locks = try await world.cluster.events(
+            Subjects.audit(tenant: TenantID(world.tenant)!),
+            as: Rampart_V1_AuditEvent.self,
+            stream: Subjects.auditStream
+        )
+        .filter { $0.action == AuditAction.mfaLocked.rawValue }
+        #expect(locks.map { $0.details["locks"] ?? "" } == ["1", "2"] && locks.last?.details["locked_seconds"] == "4", "\(locks.map(\.details))")
+
+        // The owner resets the password (whoever guessed had it) and is back in at once.
+        #expect(try await HTTP.send(world.port, "POST", "/v1/auth/password/reset/request", #"{"email":"ada@lovelace.example"}"#).status == 200)
+        let reset = try #require(try await world.cluster.mails(from: .auth).last { $0.template == "password_reset" }).token
+        let newPassword = "Correct-h0rse-battery!"
+        #expect(
+            try await HTTP.send(world.port, "POST", "/v1/auth/password/reset/confirm", #"{"token":"\#(reset)","new_password":"\#(newPassword)"}"#)
+                .status == 200
+        )
+        let back = try await code(
+            try #require(try await challenge(from: "198.51.100.1", password: newPassword)),
+            backupCodes[0],
+            from: "198.51.100.1"
+        )
+        #expect(back.status == 200, "\(back.body)")
+    }
 }

@@ -11,6 +11,7 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case mfaBackupCodeUsed = "mfa.backup_code_used"
     case mfaBackupCodesRegenerated = "mfa.backup_codes_regenerated"
     case mfaFailed = "mfa.failed"
+    case mfaLocked = "mfa.locked"
     case passwordChanged = "password.changed"
     case passwordReset = "password.reset"
     case passwordProofFailed = "password.proof_failed"

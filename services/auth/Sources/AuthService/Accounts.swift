@@ -115,8 +115,12 @@ extension Sessions {
             call: call
         )
         try await setPassword(request.newPassword, user: user, email: email, field: "new_password")
-        // A reset link mailed before the change must not undo it.
-        try await database.transaction { try await links.spendAll(.passwordReset, of: user, on: $0) }
+        // A reset link mailed before the change must not undo it; whoever guessed codes with the
+        // old password no longer has it (finding 2).
+        try await database.transaction { connection in
+            try await links.spendAll(.passwordReset, of: user, on: connection)
+            try await liftSecondFactorLock(user, on: connection)
+        }
         let keep = UUID(uuidString: request.currentSessionID)
         var revoked = 0
         for other in try await tenantsWithSessions(user) {
@@ -177,6 +181,8 @@ extension Sessions {
             for try await confirmed in removed.decode(Bool.self) { mfaRemoved = confirmed }
             if mfaRemoved { try await connection.query("DELETE FROM mfa_backup_codes WHERE user_id = \(user)", logger: logger) }
             try await links.spendAll(.passwordReset, of: user, on: connection)
+            // Whoever wore the second factor down had the old password: the owner is let back in.
+            try await liftSecondFactorLock(user, on: connection)
             try await proveMailbox(user, call: call, rpc: rpc, on: connection, logger: logger)
             return (user, email, mfaRemoved)
         }

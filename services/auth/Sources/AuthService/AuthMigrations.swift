@@ -166,6 +166,22 @@ enum AuthMigrations {
         ALTER TABLE users ADD COLUMN isolated_at timestamptz, ADD COLUMN isolated_by text, ADD COLUMN isolation_reason text;
         """
 
+    /// Issue 26, finding 2: wrong second-factor codes per account across challenges (pruned past
+    /// the counting window), and the lock they lead to. The lock row is also what serialises a
+    /// user's failures.
+    static let secondFactorLock = """
+        CREATE TABLE mfa_failures (
+            user_id   uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            failed_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX mfa_failures_user ON mfa_failures (user_id, failed_at);
+        CREATE TABLE mfa_locks (
+            user_id      uuid PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+            locked_until timestamptz NOT NULL,
+            locks        integer NOT NULL
+        );
+        """
+
     /// Step-up: when the session last proved every factor the account has (sign-in, then each
     /// step-up); sessions from before it count from when they opened.
     static let sessionAuthenticationTime = """
@@ -184,6 +200,7 @@ enum AuthMigrations {
             Migration(version: 7, name: "mfa challenges", sql: mfaChallenges),
             Migration(version: 8, name: "mfa enrolment challenges", sql: mfaEnrolmentChallenges),
             Migration(version: 9, name: "isolation", sql: isolation),
+            Migration(version: 10, name: "second-factor lock", sql: secondFactorLock),
         ],
         tenant: [
             Migration(version: 1, name: "sessions", sql: sessions), Migration(version: 2, name: "api keys", sql: apiKeys),

@@ -33,6 +33,28 @@ public struct AuthSettings: Sendable {
     /// PERM-3: the addresses of the platform's super-admins. Applied at every start: an address
     /// removed here loses the flag.
     public var superAdmins: Set<String>
+    /// How wrong second-factor codes lock the factor (issue 26, finding 2).
+    public var secondFactorLock = SecondFactorLock()
+
+    /// Wrong codes counted per account across sign-in challenges and signed-in proofs, only ever
+    /// after the right password (or from a session): `threshold` within `windowSeconds` refuse
+    /// every code for `firstLockSeconds`, doubled for each lock within the window after the
+    /// last, up to `maximumLockSeconds`. Each failure past the threshold locks again.
+    public struct SecondFactorLock: Sendable {
+        public var threshold = 10
+        public var windowSeconds = 86_400
+        public var firstLockSeconds = 900
+        public var maximumLockSeconds = 86_400
+
+        public init() {}
+
+        /// The length of the `lock`-th lock in a row (1-based).
+        func seconds(lock: Int) -> Int {
+            var seconds = firstLockSeconds
+            for _ in 1..<max(lock, 1) where seconds < maximumLockSeconds { seconds *= 2 }
+            return min(seconds, maximumLockSeconds)
+        }
+    }
 
     public init(
         passwordAlgorithm: PasswordAlgorithm = .bcrypt(cost: PasswordAlgorithm.defaultBcryptCost),

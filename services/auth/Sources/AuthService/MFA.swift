@@ -128,11 +128,12 @@ extension Sessions {
     func regenerateBackupCodes(_ request: Rampart_V1_MfaProofRequest, call: CallContext) async throws -> Rampart_V1_MfaConfirmReply {
         let (tenant, user) = try caller(call)
         try await limitProofs(of: user, call: call)
-        let codes = try await database.transaction { connection -> [String]? in
-            guard try await spendCode(request.code, user: user, on: connection) else { return nil }
-            return try await replaceBackupCodes(user, on: connection)
+        let (outcome, codes) = try await database.transaction { connection -> (SecondFactor, [String]) in
+            let outcome = try await spendSecondFactor(request.code, user: user, backupCodes: false, on: connection)
+            guard case .spent = outcome else { return (outcome, []) }
+            return (outcome, try await replaceBackupCodes(user, on: connection))
         }
-        guard let codes else { throw await wrongProof("code", to: "regenerate the backup codes", tenant: tenant, user: user, call: call) }
+        try await settle(outcome, to: "regenerate the backup codes", tenant: tenant, user: user, call: call)
         await audited(.mfaBackupCodesRegenerated, about: user, in: tenant, call: call)
         var reply = Rampart_V1_MfaConfirmReply()
         reply.backupCodes = codes
@@ -151,14 +152,13 @@ extension Sessions {
             )
         }
         try await limitProofs(of: user, call: call)
-        let disabled = try await database.transaction { connection -> Bool in
-            guard try await spendSecondFactor(request.code, user: user, on: connection) != nil else { return false }
-            try await connection.query("DELETE FROM mfa_backup_codes WHERE user_id = \(user)", logger: logger)
-            try await connection.query("DELETE FROM mfa_challenges WHERE user_id = \(user)", logger: logger)
-            try await connection.query("DELETE FROM mfa_totp WHERE user_id = \(user)", logger: logger)
-            return true
+        let outcome = try await database.transaction { connection -> SecondFactor in
+            let outcome = try await spendSecondFactor(request.code, user: user, on: connection)
+            guard case .spent = outcome else { return outcome }
+            try await removeSecondFactor(user, on: connection)
+            return outcome
         }
-        guard disabled else { throw await wrongProof("code", to: "turn MFA off", tenant: tenant, user: user, call: call) }
+        try await settle(outcome, to: "turn MFA off", tenant: tenant, user: user, call: call)
         await audited(.mfaDisabled, about: user, in: tenant, call: call)
         await notices.send(.mfaDisabled, to: user, call: call)
         return Rampart_V1_MfaDisableReply()
@@ -202,14 +202,7 @@ extension Sessions {
                 details: ["reason": "not_home_tenant"]
             )
         }
-        let removed = try await database.transaction { connection -> Bool in
-            try await connection.query("DELETE FROM mfa_backup_codes WHERE user_id = \(target)", logger: logger)
-            try await connection.query("DELETE FROM mfa_challenges WHERE user_id = \(target)", logger: logger)
-            let rows = try await connection.query("DELETE FROM mfa_totp WHERE user_id = \(target) RETURNING user_id", logger: logger)
-            var removed = false
-            for try await _ in rows.decode(UUID.self) { removed = true }
-            return removed
-        }
+        let removed = try await database.transaction { try await removeSecondFactor(target, on: $0) }
         if removed {
             await audited(.mfaReset, about: target, in: tenant, call: call)
             await notices.send(.mfaReset, to: target, call: call, values: ["tenant": tenant.hex])
@@ -233,24 +226,61 @@ extension Sessions {
         throw RampartError(.failedPrecondition, "MFA is not on")
     }
 
-    /// A second factor outside sign-in: a current TOTP code (its step spent) or an unused
-    /// backup code (spent); the method it was (otp, backup), or nil. Throws when MFA is not on.
-    func spendSecondFactor(_ code: String, user: UUID, on connection: PostgresConnection) async throws -> String? {
-        if try await spendCode(code, user: user, on: connection) { return "otp" }
-        let hash = try settings.keyEncryption.keyedHash(
-            Array(Self.normalizedBackupCode(String(code.prefix(32))).utf8),
-            purpose: Self.backupCodePurpose
-        )
-        return try await spendBackupCode(hash, user: user, on: connection) != nil ? "backup" : nil
+    /// What a second factor presented by a signed-in person came to.
+    enum SecondFactor: Sendable {
+        case spent(method: String)
+        /// Counted toward the lock; `lock` when this failure started one.
+        case wrong(lock: SecondFactorLockStarted?)
+        case locked(retryAfterMs: Int64)
     }
 
-    /// Whether `code` is a current TOTP code newer than the last one accepted; if so its step is
-    /// spent, as at sign-in.
-    private func spendCode(_ code: String, user: UUID, on connection: PostgresConnection) async throws -> Bool {
+    /// A second factor outside sign-in: a current TOTP code newer than the last one accepted
+    /// (its step spent, as at sign-in) or, with `backupCodes`, an unused backup code (spent).
+    /// The user's TOTP row stays locked to the end of the transaction, which serialises their
+    /// codes and the count of wrong ones. Throws when MFA is not on.
+    func spendSecondFactor(_ code: String, user: UUID, backupCodes: Bool = true, on connection: PostgresConnection) async throws -> SecondFactor {
         let (totp, lastStep) = try await lockedSecret(user, on: connection)
-        guard let step = totp.matchingStep(code, at: WallClock.milliseconds() / 1000), step > lastStep else { return false }
-        try await connection.query("UPDATE mfa_totp SET last_step = \(step) WHERE user_id = \(user)", logger: logger)
-        return true
+        if let left = try await secondFactorLockLeft(user, on: connection) { return .locked(retryAfterMs: left) }
+        if let step = totp.matchingStep(code, at: WallClock.milliseconds() / 1000), step > lastStep {
+            try await connection.query("UPDATE mfa_totp SET last_step = \(step) WHERE user_id = \(user)", logger: logger)
+            return .spent(method: "otp")
+        }
+        if backupCodes {
+            let hash = try settings.keyEncryption.keyedHash(
+                Array(Self.normalizedBackupCode(String(code.prefix(32))).utf8),
+                purpose: Self.backupCodePurpose
+            )
+            if try await spendBackupCode(hash, user: user, on: connection) != nil { return .spent(method: "backup") }
+        }
+        return .wrong(lock: try await recordSecondFactorFailure(user, on: connection))
+    }
+
+    /// The method of a spent second factor; otherwise the refusal (a lock that began is
+    /// audited and mailed first).
+    @discardableResult
+    func settle(_ outcome: SecondFactor, to purpose: String, tenant: TenantID, user: UUID, call: CallContext) async throws -> String {
+        switch outcome {
+        case .spent(let method):
+            return method
+        case .locked(let retryAfterMs):
+            throw Self.secondFactorLocked(retryAfterMs: retryAfterMs)
+        case .wrong(let lock):
+            if let lock { await secondFactorLockStarted(lock, user: user, tenant: tenant, call: call) }
+            throw await wrongProof("code", to: purpose, tenant: tenant, user: user, call: call)
+        }
+    }
+
+    /// MFA off for `user`: the secret, the backup codes, open challenges and the count of wrong
+    /// codes go; whether there was a secret.
+    @discardableResult
+    func removeSecondFactor(_ user: UUID, on connection: PostgresConnection) async throws -> Bool {
+        try await connection.query("DELETE FROM mfa_backup_codes WHERE user_id = \(user)", logger: logger)
+        try await connection.query("DELETE FROM mfa_challenges WHERE user_id = \(user)", logger: logger)
+        try await liftSecondFactorLock(user, on: connection)
+        let rows = try await connection.query("DELETE FROM mfa_totp WHERE user_id = \(user) RETURNING user_id", logger: logger)
+        var removed = false
+        for try await _ in rows.decode(UUID.self) { removed = true }
+        return removed
     }
 
     func wrongProof(_ field: String, to purpose: String, tenant: TenantID, user: UUID, call: CallContext) async -> RampartError {
@@ -364,7 +394,9 @@ extension Sessions {
         enum Outcome {
             case signedIn(user: UUID, tenant: TenantID, method: String, backupCodesLeft: Int)
             case enrolled(user: UUID, tenant: TenantID, backupCodes: [String])
-            case wrongCode(user: UUID, tenant: TenantID)
+            case wrongCode(user: UUID, tenant: TenantID, lock: SecondFactorLockStarted?)
+            /// Finding 2: too many wrong codes for this account lately.
+            case locked(retryAfterMs: Int64)
             case enrolmentNotStarted
             case invalid
         }
@@ -391,6 +423,7 @@ extension Sessions {
             // MFA turned off, reset or enrolled elsewhere since the password step: sign in again.
             guard let (sealed, lastStep, confirmed) = stored else { return purpose == .enroll ? .enrolmentNotStarted : .invalid }
             guard confirmed == (purpose == .verify) else { return .invalid }
+            if purpose == .verify, let left = try await secondFactorLockLeft(user, on: connection) { return .locked(retryAfterMs: left) }
             let totp = TOTP(
                 secret: try settings.keyEncryption.open(try SealedSecret(bytes: Array(buffer: sealed)), associatedData: Self.totpBinding(user))
             )
@@ -418,7 +451,10 @@ extension Sessions {
                 """,
                 logger: logger
             )
-            return .wrongCode(user: user, tenant: tenant)
+            // A wrong code of an enrolled secret counts toward the account's lock: the password
+            // step succeeded, so only someone who knows the password can run it up.
+            let lock = purpose == .verify ? try await recordSecondFactorFailure(user, on: connection) : nil
+            return .wrongCode(user: user, tenant: tenant, lock: lock)
         }
         switch outcome {
         case .invalid:
@@ -429,7 +465,10 @@ extension Sessions {
                 "start the enrolment first: POST /v1/auth/login/mfa/enroll with this mfa_token",
                 details: ["field": "mfa_token"]
             )
-        case .wrongCode(let user, let tenant):
+        case .locked(let retryAfterMs):
+            throw Self.secondFactorLocked(retryAfterMs: retryAfterMs)
+        case .wrongCode(let user, let tenant, let lock):
+            if let lock { await secondFactorLockStarted(lock, user: user, tenant: tenant, call: call) }
             await rateLimit.reportFailure(.mfa, context: call)
             await audited(.loginFailed, about: user, in: tenant, call: call, reason: "invalid MFA code", failed: true)
             throw RampartError(.unauthenticated, "the code is not right", details: ["field": "code"])

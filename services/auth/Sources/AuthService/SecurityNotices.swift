@@ -26,6 +26,8 @@ struct SecurityNotices: Sendable {
         /// MFA turned off by an owner or admin of a tenant (MFA-6).
         case mfaReset = "mfa_reset"
         case apiKeyCreated = "api_key_created"
+        /// Wrong second-factor codes, after the right password, locked the second factor.
+        case mfaLocked = "mfa_locked"
         /// Someone tried to register a new account with this account's address.
         case registrationAttempted = "registration_attempted"
 

@@ -48,10 +48,8 @@ extension Sessions {
                 throw RampartError.invalidArgument("your account has MFA: step up with a code from your app or a backup code", field: "code")
             }
             try await limitProofs(of: user, call: call)
-            guard let spent = try await database.transaction({ try await spendSecondFactor(request.code, user: user, on: $0) }) else {
-                throw await wrongProof("code", to: "step up", tenant: tenant, user: user, call: call)
-            }
-            method = spent
+            let outcome = try await database.transaction { try await spendSecondFactor(request.code, user: user, on: $0) }
+            method = try await settle(outcome, to: "step up", tenant: tenant, user: user, call: call)
         } else {
             guard request.code.isEmpty, !request.password.isEmpty else {
                 throw RampartError.invalidArgument("step up with your password (your account has no MFA)", field: "password")

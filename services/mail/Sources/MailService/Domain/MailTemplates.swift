@@ -124,6 +124,27 @@ public struct MailTemplates: Sendable {
             "An administrator reset your two-factor authentication",
             "An administrator of one of your organizations turned two-factor authentication off for your account, as is done when the phone and backup codes are lost. Set it up again at your next sign-in."
         )
+        // Told when wrong second-factor codes locked it: whoever typed them had the password.
+        kinds["notice_mfa_locked"] = kind(
+            "Your two-factor codes were guessed at: sign-in is paused",
+            """
+            Hello{{#name}} {{name}}{{/name}},
+
+            Someone who knows your password entered many wrong two-factor codes for your account. To keep them out, codes are refused for {{minutes}} minutes, for you as well.
+
+            When: {{when}}
+            From: {{ip}} ({{user_agent}})
+
+            Your password is known to someone else: reset it now. The reset lifts the pause at once. Then tell your organization's administrator.
+            """,
+            """
+            <p>Hello{{#name}} {{name}}{{/name}},</p>
+            <p>Someone who knows your password entered many wrong two-factor codes for your account. To keep them out, codes are refused for {{minutes}} minutes, for you as well.</p>
+            <p>When: {{when}}<br>From: {{ip}} ({{user_agent}})</p>
+            <p>Your password is known to someone else: reset it now. The reset lifts the pause at once. Then tell your organization's administrator.</p>
+            """,
+            path: "/reset-password"
+        )
         // Told to the owner of an address someone tried to register again: no account was made,
         // and the way back in if it was them and they forgot.
         kinds["notice_registration_attempted"] = kind(
