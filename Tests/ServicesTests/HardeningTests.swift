@@ -473,4 +473,70 @@ struct HardeningTests {
         )
         #expect(back.status == 200, "\(back.body)")
     }
+
+    @Test("anyone can fill an account's sign-in limit with wrong passwords, but not lock its owner's device out; right passwords count nothing")
+    func accountLockout() async throws {
+        let world = try await GatewayRoutesTests.world(gateway: Self.behindProxy)
+        defer { Task { await world.cluster.stop() } }
+        func signIn(
+            _ email: String = "ada@lovelace.example",
+            password: String = HTTP.password,
+            from ip: String,
+            device: String? = nil
+        ) async throws -> HTTPTestResponse {
+            let token = device.map { #","device_token":"\#($0)""# } ?? ""
+            return try await Self.send(world.port, "POST", "/v1/auth/login", #"{"email":"\#(email)","password":"\#(password)"\#(token)}"#, from: ip)
+        }
+        let wrong = "Not-the-passw0rd!"
+
+        // The owner's own sign-ins are not counted against the account: six in a row get in.
+        var device = ""
+        for host in 1...6 {
+            let signedIn = try await signIn(from: "198.51.100.\(host)")
+            #expect(signedIn.status == 200, "\(host): \(signedIn.body)")
+            device = try #require(try HTTP.object(signedIn)["device_token"] as? String)
+        }
+
+        // Ten wrong passwords at once from ten addresses: five judged, five refused unjudged.
+        let statuses = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+            for host in 1...10 {
+                group.addTask {
+                    let r = try await signIn(password: wrong, from: "203.0.113.\(host)")
+                    return (r.status, HTTP.errors(r)["policy"])
+                }
+            }
+            return try await group.reduce(into: [(Int, String?)]()) { $0.append($1) }
+        }
+        #expect(statuses.filter { $0.0 == 401 }.count == 5, "\(statuses)")
+        #expect(statuses.filter { $0.0 == 429 && $0.1 == "login_account" }.count == 5, "\(statuses)")
+
+        // The account stays shut to sign-ins without a device token, open to the owner's device.
+        #expect(try await signIn(from: "198.51.100.20").status == 429)
+        let owner = try await signIn(from: "198.51.100.21", device: device)
+        #expect(owner.status == 200, "\(owner.body)")
+
+        // The token is this account's alone and cannot be forged.
+        let bobDevice = try #require(try HTTP.object(try await signIn("bob@babbage.example", from: "198.51.100.30"))["device_token"] as? String)
+        #expect(try await signIn(from: "198.51.100.31", device: bobDevice).status == 429)
+        var forged = Array(device.utf8)
+        forged[10] = forged[10] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        #expect(try await signIn(from: "198.51.100.32", device: String(decoding: forged, as: UTF8.self)).status == 429)
+
+        // A stolen device token buys five guesses of its own, then that device is shut too.
+        for host in 40...44 { #expect(try await signIn(password: wrong, from: "203.0.113.\(host)", device: device).status == 401) }
+        let stolen = try await signIn(from: "203.0.113.45", device: device)
+        #expect(stolen.status == 429 && HTTP.errors(stolen)["policy"] == "login_device", "\(stolen.body)")
+
+        // A password change voids every device token: the old one counts as none.
+        let newPassword = "Correct-h0rse-battery!"
+        let changed = try await world.send(
+            "POST",
+            "/v1/auth/password/change",
+            #"{"current_password":"\#(HTTP.password)","new_password":"\#(newPassword)"}"#,
+            token: world.adaToken
+        )
+        #expect(changed.status == 200, "\(changed.body)")
+        let void = try await signIn(password: newPassword, from: "198.51.100.50", device: device)
+        #expect(void.status == 429 && HTTP.errors(void)["policy"] == "login_account", "\(void.body)")
+    }
 }

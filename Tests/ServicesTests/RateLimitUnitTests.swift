@@ -35,6 +35,29 @@ struct CounterTests {
         #expect(admissions.reduce(0) { $0 + $1.cost } == 5)
     }
 
+    @Test("a refund gives back the newest units, never below nothing; a call refused for want of them is admitted after")
+    func refund() {
+        var window = CounterState.slidingWindow([])
+        for index in 0..<5 { _ = window.admit(cost: 1, quota: minute, now: 1_000_000 + Int64(index) * 1000) }
+        #expect(!window.admit(cost: 1, quota: minute, now: 1_010_000).allowed)
+        let given = window.refund(cost: 1, quota: minute, now: 1_010_000)
+        #expect(given.allowed && given.remaining == 1)
+        // The unit that came back is the newest: the oldest still leaves the window first.
+        guard case .slidingWindow(let admissions) = window else { return #expect(Bool(false)) }
+        #expect(admissions.map(\.at) == [1_000_000, 1_001_000, 1_002_000, 1_003_000])
+        #expect(window.admit(cost: 1, quota: minute, now: 1_010_000).allowed)
+        for _ in 0..<10 { _ = window.refund(cost: 1, quota: minute, now: 1_010_000) }
+        #expect(window.admit(cost: 1, quota: minute, now: 1_010_000).remaining == 4, "never below nothing")
+
+        var gcra = CounterState.gcra(scaledArrival: 0, limit: 5)
+        for _ in 0..<5 { _ = gcra.admit(cost: 1, quota: minute, now: 1_000_000) }
+        #expect(!gcra.admit(cost: 1, quota: minute, now: 1_000_000).allowed)
+        #expect(gcra.refund(cost: 1, quota: minute, now: 1_000_000).remaining == 1)
+        #expect(gcra.admit(cost: 1, quota: minute, now: 1_000_000).allowed)
+        for _ in 0..<10 { _ = gcra.refund(cost: 1, quota: minute, now: 1_000_000) }
+        #expect(gcra.admit(cost: 1, quota: minute, now: 1_000_000).remaining == 4, "never below nothing")
+    }
+
     @Test("a cost counts as that many calls; retry waits for enough of the oldest to leave")
     func cost() {
         var state = CounterState.slidingWindow([])

@@ -56,10 +56,11 @@ final class TenantsCluster: @unchecked Sendable {
     /// For tests that sign in (or fail to) many times from 127.0.0.1: the sign-in limits lifted
     /// as well, and the address never banned. The limits and bans have tests of their own.
     static func liftedSignInLimits() -> RateLimitSettings {
-        var policies = RateLimitPolicy.defaults.filter { !["login", "login_account", "account_proof"].contains($0.name) }
+        var policies = RateLimitPolicy.defaults.filter { !["login", "login_account", "login_device", "account_proof"].contains($0.name) }
         policies += [
             RateLimitPolicy(name: "login", key: .ip, limit: 1000, windowSeconds: 60),
             RateLimitPolicy(name: "login_account", key: .account, limit: 1000, windowSeconds: 900),
+            RateLimitPolicy(name: "login_device", key: .account, limit: 1000, windowSeconds: 900),
             RateLimitPolicy(name: "account_proof", key: .account, limit: 1000, windowSeconds: 900),
         ]
         return liftedAPILimit(RateLimitSettings(policies: policies, allowlist: [IPNetwork(cidr: "127.0.0.1/32")!]))

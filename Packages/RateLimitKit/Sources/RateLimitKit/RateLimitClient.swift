@@ -7,7 +7,7 @@ import ServiceKit
 /// knocking the limiter over); other policies fail open only when configured to.
 public struct RateLimitClient: Sendable {
     /// Policies that must never be let through unchecked, whatever the configuration says.
-    public static let alwaysClosed: Set<String> = ["login", "login_account", "register", "register_daily", "account_proof"]
+    public static let alwaysClosed: Set<String> = ["login", "login_account", "login_device", "register", "register_daily", "account_proof"]
 
     public enum Outcome: Sendable, Equatable {
         case allowed(Rampart_V1_RateLimitDecision)
@@ -51,6 +51,16 @@ public struct RateLimitClient: Sendable {
             let unreachable = [.unavailable, .deadlineExceeded, .internal].contains(error.code)
             return unreachable && failOpen.contains(policy) ? .allowedUnchecked(error) : .unavailable(error)
         }
+    }
+
+    /// Gives back a unit `check` took for `key`: the call turned out not to count. Best effort:
+    /// when rate-limit cannot be told, the unit stays counted until it leaves the window.
+    public func refund(policy: String, key: String, context: CallContext) async {
+        var request = Rampart_V1_RateLimitCheckRequest()
+        request.policy = policy
+        request.key = key
+        request.refund = true
+        _ = await checks.check(request, context: context)
     }
 
     /// Tells fail2ban (RL-3) that the client at `context.clientIP` failed a `kind` of check.

@@ -41,15 +41,20 @@ struct Sessions: Sendable {
             throw Self.invalidCredentials
         }
         try await limit("login", key: try signInAddress(call), call: call)
-        try await limit("login_account", key: email.description, call: call)
-
         let user = try await findUser(email)
+        // Per account, only wrong passwords count (a unit taken now, given back when it was
+        // right); a device that signed in to this account before counts on its own (finding 3).
+        let (policy, key) =
+            user.flatMap { deviceID(request.deviceToken, user: $0) }.map { ("login_device", $0) } ?? ("login_account", email.description)
+        try await limit(policy, key: key, call: call)
+
         // The hash runs whether or not the account exists, on the same pool: same work, same time.
         let verdict = try await hasher.verify(request.password, against: user?.passwordHash)
         guard let user, verdict.matches, user.status == "active" else {
             await loginFailed(email: email, user: user, call: call)
             throw Self.invalidCredentials
         }
+        await rateLimit.refund(policy: policy, key: key, context: call)
         guard let tenant = request.tenantID.isEmpty ? user.defaultTenant : TenantID(request.tenantID) else { throw Self.invalidCredentials }
         let member = try await activeMember(user.id, tenant: tenant)
         guard let member else {
@@ -130,7 +135,16 @@ struct Sessions: Sendable {
             )
             return newDevice
         }
-        let reply = try await tokens(user: user, tenant: tenant, session: session, role: role, refresh: refresh.token, amr: amr, authTime: authTime)
+        let reply = try await tokens(
+            user: user,
+            tenant: tenant,
+            session: session,
+            role: role,
+            refresh: refresh.token,
+            amr: amr,
+            authTime: authTime,
+            deviceToken: true
+        )
         await loggedIn(user: user, email: email, tenant: tenant, session: session, newDevice: newDevice, call: call)
         if newDevice { await notices.send(.newSignIn, to: user, call: call) }
         return reply
@@ -414,15 +428,19 @@ struct Sessions: Sendable {
         role: Rampart_V1_MemberRole,
         refresh: String,
         amr: [String],
-        authTime: Int64
+        authTime: Int64,
+        deviceToken: Bool = false
     ) async throws -> Rampart_V1_TokenReply {
         let now = WallClock.milliseconds() / 1000
-        var (superAdmin, emailVerified) = (false, false)
+        var (superAdmin, emailVerified, passwordChangedAtMs) = (false, false, Int64(0))
         let flags = try await database.client.query(
-            "SELECT super_admin, email_verified_at IS NOT NULL FROM users WHERE id = \(user)",
+            """
+            SELECT super_admin, email_verified_at IS NOT NULL, (extract(epoch FROM password_changed_at) * 1000)::bigint
+            FROM users WHERE id = \(user)
+            """,
             logger: logger
         )
-        for try await flag in flags.decode((Bool, Bool).self) { (superAdmin, emailVerified) = flag }
+        for try await flag in flags.decode((Bool, Bool, Int64).self) { (superAdmin, emailVerified, passwordChangedAtMs) = flag }
         let claims = AccessToken(
             iss: settings.issuer,
             sub: user.uuidString.lowercased(),
@@ -444,6 +462,8 @@ struct Sessions: Sendable {
         reply.expiresIn = Int64(settings.accessTokenSeconds)
         reply.sessionID = session.uuidString.lowercased()
         reply.tenantID = tenant.hex
+        // A session opened: this device has now signed in to the account (finding 3).
+        if deviceToken { reply.deviceToken = try self.deviceToken(for: user, passwordChangedAtMs: passwordChangedAtMs) }
         return reply
     }
 

@@ -61,6 +61,41 @@ enum CounterState: Sendable, Equatable {
         }
     }
 
+    /// Gives back `cost` units admitted earlier, newest first (a call that turned out not to
+    /// count: a sign-in whose password was right); never below nothing, never refused.
+    mutating func refund(cost: UInt32, quota: Quota, now: Int64) -> Verdict {
+        switch self {
+        case .slidingWindow(var admissions):
+            admissions.removeAll { $0.at <= now - quota.windowMilliseconds }
+            var left = cost
+            while left > 0, var newest = admissions.popLast() {
+                let taken = min(left, newest.cost)
+                newest.cost -= taken
+                left -= taken
+                if newest.cost > 0 { admissions.append(newest) }
+            }
+            self = .slidingWindow(admissions)
+            let used = admissions.reduce(UInt64(0)) { $0 + UInt64($1.cost) }
+            return Verdict(
+                allowed: true,
+                remaining: UInt32(UInt64(quota.limit) - min(used, UInt64(quota.limit))),
+                resetMilliseconds: admissions.first.map { $0.at + quota.windowMilliseconds - now } ?? 0,
+                retryAfterMilliseconds: 0
+            )
+        case .gcra(let scaledArrival, let limit):
+            let scale = Int64(quota.limit)
+            let arrival = limit == quota.limit ? scaledArrival : scaledArrival / Int64(max(limit, 1)) * scale
+            let given = max(now * scale, arrival - quota.windowMilliseconds * Int64(cost))
+            self = .gcra(scaledArrival: given, limit: quota.limit)
+            return Verdict(
+                allowed: true,
+                remaining: UInt32((now * scale + quota.windowMilliseconds * scale - given) / quota.windowMilliseconds),
+                resetMilliseconds: Self.divideRoundingUp(given - now * scale, scale),
+                retryAfterMilliseconds: 0
+            )
+        }
+    }
+
     private static func admitSlidingWindow(_ admissions: inout [Admission], cost: UInt32, quota: Quota, now: Int64) -> Verdict {
         admissions.removeAll { $0.at <= now - quota.windowMilliseconds }
         let used = admissions.reduce(UInt64(0)) { $0 + UInt64($1.cost) }

@@ -28,6 +28,8 @@ final class Limiter: Sendable {
         var cost: UInt32
         var quota: Quota
         var algorithm: RateLimitPolicy.Algorithm
+        /// Gives `cost` back instead of taking it.
+        var refund = false
     }
 
     private struct Waiter {
@@ -144,7 +146,9 @@ final class Limiter: Sendable {
                 verdicts.reserveCapacity(calls.count)
                 for call in calls {
                     var counter = state.flatMap { $0.counts(call.algorithm) ? $0 : nil } ?? Self.emptyState(call.algorithm)
-                    let verdict = counter.admit(cost: call.cost, quota: call.quota, now: now)
+                    let verdict =
+                        call.refund
+                        ? counter.refund(cost: call.cost, quota: call.quota, now: now) : counter.admit(cost: call.cost, quota: call.quota, now: now)
                     if verdict.allowed { state = counter }
                     verdicts.append(verdict)
                 }

@@ -41,7 +41,10 @@ public struct RateLimitPolicy: Sendable, Equatable {
     /// SPEC RL-1, AUTH-6, TEN-6, KEY-3.
     public static let defaults: [RateLimitPolicy] = [
         RateLimitPolicy(name: "login", key: .ip, limit: 5, windowSeconds: 60),
+        // Wrong passwords only (a right one gives its unit back); from a device that signed in to
+        // the account before, counted per device instead (issue 26, finding 3).
         RateLimitPolicy(name: "login_account", key: .account, limit: 5, windowSeconds: 15 * 60),
+        RateLimitPolicy(name: "login_device", key: .account, limit: 5, windowSeconds: 15 * 60),
         RateLimitPolicy(name: "register", key: .ip, limit: 3, windowSeconds: 3600),
         RateLimitPolicy(name: "register_daily", key: .ip, limit: 3, windowSeconds: 24 * 3600),
         RateLimitPolicy(name: "api", key: .ip, limit: 60, windowSeconds: 60),

@@ -211,16 +211,18 @@ public enum RateLimitService {
             decision.limit = quota.limit
             decision.windowSeconds = policy.windowSeconds
             let now = clock()
-            if let ban = [address, clientIP.flatMap(IPNetwork.init(address:))].compactMap({ $0 }).lazy.compactMap({
-                bans.list.ban(covering: $0, now: now)
-            }).first {
+            if !request.refund,
+                let ban = [address, clientIP.flatMap(IPNetwork.init(address:))].compactMap({ $0 }).lazy.compactMap({
+                    bans.list.ban(covering: $0, now: now)
+                }).first
+            {
                 decision.banned = true
                 decision.retryAfterMs = UInt64(ban.untilMs - now)
                 decision.resetMs = decision.retryAfterMs
                 return decision
             }
             let verdict = try await limiter.admit(
-                Limiter.Call(cost: cost, quota: quota, algorithm: policy.algorithm),
+                Limiter.Call(cost: cost, quota: quota, algorithm: policy.algorithm, refund: request.refund),
                 key: "\(policy.name).\(fingerprint(Array("\(policy.key.rawValue):\(canonicalKey)".utf8)).prefix(40))"
             )
             decision.allowed = verdict.allowed

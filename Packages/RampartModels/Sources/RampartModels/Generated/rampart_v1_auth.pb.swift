@@ -69,7 +69,10 @@ public nonisolated struct Rampart_V1_RegisterReply: Sendable {
 
 /// rampart.v1.auth.login (POST /v1/auth/login). The same error, unauthenticated "invalid email
 /// or password", and the same work for an unknown email, a wrong password and a disabled
-/// account (AUTH-5). rate_limited past 5 a minute per IP or 5 per 15 minutes per account.
+/// account (AUTH-5). rate_limited past 5 a minute per IP, or past 5 failures per 15 minutes per
+/// account (login_account counts wrong passwords only). A device token this account signed in
+/// with before is counted on its own (login_device) instead, so the owner's device gets through
+/// an account someone else is guessing at (OWASP's device cookies).
 public nonisolated struct Rampart_V1_LoginRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -81,6 +84,9 @@ public nonisolated struct Rampart_V1_LoginRequest: Sendable {
 
   /// The tenant to sign in to; empty: the user's default (the one they registered).
   public var tenantID: String = String()
+
+  /// The device_token of an earlier sign-in of this account, if the client kept one.
+  public var deviceToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -120,6 +126,10 @@ public nonisolated struct Rampart_V1_TokenReply: Sendable {
 
   /// The ten backup codes of an enrolment completed at sign-in, shown this once.
   public var backupCodes: [String] = []
+
+  /// A sign-in's proof that this device signed in to this account: present it with later
+  /// sign-ins (LoginRequest.device_token). 90 days; a password change or reset voids it.
+  public var deviceToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1071,7 +1081,7 @@ nonisolated extension Rampart_V1_RegisterReply: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Rampart_V1_LoginRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoginRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}email\0\u{1}password\0\u{3}tenant_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}email\0\u{1}password\0\u{3}tenant_id\0\u{3}device_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1082,6 +1092,7 @@ nonisolated extension Rampart_V1_LoginRequest: SwiftProtobuf.Message, SwiftProto
       case 1: try { try decoder.decodeSingularStringField(value: &self.email) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.password) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.deviceToken) }()
       default: break
       }
     }
@@ -1097,6 +1108,9 @@ nonisolated extension Rampart_V1_LoginRequest: SwiftProtobuf.Message, SwiftProto
     if !self.tenantID.isEmpty {
       try visitor.visitSingularStringField(value: self.tenantID, fieldNumber: 3)
     }
+    if !self.deviceToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.deviceToken, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1104,6 +1118,7 @@ nonisolated extension Rampart_V1_LoginRequest: SwiftProtobuf.Message, SwiftProto
     if lhs.email != rhs.email {return false}
     if lhs.password != rhs.password {return false}
     if lhs.tenantID != rhs.tenantID {return false}
+    if lhs.deviceToken != rhs.deviceToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1111,7 +1126,7 @@ nonisolated extension Rampart_V1_LoginRequest: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Rampart_V1_TokenReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TokenReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}access_token\0\u{3}refresh_token\0\u{3}token_type\0\u{3}expires_in\0\u{3}session_id\0\u{3}tenant_id\0\u{3}mfa_required\0\u{3}mfa_token\0\u{3}mfa_enrollment_required\0\u{3}backup_codes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}access_token\0\u{3}refresh_token\0\u{3}token_type\0\u{3}expires_in\0\u{3}session_id\0\u{3}tenant_id\0\u{3}mfa_required\0\u{3}mfa_token\0\u{3}mfa_enrollment_required\0\u{3}backup_codes\0\u{3}device_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1129,6 +1144,7 @@ nonisolated extension Rampart_V1_TokenReply: SwiftProtobuf.Message, SwiftProtobu
       case 8: try { try decoder.decodeSingularStringField(value: &self.mfaToken) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.mfaEnrollmentRequired) }()
       case 10: try { try decoder.decodeRepeatedStringField(value: &self.backupCodes) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.deviceToken) }()
       default: break
       }
     }
@@ -1165,6 +1181,9 @@ nonisolated extension Rampart_V1_TokenReply: SwiftProtobuf.Message, SwiftProtobu
     if !self.backupCodes.isEmpty {
       try visitor.visitRepeatedStringField(value: self.backupCodes, fieldNumber: 10)
     }
+    if !self.deviceToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.deviceToken, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1179,6 +1198,7 @@ nonisolated extension Rampart_V1_TokenReply: SwiftProtobuf.Message, SwiftProtobu
     if lhs.mfaToken != rhs.mfaToken {return false}
     if lhs.mfaEnrollmentRequired != rhs.mfaEnrollmentRequired {return false}
     if lhs.backupCodes != rhs.backupCodes {return false}
+    if lhs.deviceToken != rhs.deviceToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

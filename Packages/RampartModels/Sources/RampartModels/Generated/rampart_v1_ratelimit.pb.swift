@@ -91,6 +91,11 @@ public nonisolated struct Rampart_V1_RateLimitCheckRequest: Sendable {
   /// the key). 0 uses the policy's limit.
   public var limit: UInt32 = 0
 
+  /// Gives `cost` units counted earlier back instead of taking them: a call that turned out not
+  /// to count (a sign-in whose password was right, so that login_account counts failures only).
+  /// Never refused, never below nothing; a ban does not stop it.
+  public var refund: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -358,7 +363,7 @@ nonisolated extension Rampart_V1_FailureKind: SwiftProtobuf._ProtoNameProviding 
 
 nonisolated extension Rampart_V1_RateLimitCheckRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RateLimitCheckRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}policy\0\u{1}key\0\u{1}cost\0\u{1}limit\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}policy\0\u{1}key\0\u{1}cost\0\u{1}limit\0\u{1}refund\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -370,6 +375,7 @@ nonisolated extension Rampart_V1_RateLimitCheckRequest: SwiftProtobuf.Message, S
       case 2: try { try decoder.decodeSingularStringField(value: &self.key) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.cost) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.limit) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.refund) }()
       default: break
       }
     }
@@ -388,6 +394,9 @@ nonisolated extension Rampart_V1_RateLimitCheckRequest: SwiftProtobuf.Message, S
     if self.limit != 0 {
       try visitor.visitSingularUInt32Field(value: self.limit, fieldNumber: 4)
     }
+    if self.refund != false {
+      try visitor.visitSingularBoolField(value: self.refund, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -396,6 +405,7 @@ nonisolated extension Rampart_V1_RateLimitCheckRequest: SwiftProtobuf.Message, S
     if lhs.key != rhs.key {return false}
     if lhs.cost != rhs.cost {return false}
     if lhs.limit != rhs.limit {return false}
+    if lhs.refund != rhs.refund {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
