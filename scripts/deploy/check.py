@@ -5,7 +5,9 @@
   oldest and newest versions we support; CloudNativePG's resources, which it has no schema for,
   are checked for the fields Rampart relies on;
 - every service has probes on its health endpoints, resources, a restricted securityContext, a
-  PodDisruptionBudget, its NATS user and its secrets; only the gateway takes ingress;
+  PodDisruptionBudget, its NATS user and its secrets; only the gateway takes ingress, and only
+  from the ingress controller's namespace, whose addresses (no wider than an IPv4 /16 or IPv6
+  /48) are the only trusted proxies (issue 26, finding 7);
 - the Dockerfile builds every service and installs each C library its executable links
   (read with ldd from the executables `make test` built), no more guessing;
 - compose.yaml runs every service hardened the same way;
@@ -14,6 +16,7 @@
 Exit status 1 with every problem listed, 0 when none.
 """
 
+import ipaddress
 import os
 import re
 import subprocess
@@ -144,6 +147,50 @@ def check_service(service, resources, where):
         problem(f"{where}: gateway and auth scale by HorizontalPodAutoscaler, the others by replicas")
 
 
+# X-Forwarded-For is believed from these: a whole private range would let any pod forge it.
+WIDEST_TRUSTED_PROXY = {4: 16, 6: 48}
+
+
+def check_trusted_proxies(config, where):
+    value = config.get("data", {}).get("RAMPART_GATEWAY_TRUSTED_PROXIES", "")
+    if not value.strip():
+        problem(f"{where}: RAMPART_GATEWAY_TRUSTED_PROXIES is not set: the ingress controller's addresses, or clients' addresses are the controller's")
+    for entry in filter(None, (part.strip() for part in value.split(","))):
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            problem(f"{where}: RAMPART_GATEWAY_TRUSTED_PROXIES: {entry!r} is not an address or network")
+            continue
+        if network.prefixlen < WIDEST_TRUSTED_PROXY[network.version]:
+            problem(f"{where}: RAMPART_GATEWAY_TRUSTED_PROXIES trusts {entry}, wider than /{WIDEST_TRUSTED_PROXY[network.version]}: trust the ingress controller alone")
+
+
+def check_gateway_ingress(policies, where):
+    """The gateway's port is open to the ingress controller's pods only, never to anyone."""
+    for policy in policies:
+        if policy["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name") != "gateway":
+            continue
+        for rule in policy["spec"].get("ingress", []):
+            peers = rule.get("from", [])
+            if not peers or any("namespaceSelector" not in peer or "ipBlock" in peer for peer in peers):
+                problem(f"{where}: NetworkPolicy {policy['metadata']['name']} admits the gateway's port from more than the ingress controller's namespace")
+
+
+def self_test():
+    """Each rule once against what it must refuse, so a rule that stopped refusing shows here."""
+    global problems
+    kept, problems = problems, []
+    check_trusted_proxies({"data": {"RAMPART_GATEWAY_TRUSTED_PROXIES": "10.0.0.0/8"}}, "self-test")
+    check_trusted_proxies({"data": {"RAMPART_GATEWAY_TRUSTED_PROXIES": "2001:db8::/32"}}, "self-test")
+    check_trusted_proxies({"data": {}}, "self-test")
+    open_gateway = {"metadata": {"name": "open"}, "spec": {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "gateway"}},
+                                                           "ingress": [{"ports": [{"port": 8080}]}]}}
+    check_gateway_ingress([open_gateway], "self-test")
+    caught, problems = problems, kept
+    if len(caught) != 4:
+        problem(f"self-test: the deploy check's own rules refused {len(caught)} of 4 bad manifests: {caught}")
+
+
 def check_network(resources, where):
     policies = [r for r in resources if r["kind"] == "NetworkPolicy"]
     deny = [
@@ -160,6 +207,12 @@ def check_network(resources, where):
         for rule in policy["spec"].get("ingress", []):
             if "from" not in rule and policy["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/name") != "gateway":
                 problem(f"{where}: NetworkPolicy {policy['metadata']['name']} lets anyone in to something other than the gateway")
+    check_gateway_ingress(policies, where)
+    config = find(resources, "ConfigMap", "rampart-config")
+    if config is None:
+        problem(f"{where}: no ConfigMap rampart-config")
+    else:
+        check_trusted_proxies(config, where)
     services = [r["metadata"]["name"] for r in resources if r["kind"] == "Service"]
     if services != ["gateway"]:
         problem(f"{where}: only the gateway has a Service, not {services}")
@@ -305,6 +358,7 @@ def check_nats_chart():
 
 
 def main():
+    self_test()
     check_kubernetes()
     check_dockerfile()
     check_compose()
