@@ -87,10 +87,16 @@ struct AuditExportTests {
         #expect(fixture.verifyOffline(export).problem?.contains("filtered") == true)
     }
 
-    @Test("CSV cells that a spreadsheet would evaluate (= + - @, tab, CR) are escaped; quoting is RFC 4180")
+    @Test(
+        "CSV cells that a spreadsheet would evaluate (= + - @, tab, CR, and those after a ; in ;-separated locales) are escaped; quoting is RFC 4180"
+    )
     func csvInjection() async throws {
         let fixture = try await AuditFixture.start()
-        let hostile = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", "a,b \"c\"\nd"]
+        let hostile = [
+            "=HYPERLINK(\"http://evil\",\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", "a,b \"c\"\nd", "x;=cmd|' /C calc'!A0",
+            "a;b\tc",
+        ]
+        let plain: Set = ["a,b \"c\"\nd", "a;b\tc"]
         try await fixture.store.append(
             fixture.events(1...hostile.count) { event, index in
                 event.actor.name = hostile[index - 1]
@@ -106,11 +112,13 @@ struct AuditExportTests {
         let name = AuditCSV.columns.firstIndex(of: "actor_name")!
         let reason = AuditCSV.columns.firstIndex(of: "reason")!
         for (index, value) in hostile.enumerated() {
-            let expected = value.first == "a" ? value : "'" + value
+            let expected = plain.contains(value) ? value : "'" + value
             #expect(rows[index + 1][name] == expected)
             #expect(rows[index + 1][reason] == expected)
             for cell in rows[index + 1] { #expect(!cell.hasPrefix("=") && !cell.hasPrefix("+") && !cell.hasPrefix("@")) }
         }
+        // A ;-separated spreadsheet keeps every cell with a ; or a tab whole: they are quoted.
+        #expect(csv.contains("\"'x;=cmd|' /C calc'!A0\"") && csv.contains("\"a;b\tc\""))
         #expect(rows[1][AuditCSV.columns.firstIndex(of: "occurred_at")!] == "2023-11-14T22:14:20.000Z")
         #expect(CSVText.utcTimestamp(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
         #expect(CSVText.utcTimestamp(milliseconds: 951_782_400_123) == "2000-02-29T00:00:00.123Z")
