@@ -539,4 +539,15 @@ struct HardeningTests {
         let void = try await signIn(password: newPassword, from: "198.51.100.50", device: device)
         #expect(void.status == 429 && HTTP.errors(void)["policy"] == "login_account", "\(void.body)")
     }
+
+    @Test("a service that is down is named as a service: no internal subject and no NATS client text reaches the problem")
+    func serviceDownDetail() async throws {
+        let world = try await GatewayRoutesTests.world()  // webhooks is not started
+        defer { Task { await world.cluster.stop() } }
+        let down = try await world.send("GET", "/v1/tenants/\(world.tenant)/webhooks/endpoints", token: world.adaToken)
+        #expect(down.status == 503, "\(down.body)")
+        let detail = try #require(try HTTP.object(down)["detail"] as? String)
+        #expect(detail == "the webhooks service is not answering: try again shortly", "\(detail)")
+        #expect(!down.body.contains("rampart.v1") && !down.body.lowercased().contains("nats"), "\(down.body)")
+    }
 }

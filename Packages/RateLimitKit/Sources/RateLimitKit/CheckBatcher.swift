@@ -116,6 +116,6 @@ final class CheckBatcher: Sendable {
     }
 
     private static func rampartError(_ error: any Error) -> RampartError {
-        error as? RampartError ?? RampartError(.unavailable, "rate limiter: \(error)")
+        error as? RampartError ?? RampartError(.unavailable, "the rate limiter cannot be reached: try again shortly")
     }
 }

@@ -4,6 +4,8 @@ import SwiftProtobuf
 
 /// Calls another service over NATS and turns every failure into a `RampartError`: the error the
 /// service replied with, `unavailable` when no replica listens, `deadline_exceeded` on timeout.
+/// Its own messages name the service, never the subject nor the NATS client's text: the gateway
+/// shows a message to whoever called it (issue 26, finding 13).
 public struct RPCClient: Sendable {
     public let connection: NATSConnection
 
@@ -24,9 +26,9 @@ public struct RPCClient: Sendable {
             reply = try await connection.request(try request.serializedBytes(), to: subject, headers: context.headers, timeout: timeout)
         } catch let error as NATSError {
             switch error.kind {
-            case .noResponders: throw RampartError(.unavailable, "no service answers \(subject)")
-            case .timeout: throw RampartError(.deadlineExceeded, "\(subject) did not answer in time")
-            default: throw RampartError(.unavailable, "\(subject): \(error.message)")
+            case .noResponders: throw RampartError(.unavailable, "the \(Self.service(of: subject)) service is not answering: try again shortly")
+            case .timeout: throw RampartError(.deadlineExceeded, "the \(Self.service(of: subject)) service did not answer in time")
+            default: throw RampartError(.unavailable, "the \(Self.service(of: subject)) service cannot be reached: try again shortly")
             }
         }
         if reply.headers[CallHeader.error] != nil {
@@ -40,5 +42,11 @@ public struct RPCClient: Sendable {
         } catch {
             throw RampartError(.internal, "\(subject) replied with an unreadable \(Reply.protoMessageName)")
         }
+    }
+
+    /// `auth` of `rampart.v1.auth.login`; "needed" for a subject of another shape.
+    static func service(of subject: String) -> String {
+        let parts = subject.split(separator: ".")
+        return parts.count >= 4 && parts[0] == "rampart" ? String(parts[2]) : "needed"
     }
 }
