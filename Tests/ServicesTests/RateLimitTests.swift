@@ -287,6 +287,19 @@ struct RateLimitServiceTests {
         await expectError(.invalidArgument) { _ = try await cluster.check("tenant_api", "../other-tenant") }
         await expectError(.invalidArgument) { _ = try await cluster.reportFailure("999.1.1.1") }
         await expectError(.invalidArgument) { _ = try await cluster.reportFailure("198.51.100.1", .unspecified) }
+        // A refund through the check subject: refused, nothing given back.
+        var refund = Rampart_V1_RateLimitCheckRequest()
+        refund.policy = "login_account"
+        refund.key = "ada@lovelace.example"
+        refund.refund = true
+        await expectError(.invalidArgument) {
+            _ = try await RPCClient(connection: cluster.client).call(
+                Subjects.RateLimit.check,
+                refund,
+                context: CallContext(),
+                as: Rampart_V1_RateLimitDecision.self
+            )
+        }
         // Not a protobuf message at all.
         let reply = try await cluster.client.request(
             [0xFF, 0xFF, 0xFF],

@@ -45,6 +45,8 @@ public enum Subjects {
         public static let check = Subjects.operation("check", of: .rateLimit)
         public static let batchCheck = Subjects.operation("batch_check", of: .rateLimit)
         public static let reportFailure = Subjects.operation("report_failure", of: .rateLimit)
+        /// A subject of its own, so NATS can grant it to auth alone: giving units back undoes a limit.
+        public static let refund = Subjects.operation("refund", of: .rateLimit)
         public static let listBans = Subjects.operation("list_bans", of: .rateLimit)
         public static let unban = Subjects.operation("unban", of: .rateLimit)
 

@@ -60,7 +60,7 @@ public struct RateLimitClient: Sendable {
         request.policy = policy
         request.key = key
         request.refund = true
-        _ = await checks.check(request, context: context)
+        _ = try? await rpc.call(Subjects.RateLimit.refund, request, context: context, as: Rampart_V1_RateLimitDecision.self)
     }
 
     /// Tells fail2ban (RL-3) that the client at `context.clientIP` failed a `kind` of check.

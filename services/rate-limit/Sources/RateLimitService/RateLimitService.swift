@@ -26,6 +26,11 @@ public enum RateLimitService {
                 router.register(Subjects.RateLimit.check) { (request: Rampart_V1_RateLimitCheckRequest, call) in
                     try await runtime.engine().check(request, clientIP: call.clientIP)
                 }
+                router.register(Subjects.RateLimit.refund) { (request: Rampart_V1_RateLimitCheckRequest, _) in
+                    var refund = request
+                    refund.refund = true
+                    return try await runtime.engine().check(refund, clientIP: nil, refunding: true)
+                }
                 router.register(Subjects.RateLimit.batchCheck) { (request: Rampart_V1_RateLimitBatchCheckRequest, call) in
                     try await runtime.engine().check(request, requestID: call.requestID)
                 }
@@ -34,7 +39,7 @@ public enum RateLimitService {
                         throw RampartError(.invalidArgument, "ip must be an IPv4 or IPv6 address", details: ["field": "ip"])
                     }
                     guard request.kind != .unspecified, Rampart_V1_FailureKind.allCases.contains(request.kind) else {
-                        throw RampartError(.invalidArgument, "kind must be login, mfa or api_key", details: ["field": "kind"])
+                        throw RampartError(.invalidArgument, "kind must be login, mfa, api_key or password", details: ["field": "kind"])
                     }
                     return try await runtime.engine().bans.reportFailure(from: address, kind: request.kind)
                 }
@@ -186,7 +191,16 @@ public enum RateLimitService {
         }
 
         /// `clientIP`: the address the call is made for, whose network's ban refuses it too.
-        func check(_ request: Rampart_V1_RateLimitCheckRequest, clientIP: String?) async throws -> Rampart_V1_RateLimitDecision {
+        /// A refund comes only through its own subject (`refunding`), which NATS can grant to
+        /// fewer callers than checks.
+        func check(
+            _ request: Rampart_V1_RateLimitCheckRequest,
+            clientIP: String?,
+            refunding: Bool = false
+        ) async throws -> Rampart_V1_RateLimitDecision {
+            guard request.refund == refunding else {
+                throw RampartError(.invalidArgument, "a refund is an operation of its own, not a check", details: ["field": "refund"])
+            }
             guard let policy = settings.policies[request.policy] else {
                 throw RampartError(.invalidArgument, "unknown policy \(request.policy.prefix(64).debugDescription)", details: ["field": "policy"])
             }

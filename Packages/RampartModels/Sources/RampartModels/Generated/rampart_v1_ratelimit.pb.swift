@@ -91,9 +91,10 @@ public nonisolated struct Rampart_V1_RateLimitCheckRequest: Sendable {
   /// the key). 0 uses the policy's limit.
   public var limit: UInt32 = 0
 
-  /// Gives `cost` units counted earlier back instead of taking them: a call that turned out not
-  /// to count (a sign-in whose password was right, so that login_account counts failures only).
-  /// Never refused, never below nothing; a ban does not stop it.
+  /// Only on rampart.v1.ratelimit.refund (a check carrying it is refused): gives `cost` units
+  /// counted earlier back instead of taking them, for a call that turned out not to count (a
+  /// sign-in whose password was right, so that login_account counts failures only). Never
+  /// refused, never below nothing; a ban does not stop it.
   public var refund: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
