@@ -3,6 +3,7 @@ import Foundation
 import GatewayService
 import RampartModels
 import ServiceKit
+import SodiumKit
 import TestSupport
 import Testing
 
@@ -175,10 +176,8 @@ struct HardeningTests {
         let world = try await GatewayRoutesTests.world(rateLimitSettings: TenantsCluster.liftedSignInLimits(), gateway: Self.behindProxy)
         defer { Task { await world.cluster.stop() } }
         let (inside, outside) = ("198.51.100.5", "203.0.113.9")
-        func send(_ path: String, _ json: String, token: String? = nil, from ip: String) async throws -> HTTPTestResponse {
-            var headers = ["Content-Type": "application/json", "X-Forwarded-For": ip]
-            if let token { headers["Authorization"] = "Bearer \(token)" }
-            return try await httpRequest(port: world.port, json.isEmpty ? "GET" : "POST", path, headers: headers, body: Array(json.utf8))
+        func send(_ path: String, _ json: String, from ip: String) async throws -> HTTPTestResponse {
+            try await Self.send(world.port, "POST", path, json, from: ip)
         }
         func signIn(_ password: String, from ip: String) async throws -> HTTPTestResponse {
             try await send("/v1/auth/login", #"{"email":"ada@lovelace.example","password":"\#(password)"}"#, from: ip)
@@ -242,11 +241,8 @@ struct HardeningTests {
     /// An access token's claims, unverified (the test reads what the gateway was given).
     static func claims(_ token: String) throws -> [String: Any] {
         let payload = try #require(token.split(separator: ".").dropFirst().first.map(String.init))
-        let padded =
-            payload.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-            + String(repeating: "=", count: (4 - payload.count % 4) % 4)
-        let data = try #require(Data(base64Encoded: padded))
-        return try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let bytes = try #require(Base64.decode(payload, variant: Base64.urlSafeNoPadding))
+        return try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
     }
 
     @Test("an admin's MFA reset and tenant deletion need a recent proof: a stale session gets 401 step_up_required, a step-up opens them for minutes")

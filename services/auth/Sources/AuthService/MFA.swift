@@ -93,7 +93,7 @@ extension Sessions {
         let codes = (0..<Self.backupCodeCount).map { _ in Self.newBackupCode() }
         try await connection.query("DELETE FROM mfa_backup_codes WHERE user_id = \(user)", logger: logger)
         for code in codes {
-            let hash = try settings.keyEncryption.keyedHash(Array(Self.normalizedBackupCode(code).utf8), purpose: Self.backupCodePurpose)
+            let hash = try backupCodeHash(code)
             try await connection.query(
                 "INSERT INTO mfa_backup_codes (user_id, code_hash, key_id) VALUES (\(user), \(ByteBuffer(bytes: hash)), \(settings.keyEncryption.currentKeyID))",
                 logger: logger
@@ -246,10 +246,7 @@ extension Sessions {
             return .spent(method: "otp")
         }
         if backupCodes {
-            let hash = try settings.keyEncryption.keyedHash(
-                Array(Self.normalizedBackupCode(String(code.prefix(32))).utf8),
-                purpose: Self.backupCodePurpose
-            )
+            let hash = try backupCodeHash(String(code.prefix(32)))
             if try await spendBackupCode(hash, user: user, on: connection) != nil { return .spent(method: "backup") }
         }
         return .wrong(lock: try await recordSecondFactorFailure(user, on: connection))
@@ -389,7 +386,7 @@ extension Sessions {
         guard let secret = Self.challengeSecret(request.mfaToken) else { throw Self.invalidChallenge }
         let tokenHash = ByteBuffer(bytes: sha256(secret))
         let code = String(request.code.prefix(32))
-        let backupHash = try settings.keyEncryption.keyedHash(Array(Self.normalizedBackupCode(code).utf8), purpose: Self.backupCodePurpose)
+        let backupHash = try backupCodeHash(code)
         let now = WallClock.milliseconds() / 1000
         enum Outcome {
             case signedIn(user: UUID, tenant: TenantID, method: String, backupCodesLeft: Int)
@@ -523,6 +520,11 @@ extension Sessions {
         let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
         let characters = randomBytes(10).map { alphabet[Int($0 & 0x1f)] }
         return String(decoding: characters[0..<5], as: UTF8.self) + "-" + String(decoding: characters[5..<10], as: UTF8.self)
+    }
+
+    /// The keyed hash a backup code is stored and looked up as.
+    func backupCodeHash(_ code: String) throws -> [UInt8] {
+        try settings.keyEncryption.keyedHash(Array(Self.normalizedBackupCode(code).utf8), purpose: Self.backupCodePurpose)
     }
 
     /// What a typed code is compared as: lower case, without spaces or dashes, with the letters

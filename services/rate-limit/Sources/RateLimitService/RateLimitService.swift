@@ -27,9 +27,7 @@ public enum RateLimitService {
                     try await runtime.engine().check(request, clientIP: call.clientIP)
                 }
                 router.register(Subjects.RateLimit.refund) { (request: Rampart_V1_RateLimitCheckRequest, _) in
-                    var refund = request
-                    refund.refund = true
-                    return try await runtime.engine().check(refund, clientIP: nil, refunding: true)
+                    try await runtime.engine().check(request, clientIP: nil, refunding: true)
                 }
                 router.register(Subjects.RateLimit.batchCheck) { (request: Rampart_V1_RateLimitBatchCheckRequest, call) in
                     try await runtime.engine().check(request, requestID: call.requestID)
@@ -198,7 +196,7 @@ public enum RateLimitService {
             clientIP: String?,
             refunding: Bool = false
         ) async throws -> Rampart_V1_RateLimitDecision {
-            guard request.refund == refunding else {
+            guard !request.refund || refunding else {
                 throw RampartError(.invalidArgument, "a refund is an operation of its own, not a check", details: ["field": "refund"])
             }
             guard let policy = settings.policies[request.policy] else {
@@ -225,7 +223,7 @@ public enum RateLimitService {
             decision.limit = quota.limit
             decision.windowSeconds = policy.windowSeconds
             let now = clock()
-            if !request.refund,
+            if !refunding,
                 let ban = [address, clientIP.flatMap(IPNetwork.init(address:))].compactMap({ $0 }).lazy.compactMap({
                     bans.list.ban(covering: $0, now: now)
                 }).first
@@ -236,7 +234,7 @@ public enum RateLimitService {
                 return decision
             }
             let verdict = try await limiter.admit(
-                Limiter.Call(cost: cost, quota: quota, algorithm: policy.algorithm, refund: request.refund),
+                Limiter.Call(cost: cost, quota: quota, algorithm: policy.algorithm, refund: refunding),
                 key: "\(policy.name).\(fingerprint(Array("\(policy.key.rawValue):\(canonicalKey)".utf8)).prefix(40))"
             )
             decision.allowed = verdict.allowed
