@@ -50,9 +50,11 @@ struct NATSPermissionsTests {
         let tenants = try await connect(server, as: "tenants")
         let gateway = try await connect(server, as: "gateway")
         // Only an unrestricted listener could watch events; the tenants user may not subscribe
-        // to them, so a JetStream stream is the witness: the gateway's publish must not land.
+        // to them, so a JetStream stream (made by the operator) is the witness: the gateway's
+        // publish must not land.
+        try await connect(server, as: NATSServer.testUser).jetStream()
+            .ensureStream(.init(name: "WITNESS", subjects: ["rampart.events.>"], storage: .memory))
         let jetStream = try tenants.jetStream()
-        try await jetStream.ensureStream(.init(name: "WITNESS", subjects: ["rampart.events.>"], storage: .memory))
         _ = try await jetStream.publish([1], to: "rampart.events.tenant.created")  // allowed for tenants
         await #expect(throws: NATSError.self) {
             _ = try await gateway.jetStream().publish([2], to: "rampart.events.tenant.created", timeout: .seconds(2))
@@ -76,12 +78,15 @@ struct NATSPermissionsTests {
         }
     }
 
-    @Test("a service publishes only its own events: webhooks cannot create a tenant or speak for auth in the saga; mail is queued under one's own name")
+    @Test(
+        "a service publishes only its own events: webhooks cannot create a tenant or speak for auth in the saga; mail is queued under one's own name"
+    )
     func ownEventsOnly() async throws {
         let server = try await NATSServer.startShipped()
         let tenants = try await connect(server, as: "tenants")
+        try await connect(server, as: NATSServer.testUser).jetStream()
+            .ensureStream(.init(name: "WITNESS", subjects: ["rampart.events.>"], storage: .memory))
         let jetStream = try tenants.jetStream()
-        try await jetStream.ensureStream(.init(name: "WITNESS", subjects: ["rampart.events.>"], storage: .memory))
         let webhooks = try await connect(server, as: "webhooks").jetStream(timeout: .seconds(2))
         _ = try await webhooks.publish([1], to: "rampart.events.inbound.stripe")
         _ = try await webhooks.publish([2], to: "rampart.events.tenant.provisioned.webhooks")
@@ -124,6 +129,74 @@ struct NATSPermissionsTests {
         await #expect(throws: NATSError.self) {
             _ = try await permissions.jetStream(timeout: .seconds(2)).keyValue("rampart_revocations").put("session.x.y", [2])
         }
+    }
+
+    @Test("JetStream rights are per stream: webhooks' credential cannot read mail events, empty the revocations, or touch the audit stream")
+    func jetStreamPerStream() async throws {
+        let server = try await NATSServer.startShipped()
+        // The owners make their streams and buckets, as each service does at start.
+        let tenants = try await connect(server, as: "tenants").jetStream(timeout: .seconds(2))
+        try await tenants.ensureStream(.init(name: "RAMPART_EVENTS", subjects: ["rampart.events.>"], storage: .memory))
+        let audit = try await connect(server, as: "audit").jetStream(timeout: .seconds(2))
+        let auditStream = JetStream.StreamConfiguration(name: "RAMPART_AUDIT", subjects: ["rampart.audit.*.*"], storage: .memory)
+        try await audit.ensureStream(auditStream)
+        let auth = try await connect(server, as: "auth").jetStream(timeout: .seconds(2))
+        let revocations = try await auth.ensureKeyValue(.init(bucket: "rampart_revocations", storage: .memory))
+        _ = try await revocations.put("session.t.s", [1])
+        _ = try await auth.publish([2], to: "rampart.events.mail.auth")  // a reset link's mail
+        _ = try await auth.publish([3], to: "rampart.audit.platform.auth")
+
+        let webhooks = try await connect(server, as: "webhooks")
+        let stolen = try webhooks.jetStream(timeout: .seconds(1))
+        // Its own durable consumers work; any other name, on any stream, is refused.
+        _ = try await stolen.durableConsumer(
+            stream: "RAMPART_AUDIT",
+            .init(durableName: "webhooks-fanout", filterSubject: "rampart.audit.*.*")
+        )
+        await #expect(throws: NATSError.self, "webhooks read the mail events") {
+            _ = try await stolen.durableConsumer(stream: "RAMPART_EVENTS", .init(durableName: "thief", filterSubject: "rampart.events.mail.>"))
+        }
+        await #expect(throws: NATSError.self, "webhooks took over auth's consumer") {
+            _ = try await stolen.durableConsumer(
+                stream: "RAMPART_EVENTS",
+                .init(durableName: "auth-member-disabled", filterSubject: "rampart.events.>")
+            )
+        }
+        // No stream or bucket may be created, changed, purged or deleted, nor a message read
+        // or deleted, by a service that does not own it.
+        await #expect(throws: NATSError.self) { try await stolen.ensureStream(.init(name: "RAMPART_AUDIT", subjects: ["x.>"], storage: .memory)) }
+        await #expect(throws: NATSError.self) {
+            try await stolen.ensureStream(.init(name: "SHADOW", subjects: ["rampart.audit.>"], storage: .memory))
+        }
+        await #expect(throws: NATSError.self) { try await stolen.deleteStream("RAMPART_AUDIT") }
+        await #expect(throws: NATSError.self) { try await stolen.deleteKeyValue("rampart_revocations") }
+        for (subject, body) in [
+            ("$JS.API.STREAM.PURGE.KV_rampart_revocations", "{}"),
+            ("$JS.API.STREAM.MSG.DELETE.RAMPART_AUDIT", #"{"seq":1}"#),
+            ("$JS.API.STREAM.MSG.GET.RAMPART_EVENTS", #"{"seq":1}"#),
+            ("$JS.API.DIRECT.GET.KV_rampart_revocations.$KV.rampart_revocations.session.t.s", ""),
+            ("$JS.API.CONSUMER.DELETE.RAMPART_AUDIT.audit-store", ""),
+        ] {
+            await #expect(throws: NATSError.self, "webhooks called \(subject)") {
+                _ = try await webhooks.request(Array(body.utf8), to: subject, timeout: .seconds(1))
+            }
+        }
+        await #expect(throws: NATSError.self) { _ = try await stolen.keyValue("rampart_revocations").put("session.t.s", [9]) }
+        // Audit events only under its own name.
+        _ = try await stolen.publish([4], to: "rampart.audit.platform.webhooks")
+        await #expect(throws: NATSError.self) { _ = try await stolen.publish([5], to: "rampart.audit.platform.auth") }
+
+        // What the owners wrote is all there.
+        let operatorView = try await connect(server, as: NATSServer.testUser).jetStream().keyValue("rampart_revocations")
+        #expect(try await operatorView.get("session.t.s")?.value == [1])
+        let mail = try await connect(server, as: "mail").jetStream(timeout: .seconds(2))
+        let queued = try await mail.durableConsumer(
+            stream: "RAMPART_EVENTS",
+            .init(durableName: "mail-sender", filterSubject: "rampart.events.mail.>")
+        )
+        #expect(try await queued.fetch(batch: 5, timeout: .seconds(2)).map(\.payload) == [[2]])
+        let stored = try await audit.durableConsumer(stream: "RAMPART_AUDIT", .init(durableName: "audit-store", filterSubject: "rampart.audit.*.*"))
+        #expect(try await stored.fetch(batch: 5, timeout: .seconds(2)).map(\.payload) == [[3], [4]])
     }
 
     @Test("a wrong password or an unknown user is refused")

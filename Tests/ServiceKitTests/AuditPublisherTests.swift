@@ -23,9 +23,9 @@ struct AuditPublisherTests {
         let nats = try await NATSServer.start()
         let connection = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url], name: "test"), logger: quietLogger())
         let jetStream = try connection.jetStream()
-        let publisher = AuditPublisher(jetStream: jetStream, logger: quietLogger())
-        try await publisher.ensureStream()
-        try await publisher.ensureStream()  // idempotent
+        let publisher = AuditPublisher(jetStream: jetStream, service: .auth, logger: quietLogger())
+        try await jetStream.ensureStream(AuditPublisher.stream)
+        try await jetStream.ensureStream(AuditPublisher.stream)  // idempotent
 
         let tenant = TenantID.random()
         let stored = try await publisher.publish(event(tenant: tenant))
@@ -38,7 +38,7 @@ struct AuditPublisherTests {
             .init(durableName: "check", filterSubject: "rampart.audit.>")
         )
         let messages = try await consumer.fetch(batch: 10, timeout: .seconds(1))
-        #expect(messages.map(\.subject) == [Subjects.audit(tenant: tenant), "rampart.audit.platform"])
+        #expect(messages.map(\.subject) == [Subjects.audit(tenant: tenant, by: .auth), "rampart.audit.platform.auth"])
         #expect(try Rampart_V1_AuditEvent(serializedBytes: messages[0].payload) == stored)
         consumer.unsubscribe()
         await connection.drain()
@@ -48,7 +48,7 @@ struct AuditPublisherTests {
     func validation() async throws {
         let nats = try await NATSServer.start()
         let connection = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url], name: "test"), logger: quietLogger())
-        let publisher = AuditPublisher(jetStream: try connection.jetStream(), logger: quietLogger())
+        let publisher = AuditPublisher(jetStream: try connection.jetStream(), service: .auth, logger: quietLogger())
         var unknown = event()
         unknown.action = "everything.deleted"
         var noActor = event()
@@ -60,6 +60,10 @@ struct AuditPublisherTests {
         for bad in [unknown, noActor, badTenant, badID] {
             await #expect(throws: RampartError.self) { try await publisher.publish(bad) }
         }
+        // auth records no bans: a publisher speaks only for its own service's actions.
+        var ban = event(tenant: nil)
+        ban.action = AuditAction.networkBanned.rawValue
+        await #expect(throws: RampartError.self) { try await publisher.publish(ban) }
         await connection.drain()
     }
 

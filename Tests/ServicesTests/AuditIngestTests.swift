@@ -19,8 +19,8 @@ struct AuditHarness {
         let database = try await TestPostgres.createDatabase(prefix: "rampart_audit")
         let nats = try await NATSServer.start()
         let connection = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url], name: "producer"), logger: quietLogger())
-        let publisher = AuditPublisher(jetStream: try connection.jetStream(), logger: quietLogger())
-        try await publisher.ensureStream()
+        let publisher = AuditPublisher(jetStream: try connection.jetStream(), service: .auth, logger: quietLogger())
+        try await connection.jetStream().ensureStream(AuditPublisher.stream)
         return AuditHarness(database: database, nats: nats, connection: connection, publisher: publisher)
     }
 
@@ -101,10 +101,20 @@ struct AuditIngestTests {
         for index in 0..<10 { try await harness.publisher.publish(harness.event(nil, index)) }
         // A redelivery that JetStream's duplicate window would not catch: a new message ID.
         let jetStream = try harness.connection.jetStream()
-        _ = try await jetStream.publish(try published[0].serializedBytes(), to: Subjects.audit(tenant: alpha), messageID: "again")
-        // Hostile: beta's event on alpha's subject, and garbage.
-        _ = try await jetStream.publish(try harness.event(beta, 999).serializedBytes(), to: Subjects.audit(tenant: alpha))
-        _ = try await jetStream.publish([0xFF, 0x00, 0x13], to: Subjects.audit(tenant: alpha))
+        _ = try await jetStream.publish(try published[0].serializedBytes(), to: Subjects.audit(tenant: alpha, by: .auth), messageID: "again")
+        // Hostile: beta's event on alpha's subject, a sign-in recorded by webhooks (whose NATS
+        // user may publish under its own name only, and which records no sign-ins), garbage.
+        // Each valid but for where it arrives (AuditPublisher fills in the ID and time).
+        for (event, subject) in [
+            (harness.event(beta, 999), Subjects.audit(tenant: alpha, by: .auth)),
+            (harness.event(alpha, 998), Subjects.audit(tenant: alpha, by: .webhooks)),
+        ] {
+            var event = event
+            event.id = UUID().uuidString.lowercased()
+            event.occurredAtMs = 1_700_000_000_000
+            _ = try await jetStream.publish(try event.serializedBytes(), to: subject)
+        }
+        _ = try await jetStream.publish([0xFF, 0x00, 0x13], to: Subjects.audit(tenant: alpha, by: .auth))
 
         #expect(try await eventually(within: .seconds(20)) { try await harness.count(alpha.schemaName) == 150 })
         #expect(try await eventually(within: .seconds(10)) { try await harness.count(beta.schemaName) == 40 })
@@ -114,7 +124,7 @@ struct AuditIngestTests {
         #expect(try await harness.count(beta.schemaName) == 40)
         #expect(
             try await TestPostgres.psql(
-                "SELECT count(*) FROM \"\(alpha.schemaName)\".audit_events WHERE actor_id = 'user-999'",
+                "SELECT count(*) FROM \"\(alpha.schemaName)\".audit_events WHERE actor_id IN ('user-999', 'user-998')",
                 database: harness.database
             ) == "0"
         )

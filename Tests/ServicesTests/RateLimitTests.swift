@@ -507,8 +507,12 @@ struct RateLimitPermissionsTests {
         #expect(await eventually { bans.ban(covering: "198.51.100.66") != nil })
         let outcome = await RateLimitClient(connection: gateway).check(policy: "api", key: "198.51.100.67", context: CallContext())
         #expect(outcome.isAllowed)
-        // The ban's audit event was stored (rate-limit may publish to rampart.audit.>).
-        let consumer = try await auth.jetStream().durableConsumer(
+        // The ban's audit event was stored (rate-limit may publish its own audit events).
+        let setup = try await NATSConnection.connect(
+            NATSConfiguration(servers: [nats.url], name: "test", user: NATSServer.testUser, password: passwords[NATSServer.testUser]),
+            logger: quietLogger()
+        )
+        let consumer = try await setup.jetStream().durableConsumer(
             stream: Subjects.auditStream,
             .init(durableName: "witness", filterSubject: Subjects.audit(tenant: nil))
         )
@@ -517,6 +521,7 @@ struct RateLimitPermissionsTests {
         consumer.unsubscribe()
 
         watching.cancel()
+        await setup.drain()
         await gateway.drain()
         await auth.drain()
         await rateLimit.stop()

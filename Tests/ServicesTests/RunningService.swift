@@ -23,6 +23,10 @@ final class RunningService: Sendable {
         database: String? = nil,
         publicHTTP: ServiceConfiguration.HTTP? = nil
     ) async throws -> RunningService {
+        try await ensureSharedStreams(nats)
+        // On a server with the shipped users, each service connects as its own.
+        let user = user ?? (nats.passwords[descriptor.name.rawValue] == nil ? nil : descriptor.name.rawValue)
+        let password = password ?? user.flatMap { nats.passwords[$0] }
         let configuration = ServiceConfiguration(
             service: descriptor.name,
             instanceID: instance,
@@ -45,6 +49,21 @@ final class RunningService: Sendable {
         }
         task.cancel()
         throw TestInfrastructureError("\(instance) did not become ready")
+    }
+
+    /// The streams two services share, which only their owners create (tenants the domain
+    /// events, audit the audit events; OPS-4): as a deployment's operator or its owners would
+    /// have, so that a test may start any service alone.
+    static func ensureSharedStreams(_ nats: NATSServer) async throws {
+        let user = nats.passwords.isEmpty ? nil : NATSServer.testUser
+        let connection = try await NATSConnection.connect(
+            NATSConfiguration(servers: [nats.url], name: "test-setup", user: user, password: user.flatMap { nats.passwords[$0] }),
+            logger: quietLogger()
+        )
+        let jetStream = try connection.jetStream()
+        try await jetStream.ensureStream(DomainEvents.stream)
+        try await jetStream.ensureStream(AuditPublisher.stream)
+        await connection.close()
     }
 
     func stop() async {

@@ -40,6 +40,7 @@ struct ServicesTests {
             postgres = nil
         }
         let nats = try await NATSServer.start()  // its own: no other test's replicas answer here
+        try await RunningService.ensureSharedStreams(nats)
         let configuration = ServiceConfiguration(
             service: name,
             instanceID: "\(name.rawValue)-1",
@@ -81,6 +82,7 @@ struct ServicesTests {
     func gateway() async throws {
         let publicPort = ListeningPort()
         let nats = try await NATSServer.start()
+        try await RunningService.ensureSharedStreams(nats)
         let configuration = ServiceConfiguration(
             service: .gateway,
             instanceID: "gateway-1",

@@ -72,12 +72,16 @@ final class TenantsCluster: @unchecked Sendable {
         rateLimitSettings: RateLimitSettings = liftedAPILimit(),
         without: Set<ServiceName> = []
     ) async throws -> TenantsCluster {
-        let nats = try await NATSServer.start()
+        // The shipped NATS users: every service of every cluster test runs with its own rights.
+        let nats = try await NATSServer.startShipped()
         var databases: [ServiceName: String] = [:]
         for service in dataOwners {
             databases[service] = try await TestPostgres.createDatabase(prefix: "rampart_\(service.subjectToken)")
         }
-        let client = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url], name: "test-client"), logger: quietLogger())
+        let client = try await NATSConnection.connect(
+            NATSConfiguration(servers: [nats.url], name: "test-client", user: NATSServer.testUser, password: nats.passwords[NATSServer.testUser]),
+            logger: quietLogger()
+        )
         let cluster = TenantsCluster(
             nats: nats,
             client: client,

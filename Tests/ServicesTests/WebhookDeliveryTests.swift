@@ -48,10 +48,11 @@ struct WebhookDeliveryTests {
             return try await call(Subjects.Webhooks.createEndpoint, request)
         }
 
-        /// An event in the tenant's audit log, as a service would publish it.
+        /// An event in the tenant's audit log, as the service that records it would publish it.
         @discardableResult
         func publish(_ action: AuditAction, tenant: TenantID? = nil) async throws -> Rampart_V1_AuditEvent {
-            let publisher = AuditPublisher(jetStream: try cluster.client.jetStream(), logger: quietLogger())
+            let service = action.publishers.min { $0.rawValue < $1.rawValue }!
+            let publisher = AuditPublisher(jetStream: try cluster.client.jetStream(), service: service, logger: quietLogger())
             var event = Rampart_V1_AuditEvent(
                 action,
                 tenant: tenant ?? self.tenant,
@@ -144,7 +145,7 @@ struct WebhookDeliveryTests {
         #expect(logged.eventID == event.id && logged.eventType == "member.invited")
         #expect(logged.attempts == 1 && logged.responseStatus == 200 && logged.nextAttemptAtMs == 0)
         // A redelivered event (the same ID again on the stream) is not delivered twice.
-        try await AuditPublisher(jetStream: try setup.cluster.client.jetStream(), logger: quietLogger()).publish(event)
+        try await AuditPublisher(jetStream: try setup.cluster.client.jetStream(), service: .tenants, logger: quietLogger()).publish(event)
         try await Task.sleep(for: .milliseconds(500))
         #expect(setup.receiver.received(at: "/ok").count == 1)
     }

@@ -38,8 +38,9 @@ func auditBenchmarks(auditBinary: String, toolBinary: String, events: Int, logge
 
     let connection = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url]), logger: logger)
     let jetStream = try connection.jetStream()
-    let publisher = AuditPublisher(jetStream: jetStream, logger: logger)
-    try await publisher.ensureStream()
+    // The bench's own NATS has no users: it creates the streams the owners would.
+    let publisher = AuditPublisher(jetStream: jetStream, service: .tenants, logger: logger)
+    try await jetStream.ensureStream(AuditPublisher.stream)
     try await jetStream.ensureStream(DomainEvents.stream)
 
     // One tenant, provisioned by the saga, on a plan that keeps everything.

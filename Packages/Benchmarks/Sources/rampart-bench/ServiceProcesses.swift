@@ -6,6 +6,16 @@ import ServiceKit
 import SodiumKit
 import TestSupport
 
+/// The streams two services share, which only their owners create (tenants and audit): as an
+/// operator would have, so a bench may start any service alone.
+func ensureSharedStreams(_ natsURL: String, logger: Logger) async throws {
+    let connection = try await NATSConnection.connect(NATSConfiguration(servers: [natsURL], name: "bench-setup"), logger: logger)
+    let jetStream = try connection.jetStream()
+    try await jetStream.ensureStream(DomainEvents.stream)
+    try await jetStream.ensureStream(AuditPublisher.stream)
+    await connection.close()
+}
+
 /// Starts the release executables of `services` on `natsURL`, each data owner with a fresh
 /// database of its own, their ops ports free ones; `environment` adds or overrides variables
 /// per service.
@@ -83,6 +93,7 @@ struct BenchCluster {
         logger: Logger
     ) async throws -> BenchCluster {
         let nats = try await NATSServer.start()
+        try await ensureSharedStreams(nats.url, logger: logger)
         let processes = try await launchServices(services, bin: bin, natsURL: nats.url, environment: environment)
         let connection = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url]), logger: logger)
         let rpc = RPCClient(connection: connection)

@@ -59,7 +59,7 @@ func webhooksBenchmarks(bin: String, deliveries: Int, logger: Logger) async thro
             try await Task.sleep(for: .milliseconds(20))  // the saga has not reached webhooks yet
         }
     }
-    let publisher = AuditPublisher(jetStream: try cluster.connection.jetStream(), logger: logger)
+    let publisher = AuditPublisher(jetStream: try cluster.connection.jetStream(), service: .tenants, logger: logger)
     func event() -> Rampart_V1_AuditEvent {
         Rampart_V1_AuditEvent(.memberInvited, tenant: tenant, target: ("user", UUID().uuidString.lowercased()), call: nil, service: .tenants)
     }

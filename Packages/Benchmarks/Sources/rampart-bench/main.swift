@@ -292,6 +292,7 @@ func pacedDecisions(_ connection: NATSConnection, rate: Double, duration: Durati
 for replicas in (ProcessInfo.processInfo.environment["BENCH_REPLICAS"] ?? "1,2").split(separator: ",").compactMap({ Int($0) })
 where suites.contains("rate-limit") {
     let natsServer = try await NATSServer.start()
+    try await ensureSharedStreams(natsServer.url, logger: logger)
     let processes = try (0..<replicas).map { try startRateLimit(natsURL: natsServer.url, instance: "rate-limit-\($0)") }
     let client = try await NATSConnection.connect(NATSConfiguration(servers: [natsServer.url]), logger: logger)
     try await waitForReplicas(client, replicas)

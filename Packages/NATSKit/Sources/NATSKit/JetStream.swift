@@ -230,6 +230,19 @@ public final class JetStream: Sendable {
         }
     }
 
+    /// Throws unless the stream `name` exists. For a service that publishes to or reads a stream
+    /// another service owns: only the owner may create or change it (OPS-4), so the others wait
+    /// for it at start.
+    public func requireStream(_ name: String) async throws {
+        let context = self.context
+        try await Blocking.run {
+            var info: UnsafeMutablePointer<jsStreamInfo>?
+            var errorCode = jsErrCode(0)
+            try check(js_GetStreamInfo(&info, context.raw, name, nil, &errorCode), errorCode, "find stream \(name)")
+            jsStreamInfo_Destroy(info)
+        }
+    }
+
     public func deleteStream(_ name: String) async throws {
         let context = self.context
         try await Blocking.run {

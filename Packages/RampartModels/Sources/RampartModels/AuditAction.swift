@@ -52,3 +52,31 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case webhookEndpointChanged = "webhook_endpoint.changed"
     case webhookEndpointDisabled = "webhook_endpoint.disabled"
 }
+
+extension AuditAction {
+    /// The services that may record this action (`proto/AUDIT_ACTIONS.md`, "published by").
+    /// `audit` drops an event whose subject names another publisher: one service's NATS
+    /// credential cannot put words in another's mouth.
+    public var publishers: Set<ServiceName> {
+        switch self {
+        case .signup, .loginSucceeded, .loginFailed, .logout, .mfaEnrolled, .mfaDisabled, .mfaReset, .mfaBackupCodeUsed,
+            .mfaBackupCodesRegenerated, .mfaFailed, .mfaLocked, .passwordChanged, .passwordReset, .passwordProofFailed,
+            .sessionSteppedUp, .userIsolated, .userIsolationLifted, .apiKeyCreated, .apiKeyRevoked, .apiKeyRotated, .ssoChanged,
+            .accountDeletionRequested:
+            [.auth]
+        case .tenantCreated, .tenantActivated, .tenantPolicyChanged, .tenantDeleted, .starterClaimLapsed, .memberInvited,
+            .memberJoined, .invitationCancelled, .invitationResent, .memberEnabled, .memberDisabled, .memberRemoved,
+            .memberIsolated, .memberIsolationLifted, .tenantIsolated, .tenantIsolationLifted, .planChanged,
+            .subscriptionCancelled, .tenantDeletionRequested:
+            [.tenants]
+        // A tenant role (tenants), a resource role (permissions), the super-admin flag (auth).
+        case .permissionChanged: [.tenants, .permissions, .auth]
+        case .superAdminBypass, .accessReviewCompleted: [.permissions]
+        case .dataExported: [.audit, .tenants]
+        // The gateway's check of every request; auth's where sessions open.
+        case .ipAllowlistDenied: [.gateway, .auth]
+        case .networkBanned, .networkUnbanned: [.rateLimit]
+        case .webhookEndpointChanged, .webhookEndpointDisabled: [.webhooks]
+        }
+    }
+}

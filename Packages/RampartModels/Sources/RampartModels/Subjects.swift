@@ -196,9 +196,20 @@ public enum Subjects {
     public static let auditStream = "RAMPART_AUDIT"
     public static let auditPrefix = "rampart.audit"
 
-    /// Where an audit event is published: `rampart.audit.<tenant hex>`, or
-    /// `rampart.audit.platform` for events of no tenant.
-    public static func audit(tenant: TenantID?) -> String {
-        "\(auditPrefix).\(tenant?.hex ?? "platform")"
+    /// Where `service` publishes an audit event: `rampart.audit.<tenant hex>.<service>`, or
+    /// `rampart.audit.platform.<service>` for events of no tenant. NATS lets each service
+    /// publish under its own name alone, and `audit` stores an action only from the services
+    /// that own it (`AuditAction.publishers`), so a service's credential cannot write another's
+    /// events into a log.
+    public static func audit(tenant: TenantID?, by service: ServiceName) -> String {
+        "\(auditPrefix).\(tenant?.hex ?? "platform").\(service.subjectToken)"
     }
+
+    /// The audit events of one tenant (or the platform's), from every service: a filter.
+    public static func audit(tenant: TenantID?) -> String {
+        "\(auditPrefix).\(tenant?.hex ?? "platform").*"
+    }
+
+    /// Every audit event: the stream's subjects and the filter of those who follow them all.
+    public static let auditAll = "\(auditPrefix).*.*"
 }

@@ -39,19 +39,34 @@ public final class NATSServer: @unchecked Sendable {
     /// The password of each NATS user, for a server started with `startShipped()`.
     public private(set) var passwords: [String: String] = [:]
 
+    /// The user a test connects as to a server started with `startShipped()`: no limits, as the
+    /// operator who sets a deployment up.
+    public static let testUser = "test"
+
     /// A server with the shipped `deploy/nats/nats-server.conf`: each service its own user
-    /// (password in `passwords`), limited to its own subjects.
+    /// (password in `passwords`), limited to its own subjects, and `testUser` besides.
     public static func startShipped() async throws -> NATSServer {
-        let services = ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks", "gateway", "mail"]
-        let passwords = Dictionary(uniqueKeysWithValues: services.map { ($0, "pw-\($0)-\(UInt32.random(in: 0...UInt32.max))") })
+        let services = ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks", "gateway", "mail", testUser]
+        let passwords = Dictionary(uniqueKeysWithValues: services.map { ($0, "pw\(UInt64.random(in: 0...UInt64.max))") })
         var environment: [String: String] = [:]
         for (service, password) in passwords {
             environment["RAMPART_NATS_PASSWORD_" + service.uppercased().replacingOccurrences(of: "-", with: "_")] = password
         }
-        let server = try await start(
-            configFile: repositoryRoot.appendingPathComponent("deploy/nats/nats-server.conf").path,
-            environment: environment
+        // The shipped files, with the test user added to the shipped ones.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rampart-nats-conf-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let shipped = repositoryRoot.appendingPathComponent("deploy/nats")
+        try FileManager.default.copyItem(
+            at: shipped.appendingPathComponent("nats-server.conf"),
+            to: folder.appendingPathComponent("nats-server.conf")
         )
+        var authorization = try String(contentsOf: shipped.appendingPathComponent("authorization.conf"), encoding: .utf8)
+        guard let end = authorization.range(of: "\n  ]\n}", options: .backwards) else {
+            throw TestInfrastructureError("deploy/nats/authorization.conf: no users list to add the test user to")
+        }
+        authorization.insert(contentsOf: "\n    { user: \(testUser), password: $RAMPART_NATS_PASSWORD_TEST }", at: end.lowerBound)
+        try authorization.write(to: folder.appendingPathComponent("authorization.conf"), atomically: true, encoding: .utf8)
+        let server = try await start(configFile: folder.appendingPathComponent("nats-server.conf").path, environment: environment)
         server.passwords = passwords
         return server
     }
@@ -78,6 +93,7 @@ public final class NATSServer: @unchecked Sendable {
         process.executableURL = try Executables.find("nats-server")
         process.arguments =
             (configFile.map { ["-c", $0] } ?? []) + ["-n", name, "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storageDirectory.path]
+            + (ProcessInfo.processInfo.environment["RAMPART_TEST_NATS_TRACE"].map { ["-V", "-l", "\($0)/\(port).log"] } ?? [])
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice

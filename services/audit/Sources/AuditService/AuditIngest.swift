@@ -60,7 +60,8 @@ struct AuditIngest: Service {
     }
 
     /// The event and its chain, or nil (logged) when it can never be stored: unreadable,
-    /// invalid, or published on another tenant's subject than the one it names.
+    /// invalid, or published on another tenant's subject than the one it names or by a service
+    /// that does not record its action.
     private func decode(_ message: JetStreamMessage) -> (AuditStore.Chain, Rampart_V1_AuditEvent)? {
         guard let event = try? Rampart_V1_AuditEvent(serializedBytes: message.payload) else {
             logger.error("unreadable audit event dropped", metadata: ["subject": "\(message.subject)"])
@@ -73,9 +74,11 @@ struct AuditIngest: Service {
             return nil
         }
         let chain: AuditStore.Chain = event.tenantID.isEmpty ? .platform : .tenant(TenantID(event.tenantID)!)
-        let tenant: TenantID? = if case .tenant(let tenant) = chain { tenant } else { nil }
-        guard message.subject == Subjects.audit(tenant: tenant) else {
-            logger.error("audit event on another tenant's subject dropped", metadata: ["subject": "\(message.subject)", "event": "\(event.id)"])
+        guard AuditPublisher.isAuthentic(event, on: message.subject) else {
+            logger.error(
+                "audit event on a subject not its own dropped (another tenant's, or a service that does not record \(event.action))",
+                metadata: ["subject": "\(message.subject)", "event": "\(event.id)"]
+            )
             return nil
         }
         return (chain, event)

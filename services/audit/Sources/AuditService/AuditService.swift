@@ -14,6 +14,8 @@ public enum AuditService {
         ServiceDescriptor(
             name: .audit,
             migrations: AuditMigrations.set,
+            // audit owns the audit stream: NATS lets no other service create or change it.
+            prepare: { context in try await context.nats.jetStream().ensureStream(AuditPublisher.stream) },
             routes: { router, context in
                 /// The calling tenant's chain, once it exists here.
                 @Sendable func tenantChain(_ call: CallContext) async throws -> (AuditStore, AuditStore.Chain) {

@@ -31,7 +31,7 @@ public enum AuthService {
                 hasher: hasher,
                 database: database,
                 rpc: RPCClient(connection: context.nats),
-                audit: AuditPublisher(jetStream: jetStream, logger: context.logger),
+                audit: AuditPublisher(jetStream: jetStream, service: .auth, logger: context.logger),
                 links: try links(context),
                 notices: SecurityNotices(database: database, jetStream: jetStream, logger: context.logger),
                 logger: context.logger
@@ -58,7 +58,7 @@ public enum AuthService {
                 rpc: RPCClient(connection: context.nats),
                 rateLimit: RateLimitClient(connection: context.nats),
                 jetStream: jetStream,
-                audit: AuditPublisher(jetStream: jetStream, logger: context.logger),
+                audit: AuditPublisher(jetStream: jetStream, service: .auth, logger: context.logger),
                 links: try links(context),
                 notices: SecurityNotices(database: database, jetStream: jetStream, logger: context.logger),
                 logger: context.logger
@@ -71,11 +71,12 @@ public enum AuthService {
             migrations: AuthMigrations.set,
             prepare: { context in
                 let jetStream = try context.nats.jetStream()
-                try await AuditPublisher(jetStream: jetStream, logger: context.logger).ensureStream()
-                try await jetStream.ensureStream(DomainEvents.stream)
+                // auth owns the revocations bucket; the streams are audit's and tenants'.
                 _ = try await jetStream.ensureKeyValue(
                     .init(bucket: Subjects.Auth.revocationsBucket, ttl: .seconds(settings.revocationSeconds), maxValueSize: 1024)
                 )
+                try await AuditPublisher(jetStream: jetStream, service: .auth, logger: context.logger).requireStream()
+                try await jetStream.requireStream(Subjects.eventsStream)
                 // A signing key exists before the first sign-in is served.
                 try await signingKeys(context).rotateIfDue()
                 try await applySuperAdmins(settings.superAdmins, context)
@@ -209,7 +210,7 @@ func applySuperAdmins(_ emails: Set<String>, _ context: ServiceContext) async th
         """,
         logger: context.logger
     )
-    let audit = AuditPublisher(jetStream: try context.nats.jetStream(), logger: context.logger)
+    let audit = AuditPublisher(jetStream: try context.nats.jetStream(), service: .auth, logger: context.logger)
     for try await (user, email, granted) in rows.decode((UUID, String, Bool).self) {
         context.logger.warning("super-admin \(granted ? "granted" : "withdrawn")", metadata: ["user": "\(user)", "email": "\(email)"])
         var event = Rampart_V1_AuditEvent(

@@ -20,6 +20,8 @@ public enum GatewayService {
     ) -> ServiceDescriptor {
         ServiceDescriptor(
             name: .gateway,
+            // The gateway records refusals (IP allowlist): not ready before audit's stream exists.
+            prepare: { context in try await context.nats.jetStream().requireStream(Subjects.auditStream) },
             services: { context in
                 guard let listener = context.configuration.publicHTTP else { return [] }
                 let revocations = RevocationList(connection: context.nats, logger: context.logger)
@@ -85,7 +87,7 @@ public enum GatewayService {
             permissions: permissions,
             allowlists: TenantAllowlists(
                 rpc: rpc,
-                audit: AuditPublisher(jetStream: try context.nats.jetStream(), logger: context.logger),
+                audit: AuditPublisher(jetStream: try context.nats.jetStream(), service: .gateway, logger: context.logger),
                 lifetime: .seconds(settings.allowlistCacheSeconds),
                 logger: context.logger
             ),

@@ -12,7 +12,8 @@ public enum MailService {
             name: .mail,
             prepare: { context in
                 let jetStream = try context.nats.jetStream()
-                try await jetStream.ensureStream(DomainEvents.stream)
+                // mail owns its dead letters and its sent-mail bucket; it reads tenants' stream.
+                try await jetStream.requireStream(Subjects.eventsStream)
                 try await jetStream.ensureStream(MailSender.deadStream)
                 _ = try await jetStream.ensureKeyValue(.init(bucket: MailSender.sentBucket, ttl: .seconds(7 * 86_400), maxValueSize: 64))
                 switch settings.delivery {

@@ -27,7 +27,7 @@ public enum PermissionsService {
                 store: store,
                 revisions: PolicyRevisions(bucket: bucket, store: store, logger: context.logger),
                 rpc: RPCClient(connection: context.nats),
-                audit: AuditPublisher(jetStream: jetStream, logger: context.logger),
+                audit: AuditPublisher(jetStream: jetStream, service: .permissions, logger: context.logger),
                 logger: context.logger
             )
         }
@@ -38,8 +38,8 @@ public enum PermissionsService {
             migrations: PermissionsMigrations.set,
             prepare: { context in
                 let jetStream = try context.nats.jetStream()
-                try await jetStream.ensureStream(DomainEvents.stream)
-                try await AuditPublisher(jetStream: jetStream, logger: context.logger).ensureStream()
+                try await jetStream.requireStream(Subjects.eventsStream)
+                try await AuditPublisher(jetStream: jetStream, service: .permissions, logger: context.logger).requireStream()
                 await shared.set(try await permissions(context))
             },
             routes: { router, _ in

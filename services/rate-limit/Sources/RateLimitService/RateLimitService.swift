@@ -105,8 +105,8 @@ public enum RateLimitService {
                     storage: .file
                 )
             )
-            let audit = AuditPublisher(jetStream: jetStream, logger: context.logger)
-            try await audit.ensureStream()
+            let audit = AuditPublisher(jetStream: jetStream, service: .rateLimit, logger: context.logger)
+            try await audit.requireStream()
             let banList = banList(context)
             await banList.waitUntilCaughtUp()
             let limiter = Limiter(bucket: counters, logger: context.logger, clock: clock)

@@ -18,7 +18,7 @@ public enum TenantsService {
                 settings: settings,
                 registry: TenantRegistry(database: database, sagaServices: settings.sagaServices, logger: context.logger),
                 jetStream: jetStream,
-                audit: AuditPublisher(jetStream: jetStream, logger: context.logger),
+                audit: AuditPublisher(jetStream: jetStream, service: .tenants, logger: context.logger),
                 rateLimit: RateLimitClient(connection: context.nats),
                 rpc: RPCClient(connection: context.nats),
                 logger: context.logger
@@ -29,8 +29,10 @@ public enum TenantsService {
             migrations: TenantsMigrations.set,
             prepare: { context in
                 let jetStream = try context.nats.jetStream()
+                // tenants owns the domain-events stream (its saga's events start it); audit owns
+                // the audit stream.
                 try await jetStream.ensureStream(DomainEvents.stream)
-                try await AuditPublisher(jetStream: jetStream, logger: context.logger).ensureStream()
+                try await AuditPublisher(jetStream: jetStream, service: .tenants, logger: context.logger).requireStream()
             },
             routes: { router, context in
                 let made = Result { try tenants(context) }

@@ -51,7 +51,7 @@ struct Fanout: Service {
         for message in messages {
             // Platform events (bans) belong to no tenant: no endpoint receives them.
             guard let event = try? Rampart_V1_AuditEvent(serializedBytes: message.payload), let tenant = TenantID(event.tenantID),
-                message.subject == Subjects.audit(tenant: tenant)
+                AuditPublisher.isAuthentic(event, on: message.subject)
             else {
                 try? await message.ack()
                 continue

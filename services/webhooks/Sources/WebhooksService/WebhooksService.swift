@@ -27,7 +27,7 @@ public enum WebhooksService {
                 settings: settings,
                 database: database,
                 destinations: destinations,
-                audit: AuditPublisher(jetStream: try context.nats.jetStream(), logger: context.logger),
+                audit: AuditPublisher(jetStream: try context.nats.jetStream(), service: .webhooks, logger: context.logger),
                 clock: clock,
                 logger: context.logger
             )
@@ -37,8 +37,8 @@ public enum WebhooksService {
             migrations: WebhooksMigrations.set,
             prepare: { context in
                 let jetStream = try context.nats.jetStream()
-                try await AuditPublisher(jetStream: jetStream, logger: context.logger).ensureStream()
-                try await jetStream.ensureStream(DomainEvents.stream)
+                try await AuditPublisher(jetStream: jetStream, service: .webhooks, logger: context.logger).requireStream()
+                try await jetStream.requireStream(Subjects.eventsStream)
                 if !settings.allowedNetworks.isEmpty {
                     context.logger.warning(
                         "webhook deliveries may reach these non-public networks (RAMPART_WEBHOOKS_ALLOWED_NETWORKS)",
@@ -104,7 +104,7 @@ public enum WebhooksService {
             },
             services: { context in
                 guard let database = context.database else { return [] }
-                let audit = AuditPublisher(jetStream: try context.nats.jetStream(), logger: context.logger)
+                let audit = AuditPublisher(jetStream: try context.nats.jetStream(), service: .webhooks, logger: context.logger)
                 return [
                     Fanout(database: database, connection: context.nats, clock: clock, wake: wake, health: context.health, logger: context.logger),
                     InboundPruning(database: database, clock: clock, health: context.health, logger: context.logger),

@@ -12,10 +12,11 @@ import Foundation
 /// JetStream has stored them. The event ID is the message ID: a publish retried after a lost
 /// acknowledgement is stored once.
 public struct AuditPublisher: Sendable {
-    /// The stream as every publisher and `audit` declare it; declaring it twice is harmless.
+    /// The stream, which `audit` alone creates and configures (NATS lets no other service
+    /// change it); publishers wait for it at start (`requireStream`).
     public static let stream = JetStream.StreamConfiguration(
         name: Subjects.auditStream,
-        subjects: [Subjects.auditPrefix + ".>"],
+        subjects: [Subjects.auditAll],
         // `audit` consumes and acknowledges within seconds; a week covers a long outage of it.
         maxAge: .seconds(7 * 24 * 3600),
         duplicateWindow: .seconds(120),
@@ -23,18 +24,21 @@ public struct AuditPublisher: Sendable {
     )
 
     private let jetStream: JetStream
+    /// Whose events these are: the subject names it, and `audit` checks the action against it.
+    private let service: ServiceName
     private let logger: Logger
     /// Publish attempts before giving up; each retry keeps the event ID.
     static let attempts = 3
 
-    public init(jetStream: JetStream, logger: Logger) {
+    public init(jetStream: JetStream, service: ServiceName, logger: Logger) {
         self.jetStream = jetStream
+        self.service = service
         self.logger = logger
     }
 
-    /// Creates the stream if it is missing (called by each publisher at start-up).
-    public func ensureStream() async throws {
-        try await jetStream.ensureStream(Self.stream)
+    /// Throws until `audit` has created the stream: called by each publisher at start-up.
+    public func requireStream() async throws {
+        try await jetStream.requireStream(Subjects.auditStream)
     }
 
     /// Stores `event`, filling in its ID and time when empty. Throws `RampartError` when the
@@ -45,12 +49,15 @@ public struct AuditPublisher: Sendable {
         if event.id.isEmpty { event.id = UUID().uuidString.lowercased() }
         if event.occurredAtMs == 0 { event.occurredAtMs = WallClock.milliseconds() }
         try Self.validate(event)
+        guard let action = AuditAction(rawValue: event.action), action.publishers.contains(service) else {
+            throw RampartError(.invalidArgument, "\(service.rawValue) does not record \(event.action)", details: ["field": "action"])
+        }
         let tenant = event.tenantID.isEmpty ? nil : TenantID(event.tenantID)
         let payload: [UInt8] = try event.serializedBytes()
         var lastError: (any Error)?
         for attempt in 1...Self.attempts {
             do {
-                _ = try await jetStream.publish(payload, to: Subjects.audit(tenant: tenant), messageID: event.id)
+                _ = try await jetStream.publish(payload, to: Subjects.audit(tenant: tenant, by: service), messageID: event.id)
                 return event
             } catch {
                 lastError = error
@@ -63,6 +70,16 @@ public struct AuditPublisher: Sendable {
             metadata: ["event": "\(event.id)", "action": "\(event.action)", "error": "\(lastError.map(loggable) ?? "")"]
         )
         throw RampartError(.unavailable, "the audit log is unavailable")
+    }
+
+    /// Whether `subject` is where `event` may arrive: its own tenant's subject (or the
+    /// platform's), under the name of a service that records its action. NATS lets each service
+    /// publish under its own name alone, so this binds what a credential can write.
+    public static func isAuthentic(_ event: Rampart_V1_AuditEvent, on subject: String) -> Bool {
+        guard let action = AuditAction(rawValue: event.action) else { return false }
+        let tenant = event.tenantID.isEmpty ? nil : TenantID(event.tenantID)
+        if !event.tenantID.isEmpty && tenant == nil { return false }
+        return action.publishers.contains { subject == Subjects.audit(tenant: tenant, by: $0) }
     }
 
     /// What every stored event must satisfy; `audit` checks it again on arrival.
@@ -115,10 +132,9 @@ extension AuditPublisher {
         _ handle: ([JetStreamMessage]) async -> Void
     ) async throws {
         let jetStream = try connection.jetStream()
-        try await jetStream.ensureStream(stream)
         let consumer = try await jetStream.durableConsumer(
             stream: Subjects.auditStream,
-            .init(durableName: name, filterSubject: Subjects.auditPrefix + ".>", ackWait: .seconds(30), maxAckPending: 20_000)
+            .init(durableName: name, filterSubject: Subjects.auditAll, ackWait: .seconds(30), maxAckPending: 20_000)
         )
         defer { consumer.unsubscribe() }
         while !Task.isCancelled {

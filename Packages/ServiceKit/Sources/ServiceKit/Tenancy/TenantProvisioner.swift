@@ -84,7 +84,6 @@ public struct TenantProvisioner: Service {
 
     private func consume() async throws {
         let jetStream = try connection.jetStream()
-        try await jetStream.ensureStream(DomainEvents.stream)
         let consumer = try await jetStream.durableConsumer(
             stream: Subjects.eventsStream,
             .init(durableName: "tenant-lifecycle-\(service.subjectToken)", filterSubject: Subjects.TenantEvents.lifecycle, ackWait: .seconds(60))
