@@ -211,5 +211,7 @@ public enum Subjects {
     }
 
     /// Every audit event: the stream's subjects and the filter of those who follow them all.
-    public static let auditAll = "\(auditPrefix).*.*"
+    /// The wider `>` (not `*.*`) keeps the stream's and its consumers' configuration as it was
+    /// before the publisher's name was added, so a deployment's update changes neither.
+    public static let auditAll = "\(auditPrefix).>"
 }
