@@ -60,9 +60,7 @@ final class RunningService: Sendable {
             NATSConfiguration(servers: [nats.url], name: "test-setup", user: user, password: user.flatMap { nats.passwords[$0] }),
             logger: quietLogger()
         )
-        let jetStream = try connection.jetStream()
-        try await jetStream.ensureStream(DomainEvents.stream)
-        try await jetStream.ensureStream(AuditPublisher.stream)
+        try await connection.jetStream().ensureSharedStreams()
         await connection.close()
     }
 

@@ -40,8 +40,7 @@ func auditBenchmarks(auditBinary: String, toolBinary: String, events: Int, logge
     let jetStream = try connection.jetStream()
     // The bench's own NATS has no users: it creates the streams the owners would.
     let publisher = AuditPublisher(jetStream: jetStream, service: .tenants, logger: logger)
-    try await jetStream.ensureStream(AuditPublisher.stream)
-    try await jetStream.ensureStream(DomainEvents.stream)
+    try await jetStream.ensureSharedStreams()
 
     // One tenant, provisioned by the saga, on a plan that keeps everything.
     let tenant = TenantID.random()

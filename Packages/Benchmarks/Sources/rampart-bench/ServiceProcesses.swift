@@ -10,9 +10,7 @@ import TestSupport
 /// operator would have, so a bench may start any service alone.
 func ensureSharedStreams(_ natsURL: String, logger: Logger) async throws {
     let connection = try await NATSConnection.connect(NATSConfiguration(servers: [natsURL], name: "bench-setup"), logger: logger)
-    let jetStream = try connection.jetStream()
-    try await jetStream.ensureStream(DomainEvents.stream)
-    try await jetStream.ensureStream(AuditPublisher.stream)
+    try await connection.jetStream().ensureSharedStreams()
     await connection.close()
 }
 

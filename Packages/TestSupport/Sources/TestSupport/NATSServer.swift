@@ -93,6 +93,8 @@ public final class NATSServer: @unchecked Sendable {
         process.executableURL = try Executables.find("nats-server")
         process.arguments =
             (configFile.map { ["-c", $0] } ?? []) + ["-n", name, "-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storageDirectory.path]
+            // RAMPART_TEST_NATS_TRACE=<folder>: every message of every test server logged there
+            // (which JetStream API subjects each user needs, when authorization.conf changes).
             + (ProcessInfo.processInfo.environment["RAMPART_TEST_NATS_TRACE"].map { ["-V", "-l", "\($0)/\(port).log"] } ?? [])
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = FileHandle.nullDevice

@@ -21,6 +21,16 @@ public enum DomainEvents {
     )
 }
 
+extension JetStream {
+    /// The two streams services share, as a deployment's setup would make them. In service each
+    /// has one owner that alone may create it (tenants this one, audit the audit stream; OPS-4);
+    /// a test or bench that starts a service without its streams' owners calls this first.
+    public func ensureSharedStreams() async throws {
+        try await ensureStream(DomainEvents.stream)
+        try await ensureStream(AuditPublisher.stream)
+    }
+}
+
 /// What a service does beyond its schema when a tenant's life changes (all default to nothing).
 /// Each runs before the event is acknowledged and is retried while it throws.
 public struct TenantLifecycleHooks: Sendable {
