@@ -46,6 +46,16 @@ fi
 if ! grep -q '^RAMPART_RUN_WEBHOOKS_KEY_ENCRYPTION_KEYS=' "$secrets"; then
     (umask 077 && echo "RAMPART_RUN_WEBHOOKS_KEY_ENCRYPTION_KEYS=run-1:$(head -c 32 /dev/urandom | base64 -w0)" >>"$secrets")
 fi
+# mail's token key pair (X25519): auth and tenants seal account tokens to the public half, and
+# only mail, holding the secret half, opens them.
+if ! grep -q '^RAMPART_RUN_MAIL_TOKEN_KEYS=' "$secrets"; then
+    pem=$(openssl genpkey -algorithm X25519)
+    (umask 077 && {
+        echo "RAMPART_RUN_MAIL_TOKEN_KEYS=run-1:$(echo "$pem" | openssl pkey -outform DER | tail -c 32 | base64 -w0)"
+        echo "RAMPART_RUN_MAIL_TOKEN_PUBLIC_KEY=run-1:$(echo "$pem" | openssl pkey -pubout -outform DER | tail -c 32 | base64 -w0)"
+    } >>"$secrets")
+    unset pem
+fi
 # Services added since the secrets file was made get their NATS password too.
 for service in "${services[@]}"; do
     var=$(echo "$service" | tr 'a-z-' 'A-Z_')
@@ -112,8 +122,10 @@ for index in "${!services[@]}"; do
     own=()
     [ "$service" = audit ] && own=(RAMPART_AUDIT_SIGNING_KEY="$RAMPART_RUN_AUDIT_SIGNING_KEY")
     [ "$service" = webhooks ] && own=(RAMPART_WEBHOOKS_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_WEBHOOKS_KEY_ENCRYPTION_KEYS")
-    [ "$service" = mail ] && own=(RAMPART_MAIL_DIRECTORY="$run/mail" RAMPART_MAIL_FROM=no-reply@rampart.test RAMPART_MAIL_PUBLIC_URL="http://127.0.0.1:$gateway_port")
-    [ "$service" = auth ] && own=(RAMPART_AUTH_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS")
+    [ "$service" = mail ] && own=(RAMPART_MAIL_DIRECTORY="$run/mail" RAMPART_MAIL_FROM=no-reply@rampart.test RAMPART_MAIL_PUBLIC_URL="http://127.0.0.1:$gateway_port"
+        RAMPART_MAIL_TOKEN_KEYS="$RAMPART_RUN_MAIL_TOKEN_KEYS")
+    [ "$service" = auth ] && own=(RAMPART_AUTH_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS" RAMPART_MAIL_TOKEN_PUBLIC_KEY="$RAMPART_RUN_MAIL_TOKEN_PUBLIC_KEY")
+    [ "$service" = tenants ] && own=(RAMPART_MAIL_TOKEN_PUBLIC_KEY="$RAMPART_RUN_MAIL_TOKEN_PUBLIC_KEY")
     env "${own[@]}" RAMPART_NATS_URL="nats://127.0.0.1:$nats_port" RAMPART_NATS_USER="$service" RAMPART_NATS_PASSWORD="${!nats_password}" \
         RAMPART_POSTGRES_PORT="$pg_port" RAMPART_POSTGRES_PASSWORD="${!pg_password}" \
         RAMPART_OPS_HOST=127.0.0.1 RAMPART_OPS_PORT=$((ops_base + index + 1)) RAMPART_GATEWAY_HOST=127.0.0.1 RAMPART_GATEWAY_PORT="$gateway_port" \

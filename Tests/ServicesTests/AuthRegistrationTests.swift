@@ -35,7 +35,10 @@ struct PasswordTests {
     @Test("the shipped bcrypt cost is 12, configuration cannot go below 10, argon2id is selectable")
     func shippedDefaults() {
         #expect(AuthSettings().passwordAlgorithm == .bcrypt(cost: 12))
-        let keys = ["RAMPART_AUTH_KEY_ENCRYPTION_KEYS": "k1:" + Base64.encode(randomBytes(32))]
+        let keys = [
+            "RAMPART_AUTH_KEY_ENCRYPTION_KEYS": "k1:" + Base64.encode(randomBytes(32)),
+            "RAMPART_MAIL_TOKEN_PUBLIC_KEY": TenantsCluster.mailTokenKeys.currentPublicKey.text,
+        ]
         var reader = EnvironmentReader(environment: keys)
         #expect(AuthSettings(reader: &reader).passwordAlgorithm == .bcrypt(cost: 12))
         #expect(reader.problems.isEmpty)
@@ -44,13 +47,16 @@ struct PasswordTests {
         #expect(low.problems.count == 1)
         var argon = EnvironmentReader(environment: keys.merging(["RAMPART_AUTH_PASSWORD_HASH": "argon2id"]) { $1 })
         #expect(AuthSettings(reader: &argon).passwordAlgorithm == .argon2id(.interactive))
-        // The key-encryption keys are required, and must be keys.
+        // The key-encryption keys and the mail sender's public key are required, and must be keys.
         var none = EnvironmentReader(environment: [:])
         _ = AuthSettings(reader: &none)
-        #expect(none.problems == ["RAMPART_AUTH_KEY_ENCRYPTION_KEYS is required"])
-        var bad = EnvironmentReader(environment: ["RAMPART_AUTH_KEY_ENCRYPTION_KEYS": "k1:c2hvcnQ="])
+        #expect(none.problems == ["RAMPART_AUTH_KEY_ENCRYPTION_KEYS is required", "RAMPART_MAIL_TOKEN_PUBLIC_KEY is required"])
+        var bad = EnvironmentReader(environment: ["RAMPART_AUTH_KEY_ENCRYPTION_KEYS": "k1:c2hvcnQ=", "RAMPART_MAIL_TOKEN_PUBLIC_KEY": "m1:c2hvcnQ="])
         _ = AuthSettings(reader: &bad)
-        #expect(bad.problems.count == 1)
+        #expect(bad.problems.count == 2, "\(bad.problems)")
+        #expect(bad.problems.last?.hasPrefix("RAMPART_MAIL_TOKEN_PUBLIC_KEY must be") == true)
+        var reading = EnvironmentReader(environment: keys)
+        #expect(AuthSettings(reader: &reading).mailTokenKey == TenantsCluster.mailTokenKeys.currentPublicKey)
     }
 
     @Test("bcrypt ($2b$, libxcrypt) and argon2id hash, verify, refuse, and ask for a rehash when the settings change")

@@ -3,6 +3,7 @@ import MailService
 import NATSKit
 import RampartModels
 import ServiceKit
+import SodiumKit
 import TenantsService
 import TestSupport
 import Testing
@@ -20,7 +21,12 @@ struct MailTests {
     }
 
     /// A peer with STARTTLS (and `options`), and the client set up to trust its certificate.
-    static func secured(_ options: [String] = [], security: SMTPServer.Security = .startTLS, user: String? = nil, password: String? = nil) async throws
+    static func secured(
+        _ options: [String] = [],
+        security: SMTPServer.Security = .startTLS,
+        user: String? = nil,
+        password: String? = nil
+    ) async throws
         -> (SMTPPeer, SMTPServer)
     {
         let (certificate, key) = try Self.certificate.get()
@@ -29,7 +35,12 @@ struct MailTests {
         return (peer, server)
     }
 
-    static func message(to: String = "ada@lovelace.example", toName: String = "Ada", subject: String = "Hello", fromName: String = "Rampart") -> MailMessage {
+    static func message(
+        to: String = "ada@lovelace.example",
+        toName: String = "Ada",
+        subject: String = "Hello",
+        fromName: String = "Rampart"
+    ) -> MailMessage {
         MailMessage(
             from: from,
             fromName: fromName,
@@ -152,24 +163,127 @@ struct MailTests {
         return cluster
     }
 
-    static func request(template: String = "invitation", to: String = "grace@hopper.example", id: String = UUID().uuidString.lowercased()) -> Rampart_V1_MailRequest {
+    static func request(
+        template: String = "invitation",
+        to: String = "grace@hopper.example",
+        id: String = UUID().uuidString.lowercased()
+    ) -> Rampart_V1_MailRequest {
         var request = Rampart_V1_MailRequest()
         request.eventID = id
         request.template = template
         request.to = to
         request.tenantName = "Acme <Corp>"
-        request.token = "0123456789abcdef0123456789abcdef.c2VjcmV0"
         request.expiresAtMs = WallClock.milliseconds() + 3_600_000
         request.values = ["role": "admin", "inviter": "ada@lovelace.example"]
+        MailTokens.seal(Self.token, into: &request, by: .tenants, to: TenantsCluster.mailTokenKeys.currentPublicKey)
         return request
     }
+    static let token = "0123456789abcdef0123456789abcdef.c2VjcmV0"
 
-    static func publish(_ cluster: TenantsCluster, _ request: Rampart_V1_MailRequest, messageID: String = UUID().uuidString) async throws {
+    static func publish(
+        _ cluster: TenantsCluster,
+        _ request: Rampart_V1_MailRequest,
+        by publisher: ServiceName = .tenants,
+        messageID: String = UUID().uuidString
+    ) async throws {
         _ = try await cluster.client.jetStream().publish(
             try request.serializedBytes(),
-            to: Subjects.MailEvents.requested(by: .tenants),
+            to: Subjects.MailEvents.requested(by: publisher),
             messageID: messageID
         )
+    }
+
+    @Test(
+        "issue 26, finding 6: a sealed token copied into a mail to another address, of another kind or on another service's subject, a changed one, one sealed to another key and a link without one are never sent"
+    )
+    func sealedTokens() async throws {
+        let (peer, server) = try await Self.secured()
+        defer { peer.stop() }
+        let cluster = try await Self.sender(server, retrySeconds: [1])
+        let genuine = Self.request(to: "grace@hopper.example")
+        // What a reader of the stream could build from the genuine request (each under an event
+        // ID of its own: the sender and its dead letters tell events apart by it).
+        var redirected = Self.request(to: "mallory@evil.example")
+        redirected.sealedToken = genuine.sealedToken
+        var retemplated = Self.request(template: "password_reset", to: "grace@hopper.example")
+        retemplated.sealedToken = genuine.sealedToken
+        var copied = Self.request(to: "grace@hopper.example")
+        copied.sealedToken = genuine.sealedToken
+        var changed = Self.request(to: "mallory@evil.example")
+        changed.sealedToken[changed.sealedToken.count - 1] ^= 1
+        var unsealed = Self.request(to: "mallory@evil.example")
+        unsealed.sealedToken = Data()
+        var otherKey = Self.request(to: "mallory@evil.example")
+        let stranger = try SealedBox.SecretKeys(parsing: SealedBox.SecretKeys.generate(id: "stranger-1"))
+        MailTokens.seal(Self.token, into: &otherKey, by: .tenants, to: stranger.currentPublicKey)
+        var sameIDOtherKey = Self.request(to: "mallory@evil.example")
+        let impostor = try SealedBox.SecretKeys(parsing: SealedBox.SecretKeys.generate(id: "test-1"))
+        MailTokens.seal(Self.token, into: &sameIDOtherKey, by: .tenants, to: impostor.currentPublicKey)
+
+        for hostile in [redirected, retemplated, copied, changed, unsealed, otherKey, sameIDOtherKey] {
+            try await Self.publish(cluster, hostile)
+        }
+        // tenants' sealed token replayed on auth's subject (as a reset's would be on tenants').
+        try await Self.publish(cluster, Self.request(to: "mallory@evil.example"), by: .auth)
+        try await Self.publish(cluster, genuine)
+
+        var dead: [(reason: String, request: Rampart_V1_MailRequest)] = []
+        #expect(
+            try await eventually(within: .seconds(30)) {
+                dead = try await Self.deadLetters(cluster)
+                return dead.count == 8
+            }
+        )
+        let reasons = dead.map(\.reason)
+        #expect(reasons.contains { $0.contains("sealed for another mail (to differs)") }, "\(reasons)")
+        #expect(reasons.contains { $0.contains("sealed for another mail (event_id differs)") }, "\(reasons)")
+        #expect(reasons.contains { $0.contains("sealed for another mail (template differs)") }, "\(reasons)")
+        #expect(reasons.contains { $0.contains("sealed for another mail (publisher differs)") }, "\(reasons)")
+        #expect(reasons.filter { $0.contains("does not open") }.count == 2, "\(reasons)")
+        #expect(reasons.contains { $0.contains("carries none") }, "\(reasons)")
+        #expect(reasons.contains { $0.contains("sealed to key \"stranger-1\"") }, "\(reasons)")
+        // Only the genuine request reached a mailbox: Grace's, with the token in its link.
+        #expect(try await eventually(within: .seconds(10)) { try peer.received().count == 1 })
+        let received = try peer.received()
+        #expect(received.map(\.recipients) == [["grace@hopper.example"]])
+        #expect(try SMTPPeer.parse(received[0].path).text.contains("https://id.example.com/invitations/accept?token=\(Self.token)"))
+        await cluster.stop()
+    }
+
+    @Test(
+        "mail's token keys: a pair made as docs/configuration.md and make run make it opens what auth seals; a missing or malformed key is named at start"
+    )
+    func tokenKeySettings() throws {
+        // scripts/run.sh's commands.
+        let made = try ChildProcess.run(
+            URL(fileURLWithPath: "/bin/sh"),
+            [
+                "-c",
+                """
+                set -e; pem=$(openssl genpkey -algorithm X25519)
+                echo "mail-1:$(echo "$pem" | openssl pkey -outform DER | tail -c 32 | base64 -w0)"
+                echo "mail-1:$(echo "$pem" | openssl pkey -pubout -outform DER | tail -c 32 | base64 -w0)"
+                """,
+            ]
+        )
+        #expect(made.status == 0, "\(made.errors)")
+        let pair = made.output.split(separator: "\n").map(String.init)
+        try #require(pair.count == 2)
+        let required = ["RAMPART_MAIL_DIRECTORY": "/tmp/rampart-mail", "RAMPART_MAIL_FROM": "no-reply@rampart.example"]
+        var reader = EnvironmentReader(environment: required.merging(["RAMPART_MAIL_TOKEN_KEYS": pair[0]]) { $1 })
+        let settings = MailSettings(reader: &reader)
+        #expect(reader.problems.isEmpty)
+        #expect(settings.tokenKeys.currentPublicKey.text == pair[1])
+        var mail = Self.request()
+        MailTokens.seal(Self.token, into: &mail, by: .auth, to: try SealedBox.PublicKey(parsing: pair[1]))
+        #expect(try MailTokens.open(mail, publishedBy: "auth", with: settings.tokenKeys) == Self.token)
+
+        var missing = EnvironmentReader(environment: required)
+        _ = MailSettings(reader: &missing)
+        #expect(missing.problems == ["RAMPART_MAIL_TOKEN_KEYS is required"])
+        var malformed = EnvironmentReader(environment: required.merging(["RAMPART_MAIL_TOKEN_KEYS": pair[1] + "AA"]) { $1 })
+        _ = MailSettings(reader: &malformed)
+        #expect(malformed.problems.count == 1 && malformed.problems[0].hasPrefix("RAMPART_MAIL_TOKEN_KEYS must be"), "\(malformed.problems)")
     }
 
     @Test("a 4xx then 2xx server gets the mail once after a retry; a redelivered event is not sent again; the link and names are right")
@@ -189,7 +303,7 @@ struct MailTests {
         #expect(parsed.headers["from"] == ["\"Acme <Corp> via Rampart\" <no-reply@rampart.example>"])
         #expect(parsed.headers["message-id"] == ["<\(request.eventID)@rampart.example>"])
         #expect(parsed.text.contains("ada@lovelace.example invited you to join Acme <Corp> on Rampart as admin."))
-        #expect(parsed.text.contains("https://id.example.com/invitations/accept?token=0123456789abcdef0123456789abcdef.c2VjcmV0"))
+        #expect(parsed.text.contains("https://id.example.com/invitations/accept?token=\(Self.token)"))
         // No secret in the subject; the HTML part escapes what people chose.
         #expect(parsed.headers["subject"]?.first?.contains("c2VjcmV0") == false)
         #expect(parsed.html.contains("<strong>Acme &lt;Corp&gt;</strong>") && !parsed.html.contains("<Corp>"))
@@ -257,7 +371,9 @@ struct MailTests {
         await cluster.stop()
     }
 
-    @Test("TEN-10, AUTH-8 end to end: the sign-up's verification and an invitation reach the SMTP server; the invitation link's token makes the person a member")
+    @Test(
+        "TEN-10, AUTH-8 end to end: the sign-up's verification and an invitation reach the SMTP server; the invitation link's token makes the person a member"
+    )
     func invitationByMail() async throws {
         let (peer, server) = try await Self.secured()
         defer { peer.stop() }
@@ -282,6 +398,17 @@ struct MailTests {
         let text = try SMTPPeer.parse(mail.path).text
         let link = try #require(text.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("https://id.example.com/invitations/accept?token=") })
         let token = String(link.dropFirst("https://id.example.com/invitations/accept?token=".count))
+        // Neither token is in clear anywhere in the stream every service can read (finding 6).
+        let verificationLink = try #require(
+            try SMTPPeer.parse(verification.path).text.split(whereSeparator: \.isWhitespace).first { $0.contains("/verify-email?token=") }
+        )
+        let secrets = [String(token.split(separator: ".").last ?? ""), String(verificationLink.split(separator: "=").last ?? "")]
+        #expect(secrets.allSatisfy { $0.utf8.count >= 43 }, "\(secrets)")
+        let events = try await cluster.payloads(Subjects.eventsPrefix + ".>")
+        #expect(events.count >= 2)
+        for secret in secrets {
+            #expect(!events.contains { String(decoding: $0, as: UTF8.self).contains(secret) }, "a token in clear in RAMPART_EVENTS")
+        }
         let joined = try await APIKeyHTTPTests.send(
             port,
             "POST",
@@ -314,11 +441,18 @@ struct MailTests {
             try peer.received().compactMap { try SMTPPeer.parse($0.path).headers["subject"]?.first }.filter { !$0.hasPrefix("Confirm") }
         }
         // signUp signed in once already (no notice for the first sign-in); the same device again: none.
-        let again = try await APIKeyHTTPTests.send(port, "POST", "/v1/auth/login", #"{"email":"ada@lovelace.example","password":"\#(APIKeyHTTPTests.password)"}"#)
+        let again = try await APIKeyHTTPTests.send(
+            port,
+            "POST",
+            "/v1/auth/login",
+            #"{"email":"ada@lovelace.example","password":"\#(APIKeyHTTPTests.password)"}"#
+        )
         #expect(again.status == 200, "\(again.body)")
         #expect(try await signIn("Mallory's laptop").status == 200)
         #expect(try await eventually(within: .seconds(20)) { try notices() == ["New sign-in to your Rampart account"] })
-        let notice = try #require(try peer.received().first { try SMTPPeer.parse($0.path).headers["subject"]?.first?.hasPrefix("New sign-in") == true })
+        let notice = try #require(
+            try peer.received().first { try SMTPPeer.parse($0.path).headers["subject"]?.first?.hasPrefix("New sign-in") == true }
+        )
         let text = try SMTPPeer.parse(notice.path).text
         #expect(text.contains("From: 127.0.0.1 (Mallory's laptop)"))
         #expect(notice.recipients == ["ada@lovelace.example"])

@@ -141,8 +141,10 @@ struct SignupCheckTests {
 
 @Suite("tenants' configuration is read from the environment and checked at start")
 struct TenantsSettingsTests {
+    /// `environment` with the one required variable, unless it says otherwise.
     func read(_ environment: [String: String]) -> (TenantsSettings, [String]) {
-        var reader = EnvironmentReader(environment: environment)
+        let required = ["RAMPART_MAIL_TOKEN_PUBLIC_KEY": TenantsCluster.mailTokenKeys.currentPublicKey.text]
+        var reader = EnvironmentReader(environment: required.merging(environment) { $1 })
         let settings = TenantsSettings(reader: &reader)
         return (settings, reader.problems)
     }
@@ -176,7 +178,11 @@ struct TenantsSettingsTests {
             "RAMPART_TENANTS_DATA_REGIONS": "EU Central",
             "RAMPART_TENANTS_DISPOSABLE_DOMAINS_FILE": "/nonexistent/list.txt",
             "RAMPART_TENANTS_INACTIVE_STARTER_DAYS": "0",
+            "RAMPART_MAIL_TOKEN_PUBLIC_KEY": "mail-1:not-a-key",
         ])
-        #expect(bad.count == 4, "\(bad)")
+        #expect(bad.count == 5, "\(bad)")
+        #expect(defaults.mailTokenKey == TenantsCluster.mailTokenKeys.currentPublicKey)
+        let (_, missing) = read(["RAMPART_MAIL_TOKEN_PUBLIC_KEY": ""])
+        #expect(missing == ["RAMPART_MAIL_TOKEN_PUBLIC_KEY is required"])
     }
 }

@@ -116,8 +116,18 @@ final class TenantsCluster: @unchecked Sendable {
     /// The gateway's public port, once `start(.gateway)` has it listening.
     let gatewayPort = ListeningPort()
 
+    /// The mail sender's token keys in every cluster: auth and tenants seal to its public half,
+    /// and tests open what they sealed as the sender does (`mails(from:)`).
+    static let mailTokenKeys = try! SealedBox.SecretKeys(parsing: SealedBox.SecretKeys.generate(id: "test-1"))
+
     func descriptor(_ service: ServiceName) -> ServiceDescriptor {
-        switch service {
+        var authSettings = authSettings
+        authSettings.mailTokenKey = Self.mailTokenKeys.currentPublicKey
+        var settings = settings
+        settings.mailTokenKey = Self.mailTokenKeys.currentPublicKey
+        var mailSettings = mailSettings
+        mailSettings.tokenKeys = Self.mailTokenKeys
+        return switch service {
         case .auth: AuthService.descriptor(settings: authSettings)
         case .tenants: TenantsService.descriptor(settings: settings)
         case .permissions: PermissionsService.descriptor()
@@ -231,9 +241,12 @@ final class TenantsCluster: @unchecked Sendable {
         return user
     }
 
-    /// Every mail queued so far by `publisher` for the mail sender, oldest first.
-    func mails(from publisher: ServiceName = .tenants) async throws -> [Rampart_V1_MailRequest] {
-        try await events(Subjects.MailEvents.requested(by: publisher), as: Rampart_V1_MailRequest.self)
+    /// Every mail queued so far by `publisher` for the mail sender, oldest first, with the token
+    /// the sender opens from each.
+    func mails(from publisher: ServiceName = .tenants) async throws -> [QueuedMail] {
+        try await events(Subjects.MailEvents.requested(by: publisher), as: Rampart_V1_MailRequest.self).map { request in
+            QueuedMail(request: request, token: try MailTokens.open(request, publishedBy: publisher.subjectToken, with: Self.mailTokenKeys) ?? "")
+        }
     }
 
     /// The token of the newest invitation mailed to `email` for `tenant`: what the invitee's
@@ -262,20 +275,26 @@ final class TenantsCluster: @unchecked Sendable {
     /// Every event published so far on `subject` (a fresh read each time): domain events, or
     /// audit events with `stream: Subjects.auditStream`.
     func events<Event: SwiftProtobuf.Message>(_ subject: String, as: Event.Type, stream: String = Subjects.eventsStream) async throws -> [Event] {
+        try await payloads(subject, stream: stream).map { try Event(serializedBytes: $0) }
+    }
+
+    /// The bytes of every message on `subject` (a filter) in `stream` so far, oldest first: what
+    /// any consumer of the stream can read.
+    func payloads(_ subject: String, stream: String = Subjects.eventsStream) async throws -> [[UInt8]] {
         let jetStream = try client.jetStream()
         let consumer = try await jetStream.durableConsumer(
             stream: stream,
             .init(durableName: "test-\(UUID().uuidString.prefix(8))", filterSubject: subject)
         )
         defer { consumer.unsubscribe() }
-        var events: [Event] = []
+        var payloads: [[UInt8]] = []
         while let batch = try? await consumer.fetch(batch: 100, timeout: .milliseconds(500)), !batch.isEmpty {
             for message in batch {
-                events.append(try Event(serializedBytes: message.payload))
+                payloads.append(message.payload)
                 try await message.ack()
             }
         }
-        return events
+        return payloads
     }
 
     /// What auth's revocations bucket holds now (every gateway's revocation list).
@@ -290,4 +309,14 @@ final class TenantsCluster: @unchecked Sendable {
         }
         return found
     }
+}
+
+/// A queued mail as its recipient reads it: the request's fields, and the token of its link
+/// (empty when it has none).
+@dynamicMemberLookup
+struct QueuedMail {
+    let request: Rampart_V1_MailRequest
+    let token: String
+
+    subscript<Value>(dynamicMember field: KeyPath<Rampart_V1_MailRequest, Value>) -> Value { request[keyPath: field] }
 }

@@ -33,10 +33,11 @@ SERVICES = ["auth", "tenants", "permissions", "audit", "rate-limit", "webhooks",
 WITH_DATABASE = {"auth", "tenants", "permissions", "audit", "webhooks"}
 # The keys a service refuses to start without (docs/configuration.md).
 REQUIRED_SECRETS = {
-    "auth": ["RAMPART_AUTH_KEY_ENCRYPTION_KEYS"],
+    "auth": ["RAMPART_AUTH_KEY_ENCRYPTION_KEYS", "RAMPART_MAIL_TOKEN_PUBLIC_KEY"],
+    "tenants": ["RAMPART_MAIL_TOKEN_PUBLIC_KEY"],
     "audit": ["RAMPART_AUDIT_SIGNING_KEY"],
     "webhooks": ["RAMPART_WEBHOOKS_KEY_ENCRYPTION_KEYS"],
-    "mail": ["RAMPART_MAIL_SMTP_URL"],
+    "mail": ["RAMPART_MAIL_SMTP_URL", "RAMPART_MAIL_TOKEN_KEYS"],
 }
 KUBERNETES_VERSIONS = ["1.30", kubernetes_validate.latest_version()]
 # In debian:bookworm-slim already (required packages, or apt's own dependencies).

@@ -13,6 +13,7 @@ let package = Package(
         .package(path: "../../Packages/RampartModels"),
         .package(path: "../../Packages/NATSKit"),
         .package(path: "../../Packages/RateLimitKit"),
+        .package(path: "../../Packages/SodiumKit"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
         // STARTTLS and SMTPS (RFC 3207, RFC 8314).
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
@@ -29,6 +30,7 @@ let package = Package(
                 .product(name: "RampartModels", package: "RampartModels"),
                 .product(name: "NATSKit", package: "NATSKit"),
                 .product(name: "RateLimitKit", package: "RateLimitKit"),
+                .product(name: "SodiumKit", package: "SodiumKit"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

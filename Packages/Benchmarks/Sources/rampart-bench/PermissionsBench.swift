@@ -60,7 +60,7 @@ func permissionsBenchmarks(bin: String, members: Int, checks: Int, logger: Logge
     var joined: [String] = []
     for mail in try await queuedMails(connection, from: .tenants, count: members) {
         var accept = Rampart_V1_AcceptInvitationRequest()
-        accept.token = mail.token
+        accept.token = try mailToken(mail, from: .tenants)
         accept.email = mail.to
         accept.userID = UUID().uuidString.lowercased()
         let _: Rampart_V1_AcceptInvitationReply = try await rpc.call(

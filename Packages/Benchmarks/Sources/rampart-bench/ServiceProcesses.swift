@@ -17,6 +17,18 @@ func ensureSharedStreams(_ natsURL: String, logger: Logger) async throws {
 /// Starts the release executables of `services` on `natsURL`, each data owner with a fresh
 /// database of its own, their ops ports free ones; `environment` adds or overrides variables
 /// per service.
+/// The mail sender's token keys of every bench run: auth and tenants seal to the public half,
+/// and the bench opens the tokens it spends as the sender would.
+let benchMailTokenKeys = try! SealedBox.SecretKeys(parsing: SealedBox.SecretKeys.generate(id: "bench-1"))
+
+/// The account token `mail` carries, opened as the mail sender does.
+func mailToken(_ mail: Rampart_V1_MailRequest, from publisher: ServiceName) throws -> String {
+    guard let token = try MailTokens.open(mail, publishedBy: publisher.subjectToken, with: benchMailTokenKeys) else {
+        throw TestInfrastructureError("the \(mail.template) mail carries no token")
+    }
+    return token
+}
+
 func launchServices(
     _ services: [String],
     bin: String,
@@ -39,6 +51,7 @@ func launchServices(
         if service == "audit" { environment["RAMPART_AUDIT_SIGNING_KEY"] = "bench-1:" + Base64.encode(randomBytes(32)) }
         if service == "auth" { environment["RAMPART_AUTH_KEY_ENCRYPTION_KEYS"] = "bench-1:" + Base64.encode(randomBytes(32)) }
         if service == "webhooks" { environment["RAMPART_WEBHOOKS_KEY_ENCRYPTION_KEYS"] = "bench-1:" + Base64.encode(randomBytes(32)) }
+        if service == "auth" || service == "tenants" { environment["RAMPART_MAIL_TOKEN_PUBLIC_KEY"] = benchMailTokenKeys.currentPublicKey.text }
         environment.merge(extra[service] ?? [:]) { $1 }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "\(bin)/\(service)")
@@ -122,7 +135,7 @@ struct BenchCluster {
         while token == nil, let batch = try? await consumer.fetch(batch: 100, timeout: .seconds(2)), !batch.isEmpty {
             for message in batch {
                 let mail = try Rampart_V1_MailRequest(serializedBytes: message.payload)
-                if mail.template == "email_verification", mail.to == email { token = mail.token }
+                if mail.template == "email_verification", mail.to == email { token = try mailToken(mail, from: .auth) }
                 try await message.ack()
             }
         }

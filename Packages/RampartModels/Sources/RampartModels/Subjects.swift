@@ -137,8 +137,11 @@ public enum Subjects {
     /// Messages for the mail sender (AUTH-10): `rampart.events.mail.<service>`, one subject per
     /// publisher so that each service's NATS user may speak only for itself.
     public enum MailEvents {
-        public static func requested(by service: ServiceName) -> String { "\(eventsPrefix).mail.\(service.subjectToken)" }
-        public static let all = "\(eventsPrefix).mail.>"
+        public static func requested(by service: ServiceName) -> String { prefix + service.subjectToken }
+        public static let all = prefix + ">"
+        /// The publisher's token of a request's subject (`auth` of `rampart.events.mail.auth`).
+        public static func publisher(of subject: String) -> String { subject.hasPrefix(prefix) ? String(subject.dropFirst(prefix.count)) : "" }
+        static let prefix = "\(eventsPrefix).mail."
     }
 
     /// tenants' operations (SPEC section 5).

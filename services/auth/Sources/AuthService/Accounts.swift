@@ -14,10 +14,11 @@ import Foundation
 
 /// Single-use account tokens (AUTH-7 password reset, AUTH-8 email verification): 32 random
 /// bytes, base64url, stored as their SHA-256; the token goes to the address alone, queued for
-/// the mail sender (AUTH-10) on `rampart.events.mail.auth`.
+/// the mail sender (AUTH-10) on `rampart.events.mail.auth`, sealed to its key.
 struct AccountLinks: Sendable {
     let database: Database
     let jetStream: JetStream
+    let mailTokenKey: SealedBox.PublicKey
     let logger: Logger
 
     enum Purpose: String {
@@ -46,7 +47,7 @@ struct AccountLinks: Sendable {
         // The purpose's name is the template's.
         mail.template = purpose.rawValue
         mail.to = email
-        mail.token = Base64.encode(secret, variant: Base64.urlSafeNoPadding)
+        MailTokens.seal(Base64.encode(secret, variant: Base64.urlSafeNoPadding), into: &mail, by: .auth, to: mailTokenKey)
         mail.expiresAtMs = expires
         mail.occurredAtMs = WallClock.milliseconds()
         _ = try await jetStream.publish(try mail.serializedBytes(), to: Subjects.MailEvents.requested(by: .auth), messageID: mail.eventID)

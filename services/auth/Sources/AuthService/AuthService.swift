@@ -21,7 +21,12 @@ public enum AuthService {
     public static func descriptor(settings: AuthSettings = AuthSettings()) -> ServiceDescriptor {
         @Sendable func links(_ context: ServiceContext) throws -> AccountLinks {
             guard let database = context.database else { throw RampartError(.internal, "auth has no database") }
-            return AccountLinks(database: database, jetStream: try context.nats.jetStream(), logger: context.logger)
+            return AccountLinks(
+                database: database,
+                jetStream: try context.nats.jetStream(),
+                mailTokenKey: settings.mailTokenKey,
+                logger: context.logger
+            )
         }
         @Sendable func registration(_ context: ServiceContext, _ hasher: PasswordHasher) throws -> Registration {
             guard let database = context.database else { throw RampartError(.internal, "auth has no database") }

@@ -19,6 +19,8 @@ public struct AuthSettings: Sendable {
     public var pendingRegistrationSeconds: Int
     /// Seals the token signing keys auth stores.
     public var keyEncryption: KeyRing
+    /// The mail sender's public key: reset and verification tokens are sealed to it.
+    public var mailTokenKey: SealedBox.PublicKey
     /// The `iss` of every access token.
     public var issuer: String
     public var accessTokenSeconds: Int
@@ -62,6 +64,7 @@ public struct AuthSettings: Sendable {
         hashThreads: Int = System.coreCount,
         pendingRegistrationSeconds: Int = 600,
         keyEncryption: KeyRing = try! KeyRing(currentKeyID: "auth-1", keys: ["auth-1": .generate()]),
+        mailTokenKey: SealedBox.PublicKey = MailTokens.throwawayKey(),
         issuer: String = "rampart",
         accessTokenSeconds: Int = 900,
         refreshReuseSeconds: Int = 0,
@@ -74,6 +77,7 @@ public struct AuthSettings: Sendable {
         self.hashThreads = hashThreads
         self.pendingRegistrationSeconds = pendingRegistrationSeconds
         self.keyEncryption = keyEncryption
+        self.mailTokenKey = mailTokenKey
         self.issuer = issuer
         self.accessTokenSeconds = accessTokenSeconds
         self.refreshReuseSeconds = refreshReuseSeconds
@@ -99,7 +103,7 @@ public struct AuthSettings: Sendable {
     /// `RAMPART_AUTH_PASSWORD_HASH` (bcrypt or argon2id), `RAMPART_AUTH_BCRYPT_COST` (12, never
     /// below 10), `RAMPART_AUTH_COMMON_PASSWORDS_FILE` (one password per line, added to the
     /// built-in list), `RAMPART_AUTH_HASH_THREADS` (the cores), `RAMPART_AUTH_KEY_ENCRYPTION_KEYS`
-    /// (required), `RAMPART_AUTH_ISSUER`, `RAMPART_AUTH_ACCESS_TOKEN_SECONDS` (900),
+    /// (required), `RAMPART_MAIL_TOKEN_PUBLIC_KEY` (required), `RAMPART_AUTH_ISSUER`, `RAMPART_AUTH_ACCESS_TOKEN_SECONDS` (900),
     /// `RAMPART_AUTH_REFRESH_REUSE_SECONDS` (0: off; at most 60),
     /// `RAMPART_AUTH_SESSION_SECONDS` (30 days), `RAMPART_AUTH_SIGNING_KEY_ROTATION_SECONDS` (30 days),
     /// `RAMPART_AUTH_SUPER_ADMINS` (comma-separated addresses; none by default).
@@ -132,6 +136,7 @@ public struct AuthSettings: Sendable {
             extraCommonPasswords: extra,
             hashThreads: reader.int("auth.hash-threads", default: System.coreCount, range: 1...256),
             keyEncryption: keyRing,
+            mailTokenKey: reader.mailTokenPublicKey(),
             issuer: reader.string("auth.issuer", default: "rampart"),
             accessTokenSeconds: reader.int("auth.access-token-seconds", default: 900, range: 60...3600),
             refreshReuseSeconds: reader.int("auth.refresh-reuse-seconds", default: 0, range: 0...60),

@@ -12,7 +12,9 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// AUTH-10: follows `rampart.events.mail.>` and sends each message once. A transient failure (a
+/// AUTH-10: follows `rampart.events.mail.>` and sends each message once, with the account token
+/// it opens from the request (`MailTokens`: sealed to this sender, for this request, by the
+/// service whose subject it came on; anything else is a dead letter). A transient failure (a
 /// 4xx reply, a server down, TLS failing) is tried again after the configured waits; a permanent
 /// one (5xx, an unknown template, an address that is not one) or the last failed attempt goes
 /// to the dead letters (`rampart.mail.dead`, stream `RAMPART_MAIL_DEAD`) with the reason. Sent
@@ -48,7 +50,10 @@ struct MailSender: Service {
     }
 
     enum Outcome: Equatable {
-        case sent, duplicate, dropped(String), retry(String), dead(String)
+        case sent, duplicate
+        case dropped(String)
+        case retry(String)
+        case dead(String)
     }
 
     func handle(_ message: JetStreamMessage, sent: KeyValueBucket) async {
@@ -58,7 +63,8 @@ struct MailSender: Service {
             return
         }
         let key = "event." + MailMessage.idToken(request.eventID)
-        let outcome = await deliver(request, attempt: Int(message.deliveryCount), sent: sent, key: key)
+        let publisher = Subjects.MailEvents.publisher(of: message.subject)
+        let outcome = await deliver(request, publisher: publisher, attempt: Int(message.deliveryCount), sent: sent, key: key)
         let metadata: Logger.Metadata = ["event": "\(request.eventID)", "template": "\(request.template)", "to": "\(request.to)"]
         switch outcome {
         case .sent:
@@ -78,7 +84,7 @@ struct MailSender: Service {
             logger.error("mail given up: \(reason)", metadata: metadata)
             var headers = NATSHeaders()
             headers["Rampart-Mail-Error"] = String(reason.prefix(500))
-            headers["Rampart-Mail-Publisher"] = String(message.subject.dropFirst(Subjects.eventsPrefix.count + 6))
+            headers["Rampart-Mail-Publisher"] = publisher
             do {
                 _ = try await jetStream.publish(message.payload, to: Self.deadSubject, headers: headers, messageID: "dead-" + key)
                 try? await message.ack()
@@ -90,8 +96,8 @@ struct MailSender: Service {
         }
     }
 
-    /// One attempt; `attempt` counts from 1.
-    func deliver(_ request: Rampart_V1_MailRequest, attempt: Int, sent: KeyValueBucket, key: String) async -> Outcome {
+    /// One attempt of `request`, which came on `publisher`'s subject; `attempt` counts from 1.
+    func deliver(_ request: Rampart_V1_MailRequest, publisher: String, attempt: Int, sent: KeyValueBucket, key: String) async -> Outcome {
         do {
             if try await sent.get(key) != nil { return .duplicate }
         } catch {
@@ -99,6 +105,16 @@ struct MailSender: Service {
         }
         guard let to = EmailAddress(request.to), request.to.utf8.count <= 254 else { return .dead("the recipient is not a valid address") }
         guard templates.knows(request.template) else { return .dead("unknown template \(request.template.prefix(32).debugDescription)") }
+        let token: String?
+        do {
+            token = try MailTokens.open(request, publishedBy: publisher, with: settings.tokenKeys)
+        } catch {
+            // An unknown key is a rotation half-way (auth sealing to a key this replica does not
+            // have yet); anything else was never sealed by the publisher for this mail.
+            if case .unknownKey = error, attempt <= settings.retrySeconds.count { return .retry(error.description) }
+            return .dead(error.description)
+        }
+        if token == nil, templates.needsToken(request.template) { return .dead("its link needs a sealed token and it carries none") }
         if request.expiresAtMs > 0, request.expiresAtMs < WallClock.milliseconds() { return .dead("its link expired before it could be sent") }
         // Counted once per message, not per attempt.
         if attempt == 1 {
@@ -110,7 +126,7 @@ struct MailSender: Service {
             case .unavailable(let error): return .retry("the rate limiter is unavailable (\(error.code.name))")
             }
         }
-        guard let content = templates.render(request, publicURL: settings.publicURL) else { return .dead("unknown template") }
+        guard let content = templates.render(request, token: token, publicURL: settings.publicURL) else { return .dead("unknown template") }
         let message = MailMessage(
             from: settings.from,
             fromName: request.tenantName.isEmpty ? settings.fromName : "\(request.tenantName) via \(settings.fromName)",

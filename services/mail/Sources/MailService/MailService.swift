@@ -16,6 +16,8 @@ public enum MailService {
                 try await jetStream.requireStream(Subjects.eventsStream)
                 try await jetStream.ensureStream(MailSender.deadStream)
                 _ = try await jetStream.ensureKeyValue(.init(bucket: MailSender.sentBucket, ttl: .seconds(7 * 86_400), maxValueSize: 64))
+                // Public: what RAMPART_MAIL_TOKEN_PUBLIC_KEY of auth and tenants must be.
+                context.logger.notice("account tokens are opened with key", metadata: ["public_key": "\(settings.tokenKeys.currentPublicKey.text)"])
                 switch settings.delivery {
                 case .smtp(let server):
                     context.logger.notice(

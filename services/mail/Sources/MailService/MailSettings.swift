@@ -1,5 +1,6 @@
 import RampartModels
 import ServiceKit
+import SodiumKit
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -15,7 +16,8 @@ import Foundation
 /// `RAMPART_MAIL_SMTP_TLS` (`starttls`; `none` only for a relay on the same host),
 /// `RAMPART_MAIL_SMTP_CA` (a PEM file of the authorities to trust instead of the system's),
 /// `RAMPART_MAIL_RETRY_SECONDS` (`30,120,600,3600,14400`: the waits between attempts; after
-/// the last the message goes to the dead letters).
+/// the last the message goes to the dead letters), `RAMPART_MAIL_TOKEN_KEYS` (required: the
+/// secret keys that open the account tokens auth and tenants seal, `MailTokens`).
 public struct MailSettings: Sendable {
     public enum Delivery: Sendable {
         case smtp(SMTPServer)
@@ -27,6 +29,8 @@ public struct MailSettings: Sendable {
     public var fromName: String
     public var publicURL: String
     public var retrySeconds: [Int]
+    /// Open the account tokens in requests; auth and tenants hold the first one's public key.
+    public var tokenKeys: SealedBox.SecretKeys
     /// The name given in EHLO: the sender's domain.
     public var heloName: String { from.domain }
 
@@ -35,13 +39,15 @@ public struct MailSettings: Sendable {
         from: EmailAddress,
         fromName: String = "Rampart",
         publicURL: String = "http://127.0.0.1:8080",
-        retrySeconds: [Int] = [30, 120, 600, 3600, 14400]
+        retrySeconds: [Int] = [30, 120, 600, 3600, 14400],
+        tokenKeys: SealedBox.SecretKeys = try! SealedBox.SecretKeys(parsing: SealedBox.SecretKeys.generate(id: "unset"))
     ) {
         self.delivery = delivery
         self.from = from
         self.fromName = fromName
         self.publicURL = publicURL
         self.retrySeconds = retrySeconds
+        self.tokenKeys = tokenKeys
     }
 
     public init(reader: inout EnvironmentReader) {
@@ -85,7 +91,8 @@ public struct MailSettings: Sendable {
             from: from ?? EmailAddress("no-reply@example.com")!,
             fromName: MailMessage.plain(reader.string("mail.from-name", default: "Rampart")),
             publicURL: publicURL,
-            retrySeconds: retries
+            retrySeconds: retries,
+            tokenKeys: reader.mailTokenKeys()
         )
     }
 
@@ -114,6 +121,8 @@ public struct MailSettings: Sendable {
 
     static func isPublicURL(_ text: String) -> Bool {
         (text.hasPrefix("https://") || text.hasPrefix("http://")) && text.utf8.count <= 256
-            && !text.unicodeScalars.contains { $0.properties.isWhitespace || $0.properties.generalCategory == .control || $0 == "\"" || $0 == "<" || $0 == ">" }
+            && !text.unicodeScalars.contains {
+                $0.properties.isWhitespace || $0.properties.generalCategory == .control || $0 == "\"" || $0 == "<" || $0 == ">"
+            }
     }
 }

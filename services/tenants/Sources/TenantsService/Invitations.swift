@@ -309,7 +309,7 @@ extension Tenants {
         mail.to = invitation.email
         mail.tenantID = tenant.hex
         mail.tenantName = tenantName
-        mail.token = token
+        MailTokens.seal(token, into: &mail, by: .tenants, to: settings.mailTokenKey)
         mail.expiresAtMs = invitation.expiresAtMs
         mail.occurredAtMs = WallClock.milliseconds()
         mail.values["role"] = MemberRoleName(invitation.role)?.rawValue ?? ""

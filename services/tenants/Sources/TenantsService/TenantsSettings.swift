@@ -1,5 +1,6 @@
 import RampartModels
 import ServiceKit
+import SodiumKit
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -27,6 +28,8 @@ public struct TenantsSettings: Sendable {
     /// AUTH-11: how long a Starter claim (TEN-5) holds while its owner's address is unverified;
     /// after that, the next registration for the domain takes it.
     public var starterClaimGraceSeconds: Int
+    /// The mail sender's public key: invitation tokens are sealed to it.
+    public var mailTokenKey: SealedBox.PublicKey
 
     public init(
         sagaServices: [ServiceName] = [.auth, .tenants, .permissions, .audit, .webhooks],
@@ -36,7 +39,8 @@ public struct TenantsSettings: Sendable {
         inactiveStarterDays: Int = 3,
         sweepIntervalSeconds: Int = 300,
         sagaRetrySeconds: Int = 60,
-        starterClaimGraceSeconds: Int = 3 * 86_400
+        starterClaimGraceSeconds: Int = 3 * 86_400,
+        mailTokenKey: SealedBox.PublicKey = MailTokens.throwawayKey()
     ) {
         self.sagaServices = sagaServices
         self.dataRegions = dataRegions
@@ -46,6 +50,7 @@ public struct TenantsSettings: Sendable {
         self.sweepIntervalSeconds = sweepIntervalSeconds
         self.sagaRetrySeconds = sagaRetrySeconds
         self.starterClaimGraceSeconds = starterClaimGraceSeconds
+        self.mailTokenKey = mailTokenKey
     }
 
     /// `RAMPART_TENANTS_SAGA_SERVICES` (auth,tenants,permissions,audit,webhooks),
@@ -53,7 +58,8 @@ public struct TenantsSettings: Sendable {
     /// `RAMPART_TENANTS_DISPOSABLE_DOMAINS_FILE` (one domain per line, added to the built-in list),
     /// `RAMPART_TENANTS_INVITATION_SECONDS` (7 days), `RAMPART_TENANTS_INACTIVE_STARTER_DAYS` (3),
     /// `RAMPART_TENANTS_SWEEP_INTERVAL_SECONDS` (300), `RAMPART_TENANTS_SAGA_RETRY_SECONDS` (60),
-    /// `RAMPART_TENANTS_STARTER_CLAIM_GRACE_SECONDS` (3 days).
+    /// `RAMPART_TENANTS_STARTER_CLAIM_GRACE_SECONDS` (3 days), `RAMPART_MAIL_TOKEN_PUBLIC_KEY`
+    /// (required).
     public init(reader: inout EnvironmentReader) {
         var services: [ServiceName] = []
         for name in reader.list("tenants.saga-services", default: ["auth", "tenants", "permissions", "audit", "webhooks"]) {
@@ -83,7 +89,8 @@ public struct TenantsSettings: Sendable {
             inactiveStarterDays: reader.int("tenants.inactive-starter-days", default: 3, range: 1...3650),
             sweepIntervalSeconds: reader.int("tenants.sweep-interval-seconds", default: 300, range: 1...86_400),
             sagaRetrySeconds: reader.int("tenants.saga-retry-seconds", default: 60, range: 1...86_400),
-            starterClaimGraceSeconds: reader.int("tenants.starter-claim-grace-seconds", default: 3 * 86_400, range: 1...(30 * 86_400))
+            starterClaimGraceSeconds: reader.int("tenants.starter-claim-grace-seconds", default: 3 * 86_400, range: 1...(30 * 86_400)),
+            mailTokenKey: reader.mailTokenPublicKey()
         )
     }
 

@@ -317,8 +317,8 @@ public nonisolated struct Rampart_V1_InboundEvent: Sendable {
 /// rampart.events.mail.<service> — a message for the mail sender (AUTH-10), by the service that
 /// has something to tell a person: an invitation (tenants), a password reset or an address
 /// verification (auth), a security notice. The sender renders `template` with `values` and the
-/// link it builds from `token`, and sends it to `to`. The event ID is the message's ID: a
-/// redelivered event is sent once.
+/// link it builds from the token it opens from `sealed_token`, and sends it to `to`. The event
+/// ID is the message's ID: a redelivered event is sent once.
 public nonisolated struct Rampart_V1_MailRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -340,15 +340,42 @@ public nonisolated struct Rampart_V1_MailRequest: Sendable {
 
   public var tenantName: String = String()
 
-  /// The secret the link carries (invitation, reset, verification). Never put in a subject line.
-  public var token: String = String()
-
   public var expiresAtMs: Int64 = 0
 
   /// The template's other values, e.g. inviter, role, ip, user_agent.
   public var values: Dictionary<String,String> = [:]
 
   public var occurredAtMs: Int64 = 0
+
+  /// The secret the link carries (invitation, reset, verification), as a `MailToken` sealed to
+  /// the mail sender's public key (libsodium sealed box with its key ID): only mail opens it.
+  /// Empty for mails without a link that signs in (security notices).
+  public var sealedToken: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What a `MailRequest`'s `sealed_token` opens to: the token and the request it was sealed
+/// for. The mail sender sends it only in a request with the same event ID, template and
+/// recipient, published by the same service, so a sealed token copied into another request
+/// (to another address) is refused.
+public nonisolated struct Rampart_V1_MailToken: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var token: String = String()
+
+  /// The service whose subject the request must come on (`rampart.events.mail.<publisher>`).
+  public var publisher: String = String()
+
+  public var eventID: String = String()
+
+  public var template: String = String()
+
+  public var to: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -895,7 +922,7 @@ nonisolated extension Rampart_V1_InboundEvent: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Rampart_V1_MailRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MailRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{1}template\0\u{1}to\0\u{3}recipient_name\0\u{3}tenant_id\0\u{3}tenant_name\0\u{1}token\0\u{3}expires_at_ms\0\u{1}values\0\u{3}occurred_at_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{1}template\0\u{1}to\0\u{3}recipient_name\0\u{3}tenant_id\0\u{3}tenant_name\0\u{4}\u{2}expires_at_ms\0\u{1}values\0\u{3}occurred_at_ms\0\u{3}sealed_token\0\u{b}token\0\u{c}\u{7}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -909,10 +936,10 @@ nonisolated extension Rampart_V1_MailRequest: SwiftProtobuf.Message, SwiftProtob
       case 4: try { try decoder.decodeSingularStringField(value: &self.recipientName) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.tenantName) }()
-      case 7: try { try decoder.decodeSingularStringField(value: &self.token) }()
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.expiresAtMs) }()
       case 9: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.values) }()
       case 10: try { try decoder.decodeSingularInt64Field(value: &self.occurredAtMs) }()
+      case 11: try { try decoder.decodeSingularBytesField(value: &self.sealedToken) }()
       default: break
       }
     }
@@ -937,9 +964,6 @@ nonisolated extension Rampart_V1_MailRequest: SwiftProtobuf.Message, SwiftProtob
     if !self.tenantName.isEmpty {
       try visitor.visitSingularStringField(value: self.tenantName, fieldNumber: 6)
     }
-    if !self.token.isEmpty {
-      try visitor.visitSingularStringField(value: self.token, fieldNumber: 7)
-    }
     if self.expiresAtMs != 0 {
       try visitor.visitSingularInt64Field(value: self.expiresAtMs, fieldNumber: 8)
     }
@@ -948,6 +972,9 @@ nonisolated extension Rampart_V1_MailRequest: SwiftProtobuf.Message, SwiftProtob
     }
     if self.occurredAtMs != 0 {
       try visitor.visitSingularInt64Field(value: self.occurredAtMs, fieldNumber: 10)
+    }
+    if !self.sealedToken.isEmpty {
+      try visitor.visitSingularBytesField(value: self.sealedToken, fieldNumber: 11)
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -959,10 +986,60 @@ nonisolated extension Rampart_V1_MailRequest: SwiftProtobuf.Message, SwiftProtob
     if lhs.recipientName != rhs.recipientName {return false}
     if lhs.tenantID != rhs.tenantID {return false}
     if lhs.tenantName != rhs.tenantName {return false}
-    if lhs.token != rhs.token {return false}
     if lhs.expiresAtMs != rhs.expiresAtMs {return false}
     if lhs.values != rhs.values {return false}
     if lhs.occurredAtMs != rhs.occurredAtMs {return false}
+    if lhs.sealedToken != rhs.sealedToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_MailToken: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MailToken"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}token\0\u{1}publisher\0\u{3}event_id\0\u{1}template\0\u{1}to\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.token) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.publisher) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.eventID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.template) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.to) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.token.isEmpty {
+      try visitor.visitSingularStringField(value: self.token, fieldNumber: 1)
+    }
+    if !self.publisher.isEmpty {
+      try visitor.visitSingularStringField(value: self.publisher, fieldNumber: 2)
+    }
+    if !self.eventID.isEmpty {
+      try visitor.visitSingularStringField(value: self.eventID, fieldNumber: 3)
+    }
+    if !self.template.isEmpty {
+      try visitor.visitSingularStringField(value: self.template, fieldNumber: 4)
+    }
+    if !self.to.isEmpty {
+      try visitor.visitSingularStringField(value: self.to, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_MailToken, rhs: Rampart_V1_MailToken) -> Bool {
+    if lhs.token != rhs.token {return false}
+    if lhs.publisher != rhs.publisher {return false}
+    if lhs.eventID != rhs.eventID {return false}
+    if lhs.template != rhs.template {return false}
+    if lhs.to != rhs.to {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

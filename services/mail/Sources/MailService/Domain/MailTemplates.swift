@@ -18,18 +18,21 @@ public struct MailTemplates: Sendable {
         var html: MustacheTemplate
         /// Where the link leads, below the public URL; the token follows as `?token=`.
         var path: String
+        /// The link carries an account token: a request without one is not sent.
+        var needsToken: Bool
     }
 
     private var kinds: [String: Kind]
 
     public init() {
-        func kind(_ subject: String, _ text: String, _ html: String, path: String) -> Kind {
+        func kind(_ subject: String, _ text: String, _ html: String, path: String, needsToken: Bool = false) -> Kind {
             // The templates are constants of this file: a parse error is a programming error.
             Kind(
                 subject: try! MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + subject),
                 text: try! MustacheTemplate(string: "{{% CONTENT_TYPE: TEXT}}" + text),
                 html: try! MustacheTemplate(string: Self.page(html)),
-                path: path
+                path: path,
+                needsToken: needsToken
             )
         }
         kinds = [
@@ -50,7 +53,8 @@ public struct MailTemplates: Sendable {
                 <p><a href="{{link}}">Accept the invitation</a></p>
                 <p>The link works once, until {{expires}}. If you did not expect this mail, ignore it: nothing happens without the link.</p>
                 """,
-                path: "/invitations/accept"
+                path: "/invitations/accept",
+                needsToken: true
             ),
             "password_reset": kind(
                 "Reset your Rampart password",
@@ -66,7 +70,8 @@ public struct MailTemplates: Sendable {
                 <p>Someone asked to reset the password of the Rampart account for this address. If it was you, <a href="{{link}}">choose a new password</a>.</p>
                 <p>The link works once, until {{expires}}. If it was not you, ignore this mail: your password stays as it is.</p>
                 """,
-                path: "/reset-password"
+                path: "/reset-password",
+                needsToken: true
             ),
             "email_verification": kind(
                 "Confirm your address for Rampart",
@@ -82,7 +87,8 @@ public struct MailTemplates: Sendable {
                 <p><a href="{{link}}">Confirm that this address is yours</a>.</p>
                 <p>The link works once, until {{expires}}. If you did not create a Rampart account, ignore this mail.</p>
                 """,
-                path: "/verify-email"
+                path: "/verify-email",
+                needsToken: true
             ),
         ]
         // Security notices: what happened, when and from where, and what to do if it was not you.
@@ -175,31 +181,35 @@ public struct MailTemplates: Sendable {
 
     public func knows(_ template: String) -> Bool { kinds[template] != nil }
 
-    /// Subject, text and HTML of `request`, with its link under `publicURL`; nil for a template
-    /// this build does not know.
-    public func render(_ request: Rampart_V1_MailRequest, publicURL: String) -> (subject: String, text: String, html: String)? {
+    /// Whether `template`'s link carries an account token.
+    public func needsToken(_ template: String) -> Bool { kinds[template]?.needsToken ?? false }
+
+    /// Subject, text and HTML of `request`, with its link under `publicURL` (carrying `token`,
+    /// opened from the request); nil for a template this build does not know.
+    public func render(_ request: Rampart_V1_MailRequest, token: String?, publicURL: String) -> (subject: String, text: String, html: String)? {
         guard let kind = kinds[request.template] else { return nil }
         var values: [String: Any] = [:]
         for (key, value) in request.values where Self.isValueName(key) { values[key] = value }
         values["tenant"] = request.tenantName
         values["name"] = request.recipientName
-        values["link"] = link(request, kind: kind, publicURL: publicURL)
+        values["link"] = link(token, kind: kind, publicURL: publicURL)
         values["expires"] = Self.time(request.expiresAtMs)
         values["when"] = Self.time(request.occurredAtMs)
         return (kind.subject.render(values), kind.text.render(values), kind.html.render(values))
     }
 
-    private func link(_ request: Rampart_V1_MailRequest, kind: Kind, publicURL: String) -> String {
+    private func link(_ token: String?, kind: Kind, publicURL: String) -> String {
+        guard let token else { return publicURL + kind.path }
         // Tokens are base64url with a dot; anything else a publisher put there is percent-encoded.
-        var token = ""
-        for byte in request.token.utf8 {
+        var encoded = ""
+        for byte in token.utf8 {
             let safe =
                 (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
                 || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
                 || byte == UInt8(ascii: ".")
-            token += safe ? String(UnicodeScalar(byte)) : String(format: "%%%02X", byte)
+            encoded += safe ? String(UnicodeScalar(byte)) : String(format: "%%%02X", byte)
         }
-        return "\(publicURL)\(kind.path)?token=\(token)"
+        return "\(publicURL)\(kind.path)?token=\(encoded)"
     }
 
     static func isValueName(_ key: String) -> Bool {
