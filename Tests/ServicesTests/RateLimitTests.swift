@@ -463,6 +463,42 @@ struct BanTests {
         #expect(replies.filter(\.banned).allSatisfy { $0.ban.offences == 1 })
         await cluster.stop()
     }
+
+    @Test(
+        "issue 26, finding 8, concurrently across two replicas: eight /64s of a /56 failing and hammering at once ban the /56 once and limit it as one network"
+    )
+    func concurrentEscalation() async throws {
+        let cluster = try await RateLimitCluster.start(replicas: 2, settings: Self.settings)
+        let subnets = (0..<8).map { "2001:db8:7:70\($0)::1" }
+        let replies = try await withThrowingTaskGroup(of: Rampart_V1_ReportFailureReply.self) { group in
+            for subnet in subnets { for _ in 0..<3 { group.addTask { try await cluster.reportFailure(subnet) } } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(replies.filter(\.banned).count >= 8)
+        let bucket = try await cluster.client.jetStream().keyValue(Subjects.RateLimit.bansBucket)
+        let wide = try #require(try await bucket.latest(IPNetwork(cidr: "2001:db8:7:700::/56")!.storageKey))
+        // Written once (revision of its first write; two replicas escalating at once ban it once).
+        #expect(try Rampart_V1_Ban(serializedBytes: wide.value).offences == 1)
+        #expect(try await eventually { try await cluster.check("api", "2001:db8:7:7ff::1").banned })
+
+        // Limits: eight /64s of another /56 over their login limit at once, on both replicas.
+        let decisions = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<8 { for _ in 0..<7 { group.addTask { try await cluster.check("login", "2001:db8:8:80\(index)::1").allowed } } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        // Each /64 had its 5, minus what the /56 took once it was limited as one network.
+        #expect(decisions.filter { $0 }.count <= 40)
+        // Then every /64 of the /56, on whichever replica answers, shares one count of 5: at
+        // most what is left of it goes to fresh /64s, then none. (The replicas learn the /56's
+        // escalation from each other's writes within milliseconds; a moment's wait covers it.)
+        try await Task.sleep(for: .milliseconds(500))
+        var admitted: [Bool] = []
+        for index in 0..<12 { admitted.append(try await cluster.check("login", "2001:db8:8:8\(String(0xf0 + index, radix: 16))::1").allowed) }
+        #expect(admitted.filter { $0 }.count <= 5, "\(admitted)")
+        #expect(admitted.suffix(7).allSatisfy { !$0 }, "\(admitted)")
+        #expect(try await cluster.check("login", "2001:db8:8:900::1").allowed)
+        await cluster.stop()
+    }
 }
 
 @Suite("OPS-4 rate-limit and the gateway work as their own NATS users (deploy/nats/nats-server.conf)")

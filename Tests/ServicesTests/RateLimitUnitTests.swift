@@ -285,8 +285,19 @@ struct RateLimitSettingsTests {
             "RAMPART_RATELIMIT_POLICY_LOGIN": "5000/60",
             "RAMPART_RATELIMIT_ALLOWLIST": "not-a-network",
             "RAMPART_RATELIMIT_STORAGE": "floppy",
+            // Not shorter than the one before.
+            "RAMPART_RATELIMIT_ESCALATION_PREFIXES": "56,60",
         ])
-        #expect(problems.count == 5, "\(problems)")
+        #expect(problems.count == 6, "\(problems)")
+        #expect(problems.contains { $0.hasPrefix("RAMPART_RATELIMIT_ESCALATION_PREFIXES: \"60\"") })
+        let (off, none) = settings(["RAMPART_RATELIMIT_ESCALATION_PREFIXES": "none", "RAMPART_RATELIMIT_ESCALATION_THRESHOLD": "8"])
+        #expect(none.isEmpty && off.escalation.prefixLengths.isEmpty && off.escalation.threshold == 8)
+        #expect(
+            RateLimitSettings().escalation.ladder(of: IPNetwork(cidr: "2001:db8:1:2::/64")!).map(\.description) == [
+                "2001:db8:1:2::/64", "2001:db8:1::/56", "2001:db8:1::/48",
+            ]
+        )
+        #expect(RateLimitSettings().escalation.ladder(of: IPNetwork(cidr: "203.0.113.7/32")!).count == 1)
         #expect(problems.contains { $0.contains("RAMPART_RATELIMIT_POLICY_API") })
         #expect(problems.contains { $0.contains("policy login: limit must be 1 to 1000") })
     }

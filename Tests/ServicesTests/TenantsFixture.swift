@@ -309,6 +309,19 @@ final class TenantsCluster: @unchecked Sendable {
         }
         return found
     }
+
+    /// Every ban record in rate-limit's bucket now (in force or not).
+    func bans() async throws -> [Rampart_V1_Ban] {
+        let bucket = try await client.jetStream().keyValue(Subjects.RateLimit.bansBucket)
+        var found: [Rampart_V1_Ban] = []
+        for try await event in try await bucket.watch() {
+            switch event {
+            case .entry(let entry): found.append(try Rampart_V1_Ban(serializedBytes: entry.value))
+            case .caughtUp: return found
+            }
+        }
+        return found
+    }
 }
 
 /// A queued mail as its recipient reads it: the request's fields, and the token of its link

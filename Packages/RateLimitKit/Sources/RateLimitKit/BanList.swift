@@ -45,6 +45,13 @@ public final class BanList: Service, Sendable {
         state.withLock { $0.bans[network]?.ban }
     }
 
+    /// The records (in force or not) of the networks of `prefixLength` inside `network`.
+    public func records(inside network: IPNetwork, prefixLength: Int) -> [Rampart_V1_Ban] {
+        state.withLock { state in
+            state.bans.compactMap { $0.key.prefixLength == prefixLength && network.contains($0.key) ? $0.value.ban : nil }
+        }
+    }
+
     /// Bans in force, soonest to end first.
     public func activeBans(now: Int64 = WallClock.milliseconds()) -> [Rampart_V1_Ban] {
         state.withLock { state in state.bans.values.map(\.ban).filter { $0.untilMs > now } }.sorted { $0.untilMs < $1.untilMs }

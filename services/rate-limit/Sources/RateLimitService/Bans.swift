@@ -5,8 +5,9 @@ import RateLimitKit
 import ServiceKit
 
 /// Fail2ban (RL-3): failures are counted per network; at the threshold the network is banned,
-/// for longer each time it offends again. Bans live in their own bucket, which every replica
-/// and the gateway watch (`BanList`).
+/// for longer each time it offends again. Enough banned IPv6 networks inside a wider one within
+/// the escalation window ban the wider one (issue 26, finding 8). Bans live in their own
+/// bucket, which every replica and the gateway watch (`BanList`).
 struct Bans: Sendable {
     let bucket: KeyValueBucket
     let list: BanList
@@ -66,12 +67,31 @@ struct Bans: Sendable {
                     metadata: ["network": "\(ban.network)", "offences": "\(ban.offences)", "until_ms": "\(ban.untilMs)"]
                 )
                 await record(.networkBanned, ban, actor: Rampart_V1_AuditActor(service: .rateLimit), context: nil)
+                await escalate(from: network)
                 return ban
             } catch let error as NATSError where error.kind == .wrongLastRevision || error.kind == .keyExists {
                 continue
             }
         }
         throw RampartError(.unavailable, "the ban list is too contended, retry")
+    }
+
+    /// Bans the next wider network of the escalation ladder once `threshold` networks of
+    /// `network`'s size inside it were banned within the window (each counted once, by when its
+    /// latest ban began), which may in turn ban the next.
+    private func escalate(from network: IPNetwork) async {
+        let escalation = settings.escalation
+        let ladder = escalation.ladder(of: network)
+        guard ladder.count > 1 else { return }
+        let wide = ladder[1]
+        let now = clock()
+        let recent = list.records(inside: wide, prefixLength: network.prefixLength).filter { now - $0.bannedAtMs < escalation.windowMilliseconds }
+        guard recent.count >= escalation.threshold, list.ban(covering: wide, now: now) == nil else { return }
+        do {
+            _ = try await ban(wide, reason: "\(recent.count) /\(network.prefixLength) networks inside banned within \(escalation.windowSeconds) s")
+        } catch {
+            logger.error("escalated ban not written", metadata: ["network": "\(wide)", "error": "\(loggable(error))"])
+        }
     }
 
     /// Ends the ban on `network` now. The offence count stays: a repeat offender is still banned

@@ -201,6 +201,14 @@ final class Limiter: Sendable {
         }
     }
 
+    /// The units a sliding-window `key` holds within the last `windowMilliseconds`, as this
+    /// replica last saw it (its own writes and the updates of the others'); 0 when unknown. For
+    /// escalation, which may lag a write by the update's delay: it never admits a call itself.
+    func unitsHeld(_ key: String, windowMilliseconds: Int64, now: Int64) -> UInt64 {
+        guard case .slidingWindow(let admissions) = slots.withLock({ $0[key]?.known?.state }) else { return 0 }
+        return admissions.filter { $0.at > now - windowMilliseconds }.reduce(0) { $0 + UInt64($1.cost) }
+    }
+
     /// The revision this replica holds for `key`, if any.
     func rememberedRevision(of key: String) -> UInt64? {
         slots.withLock { $0[key]?.known?.revision }

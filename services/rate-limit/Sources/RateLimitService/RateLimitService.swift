@@ -57,7 +57,7 @@ public enum RateLimitService {
                     return try await engine.bans.unban(network, context: call)
                 }
             },
-            services: { context in [runtime.banList(context), CounterUpdates(runtime: runtime, logger: context.logger)] }
+            services: { context in [runtime.banList(context), CounterUpdates(runtime: runtime, health: context.health, logger: context.logger)] }
         )
     }
 
@@ -86,7 +86,8 @@ public enum RateLimitService {
             let jetStream = try context.nats.jetStream()
             let longestWindow = max(
                 settings.policies.values.map(\.windowSeconds).max() ?? 60,
-                settings.fail2ban.windowSeconds
+                settings.fail2ban.windowSeconds,
+                settings.escalation.windowSeconds
             )
             let counters = try await jetStream.ensureKeyValue(
                 .init(
@@ -122,7 +123,8 @@ public enum RateLimitService {
                     clock: clock,
                     logger: context.logger
                 ),
-                clock: clock
+                clock: clock,
+                logger: context.logger
             )
             state.withLock { $0.engine = engine }
         }
@@ -133,14 +135,17 @@ public enum RateLimitService {
         }
     }
 
-    /// Feeds the bucket's updates to the limiter once it exists (see `Limiter`).
+    /// Feeds the bucket's updates to the limiter once it exists (see `Limiter`): from the moment
+    /// the start-up step has run, not after a retry's pause, as escalation learns of the other
+    /// replicas' writes from them alone.
     struct CounterUpdates: Service {
         let runtime: Runtime
+        let health: HealthChecks
         let logger: Logger
 
         func run() async throws {
-            let starting: @Sendable (any Error) -> Bool = { ($0 as? RampartError)?.code == .unavailable }
-            await repeatUntilShutdown("counter updates", logger: logger, isExpected: starting) {
+            await health.waitUntilStarted()
+            await repeatUntilShutdown("counter updates", logger: logger) {
                 try await runtime.engine().limiter.followUpdates()
             }
         }
@@ -151,6 +156,7 @@ public enum RateLimitService {
         let limiter: Limiter
         let bans: Bans
         let clock: @Sendable () -> Int64
+        let logger: Logger
 
         static let maximumKeyBytes = 256
 
@@ -233,15 +239,65 @@ public enum RateLimitService {
                 decision.resetMs = decision.retryAfterMs
                 return decision
             }
-            let verdict = try await limiter.admit(
-                Limiter.Call(cost: cost, quota: quota, algorithm: policy.algorithm, refund: refunding),
-                key: "\(policy.name).\(fingerprint(Array("\(policy.key.rawValue):\(canonicalKey)".utf8)).prefix(40))"
-            )
-            decision.allowed = verdict.allowed
-            decision.remaining = verdict.remaining
-            decision.resetMs = UInt64(max(0, verdict.resetMilliseconds))
-            decision.retryAfterMs = UInt64(max(0, verdict.retryAfterMilliseconds))
+            let call = Limiter.Call(cost: cost, quota: quota, algorithm: policy.algorithm, refund: refunding)
+            // The wider network the policy escalated to, if any, counts as one beside the caller's.
+            let network = address.map { settings.grouping.network(of: $0) }
+            if !refunding, policy.key == .ip, let network, let wide = escalated(policy, from: network, now: now) {
+                let verdict = try await limiter.admit(call, key: Self.counterKey(policy, wide.description))
+                decision.apply(verdict)
+                guard verdict.allowed else { return decision }
+            }
+            let verdict = try await limiter.admit(call, key: Self.counterKey(policy, canonicalKey))
+            if decision.allowed, verdict.remaining > decision.remaining {
+                // Allowed by the wider network, which has less left: say what binds.
+                return decision
+            }
+            decision.apply(verdict)
+            if !verdict.allowed, !refunding, policy.key == .ip, let network { await noteRefusal(policy, of: network) }
             return decision
+        }
+
+        static func counterKey(_ policy: RateLimitPolicy, _ canonicalKey: String) -> String {
+            "\(policy.name).\(fingerprint(Array("\(policy.key.rawValue):\(canonicalKey)".utf8)).prefix(40))"
+        }
+
+        // MARK: Escalation (issue 26, finding 8)
+
+        private func spreadKey(_ policy: RateLimitPolicy, _ network: IPNetwork) -> String { "spread.\(policy.name).\(network.storageKey)" }
+
+        /// The widest network holding `network` whose spread for `policy` is full: enough of the
+        /// networks inside it were refused within the window.
+        private func escalated(_ policy: RateLimitPolicy, from network: IPNetwork, now: Int64) -> IPNetwork? {
+            let escalation = settings.escalation
+            return escalation.ladder(of: network).dropFirst().reversed().first {
+                limiter.unitsHeld(spreadKey(policy, $0), windowMilliseconds: escalation.windowMilliseconds, now: now) >= escalation.threshold
+            }
+        }
+
+        /// Counts `network`'s refusal towards the spread of the next wider network, once per
+        /// window; a spread that fills escalates the policy to that network, whose escalation
+        /// counts in turn towards the next.
+        private func noteRefusal(_ policy: RateLimitPolicy, of network: IPNetwork) async {
+            let escalation = settings.escalation
+            let ladder = escalation.ladder(of: network)
+            let once = Limiter.Call(cost: 1, quota: Quota(limit: 1, windowMilliseconds: escalation.windowMilliseconds), algorithm: .slidingWindow)
+            let spread = Limiter.Call(
+                cost: 1,
+                quota: Quota(limit: escalation.threshold, windowMilliseconds: escalation.windowMilliseconds),
+                algorithm: .slidingWindow
+            )
+            for (narrow, wide) in zip(ladder, ladder.dropFirst()) {
+                do {
+                    guard try await limiter.admit(once, key: "refused.\(policy.name).\(narrow.storageKey)").allowed else { return }
+                    let verdict = try await limiter.admit(spread, key: spreadKey(policy, wide))
+                    guard verdict.allowed, verdict.remaining == 0 else { return }
+                    logger.notice("limit escalated to a wider network", metadata: ["policy": "\(policy.name)", "network": "\(wide)"])
+                } catch {
+                    // Escalation is a second line: the refusal stands without it.
+                    logger.warning("limit escalation not counted", metadata: ["policy": "\(policy.name)", "error": "\(loggable(error))"])
+                    return
+                }
+            }
         }
 
         /// The key as counted: an address becomes its network, an account is case-folded.
@@ -273,5 +329,14 @@ public enum RateLimitService {
                 return (tenant.hex, nil)
             }
         }
+    }
+}
+
+extension Rampart_V1_RateLimitDecision {
+    fileprivate mutating func apply(_ verdict: Verdict) {
+        allowed = verdict.allowed
+        remaining = verdict.remaining
+        resetMs = UInt64(max(0, verdict.resetMilliseconds))
+        retryAfterMs = UInt64(max(0, verdict.retryAfterMilliseconds))
     }
 }

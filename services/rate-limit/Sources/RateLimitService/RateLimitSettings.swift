@@ -35,6 +35,28 @@ public struct RateLimitSettings: Sendable {
         }
     }
 
+    /// Issue 26, finding 8: a routed IPv6 /48 holds 65,536 /64s, each a fresh counter and a
+    /// fresh ban. When `threshold` /64s of one /56 are refused by a policy within `windowSeconds`,
+    /// the policy counts the /56 as one network too while that lasts; when `threshold` of them
+    /// are banned, the /56 is banned. The same again from /56s to their /48.
+    public struct Escalation: Sendable, Equatable {
+        /// The wider prefixes, in the order they are reached: each shorter than the one before,
+        /// the first shorter than the grouping's. Empty: no escalation.
+        public var prefixLengths: [Int] = [56, 48]
+        public var threshold: UInt32 = 4
+        public var windowSeconds: UInt32 = 3600
+
+        public init() {}
+
+        /// `network` (as grouped) and the wider networks holding it, narrowest first; only
+        /// `network` for IPv4.
+        func ladder(of network: IPNetwork) -> [IPNetwork] {
+            network.isIPv4 ? [network] : [network] + prefixLengths.filter { $0 < network.prefixLength }.map { network.widened(to: $0) }
+        }
+
+        var windowMilliseconds: Int64 { Int64(windowSeconds) * 1000 }
+    }
+
     public enum Storage: String, Sendable, CaseIterable { case file, memory }
 
     public var policies: [String: RateLimitPolicy]
@@ -42,6 +64,7 @@ public struct RateLimitSettings: Sendable {
     /// Never banned (RL-3): the operator's own networks, health checkers.
     public var allowlist: [IPNetwork]
     public var fail2ban: Fail2Ban
+    public var escalation: Escalation
     /// Where the counters bucket keeps its data. Memory is faster and loses counts only if every
     /// NATS server restarts at once; bans are always on file.
     public var counterStorage: Storage
@@ -51,12 +74,14 @@ public struct RateLimitSettings: Sendable {
         grouping: IPGrouping = IPGrouping(),
         allowlist: [IPNetwork] = [],
         fail2ban: Fail2Ban = Fail2Ban(),
+        escalation: Escalation = Escalation(),
         counterStorage: Storage = .file
     ) {
         self.policies = Dictionary(policies.map { ($0.name, $0) }) { _, last in last }
         self.grouping = grouping
         self.allowlist = allowlist
         self.fail2ban = fail2ban
+        self.escalation = escalation
         self.counterStorage = counterStorage
     }
 
@@ -103,6 +128,32 @@ public struct RateLimitSettings: Sendable {
             reader.problem("RAMPART_RATELIMIT_BAN_MAX_SECONDS is shorter than RAMPART_RATELIMIT_BAN_SECONDS")
         }
         self.fail2ban = fail2ban
+
+        var configured = Escalation()
+        var prefixes: [Int] = []
+        // The defaults that are wider than the grouping (all of them unless it was widened).
+        let groupingPrefix = grouping.ipv6PrefixLength
+        let defaultPrefixes = configured.prefixLengths.filter { $0 < groupingPrefix }.map(String.init)
+        for text in reader.list("ratelimit.escalation-prefixes", default: defaultPrefixes.isEmpty ? ["none"] : defaultPrefixes)
+        where text != "none" {
+            guard let prefix = Int(text), (16..<(prefixes.last ?? groupingPrefix)).contains(prefix) else {
+                reader.problem(
+                    "RAMPART_RATELIMIT_ESCALATION_PREFIXES: \(text.prefix(16).debugDescription) must be an IPv6 prefix length of 16 or more, shorter than RAMPART_RATELIMIT_IPV6_PREFIX and than the one before it (or none)"
+                )
+                continue
+            }
+            prefixes.append(prefix)
+        }
+        configured.prefixLengths = prefixes
+        configured.threshold = UInt32(reader.int("ratelimit.escalation.threshold", default: Int(configured.threshold), range: 2...1000))
+        configured.windowSeconds = UInt32(
+            reader.int(
+                "ratelimit.escalation.window-seconds",
+                default: Int(configured.windowSeconds),
+                range: 60...Int(RateLimitPolicy.windowSecondsCap)
+            )
+        )
+        self.escalation = configured
 
         counterStorage = reader.choice("ratelimit.storage", default: .file)
     }
