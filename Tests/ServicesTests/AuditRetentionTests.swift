@@ -88,6 +88,65 @@ struct AuditRetentionTests {
         #expect(try await other.store.verify(other.chain).firstBadPosition == 1)
     }
 
+    @Test("issue 26, finding 11: a downgrade keeps what the old plan kept; an event stored before a change stays 30 days after it; the same plan again changes nothing")
+    func planChanges() async throws {
+        let fixture = try await AuditFixture.start(checkpointEvents: 2)
+        let retention = AuditRetention(store: fixture.store, health: HealthChecks(checks: []), logger: quietLogger())
+        let now = WallClock.milliseconds()
+        let day: Int64 = 86_400_000
+        func tenant(_ plan: String, agedDays: Int) async throws -> TenantID {
+            let tenant = TenantID.random()
+            try await fixture.store.database.provision(tenant, AuditMigrations.set)
+            try await fixture.store.recordPlan(tenant, plan: plan, since: now - 1000 * day)
+            try await fixture.store.append(
+                fixture.events(1...4).map {
+                    var event = $0
+                    event.tenantID = tenant.hex
+                    return event
+                },
+                to: .tenant(tenant)
+            )
+            _ = try await TestPostgres.psql(
+                "UPDATE \(tenant.schemaName).audit_events SET stored_at = now() - interval '\(agedDays) days'",
+                database: fixture.database
+            )
+            return tenant
+        }
+        func remaining(_ tenant: TenantID) async throws -> String {
+            try await TestPostgres.psql("SELECT count(*) FROM \(tenant.schemaName).audit_events", database: fixture.database)
+        }
+        // The attack: Enterprise (or Pro) down to Starter, to have everything older than 30 days go.
+        let enterprise = try await tenant("enterprise", agedDays: 400)
+        try await fixture.store.recordPlan(enterprise, plan: "starter", since: now - 60 * day)
+        let pro = try await tenant("pro", agedDays: 100)
+        try await fixture.store.recordPlan(pro, plan: "starter", since: now - 60 * day)
+        // An upgrade never shortens anything, and the grace holds what the old plan let go:
+        // Starter events 40 days old, moved to Pro 10 days ago, stay 20 days more.
+        let upgraded = try await tenant("starter", agedDays: 40)
+        try await fixture.store.recordPlan(upgraded, plan: "pro", since: now - 10 * day)
+        // A redelivered plan event, and the plan it already has: no new period.
+        try await fixture.store.recordPlan(upgraded, plan: "pro", since: now - day)
+        #expect(try await TestPostgres.psql("SELECT count(*) FROM audit_plan_periods WHERE tenant_id = '\(upgraded.hex)'", database: fixture.database) == "2")
+
+        try await retention.applyAll(now: now)
+        #expect(try await remaining(enterprise) == "4")
+        #expect(try await remaining(pro) == "4")
+        #expect(try await remaining(upgraded) == "4")
+
+        // 21 days on the grace is over: the Starter events go, the others stay.
+        try await retention.applyAll(now: now + 21 * day)
+        #expect(try await remaining(upgraded) == "0")
+        #expect(try await remaining(enterprise) == "4")
+        // The Pro events go after Pro's 12 months, not Starter's 30 days.
+        try await retention.applyAll(now: now + 200 * day)
+        #expect(try await remaining(pro) == "4")
+        try await retention.applyAll(now: now + 266 * day)
+        #expect(try await remaining(pro) == "0")
+        try await retention.applyAll(now: now + 5000 * day)
+        #expect(try await remaining(enterprise) == "4")
+        for tenant in [enterprise, pro, upgraded] { #expect(try await fixture.store.verify(.tenant(tenant)).isValid) }
+    }
+
     @Test("plans from tenant.created: Starter after 30 days, Pro after 12 months, Enterprise never")
     func plans() async throws {
         let fixture = try await AuditFixture.start(checkpointEvents: 2)

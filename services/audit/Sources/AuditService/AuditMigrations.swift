@@ -83,12 +83,25 @@ enum AuditMigrations {
         );
         """
 
+    /// Issue 26, finding 11: every plan a tenant had, from when. An event keeps the retention
+    /// of the plan it was stored under; the tenants known so far had their plan from the start.
+    static let planPeriods = """
+        CREATE TABLE audit_plan_periods (
+            tenant_id text NOT NULL CHECK (tenant_id ~ '^[0-9a-f]{32}$'),
+            plan      text NOT NULL,
+            since_ms  bigint NOT NULL,
+            PRIMARY KEY (tenant_id, since_ms)
+        );
+        INSERT INTO audit_plan_periods (tenant_id, plan, since_ms) SELECT tenant_id, plan, 0 FROM audit_tenant_plans;
+        """
+
     static let set = MigrationSet(
         global: [
             Migration(version: 1, name: "platform audit log", sql: log),
             Migration(version: 2, name: "platform audit checkpoints", sql: checkpoints),
             Migration(version: 3, name: "platform audit queries and retention", sql: queriesAndRetention),
             Migration(version: 4, name: "tenant plans", sql: plans),
+            Migration(version: 5, name: "tenant plan periods", sql: planPeriods),
         ],
         tenant: [
             Migration(version: 1, name: "audit log", sql: log),

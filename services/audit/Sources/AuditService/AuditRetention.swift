@@ -62,6 +62,13 @@ struct RetentionCut: Sendable, Equatable {
     }
 }
 
+/// The plan a tenant's events were stored under from `sinceMs` until the next period, and how
+/// many days it keeps them (nil: forever).
+struct RetentionPeriod: Sendable, Equatable {
+    var sinceMs: Int64
+    var days: Int?
+}
+
 /// How long a plan keeps its events (TEN-8); nil keeps them forever.
 enum RetentionPlan {
     static func days(_ plan: String) -> Int? {
@@ -72,58 +79,125 @@ enum RetentionPlan {
         }
     }
 
+    /// An event stored before a plan change lives at least this long after it (issue 26,
+    /// finding 11), whatever either plan says: a change never empties the log at once.
+    static let planChangeGraceDays = 30
+
     /// Super-admin actions and deletion requests: kept at least this long whatever the plan (AUD-4).
     static let longRetentionDays = 730
     static let longRetentionActions = [AuditAction.accountDeletionRequested, .tenantDeletionRequested].map(\.rawValue)
 }
 
 extension AuditStore {
-    /// Records the plan a tenant's retention follows (from `tenant.created`).
-    func recordPlan(_ tenant: TenantID, plan: String) async throws {
-        var binds = PostgresBindings()
-        binds.append(tenant.hex)
-        binds.append(plan)
-        try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    INSERT INTO public.audit_tenant_plans (tenant_id, plan) VALUES ($1, $2)
-                    ON CONFLICT (tenant_id) DO UPDATE SET plan = excluded.plan, updated_at = now()
-                    """,
-                binds: binds
-            ),
+    /// Records the plan a tenant's retention follows from `since` (Unix ms; `tenant.created`,
+    /// `tenant.plan_changed`). Its first plan covers everything before; the same plan again (a
+    /// redelivered event) changes nothing.
+    func recordPlan(_ tenant: TenantID, plan: String, since: Int64 = WallClock.milliseconds()) async throws {
+        try await database.client.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                "SELECT plan FROM public.audit_tenant_plans WHERE tenant_id = \(tenant.hex) FOR UPDATE",
+                logger: logger
+            )
+            var current: String?
+            for try await plan in rows.decode(String.self) { current = plan }
+            guard current != plan else { return }
+            try await connection.query(
+                """
+                INSERT INTO public.audit_tenant_plans (tenant_id, plan) VALUES (\(tenant.hex), \(plan))
+                ON CONFLICT (tenant_id) DO UPDATE SET plan = excluded.plan, updated_at = now()
+                """,
+                logger: logger
+            )
+            let sinceMs = current == nil ? 0 : since
+            try await connection.query(
+                """
+                INSERT INTO public.audit_plan_periods (tenant_id, plan, since_ms) VALUES (\(tenant.hex), \(plan), \(sinceMs))
+                ON CONFLICT (tenant_id, since_ms) DO UPDATE SET plan = excluded.plan
+                """,
+                logger: logger
+            )
+        }
+    }
+
+    /// Every tenant's plan periods, oldest first.
+    func planPeriods() async throws -> [String: [RetentionPeriod]] {
+        let rows = try await database.client.query(
+            "SELECT tenant_id, plan, since_ms FROM public.audit_plan_periods ORDER BY tenant_id, since_ms",
             logger: logger
         )
+        var periods: [String: [RetentionPeriod]] = [:]
+        for try await (tenant, plan, since) in rows.decode((String, String, Int64).self) {
+            periods[tenant, default: []].append(RetentionPeriod(sinceMs: since, days: RetentionPlan.days(plan)))
+        }
+        return periods
     }
 
-    func plans() async throws -> [String: String] {
-        let rows = try await database.client.query("SELECT tenant_id, plan FROM public.audit_tenant_plans", logger: logger)
-        var plans: [String: String] = [:]
-        for try await (tenant, plan) in rows.decode((String, String).self) { plans[tenant] = plan }
-        return plans
-    }
-
-    /// Cuts `chain` at its newest checkpoint older than `retentionDays`, keeping long-retention
-    /// events younger than 2 years; returns the cut made, or nil when nothing was due.
+    /// One plan from the start, kept `retentionDays`.
     @discardableResult
     func applyRetention(_ chain: Chain, retentionDays: Int, now: Int64) async throws -> RetentionCut? {
+        try await applyRetention(chain, periods: [RetentionPeriod(sinceMs: 0, days: retentionDays)], now: now)
+    }
+
+    /// Cuts `chain` at its newest checkpoint before the first event still to keep, keeping
+    /// long-retention events younger than 2 years; returns the cut made, or nil when nothing was
+    /// due. An event is kept for the days of the plan period it was stored in (`periods`, oldest
+    /// first; the first covers everything before it), and, when a later period began, at least
+    /// 30 days after that began.
+    @discardableResult
+    func applyRetention(_ chain: Chain, periods: [RetentionPeriod], now: Int64) async throws -> RetentionCut? {
+        guard !periods.isEmpty else { return nil }
         let schema = chain.schema
-        let cutoff = now - Int64(retentionDays) * 86_400_000
+        // One row per period: where it starts and ends, how long it keeps (-1: forever), and
+        // until when its events stay whatever (the next period's start plus the grace).
+        var starts: [Int64] = [], ends: [Int64] = [], keeps: [Int64] = [], floors: [Int64] = []
+        for (index, period) in periods.enumerated() {
+            let next = index + 1 < periods.count ? periods[index + 1].sinceMs : nil
+            starts.append(index == 0 ? Int64.min : period.sinceMs)
+            ends.append(next ?? Int64.max)
+            keeps.append(period.days.map { Int64($0) * 86_400_000 } ?? -1)
+            floors.append(next.map { $0 + Int64(RetentionPlan.planChangeGraceDays) * 86_400_000 } ?? Int64.min)
+        }
         let longCutoff = now - Int64(RetentionPlan.longRetentionDays) * 86_400_000
         return try await database.client.withTransaction(logger: logger) { connection in
             // Serialises with appends and checkpoints on this chain.
             _ = try await connection.query(PostgresQuery(unsafeSQL: "SELECT 1 FROM \(schema).audit_chain_head FOR UPDATE"), logger: logger)
             let previous = try await latestCut(schema, connection) ?? .none
 
+            // The first event still to keep. Long-retention events do not hold the cut back
+            // (the cut keeps them) unless their period keeps everything.
             var binds = PostgresBindings()
             binds.append(previous.position)
-            binds.append(cutoff)
+            binds.append(starts)
+            binds.append(ends)
+            binds.append(keeps)
+            binds.append(floors)
+            binds.append(now)
+            binds.append(RetentionPlan.longRetentionActions)
+            let firstKept = try await connection.query(
+                PostgresQuery(
+                    unsafeSQL: """
+                        SELECT min(e.position) FROM \(schema).audit_events e
+                        JOIN unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS p(since_ms, until_ms, keep_ms, floor_ms)
+                          ON (extract(epoch FROM e.stored_at) * 1000)::bigint >= p.since_ms
+                         AND (extract(epoch FROM e.stored_at) * 1000)::bigint < p.until_ms
+                        WHERE e.position > $1
+                          AND (p.keep_ms < 0 OR (extract(epoch FROM e.stored_at) * 1000)::bigint + p.keep_ms > $6 OR p.floor_ms > $6)
+                          AND (p.keep_ms < 0 OR NOT (e.super_admin OR e.action = ANY($7)))
+                        """,
+                    binds: binds
+                ),
+                logger: logger
+            )
+            var keptFrom = Int64.max
+            for try await position in firstKept.decode(Int64?.self) { keptFrom = position ?? Int64.max }
+            binds = PostgresBindings()
+            binds.append(previous.position)
+            binds.append(keptFrom)
             let candidates = try await connection.query(
                 PostgresQuery(
                     unsafeSQL: """
-                        SELECT c.position, c.head_hash FROM \(schema).audit_checkpoints c
-                        JOIN \(schema).audit_events e ON e.position = c.position
-                        WHERE c.position > $1 AND e.stored_at < to_timestamp($2 / 1000.0)
-                        ORDER BY c.position DESC LIMIT 1
+                        SELECT position, head_hash FROM \(schema).audit_checkpoints
+                        WHERE position > $1 AND position < $2 ORDER BY position DESC LIMIT 1
                         """,
                     binds: binds
                 ),
@@ -235,8 +309,8 @@ extension AuditStore {
     }
 }
 
-/// Applies retention to every chain on a schedule: each tenant by its plan, platform events
-/// (bans) by `platformRetentionDays`.
+/// Applies retention to every chain on a schedule: each tenant's events by the plan each was
+/// stored under, platform events (bans) by `platformRetentionDays`.
 struct AuditRetention: Service {
     let store: AuditStore
     let health: HealthChecks
@@ -249,11 +323,12 @@ struct AuditRetention: Service {
     }
 
     func applyAll(now: Int64) async throws {
-        let plans = try await store.plans()
+        let periods = try await store.planPeriods()
         try await store.applyRetention(.platform, retentionDays: store.settings.platformRetentionDays, now: now)
         for tenant in try await store.database.provisionedTenants() {
-            guard let days = RetentionPlan.days(plans[tenant.hex] ?? "") else { continue }
-            try await store.applyRetention(.tenant(tenant), retentionDays: days, now: now)
+            // A tenant whose every plan kept everything has nothing due.
+            guard let periods = periods[tenant.hex], periods.contains(where: { $0.days != nil }) else { continue }
+            try await store.applyRetention(.tenant(tenant), periods: periods, now: now)
         }
     }
 }

@@ -56,13 +56,13 @@ public enum AuditService {
                 ]
             },
             tenantLifecycle: { context in
-                @Sendable func record(_ tenantID: String, plan: String) async throws {
+                @Sendable func record(_ tenantID: String, plan: String, since: Int64) async throws {
                     guard let database = context.database, let tenant = TenantID(tenantID) else { return }
-                    try await AuditStore(database: database, settings: settings, logger: context.logger).recordPlan(tenant, plan: plan)
+                    try await AuditStore(database: database, settings: settings, logger: context.logger).recordPlan(tenant, plan: plan, since: since)
                 }
                 return TenantLifecycleHooks(
-                    created: { try await record($0.tenantID, plan: $0.plan) },
-                    planChanged: { try await record($0.tenantID, plan: $0.plan) }
+                    created: { try await record($0.tenantID, plan: $0.plan, since: $0.occurredAtMs) },
+                    planChanged: { try await record($0.tenantID, plan: $0.plan, since: $0.occurredAtMs) }
                 )
             }
         )
