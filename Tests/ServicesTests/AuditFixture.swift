@@ -32,11 +32,16 @@ struct AuditFixture {
     }
 
     /// Events `indices`, a minute apart, each changed by `configure`.
-    func events(_ indices: ClosedRange<Int>, _ configure: (inout Rampart_V1_AuditEvent, Int) -> Void = { _, _ in }) -> [Rampart_V1_AuditEvent] {
+    /// Events of the fixture's tenant, or of `other`.
+    func events(
+        _ indices: ClosedRange<Int>,
+        of other: TenantID? = nil,
+        _ configure: (inout Rampart_V1_AuditEvent, Int) -> Void = { _, _ in }
+    ) -> [Rampart_V1_AuditEvent] {
         indices.map { index in
             var event = Rampart_V1_AuditEvent()
             event.id = UUID().uuidString
-            event.tenantID = tenant.hex
+            event.tenantID = (other ?? tenant).hex
             event.occurredAtMs = 1_700_000_000_000 + Int64(index) * 60_000
             event.action = AuditAction.permissionChanged.rawValue
             event.actor.kind = .user

@@ -88,7 +88,9 @@ struct AuditRetentionTests {
         #expect(try await other.store.verify(other.chain).firstBadPosition == 1)
     }
 
-    @Test("issue 26, finding 11: a downgrade keeps what the old plan kept; an event stored before a change stays 30 days after it; the same plan again changes nothing")
+    @Test(
+        "issue 26, finding 11: a downgrade keeps what the old plan kept; an event stored before a change stays 30 days after it; the same plan again changes nothing"
+    )
     func planChanges() async throws {
         let fixture = try await AuditFixture.start(checkpointEvents: 2)
         let retention = AuditRetention(store: fixture.store, health: HealthChecks(checks: []), logger: quietLogger())
@@ -98,14 +100,7 @@ struct AuditRetentionTests {
             let tenant = TenantID.random()
             try await fixture.store.database.provision(tenant, AuditMigrations.set)
             try await fixture.store.recordPlan(tenant, plan: plan, since: now - 1000 * day)
-            try await fixture.store.append(
-                fixture.events(1...4).map {
-                    var event = $0
-                    event.tenantID = tenant.hex
-                    return event
-                },
-                to: .tenant(tenant)
-            )
+            try await fixture.store.append(fixture.events(1...4, of: tenant), to: .tenant(tenant))
             _ = try await TestPostgres.psql(
                 "UPDATE \(tenant.schemaName).audit_events SET stored_at = now() - interval '\(agedDays) days'",
                 database: fixture.database
@@ -126,7 +121,10 @@ struct AuditRetentionTests {
         try await fixture.store.recordPlan(upgraded, plan: "pro", since: now - 10 * day)
         // A redelivered plan event, and the plan it already has: no new period.
         try await fixture.store.recordPlan(upgraded, plan: "pro", since: now - day)
-        #expect(try await TestPostgres.psql("SELECT count(*) FROM audit_plan_periods WHERE tenant_id = '\(upgraded.hex)'", database: fixture.database) == "2")
+        #expect(
+            try await TestPostgres.psql("SELECT count(*) FROM audit_plan_periods WHERE tenant_id = '\(upgraded.hex)'", database: fixture.database)
+                == "2"
+        )
 
         try await retention.applyAll(now: now)
         #expect(try await remaining(enterprise) == "4")
@@ -159,14 +157,7 @@ struct AuditRetentionTests {
         }
         for (plan, tenant) in tenants {
             try await fixture.store.recordPlan(tenant, plan: plan)
-            try await fixture.store.append(
-                fixture.events(1...4).map {
-                    var event = $0
-                    event.tenantID = tenant.hex
-                    return event
-                },
-                to: .tenant(tenant)
-            )
+            try await fixture.store.append(fixture.events(1...4, of: tenant), to: .tenant(tenant))
         }
         func age(_ days: Int) async throws {
             for tenant in tenants.values {

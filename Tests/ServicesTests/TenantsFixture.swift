@@ -299,24 +299,21 @@ final class TenantsCluster: @unchecked Sendable {
 
     /// What auth's revocations bucket holds now (every gateway's revocation list).
     func revocations() async throws -> [Rampart_V1_Revocation] {
-        let bucket = try await client.jetStream().keyValue(Subjects.Auth.revocationsBucket)
-        var found: [Rampart_V1_Revocation] = []
-        for try await event in try await bucket.watch() {
-            switch event {
-            case .entry(let entry): found.append(try Rampart_V1_Revocation(serializedBytes: entry.value))
-            case .caughtUp: return found
-            }
-        }
-        return found
+        try await entries(of: Subjects.Auth.revocationsBucket, as: Rampart_V1_Revocation.self)
     }
 
     /// Every ban record in rate-limit's bucket now (in force or not).
     func bans() async throws -> [Rampart_V1_Ban] {
-        let bucket = try await client.jetStream().keyValue(Subjects.RateLimit.bansBucket)
-        var found: [Rampart_V1_Ban] = []
+        try await entries(of: Subjects.RateLimit.bansBucket, as: Rampart_V1_Ban.self)
+    }
+
+    /// The values a key-value bucket holds now, decoded.
+    func entries<Value: SwiftProtobuf.Message>(of bucket: String, as: Value.Type) async throws -> [Value] {
+        let bucket = try await client.jetStream().keyValue(bucket)
+        var found: [Value] = []
         for try await event in try await bucket.watch() {
             switch event {
-            case .entry(let entry): found.append(try Rampart_V1_Ban(serializedBytes: entry.value))
+            case .entry(let entry): found.append(try Value(serializedBytes: entry.value))
             case .caughtUp: return found
             }
         }
