@@ -546,4 +546,52 @@ struct HardeningTests {
         #expect(detail == "the webhooks service is not answering: try again shortly", "\(detail)")
         #expect(!down.body.contains("rampart.v1") && !down.body.lowercased().contains("nats"), "\(down.body)")
     }
+
+    @Test("boards are their tenant's: no tenant can squat another's board IDs or learn of them; a board its last holder left takes boards.share")
+    func resourceHomes() async throws {
+        let world = try await GatewayRoutesTests.world()
+        defer { Task { await world.cluster.stop() } }
+        let bobHome = try #require(try Self.claims(world.bobHomeToken)["tenant"] as? String)
+        func bind(_ board: String, _ user: String, _ role: String, in tenant: String, token: String) async throws -> HTTPTestResponse {
+            try await world.send("PUT", "/v1/tenants/\(tenant)/resources/boards/\(board)/roles/\(user)", #"{"role":"\#(role)"}"#, token: token)
+        }
+
+        // Bob binds "plans" in his own tenant before Ada does in hers: both are theirs.
+        let squat = try await bind("plans", world.bob, "owner", in: bobHome, token: world.bobHomeToken)
+        #expect(squat.status == 200, "\(squat.body)")
+        #expect(try await bind("plans", world.ada, "owner", in: world.tenant, token: world.adaToken).status == 200)
+        // Bob's "plans" grants nothing on Ada's, and his own tenant answers the same for an ID that
+        // Ada's tenant uses as for one nobody uses.
+        let check = #"{"principal_id":"\#(world.bob)","action":"boards.read","resource":"boards/plans"}"#
+        let bobOnAda = try HTTP.object(try await world.send("POST", "/v1/tenants/\(world.tenant)/permissions/check", check, token: world.adaToken))
+        #expect(bobOnAda["allowed"] == nil && bobOnAda["reason"] as? String == "no_role_grants", "\(bobOnAda)")
+        #expect(try await bind("roadmap", world.ada, "owner", in: world.tenant, token: world.adaToken).status == 200)
+        let known = try await bind("roadmap", world.bob, "owner", in: bobHome, token: world.bobHomeToken)
+        let unknown = try await bind("nowhere", world.bob, "owner", in: bobHome, token: world.bobHomeToken)
+        #expect(known.status == 200 && unknown.status == 200, "\(known.body) \(unknown.body)")
+        // Naming Ada's tenant from Bob's own is refused before anything is looked up: the same
+        // answer whether the board exists there or not.
+        let foreign = try await bind("roadmap", world.bob, "owner", in: world.tenant, token: world.bobHomeToken)
+        let foreignUnknown = try await bind("nowhere", world.bob, "owner", in: world.tenant, token: world.bobHomeToken)
+        #expect(foreign.status == 403 && foreignUnknown.status == 403)
+        #expect(try HTTP.object(foreign)["detail"] as? String == (try HTTP.object(foreignUnknown)["detail"] as? String))
+
+        // Carol owns "budget" and leaves; Bob, a plain member who may create boards, cannot take it.
+        let carol = String(try await world.cluster.addMember(to: TenantID(world.tenant)!, invitedBy: "user:\(world.ada)").dropFirst(5))
+        #expect(try await bind("budget", carol, "owner", in: world.tenant, token: world.adaToken).status == 200)
+        #expect(try await world.send("DELETE", "/v1/tenants/\(world.tenant)/members/\(carol)", token: world.adaToken).status == 200)
+        let roles = "/v1/tenants/\(world.tenant)/resources/boards/budget/roles"
+        #expect(
+            try await eventually(within: .seconds(10)) {
+                let bindings = try HTTP.object(try await world.send("GET", roles, token: world.adaToken))["bindings"] as? [[String: Any]] ?? []
+                return !bindings.contains { $0["principal"] as? String == "user:\(carol)" }
+            }
+        )
+        let taken = try await bind("budget", world.bob, "owner", in: world.tenant, token: world.bobToken)
+        #expect(taken.status == 403, "\(taken.body)")
+        #expect((try HTTP.object(taken)["detail"] as? String)?.contains("boards.share") == true, "\(taken.body)")
+        // A fresh board he may create; an admin may hand him the orphaned one.
+        #expect(try await bind("sketches", world.bob, "owner", in: world.tenant, token: world.bobToken).status == 200)
+        #expect(try await bind("budget", world.bob, "owner", in: world.tenant, token: world.adaToken).status == 200)
+    }
 }

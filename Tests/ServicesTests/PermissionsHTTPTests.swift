@@ -131,7 +131,10 @@ struct PermissionsHTTPTests {
         #expect(badToken.status == 400)
         let unknownRevision = try await Self.send(port, "GET", "\(base)/boards/x/roles", token: access, revision: "999999")
         #expect(unknownRevision.status == 400, "\(unknownRevision.body)")
-        #expect(try await TestPostgres.psql("SELECT count(*) FROM public.resource_homes", database: cluster.databases[.permissions]!) == "0")
+        #expect(
+            try await TestPostgres.psql("SELECT count(*) FROM \(TenantID(tenant)!.schemaName).resources", database: cluster.databases[.permissions]!)
+                == "0"
+        )
     }
 
     @Test("PERM-3: a configured, verified super-admin's token carries the flag; the bypass is answered and audited")

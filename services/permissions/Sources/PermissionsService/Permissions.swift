@@ -167,8 +167,10 @@ struct Permissions: Sendable {
                     throw RampartError.invalidArgument("name a resource, e.g. boards/<id>", field: "resource")
                 }
                 let holders = policy.resourceRoles[resource] ?? [:]
-                // An unclaimed resource is being created; a claimed one is shared by who may share it.
-                try requireCaller(call, may: holders.isEmpty ? "\(resource.type).create" : "\(resource.type).share", on: resource, policy: policy)
+                // A new resource is being created; an existing one is shared by who may share it,
+                // even when its last holder has left (then only tenant roles grant that).
+                let created = try await create(resource, in: schema, by: call.principal ?? "system:unknown", connection)
+                try requireCaller(call, may: created ? "\(resource.type).create" : "\(resource.type).share", on: resource, policy: policy)
                 // A user of another tenant is nobody here (PERM-5); a disabled member keeps what they
                 // hold, which can be taken away, but is given nothing new.
                 if role != nil, policy.members[user]?.isActive != true {
@@ -182,7 +184,6 @@ struct Permissions: Sendable {
                 if owners == [user], role != "owner" {
                     throw RampartError(.failedPrecondition, "the last owner of \(resource) cannot lose ownership: make someone else owner first")
                 }
-                try await claim(resource, for: tenant, connection)
                 var binds = PostgresBindings()
                 binds.append(resource.type)
                 binds.append(resource.id)
@@ -237,27 +238,26 @@ struct Permissions: Sendable {
         return reply
     }
 
-    /// The first binding of a resource makes it this tenant's for as long as the tenant lives; a
-    /// resource another tenant claimed is refused (PERM-5). A deleted tenant's claims pass to
-    /// the next claimant. Waits for a concurrent claim to settle.
-    private func claim(_ resource: Resource, for tenant: TenantID, _ connection: PostgresConnection) async throws {
+    /// Records `resource` in the tenant's schema unless it is there: whether this call made it.
+    /// A resource is the tenant's own (PERM-5): another tenant's board of the same ID is another
+    /// board, so no tenant can squat an ID or learn whether another tenant uses it. A concurrent
+    /// creation waits on the row and then finds it made.
+    private func create(_ resource: Resource, in schema: String, by principal: String, _ connection: PostgresConnection) async throws -> Bool {
+        var binds = PostgresBindings()
+        binds.append(resource.type)
+        binds.append(resource.id)
+        binds.append(principal)
         let rows = try await connection.query(
-            """
-            WITH claimed AS (
-                INSERT INTO public.resource_homes (resource_type, resource_id, tenant_id) VALUES (\(resource.type), \(resource.id), \(tenant.hex))
-                ON CONFLICT (resource_type, resource_id) DO UPDATE SET tenant_id = excluded.tenant_id, claimed_at = now()
-                    WHERE resource_homes.tenant_id IN (SELECT tenant_id FROM public.rampart_deleted_tenants)
-                RETURNING tenant_id
-            )
-            SELECT tenant_id FROM claimed
-            UNION ALL SELECT tenant_id FROM public.resource_homes
-                WHERE resource_type = \(resource.type) AND resource_id = \(resource.id) AND NOT EXISTS (SELECT 1 FROM claimed)
-            """,
+            PostgresQuery(
+                unsafeSQL: """
+                    INSERT INTO \(schema).resources (resource_type, resource_id, created_by) VALUES ($1, $2, $3)
+                    ON CONFLICT (resource_type, resource_id) DO NOTHING RETURNING 1
+                    """,
+                binds: binds
+            ),
             logger: logger
         )
-        for try await home in rows.decode(String.self) where home != tenant.hex {
-            throw RampartError(.permissionDenied, "\(resource) belongs to another tenant", details: ["field": "resource"])
-        }
+        return try await rows.collect().count == 1
     }
 
     // MARK: Tenant roles, mirrored from tenants

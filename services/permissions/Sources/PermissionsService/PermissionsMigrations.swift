@@ -3,9 +3,10 @@ import ServiceKit
 /// permissions' tables. Roles and what they grant are data in each tenant's schema (PERM-1), so
 /// a tenant's mapping can change without a release; the seed is the SPEC's default.
 enum PermissionsMigrations {
-    /// Which tenant a resource belongs to, claimed by its first role binding: a resource of
-    /// tenant A can never be bound in tenant B (PERM-5). And what each API key scope lets a key
-    /// do (KEY-2), the same for every tenant because auth's scope list is global.
+    /// What each API key scope lets a key do (KEY-2), the same for every tenant because auth's
+    /// scope list is global. `resource_homes` is no longer written: resources became per tenant
+    /// (tenant migration 2, which copies each tenant's claims from it). A later release drops it
+    /// once every schema has run that migration.
     static let global = """
         CREATE TABLE resource_homes (
             resource_type text NOT NULL,
@@ -91,8 +92,39 @@ enum PermissionsMigrations {
         INSERT INTO tenant_facts DEFAULT VALUES;
         """
 
+    /// A resource is identified by its tenant and its ID (issue 26, finding 12): a global,
+    /// first-come claim let one tenant squat IDs another would use, and told it whether another
+    /// tenant had. The row outlives the resource's bindings, so a resource whose last holder left
+    /// is still known to exist: binding it again takes `<type>.share`, not `<type>.create`.
+    static let resources = """
+        CREATE TABLE resources (
+            resource_type text NOT NULL,
+            resource_id   text NOT NULL,
+            created_by    text NOT NULL,
+            created_at    timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (resource_type, resource_id)
+        );
+        INSERT INTO resources (resource_type, resource_id, created_by)
+            SELECT DISTINCT ON (resource_type, resource_id) resource_type, resource_id, granted_by FROM resource_roles
+            ORDER BY resource_type, resource_id, granted_at;
+        -- This tenant's claims of the global table, bound or not. current_schema() is t_<tenant>.
+        DO $$
+        BEGIN
+            IF to_regclass('public.resource_homes') IS NOT NULL THEN
+                INSERT INTO resources (resource_type, resource_id, created_by, created_at)
+                    SELECT resource_type, resource_id, 'system:migration', claimed_at FROM public.resource_homes
+                    WHERE tenant_id = substr(current_schema(), 3)
+                ON CONFLICT (resource_type, resource_id) DO NOTHING;
+            END IF;
+        END
+        $$;
+        """
+
     static let set = MigrationSet(
         global: [Migration(version: 1, name: "resource homes and API key scopes", sql: global)],
-        tenant: [Migration(version: 1, name: "roles, members, resource roles, revision, reviews", sql: tenant)]
+        tenant: [
+            Migration(version: 1, name: "roles, members, resource roles, revision, reviews", sql: tenant),
+            Migration(version: 2, name: "resources per tenant", sql: resources),
+        ]
     )
 }
