@@ -117,6 +117,30 @@ struct SignupCheckTests {
         #expect(try claim("janedoe@googlemail.com") == "janedoe@gmail.com")
         #expect(try claim("jane+x@outlook.com") == "jane@outlook.com")
         #expect(try claim("jane.doe@outlook.com") != "janedoe@outlook.com")
+        // A company's subdomains share its claim (issue 26, finding 13); a country's second
+        // level and a hosting platform are suffixes, not one company.
+        #expect(try claim("eve@eu.acme.example") == "acme.example")
+        #expect(try claim("eve@mail.eu.acme.com") == "acme.com")
+        #expect(try claim("eve@acme.co.uk") == "acme.co.uk")
+        #expect(try claim("eve@sales.acme.co.uk") == "acme.co.uk")
+        #expect(try claim("eve@acme.com.au") == "acme.com.au")
+        #expect(try claim("eve@team.acme.github.io") == "acme.github.io")
+    }
+
+    @Test("registrable domains follow the Public Suffix List's rules: suffixes, wildcards, exceptions, the default rule")
+    func publicSuffixRules() {
+        let list = PublicSuffixes(rules: PublicSuffixes.parseList("// comment\n\nco.uk\n*.ck\n!www.ck  trailing words\ngithub.io\n"))
+        let cases: [(String, String)] = [
+            ("example.com", "example.com"), ("a.b.example.com", "example.com"), ("EXAMPLE.com.", "example.com"),
+            ("acme.co.uk", "acme.co.uk"), ("x.y.acme.co.uk", "acme.co.uk"), ("co.uk", "co.uk"), ("uk", "uk"),
+            ("a.b.ck", "a.b.ck"), ("c.a.b.ck", "a.b.ck"), ("www.ck", "www.ck"), ("a.www.ck", "www.ck"),
+            ("me.github.io", "me.github.io"), ("docs.me.github.io", "me.github.io"), ("github.io", "github.io"),
+        ]
+        for (domain, registrable) in cases {
+            #expect(list.registrableDomain(domain) == registrable, "\(domain)")
+        }
+        #expect(PublicSuffixes.common.registrableDomain("city.kawasaki.jp") == "city.kawasaki.jp")
+        #expect(PublicSuffixes.common.registrableDomain("shop.acme.kawasaki.jp") == "shop.acme.kawasaki.jp")
     }
 
     @Test("email addresses: what sign-up accepts")

@@ -306,6 +306,8 @@ struct SignupTests {
         _ = try await cluster.register(email: "alice@globex.example", ip: "198.51.100.2")
         let conflict = await expectError(.conflict) { _ = try await cluster.register(email: "bob@GLOBEX.example", ip: "198.51.100.3") }
         #expect(conflict?.message.contains("globex.example") == true)
+        // A subdomain is the same company (issue 26, finding 13).
+        await expectError(.conflict) { _ = try await cluster.register(email: "dave@eu.globex.example", ip: "198.51.100.6") }
         // A paid plan on the same domain is fine.
         _ = try await cluster.register(email: "carol@globex.example", plan: "pro", ip: "198.51.100.3")
         // Free mail: per mailbox, with gmail's dots and +tags folded.

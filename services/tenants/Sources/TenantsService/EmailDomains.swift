@@ -41,10 +41,12 @@ public struct EmailDomains: Sendable {
     static let dotInsensitive: Set<String> = ["gmail.com", "googlemail.com"]
 
     public let disposable: Set<String>
+    public let publicSuffixes: PublicSuffixes
 
     /// `extraDisposable`: the configured list file's domains, added to the built-in ones.
-    public init(extraDisposable: Set<String> = []) {
+    public init(extraDisposable: Set<String> = [], publicSuffixes: PublicSuffixes = .common) {
         disposable = Self.builtInDisposable.union(extraDisposable.map { $0.lowercased() })
+        self.publicSuffixes = publicSuffixes
     }
 
     /// Reads a list file: one domain per line, `#` comments and blank lines ignored.
@@ -67,11 +69,11 @@ public struct EmailDomains: Sendable {
         Self.suffixes(of: domain).contains { Self.freeMail.contains($0) }
     }
 
-    /// What one Starter tenant is held against: the domain for a company's own domain, the
-    /// mailbox for a free mail address, so `Jane.Doe+x@gmail.com` and `janedoe@gmail.com`
-    /// hold the same claim.
+    /// What one Starter tenant is held against: the registrable domain for a company's own
+    /// domain (`eu.acme.com` holds `acme.com`'s), the mailbox for a free mail address, so
+    /// `Jane.Doe+x@gmail.com` and `janedoe@gmail.com` hold the same claim.
     public func starterClaim(_ email: EmailAddress) -> String {
-        guard isFreeMail(email.domain) else { return email.domain }
+        guard isFreeMail(email.domain) else { return publicSuffixes.registrableDomain(email.domain) }
         var local = String(email.localPart.split(separator: "+", maxSplits: 1, omittingEmptySubsequences: false)[0])
         if Self.dotInsensitive.contains(email.domain) { local.removeAll { $0 == "." } }
         let domain = email.domain == "googlemail.com" ? "gmail.com" : email.domain
