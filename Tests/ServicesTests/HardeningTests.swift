@@ -6,6 +6,7 @@ import ServiceKit
 import SodiumKit
 import TestSupport
 import Testing
+import TokenKit
 
 /// Issue 26, the security review's findings, each attacked through the gateway as the review
 /// describes it. (The SSRF ranges it added are in WebhookGuardTests.)
@@ -44,8 +45,11 @@ struct HardeningTests {
         let world = try await GatewayRoutesTests.world(rateLimitSettings: TenantsCluster.liftedSignInLimits())
         defer { Task { await world.cluster.stop() } }
         func requestReset() async throws -> String {
-            #expect(try await HTTP.send(world.port, "POST", "/v1/auth/password/reset/request", #"{"email":"ada@lovelace.example"}"#).status == 200)
-            return try #require(try await world.cluster.mails(from: .auth).last { $0.template == "password_reset" }).token
+            try await world.cluster.resetMail(to: "ada@lovelace.example") { () async throws in
+                #expect(
+                    try await HTTP.send(world.port, "POST", "/v1/auth/password/reset/request", #"{"email":"ada@lovelace.example"}"#).status == 200
+                )
+            }.token
         }
         func confirm(_ token: String, _ password: String) async throws -> Int {
             try await HTTP.send(world.port, "POST", "/v1/auth/password/reset/confirm", #"{"token":"\#(token)","new_password":"\#(password)"}"#).status
@@ -455,8 +459,9 @@ struct HardeningTests {
         #expect(locks.map { $0.details["locks"] ?? "" } == ["1", "2"] && locks.last?.details["locked_seconds"] == "4", "\(locks.map(\.details))")
 
         // The owner resets the password (whoever guessed had it) and is back in at once.
-        #expect(try await HTTP.send(world.port, "POST", "/v1/auth/password/reset/request", #"{"email":"ada@lovelace.example"}"#).status == 200)
-        let reset = try #require(try await world.cluster.mails(from: .auth).last { $0.template == "password_reset" }).token
+        let reset = try await world.cluster.resetMail(to: "ada@lovelace.example") { () async throws in
+            #expect(try await HTTP.send(world.port, "POST", "/v1/auth/password/reset/request", #"{"email":"ada@lovelace.example"}"#).status == 200)
+        }.token
         let newPassword = "Correct-h0rse-battery!"
         #expect(
             try await HTTP.send(world.port, "POST", "/v1/auth/password/reset/confirm", #"{"token":"\#(reset)","new_password":"\#(newPassword)"}"#)
@@ -593,5 +598,94 @@ struct HardeningTests {
         // A fresh board he may create; an admin may hand him the orphaned one.
         #expect(try await bind("sketches", world.bob, "owner", in: world.tenant, token: world.bobToken).status == 200)
         #expect(try await bind("budget", world.bob, "owner", in: world.tenant, token: world.adaToken).status == 200)
+    }
+
+    @Test("an admin who rotates a member's API key gets a key that acts as the admin, never one that speaks for the member")
+    func rotationByAdmin() async throws {
+        let world = try await GatewayRoutesTests.world()
+        defer { Task { await world.cluster.stop() } }
+        let keys = "/v1/tenants/\(world.tenant)/api-keys"
+        let created = try await world.send("POST", keys, #"{"name":"Bob's reports","scopes":["boards:read"]}"#, token: world.bobToken)
+        #expect(created.status == 201, "\(created.body)")
+        let old = try #require(try HTTP.object(created)["key"] as? String)
+        let id = try #require((try HTTP.object(created)["api_key"] as? [String: Any])?["api_key_id"] as? String)
+
+        let rotated = try await world.send("POST", "\(keys)/\(id)/rotate", #"{"grace_seconds":600}"#, token: world.adaToken)
+        #expect(rotated.status == 201, "\(rotated.body)")
+        let successor = try #require(try HTTP.object(rotated)["key"] as? String)
+        #expect((try HTTP.object(rotated)["api_key"] as? [String: Any])?["created_by"] as? String == world.ada)
+        func creator(_ key: String) async throws -> String? {
+            try HTTP.object(try await world.send("GET", "/v1/auth/whoami", token: key))["created_by"] as? String
+        }
+        #expect(try await creator(successor) == world.ada)
+        #expect(try await creator(old) == world.bob, "the old key stays Bob's for its grace period")
+
+        // Bob leaves: his key ends with him; the one Ada holds now is hers and goes on.
+        #expect(try await world.send("DELETE", "/v1/tenants/\(world.tenant)/members/\(world.bob)", token: world.adaToken).status == 200)
+        #expect(
+            try await eventually(within: .seconds(10)) {
+                try await world.send("GET", "/v1/auth/whoami", token: old).status == 401
+            }
+        )
+        #expect(try await world.send("GET", "/v1/auth/whoami", token: successor).status == 200)
+    }
+
+    @Test("a revocation applies from the moment a gateway receives it, whatever auth's clock says, and outlives the most leeway a gateway may give")
+    func revocationClock() async throws {
+        let world = try await GatewayRoutesTests.world()
+        defer { Task { await world.cluster.stop() } }
+        let login = try await HTTP.send(world.port, "POST", "/v1/auth/login", #"{"email":"ada@lovelace.example","password":"\#(HTTP.password)"}"#)
+        let access = try #require(try HTTP.object(login)["access_token"] as? String)
+        let session = try #require(try HTTP.object(try await world.send("GET", "/v1/auth/whoami", token: access))["session_id"] as? String)
+
+        // auth's clock runs ten minutes ahead of this gateway's: its revocation is still in force here.
+        var revocation = Rampart_V1_Revocation()
+        revocation.kind = .session
+        revocation.tenantID = world.tenant
+        revocation.id = session
+        revocation.userID = world.ada
+        revocation.reason = "logout"
+        revocation.occurredAtMs = WallClock.milliseconds() + 600_000
+        revocation.effectiveAtMs = revocation.occurredAtMs
+        revocation.untilMs = revocation.occurredAtMs + 1_500_000
+        let bucket = try await world.cluster.client.jetStream().keyValue(Subjects.Auth.revocationsBucket)
+        _ = try await bucket.put(
+            Subjects.Auth.revocationKey(.session, tenant: TenantID(world.tenant)!, id: session),
+            try revocation.serializedBytes()
+        )
+        #expect(
+            try await eventually(within: .seconds(5)) {
+                try await world.send("GET", "/v1/auth/whoami", token: access).status == 401
+            }
+        )
+
+        // auth keeps a revocation past the token's life plus the most leeway any gateway may have.
+        #expect(try await world.send("POST", "/v1/auth/logout", token: world.adaToken).status == 204)
+        let recorded = try #require(try await world.cluster.revocations().first { $0.reason == "logout" && $0.id != session })
+        let kept = (recorded.untilMs - recorded.occurredAtMs) / 1000
+        #expect(kept >= Int64(TenantsCluster.testAuthSettings.accessTokenSeconds + AccessTokenVerifier.maximumLeewaySeconds), "\(kept)")
+    }
+
+    @Test("a reset request for a known address waits on nothing an unknown one does not: the link is written and mailed after the answer")
+    func resetRequestTiming() async throws {
+        let world = try await GatewayRoutesTests.world()
+        defer { Task { await world.cluster.stop() } }
+        let database = try #require(world.cluster.databases[.auth])
+        let lockHeld = """
+            SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+            WHERE c.relname = 'account_tokens' AND l.mode = 'ExclusiveLock' AND l.granted
+            """
+        // The token table held for five seconds: an answer that wrote the link would wait them out.
+        let holder = Task {
+            try await TestPostgres.psql("BEGIN; LOCK TABLE account_tokens IN EXCLUSIVE MODE; SELECT pg_sleep(5); COMMIT;", database: database)
+        }
+        #expect(try await eventually(within: .seconds(5)) { try await TestPostgres.psql(lockHeld, database: database) == "1" })
+        let reset = try await world.cluster.resetMail(to: "ada@lovelace.example") { () async throws in
+            let answered = try await HTTP.send(world.port, "POST", "/v1/auth/password/reset/request", #"{"email":"ada@lovelace.example"}"#)
+            #expect(answered.status == 200, "\(answered.body)")
+            #expect(try await TestPostgres.psql(lockHeld, database: database) == "1", "the answer waited for the link's write")
+        }
+        _ = try await holder.value
+        #expect(!reset.token.isEmpty, "the link still goes out once the table is free")
     }
 }

@@ -124,6 +124,9 @@ public struct AccessTokenSigner: Sendable {
 /// by `kid`, the issuer ours, and the time inside [iat - leeway, exp + leeway].
 public struct AccessTokenVerifier: Sendable {
     public static let maximumTokenBytes = 4096
+    /// The most clock leeway a verifier may be given: auth keeps each revocation this long past
+    /// the last token it concerns could expire, so no verifier accepts a revoked token longer.
+    public static let maximumLeewaySeconds = 300
 
     public let issuer: String
     public let publicKeys: [String: [UInt8]]

@@ -131,7 +131,7 @@ extension Sessions {
         try await requireVerifiedEmail(user, for: "Rotating an API key")
         let schema = quotedSchema(tenant)
         let made = try await insertAPIKey(tenant: tenant) { connection, key in
-            let creator = try await lockManageableKey(id, by: user, role: role, schema: schema, on: connection)
+            _ = try await lockManageableKey(id, by: user, role: role, schema: schema, on: connection)
             var binds = PostgresBindings()
             binds.append(id)
             let rows = try await connection.query(
@@ -146,7 +146,10 @@ extension Sessions {
             )
             for try await (name, scopes, rate, lifetime, replaced) in rows.decode((String, [String], Int, Double?, Bool).self) {
                 guard !replaced else { throw RampartError(.failedPrecondition, "this key was rotated already: rotate its successor") }
-                return (name, scopes, rate, creator, lifetime)
+                // The new key is the rotator's, whose secret it is now (issue 26, finding 13): an
+                // admin rotating a member's key gets a key that acts as the admin, bounded by the
+                // admin's roles, never one that speaks for the member (or an owner) they rotated.
+                return (name, scopes, rate, user, lifetime)
             }
             throw RampartError(.notFound, "no such API key")
         } after: { connection, successor in

@@ -4,7 +4,9 @@ import NIOCore
 import PostgresNIO
 import RampartModels
 import ServiceKit
+import ServiceLifecycle
 import SodiumKit
+import Synchronization
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -78,6 +80,72 @@ struct AccountLinks: Sendable {
     }
 }
 
+/// Reset links leave after the answer (issue 26, finding 13): a reset request does the same
+/// work for a known and an unknown address (its checks, the per-address limit, one lookup), so
+/// the time it takes tells nobody which addresses have accounts; the token's write and the
+/// mail's publish happen here, in `ResetMailSender`. Bounded: past `capacity` waiting, a request
+/// is dropped and logged (the per-address limit makes that a flood, not a person).
+final class ResetMailQueue: Sendable {
+    static let capacity = 1024
+    /// A link that fails this many times (its user gone, say) is given up, logged.
+    static let attempts = 5
+    private let waiting = Mutex<[(user: UUID, email: String, failures: Int)]>([])
+    fileprivate let wake = WakeSignal()
+
+    init() {}
+
+    func enqueue(user: UUID, email: String, failures: Int = 0, logger: Logger) {
+        guard failures < Self.attempts else {
+            logger.error("reset mail given up after \(failures) failures", metadata: ["user": "\(user)"])
+            return
+        }
+        let queued = waiting.withLock { waiting in
+            guard waiting.count < Self.capacity else { return false }
+            waiting.append((user, email, failures))
+            return true
+        }
+        if queued { wake.signal() } else { logger.warning("reset mail dropped: the queue is full", metadata: ["user": "\(user)"]) }
+    }
+
+    fileprivate func takeAll() -> [(user: UUID, email: String, failures: Int)] {
+        waiting.withLock { waiting in
+            defer { waiting.removeAll() }
+            return waiting
+        }
+    }
+}
+
+/// Sends what `ResetMailQueue` holds, until shutdown; a link that cannot be sent now (NATS or
+/// the database away) is tried again.
+struct ResetMailSender: Service {
+    let queue: ResetMailQueue
+    let links: AccountLinks
+    let health: HealthChecks
+    let logger: Logger
+
+    func run() async throws {
+        await repeatUntilShutdown("reset mails", logger: logger) {
+            await health.waitUntilStarted()
+            while !Task.isCancelled {
+                await queue.wake.wait(upTo: .seconds(5))
+                let batch = queue.takeAll()
+                for (index, mail) in batch.enumerated() {
+                    do {
+                        try await links.send(.passwordReset, user: mail.user, email: mail.email)
+                    } catch {
+                        // Back in line, this one and the rest of the batch, before the retry's pause.
+                        queue.enqueue(user: mail.user, email: mail.email, failures: mail.failures + 1, logger: logger)
+                        for later in batch[(index + 1)...] {
+                            queue.enqueue(user: later.user, email: later.email, failures: later.failures, logger: logger)
+                        }
+                        throw error
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// AUTH-11: a link that reached the address (verification, reset, invitation) proves the
 /// mailbox: the address becomes verified, and tenants holds the Starter claims of the tenants
 /// the user registered for good. tenants first, inside the caller's transaction: when it cannot
@@ -146,7 +214,7 @@ extension Sessions {
         }
         if let ip = call.clientIP { try await limit("login", key: ip, call: call) }
         if let user = try await findUser(email), user.status == "active" {
-            try await links.send(.passwordReset, user: user.id, email: email.description)
+            resetMails.enqueue(user: user.id, email: email.description, logger: logger)
         }
         return Rampart_V1_RequestPasswordResetReply()
     }

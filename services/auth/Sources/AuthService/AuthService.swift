@@ -19,6 +19,8 @@ import Foundation
 /// admin's reset, the tenant's MFA requirement). SSO follows.
 public enum AuthService {
     public static func descriptor(settings: AuthSettings = AuthSettings()) -> ServiceDescriptor {
+        // Reset requests queue their mail for `ResetMailSender`, one per service instance.
+        let resetMails = ResetMailQueue()
         @Sendable func links(_ context: ServiceContext) throws -> AccountLinks {
             guard let database = context.database else { throw RampartError(.internal, "auth has no database") }
             return AccountLinks(
@@ -65,6 +67,7 @@ public enum AuthService {
                 jetStream: jetStream,
                 audit: AuditPublisher(jetStream: jetStream, service: .auth, logger: context.logger),
                 links: try links(context),
+                resetMails: resetMails,
                 notices: SecurityNotices(database: database, jetStream: jetStream, logger: context.logger),
                 logger: context.logger
             )
@@ -194,6 +197,7 @@ public enum AuthService {
                     AbandonedRegistrations(registration: try registration(context, try hasher.get()), health: context.health, logger: context.logger),
                     KeyRotation(keys: try signingKeys(context), health: context.health, logger: context.logger),
                     DisabledMembers(sessions: try sessions(context, try hasher.get()), health: context.health),
+                    ResetMailSender(queue: resetMails, links: try links(context), health: context.health, logger: context.logger),
                 ]
             }
         )

@@ -2,6 +2,7 @@ import NIOCore
 import RampartModels
 import ServiceKit
 import SodiumKit
+import TokenKit
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -93,8 +94,9 @@ public struct AuthSettings: Sendable {
     /// How long a replaced signing key keeps verifying: every token it signed, plus a margin.
     var signingKeyOverlapSeconds: Int { accessTokenSeconds + 3600 }
     /// How long a revocation stays in the gateways' set: past the last access token's expiry
-    /// (with the verifiers' leeway), and past any gateway's API key cache.
-    var revocationSeconds: Int { accessTokenSeconds + 120 }
+    /// with the most leeway a gateway may be given (issue 26, finding 13), which is also longer
+    /// than any gateway's API key cache (at most 60 s).
+    var revocationSeconds: Int { accessTokenSeconds + AccessTokenVerifier.maximumLeewaySeconds + 60 }
 
     public enum HashName: String, CaseIterable, Sendable {
         case bcrypt, argon2id

@@ -27,6 +27,7 @@ struct Sessions: Sendable {
     let jetStream: JetStream
     let audit: AuditPublisher
     let links: AccountLinks
+    let resetMails: ResetMailQueue
     let notices: SecurityNotices
     let logger: Logger
 

@@ -96,11 +96,15 @@ final class RevocationList: Service, Sendable {
         return entry.from <= now && now < entry.until
     }
 
-    func apply(_ entry: KeyValueEntry) {
+    /// Takes a revocation in from the moment it is received (`now`), whatever auth's clock said:
+    /// a gateway whose clock is behind auth's must not let a revoked credential through until
+    /// it catches up (issue 26, finding 13). A delayed one (a rotated key's grace) takes effect
+    /// after its delay counted from receipt, or at auth's time if that comes first.
+    func apply(_ entry: KeyValueEntry, now: Int64 = WallClock.milliseconds()) {
         guard entry.operation == .put, let revocation = try? Rampart_V1_Revocation(serializedBytes: entry.value) else { return }
-        let now = WallClock.milliseconds()
         entries.withLock { entries in
-            let from = max(revocation.occurredAtMs, revocation.effectiveAtMs)
+            let delay = max(0, revocation.effectiveAtMs - revocation.occurredAtMs)
+            let from = min(max(revocation.occurredAtMs, revocation.effectiveAtMs), now + delay)
             // The earliest effect wins: a key revoked outright stays revoked whatever its rotation said.
             let held = entries[entry.key]
             entries[entry.key] = (min(held?.from ?? from, from), max(held?.until ?? 0, revocation.untilMs))

@@ -5,6 +5,7 @@ import RampartModels
 import RateLimitKit
 import ServiceKit
 import ServiceLifecycle
+import TokenKit
 
 /// The only public REST surface (SPEC section 10): the routes of SPEC section 14 on the public
 /// listener (8080 by default; TLS when a certificate is configured, with plain HTTP redirected),
@@ -228,7 +229,7 @@ public struct GatewaySettings: Sendable {
         }
         self.init(
             issuer: reader.string("gateway.token-issuer", default: "rampart"),
-            clockLeewaySeconds: reader.int("gateway.clock-leeway-seconds", default: 30, range: 0...300),
+            clockLeewaySeconds: reader.int("gateway.clock-leeway-seconds", default: 30, range: 0...AccessTokenVerifier.maximumLeewaySeconds),
             apiKeyCacheSeconds: reader.int("gateway.api-key-cache-seconds", default: 30, range: 1...60),
             trustedProxies: reader.networks("gateway.trusted-proxies"),
             securityContact: contact,
