@@ -199,6 +199,51 @@ struct NATSPermissionsTests {
         #expect(try await stored.fetch(batch: 5, timeout: .seconds(2)).map(\.payload) == [[3], [4]])
     }
 
+    @Test(
+        "audit's published checkpoints (issue 26, finding 14): audit appends and reads the last per chain, and nobody deletes, purges or reshapes them"
+    )
+    func publishedCheckpoints() async throws {
+        let server = try await NATSServer.startShipped()
+        let connection = try await connect(server, as: "audit")
+        let audit = try connection.jetStream(timeout: .seconds(2))
+        let stream = JetStream.StreamConfiguration(
+            name: "RAMPART_AUDIT_CHECKPOINTS",
+            subjects: ["rampart.audit_checkpoints.*"],
+            storage: .memory,
+            maxMessagesPerSubject: 16,
+            appendOnly: true
+        )
+        try await audit.ensureStream(stream)
+        try await audit.ensureStream(stream)  // again at the next start: the same stream, no change
+        _ = try await audit.publish([1], to: "rampart.audit_checkpoints.platform")
+        _ = try await audit.publish([2], to: "rampart.audit_checkpoints.platform")
+        #expect(try await audit.lastMessage(stream: "RAMPART_AUDIT_CHECKPOINTS", subject: "rampart.audit_checkpoints.platform")?.payload == [2])
+        #expect(try await audit.lastMessage(stream: "RAMPART_AUDIT_CHECKPOINTS", subject: "rampart.audit_checkpoints.other") == nil)
+
+        // audit's credential may not loosen the stream, nor delete from it; nor may an operator's.
+        var loosened = stream
+        loosened.appendOnly = false
+        await #expect(throws: NATSError.self) { try await audit.ensureStream(loosened) }
+        await #expect(throws: NATSError.self) { try await audit.deleteStream("RAMPART_AUDIT_CHECKPOINTS") }
+        let operatorConnection = try await connect(server, as: NATSServer.testUser)
+        for caller in [connection, operatorConnection] {
+            for (subject, body) in [
+                ("$JS.API.STREAM.MSG.DELETE.RAMPART_AUDIT_CHECKPOINTS", #"{"seq":2}"#),
+                ("$JS.API.STREAM.PURGE.RAMPART_AUDIT_CHECKPOINTS", "{}"),
+            ] {
+                let refused: Bool
+                do {
+                    let reply = try await caller.request(Array(body.utf8), to: subject, timeout: .seconds(1))
+                    refused = String(decoding: reply.payload, as: UTF8.self).contains("\"error\"")
+                } catch {
+                    refused = true
+                }
+                #expect(refused, "\(subject)")
+            }
+        }
+        #expect(try await audit.lastMessage(stream: "RAMPART_AUDIT_CHECKPOINTS", subject: "rampart.audit_checkpoints.platform")?.payload == [2])
+    }
+
     @Test("a wrong password or an unknown user is refused")
     func authentication() async throws {
         let server = try await NATSServer.startShipped()

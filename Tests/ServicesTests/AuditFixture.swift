@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NATSKit
 import RampartModels
 import ServiceKit
 import SodiumKit
@@ -17,7 +18,9 @@ struct AuditFixture {
     var chain: AuditStore.Chain { .tenant(tenant) }
     var publicKeys: [String: [UInt8]] { [store.settings.signingKeyID: store.settings.signingKey.publicKey] }
 
-    static func start(checkpointEvents: Int = 1000) async throws -> AuditFixture {
+    /// `publishing`: checkpoints are published to JetStream too (the shared test server), as
+    /// the service does.
+    static func start(checkpointEvents: Int = 1000, publishing: Bool = false) async throws -> AuditFixture {
         let name = try await TestPostgres.createDatabase(prefix: "rampart_audit")
         let database = try Database(
             .init(host: TestPostgres.server.host, port: TestPostgres.server.port, user: name, password: name, database: name),
@@ -28,7 +31,17 @@ struct AuditFixture {
         let tenant = TenantID.random()
         try await database.provision(tenant, AuditMigrations.set)
         let settings = AuditSettings(signingKey: .generate(), checkpointEvents: checkpointEvents)
-        return AuditFixture(store: AuditStore(database: database, settings: settings, logger: quietLogger()), tenant: tenant, database: name)
+        var store = AuditStore(database: database, settings: settings, logger: quietLogger())
+        if publishing {
+            let connection = try await NATSConnection.connect(
+                NATSConfiguration(servers: [try await TestNATS.url()], name: "audit"),
+                logger: quietLogger()
+            )
+            let jetStream = try connection.jetStream()
+            try await jetStream.ensureStream(PublishedCheckpoints.stream)
+            store.published = PublishedCheckpoints(jetStream: jetStream)
+        }
+        return AuditFixture(store: store, tenant: tenant, database: name)
     }
 
     /// Events `indices`, a minute apart, each changed by `configure`.

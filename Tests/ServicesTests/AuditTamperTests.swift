@@ -142,6 +142,35 @@ struct AuditSettingsTests {
         return (settings, reader.problems)
     }
 
+    @Test(
+        "issue 26, finding 14: the newest events cut with their checkpoints and the head set back are named, online and offline, by the published checkpoint"
+    )
+    func tailTruncation() async throws {
+        let fixture = try await AuditFixture.start(checkpointEvents: 5, publishing: true)
+        for batch in [1...5, 6...10, 11...15, 16...20] { try await fixture.store.append(fixture.events(batch), to: fixture.chain) }
+        #expect(try await fixture.store.publishLatestCheckpoint(fixture.chain, published: nil) == 20)
+        #expect(try await fixture.store.publishLatestCheckpoint(fixture.chain, published: 20) == 20, "published once")
+        #expect(try await fixture.store.verify(fixture.chain).isValid)
+        #expect(fixture.verifyOffline(try await fixture.export(.jsonl).bytes).isValid)
+
+        // Someone who can write audit's database removes the last five events, their checkpoints,
+        // and sets the head back: the chain left behind is whole and signed.
+        try await fixture.tamper(
+            """
+            DELETE FROM audit_events WHERE position > 15; DELETE FROM audit_checkpoints WHERE position > 15;
+            UPDATE audit_chain_head SET position = 15, hash = (SELECT hash FROM audit_events WHERE position = 15);
+            """
+        )
+        var databaseAlone = fixture.store
+        databaseAlone.published = nil
+        #expect(try await databaseAlone.verify(fixture.chain).isValid, "without the published copy, the cut goes unseen")
+        let verdict = try await fixture.store.verify(fixture.chain)
+        #expect(verdict.firstBadPosition == 16, "\(verdict)")
+        #expect(verdict.problem == "events missing: a checkpoint signed position 20", "\(verdict)")
+        let offline = fixture.verifyOffline(try await fixture.export(.jsonl).bytes)
+        #expect(offline.firstBadPosition == 16 && offline.problem == verdict.problem, "\(offline)")
+    }
+
     @Test("a signing key and earlier verifying keys are read; anything else is a problem")
     func keys() throws {
         let seed = randomBytes(32)

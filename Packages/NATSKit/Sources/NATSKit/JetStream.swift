@@ -166,6 +166,11 @@ public final class JetStream: Sendable {
         /// Window within which a repeated message ID is dropped as a duplicate.
         public var duplicateWindow: Duration
         public var maxMessageSize: Int32
+        /// 0: no limit. Past it, the subject's oldest message goes.
+        public var maxMessagesPerSubject: Int64
+        /// No single message may be deleted, nor the stream purged, through the API: what it
+        /// holds goes only by its limits (an append-only record).
+        public var appendOnly: Bool
 
         public init(
             name: String,
@@ -175,7 +180,9 @@ public final class JetStream: Sendable {
             replicas: Int? = nil,
             maxAge: Duration = .zero,
             duplicateWindow: Duration = .seconds(120),
-            maxMessageSize: Int32 = 1 << 20
+            maxMessageSize: Int32 = 1 << 20,
+            maxMessagesPerSubject: Int64 = 0,
+            appendOnly: Bool = false
         ) {
             self.name = name
             self.subjects = subjects
@@ -185,6 +192,8 @@ public final class JetStream: Sendable {
             self.maxAge = maxAge
             self.duplicateWindow = duplicateWindow
             self.maxMessageSize = maxMessageSize
+            self.maxMessagesPerSubject = maxMessagesPerSubject
+            self.appendOnly = appendOnly
         }
     }
 
@@ -217,6 +226,9 @@ public final class JetStream: Sendable {
                 config.MaxAge = configuration.maxAge.nanoseconds
                 config.Duplicates = configuration.duplicateWindow.nanoseconds
                 config.MaxMsgSize = configuration.maxMessageSize
+                if configuration.maxMessagesPerSubject > 0 { config.MaxMsgsPerSubject = configuration.maxMessagesPerSubject }
+                config.DenyDelete = configuration.appendOnly
+                config.DenyPurge = configuration.appendOnly
                 var errorCode = jsErrCode(0)
                 let status = js_AddStream(nil, context.raw, &config, nil, &errorCode)
                 if status == NATS_OK { return }
@@ -240,6 +252,20 @@ public final class JetStream: Sendable {
             var errorCode = jsErrCode(0)
             try check(js_GetStreamInfo(&info, context.raw, name, nil, &errorCode), errorCode, "find stream \(name)")
             jsStreamInfo_Destroy(info)
+        }
+    }
+
+    /// The newest message of `stream` on `subject`, nil when there is none.
+    public func lastMessage(stream: String, subject: String) async throws -> NATSMessage? {
+        let context = self.context
+        return try await Blocking.run {
+            var message: OpaquePointer?
+            var errorCode = jsErrCode(0)
+            let status = js_GetLastMsg(&message, context.raw, stream, subject, nil, &errorCode)
+            if status == NATS_NOT_FOUND { return nil }
+            try check(status, errorCode, "get the last message of \(stream) on \(subject)")
+            defer { natsMsg_Destroy(message) }
+            return message.map { NATSMessage(copying: $0) }
         }
     }
 

@@ -213,6 +213,16 @@ public enum Subjects {
         "\(auditPrefix).\(tenant?.hex ?? "platform").*"
     }
 
+    /// JetStream stream where audit publishes each chain's signed checkpoints as well as storing
+    /// them: a copy that whoever can write audit's database cannot cut (issue 26, finding 14).
+    public static let auditCheckpointsStream = "RAMPART_AUDIT_CHECKPOINTS"
+    public static let auditCheckpointsPrefix = "rampart.audit_checkpoints"
+
+    /// Where the checkpoints of one tenant's chain (or the platform's) are published.
+    public static func auditCheckpoints(tenant: TenantID?) -> String {
+        "\(auditCheckpointsPrefix).\(tenant?.hex ?? "platform")"
+    }
+
     /// Every audit event: the stream's subjects and the filter of those who follow them all.
     /// The wider `>` (not `*.*`) keeps the stream's and its consumers' configuration as it was
     /// before the publisher's name was added, so a deployment's update changes neither.

@@ -31,7 +31,10 @@ extension AuditStore {
         var filter = try AuditQueryFilter(request.filter)
         let isFirst = request.cursor.isEmpty
         let (after, upTo): (Int64, Int64)
+        // Read before the head, so it cannot name a head this export does not reach.
+        var publishedHead = PublishedHead.none
         if isFirst {
+            if format == .jsonl && filter.isEmpty { publishedHead = try await self.publishedHead(chain, settings.signatures) }
             after = 0
             upTo = try await head(chain).position
         } else {
@@ -71,6 +74,8 @@ extension AuditStore {
             default:
                 output += AuditJSONL.header(chain: chain, upTo: upTo, filtered: !verifiable, exportedAt: WallClock.milliseconds())
                 if verifiable, let cut = try await latestCut(chain) { output += AuditJSONL.line(cut) }
+                // The newest published checkpoint, for the offline verifier to reach (finding 14).
+                if verifiable, case .signed(let published) = publishedHead { output += AuditJSONL.line(published) }
             }
         }
         // The checkpoints this chunk can reach, each written after the event it signs.

@@ -203,3 +203,11 @@ private struct ExportLine: Decodable {
         }
     }
 }
+
+extension AuditJSONL {
+    /// A checkpoint line (as published to JetStream, or exported) read back; nil when it is not one.
+    static func checkpoint(_ line: [UInt8]) -> StoredCheckpoint? {
+        let trimmed = line.last == UInt8(ascii: "\n") ? Array(line.dropLast()) : line
+        return (try? JSONDecoder().decode(ExportLine.self, from: Data(trimmed)))?.checkpoint?.checkpoint
+    }
+}

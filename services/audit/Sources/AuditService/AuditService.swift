@@ -2,6 +2,7 @@ import Logging
 import RampartModels
 import ServiceKit
 import ServiceLifecycle
+import Synchronization
 
 /// The tamper-evident audit log (SPEC section 7).
 ///
@@ -14,8 +15,13 @@ public enum AuditService {
         ServiceDescriptor(
             name: .audit,
             migrations: AuditMigrations.set,
-            // audit owns the audit stream: NATS lets no other service create or change it.
-            prepare: { context in try await context.nats.jetStream().ensureStream(AuditPublisher.stream) },
+            // audit owns the audit stream: NATS lets no other service create or change it. The
+            // checkpoints' stream it may create, never change or delete from.
+            prepare: { context in
+                let jetStream = try context.nats.jetStream()
+                try await jetStream.ensureStream(AuditPublisher.stream)
+                try await jetStream.ensureStream(PublishedCheckpoints.stream)
+            },
             routes: { router, context in
                 /// The calling tenant's chain, once it exists here.
                 @Sendable func tenantChain(_ call: CallContext) async throws -> (AuditStore, AuditStore.Chain) {
@@ -25,7 +31,8 @@ public enum AuditService {
                     guard try await database.isProvisioned(tenant) else {
                         throw RampartError(.notFound, "no audit log for this tenant")
                     }
-                    return (AuditStore(database: database, settings: settings, logger: context.logger), .tenant(tenant))
+                    let published = PublishedCheckpoints(jetStream: try context.nats.jetStream())
+                    return (AuditStore(database: database, settings: settings, logger: context.logger, published: published), .tenant(tenant))
                 }
                 router.register(Subjects.Audit.verify, requires: .tenant) { (_: Rampart_V1_AuditVerifyRequest, call) in
                     let (store, chain) = try await tenantChain(call)
@@ -48,7 +55,8 @@ public enum AuditService {
             },
             services: { context in
                 guard let database = context.database else { return [] }
-                let store = AuditStore(database: database, settings: settings, logger: context.logger)
+                let published = PublishedCheckpoints(jetStream: try context.nats.jetStream())
+                let store = AuditStore(database: database, settings: settings, logger: context.logger, published: published)
                 return [
                     AuditIngest(store: store, connection: context.nats, health: context.health, logger: context.logger),
                     AuditCheckpointer(store: store, health: context.health, logger: context.logger),
@@ -69,7 +77,9 @@ public enum AuditService {
     }
 }
 
-/// Signs the head of every chain whose newest events have waited `checkpointSeconds` unsigned.
+/// Signs the head of every chain whose newest events have waited `checkpointSeconds` unsigned,
+/// and publishes each chain's newest checkpoint (finding 14), whether this made it or an append
+/// did.
 struct AuditCheckpointer: Service {
     let store: AuditStore
     let health: HealthChecks
@@ -77,10 +87,14 @@ struct AuditCheckpointer: Service {
 
     func run() async throws {
         let interval = Duration.seconds(max(1, store.settings.checkpointSeconds / 2))
+        // What this replica published, per chain: after a restart each is published once more.
+        let published = Mutex<[AuditStore.Chain: Int64]>([:])
         await repeatEvery(interval, "audit checkpoints", health: health, logger: logger) {
             let chains = [AuditStore.Chain.platform] + (try await store.database.provisionedTenants()).map { .tenant($0) }
             for chain in chains {
                 try await store.checkpointIfDue(chain, now: WallClock.milliseconds())
+                let position = try await store.publishLatestCheckpoint(chain, published: published.withLock { $0[chain] })
+                published.withLock { $0[chain] = position }
             }
         }
     }

@@ -41,6 +41,9 @@ struct AuditStore: Sendable {
     let database: Database
     let settings: AuditSettings
     let logger: Logger
+    /// Where checkpoints are published beside the database (nil: a store without NATS, as
+    /// some tests and the offline tools have).
+    var published: PublishedCheckpoints? = nil
 
     /// Which chain `event` belongs to: its tenant's schema, or nil for `public`.
     enum Chain: Hashable, Sendable {

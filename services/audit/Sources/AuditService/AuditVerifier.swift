@@ -206,11 +206,13 @@ extension AuditStore {
     func verify(_ chain: Chain) async throws -> ChainVerdict {
         let schema = chain.schema
         let signatures = settings.signatures
+        let publishedHead = try await self.publishedHead(chain, signatures)
+        if case .fault(let verdict) = publishedHead { return verdict }
         return try await database.client.withConnection { connection in
             // One snapshot: appends while the chain is read must not look like tampering.
             try await connection.query("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
             do {
-                let verdict = try await verify(chain, schema, signatures, connection)
+                let verdict = try await verify(chain, schema, signatures, publishedHead, connection)
                 try await connection.query("COMMIT", logger: logger)
                 return verdict
             } catch {
@@ -224,6 +226,7 @@ extension AuditStore {
         _ chain: Chain,
         _ schema: String,
         _ signatures: AuditSignatures,
+        _ publishedHead: PublishedHead,
         _ connection: PostgresConnection
     ) async throws -> ChainVerdict {
         let cut = try await latestCut(schema, connection)
@@ -240,6 +243,12 @@ extension AuditStore {
                 )
             }
             checkpoints.append((checkpoint.position, checkpoint.headHash))
+        }
+        // The published head must be reached too (finding 14): a stored copy of it says nothing
+        // more, a different one is overruled by it.
+        if case .signed(let published) = publishedHead {
+            checkpoints.removeAll { $0.position == published.position }
+            checkpoints.append((published.position, published.headHash))
         }
         var verifier = ChainVerifier(cut: cut ?? .none, checkpoints: checkpoints)
         let rows = try await connection.query(
