@@ -129,7 +129,7 @@ extension AuditStore {
         let rows = try await connection.query(
             PostgresQuery(
                 unsafeSQL: """
-                    SELECT position, head_hash, signed_at, key_id, signature FROM \(schema).audit_checkpoints
+                    SELECT \(StoredCheckpoint.columns) FROM \(schema).audit_checkpoints
                     WHERE position > $1 AND position <= $2 ORDER BY position
                     """,
                 binds: binds
@@ -137,17 +137,7 @@ extension AuditStore {
             logger: logger
         )
         var checkpoints: [StoredCheckpoint] = []
-        for try await (position, hash, signedAt, keyID, signature) in rows.decode((Int64, ByteBuffer, Int64, String, ByteBuffer).self) {
-            checkpoints.append(
-                StoredCheckpoint(
-                    position: position,
-                    headHash: Array(buffer: hash),
-                    signedAt: signedAt,
-                    keyID: keyID,
-                    signature: Array(buffer: signature)
-                )
-            )
-        }
+        for try await row in rows.decode(StoredCheckpoint.Row.self) { checkpoints.append(StoredCheckpoint(row)) }
         return checkpoints
     }
 }
@@ -167,6 +157,22 @@ struct StoredCheckpoint: Sendable, Equatable {
     var signedAt: Int64
     var keyID: String
     var signature: [UInt8]
+
+    /// The columns of `audit_checkpoints` a `Row` reads, in its order.
+    static let columns = "position, head_hash, signed_at, key_id, signature"
+    typealias Row = (Int64, ByteBuffer, Int64, String, ByteBuffer)
+
+    init(position: Int64, headHash: [UInt8], signedAt: Int64, keyID: String, signature: [UInt8]) {
+        self.position = position
+        self.headHash = headHash
+        self.signedAt = signedAt
+        self.keyID = keyID
+        self.signature = signature
+    }
+
+    init(_ row: Row) {
+        self.init(position: row.0, headHash: Array(buffer: row.1), signedAt: row.2, keyID: row.3, signature: Array(buffer: row.4))
+    }
 }
 
 /// The JSON lines export: a header line, then one line per event, each signed checkpoint on

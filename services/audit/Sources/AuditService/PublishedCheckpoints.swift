@@ -1,5 +1,4 @@
 import NATSKit
-import NIOCore
 import PostgresNIO
 import RampartModels
 import ServiceKit
@@ -69,22 +68,11 @@ extension AuditStore {
     func latestCheckpoint(_ chain: Chain) async throws -> StoredCheckpoint? {
         let rows = try await database.client.query(
             PostgresQuery(
-                unsafeSQL: """
-                    SELECT position, head_hash, signed_at, key_id, signature FROM \(chain.schema).audit_checkpoints
-                    ORDER BY position DESC LIMIT 1
-                    """
+                unsafeSQL: "SELECT \(StoredCheckpoint.columns) FROM \(chain.schema).audit_checkpoints ORDER BY position DESC LIMIT 1"
             ),
             logger: logger
         )
-        for try await (position, hash, signedAt, keyID, signature) in rows.decode((Int64, ByteBuffer, Int64, String, ByteBuffer).self) {
-            return StoredCheckpoint(
-                position: position,
-                headHash: Array(buffer: hash),
-                signedAt: signedAt,
-                keyID: keyID,
-                signature: Array(buffer: signature)
-            )
-        }
+        for try await row in rows.decode(StoredCheckpoint.Row.self) { return StoredCheckpoint(row) }
         return nil
     }
 
