@@ -39,7 +39,15 @@ func auditBenchmarks(auditBinary: String, toolBinary: String, events: Int, logge
     let connection = try await NATSConnection.connect(NATSConfiguration(servers: [nats.url]), logger: logger)
     let jetStream = try connection.jetStream()
     // The bench's own NATS has no users: it creates the streams the owners would.
-    let publisher = AuditPublisher(jetStream: jetStream, service: .tenants, logger: logger)
+    // Each action from a service that records it, as audit accepts it (issue 26, finding 6).
+    let publishers = Dictionary(
+        uniqueKeysWithValues: Set(AuditAction.allCases.flatMap(\.publishers)).map {
+            ($0, AuditPublisher(jetStream: jetStream, service: $0, logger: logger))
+        }
+    )
+    @Sendable func publisher(of event: Rampart_V1_AuditEvent) -> AuditPublisher {
+        publishers[AuditAction(rawValue: event.action)!.publishers.sorted { $0.rawValue < $1.rawValue }.first!]!
+    }
     try await jetStream.ensureSharedStreams()
 
     // One tenant, provisioned by the saga, on a plan that keeps everything.
@@ -80,7 +88,10 @@ func auditBenchmarks(auditBinary: String, toolBinary: String, events: Int, logge
     try await withThrowingTaskGroup(of: Void.self) { group in
         for worker in 0..<32 {
             group.addTask {
-                for index in stride(from: worker, to: events, by: 32) { try await publisher.publish(event(index)) }
+                for index in stride(from: worker, to: events, by: 32) {
+                    let event = event(index)
+                    try await publisher(of: event).publish(event)
+                }
             }
         }
         try await group.waitForAll()
