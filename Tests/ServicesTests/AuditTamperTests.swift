@@ -148,8 +148,8 @@ struct AuditSettingsTests {
     func tailTruncation() async throws {
         let fixture = try await AuditFixture.start(checkpointEvents: 5, publishing: true)
         for batch in [1...5, 6...10, 11...15, 16...20] { try await fixture.store.append(fixture.events(batch), to: fixture.chain) }
-        #expect(try await fixture.store.publishLatestCheckpoint(fixture.chain, published: nil) == 20)
-        #expect(try await fixture.store.publishLatestCheckpoint(fixture.chain, published: 20) == 20, "published once")
+        #expect(try await fixture.store.publishLatestCheckpoint(fixture.chain, signedUpTo: 20, published: nil) == 20)
+        #expect(try await fixture.store.publishLatestCheckpoint(fixture.chain, signedUpTo: 20, published: 20) == 20, "published once")
         #expect(try await fixture.store.verify(fixture.chain).isValid)
         #expect(fixture.verifyOffline(try await fixture.export(.jsonl).bytes).isValid)
 

@@ -92,8 +92,8 @@ struct AuditCheckpointer: Service {
         await repeatEvery(interval, "audit checkpoints", health: health, logger: logger) {
             let chains = [AuditStore.Chain.platform] + (try await store.database.provisionedTenants()).map { .tenant($0) }
             for chain in chains {
-                try await store.checkpointIfDue(chain, now: WallClock.milliseconds())
-                let position = try await store.publishLatestCheckpoint(chain, published: published.withLock { $0[chain] })
+                let signedUpTo = try await store.checkpointIfDue(chain, now: WallClock.milliseconds())
+                let position = try await store.publishLatestCheckpoint(chain, signedUpTo: signedUpTo, published: published.withLock { $0[chain] })
                 published.withLock { $0[chain] = position }
             }
         }

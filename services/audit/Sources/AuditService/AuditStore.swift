@@ -137,19 +137,21 @@ struct AuditStore: Sendable {
 
     /// Signs the head of `chain` if events are unsigned and the last checkpoint is older than
     /// `checkpointSeconds` (or there is none): the time half of "every N events or T seconds".
-    func checkpointIfDue(_ chain: Chain, now: Int64) async throws {
+    /// Returns the position the newest checkpoint signs (0: none yet).
+    @discardableResult
+    func checkpointIfDue(_ chain: Chain, now: Int64) async throws -> Int64 {
         let schema = chain.schema
-        try await database.client.withTransaction(logger: logger) { connection in
+        return try await database.client.withTransaction(logger: logger) { connection in
             let heads = try await connection.query(
                 PostgresQuery(unsafeSQL: "SELECT position, hash FROM \(schema).audit_chain_head FOR UPDATE"),
                 logger: logger
             )
             var head: (position: Int64, hash: [UInt8])?
             for try await (position, hash) in heads.decode((Int64, ByteBuffer).self) { head = (position, Array(buffer: hash)) }
-            guard let head else { return }
             let (signedUpTo, signedAt) = try await lastCheckpoint(schema, connection)
-            guard head.position > signedUpTo, now - signedAt >= Int64(settings.checkpointSeconds) * 1000 else { return }
+            guard let head, head.position > signedUpTo, now - signedAt >= Int64(settings.checkpointSeconds) * 1000 else { return signedUpTo }
             try await writeCheckpoint(chain, position: head.position, hash: head.hash, connection)
+            return head.position
         }
     }
 

@@ -55,11 +55,12 @@ extension AuditStore.Chain {
 }
 
 extension AuditStore {
-    /// Publishes the chain's newest stored checkpoint unless `published` is at it already;
-    /// returns the position now published. A checkpoint is published once its transaction has
-    /// committed, so the stream never names a head the database does not have.
-    func publishLatestCheckpoint(_ chain: Chain, published: Int64?) async throws -> Int64? {
-        guard let publisher = self.published else { return published }
+    /// Publishes the chain's newest stored checkpoint, which signs `signedUpTo` (as
+    /// `checkpointIfDue` answers), unless `published` is at it already; returns the position now
+    /// published. A checkpoint is published once its transaction has committed, so the stream
+    /// never names a head the database does not have.
+    func publishLatestCheckpoint(_ chain: Chain, signedUpTo: Int64, published: Int64?) async throws -> Int64? {
+        guard let publisher = self.published, signedUpTo != published else { return published }
         guard let newest = try await latestCheckpoint(chain), newest.position != published else { return published }
         try await publisher.publish(newest, of: chain)
         return newest.position
