@@ -32,19 +32,11 @@ public struct PublicSuffixes: Sendable {
         self.exceptions = exceptions
     }
 
-    /// Reads the List's file format: a rule per line, `//` comments and blank lines ignored, a
-    /// rule ending at the first white space.
-    public static func parseList(_ text: String) -> [String] {
-        text.split(whereSeparator: \.isNewline).compactMap { line in
-            let rule = line.split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
-            return rule.isEmpty || rule.hasPrefix("//") ? nil : rule
-        }
-    }
-
     /// The domain someone registered: the public suffix and one label more. A domain that is a
     /// public suffix itself (or shorter) is answered as it is.
     public func registrableDomain(_ domain: String) -> String {
-        let domain = domain.lowercased().hasSuffix(".") ? String(domain.lowercased().dropLast()) : domain.lowercased()
+        let lowered = domain.lowercased()
+        let domain = lowered.hasSuffix(".") ? String(lowered.dropLast()) : lowered
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard labels.count > 1 else { return domain }
         let suffixLength = publicSuffixLength(labels)
