@@ -18,6 +18,19 @@ struct AuditFixture {
     var chain: AuditStore.Chain { .tenant(tenant) }
     var publicKeys: [String: [UInt8]] { [store.settings.signingKeyID: store.settings.signingKey.publicKey] }
 
+    /// One NATS connection for the fixtures that publish, open as long as the test process (as
+    /// their databases are): a connection dropped without a drain when a test ends would close
+    /// under nats.c's threads while they still use it.
+    private static let checkpointsJetStream = Task {
+        let connection = try await NATSConnection.connect(
+            NATSConfiguration(servers: [try await TestNATS.url()], name: "audit"),
+            logger: quietLogger()
+        )
+        let jetStream = try connection.jetStream()
+        try await jetStream.ensureStream(PublishedCheckpoints.stream)
+        return jetStream
+    }
+
     /// `publishing`: checkpoints are published to JetStream too (the shared test server), as
     /// the service does.
     static func start(checkpointEvents: Int = 1000, publishing: Bool = false) async throws -> AuditFixture {
@@ -32,15 +45,7 @@ struct AuditFixture {
         try await database.provision(tenant, AuditMigrations.set)
         let settings = AuditSettings(signingKey: .generate(), checkpointEvents: checkpointEvents)
         var store = AuditStore(database: database, settings: settings, logger: quietLogger())
-        if publishing {
-            let connection = try await NATSConnection.connect(
-                NATSConfiguration(servers: [try await TestNATS.url()], name: "audit"),
-                logger: quietLogger()
-            )
-            let jetStream = try connection.jetStream()
-            try await jetStream.ensureStream(PublishedCheckpoints.stream)
-            store.published = PublishedCheckpoints(jetStream: jetStream)
-        }
+        if publishing { store.published = PublishedCheckpoints(jetStream: try await Self.checkpointsJetStream.value) }
         return AuditFixture(store: store, tenant: tenant, database: name)
     }
 
