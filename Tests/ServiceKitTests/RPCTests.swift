@@ -9,39 +9,39 @@ import Testing
 
 /// A service with a few test handlers, to exercise the router and the server.
 func probeService(calls: CallCounter) -> ServiceDescriptor {
-    ServiceDescriptor(
-        name: .permissions,
-        routes: { router, context in
-            // A table that is not there, as a tenant's schema dropped by a deletion leaves it.
-            @Sendable func missingTable() async throws -> Rampart_V1_HealthReply {
-                _ = try await context.database!.client.query("SELECT 1 FROM rampart_no_such_table", logger: quietLogger())
-                return Rampart_V1_HealthReply()
-            }
-            router.register("rampart.v1.permissions.test_gone", requires: [.tenant]) { (_: Rampart_V1_HealthRequest, _) in
-                try await missingTable()
-            }
-            router.register("rampart.v1.permissions.test_gone_untenanted") { (_: Rampart_V1_HealthRequest, _) in
-                try await missingTable()
-            }
-            router.register("rampart.v1.permissions.test_echo", requires: [.tenant]) { (request: Rampart_V1_HealthCheck, context) in
-                await calls.increment()
-                var reply = request
-                reply.detail = "tenant=\(context.tenantID?.hex ?? "none") request=\(context.requestID)"
-                return reply
-            }
-            router.register("rampart.v1.permissions.test_fail") { (_: Rampart_V1_HealthRequest, _) -> Rampart_V1_HealthReply in
-                struct Secret: Error { let password = "do-not-leak" }
-                throw Secret()
-            }
-            router.register("rampart.v1.permissions.test_refuse") { (_: Rampart_V1_HealthRequest, _) -> Rampart_V1_HealthReply in
-                throw RampartError.invalidArgument("name is too long", field: "name")
-            }
-            router.register("rampart.v1.permissions.test_slow") { (_: Rampart_V1_HealthRequest, _) -> Rampart_V1_HealthReply in
-                try await Task.sleep(for: .milliseconds(500))
-                return Rampart_V1_HealthReply()
-            }
+    ServiceDescriptor(name: .permissions) { context in
+        let database = try context.database
+        var router = RPCRouter()
+        // A table that is not there, as a tenant's schema dropped by a deletion leaves it.
+        @Sendable func missingTable() async throws -> Rampart_V1_HealthReply {
+            _ = try await database.client.query("SELECT 1 FROM rampart_no_such_table", logger: quietLogger())
+            return Rampart_V1_HealthReply()
         }
-    )
+        router.register("rampart.v1.permissions.test_gone", requires: [.tenant]) { (_: Rampart_V1_HealthRequest, _) in
+            try await missingTable()
+        }
+        router.register("rampart.v1.permissions.test_gone_untenanted") { (_: Rampart_V1_HealthRequest, _) in
+            try await missingTable()
+        }
+        router.register("rampart.v1.permissions.test_echo", requires: [.tenant]) { (request: Rampart_V1_HealthCheck, context) in
+            await calls.increment()
+            var reply = request
+            reply.detail = "tenant=\(context.tenantID?.hex ?? "none") request=\(context.requestID)"
+            return reply
+        }
+        router.register("rampart.v1.permissions.test_fail") { (_: Rampart_V1_HealthRequest, _) -> Rampart_V1_HealthReply in
+            struct Secret: Error { let password = "do-not-leak" }
+            throw Secret()
+        }
+        router.register("rampart.v1.permissions.test_refuse") { (_: Rampart_V1_HealthRequest, _) -> Rampart_V1_HealthReply in
+            throw RampartError.invalidArgument("name is too long", field: "name")
+        }
+        router.register("rampart.v1.permissions.test_slow") { (_: Rampart_V1_HealthRequest, _) -> Rampart_V1_HealthReply in
+            try await Task.sleep(for: .milliseconds(500))
+            return Rampart_V1_HealthReply()
+        }
+        return ServiceParts(routes: router)
+    }
 }
 
 actor CallCounter {

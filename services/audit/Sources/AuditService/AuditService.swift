@@ -12,67 +12,63 @@ import Synchronization
 /// its own log only: the tenant always comes from the call context.
 public enum AuditService {
     public static func descriptor(settings: AuditSettings) -> ServiceDescriptor {
-        ServiceDescriptor(
-            name: .audit,
-            migrations: AuditMigrations.set,
-            // audit owns the audit stream: NATS lets no other service create or change it. The
-            // checkpoints' stream it may create, never change or delete from.
-            prepare: { context in
-                let jetStream = try context.nats.jetStream()
-                try await jetStream.ensureStream(AuditPublisher.stream)
-                try await jetStream.ensureStream(PublishedCheckpoints.stream)
-            },
-            routes: { router, context in
-                /// The calling tenant's chain, once it exists here.
-                @Sendable func tenantChain(_ call: CallContext) async throws -> (AuditStore, AuditStore.Chain) {
-                    guard let database = context.database, let tenant = call.tenantID else {
-                        throw RampartError(.internal, "audit has no database")
-                    }
-                    guard try await database.isProvisioned(tenant) else {
-                        throw RampartError(.notFound, "no audit log for this tenant")
-                    }
-                    let published = PublishedCheckpoints(jetStream: try context.nats.jetStream())
-                    return (AuditStore(database: database, settings: settings, logger: context.logger, published: published), .tenant(tenant))
-                }
-                router.register(Subjects.Audit.verify, requires: .tenant) { (_: Rampart_V1_AuditVerifyRequest, call) in
-                    let (store, chain) = try await tenantChain(call)
-                    let verdict = try await store.verify(chain)
-                    var reply = Rampart_V1_AuditVerifyReply()
-                    reply.valid = verdict.isValid
-                    reply.verifiedEvents = verdict.verifiedEvents
-                    reply.firstBadPosition = verdict.firstBadPosition ?? 0
-                    reply.problem = verdict.problem ?? ""
-                    return reply
-                }
-                router.register(Subjects.Audit.query, requires: .tenant) { (request: Rampart_V1_AuditQueryRequest, call) in
-                    let (store, chain) = try await tenantChain(call)
-                    return try await store.query(chain, request)
-                }
-                router.register(Subjects.Audit.export, requires: .tenant) { (request: Rampart_V1_AuditExportRequest, call) in
-                    let (store, chain) = try await tenantChain(call)
-                    return try await store.export(chain, request)
-                }
-            },
-            services: { context in
-                guard let database = context.database else { return [] }
-                let published = PublishedCheckpoints(jetStream: try context.nats.jetStream())
-                let store = AuditStore(database: database, settings: settings, logger: context.logger, published: published)
-                return [
-                    AuditIngest(store: store, connection: context.nats, health: context.health, logger: context.logger),
-                    AuditCheckpointer(store: store, health: context.health, logger: context.logger),
-                    AuditRetention(store: store, health: context.health, logger: context.logger),
-                ]
-            },
-            tenantLifecycle: { context in
-                @Sendable func record(_ tenantID: String, plan: String, since: Int64) async throws {
-                    guard let database = context.database, let tenant = TenantID(tenantID) else { return }
-                    try await AuditStore(database: database, settings: settings, logger: context.logger).recordPlan(tenant, plan: plan, since: since)
-                }
-                return TenantLifecycleHooks(
-                    created: { try await record($0.tenantID, plan: $0.plan, since: $0.occurredAtMs) },
-                    planChanged: { try await record($0.tenantID, plan: $0.plan, since: $0.occurredAtMs) }
-                )
+        ServiceDescriptor(name: .audit, migrations: AuditMigrations.set) { context in try await build(context, settings: settings) }
+    }
+
+    static func build(_ context: ServiceContext, settings: AuditSettings) async throws -> ServiceParts {
+        let database = try context.database
+        // audit owns the audit stream: NATS lets no other service create or change it. The
+        // checkpoints' stream it may create, never change or delete from.
+        try await context.jetStream.ensureStream(AuditPublisher.stream)
+        try await context.jetStream.ensureStream(PublishedCheckpoints.stream)
+        let store = AuditStore(
+            database: database,
+            settings: settings,
+            logger: context.logger,
+            published: PublishedCheckpoints(jetStream: context.jetStream)
+        )
+
+        /// The calling tenant's chain, once it exists here.
+        @Sendable func tenantChain(_ call: CallContext) async throws -> AuditStore.Chain {
+            let tenant = try call.requireTenant()
+            guard try await database.isProvisioned(tenant) else {
+                throw RampartError(.notFound, "no audit log for this tenant")
             }
+            return .tenant(tenant)
+        }
+        var router = RPCRouter()
+        router.register(Subjects.Audit.verify, requires: .tenant) { (_: Rampart_V1_AuditVerifyRequest, call) in
+            let verdict = try await store.verify(try await tenantChain(call))
+            var reply = Rampart_V1_AuditVerifyReply()
+            reply.valid = verdict.isValid
+            reply.verifiedEvents = verdict.verifiedEvents
+            reply.firstBadPosition = verdict.firstBadPosition ?? 0
+            reply.problem = verdict.problem ?? ""
+            return reply
+        }
+        router.register(Subjects.Audit.query, requires: .tenant) { (request: Rampart_V1_AuditQueryRequest, call) in
+            try await store.query(try await tenantChain(call), request)
+        }
+        router.register(Subjects.Audit.export, requires: .tenant) { (request: Rampart_V1_AuditExportRequest, call) in
+            try await store.export(try await tenantChain(call), request)
+        }
+        return ServiceParts(
+            routes: router,
+            services: [
+                AuditIngest(store: store, connection: context.nats, health: context.health, logger: context.logger),
+                AuditCheckpointer(store: store, health: context.health, logger: context.logger),
+                AuditRetention(store: store, health: context.health, logger: context.logger),
+            ],
+            tenantLifecycle: TenantLifecycleHooks(
+                created: { event in
+                    guard let tenant = TenantID(event.tenantID) else { return }
+                    try await store.recordPlan(tenant, plan: event.plan, since: event.occurredAtMs)
+                },
+                planChanged: { event in
+                    guard let tenant = TenantID(event.tenantID) else { return }
+                    try await store.recordPlan(tenant, plan: event.plan, since: event.occurredAtMs)
+                }
+            )
         )
     }
 }

@@ -19,187 +19,166 @@ import Foundation
 /// admin's reset, the tenant's MFA requirement). SSO follows.
 public enum AuthService {
     public static func descriptor(settings: AuthSettings = AuthSettings()) -> ServiceDescriptor {
-        // Reset requests queue their mail for `ResetMailSender`, one per service instance.
+        ServiceDescriptor(name: .auth, migrations: AuthMigrations.set) { context in try await build(context, settings: settings) }
+    }
+
+    static func build(_ context: ServiceContext, settings: AuthSettings) async throws -> ServiceParts {
+        let database = try context.database
+        // auth owns the revocations bucket; the streams are audit's and tenants'.
+        _ = try await context.jetStream.ensureKeyValue(
+            .init(bucket: Subjects.Auth.revocationsBucket, ttl: .seconds(settings.revocationSeconds), maxValueSize: 1024)
+        )
+        try await context.audit.requireStream()
+        try await context.jetStream.requireStream(Subjects.eventsStream)
+        let keys = SigningKeys(
+            database: database,
+            keyRing: settings.keyEncryption,
+            rotationSeconds: settings.signingKeyRotationSeconds,
+            overlapSeconds: settings.signingKeyOverlapSeconds,
+            logger: context.logger
+        )
+        // A signing key exists before the first sign-in is served.
+        try await keys.rotateIfDue()
+        try await applySuperAdmins(settings.superAdmins, database: database, audit: context.audit, logger: context.logger)
+
+        let hasher = try PasswordHasher(algorithm: settings.passwordAlgorithm, threads: settings.hashThreads)
+        let rpc = RPCClient(connection: context.nats)
+        let links = AccountLinks(database: database, jetStream: context.jetStream, mailTokenKey: settings.mailTokenKey, logger: context.logger)
+        let notices = SecurityNotices(database: database, jetStream: context.jetStream, logger: context.logger)
+        // Reset requests queue their mail for `ResetMailSender`.
         let resetMails = ResetMailQueue()
-        @Sendable func links(_ context: ServiceContext) throws -> AccountLinks {
-            guard let database = context.database else { throw RampartError(.internal, "auth has no database") }
-            return AccountLinks(
-                database: database,
-                jetStream: try context.nats.jetStream(),
-                mailTokenKey: settings.mailTokenKey,
-                logger: context.logger
-            )
+        let registration = Registration(
+            settings: settings,
+            hasher: hasher,
+            database: database,
+            rpc: rpc,
+            audit: context.audit,
+            links: links,
+            notices: notices,
+            logger: context.logger
+        )
+        let sessions = Sessions(
+            settings: settings,
+            hasher: hasher,
+            keys: keys,
+            database: database,
+            rpc: rpc,
+            rateLimit: RateLimitClient(connection: context.nats),
+            jetStream: context.jetStream,
+            audit: context.audit,
+            links: links,
+            resetMails: resetMails,
+            notices: notices,
+            logger: context.logger
+        )
+
+        var router = RPCRouter()
+        router.register(Subjects.Auth.register) { (request: Rampart_V1_RegisterRequest, call) in
+            try await registration.register(request, call: call)
         }
-        @Sendable func registration(_ context: ServiceContext, _ hasher: PasswordHasher) throws -> Registration {
-            guard let database = context.database else { throw RampartError(.internal, "auth has no database") }
-            let jetStream = try context.nats.jetStream()
-            return Registration(
-                settings: settings,
-                hasher: hasher,
-                database: database,
-                rpc: RPCClient(connection: context.nats),
-                audit: AuditPublisher(jetStream: jetStream, service: .auth, logger: context.logger),
-                links: try links(context),
-                notices: SecurityNotices(database: database, jetStream: jetStream, logger: context.logger),
-                logger: context.logger
-            )
+        router.register(Subjects.Auth.join) { (request: Rampart_V1_JoinRequest, call) in
+            try await registration.join(request, call: call)
         }
-        @Sendable func signingKeys(_ context: ServiceContext) throws -> SigningKeys {
-            guard let database = context.database else { throw RampartError(.internal, "auth has no database") }
-            return SigningKeys(
-                database: database,
-                keyRing: settings.keyEncryption,
-                rotationSeconds: settings.signingKeyRotationSeconds,
-                overlapSeconds: settings.signingKeyOverlapSeconds,
-                logger: context.logger
-            )
+        router.register(Subjects.Auth.switchTenant, requires: [.tenant, .principal]) { (request: Rampart_V1_SwitchTenantRequest, call) in
+            try await sessions.switchTenant(request, call: call)
         }
-        @Sendable func sessions(_ context: ServiceContext, _ hasher: PasswordHasher) throws -> Sessions {
-            guard let database = context.database else { throw RampartError(.internal, "auth has no database") }
-            let jetStream = try context.nats.jetStream()
-            return Sessions(
-                settings: settings,
-                hasher: hasher,
-                keys: try signingKeys(context),
-                database: database,
-                rpc: RPCClient(connection: context.nats),
-                rateLimit: RateLimitClient(connection: context.nats),
-                jetStream: jetStream,
-                audit: AuditPublisher(jetStream: jetStream, service: .auth, logger: context.logger),
-                links: try links(context),
-                resetMails: resetMails,
-                notices: SecurityNotices(database: database, jetStream: jetStream, logger: context.logger),
-                logger: context.logger
-            )
+        router.register(Subjects.Auth.stepUp, requires: [.tenant, .principal]) { (request: Rampart_V1_StepUpRequest, call) in
+            try await sessions.stepUp(request, call: call)
         }
-        // One pool per service instance, made when the first of routes or services asks.
-        let hasher = Result { try PasswordHasher(algorithm: settings.passwordAlgorithm, threads: settings.hashThreads) }
-        return ServiceDescriptor(
-            name: .auth,
-            migrations: AuthMigrations.set,
-            prepare: { context in
-                let jetStream = try context.nats.jetStream()
-                // auth owns the revocations bucket; the streams are audit's and tenants'.
-                _ = try await jetStream.ensureKeyValue(
-                    .init(bucket: Subjects.Auth.revocationsBucket, ttl: .seconds(settings.revocationSeconds), maxValueSize: 1024)
-                )
-                try await AuditPublisher(jetStream: jetStream, service: .auth, logger: context.logger).requireStream()
-                try await jetStream.requireStream(Subjects.eventsStream)
-                // A signing key exists before the first sign-in is served.
-                try await signingKeys(context).rotateIfDue()
-                try await applySuperAdmins(settings.superAdmins, context)
-            },
-            routes: { router, context in
-                let made = Result { try registration(context, try hasher.get()) }
-                router.register(Subjects.Auth.register) { (request: Rampart_V1_RegisterRequest, call) in
-                    try await made.get().register(request, call: call)
-                }
-                router.register(Subjects.Auth.join) { (request: Rampart_V1_JoinRequest, call) in
-                    try await made.get().join(request, call: call)
-                }
-                let signIn = Result { try sessions(context, try hasher.get()) }
-                router.register(Subjects.Auth.switchTenant, requires: [.tenant, .principal]) { (request: Rampart_V1_SwitchTenantRequest, call) in
-                    try await signIn.get().switchTenant(request, call: call)
-                }
-                router.register(Subjects.Auth.stepUp, requires: [.tenant, .principal]) { (request: Rampart_V1_StepUpRequest, call) in
-                    try await signIn.get().stepUp(request, call: call)
-                }
-                router.register(Subjects.Auth.resendEmailVerification, requires: [.tenant, .principal]) {
-                    (request: Rampart_V1_ResendEmailVerificationRequest, call) in
-                    try await signIn.get().resendEmailVerification(request, call: call)
-                }
-                router.register(Subjects.Auth.login) { (request: Rampart_V1_LoginRequest, call) in
-                    try await signIn.get().login(request, call: call)
-                }
-                router.register(Subjects.Auth.refresh) { (request: Rampart_V1_RefreshRequest, call) in
-                    try await signIn.get().refresh(request, call: call)
-                }
-                router.register(Subjects.Auth.logout, requires: [.tenant, .principal]) { (request: Rampart_V1_LogoutRequest, call) in
-                    try await signIn.get().logout(request, call: call)
-                }
-                router.register(Subjects.Auth.listSessions, requires: [.tenant, .principal]) { (request: Rampart_V1_ListSessionsRequest, call) in
-                    try await signIn.get().listSessions(request, call: call)
-                }
-                router.register(Subjects.Auth.revokeSessions, requires: [.tenant, .principal]) { (request: Rampart_V1_RevokeSessionsRequest, call) in
-                    try await signIn.get().revokeSessions(request, call: call)
-                }
-                router.register(Subjects.Auth.changePassword, requires: [.tenant, .principal]) { (request: Rampart_V1_ChangePasswordRequest, call) in
-                    try await signIn.get().changePassword(request, call: call)
-                }
-                router.register(Subjects.Auth.requestPasswordReset) { (request: Rampart_V1_RequestPasswordResetRequest, call) in
-                    try await signIn.get().requestPasswordReset(request, call: call)
-                }
-                router.register(Subjects.Auth.confirmPasswordReset) { (request: Rampart_V1_ConfirmPasswordResetRequest, call) in
-                    try await signIn.get().confirmPasswordReset(request, call: call)
-                }
-                router.register(Subjects.Auth.verifyEmail) { (request: Rampart_V1_VerifyEmailRequest, call) in
-                    try await signIn.get().verifyEmail(request, call: call)
-                }
-                router.register(Subjects.Auth.loginMFA) { (request: Rampart_V1_LoginMfaRequest, call) in
-                    try await signIn.get().loginMFA(request, call: call)
-                }
-                router.register(Subjects.Auth.loginMFAEnroll) { (request: Rampart_V1_LoginMfaEnrollRequest, call) in
-                    try await signIn.get().enrollAtSignIn(request, call: call)
-                }
-                router.register(Subjects.Auth.mfaEnroll, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaEnrollRequest, call) in
-                    try await signIn.get().enrollTOTP(request, call: call)
-                }
-                router.register(Subjects.Auth.mfaConfirm, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaConfirmRequest, call) in
-                    try await signIn.get().confirmTOTP(request, call: call)
-                }
-                router.register(Subjects.Auth.mfaStatus, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaStatusRequest, call) in
-                    try await signIn.get().mfaStatus(request, call: call)
-                }
-                router.register(Subjects.Auth.mfaRegenerateBackupCodes, requires: [.tenant, .principal]) {
-                    (request: Rampart_V1_MfaProofRequest, call) in
-                    try await signIn.get().regenerateBackupCodes(request, call: call)
-                }
-                router.register(Subjects.Auth.mfaDisable, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaProofRequest, call) in
-                    try await signIn.get().disableMFA(request, call: call)
-                }
-                router.register(Subjects.Auth.mfaReset, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaResetRequest, call) in
-                    try await signIn.get().resetMFA(request, call: call)
-                }
-                router.register(Subjects.Auth.revokeCredentials, requires: [.tenant, .principal]) {
-                    (request: Rampart_V1_RevokeCredentialsRequest, call) in
-                    try await signIn.get().revokeCredentials(request, call: call)
-                }
-                router.register(Subjects.Auth.isolateUser, requires: .principal) { (request: Rampart_V1_IsolateUserRequest, call) in
-                    try await signIn.get().isolateUser(request, call: call)
-                }
-                router.register(Subjects.Auth.liftUserIsolation, requires: .principal) { (request: Rampart_V1_LiftUserIsolationRequest, call) in
-                    try await signIn.get().liftUserIsolation(request, call: call)
-                }
-                router.register(Subjects.Auth.createAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_CreateApiKeyRequest, call) in
-                    try await signIn.get().createAPIKey(request, call: call)
-                }
-                router.register(Subjects.Auth.listAPIKeys, requires: [.tenant, .principal]) { (request: Rampart_V1_ListApiKeysRequest, call) in
-                    try await signIn.get().listAPIKeys(request, call: call)
-                }
-                router.register(Subjects.Auth.revokeAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_RevokeApiKeyRequest, call) in
-                    try await signIn.get().revokeAPIKey(request, call: call)
-                }
-                router.register(Subjects.Auth.rotateAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_RotateApiKeyRequest, call) in
-                    try await signIn.get().rotateAPIKey(request, call: call)
-                }
-                router.register(Subjects.Auth.verifyAPIKey) { (request: Rampart_V1_VerifyApiKeyRequest, call) in
-                    try await signIn.get().verifyAPIKey(request, call: call)
-                }
-                router.register(Subjects.Auth.jwks) { (_: Rampart_V1_JwksRequest, _) in
-                    var reply = Rampart_V1_JwksReply()
-                    reply.json = try JWKS.render(try await signIn.get().keys.published())
-                    return reply
-                }
-            },
-            services: { context in
-                guard context.database != nil else { return [] }
-                return [
-                    AbandonedRegistrations(registration: try registration(context, try hasher.get()), health: context.health, logger: context.logger),
-                    KeyRotation(keys: try signingKeys(context), health: context.health, logger: context.logger),
-                    DisabledMembers(sessions: try sessions(context, try hasher.get()), health: context.health),
-                    ResetMailSender(queue: resetMails, links: try links(context), health: context.health, logger: context.logger),
-                ]
-            }
+        router.register(Subjects.Auth.resendEmailVerification, requires: [.tenant, .principal]) {
+            (request: Rampart_V1_ResendEmailVerificationRequest, call) in
+            try await sessions.resendEmailVerification(request, call: call)
+        }
+        router.register(Subjects.Auth.login) { (request: Rampart_V1_LoginRequest, call) in
+            try await sessions.login(request, call: call)
+        }
+        router.register(Subjects.Auth.refresh) { (request: Rampart_V1_RefreshRequest, call) in
+            try await sessions.refresh(request, call: call)
+        }
+        router.register(Subjects.Auth.logout, requires: [.tenant, .principal]) { (request: Rampart_V1_LogoutRequest, call) in
+            try await sessions.logout(request, call: call)
+        }
+        router.register(Subjects.Auth.listSessions, requires: [.tenant, .principal]) { (request: Rampart_V1_ListSessionsRequest, call) in
+            try await sessions.listSessions(request, call: call)
+        }
+        router.register(Subjects.Auth.revokeSessions, requires: [.tenant, .principal]) { (request: Rampart_V1_RevokeSessionsRequest, call) in
+            try await sessions.revokeSessions(request, call: call)
+        }
+        router.register(Subjects.Auth.changePassword, requires: [.tenant, .principal]) { (request: Rampart_V1_ChangePasswordRequest, call) in
+            try await sessions.changePassword(request, call: call)
+        }
+        router.register(Subjects.Auth.requestPasswordReset) { (request: Rampart_V1_RequestPasswordResetRequest, call) in
+            try await sessions.requestPasswordReset(request, call: call)
+        }
+        router.register(Subjects.Auth.confirmPasswordReset) { (request: Rampart_V1_ConfirmPasswordResetRequest, call) in
+            try await sessions.confirmPasswordReset(request, call: call)
+        }
+        router.register(Subjects.Auth.verifyEmail) { (request: Rampart_V1_VerifyEmailRequest, call) in
+            try await sessions.verifyEmail(request, call: call)
+        }
+        router.register(Subjects.Auth.loginMFA) { (request: Rampart_V1_LoginMfaRequest, call) in
+            try await sessions.loginMFA(request, call: call)
+        }
+        router.register(Subjects.Auth.loginMFAEnroll) { (request: Rampart_V1_LoginMfaEnrollRequest, call) in
+            try await sessions.enrollAtSignIn(request, call: call)
+        }
+        router.register(Subjects.Auth.mfaEnroll, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaEnrollRequest, call) in
+            try await sessions.enrollTOTP(request, call: call)
+        }
+        router.register(Subjects.Auth.mfaConfirm, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaConfirmRequest, call) in
+            try await sessions.confirmTOTP(request, call: call)
+        }
+        router.register(Subjects.Auth.mfaStatus, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaStatusRequest, call) in
+            try await sessions.mfaStatus(request, call: call)
+        }
+        router.register(Subjects.Auth.mfaRegenerateBackupCodes, requires: [.tenant, .principal]) {
+            (request: Rampart_V1_MfaProofRequest, call) in
+            try await sessions.regenerateBackupCodes(request, call: call)
+        }
+        router.register(Subjects.Auth.mfaDisable, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaProofRequest, call) in
+            try await sessions.disableMFA(request, call: call)
+        }
+        router.register(Subjects.Auth.mfaReset, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaResetRequest, call) in
+            try await sessions.resetMFA(request, call: call)
+        }
+        router.register(Subjects.Auth.revokeCredentials, requires: [.tenant, .principal]) {
+            (request: Rampart_V1_RevokeCredentialsRequest, call) in
+            try await sessions.revokeCredentials(request, call: call)
+        }
+        router.register(Subjects.Auth.isolateUser, requires: .principal) { (request: Rampart_V1_IsolateUserRequest, call) in
+            try await sessions.isolateUser(request, call: call)
+        }
+        router.register(Subjects.Auth.liftUserIsolation, requires: .principal) { (request: Rampart_V1_LiftUserIsolationRequest, call) in
+            try await sessions.liftUserIsolation(request, call: call)
+        }
+        router.register(Subjects.Auth.createAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_CreateApiKeyRequest, call) in
+            try await sessions.createAPIKey(request, call: call)
+        }
+        router.register(Subjects.Auth.listAPIKeys, requires: [.tenant, .principal]) { (request: Rampart_V1_ListApiKeysRequest, call) in
+            try await sessions.listAPIKeys(request, call: call)
+        }
+        router.register(Subjects.Auth.revokeAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_RevokeApiKeyRequest, call) in
+            try await sessions.revokeAPIKey(request, call: call)
+        }
+        router.register(Subjects.Auth.rotateAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_RotateApiKeyRequest, call) in
+            try await sessions.rotateAPIKey(request, call: call)
+        }
+        router.register(Subjects.Auth.verifyAPIKey) { (request: Rampart_V1_VerifyApiKeyRequest, call) in
+            try await sessions.verifyAPIKey(request, call: call)
+        }
+        router.register(Subjects.Auth.jwks) { (_: Rampart_V1_JwksRequest, _) in
+            var reply = Rampart_V1_JwksReply()
+            reply.json = try JWKS.render(try await keys.published())
+            return reply
+        }
+        return ServiceParts(
+            routes: router,
+            services: [
+                AbandonedRegistrations(registration: registration, health: context.health, logger: context.logger),
+                KeyRotation(keys: keys, health: context.health, logger: context.logger),
+                DisabledMembers(sessions: sessions, health: context.health),
+                ResetMailSender(queue: resetMails, links: links, health: context.health, logger: context.logger),
+            ]
         )
     }
 }
@@ -208,8 +187,7 @@ public enum AuthService {
 /// verified them (so nobody gets it by registering the address first), and takes it from
 /// everyone else: removing an address from the configuration withdraws the flag at the next
 /// start. Each change is logged and audited in the platform log.
-func applySuperAdmins(_ emails: Set<String>, _ context: ServiceContext) async throws {
-    guard let database = context.database else { return }
+func applySuperAdmins(_ emails: Set<String>, database: Database, audit: AuditPublisher, logger: Logger) async throws {
     let listed = Array(emails).sorted()
     let rows = try await database.client.query(
         """
@@ -217,11 +195,10 @@ func applySuperAdmins(_ emails: Set<String>, _ context: ServiceContext) async th
         WHERE super_admin IS DISTINCT FROM (email = ANY(\(listed)) AND email_verified_at IS NOT NULL)
         RETURNING id, email, super_admin
         """,
-        logger: context.logger
+        logger: logger
     )
-    let audit = AuditPublisher(jetStream: try context.nats.jetStream(), service: .auth, logger: context.logger)
     for try await (user, email, granted) in rows.decode((UUID, String, Bool).self) {
-        context.logger.warning("super-admin \(granted ? "granted" : "withdrawn")", metadata: ["user": "\(user)", "email": "\(email)"])
+        logger.warning("super-admin \(granted ? "granted" : "withdrawn")", metadata: ["user": "\(user)", "email": "\(email)"])
         var event = Rampart_V1_AuditEvent(
             .permissionChanged,
             tenant: nil,

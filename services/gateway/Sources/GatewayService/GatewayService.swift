@@ -19,43 +19,49 @@ public enum GatewayService {
         publicPort: ListeningPort = ListeningPort(),
         redirectPort: ListeningPort = ListeningPort()
     ) -> ServiceDescriptor {
-        ServiceDescriptor(
-            name: .gateway,
-            // The gateway records refusals (IP allowlist): not ready before audit's stream exists.
-            prepare: { context in try await context.nats.jetStream().requireStream(Subjects.auditStream) },
-            services: { context in
-                guard let listener = context.configuration.publicHTTP else { return [] }
-                let revocations = RevocationList(connection: context.nats, logger: context.logger)
-                // Credentials are refused with 503 until the revocations are read: not ready till then.
-                context.health.add(HealthChecks.Check(name: "revocations") { revocations.isCaughtUp })
-                let permissions = PermissionChecker(rpc: RPCClient(connection: context.nats), connection: context.nats, logger: context.logger)
-                var services: [any Service] = [
-                    revocations,
-                    permissions,
-                    try buildPublicApplication(
-                        listener: listener,
-                        context: context,
-                        settings: settings,
-                        revocations: revocations,
-                        permissions: permissions,
-                        publicPort: publicPort
-                    ),
-                ]
-                if let tls = settings.tls {
-                    services.append(
-                        buildRedirectApplication(
-                            listener: listener,
-                            tls: tls,
-                            settings: settings,
-                            context: context,
-                            publicPort: publicPort,
-                            port: redirectPort
-                        )
-                    )
-                }
-                return services
-            }
-        )
+        ServiceDescriptor(name: .gateway) { context in
+            try await build(context, settings: settings, publicPort: publicPort, redirectPort: redirectPort)
+        }
+    }
+
+    static func build(
+        _ context: ServiceContext,
+        settings: GatewaySettings,
+        publicPort: ListeningPort,
+        redirectPort: ListeningPort
+    ) async throws -> ServiceParts {
+        // The gateway records refusals (IP allowlist): not ready before audit's stream exists.
+        try await context.audit.requireStream()
+        guard let listener = context.configuration.publicHTTP else { return ServiceParts() }
+        let revocations = RevocationList(connection: context.nats, logger: context.logger)
+        // Credentials are refused with 503 until the revocations are read: not ready till then.
+        context.health.add(HealthChecks.Check(name: "revocations") { revocations.isCaughtUp })
+        let permissions = PermissionChecker(rpc: RPCClient(connection: context.nats), connection: context.nats, logger: context.logger)
+        var services: [any Service] = [
+            revocations,
+            permissions,
+            try buildPublicApplication(
+                listener: listener,
+                context: context,
+                settings: settings,
+                revocations: revocations,
+                permissions: permissions,
+                publicPort: publicPort
+            ),
+        ]
+        if let tls = settings.tls {
+            services.append(
+                buildRedirectApplication(
+                    listener: listener,
+                    tls: tls,
+                    settings: settings,
+                    context: context,
+                    publicPort: publicPort,
+                    port: redirectPort
+                )
+            )
+        }
+        return ServiceParts(services: services)
     }
 
     /// The public HTTP application, assembled in one visible place.
@@ -88,7 +94,7 @@ public enum GatewayService {
             permissions: permissions,
             allowlists: TenantAllowlists(
                 rpc: rpc,
-                audit: AuditPublisher(jetStream: try context.nats.jetStream(), service: .gateway, logger: context.logger),
+                audit: context.audit,
                 lifetime: .seconds(settings.allowlistCacheSeconds),
                 logger: context.logger
             ),

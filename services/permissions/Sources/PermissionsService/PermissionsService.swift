@@ -17,114 +17,82 @@ import Foundation
 /// an in-memory `Policy` per tenant, never older than the revision a caller presents (PERM-6).
 public enum PermissionsService {
     public static func descriptor() -> ServiceDescriptor {
-        @Sendable func permissions(_ context: ServiceContext) async throws -> Permissions {
-            guard let database = context.database else { throw RampartError(.internal, "permissions has no database") }
-            let jetStream = try context.nats.jetStream()
-            let store = PolicyStore(database: database, logger: context.logger)
-            let bucket = try await PolicyRevisions.ensureBucket(jetStream)
-            return Permissions(
-                database: database,
-                store: store,
-                revisions: PolicyRevisions(bucket: bucket, store: store, logger: context.logger),
-                rpc: RPCClient(connection: context.nats),
-                audit: AuditPublisher(jetStream: jetStream, service: .permissions, logger: context.logger),
-                logger: context.logger
-            )
-        }
-        // Built once, after `prepare` made the bucket, and shared by the handlers and the watch.
-        let shared = SharedPermissions()
-        return ServiceDescriptor(
-            name: .permissions,
-            migrations: PermissionsMigrations.set,
-            prepare: { context in
-                let jetStream = try context.nats.jetStream()
-                try await jetStream.requireStream(Subjects.eventsStream)
-                try await AuditPublisher(jetStream: jetStream, service: .permissions, logger: context.logger).requireStream()
-                await shared.set(try await permissions(context))
-            },
-            routes: { router, _ in
-                router.register(Subjects.Permissions.check, requires: [.tenant, .principal]) { (request: Rampart_V1_CheckRequest, call) in
-                    try await shared.get().check(request, call: call)
-                }
-                router.register(Subjects.Permissions.batchCheck, requires: [.tenant, .principal]) { (request: Rampart_V1_BatchCheckRequest, call) in
-                    try await shared.get().batchCheck(request, call: call)
-                }
-                router.register(Subjects.Permissions.listPermissions, requires: [.tenant, .principal]) {
-                    (request: Rampart_V1_ListPermissionsRequest, call) in
-                    try await shared.get().listPermissions(request, call: call)
-                }
-                router.register(Subjects.Permissions.listAccess, requires: [.tenant, .principal]) { (request: Rampart_V1_ListAccessRequest, call) in
-                    try await shared.get().listAccess(request, call: call)
-                }
-                router.register(Subjects.Permissions.setResourceRole, requires: [.tenant, .principal]) {
-                    (request: Rampart_V1_SetResourceRoleRequest, call) in
-                    try await shared.get().setResourceRole(request, call: call)
-                }
-                router.register(Subjects.Permissions.removeResourceRole, requires: [.tenant, .principal]) {
-                    (request: Rampart_V1_RemoveResourceRoleRequest, call) in
-                    try await shared.get().removeResourceRole(request, call: call)
-                }
-                router.register(Subjects.Permissions.syncMember, requires: [.tenant, .principal]) { (request: Rampart_V1_SyncMemberRequest, call) in
-                    guard call.principal?.hasPrefix("system:") == true else { throw RampartError(.permissionDenied, "for services only") }
-                    guard let user = UUID(uuidString: request.userID) else {
-                        throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id")
-                    }
-                    return try await shared.get().syncMember(user, of: try call.requireTenant(), call: call)
-                }
-                router.register(Subjects.Permissions.accessReview, requires: [.tenant, .principal]) {
-                    (request: Rampart_V1_AccessReviewRequest, call) in
-                    try await shared.get().accessReview(request, call: call)
-                }
-                router.register(Subjects.Permissions.completeAccessReview, requires: [.tenant, .principal]) {
-                    (request: Rampart_V1_CompleteAccessReviewRequest, call) in
-                    try await shared.get().completeAccessReview(request, call: call)
-                }
-            },
-            services: { context in
-                guard context.database != nil else { return [] }
-                return [
-                    PermissionsFollower(shared: shared, health: context.health, logger: context.logger, nats: context.nats)
-                ]
-            },
-            tenantLifecycle: { _ in
-                // The owner named at sign-up holds the role before the tenant is active.
-                TenantLifecycleHooks(created: { event in
-                    guard let tenant = TenantID(event.tenantID), let owner = UUID(uuidString: event.ownerUserID) else { return }
-                    try await shared.get().addOwner(owner, email: event.ownerEmail, of: tenant)
-                })
-            }
+        ServiceDescriptor(name: .permissions, migrations: PermissionsMigrations.set, build: build)
+    }
+
+    static func build(_ context: ServiceContext) async throws -> ServiceParts {
+        let database = try context.database
+        try await context.jetStream.requireStream(Subjects.eventsStream)
+        try await context.audit.requireStream()
+        let store = PolicyStore(database: database, logger: context.logger)
+        let bucket = try await PolicyRevisions.ensureBucket(context.jetStream)
+        let permissions = Permissions(
+            database: database,
+            store: store,
+            revisions: PolicyRevisions(bucket: bucket, store: store, logger: context.logger),
+            rpc: RPCClient(connection: context.nats),
+            audit: context.audit,
+            logger: context.logger
         )
-    }
-}
 
-/// The one `Permissions` of the process, made in `prepare`.
-actor SharedPermissions {
-    private var permissions: Permissions?
-    private var waiters: [CheckedContinuation<Permissions, Never>] = []
-
-    func set(_ value: Permissions) {
-        permissions = value
-        for waiter in waiters { waiter.resume(returning: value) }
-        waiters = []
-    }
-
-    func get() async -> Permissions {
-        if let permissions { return permissions }
-        return await withCheckedContinuation { waiters.append($0) }
+        var router = RPCRouter()
+        router.register(Subjects.Permissions.check, requires: [.tenant, .principal]) { (request: Rampart_V1_CheckRequest, call) in
+            try await permissions.check(request, call: call)
+        }
+        router.register(Subjects.Permissions.batchCheck, requires: [.tenant, .principal]) { (request: Rampart_V1_BatchCheckRequest, call) in
+            try await permissions.batchCheck(request, call: call)
+        }
+        router.register(Subjects.Permissions.listPermissions, requires: [.tenant, .principal]) {
+            (request: Rampart_V1_ListPermissionsRequest, call) in
+            try await permissions.listPermissions(request, call: call)
+        }
+        router.register(Subjects.Permissions.listAccess, requires: [.tenant, .principal]) { (request: Rampart_V1_ListAccessRequest, call) in
+            try await permissions.listAccess(request, call: call)
+        }
+        router.register(Subjects.Permissions.setResourceRole, requires: [.tenant, .principal]) {
+            (request: Rampart_V1_SetResourceRoleRequest, call) in
+            try await permissions.setResourceRole(request, call: call)
+        }
+        router.register(Subjects.Permissions.removeResourceRole, requires: [.tenant, .principal]) {
+            (request: Rampart_V1_RemoveResourceRoleRequest, call) in
+            try await permissions.removeResourceRole(request, call: call)
+        }
+        router.register(Subjects.Permissions.syncMember, requires: [.tenant, .principal]) { (request: Rampart_V1_SyncMemberRequest, call) in
+            guard call.principal?.hasPrefix("system:") == true else { throw RampartError(.permissionDenied, "for services only") }
+            guard let user = UUID(uuidString: request.userID) else {
+                throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id")
+            }
+            return try await permissions.syncMember(user, of: try call.requireTenant(), call: call)
+        }
+        router.register(Subjects.Permissions.accessReview, requires: [.tenant, .principal]) {
+            (request: Rampart_V1_AccessReviewRequest, call) in
+            try await permissions.accessReview(request, call: call)
+        }
+        router.register(Subjects.Permissions.completeAccessReview, requires: [.tenant, .principal]) {
+            (request: Rampart_V1_CompleteAccessReviewRequest, call) in
+            try await permissions.completeAccessReview(request, call: call)
+        }
+        return ServiceParts(
+            routes: router,
+            services: [PermissionsFollower(permissions: permissions, jetStream: context.jetStream, health: context.health, logger: context.logger)],
+            // The owner named at sign-up holds the role before the tenant is active.
+            tenantLifecycle: TenantLifecycleHooks(created: { event in
+                guard let tenant = TenantID(event.tenantID), let owner = UUID(uuidString: event.ownerUserID) else { return }
+                try await permissions.addOwner(owner, email: event.ownerEmail, of: tenant)
+            })
+        )
     }
 }
 
 /// Follows what other services say: member changes (re-read from tenants), sign-ins (the
 /// access review's last activity), and every replica's revision announcements.
 struct PermissionsFollower: Service {
-    let shared: SharedPermissions
+    let permissions: Permissions
+    let jetStream: JetStream
     let health: HealthChecks
     let logger: Logger
-    let nats: NATSConnection
 
     func run() async throws {
-        let permissions = await shared.get()
-        let jetStream = try nats.jetStream()
         await withDiscardingTaskGroup { group in
             group.addTask { try? await permissions.revisions.run() }
             group.addTask {

@@ -5,7 +5,6 @@ import RateLimitKit
 import ServiceKit
 import ServiceLifecycle
 import SodiumKit
-import Synchronization
 
 /// Global rate limits and bans on NATS key-value (SPEC section 8).
 ///
@@ -18,135 +17,102 @@ public enum RateLimitService {
         settings: RateLimitSettings = RateLimitSettings(),
         clock: @escaping @Sendable () -> Int64 = { WallClock.milliseconds() }
     ) -> ServiceDescriptor {
-        let runtime = Runtime(settings: settings, clock: clock)
-        return ServiceDescriptor(
-            name: .rateLimit,
-            prepare: { context in try await runtime.prepare(context) },
-            routes: { router, context in
-                router.register(Subjects.RateLimit.check) { (request: Rampart_V1_RateLimitCheckRequest, call) in
-                    try await runtime.engine().check(request, clientIP: call.clientIP)
-                }
-                router.register(Subjects.RateLimit.refund) { (request: Rampart_V1_RateLimitCheckRequest, _) in
-                    try await runtime.engine().check(request, clientIP: nil, refunding: true)
-                }
-                router.register(Subjects.RateLimit.batchCheck) { (request: Rampart_V1_RateLimitBatchCheckRequest, call) in
-                    try await runtime.engine().check(request, requestID: call.requestID)
-                }
-                router.register(Subjects.RateLimit.reportFailure) { (request: Rampart_V1_ReportFailureRequest, _) in
-                    guard let address = IPNetwork(address: request.ip) else {
-                        throw RampartError(.invalidArgument, "ip must be an IPv4 or IPv6 address", details: ["field": "ip"])
-                    }
-                    guard request.kind != .unspecified, Rampart_V1_FailureKind.allCases.contains(request.kind) else {
-                        throw RampartError(.invalidArgument, "kind must be login, mfa, api_key or password", details: ["field": "kind"])
-                    }
-                    return try await runtime.engine().bans.reportFailure(from: address, kind: request.kind)
-                }
-                router.register(Subjects.RateLimit.listBans, requires: .principal) { (_: Rampart_V1_ListBansRequest, _) in
-                    let engine = try runtime.engine()
-                    var reply = Rampart_V1_ListBansReply()
-                    reply.bans = engine.bans.list.activeBans(now: engine.clock())
-                    return reply
-                }
-                router.register(Subjects.RateLimit.unban, requires: .principal) { (request: Rampart_V1_UnbanRequest, call) in
-                    guard let given = IPNetwork(cidr: request.network) else {
-                        throw RampartError(.invalidArgument, "network must be an address or a CIDR network", details: ["field": "network"])
-                    }
-                    let engine = try runtime.engine()
-                    // A bare address names the network it is grouped into.
-                    let network = given.prefixLength == given.bytes.count * 8 ? settings.grouping.network(of: given) : given
-                    return try await engine.bans.unban(network, context: call)
-                }
-            },
-            services: { context in [runtime.banList(context), CounterUpdates(runtime: runtime, health: context.health, logger: context.logger)] }
+        ServiceDescriptor(name: .rateLimit) { context in try await build(context, settings: settings, clock: clock) }
+    }
+
+    /// Creates (or updates) both buckets; the handlers answer once every ban is loaded.
+    static func build(_ context: ServiceContext, settings: RateLimitSettings, clock: @escaping @Sendable () -> Int64) async throws -> ServiceParts {
+        let longestWindow = max(
+            settings.policies.values.map(\.windowSeconds).max() ?? 60,
+            settings.fail2ban.windowSeconds,
+            settings.escalation.windowSeconds
+        )
+        let counters = try await context.jetStream.ensureKeyValue(
+            .init(
+                bucket: Subjects.RateLimit.countersBucket,
+                // Nothing outlives its window: a counter untouched for that long is empty anyway.
+                ttl: .seconds(Int64(longestWindow)),
+                maxValueSize: 16 * 1024,
+                storage: settings.counterStorage == .file ? .file : .memory
+            )
+        )
+        let bansBucket = try await context.jetStream.ensureKeyValue(
+            .init(
+                bucket: Subjects.RateLimit.bansBucket,
+                ttl: .seconds(settings.fail2ban.memorySeconds),
+                maxValueSize: 4 * 1024,
+                storage: .file
+            )
+        )
+        try await context.audit.requireStream()
+        let banList = BanList(connection: context.nats, logger: context.logger)
+        let limiter = Limiter(bucket: counters, logger: context.logger, clock: clock)
+        let engine = Engine(
+            settings: settings,
+            limiter: limiter,
+            bans: Bans(
+                bucket: bansBucket,
+                list: banList,
+                limiter: limiter,
+                settings: settings,
+                audit: context.audit,
+                clock: clock,
+                logger: context.logger
+            ),
+            clock: clock,
+            logger: context.logger
+        )
+
+        var router = RPCRouter()
+        router.register(Subjects.RateLimit.check) { (request: Rampart_V1_RateLimitCheckRequest, call) in
+            try await engine.check(request, clientIP: call.clientIP)
+        }
+        router.register(Subjects.RateLimit.refund) { (request: Rampart_V1_RateLimitCheckRequest, _) in
+            try await engine.check(request, clientIP: nil, refunding: true)
+        }
+        router.register(Subjects.RateLimit.batchCheck) { (request: Rampart_V1_RateLimitBatchCheckRequest, call) in
+            try await engine.check(request, requestID: call.requestID)
+        }
+        router.register(Subjects.RateLimit.reportFailure) { (request: Rampart_V1_ReportFailureRequest, _) in
+            guard let address = IPNetwork(address: request.ip) else {
+                throw RampartError(.invalidArgument, "ip must be an IPv4 or IPv6 address", details: ["field": "ip"])
+            }
+            guard request.kind != .unspecified, Rampart_V1_FailureKind.allCases.contains(request.kind) else {
+                throw RampartError(.invalidArgument, "kind must be login, mfa, api_key or password", details: ["field": "kind"])
+            }
+            return try await engine.bans.reportFailure(from: address, kind: request.kind)
+        }
+        router.register(Subjects.RateLimit.listBans, requires: .principal) { (_: Rampart_V1_ListBansRequest, _) in
+            var reply = Rampart_V1_ListBansReply()
+            reply.bans = engine.bans.list.activeBans(now: engine.clock())
+            return reply
+        }
+        router.register(Subjects.RateLimit.unban, requires: .principal) { (request: Rampart_V1_UnbanRequest, call) in
+            guard let given = IPNetwork(cidr: request.network) else {
+                throw RampartError(.invalidArgument, "network must be an address or a CIDR network", details: ["field": "network"])
+            }
+            // A bare address names the network it is grouped into.
+            let network = given.prefixLength == given.bytes.count * 8 ? settings.grouping.network(of: given) : given
+            return try await engine.bans.unban(network, context: call)
+        }
+        return ServiceParts(
+            routes: router,
+            services: [banList, CounterUpdates(limiter: limiter, health: context.health, logger: context.logger)],
+            beforeServing: { await banList.waitUntilCaughtUp() }
         )
     }
 
-    /// The parts of one assembled instance, created as the runtime reaches them.
-    final class Runtime: Sendable {
-        let settings: RateLimitSettings
-        let clock: @Sendable () -> Int64
-        private let state = Mutex<(banList: BanList?, engine: Engine?)>((nil, nil))
-
-        init(settings: RateLimitSettings, clock: @escaping @Sendable () -> Int64) {
-            self.settings = settings
-            self.clock = clock
-        }
-
-        func banList(_ context: ServiceContext) -> BanList {
-            state.withLock { state in
-                if let banList = state.banList { return banList }
-                let banList = BanList(connection: context.nats, logger: context.logger)
-                state.banList = banList
-                return banList
-            }
-        }
-
-        /// Creates (or updates) both buckets and waits until every ban is loaded.
-        func prepare(_ context: ServiceContext) async throws {
-            let jetStream = try context.nats.jetStream()
-            let longestWindow = max(
-                settings.policies.values.map(\.windowSeconds).max() ?? 60,
-                settings.fail2ban.windowSeconds,
-                settings.escalation.windowSeconds
-            )
-            let counters = try await jetStream.ensureKeyValue(
-                .init(
-                    bucket: Subjects.RateLimit.countersBucket,
-                    // Nothing outlives its window: a counter untouched for that long is empty anyway.
-                    ttl: .seconds(Int64(longestWindow)),
-                    maxValueSize: 16 * 1024,
-                    storage: settings.counterStorage == .file ? .file : .memory
-                )
-            )
-            let bansBucket = try await jetStream.ensureKeyValue(
-                .init(
-                    bucket: Subjects.RateLimit.bansBucket,
-                    ttl: .seconds(settings.fail2ban.memorySeconds),
-                    maxValueSize: 4 * 1024,
-                    storage: .file
-                )
-            )
-            let audit = AuditPublisher(jetStream: jetStream, service: .rateLimit, logger: context.logger)
-            try await audit.requireStream()
-            let banList = banList(context)
-            await banList.waitUntilCaughtUp()
-            let limiter = Limiter(bucket: counters, logger: context.logger, clock: clock)
-            let engine = Engine(
-                settings: settings,
-                limiter: limiter,
-                bans: Bans(
-                    bucket: bansBucket,
-                    list: banList,
-                    limiter: limiter,
-                    settings: settings,
-                    audit: audit,
-                    clock: clock,
-                    logger: context.logger
-                ),
-                clock: clock,
-                logger: context.logger
-            )
-            state.withLock { $0.engine = engine }
-        }
-
-        func engine() throws -> Engine {
-            guard let engine = state.withLock({ $0.engine }) else { throw RampartError(.unavailable, "rate-limit is starting") }
-            return engine
-        }
-    }
-
-    /// Feeds the bucket's updates to the limiter once it exists (see `Limiter`): from the moment
-    /// the start-up step has run, not after a retry's pause, as escalation learns of the other
-    /// replicas' writes from them alone.
+    /// Feeds the bucket's updates to the limiter (see `Limiter`) from the moment the handlers
+    /// serve, as escalation learns of the other replicas' writes from them alone.
     struct CounterUpdates: Service {
-        let runtime: Runtime
+        let limiter: Limiter
         let health: HealthChecks
         let logger: Logger
 
         func run() async throws {
             await health.waitUntilStarted()
             await repeatUntilShutdown("counter updates", logger: logger) {
-                try await runtime.engine().limiter.followUpdates()
+                try await limiter.followUpdates()
             }
         }
     }

@@ -17,110 +17,97 @@ public enum WebhooksService {
         clock: DeliveryClock = .wall,
         resolver: @escaping DestinationGuard.Resolver = SystemResolver.addresses
     ) -> ServiceDescriptor {
+        ServiceDescriptor(name: .webhooks, migrations: WebhooksMigrations.set) { context in
+            try await build(context, settings: settings, clock: clock, resolver: resolver)
+        }
+    }
+
+    static func build(
+        _ context: ServiceContext,
+        settings: WebhooksSettings,
+        clock: DeliveryClock,
+        resolver: @escaping DestinationGuard.Resolver
+    ) async throws -> ServiceParts {
+        let database = try context.database
+        try await context.audit.requireStream()
+        try await context.jetStream.requireStream(Subjects.eventsStream)
+        if !settings.allowedNetworks.isEmpty {
+            context.logger.warning(
+                "webhook deliveries may reach these non-public networks (RAMPART_WEBHOOKS_ALLOWED_NETWORKS)",
+                metadata: ["networks": "\(settings.allowedNetworks.map(\.description).joined(separator: ","))"]
+            )
+        }
         let destinations = DestinationGuard(policy: AddressPolicy(allowlist: settings.allowedNetworks), resolve: resolver)
         // Shared by the routes (a redelivery is due now) and the delivery loop.
         let wake = WakeSignal()
-        let clients = DeliveryClients(timeoutSeconds: settings.timeoutSeconds)
-        @Sendable func endpoints(_ context: ServiceContext) throws -> Endpoints {
-            guard let database = context.database else { throw RampartError(.internal, "webhooks has no database") }
-            return Endpoints(
-                settings: settings,
-                database: database,
-                destinations: destinations,
-                audit: AuditPublisher(jetStream: try context.nats.jetStream(), service: .webhooks, logger: context.logger),
-                clock: clock,
-                logger: context.logger
-            )
+        let endpoints = Endpoints(
+            settings: settings,
+            database: database,
+            destinations: destinations,
+            audit: context.audit,
+            clock: clock,
+            logger: context.logger
+        )
+        let log = DeliveryLog(endpoints: endpoints, database: database, clock: clock, wake: wake, logger: context.logger)
+        let inbound = Inbound(settings: settings, database: database, jetStream: context.jetStream, clock: clock, logger: context.logger)
+
+        var router = RPCRouter()
+        router.register(Subjects.Webhooks.pauseDeliveries, requires: [.tenant, .principal]) {
+            (request: Rampart_V1_PauseDeliveriesRequest, call) in
+            try await log.pause(request, call: call)
         }
-        return ServiceDescriptor(
-            name: .webhooks,
-            migrations: WebhooksMigrations.set,
-            prepare: { context in
-                let jetStream = try context.nats.jetStream()
-                try await AuditPublisher(jetStream: jetStream, service: .webhooks, logger: context.logger).requireStream()
-                try await jetStream.requireStream(Subjects.eventsStream)
-                if !settings.allowedNetworks.isEmpty {
-                    context.logger.warning(
-                        "webhook deliveries may reach these non-public networks (RAMPART_WEBHOOKS_ALLOWED_NETWORKS)",
-                        metadata: ["networks": "\(settings.allowedNetworks.map(\.description).joined(separator: ","))"]
-                    )
-                }
-            },
-            routes: { router, context in
-                let made = Result { try endpoints(context) }
-                let log = Result {
-                    let endpoints = try made.get()
-                    return DeliveryLog(endpoints: endpoints, database: endpoints.database, clock: clock, wake: wake, logger: context.logger)
-                }
-                router.register(Subjects.Webhooks.pauseDeliveries, requires: [.tenant, .principal]) {
-                    (request: Rampart_V1_PauseDeliveriesRequest, call) in
-                    try await log.get().pause(request, call: call)
-                }
-                router.register(Subjects.Webhooks.createEndpoint, requires: [.tenant, .principal]) {
-                    (request: Rampart_V1_CreateEndpointRequest, call) in
-                    try await made.get().create(request, call: call)
-                }
-                router.register(Subjects.Webhooks.listEndpoints, requires: [.tenant, .principal]) {
-                    (request: Rampart_V1_ListEndpointsRequest, call) in
-                    try await made.get().list(request, call: call)
-                }
-                router.register(Subjects.Webhooks.getEndpoint, requires: [.tenant, .principal]) { (request: Rampart_V1_EndpointRequest, call) in
-                    try await made.get().get(request, call: call)
-                }
-                router.register(Subjects.Webhooks.updateEndpoint, requires: [.tenant, .principal]) {
-                    (request: Rampart_V1_UpdateEndpointRequest, call) in
-                    try await made.get().update(request, call: call)
-                }
-                router.register(Subjects.Webhooks.deleteEndpoint, requires: [.tenant, .principal]) { (request: Rampart_V1_EndpointRequest, call) in
-                    try await made.get().delete(request, call: call)
-                }
-                router.register(Subjects.Webhooks.rotateSecret, requires: [.tenant, .principal]) { (request: Rampart_V1_RotateSecretRequest, call) in
-                    try await made.get().rotateSecret(request, call: call)
-                }
-                router.register(Subjects.Webhooks.listDeliveries, requires: [.tenant, .principal]) {
-                    (request: Rampart_V1_ListDeliveriesRequest, call) in
-                    try await log.get().list(request, call: call)
-                }
-                router.register(Subjects.Webhooks.redeliver, requires: [.tenant, .principal]) { (request: Rampart_V1_RedeliverRequest, call) in
-                    try await log.get().redeliver(request, call: call)
-                }
-                router.register(Subjects.Webhooks.testEndpoint, requires: [.tenant, .principal]) { (request: Rampart_V1_TestEndpointRequest, call) in
-                    try await log.get().test(request, call: call)
-                }
-                let inbound = Result {
-                    guard let database = context.database else { throw RampartError(.internal, "webhooks has no database") }
-                    return Inbound(
-                        settings: settings,
-                        database: database,
-                        jetStream: try context.nats.jetStream(),
-                        clock: clock,
-                        logger: context.logger
-                    )
-                }
-                // WH-5: no credential; the provider's signature is the proof.
-                router.register(Subjects.Webhooks.receiveInbound) { (request: Rampart_V1_InboundRequest, call) in
-                    try await inbound.get().receive(request, call: call)
-                }
-            },
-            services: { context in
-                guard let database = context.database else { return [] }
-                let audit = AuditPublisher(jetStream: try context.nats.jetStream(), service: .webhooks, logger: context.logger)
-                return [
-                    Fanout(database: database, connection: context.nats, clock: clock, wake: wake, health: context.health, logger: context.logger),
-                    InboundPruning(database: database, clock: clock, health: context.health, logger: context.logger),
-                    Deliverer(
-                        settings: settings,
-                        database: database,
-                        destinations: destinations,
-                        clients: clients,
-                        audit: audit,
-                        clock: clock,
-                        wake: wake,
-                        health: context.health,
-                        logger: context.logger
-                    ),
-                ]
-            }
+        router.register(Subjects.Webhooks.createEndpoint, requires: [.tenant, .principal]) {
+            (request: Rampart_V1_CreateEndpointRequest, call) in
+            try await endpoints.create(request, call: call)
+        }
+        router.register(Subjects.Webhooks.listEndpoints, requires: [.tenant, .principal]) {
+            (request: Rampart_V1_ListEndpointsRequest, call) in
+            try await endpoints.list(request, call: call)
+        }
+        router.register(Subjects.Webhooks.getEndpoint, requires: [.tenant, .principal]) { (request: Rampart_V1_EndpointRequest, call) in
+            try await endpoints.get(request, call: call)
+        }
+        router.register(Subjects.Webhooks.updateEndpoint, requires: [.tenant, .principal]) {
+            (request: Rampart_V1_UpdateEndpointRequest, call) in
+            try await endpoints.update(request, call: call)
+        }
+        router.register(Subjects.Webhooks.deleteEndpoint, requires: [.tenant, .principal]) { (request: Rampart_V1_EndpointRequest, call) in
+            try await endpoints.delete(request, call: call)
+        }
+        router.register(Subjects.Webhooks.rotateSecret, requires: [.tenant, .principal]) { (request: Rampart_V1_RotateSecretRequest, call) in
+            try await endpoints.rotateSecret(request, call: call)
+        }
+        router.register(Subjects.Webhooks.listDeliveries, requires: [.tenant, .principal]) {
+            (request: Rampart_V1_ListDeliveriesRequest, call) in
+            try await log.list(request, call: call)
+        }
+        router.register(Subjects.Webhooks.redeliver, requires: [.tenant, .principal]) { (request: Rampart_V1_RedeliverRequest, call) in
+            try await log.redeliver(request, call: call)
+        }
+        router.register(Subjects.Webhooks.testEndpoint, requires: [.tenant, .principal]) { (request: Rampart_V1_TestEndpointRequest, call) in
+            try await log.test(request, call: call)
+        }
+        // WH-5: no credential; the provider's signature is the proof.
+        router.register(Subjects.Webhooks.receiveInbound) { (request: Rampart_V1_InboundRequest, call) in
+            try await inbound.receive(request, call: call)
+        }
+        return ServiceParts(
+            routes: router,
+            services: [
+                Fanout(database: database, connection: context.nats, clock: clock, wake: wake, health: context.health, logger: context.logger),
+                InboundPruning(database: database, clock: clock, health: context.health, logger: context.logger),
+                Deliverer(
+                    settings: settings,
+                    database: database,
+                    destinations: destinations,
+                    clients: DeliveryClients(timeoutSeconds: settings.timeoutSeconds),
+                    audit: context.audit,
+                    clock: clock,
+                    wake: wake,
+                    health: context.health,
+                    logger: context.logger
+                ),
+            ]
         )
     }
 }

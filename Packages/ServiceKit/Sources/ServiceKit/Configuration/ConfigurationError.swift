@@ -3,6 +3,10 @@
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public var problems: [String]
 
+    public init(problems: [String]) {
+        self.problems = problems
+    }
+
     public var description: String {
         "invalid configuration:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
     }

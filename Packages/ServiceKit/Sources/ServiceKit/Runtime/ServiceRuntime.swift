@@ -14,48 +14,76 @@ import Glibc
 import Darwin
 #endif
 
-/// What makes one service different from another: its name, its migrations, its NATS
-/// handlers, and any long-lived pieces of its own (the gateway's public HTTP server).
-/// A descriptor is assembled once: its closures may share state for that one instance.
+/// What makes one service different from another: its name, its migrations, and the one step
+/// that builds everything else of it.
 public struct ServiceDescriptor: Sendable {
     public var name: ServiceName
     public var version: String
     public var migrations: MigrationSet
-    /// Runs after the migrations and before the first request is taken (creating the service's
-    /// JetStream streams or buckets). Retried with backoff while it throws, like the database wait.
-    public var prepare: @Sendable (ServiceContext) async throws -> Void
-    public var routes: @Sendable (inout RPCRouter, ServiceContext) -> Void
-    public var services: @Sendable (ServiceContext) throws -> [any Service]
-    /// What the service does beyond its schema when a tenant is created or changes plan (audit
-    /// records the plan its retention follows). Retried while it throws.
-    public var tenantLifecycle: @Sendable (ServiceContext) -> TenantLifecycleHooks
+    /// Called once, after the migrations and before the first request is taken: makes each
+    /// dependency once (creating the service's JetStream streams or buckets, loading state) and
+    /// returns the handlers and long-lived services that share them. Retried with backoff while
+    /// it throws, like the database wait; a `ConfigurationError` stops the service at once.
+    public var build: @Sendable (ServiceContext) async throws -> ServiceParts
 
     public init(
         name: ServiceName,
         version: String = "0.1.0",
         migrations: MigrationSet = .none,
-        prepare: @escaping @Sendable (ServiceContext) async throws -> Void = { _ in },
-        routes: @escaping @Sendable (inout RPCRouter, ServiceContext) -> Void = { _, _ in },
-        services: @escaping @Sendable (ServiceContext) throws -> [any Service] = { _ in [] },
-        tenantLifecycle: @escaping @Sendable (ServiceContext) -> TenantLifecycleHooks = { _ in TenantLifecycleHooks() }
+        build: @escaping @Sendable (ServiceContext) async throws -> ServiceParts = { _ in ServiceParts() }
     ) {
         self.name = name
         self.version = version
         self.migrations = migrations
-        self.prepare = prepare
-        self.routes = routes
-        self.services = services
-        self.tenantLifecycle = tenantLifecycle
+        self.build = build
     }
 }
 
-/// Shared by a service's handlers: configuration, connections and the health state.
+/// What a service's build step makes: its NATS handlers, its long-lived services (started after
+/// the handlers, stopped before them) and what it does when a tenant's life changes.
+public struct ServiceParts: Sendable {
+    public var routes: RPCRouter
+    public var services: [any Service]
+    /// What the service does beyond its schema when a tenant is created or changes plan (audit
+    /// records the plan its retention follows). Retried while it throws.
+    public var tenantLifecycle: TenantLifecycleHooks
+    /// Awaited while the services run, before the handlers take requests (rate-limit loads every
+    /// ban first).
+    public var beforeServing: @Sendable () async -> Void
+
+    public init(
+        routes: RPCRouter = RPCRouter(),
+        services: [any Service] = [],
+        tenantLifecycle: TenantLifecycleHooks = TenantLifecycleHooks(),
+        beforeServing: @escaping @Sendable () async -> Void = {}
+    ) {
+        self.routes = routes
+        self.services = services
+        self.tenantLifecycle = tenantLifecycle
+        self.beforeServing = beforeServing
+    }
+}
+
+/// What every service's build step starts from: configuration, connections and the health state.
 public struct ServiceContext: Sendable {
     public let configuration: ServiceConfiguration
     public let nats: NATSConnection
-    public let database: Database?
+    /// The process's one JetStream context.
+    public let jetStream: JetStream
+    /// Publishes this service's audit events.
+    public let audit: AuditPublisher
     public let health: HealthChecks
     public let logger: Logger
+    let ownDatabase: Database?
+
+    /// The service's own database: every service that owns one is configured with it
+    /// (`ServiceConfiguration.ownsDatabase`), so this throws only for one that owns none.
+    public var database: Database {
+        get throws(ConfigurationError) {
+            guard let ownDatabase else { throw ConfigurationError(problems: ["\(configuration.service.rawValue) has no database"]) }
+            return ownDatabase
+        }
+    }
 }
 
 /// A service assembled and ready to run: `run()` it; graceful shutdown (SIGTERM, or the
@@ -109,8 +137,9 @@ public final class ListeningPort: Sendable {
 }
 
 public enum ServiceRuntime {
-    /// Builds the service group: NATS connection, database client, startup (migrations, then the
-    /// RPC server), the ops HTTP listener and the service's own pieces. Tests call this too.
+    /// Builds the service group: NATS connection, database client, start-up (migrations, the
+    /// service's build step, then its RPC server and services) and the ops HTTP listener, which
+    /// answers `/healthz` from the first moment. Tests call this too.
     public static func assemble(
         _ descriptor: ServiceDescriptor,
         configuration: ServiceConfiguration,
@@ -128,20 +157,16 @@ public enum ServiceRuntime {
             checks.append(HealthChecks.Check(name: "database") { await database.isReachable() })
         }
         let health = HealthChecks(checks: checks)
-        let context = ServiceContext(configuration: configuration, nats: nats, database: database, health: health, logger: logger)
-
-        var router = RPCRouter()
-        router.register(Subjects.health(descriptor.name)) { (_: Rampart_V1_HealthRequest, _) in
-            let (ready, results) = await health.evaluate()
-            var reply = Rampart_V1_HealthReply()
-            reply.service = descriptor.name.rawValue
-            reply.version = descriptor.version
-            reply.instanceID = configuration.instanceID
-            reply.healthy = ready
-            reply.checks = results
-            return reply
-        }
-        descriptor.routes(&router, context)
+        let jetStream = try nats.jetStream()
+        let context = ServiceContext(
+            configuration: configuration,
+            nats: nats,
+            jetStream: jetStream,
+            audit: AuditPublisher(jetStream: jetStream, service: descriptor.name, logger: logger),
+            health: health,
+            logger: logger,
+            ownDatabase: database
+        )
 
         let opsPort = ListeningPort()
         let opsRouter = Router()
@@ -152,38 +177,11 @@ public enum ServiceRuntime {
             onServerRunning: { channel in opsPort.set(channel.localAddress?.port ?? 0) },
             logger: logger
         )
-
-        let startup = StartupService(
-            descriptor: descriptor,
-            context: context,
-            rpc: RPCServer(
-                connection: nats,
-                router: router,
-                queueGroup: descriptor.name.subjectToken,
-                logger: logger,
-                maxRequestsInFlight: configuration.maxRequestsInFlight,
-                onListening: { health.markStarted() }
-            )
-        )
-        // Shutdown runs in reverse: the HTTP listeners stop first, then the RPC server drains,
-        // then the database pool closes, and NATS drains last.
+        // Shutdown runs in reverse: the ops listener stops first, then the service's own parts
+        // (see `StartupService`), then the database pool closes, and NATS drains last.
         var services: [any Service] = [nats]
         if let database { services.append(database.client) }
-        services.append(startup)
-        if let database {
-            services.append(
-                TenantProvisioner(
-                    service: descriptor.name,
-                    database: database,
-                    migrations: descriptor.migrations,
-                    connection: nats,
-                    health: health,
-                    logger: logger,
-                    hooks: descriptor.tenantLifecycle(context)
-                )
-            )
-        }
-        services.append(contentsOf: try descriptor.services(context))
+        services.append(StartupService(descriptor: descriptor, context: context))
         services.append(ops)
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger)
@@ -226,43 +224,84 @@ public enum ServiceRuntime {
     }
 }
 
-/// Brings a service up in order: waits for its database, applies migrations, prepares the
-/// service's own state, then serves NATS requests. Retries with backoff, so the service may
-/// start before PostgreSQL or JetStream.
+/// Brings a service up in order: waits for its database, applies migrations, runs the build
+/// step, then serves NATS requests and runs the built services. Retries with backoff, so the
+/// service may start before PostgreSQL or JetStream.
 struct StartupService: Service {
     let descriptor: ServiceDescriptor
     let context: ServiceContext
-    let rpc: RPCServer
 
     func run() async throws {
+        let parts: ServiceParts
         // A shutdown while the database or NATS is still unreachable must not wait for them.
         do {
-            try await cancelWhenGracefulShutdown {
-                if let database = context.database {
+            parts = try await cancelWhenGracefulShutdown {
+                if let database = context.ownDatabase {
                     try await retryWhileUnreachable("database") { try await database.migrate(descriptor.migrations) }
                 }
-                try await retryWhileUnreachable("preparation") { try await descriptor.prepare(context) }
+                return try await retryWhileUnreachable("build") { try await descriptor.build(context) }
             }
         } catch {
             if Task.isShuttingDownGracefully || Task.isCancelled { return }
             throw error
         }
-        try await withGracefulShutdownHandler {
-            try await rpc.run()
-        } onGracefulShutdown: {
-            context.health.markStopping()
+        // Stopped in reverse: the built services (the gateway's public listener) first, then the
+        // tenant sagas, and the RPC server last, so work in flight can still ask this service.
+        var services: [any Service] = [
+            RPCService(server: rpcServer(parts.routes), beforeServing: parts.beforeServing, health: context.health)
+        ]
+        if let database = context.ownDatabase {
+            services.append(
+                TenantProvisioner(
+                    service: descriptor.name,
+                    database: database,
+                    migrations: descriptor.migrations,
+                    connection: context.nats,
+                    health: context.health,
+                    logger: context.logger,
+                    hooks: parts.tenantLifecycle
+                )
+            )
         }
+        services.append(contentsOf: parts.services)
+        // A group inside the service's group: it shuts down when the outer one does.
+        try await ServiceGroup(configuration: .init(services: services, logger: context.logger)).run()
     }
 
-    /// Retries `body` with backoff until it succeeds; a migration error is a bug, not an outage,
-    /// and is thrown at once.
-    private func retryWhileUnreachable(_ what: String, _ body: () async throws -> Void) async throws {
+    /// The built handlers and the health handler every service answers.
+    private func rpcServer(_ routes: RPCRouter) -> RPCServer {
+        var router = routes
+        let (descriptor, configuration, health) = (descriptor, context.configuration, context.health)
+        router.register(Subjects.health(descriptor.name)) { (_: Rampart_V1_HealthRequest, _) in
+            let (ready, results) = await health.evaluate()
+            var reply = Rampart_V1_HealthReply()
+            reply.service = descriptor.name.rawValue
+            reply.version = descriptor.version
+            reply.instanceID = configuration.instanceID
+            reply.healthy = ready
+            reply.checks = results
+            return reply
+        }
+        return RPCServer(
+            connection: context.nats,
+            router: router,
+            queueGroup: descriptor.name.subjectToken,
+            logger: context.logger,
+            maxRequestsInFlight: configuration.maxRequestsInFlight,
+            onListening: { health.markStarted() }
+        )
+    }
+
+    /// Retries `body` with backoff until it succeeds; a migration or configuration error is a
+    /// bug or an operator's mistake, not an outage, and is thrown at once.
+    private func retryWhileUnreachable<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
         var delay = Duration.milliseconds(200)
         while true {
             do {
-                try await body()
-                return
+                return try await body()
             } catch let error as MigrationError {
+                throw error
+            } catch let error as ConfigurationError {
                 throw error
             } catch {
                 try Task.checkCancellation()
@@ -270,6 +309,23 @@ struct StartupService: Service {
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
+        }
+    }
+}
+
+/// The RPC server, marked stopping (readiness off) as its drain begins.
+struct RPCService: Service {
+    let server: RPCServer
+    let beforeServing: @Sendable () async -> Void
+    let health: HealthChecks
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown(beforeServing)
+        if Task.isShuttingDownGracefully || Task.isCancelled { return }
+        try await withGracefulShutdownHandler {
+            try await server.run()
+        } onGracefulShutdown: {
+            health.markStopping()
         }
     }
 }
