@@ -65,7 +65,7 @@ extension Sessions {
             }
             return (name, Array(Set(request.scopes)).sorted(), Int(rate), user, expiresInSeconds)
         }
-        _ = try? await audit.publish(
+        await audit.record(
             Rampart_V1_AuditEvent(.apiKeyCreated, tenant: tenant, target: ("api_key", made.apiKey.apiKeyID), call: call, service: .auth)
         )
         await notices.send(.apiKeyCreated, to: user, call: call, values: ["key_name": made.apiKey.name, "key_prefix": made.apiKey.prefix])
@@ -113,7 +113,7 @@ extension Sessions {
             return creator
         }
         try await recordRevocation(.apiKey, tenant: tenant, id: id, user: creator, reason: "revoked")
-        _ = try? await audit.publish(
+        await audit.record(
             Rampart_V1_AuditEvent(.apiKeyRevoked, tenant: tenant, target: ("api_key", id.uuidString.lowercased()), call: call, service: .auth)
         )
         return Rampart_V1_RevokeApiKeyReply()
@@ -174,7 +174,7 @@ extension Sessions {
         try await recordRevocation(.apiKey, tenant: tenant, id: id, user: user, reason: "rotated", afterSeconds: Int(grace))
         var event = Rampart_V1_AuditEvent(.apiKeyRotated, tenant: tenant, target: ("api_key", id.uuidString.lowercased()), call: call, service: .auth)
         event.reason = "replaced by \(made.apiKey.apiKeyID), grace \(grace) s"
-        _ = try? await audit.publish(event)
+        await audit.record(event)
         return made
     }
 

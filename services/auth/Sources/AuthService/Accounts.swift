@@ -195,7 +195,7 @@ extension Sessions {
         for other in try await tenantsWithSessions(user) {
             revoked += try await revokeAll(user, tenant: other, except: other == tenant ? keep : nil, reason: "password_changed")
         }
-        _ = try? await audit.publish(
+        await audit.record(
             Rampart_V1_AuditEvent(.passwordChanged, tenant: tenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
         )
         await notices.send(.passwordChanged, to: user, call: call)
@@ -272,7 +272,7 @@ extension Sessions {
             service: .auth
         )
         event.details = ["sessions_revoked": String(sessions), "api_keys_revoked": String(apiKeys), "mfa_removed": String(mfaRemoved)]
-        _ = try? await audit.publish(event)
+        await audit.record(event)
         var values = ["by_reset": "true"]
         if mfaRemoved { values["mfa_removed"] = "true" }
         await notices.send(.passwordChanged, to: user, call: call, values: values)

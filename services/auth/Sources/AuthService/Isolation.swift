@@ -155,7 +155,7 @@ extension Sessions {
             event.superAdmin = true
             event.reason = reason
             fill(&event)
-            _ = try? await audit.publish(event)
+            await audit.record(event)
         }
     }
 }

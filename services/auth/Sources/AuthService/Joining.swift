@@ -61,7 +61,7 @@ extension Registration {
             service: .auth
         )
         event.details = ["via": "invitation"]
-        _ = try? await audit.publish(event)
+        await audit.record(event)
 
         var reply = Rampart_V1_JoinReply()
         reply.tenantID = tenant

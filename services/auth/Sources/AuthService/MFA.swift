@@ -304,7 +304,7 @@ extension Sessions {
         var event = Rampart_V1_AuditEvent(action, tenant: tenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
         if failed { event.outcome = .failure }
         event.reason = reason
-        _ = try? await audit.publish(event)
+        await audit.record(event)
     }
 
     // MARK: The sign-in step (MFA-4)

@@ -101,7 +101,7 @@ struct Registration: Sendable {
             actor: actor,
             service: .auth
         )
-        _ = try? await audit.publish(event)
+        await audit.record(event)
 
         var reply = Rampart_V1_RegisterReply()
         reply.userID = user.uuidString.lowercased()

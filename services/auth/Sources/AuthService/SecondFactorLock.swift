@@ -70,7 +70,7 @@ extension Sessions {
         event.outcome = .failure
         event.reason = "\(settings.secondFactorLock.threshold) wrong codes within \(settings.secondFactorLock.windowSeconds / 3600) hours"
         event.details = ["locked_seconds": String(lock.seconds), "locks": String(lock.locks)]
-        _ = try? await audit.publish(event)
+        await audit.record(event)
         await notices.send(.mfaLocked, to: user, call: call, values: ["minutes": String(max(1, (lock.seconds + 59) / 60))])
     }
 

@@ -61,7 +61,7 @@ extension Sessions {
         }
         var reply = Rampart_V1_RevokeSessionsReply()
         reply.revoked = Int32(try await revokeAll(user, tenant: tenant, except: except, reason: "logout_everywhere"))
-        _ = try? await audit.publish(
+        await audit.record(
             Rampart_V1_AuditEvent(.logout, tenant: tenant, target: ("user", user.uuidString.lowercased()), call: call, service: .auth)
         )
         return reply

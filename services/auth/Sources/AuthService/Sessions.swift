@@ -234,7 +234,7 @@ struct Sessions: Sendable {
             var event = auditEvent(.logout, tenant: tenant, user: user, session: session, call: call)
             event.outcome = .failure
             event.reason = "refresh token reused: the session is revoked"
-            _ = try? await audit.publish(event)
+            await audit.record(event)
             throw Self.invalidRefresh
         case .rotated(let session, let user, let token, let amr, let authTime):
             // The member's current standing, not the one at sign-in: a disabled member stops here.
@@ -295,7 +295,7 @@ struct Sessions: Sendable {
         // Another user's session, or one already ended: the same answer.
         guard ended else { throw RampartError(.notFound, "no such session") }
         try await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: "logout")
-        _ = try? await audit.publish(auditEvent(.logout, tenant: tenant, user: user, session: session, call: call))
+        await audit.record(auditEvent(.logout, tenant: tenant, user: user, session: session, call: call))
         return Rampart_V1_LogoutReply()
     }
 
@@ -479,7 +479,7 @@ struct Sessions: Sendable {
         var event = Rampart_V1_AuditEvent(.loginFailed, tenant: user?.defaultTenant, target: target, call: call, actor: anonymous, service: .auth)
         event.outcome = .failure
         event.reason = "invalid credentials"
-        _ = try? await audit.publish(event)
+        await audit.record(event)
     }
 
     func loggedIn(user: UUID, email: EmailAddress, tenant: TenantID, session: UUID, newDevice: Bool, call: CallContext) async {
@@ -492,7 +492,7 @@ struct Sessions: Sendable {
         var event = auditEvent(.loginSucceeded, tenant: tenant, user: user, session: session, call: call)
         event.actor.email = email.description
         if newDevice { event.details["new_device"] = "true" }
-        _ = try? await audit.publish(event)
+        await audit.record(event)
     }
 
     func auditEvent(_ action: AuditAction, tenant: TenantID, user: UUID, session: UUID, call: CallContext) -> Rampart_V1_AuditEvent {

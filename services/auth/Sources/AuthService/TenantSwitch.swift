@@ -82,7 +82,7 @@ extension Sessions {
         )
         event.outcome = .failure
         event.reason = "address \(call.clientIP ?? "unknown") is outside the tenant's IP allowlist"
-        _ = try? await audit.publish(event)
+        await audit.record(event)
         throw refusal
     }
 

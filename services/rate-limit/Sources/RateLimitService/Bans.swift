@@ -153,7 +153,7 @@ struct Bans: Sendable {
             event.origin.ip = context.clientIP ?? ""
             event.origin.userAgent = context.userAgent ?? ""
         }
-        _ = try? await audit.publish(event)
+        await audit.record(event)
     }
 
     /// The record, if its offences are still remembered.

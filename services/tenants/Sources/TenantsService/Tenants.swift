@@ -447,7 +447,7 @@ struct Tenants: Sendable {
     /// The change is made: an audit log that stays unreachable after the publisher's retries
     /// is logged as an error rather than undoing it.
     func record(_ event: Rampart_V1_AuditEvent) async {
-        _ = try? await audit.publish(event)
+        await audit.record(event)
     }
 }
 

@@ -427,7 +427,7 @@ struct Deliverer: Service {
             event.reason =
                 disable == "gone" ? "the endpoint answered 410 Gone" : "every delivery failed for \(settings.disableAfterSeconds / 3600) hours"
             event.details = ["url": work.url, "disabled_reason": disable]
-            _ = try? await audit.publish(event)
+            await audit.record(event)
         }
     }
 

@@ -311,7 +311,7 @@ struct Endpoints: Sendable {
             service: .webhooks
         )
         event.details = ["change": change, "url": endpoint.url, "enabled": String(endpoint.enabled)]
-        _ = try? await audit.publish(event)
+        await audit.record(event)
     }
 }
 

@@ -72,6 +72,18 @@ public struct AuditPublisher: Sendable {
         throw RampartError(.unavailable, "the audit log is unavailable")
     }
 
+    /// Stores `event` as `publish` does, for an action already done: a failure is logged and
+    /// neither undoes the action nor fails its caller.
+    public func record(_ event: Rampart_V1_AuditEvent) async {
+        do {
+            try await publish(event)
+        } catch let error as RampartError where error.code == .unavailable {
+            // `publish` logged the event it could not store.
+        } catch {
+            logger.error("audit event refused", metadata: ["action": "\(event.action)", "error": "\(loggable(error))"])
+        }
+    }
+
     /// Whether `subject` is where `event` may arrive: its own tenant's subject (or the
     /// platform's), under the name of a service that records its action. NATS lets each service
     /// publish under its own name alone, so this binds what a credential can write.
