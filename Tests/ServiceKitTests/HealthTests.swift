@@ -25,8 +25,7 @@ struct HealthTests {
             let health = try await RPCClient(connection: service.context.nats).call(
                 Subjects.health(.permissions),
                 Rampart_V1_HealthRequest(),
-                context: CallContext(),
-                as: Rampart_V1_HealthReply.self
+                context: CallContext()
             )
             #expect(health.service == "permissions")
             #expect(health.healthy)

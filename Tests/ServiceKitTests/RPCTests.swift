@@ -7,6 +7,16 @@ import Testing
 
 @testable import ServiceKit
 
+/// The probe's operations.
+enum Probe {
+    static let gone = RPCEndpoint<Rampart_V1_HealthRequest, Rampart_V1_HealthReply>(subject: "rampart.v1.permissions.test_gone")
+    static let goneUntenanted = RPCEndpoint<Rampart_V1_HealthRequest, Rampart_V1_HealthReply>(subject: "rampart.v1.permissions.test_gone_untenanted")
+    static let echo = RPCEndpoint<Rampart_V1_HealthCheck, Rampart_V1_HealthCheck>(subject: "rampart.v1.permissions.test_echo")
+    static let fail = RPCEndpoint<Rampart_V1_HealthRequest, Rampart_V1_HealthReply>(subject: "rampart.v1.permissions.test_fail")
+    static let refuse = RPCEndpoint<Rampart_V1_HealthRequest, Rampart_V1_HealthReply>(subject: "rampart.v1.permissions.test_refuse")
+    static let slow = RPCEndpoint<Rampart_V1_HealthRequest, Rampart_V1_HealthReply>(subject: "rampart.v1.permissions.test_slow")
+}
+
 /// A service with a few test handlers, to exercise the router and the server.
 func probeService(calls: CallCounter) -> ServiceDescriptor {
     ServiceDescriptor(name: .permissions) { context in
@@ -17,26 +27,26 @@ func probeService(calls: CallCounter) -> ServiceDescriptor {
             _ = try await database.client.query("SELECT 1 FROM rampart_no_such_table", logger: quietLogger())
             return Rampart_V1_HealthReply()
         }
-        router.register("rampart.v1.permissions.test_gone", requires: [.tenant]) { (_: Rampart_V1_HealthRequest, _) in
+        router.register(Probe.gone, requires: [.tenant]) { (_, _) in
             try await missingTable()
         }
-        router.register("rampart.v1.permissions.test_gone_untenanted") { (_: Rampart_V1_HealthRequest, _) in
+        router.register(Probe.goneUntenanted) { (_, _) in
             try await missingTable()
         }
-        router.register("rampart.v1.permissions.test_echo", requires: [.tenant]) { (request: Rampart_V1_HealthCheck, context) in
+        router.register(Probe.echo, requires: [.tenant]) { (request, context) in
             await calls.increment()
             var reply = request
             reply.detail = "tenant=\(context.tenantID?.hex ?? "none") request=\(context.requestID)"
             return reply
         }
-        router.register("rampart.v1.permissions.test_fail") { (_: Rampart_V1_HealthRequest, _) -> Rampart_V1_HealthReply in
+        router.register(Probe.fail) { (_: Rampart_V1_HealthRequest, _) -> Rampart_V1_HealthReply in
             struct Secret: Error { let password = "do-not-leak" }
             throw Secret()
         }
-        router.register("rampart.v1.permissions.test_refuse") { (_: Rampart_V1_HealthRequest, _) -> Rampart_V1_HealthReply in
+        router.register(Probe.refuse) { (_: Rampart_V1_HealthRequest, _) -> Rampart_V1_HealthReply in
             throw RampartError.invalidArgument("name is too long", field: "name")
         }
-        router.register("rampart.v1.permissions.test_slow") { (_: Rampart_V1_HealthRequest, _) -> Rampart_V1_HealthReply in
+        router.register(Probe.slow) { (_: Rampart_V1_HealthRequest, _) -> Rampart_V1_HealthReply in
             try await Task.sleep(for: .milliseconds(500))
             return Rampart_V1_HealthReply()
         }
@@ -67,10 +77,9 @@ struct RPCTests {
             var request = Rampart_V1_HealthCheck()
             request.name = "x"
             let reply = try await client.call(
-                "rampart.v1.permissions.test_echo",
+                Probe.echo,
                 request,
-                context: CallContext(requestID: "req-42", tenantID: tenant),
-                as: Rampart_V1_HealthCheck.self
+                context: CallContext(requestID: "req-42", tenantID: tenant)
             )
             #expect(reply.name == "x")
             #expect(reply.detail == "tenant=\(tenant.hex) request=req-42")
@@ -89,7 +98,7 @@ struct RPCTests {
         try await whileRunning(service) {
             try await waitUntilReady(service)
             let nats = service.context.nats
-            let subject = "rampart.v1.permissions.test_echo"
+            let subject = Probe.echo.subject
             let valid = CallContext(tenantID: TenantID.random()).headers
 
             func errorOf(_ payload: [UInt8], _ headers: NATSHeaders) async throws -> Rampart_V1_Error {
@@ -124,7 +133,7 @@ struct RPCTests {
             // An internal failure is reported without its details.
             var failing = CallContext().headers
             failing[CallHeader.requestID] = "req-fail"
-            let failure = try await nats.request([], to: "rampart.v1.permissions.test_fail", headers: failing, timeout: .seconds(10))
+            let failure = try await nats.request([], to: Probe.fail.subject, headers: failing, timeout: .seconds(10))
             let hidden = try Rampart_V1_Error(serializedBytes: failure.payload)
             #expect(hidden.code == .internal)
             #expect(hidden.message == "internal error")
@@ -134,29 +143,27 @@ struct RPCTests {
             // A tenant's call that finds its schema gone is told the tenant is not there; the
             // same failure outside any tenant stays an internal error.
             for (gone, tenant, code) in [
-                ("rampart.v1.permissions.test_gone", TenantID.random(), RampartError.Code.notFound),
-                ("rampart.v1.permissions.test_gone_untenanted", nil, .internal),
+                (Probe.gone, TenantID.random(), RampartError.Code.notFound),
+                (Probe.goneUntenanted, nil, .internal),
             ] {
                 do {
                     _ = try await RPCClient(connection: nats).call(
                         gone,
                         Rampart_V1_HealthRequest(),
-                        context: CallContext(tenantID: tenant),
-                        as: Rampart_V1_HealthReply.self
+                        context: CallContext(tenantID: tenant)
                     )
-                    Issue.record("expected an error from \(gone)")
+                    Issue.record("expected an error from \(gone.subject)")
                 } catch let error as RampartError {
-                    #expect(error.code == code, "\(gone)")
+                    #expect(error.code == code, "\(gone.subject)")
                 }
             }
 
             // A domain error travels intact.
             do {
                 _ = try await RPCClient(connection: nats).call(
-                    "rampart.v1.permissions.test_refuse",
+                    Probe.refuse,
                     Rampart_V1_HealthRequest(),
-                    context: CallContext(),
-                    as: Rampart_V1_HealthReply.self
+                    context: CallContext()
                 )
                 Issue.record("expected an error")
             } catch let error as RampartError {
@@ -165,10 +172,9 @@ struct RPCTests {
 
             // And the service still serves.
             _ = try await RPCClient(connection: nats).call(
-                subject,
+                Probe.echo,
                 Rampart_V1_HealthCheck(),
-                context: CallContext(tenantID: TenantID.random()),
-                as: Rampart_V1_HealthCheck.self
+                context: CallContext(tenantID: TenantID.random())
             )
             #expect(await calls.count == 1)
         }
@@ -186,14 +192,13 @@ struct RPCTests {
             try await waitUntilReady(service)
             var headers = CallContext().headers
             headers[CallHeader.deadline] = "1000"  // 1970
-            let reply = try await service.context.nats.request([], to: "rampart.v1.permissions.test_slow", headers: headers, timeout: .seconds(10))
+            let reply = try await service.context.nats.request([], to: Probe.slow.subject, headers: headers, timeout: .seconds(10))
             #expect(try Rampart_V1_Error(serializedBytes: reply.payload).code == .deadlineExceeded)
             do {
                 _ = try await RPCClient(connection: service.context.nats).call(
-                    "rampart.v1.permissions.test_slow",
+                    Probe.slow,
                     Rampart_V1_HealthRequest(),
-                    context: CallContext(timeout: .milliseconds(100)),
-                    as: Rampart_V1_HealthReply.self
+                    context: CallContext(timeout: .milliseconds(100))
                 )
                 Issue.record("expected deadline_exceeded")
             } catch let error as RampartError {
@@ -235,10 +240,9 @@ struct RPCTests {
                     group.addTask {
                         do {
                             _ = try await client.call(
-                                "rampart.v1.permissions.test_slow",
+                                Probe.slow,
                                 Rampart_V1_HealthRequest(),
-                                context: CallContext(timeout: .seconds(10)),
-                                as: Rampart_V1_HealthReply.self
+                                context: CallContext(timeout: .seconds(10))
                             )
                             return .unspecified
                         } catch let error as RampartError {
@@ -252,10 +256,9 @@ struct RPCTests {
             #expect(outcomes.filter { $0 == .unavailable }.count == 4)
             // The slots are free again.
             _ = try await client.call(
-                "rampart.v1.permissions.test_slow",
+                Probe.slow,
                 Rampart_V1_HealthRequest(),
-                context: CallContext(timeout: .seconds(10)),
-                as: Rampart_V1_HealthReply.self
+                context: CallContext(timeout: .seconds(10))
             )
         }
     }
@@ -274,10 +277,9 @@ struct RPCTests {
             try await waitUntilReady(service)
             let inFlight = Task {
                 try await RPCClient(connection: client).call(
-                    "rampart.v1.permissions.test_slow",
+                    Probe.slow,
                     Rampart_V1_HealthRequest(),
-                    context: CallContext(),
-                    as: Rampart_V1_HealthReply.self
+                    context: CallContext()
                 )
             }
             try await Task.sleep(for: .milliseconds(100))
@@ -288,10 +290,9 @@ struct RPCTests {
         // Stopped: nobody serves the subject any more.
         await #expect(throws: RampartError.self) {
             _ = try await RPCClient(connection: client).call(
-                "rampart.v1.permissions.test_slow",
+                Probe.slow,
                 Rampart_V1_HealthRequest(),
-                context: CallContext(),
-                as: Rampart_V1_HealthReply.self
+                context: CallContext()
             )
         }
         await client.close()

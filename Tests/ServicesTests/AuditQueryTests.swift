@@ -132,7 +132,7 @@ struct AuditQueryTests {
             request.format = format
             var text = ""
             repeat {
-                let reply: Rampart_V1_AuditExportReply = try await rpc.call(Subjects.Audit.export, request, context: CallContext(tenantID: tenant))
+                let reply = try await rpc.call(Subjects.Audit.export, request, context: CallContext(tenantID: tenant))
                 text += String(decoding: reply.chunk, as: UTF8.self)
                 request.cursor = reply.nextCursor
             } while !request.cursor.isEmpty

@@ -183,7 +183,7 @@ struct RegistrationTests {
             headers.add(CallHeader.requestID, "req-hostile")
             headers.add(CallHeader.deadline, String(WallClock.milliseconds() + 5000))
             headers.add(CallHeader.clientIP, "203.0.113.60")
-            let reply = try await cluster.client.request(body, to: Subjects.Auth.register, headers: headers, timeout: .seconds(5))
+            let reply = try await cluster.client.request(body, to: Subjects.Auth.register.subject, headers: headers, timeout: .seconds(5))
             #expect(reply.headers[CallHeader.error] == RampartError.Code.malformedRequest.name)
         }
         #expect(try await count(cluster, "SELECT count(*) FROM users", in: .auth) == "0")

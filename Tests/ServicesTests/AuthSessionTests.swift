@@ -32,13 +32,13 @@ struct AuthSessionTests {
         request.organization.name = "Initech"
         request.organization.country = "US"
         request.organization.registrationNumber = "94-2404110"
-        let reply: Rampart_V1_RegisterReply = try await cluster.call(Subjects.Auth.register, request, ip: "203.0.113.70")
+        let reply = try await cluster.call(Subjects.Auth.register, request, ip: "203.0.113.70")
         #expect(try await cluster.waitFor(.active, reply.tenantID))
         if verified {
             // With the token its mail carries (AUTH-11: API keys need it).
             var verification = Rampart_V1_VerifyEmailRequest()
             verification.token = try #require(try await cluster.mails(from: .auth).last { $0.template == "email_verification" }).token
-            let _: Rampart_V1_VerifyEmailReply = try await cluster.call(Subjects.Auth.verifyEmail, verification)
+            _ = try await cluster.call(Subjects.Auth.verifyEmail, verification)
         }
         return (cluster, reply)
     }
@@ -57,7 +57,7 @@ struct AuthSessionTests {
     }
 
     func verifier(_ cluster: TenantsCluster) async throws -> AccessTokenVerifier {
-        let jwks: Rampart_V1_JwksReply = try await cluster.call(Subjects.Auth.jwks, Rampart_V1_JwksRequest())
+        let jwks = try await cluster.call(Subjects.Auth.jwks, Rampart_V1_JwksRequest())
         return AccessTokenVerifier(issuer: "rampart", publicKeys: try JWKS.parse(jwks.json))
     }
 
@@ -184,7 +184,7 @@ struct AuthSessionTests {
         )
         var verify = Rampart_V1_VerifyApiKeyRequest()
         verify.key = key.key
-        let verified: Rampart_V1_VerifyApiKeyReply = try await cluster.call(Subjects.Auth.verifyAPIKey, verify, ip: "198.51.100.83")
+        let verified = try await cluster.call(Subjects.Auth.verifyAPIKey, verify, ip: "198.51.100.83")
         #expect(verified.createdBy == user.userID)
         // A second owner, so the first may be disabled.
         let bob = try await cluster.addMember(
@@ -218,7 +218,7 @@ struct AuthSessionTests {
             }
         )
         await expectError(.unauthenticated) {
-            let _: Rampart_V1_VerifyApiKeyReply = try await cluster.call(Subjects.Auth.verifyAPIKey, verify, ip: "198.51.100.83")
+            _ = try await cluster.call(Subjects.Auth.verifyAPIKey, verify, ip: "198.51.100.83")
         }
         let disabled = await expectError(.unauthenticated) {
             _ = try await login(cluster, "jane@initech.example", Self.password, ip: "198.51.100.84")

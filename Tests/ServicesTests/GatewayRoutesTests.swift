@@ -267,7 +267,7 @@ struct GatewayRoutesTests {
         #expect(missing.headers["content-type"] == "application/problem+json")
 
         // Something takes audit's requests and never answers.
-        let silent = try world.cluster.client.subscribe(to: Subjects.Audit.verify)
+        let silent = try world.cluster.client.subscribe(to: Subjects.Audit.verify.subject)
         try await world.cluster.client.flush()
         let slow = try await world.send("GET", verify, token: world.adaToken)
         #expect(slow.status == 504, "\(slow.body)")

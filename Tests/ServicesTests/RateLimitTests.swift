@@ -189,7 +189,7 @@ struct RateLimitServiceTests {
     @Test("the batching client: 64 callers over two replicas admit exactly the limit, and queued checks go as batches")
     func batchedChecks() async throws {
         let cluster = try await RateLimitCluster.start(replicas: 2)
-        let batches = try cluster.client.subscribe(to: Subjects.RateLimit.batchCheck)
+        let batches = try cluster.client.subscribe(to: Subjects.RateLimit.batchCheck.subject)
         try await cluster.client.flush()
         let counting = Task {
             var count = 0
@@ -297,14 +297,13 @@ struct RateLimitServiceTests {
             _ = try await RPCClient(connection: cluster.client).call(
                 Subjects.RateLimit.check,
                 refund,
-                context: CallContext(),
-                as: Rampart_V1_RateLimitDecision.self
+                context: CallContext()
             )
         }
         // Not a protobuf message at all.
         let reply = try await cluster.client.request(
             [0xFF, 0xFF, 0xFF],
-            to: Subjects.RateLimit.check,
+            to: Subjects.RateLimit.check.subject,
             headers: CallContext().headers,
             timeout: .seconds(5)
         )
@@ -537,8 +536,7 @@ struct RateLimitPermissionsTests {
             _ = try await RPCClient(connection: auth).call(
                 Subjects.RateLimit.reportFailure,
                 failure,
-                context: CallContext(),
-                as: Rampart_V1_ReportFailureReply.self
+                context: CallContext()
             )
         }
         #expect(await eventually { bans.ban(covering: "198.51.100.66") != nil })

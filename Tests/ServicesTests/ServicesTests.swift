@@ -61,8 +61,7 @@ struct ServicesTests {
             let reply = try await RPCClient(connection: service.context.nats).call(
                 Subjects.health(name),
                 Rampart_V1_HealthRequest(),
-                context: CallContext(),
-                as: Rampart_V1_HealthReply.self
+                context: CallContext()
             )
             #expect(reply.service == name.rawValue)
             #expect(reply.instanceID == "\(name.rawValue)-1")
@@ -107,8 +106,7 @@ struct ServicesTests {
             let reply = try await RPCClient(connection: service.context.nats).call(
                 Subjects.health(.gateway),
                 Rampart_V1_HealthRequest(),
-                context: CallContext(),
-                as: Rampart_V1_HealthReply.self
+                context: CallContext()
             )
             #expect(reply.service == "gateway")
             // Not ready while auth's revocations cannot be read (credentials would get 503)...

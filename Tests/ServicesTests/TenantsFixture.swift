@@ -180,15 +180,15 @@ final class TenantsCluster: @unchecked Sendable {
 
     // MARK: Calls
 
-    func call<Request: SwiftProtobuf.Message, Reply: SwiftProtobuf.Message>(
-        _ subject: String,
+    func call<Request, Reply>(
+        _ endpoint: RPCEndpoint<Request, Reply>,
         _ request: Request,
         tenant: TenantID? = nil,
         principal: String? = nil,
         ip: String? = "203.0.113.10"
     ) async throws -> Reply {
         try await RPCClient(connection: client).call(
-            subject,
+            endpoint,
             request,
             context: CallContext(tenantID: tenant, principal: principal, clientIP: ip, timeout: .seconds(30))
         )

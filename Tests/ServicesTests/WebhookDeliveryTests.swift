@@ -33,12 +33,8 @@ struct WebhookDeliveryTests {
         let clock: ManualClock
         let receiver: WebhookReceiver
 
-        func call<Request: SwiftProtobuf.Message, Reply: SwiftProtobuf.Message>(
-            _ subject: String,
-            _ request: Request,
-            tenant: TenantID? = nil
-        ) async throws -> Reply {
-            try await cluster.call(subject, request, tenant: tenant ?? self.tenant, principal: owner)
+        func call<Request, Reply>(_ endpoint: RPCEndpoint<Request, Reply>, _ request: Request, tenant: TenantID? = nil) async throws -> Reply {
+            try await cluster.call(endpoint, request, tenant: tenant ?? self.tenant, principal: owner)
         }
 
         func endpoint(_ path: String, types: [String] = ["member.*"]) async throws -> Rampart_V1_CreateEndpointReply {
@@ -224,12 +220,12 @@ struct WebhookDeliveryTests {
         #expect(dead.responseStatus == 410 && dead.attempts == 1)
         var get = Rampart_V1_EndpointRequest()
         get.endpointID = gone.endpoint.endpointID
-        let off: Rampart_V1_EndpointReply = try await setup.call(Subjects.Webhooks.getEndpoint, get)
+        let off = try await setup.call(Subjects.Webhooks.getEndpoint, get)
         #expect(!off.endpoint.enabled && off.endpoint.disabledReason == "gone")
 
         _ = try #require(try await setup.delivery(failing.endpoint.endpointID) { $0.attempts == 1 })
         get.endpointID = failing.endpoint.endpointID
-        let started: Rampart_V1_EndpointReply = try await setup.call(Subjects.Webhooks.getEndpoint, get)
+        let started = try await setup.call(Subjects.Webhooks.getEndpoint, get)
         #expect(started.endpoint.enabled && started.endpoint.failingSinceMs > 0)
         // Five days of failures later, the next failure turns it off; later events are not queued.
         setup.clock.advance(seconds: 5 * 86_400)
@@ -238,7 +234,7 @@ struct WebhookDeliveryTests {
             let reply: Rampart_V1_EndpointReply? = try? await setup.call(Subjects.Webhooks.getEndpoint, get)
             return reply?.endpoint.enabled == false
         }
-        let failed: Rampart_V1_EndpointReply = try await setup.call(Subjects.Webhooks.getEndpoint, get)
+        let failed = try await setup.call(Subjects.Webhooks.getEndpoint, get)
         #expect(!failed.endpoint.enabled && failed.endpoint.disabledReason == "failing")
         let audited = try await setup.cluster.events(
             Subjects.audit(tenant: setup.tenant),
@@ -258,7 +254,7 @@ struct WebhookDeliveryTests {
         var rotate = Rampart_V1_RotateSecretRequest()
         rotate.endpointID = created.endpoint.endpointID
         rotate.graceSeconds = 3600
-        let rotated: Rampart_V1_CreateEndpointReply = try await setup.call(Subjects.Webhooks.rotateSecret, rotate)
+        let rotated = try await setup.call(Subjects.Webhooks.rotateSecret, rotate)
         #expect(rotated.secret != created.secret && rotated.endpoint.previousSecretExpiresAtMs > 0)
         try await setup.publish(.memberInvited)
         await setup.expectReceived(1, at: "/ok")
@@ -302,7 +298,7 @@ struct WebhookDeliveryTests {
         page.pageSize = 2
         var seen: [String] = []
         repeat {
-            let reply: Rampart_V1_ListDeliveriesReply = try await setup.call(Subjects.Webhooks.listDeliveries, page)
+            let reply = try await setup.call(Subjects.Webhooks.listDeliveries, page)
             seen += reply.deliveries.map(\.deliveryID)
             page.cursor = reply.nextCursor
         } while !page.cursor.isEmpty
@@ -314,7 +310,7 @@ struct WebhookDeliveryTests {
         var again = Rampart_V1_RedeliverRequest()
         again.endpointID = endpoint
         again.deliveryID = seen[2]
-        let redelivered: Rampart_V1_DeliveryReply = try await setup.call(Subjects.Webhooks.redeliver, again)
+        let redelivered = try await setup.call(Subjects.Webhooks.redeliver, again)
         #expect(redelivered.delivery.status == .pending)
         await setup.expectReceived(6, at: "/ok")
         let resent = try #require(setup.receiver.received(at: "/ok").last)
@@ -322,7 +318,7 @@ struct WebhookDeliveryTests {
 
         var test = Rampart_V1_TestEndpointRequest()
         test.endpointID = endpoint
-        let tested: Rampart_V1_DeliveryReply = try await setup.call(Subjects.Webhooks.testEndpoint, test)
+        let tested = try await setup.call(Subjects.Webhooks.testEndpoint, test)
         #expect(tested.delivery.eventType == "webhook.test")
         await setup.expectReceived(7, at: "/ok")
         let testBody = try #require(setup.receiver.received(at: "/ok").last?.body)
@@ -378,7 +374,7 @@ struct WebhookDeliveryTests {
                 var request = Rampart_V1_CreateEndpointRequest()
                 request.url = url
                 request.eventTypes = types
-                let _: Rampart_V1_CreateEndpointReply = try await setup.call(Subjects.Webhooks.createEndpoint, request)
+                _ = try await setup.call(Subjects.Webhooks.createEndpoint, request)
             }
         }
         await refused(.invalidArgument) {
@@ -386,9 +382,9 @@ struct WebhookDeliveryTests {
             request.url = "http://127.0.0.1:1/"
             request.eventTypes = ["*"]
             request.description_p = String(repeating: "d", count: 501)
-            let _: Rampart_V1_CreateEndpointReply = try await setup.call(Subjects.Webhooks.createEndpoint, request)
+            _ = try await setup.call(Subjects.Webhooks.createEndpoint, request)
         }
-        let listed: Rampart_V1_ListEndpointsReply = try await setup.call(Subjects.Webhooks.listEndpoints, Rampart_V1_ListEndpointsRequest())
+        let listed = try await setup.call(Subjects.Webhooks.listEndpoints, Rampart_V1_ListEndpointsRequest())
         #expect(listed.endpoints.map(\.endpointID) == [created.endpoint.endpointID])
 
         // Another tenant sees nothing of this one.
@@ -406,20 +402,20 @@ struct WebhookDeliveryTests {
         }
         for bad in ["", "not-a-uuid", "' OR 1=1 --", String(repeating: "a", count: 36)] {
             get.endpointID = bad
-            await refused(.invalidArgument) { let _: Rampart_V1_EndpointReply = try await setup.call(Subjects.Webhooks.getEndpoint, get) }
+            await refused(.invalidArgument) { _ = try await setup.call(Subjects.Webhooks.getEndpoint, get) }
         }
         var page = Rampart_V1_ListDeliveriesRequest()
         page.endpointID = created.endpoint.endpointID
         for cursor in ["x", "1_2", "-5_\(UUID().uuidString)", String(repeating: "9", count: 80)] {
             page.cursor = cursor
-            await refused(.invalidArgument) { let _: Rampart_V1_ListDeliveriesReply = try await setup.call(Subjects.Webhooks.listDeliveries, page) }
+            await refused(.invalidArgument) { _ = try await setup.call(Subjects.Webhooks.listDeliveries, page) }
         }
         page.cursor = ""
         page.pageSize = 101
-        await refused(.invalidArgument) { let _: Rampart_V1_ListDeliveriesReply = try await setup.call(Subjects.Webhooks.listDeliveries, page) }
+        await refused(.invalidArgument) { _ = try await setup.call(Subjects.Webhooks.listDeliveries, page) }
         // The endpoint is unchanged by all this.
         get.endpointID = created.endpoint.endpointID
-        let unchanged: Rampart_V1_EndpointReply = try await setup.call(Subjects.Webhooks.getEndpoint, get)
+        let unchanged = try await setup.call(Subjects.Webhooks.getEndpoint, get)
         #expect(unchanged.endpoint == created.endpoint)
     }
 
@@ -434,7 +430,7 @@ struct WebhookDeliveryTests {
         var request = Rampart_V1_CreateEndpointRequest()
         request.url = "http://hooks.rebind.example:\(setup.receiver.port)/ok"
         request.eventTypes = ["member.*"]
-        let created: Rampart_V1_CreateEndpointReply = try await setup.call(Subjects.Webhooks.createEndpoint, request)
+        let created = try await setup.call(Subjects.Webhooks.createEndpoint, request)
         try await setup.publish(.memberInvited)
         await setup.expectReceived(1, at: "/ok")
         // The name was called at the checked address, with its own Host.

@@ -136,7 +136,7 @@ func auditBenchmarks(auditBinary: String, toolBinary: String, events: Int, logge
         }
         for _ in 0..<2 {
             let t0 = clock.now
-            let reply: Rampart_V1_AuditQueryReply = try await rpc.call(Subjects.Audit.query, request, context: context)
+            let reply = try await rpc.call(Subjects.Audit.query, request, context: context)
             let elapsed = seconds(clock.now - t0)
             if elapsed > 1 { progress("audit: a query took \(String(format: "%.1f", elapsed)) s: \(request.filter)") }
             if round >= 100 { latencies.append(elapsed * 1e6) }
@@ -158,7 +158,7 @@ func auditBenchmarks(auditBinary: String, toolBinary: String, events: Int, logge
     // Verification by the service, the whole chain from one snapshot.
     progress("audit: verification")
     var t0 = clock.now
-    let verdict: Rampart_V1_AuditVerifyReply = try await rpc.call(
+    let verdict = try await rpc.call(
         Subjects.Audit.verify,
         Rampart_V1_AuditVerifyRequest(),
         context: CallContext(tenantID: tenant, timeout: .seconds(600))
@@ -177,7 +177,7 @@ func auditBenchmarks(auditBinary: String, toolBinary: String, events: Int, logge
     exportRequest.format = .jsonl
     t0 = clock.now
     repeat {
-        let reply: Rampart_V1_AuditExportReply = try await rpc.call(Subjects.Audit.export, exportRequest, context: context)
+        let reply = try await rpc.call(Subjects.Audit.export, exportRequest, context: context)
         output.write(reply.chunk)
         exportRequest.cursor = reply.nextCursor
     } while !exportRequest.cursor.isEmpty

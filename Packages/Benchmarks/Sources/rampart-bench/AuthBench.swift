@@ -112,7 +112,7 @@ func authBenchmarks(bin: String, logins: Int, gatewayCalls: Int, logger: Logger)
     ]
 
     // Access token verification in this process, one core: what the gateway does per request.
-    let jwks: Rampart_V1_JwksReply = try await rpc.call(Subjects.Auth.jwks, Rampart_V1_JwksRequest(), context: CallContext())
+    let jwks = try await rpc.call(Subjects.Auth.jwks, Rampart_V1_JwksRequest(), context: CallContext())
     let verifier = AccessTokenVerifier(issuer: "rampart", publicKeys: try JWKS.parse(jwks.json))
     let now = WallClock.milliseconds() / 1000
     for _ in 0..<1_000 { _ = try verifier.verify(tokens.accessToken, now: now) }
@@ -126,7 +126,7 @@ func authBenchmarks(bin: String, logins: Int, gatewayCalls: Int, logger: Logger)
     keyRequest.name = "bench"
     keyRequest.scopes = ["boards:read"]
     keyRequest.rateLimitPerMinute = 10_000
-    let key: Rampart_V1_CreateApiKeyReply = try await rpc.call(
+    let key = try await rpc.call(
         Subjects.Auth.createAPIKey,
         keyRequest,
         context: CallContext(tenantID: TenantID(registered.tenantID), principal: "user:\(registered.userID)")

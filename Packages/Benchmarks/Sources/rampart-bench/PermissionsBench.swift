@@ -28,7 +28,7 @@ func permissionsBenchmarks(bin: String, members: Int, checks: Int, logger: Logge
     registration.organization.registrationNumber = "94-2404110"
     registration.ownerUserID = UUID().uuidString.lowercased()
     registration.ownerEmail = "owner@permissions-bench.example"
-    let registered: Rampart_V1_RegisterTenantReply = try await rpc.call(
+    let registered = try await rpc.call(
         Subjects.Tenants.register,
         registration,
         context: CallContext(principal: "system:auth", clientIP: "100.64.0.1")
@@ -36,7 +36,7 @@ func permissionsBenchmarks(bin: String, members: Int, checks: Int, logger: Logge
     let tenant = TenantID(registered.tenant.tenantID)!
     let owner = "user:\(registration.ownerUserID)"
     for _ in 0..<3_000 {
-        let status: Rampart_V1_Tenant = try await rpc.call(
+        let status = try await rpc.call(
             Subjects.Tenants.get,
             Rampart_V1_GetTenantRequest(),
             context: CallContext(tenantID: tenant, principal: "system:gateway")
@@ -50,7 +50,7 @@ func permissionsBenchmarks(bin: String, members: Int, checks: Int, logger: Logge
         var invite = Rampart_V1_InviteMemberRequest()
         invite.email = "member-\(index)@permissions-bench.example"
         invite.role = .member
-        let _: Rampart_V1_InviteMemberReply = try await rpc.call(
+        _ = try await rpc.call(
             Subjects.Tenants.inviteMember,
             invite,
             context: CallContext(tenantID: tenant, principal: owner)
@@ -63,7 +63,7 @@ func permissionsBenchmarks(bin: String, members: Int, checks: Int, logger: Logge
         accept.token = try mailToken(mail, from: .tenants)
         accept.email = mail.to
         accept.userID = UUID().uuidString.lowercased()
-        let _: Rampart_V1_AcceptInvitationReply = try await rpc.call(
+        _ = try await rpc.call(
             Subjects.Tenants.acceptInvitation,
             accept,
             context: CallContext(principal: "system:auth")
@@ -83,7 +83,7 @@ func permissionsBenchmarks(bin: String, members: Int, checks: Int, logger: Logge
                     request.principal = users[index % members]
                     // Each board's first member owns it; the rest get any role.
                     request.role = index % members == 0 ? "owner" : roles[index % 3]
-                    let _: Rampart_V1_PermissionsWriteReply = try await rpc.call(
+                    _ = try await rpc.call(
                         Subjects.Permissions.setResourceRole,
                         request,
                         context: CallContext(tenantID: tenant, principal: owner, timeout: .seconds(30))
@@ -113,7 +113,7 @@ func permissionsBenchmarks(bin: String, members: Int, checks: Int, logger: Logge
                     let context = CallContext(tenantID: tenant, principal: "system:gateway")
                     for index in stride(from: worker, to: count, by: inFlight) {
                         let t0 = clock.now
-                        let _: Rampart_V1_CheckReply = try await rpc.call(Subjects.Permissions.check, question(index + offset), context: context)
+                        _ = try await rpc.call(Subjects.Permissions.check, question(index + offset), context: context)
                         latencies.append(seconds(clock.now - t0) * 1e6)
                     }
                     return latencies

@@ -71,8 +71,7 @@ func waitUntilHealthy(_ services: [String], rpc: RPCClient) async throws {
             let reply = try? await rpc.call(
                 Subjects.health(service),
                 Rampart_V1_HealthRequest(),
-                context: CallContext(),
-                as: Rampart_V1_HealthReply.self
+                context: CallContext()
             )
             healthy = reply?.healthy == true
             if !healthy { try await Task.sleep(for: .milliseconds(20)) }
@@ -142,7 +141,7 @@ struct BenchCluster {
         guard let token else { throw TestInfrastructureError("no verification mail for \(email)") }
         var request = Rampart_V1_VerifyEmailRequest()
         request.token = token
-        let _: Rampart_V1_VerifyEmailReply = try await rpc.call(Subjects.Auth.verifyEmail, request, context: CallContext(timeout: .seconds(30)))
+        _ = try await rpc.call(Subjects.Auth.verifyEmail, request, context: CallContext(timeout: .seconds(30)))
     }
 
     func signUp(
@@ -156,7 +155,7 @@ struct BenchCluster {
         registration.organization.name = organization
         registration.organization.country = "US"
         registration.organization.registrationNumber = "94-2404110"
-        let registered: Rampart_V1_RegisterReply = try await rpc.call(
+        let registered = try await rpc.call(
             Subjects.Auth.register,
             registration,
             context: CallContext(clientIP: "198.51.100.7", timeout: .seconds(30))
@@ -170,8 +169,7 @@ struct BenchCluster {
             if let tokens = try? await rpc.call(
                 Subjects.Auth.login,
                 login,
-                context: CallContext(clientIP: "198.51.100.7", timeout: .seconds(60)),
-                as: Rampart_V1_TokenReply.self
+                context: CallContext(clientIP: "198.51.100.7", timeout: .seconds(60))
             ) {
                 return (registered, login, tokens)
             }

@@ -53,7 +53,7 @@ func webhooksBenchmarks(bin: String, deliveries: Int, logger: Logger) async thro
     endpoint.eventTypes = ["member.invited"]
     for attempt in 0..<500 {
         do {
-            let _: Rampart_V1_CreateEndpointReply = try await cluster.rpc.call(Subjects.Webhooks.createEndpoint, endpoint, context: owner)
+            _ = try await cluster.rpc.call(Subjects.Webhooks.createEndpoint, endpoint, context: owner)
             break
         } catch let error as RampartError where error.code == .failedPrecondition && attempt < 499 {
             try await Task.sleep(for: .milliseconds(20))  // the saga has not reached webhooks yet

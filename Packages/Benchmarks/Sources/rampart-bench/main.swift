@@ -192,8 +192,7 @@ func waitForReplicas(_ connection: NATSConnection, _ replicas: Int) async throws
         if let reply = try? await rpc.call(
             Subjects.health(.rateLimit),
             Rampart_V1_HealthRequest(),
-            context: CallContext(),
-            as: Rampart_V1_HealthReply.self
+            context: CallContext()
         ),
             reply.healthy
         {
@@ -245,8 +244,7 @@ func decisions(
                         decision = try await rpc.call(
                             Subjects.RateLimit.check,
                             request,
-                            context: CallContext(),
-                            as: Rampart_V1_RateLimitDecision.self
+                            context: CallContext()
                         )
                     }
                     latencies.append(seconds(clock.now - t0) * 1e6)

@@ -79,7 +79,7 @@ final class CheckBatcher: Sendable {
 
     private func single(_ request: Rampart_V1_RateLimitCheckRequest, context: CallContext) async -> Answer {
         do {
-            return .success(try await rpc.call(Subjects.RateLimit.check, request, context: context, as: Rampart_V1_RateLimitDecision.self))
+            return .success(try await rpc.call(Subjects.RateLimit.check, request, context: context))
         } catch {
             return .failure(Self.rampartError(error))
         }
@@ -98,7 +98,7 @@ final class CheckBatcher: Sendable {
         var request = Rampart_V1_RateLimitBatchCheckRequest()
         request.checks = live.map(\.check)
         do {
-            let reply = try await rpc.call(Subjects.RateLimit.batchCheck, request, context: context, as: Rampart_V1_RateLimitBatchCheckReply.self)
+            let reply = try await rpc.call(Subjects.RateLimit.batchCheck, request, context: context)
             guard reply.results.count == live.count else {
                 throw RampartError(.internal, "\(Subjects.RateLimit.batchCheck) answered \(reply.results.count) of \(live.count) checks")
             }

@@ -60,7 +60,7 @@ public struct RateLimitClient: Sendable {
         request.policy = policy
         request.key = key
         request.refund = true
-        _ = try? await rpc.call(Subjects.RateLimit.refund, request, context: context, as: Rampart_V1_RateLimitDecision.self)
+        _ = try? await rpc.call(Subjects.RateLimit.refund, request, context: context)
     }
 
     /// Tells fail2ban (RL-3) that the client at `context.clientIP` failed a `kind` of check.
@@ -70,7 +70,7 @@ public struct RateLimitClient: Sendable {
         var report = Rampart_V1_ReportFailureRequest()
         report.ip = ip
         report.kind = kind
-        _ = try? await rpc.call(Subjects.RateLimit.reportFailure, report, context: context, as: Rampart_V1_ReportFailureReply.self)
+        _ = try? await rpc.call(Subjects.RateLimit.reportFailure, report, context: context)
     }
 }
 

@@ -37,7 +37,7 @@ public enum AuditService {
             return .tenant(tenant)
         }
         var router = RPCRouter()
-        router.register(Subjects.Audit.verify, requires: .tenant) { (_: Rampart_V1_AuditVerifyRequest, call) in
+        router.register(Subjects.Audit.verify, requires: .tenant) { (_, call) in
             let verdict = try await store.verify(try await tenantChain(call))
             var reply = Rampart_V1_AuditVerifyReply()
             reply.valid = verdict.isValid
@@ -46,10 +46,10 @@ public enum AuditService {
             reply.problem = verdict.problem ?? ""
             return reply
         }
-        router.register(Subjects.Audit.query, requires: .tenant) { (request: Rampart_V1_AuditQueryRequest, call) in
+        router.register(Subjects.Audit.query, requires: .tenant) { (request, call) in
             try await store.query(try await tenantChain(call), request)
         }
-        router.register(Subjects.Audit.export, requires: .tenant) { (request: Rampart_V1_AuditExportRequest, call) in
+        router.register(Subjects.Audit.export, requires: .tenant) { (request, call) in
             try await store.export(try await tenantChain(call), request)
         }
         return ServiceParts(

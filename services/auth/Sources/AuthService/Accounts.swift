@@ -160,7 +160,7 @@ func proveMailbox(_ user: UUID, call: CallContext, rpc: RPCClient, on connection
     var context = call
     context.tenantID = nil
     context.principal = "system:auth"
-    let _: Rampart_V1_ConfirmOwnerEmailReply = try await rpc.call(Subjects.Tenants.confirmOwnerEmail, request, context: context)
+    _ = try await rpc.call(Subjects.Tenants.confirmOwnerEmail, request, context: context)
     try await connection.query("UPDATE users SET email_verified_at = now(), updated_at = now() WHERE id = \(user)", logger: logger)
 }
 

@@ -73,100 +73,100 @@ public enum AuthService {
         )
 
         var router = RPCRouter()
-        router.register(Subjects.Auth.register) { (request: Rampart_V1_RegisterRequest, call) in
+        router.register(Subjects.Auth.register) { (request, call) in
             try await registration.register(request, call: call)
         }
-        router.register(Subjects.Auth.join) { (request: Rampart_V1_JoinRequest, call) in
+        router.register(Subjects.Auth.join) { (request, call) in
             try await registration.join(request, call: call)
         }
-        router.register(Subjects.Auth.switchTenant, requires: [.tenant, .principal]) { (request: Rampart_V1_SwitchTenantRequest, call) in
+        router.register(Subjects.Auth.switchTenant, requires: [.tenant, .principal]) { (request, call) in
             try await sessions.switchTenant(request, call: call)
         }
-        router.register(Subjects.Auth.stepUp, requires: [.tenant, .principal]) { (request: Rampart_V1_StepUpRequest, call) in
+        router.register(Subjects.Auth.stepUp, requires: [.tenant, .principal]) { (request, call) in
             try await sessions.stepUp(request, call: call)
         }
         router.register(Subjects.Auth.resendEmailVerification, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_ResendEmailVerificationRequest, call) in
+            (request, call) in
             try await sessions.resendEmailVerification(request, call: call)
         }
-        router.register(Subjects.Auth.login) { (request: Rampart_V1_LoginRequest, call) in
+        router.register(Subjects.Auth.login) { (request, call) in
             try await sessions.login(request, call: call)
         }
-        router.register(Subjects.Auth.refresh) { (request: Rampart_V1_RefreshRequest, call) in
+        router.register(Subjects.Auth.refresh) { (request, call) in
             try await sessions.refresh(request, call: call)
         }
-        router.register(Subjects.Auth.logout, requires: [.tenant, .principal]) { (request: Rampart_V1_LogoutRequest, call) in
+        router.register(Subjects.Auth.logout, requires: [.tenant, .principal]) { (request, call) in
             try await sessions.logout(request, call: call)
         }
-        router.register(Subjects.Auth.listSessions, requires: [.tenant, .principal]) { (request: Rampart_V1_ListSessionsRequest, call) in
+        router.register(Subjects.Auth.listSessions, requires: [.tenant, .principal]) { (request, call) in
             try await sessions.listSessions(request, call: call)
         }
-        router.register(Subjects.Auth.revokeSessions, requires: [.tenant, .principal]) { (request: Rampart_V1_RevokeSessionsRequest, call) in
+        router.register(Subjects.Auth.revokeSessions, requires: [.tenant, .principal]) { (request, call) in
             try await sessions.revokeSessions(request, call: call)
         }
-        router.register(Subjects.Auth.changePassword, requires: [.tenant, .principal]) { (request: Rampart_V1_ChangePasswordRequest, call) in
+        router.register(Subjects.Auth.changePassword, requires: [.tenant, .principal]) { (request, call) in
             try await sessions.changePassword(request, call: call)
         }
-        router.register(Subjects.Auth.requestPasswordReset) { (request: Rampart_V1_RequestPasswordResetRequest, call) in
+        router.register(Subjects.Auth.requestPasswordReset) { (request, call) in
             try await sessions.requestPasswordReset(request, call: call)
         }
-        router.register(Subjects.Auth.confirmPasswordReset) { (request: Rampart_V1_ConfirmPasswordResetRequest, call) in
+        router.register(Subjects.Auth.confirmPasswordReset) { (request, call) in
             try await sessions.confirmPasswordReset(request, call: call)
         }
-        router.register(Subjects.Auth.verifyEmail) { (request: Rampart_V1_VerifyEmailRequest, call) in
+        router.register(Subjects.Auth.verifyEmail) { (request, call) in
             try await sessions.verifyEmail(request, call: call)
         }
-        router.register(Subjects.Auth.loginMFA) { (request: Rampart_V1_LoginMfaRequest, call) in
+        router.register(Subjects.Auth.loginMFA) { (request, call) in
             try await sessions.loginMFA(request, call: call)
         }
-        router.register(Subjects.Auth.loginMFAEnroll) { (request: Rampart_V1_LoginMfaEnrollRequest, call) in
+        router.register(Subjects.Auth.loginMFAEnroll) { (request, call) in
             try await sessions.enrollAtSignIn(request, call: call)
         }
-        router.register(Subjects.Auth.mfaEnroll, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaEnrollRequest, call) in
+        router.register(Subjects.Auth.mfaEnroll, requires: [.tenant, .principal]) { (request, call) in
             try await sessions.enrollTOTP(request, call: call)
         }
-        router.register(Subjects.Auth.mfaConfirm, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaConfirmRequest, call) in
+        router.register(Subjects.Auth.mfaConfirm, requires: [.tenant, .principal]) { (request, call) in
             try await sessions.confirmTOTP(request, call: call)
         }
-        router.register(Subjects.Auth.mfaStatus, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaStatusRequest, call) in
+        router.register(Subjects.Auth.mfaStatus, requires: [.tenant, .principal]) { (request, call) in
             try await sessions.mfaStatus(request, call: call)
         }
         router.register(Subjects.Auth.mfaRegenerateBackupCodes, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_MfaProofRequest, call) in
+            (request, call) in
             try await sessions.regenerateBackupCodes(request, call: call)
         }
-        router.register(Subjects.Auth.mfaDisable, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaProofRequest, call) in
+        router.register(Subjects.Auth.mfaDisable, requires: [.tenant, .principal]) { (request, call) in
             try await sessions.disableMFA(request, call: call)
         }
-        router.register(Subjects.Auth.mfaReset, requires: [.tenant, .principal]) { (request: Rampart_V1_MfaResetRequest, call) in
+        router.register(Subjects.Auth.mfaReset, requires: [.tenant, .principal]) { (request, call) in
             try await sessions.resetMFA(request, call: call)
         }
         router.register(Subjects.Auth.revokeCredentials, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_RevokeCredentialsRequest, call) in
+            (request, call) in
             try await sessions.revokeCredentials(request, call: call)
         }
-        router.register(Subjects.Auth.isolateUser, requires: .principal) { (request: Rampart_V1_IsolateUserRequest, call) in
+        router.register(Subjects.Auth.isolateUser, requires: .principal) { (request, call) in
             try await sessions.isolateUser(request, call: call)
         }
-        router.register(Subjects.Auth.liftUserIsolation, requires: .principal) { (request: Rampart_V1_LiftUserIsolationRequest, call) in
+        router.register(Subjects.Auth.liftUserIsolation, requires: .principal) { (request, call) in
             try await sessions.liftUserIsolation(request, call: call)
         }
-        router.register(Subjects.Auth.createAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_CreateApiKeyRequest, call) in
+        router.register(Subjects.Auth.createAPIKey, requires: [.tenant, .principal]) { (request, call) in
             try await sessions.createAPIKey(request, call: call)
         }
-        router.register(Subjects.Auth.listAPIKeys, requires: [.tenant, .principal]) { (request: Rampart_V1_ListApiKeysRequest, call) in
+        router.register(Subjects.Auth.listAPIKeys, requires: [.tenant, .principal]) { (request, call) in
             try await sessions.listAPIKeys(request, call: call)
         }
-        router.register(Subjects.Auth.revokeAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_RevokeApiKeyRequest, call) in
+        router.register(Subjects.Auth.revokeAPIKey, requires: [.tenant, .principal]) { (request, call) in
             try await sessions.revokeAPIKey(request, call: call)
         }
-        router.register(Subjects.Auth.rotateAPIKey, requires: [.tenant, .principal]) { (request: Rampart_V1_RotateApiKeyRequest, call) in
+        router.register(Subjects.Auth.rotateAPIKey, requires: [.tenant, .principal]) { (request, call) in
             try await sessions.rotateAPIKey(request, call: call)
         }
-        router.register(Subjects.Auth.verifyAPIKey) { (request: Rampart_V1_VerifyApiKeyRequest, call) in
+        router.register(Subjects.Auth.verifyAPIKey) { (request, call) in
             try await sessions.verifyAPIKey(request, call: call)
         }
-        router.register(Subjects.Auth.jwks) { (_: Rampart_V1_JwksRequest, _) in
+        router.register(Subjects.Auth.jwks) { (_, _) in
             var reply = Rampart_V1_JwksReply()
             reply.json = try JWKS.render(try await keys.published())
             return reply

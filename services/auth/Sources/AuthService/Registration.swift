@@ -46,7 +46,7 @@ struct Registration: Sendable {
         var admission = Rampart_V1_AdmitRegistrationRequest()
         admission.organization = request.organization
         admission.ownerEmail = email.description
-        _ = try await tenantsCall(Subjects.Tenants.admitRegistration, admission, context: context, as: Rampart_V1_AdmitRegistrationReply.self)
+        _ = try await tenantsCall(Subjects.Tenants.admitRegistration, admission, context: context)
 
         let taken = RampartError(
             .alreadyExists,
@@ -73,7 +73,7 @@ struct Registration: Sendable {
             signup.organization = request.organization
             signup.ownerUserID = user.uuidString.lowercased()
             signup.ownerEmail = email.description
-            tenant = try await tenantsCall(Subjects.Tenants.register, signup, context: context, as: Rampart_V1_RegisterTenantReply.self).tenant
+            tenant = try await tenantsCall(Subjects.Tenants.register, signup, context: context).tenant
         } catch {
             // If this fails too, the sweep of abandoned registrations removes the user later.
             _ = try? await database.client.query("DELETE FROM users WHERE id = \(user) AND status = 'pending'", logger: logger)
@@ -122,14 +122,10 @@ struct Registration: Sendable {
 
     /// tenants' answer to a sign-up step: its own error (which rule failed, the per-IP limit) is
     /// the caller's answer; anything else, that sign-up is unavailable for now.
-    private func tenantsCall<Request: SwiftProtobuf.Message, Reply: SwiftProtobuf.Message>(
-        _ subject: String,
-        _ request: Request,
-        context: CallContext,
-        as: Reply.Type
-    ) async throws -> Reply {
+    private func tenantsCall<Request, Reply>(_ endpoint: RPCEndpoint<Request, Reply>, _ request: Request, context: CallContext) async throws -> Reply
+    {
         do {
-            return try await rpc.call(subject, request, context: context, as: Reply.self)
+            return try await rpc.call(endpoint, request, context: context)
         } catch let error as RampartError {
             throw error
         } catch {

@@ -338,7 +338,7 @@ struct Sessions: Sendable {
     /// The tenant's policies as tenants knows them now.
     func tenantPolicies(_ tenant: TenantID) async throws -> Rampart_V1_TenantPolicies {
         let context = CallContext(tenantID: tenant, principal: "system:auth")
-        return try await rpc.call(Subjects.Tenants.get, Rampart_V1_GetTenantRequest(), context: context, as: Rampart_V1_Tenant.self).policies
+        return try await rpc.call(Subjects.Tenants.get, Rampart_V1_GetTenantRequest(), context: context).policies
     }
 
     /// The member as tenants knows them now, when active in an active tenant.
@@ -347,7 +347,7 @@ struct Sessions: Sendable {
         request.userID = user.uuidString.lowercased()
         let context = CallContext(requestID: CallContext.newRequestID(), tenantID: tenant, principal: "system:auth")
         do {
-            let member = try await rpc.call(Subjects.Tenants.getMember, request, context: context, as: Rampart_V1_MemberReply.self).member
+            let member = try await rpc.call(Subjects.Tenants.getMember, request, context: context).member
             return member.status == .active ? member : nil
         } catch let error as RampartError where [.notFound, .failedPrecondition, .permissionDenied].contains(error.code) {
             return nil

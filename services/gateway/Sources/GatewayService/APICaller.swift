@@ -319,13 +319,11 @@ struct APICaller: Sendable {
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    /// A route whose body is `Request` and whose answer is `Reply`, called on `subject`.
-    func forward<RequestMessage: SwiftProtobuf.Message, Reply: SwiftProtobuf.Message>(
-        _ subject: String,
+    /// A route whose body is the endpoint's request and whose answer is its reply.
+    func forward<RequestMessage, Reply>(
+        _ endpoint: RPCEndpoint<RequestMessage, Reply>,
         _ request: Request,
         _ context: GatewayRequestContext,
-        _: RequestMessage.Type,
-        _: Reply.Type,
         status: HTTPResponse.Status = .ok,
         signedIn: Bool = false,
         adjust: (inout RequestMessage, Caller?) -> Void = { _, _ in }
@@ -334,7 +332,7 @@ struct APICaller: Sendable {
             let caller = signedIn ? try await authenticate(request, context, requestID: requestID, accepts: .accessToken) : nil
             var message = try await decode(request, as: RequestMessage.self)
             adjust(&message, caller)
-            let reply: Reply = try await rpc.call(subject, message, context: self.context(requestID, request, context, caller: caller))
+            let reply = try await rpc.call(endpoint, message, context: self.context(requestID, request, context, caller: caller))
             return try json(reply, status: status)
         }
     }

@@ -10,14 +10,14 @@ extension APICaller {
     func addAdminRoutes(to router: Router<GatewayRequestContext>) {
         router.get("/v1/admin/bans") { request, context in
             await superAdminRoute(request, context) { call in
-                let reply: Rampart_V1_ListBansReply = try await rpc.call(Subjects.RateLimit.listBans, Rampart_V1_ListBansRequest(), context: call)
+                let reply = try await rpc.call(Subjects.RateLimit.listBans, Rampart_V1_ListBansRequest(), context: call)
                 return try json(reply)
             }
         }
         router.get("/v1/admin/bans/:ip") { request, context in
             await superAdminRoute(request, context) { call in
                 let address = try pathAddress(context)
-                let reply: Rampart_V1_ListBansReply = try await rpc.call(Subjects.RateLimit.listBans, Rampart_V1_ListBansRequest(), context: call)
+                let reply = try await rpc.call(Subjects.RateLimit.listBans, Rampart_V1_ListBansRequest(), context: call)
                 guard let ban = reply.bans.first(where: { IPNetwork(cidr: $0.network)?.contains(address) == true }) else {
                     throw Problem(.notFound, .notFound, "\(address.address) is not banned")
                 }
@@ -33,7 +33,7 @@ extension APICaller {
                     throw Problem(.badRequest, .invalidArgument, "user_id in the body names another user than the path").field("user_id")
                 }
                 message.userID = user
-                let reply: Rampart_V1_UserIsolationReply = try await rpc.call(Subjects.Auth.isolateUser, message, context: call)
+                let reply = try await rpc.call(Subjects.Auth.isolateUser, message, context: call)
                 return try json(reply)
             }
         }
@@ -41,7 +41,7 @@ extension APICaller {
             await superAdminRoute(request, context) { call in
                 var message = Rampart_V1_LiftUserIsolationRequest()
                 message.userID = try pathUser(context)
-                let reply: Rampart_V1_UserIsolationReply = try await rpc.call(Subjects.Auth.liftUserIsolation, message, context: call)
+                let reply = try await rpc.call(Subjects.Auth.liftUserIsolation, message, context: call)
                 return try json(reply)
             }
         }
@@ -50,7 +50,7 @@ extension APICaller {
                 var message = Rampart_V1_UnbanRequest()
                 // A bare address: rate-limit lifts the ban on the network it is grouped into.
                 message.network = try pathAddress(context).address
-                let reply: Rampart_V1_UnbanReply = try await rpc.call(Subjects.RateLimit.unban, message, context: call)
+                let reply = try await rpc.call(Subjects.RateLimit.unban, message, context: call)
                 return try json(reply)
             }
         }

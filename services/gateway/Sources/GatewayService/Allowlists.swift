@@ -75,7 +75,7 @@ extension APICaller {
     func addAllowlistRoutes(to router: Router<GatewayRequestContext>) {
         router.get("/v1/tenants/:tenant_id/ip-allowlist") { request, context in
             await tenantRoute(request, context) { _, call in
-                let reply: Rampart_V1_IpAllowlist = try await rpc.call(
+                let reply = try await rpc.call(
                     Subjects.Tenants.getIPAllowlist,
                     Rampart_V1_GetIpAllowlistRequest(),
                     context: call
@@ -87,7 +87,7 @@ extension APICaller {
             await tenantRoute(request, context, requires: "settings.manage") { caller, call in
                 let tenant = caller.tenant
                 let message = try await decode(request, as: Rampart_V1_IpAllowlist.self)
-                let reply: Rampart_V1_IpAllowlist = try await rpc.call(Subjects.Tenants.setIPAllowlist, message, context: call)
+                let reply = try await rpc.call(Subjects.Tenants.setIPAllowlist, message, context: call)
                 allowlists.forget(tenant)
                 return try json(reply)
             }

@@ -16,7 +16,7 @@ extension APICaller {
                 message.filter = try auditFilter(query)
                 message.cursor = try query.text("cursor", maximumBytes: 512) ?? ""
                 message.pageSize = Int32(try query.integer("page_size", in: 1...500) ?? 50)
-                let reply: Rampart_V1_AuditQueryReply = try await rpc.call(Subjects.Audit.query, message, context: call)
+                let reply = try await rpc.call(Subjects.Audit.query, message, context: call)
                 return try json(reply)
             }
         }
@@ -37,7 +37,7 @@ extension APICaller {
                 }
                 message.filter = try auditFilter(query)
                 // The first chunk before the answer: a refusal is still a problem+json.
-                let first: Rampart_V1_AuditExportReply = try await rpc.call(Subjects.Audit.export, message, context: call)
+                let first = try await rpc.call(Subjects.Audit.export, message, context: call)
                 let extension_ = message.format == .csv ? "csv" : "jsonl"
                 return Response(
                     status: .ok,
@@ -64,7 +64,7 @@ extension APICaller {
         router.get("/v1/tenants/:tenant_id/audit-events/verify") { request, context in
             await tenantRoute(request, context, accepts: .accessTokenOrAPIKey, requires: "audit.read") { _, call in
                 _ = try QueryParameters(request, allowed: [])
-                let reply: Rampart_V1_AuditVerifyReply = try await rpc.call(Subjects.Audit.verify, Rampart_V1_AuditVerifyRequest(), context: call)
+                let reply = try await rpc.call(Subjects.Audit.verify, Rampart_V1_AuditVerifyRequest(), context: call)
                 return try json(reply)
             }
         }

@@ -18,48 +18,42 @@ extension APICaller {
     /// SPEC section 14, the auth routes.
     func addAuthRoutes(to router: Router<GatewayRequestContext>) {
         router.post("/v1/auth/register") { request, context in
-            await forward(Subjects.Auth.register, request, context, Rampart_V1_RegisterRequest.self, Rampart_V1_RegisterReply.self, status: .created)
+            await forward(Subjects.Auth.register, request, context, status: .created)
         }
         router.post("/v1/auth/login") { request, context in
-            await forward(Subjects.Auth.login, request, context, Rampart_V1_LoginRequest.self, Rampart_V1_TokenReply.self)
+            await forward(Subjects.Auth.login, request, context)
         }
         router.post("/v1/auth/login/mfa") { request, context in
-            await forward(Subjects.Auth.loginMFA, request, context, Rampart_V1_LoginMfaRequest.self, Rampart_V1_TokenReply.self)
+            await forward(Subjects.Auth.loginMFA, request, context)
         }
         router.post("/v1/auth/login/mfa/enroll") { request, context in
-            await forward(Subjects.Auth.loginMFAEnroll, request, context, Rampart_V1_LoginMfaEnrollRequest.self, Rampart_V1_MfaEnrollReply.self)
+            await forward(Subjects.Auth.loginMFAEnroll, request, context)
         }
         router.post("/v1/auth/token/refresh") { request, context in
-            await forward(Subjects.Auth.refresh, request, context, Rampart_V1_RefreshRequest.self, Rampart_V1_TokenReply.self)
+            await forward(Subjects.Auth.refresh, request, context)
         }
         router.post("/v1/auth/password/reset/request") { request, context in
             await forward(
                 Subjects.Auth.requestPasswordReset,
                 request,
-                context,
-                Rampart_V1_RequestPasswordResetRequest.self,
-                Rampart_V1_RequestPasswordResetReply.self
+                context
             )
         }
         router.post("/v1/auth/password/reset/confirm") { request, context in
             await forward(
                 Subjects.Auth.confirmPasswordReset,
                 request,
-                context,
-                Rampart_V1_ConfirmPasswordResetRequest.self,
-                Rampart_V1_ConfirmPasswordResetReply.self
+                context
             )
         }
         router.post("/v1/auth/email/verify") { request, context in
-            await forward(Subjects.Auth.verifyEmail, request, context, Rampart_V1_VerifyEmailRequest.self, Rampart_V1_VerifyEmailReply.self)
+            await forward(Subjects.Auth.verifyEmail, request, context)
         }
         router.post("/v1/auth/password/change") { request, context in
             await forward(
                 Subjects.Auth.changePassword,
                 request,
                 context,
-                Rampart_V1_ChangePasswordRequest.self,
-                Rampart_V1_ChangePasswordReply.self,
                 signedIn: true
             ) { message, caller in message.currentSessionID = caller?.sessionID ?? "" }
         }
@@ -68,7 +62,7 @@ extension APICaller {
             await signedIn(request, context) { caller, call in
                 var message = Rampart_V1_LogoutRequest()
                 message.sessionID = caller.sessionID
-                let _: Rampart_V1_LogoutReply = try await rpc.call(
+                _ = try await rpc.call(
                     Subjects.Auth.logout,
                     message,
                     context: call
@@ -80,7 +74,7 @@ extension APICaller {
             await signedIn(request, context) { caller, call in
                 var message = Rampart_V1_ListSessionsRequest()
                 message.currentSessionID = caller.sessionID
-                let reply: Rampart_V1_ListSessionsReply = try await rpc.call(
+                let reply = try await rpc.call(
                     Subjects.Auth.listSessions,
                     message,
                     context: call
@@ -92,7 +86,7 @@ extension APICaller {
             await signedIn(request, context) { caller, call in
                 var message = Rampart_V1_LogoutRequest()
                 message.sessionID = context.parameters.get("id") ?? ""
-                let _: Rampart_V1_LogoutReply = try await rpc.call(
+                _ = try await rpc.call(
                     Subjects.Auth.logout,
                     message,
                     context: call
@@ -104,7 +98,7 @@ extension APICaller {
             await signedIn(request, context) { caller, call in
                 var message = Rampart_V1_RevokeSessionsRequest()
                 message.exceptSessionID = caller.sessionID
-                let reply: Rampart_V1_RevokeSessionsReply = try await rpc.call(
+                let reply = try await rpc.call(
                     Subjects.Auth.revokeSessions,
                     message,
                     context: call
@@ -118,8 +112,6 @@ extension APICaller {
                 Subjects.Auth.mfaEnroll,
                 request,
                 context,
-                Rampart_V1_MfaEnrollRequest.self,
-                Rampart_V1_MfaEnrollReply.self,
                 signedIn: true
             )
         }
@@ -128,14 +120,12 @@ extension APICaller {
                 Subjects.Auth.mfaConfirm,
                 request,
                 context,
-                Rampart_V1_MfaConfirmRequest.self,
-                Rampart_V1_MfaConfirmReply.self,
                 signedIn: true
             )
         }
         router.get("/v1/auth/mfa") { request, context in
             await signedIn(request, context) { _, call in
-                let reply: Rampart_V1_MfaStatusReply = try await rpc.call(Subjects.Auth.mfaStatus, Rampart_V1_MfaStatusRequest(), context: call)
+                let reply = try await rpc.call(Subjects.Auth.mfaStatus, Rampart_V1_MfaStatusRequest(), context: call)
                 return try json(reply)
             }
         }
@@ -144,8 +134,6 @@ extension APICaller {
                 Subjects.Auth.mfaRegenerateBackupCodes,
                 request,
                 context,
-                Rampart_V1_MfaProofRequest.self,
-                Rampart_V1_MfaConfirmReply.self,
                 signedIn: true
             )
         }
@@ -154,15 +142,13 @@ extension APICaller {
                 Subjects.Auth.mfaDisable,
                 request,
                 context,
-                Rampart_V1_MfaProofRequest.self,
-                Rampart_V1_MfaDisableReply.self,
                 signedIn: true
             )
         }
         // AUTH-8: another verification mail while the address is unverified.
         router.post("/v1/auth/email/verification/resend") { request, context in
             await signedIn(request, context) { _, call in
-                let reply: Rampart_V1_ResendEmailVerificationReply = try await rpc.call(
+                let reply = try await rpc.call(
                     Subjects.Auth.resendEmailVerification,
                     Rampart_V1_ResendEmailVerificationRequest(),
                     context: call
@@ -173,7 +159,7 @@ extension APICaller {
         // TEN-10: a person in several tenants: where they belong, and a session in another.
         router.get("/v1/auth/tenants") { request, context in
             await signedIn(request, context) { _, call in
-                let reply: Rampart_V1_ListMembershipsReply = try await rpc.call(
+                let reply = try await rpc.call(
                     Subjects.Tenants.listMemberships,
                     Rampart_V1_ListMembershipsRequest(),
                     context: call
@@ -187,8 +173,6 @@ extension APICaller {
                 Subjects.Auth.stepUp,
                 request,
                 context,
-                Rampart_V1_StepUpRequest.self,
-                Rampart_V1_TokenReply.self,
                 signedIn: true
             ) { message, caller in message.sessionID = caller?.sessionID ?? "" }
         }
@@ -197,15 +181,13 @@ extension APICaller {
                 Subjects.Auth.switchTenant,
                 request,
                 context,
-                Rampart_V1_SwitchTenantRequest.self,
-                Rampart_V1_TokenReply.self,
                 signedIn: true
             ) { message, caller in message.sessionID = caller?.sessionID ?? "" }
         }
         // TEN-10: accepting an invitation, as a new person (no credential) or signed in.
         router.post("/v1/invitations/accept") { request, context in
             let signedIn = request.headers[.authorization] != nil
-            return await forward(Subjects.Auth.join, request, context, Rampart_V1_JoinRequest.self, Rampart_V1_JoinReply.self, signedIn: signedIn)
+            return await forward(Subjects.Auth.join, request, context, signedIn: signedIn)
         }
         router.get("/v1/auth/whoami") { request, context in
             await signedIn(request, context, accepts: .accessTokenOrAPIKey) { caller, _ in
@@ -247,14 +229,14 @@ extension APICaller {
                     }
                     message.unusedForDays = value
                 }
-                let reply: Rampart_V1_ListApiKeysReply = try await rpc.call(Subjects.Auth.listAPIKeys, message, context: call)
+                let reply = try await rpc.call(Subjects.Auth.listAPIKeys, message, context: call)
                 return try json(reply)
             }
         }
         router.post("/v1/tenants/:tenant_id/api-keys") { request, context in
             await tenantRoute(request, context) { _, call in
                 let message = try await decode(request, as: Rampart_V1_CreateApiKeyRequest.self)
-                let reply: Rampart_V1_CreateApiKeyReply = try await rpc.call(Subjects.Auth.createAPIKey, message, context: call)
+                let reply = try await rpc.call(Subjects.Auth.createAPIKey, message, context: call)
                 return try json(reply, status: .created)
             }
         }
@@ -262,7 +244,7 @@ extension APICaller {
             await tenantRoute(request, context) { _, call in
                 var message = Rampart_V1_RevokeApiKeyRequest()
                 message.apiKeyID = context.parameters.get("id") ?? ""
-                let _: Rampart_V1_RevokeApiKeyReply = try await rpc.call(Subjects.Auth.revokeAPIKey, message, context: call)
+                _ = try await rpc.call(Subjects.Auth.revokeAPIKey, message, context: call)
                 return Response(status: .noContent)
             }
         }
@@ -270,7 +252,7 @@ extension APICaller {
             await tenantRoute(request, context) { _, call in
                 var message = try await decode(request, as: Rampart_V1_RotateApiKeyRequest.self)
                 message.apiKeyID = context.parameters.get("id") ?? ""
-                let reply: Rampart_V1_CreateApiKeyReply = try await rpc.call(Subjects.Auth.rotateAPIKey, message, context: call)
+                let reply = try await rpc.call(Subjects.Auth.rotateAPIKey, message, context: call)
                 return try json(reply, status: .created)
             }
         }

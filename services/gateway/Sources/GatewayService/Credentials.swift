@@ -65,7 +65,7 @@ final class AccessTokenCache: Sendable {
     }
 
     func jwks() async throws -> String {
-        try await rpc.call(Subjects.Auth.jwks, Rampart_V1_JwksRequest(), context: CallContext(), as: Rampart_V1_JwksReply.self).json
+        try await rpc.call(Subjects.Auth.jwks, Rampart_V1_JwksRequest(), context: CallContext()).json
     }
 }
 
@@ -150,7 +150,7 @@ final class APIKeyCache: Sendable {
         }
         var request = Rampart_V1_VerifyApiKeyRequest()
         request.key = key
-        let verified = try await rpc.call(Subjects.Auth.verifyAPIKey, request, context: context, as: Rampart_V1_VerifyApiKeyReply.self)
+        let verified = try await rpc.call(Subjects.Auth.verifyAPIKey, request, context: context)
         let key = try usable(verified)
         entries.withLock { entries in
             if entries.count >= Self.capacity { entries = entries.filter { $0.value.until > now } }

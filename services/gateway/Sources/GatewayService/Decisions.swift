@@ -55,7 +55,7 @@ public final class PermissionChecker: Service, Sendable {
             keyScopes: request.apiKeyScopes
         )
         if !request.superAdmin, let cached = cached(question, tenant: tenant, atLeast: request.atLeastRevision) { return cached }
-        let reply: Rampart_V1_CheckReply = try await rpc.call(Subjects.Permissions.check, request, context: context)
+        let reply = try await rpc.call(Subjects.Permissions.check, request, context: context)
         if !request.superAdmin { remember(reply, for: question, tenant: tenant) }
         return reply
     }

@@ -22,7 +22,7 @@ extension APICaller {
                 var message = Rampart_V1_ListAccessRequest()
                 message.resource = pathResource(context)
                 message.atLeastRevision = try consistencyToken(request)
-                let reply: Rampart_V1_ListAccessReply = try await rpc.call(Subjects.Permissions.listAccess, message, context: call)
+                let reply = try await rpc.call(Subjects.Permissions.listAccess, message, context: call)
                 return try json(reply)
             }
         }
@@ -65,7 +65,7 @@ extension APICaller {
             await tenantRoute(request, context, requires: "members.manage") { _, call in
                 var message = Rampart_V1_AccessReviewRequest()
                 message.format = request.uri.queryParameters.get("format") ?? "json"
-                let reply: Rampart_V1_AccessReviewReply = try await rpc.call(Subjects.Permissions.accessReview, message, context: call)
+                let reply = try await rpc.call(Subjects.Permissions.accessReview, message, context: call)
                 guard message.format == "csv" else { return try json(reply) }
                 return Response(
                     status: .ok,
@@ -77,7 +77,7 @@ extension APICaller {
         router.post("/v1/tenants/:tenant_id/access-review/complete") { request, context in
             await tenantRoute(request, context, requires: "members.manage") { _, call in
                 let message = try await decode(request, as: Rampart_V1_CompleteAccessReviewRequest.self)
-                let reply: Rampart_V1_AccessReviewReply = try await rpc.call(Subjects.Permissions.completeAccessReview, message, context: call)
+                let reply = try await rpc.call(Subjects.Permissions.completeAccessReview, message, context: call)
                 return try json(reply)
             }
         }

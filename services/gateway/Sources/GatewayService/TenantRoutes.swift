@@ -16,26 +16,26 @@ extension APICaller {
     func addTenantRoutes(to router: Router<GatewayRequestContext>) {
         router.get("/v1/tenants/:tenant_id") { request, context in
             await tenantRoute(request, context, accepts: .accessTokenOrAPIKey) { _, call in
-                let reply: Rampart_V1_Tenant = try await rpc.call(Subjects.Tenants.get, Rampart_V1_GetTenantRequest(), context: call)
+                let reply = try await rpc.call(Subjects.Tenants.get, Rampart_V1_GetTenantRequest(), context: call)
                 return try json(reply)
             }
         }
         router.patch("/v1/tenants/:tenant_id") { request, context in
             await tenantRoute(request, context, requires: "settings.manage") { _, call in
                 let message = try await decode(request, as: Rampart_V1_UpdateTenantRequest.self)
-                let reply: Rampart_V1_Tenant = try await rpc.call(Subjects.Tenants.update, message, context: call)
+                let reply = try await rpc.call(Subjects.Tenants.update, message, context: call)
                 return try json(reply)
             }
         }
         router.delete("/v1/tenants/:tenant_id") { request, context in
             await tenantRoute(request, context, requires: "tenant.delete", needsRecentProof: "Deleting the organization") { _, call in
-                let reply: Rampart_V1_Tenant = try await rpc.call(Subjects.Tenants.delete, Rampart_V1_DeleteTenantRequest(), context: call)
+                let reply = try await rpc.call(Subjects.Tenants.delete, Rampart_V1_DeleteTenantRequest(), context: call)
                 return try json(reply, status: .accepted)
             }
         }
         router.get("/v1/tenants/:tenant_id/members") { request, context in
             await tenantRoute(request, context) { _, call in
-                let reply: Rampart_V1_ListMembersReply = try await rpc.call(
+                let reply = try await rpc.call(
                     Subjects.Tenants.listMembers,
                     Rampart_V1_ListMembersRequest(),
                     context: call
@@ -46,7 +46,7 @@ extension APICaller {
         router.post("/v1/tenants/:tenant_id/members") { request, context in
             await tenantRoute(request, context, requires: "members.manage", needsVerifiedEmail: "Inviting a member") { _, call in
                 let message = try await decode(request, as: Rampart_V1_InviteMemberRequest.self)
-                let reply: Rampart_V1_InviteMemberReply = try await rpc.call(Subjects.Tenants.inviteMember, message, context: call)
+                let reply = try await rpc.call(Subjects.Tenants.inviteMember, message, context: call)
                 return try json(reply, status: .created)
             }
         }
@@ -65,7 +65,7 @@ extension APICaller {
             await tenantRoute(request, context, requires: "members.manage") { _, call in
                 var message = Rampart_V1_CancelInvitationRequest()
                 message.invitationID = try pathID(context, "invitation_id", naming: "an invitation ID")
-                let _: Rampart_V1_CancelInvitationReply = try await rpc.call(Subjects.Tenants.cancelInvitation, message, context: call)
+                _ = try await rpc.call(Subjects.Tenants.cancelInvitation, message, context: call)
                 return Response(status: .noContent)
             }
         }
@@ -73,7 +73,7 @@ extension APICaller {
             await tenantRoute(request, context, requires: "members.manage", needsVerifiedEmail: "Sending an invitation") { _, call in
                 var message = Rampart_V1_ResendInvitationRequest()
                 message.invitationID = try pathID(context, "invitation_id", naming: "an invitation ID")
-                let reply: Rampart_V1_InviteMemberReply = try await rpc.call(Subjects.Tenants.resendInvitation, message, context: call)
+                let reply = try await rpc.call(Subjects.Tenants.resendInvitation, message, context: call)
                 return try json(reply)
             }
         }
@@ -82,7 +82,7 @@ extension APICaller {
             await tenantRoute(request, context, requires: "members.manage", needsRecentProof: "Resetting a member's MFA") { _, call in
                 var message = Rampart_V1_MfaResetRequest()
                 message.userID = try pathUser(context)
-                let reply: Rampart_V1_MfaResetReply = try await rpc.call(Subjects.Auth.mfaReset, message, context: call)
+                let reply = try await rpc.call(Subjects.Auth.mfaReset, message, context: call)
                 return try json(reply)
             }
         }
@@ -95,7 +95,7 @@ extension APICaller {
                     throw Problem(.badRequest, .invalidArgument, "user_id in the body names another member than the path").field("user_id")
                 }
                 message.userID = user
-                let reply: Rampart_V1_IsolationReply = try await rpc.call(Subjects.Tenants.isolateMember, message, context: call)
+                let reply = try await rpc.call(Subjects.Tenants.isolateMember, message, context: call)
                 return try json(reply)
             }
         }
@@ -103,7 +103,7 @@ extension APICaller {
             await tenantRoute(request, context, requires: "members.manage") { _, call in
                 var message = Rampart_V1_LiftMemberIsolationRequest()
                 message.userID = try pathUser(context)
-                let reply: Rampart_V1_IsolationReply = try await rpc.call(Subjects.Tenants.liftMemberIsolation, message, context: call)
+                let reply = try await rpc.call(Subjects.Tenants.liftMemberIsolation, message, context: call)
                 return try json(reply)
             }
         }
@@ -115,7 +115,7 @@ extension APICaller {
                 message.superAdmin = Self.isSuperAdmin(caller)
                 var call = call
                 call.tenantID = try isolatedTenant(context, caller, superAdmin: message.superAdmin)
-                let reply: Rampart_V1_IsolationReply = try await rpc.call(Subjects.Tenants.isolateTenant, message, context: call)
+                let reply = try await rpc.call(Subjects.Tenants.isolateTenant, message, context: call)
                 return try json(reply)
             }
         }
@@ -128,7 +128,7 @@ extension APICaller {
                 message.superAdmin = true
                 var call = call
                 call.tenantID = try isolatedTenant(context, caller, superAdmin: true)
-                let reply: Rampart_V1_IsolationReply = try await rpc.call(Subjects.Tenants.liftTenantIsolation, message, context: call)
+                let reply = try await rpc.call(Subjects.Tenants.liftTenantIsolation, message, context: call)
                 return try json(reply)
             }
         }

@@ -17,7 +17,7 @@ extension APICaller {
         router.get(RouterPath(endpoints)) { request, context in
             await tenantRoute(request, context, requires: "webhooks.manage") { _, call in
                 _ = try QueryParameters(request, allowed: [])
-                let reply: Rampart_V1_ListEndpointsReply = try await rpc.call(
+                let reply = try await rpc.call(
                     Subjects.Webhooks.listEndpoints,
                     Rampart_V1_ListEndpointsRequest(),
                     context: call
@@ -28,7 +28,7 @@ extension APICaller {
         router.post(RouterPath(endpoints)) { request, context in
             await tenantRoute(request, context, requires: "webhooks.manage", needsVerifiedEmail: "Creating a webhook endpoint") { _, call in
                 let message = try await decode(request, as: Rampart_V1_CreateEndpointRequest.self)
-                let reply: Rampart_V1_CreateEndpointReply = try await rpc.call(Subjects.Webhooks.createEndpoint, message, context: call)
+                let reply = try await rpc.call(Subjects.Webhooks.createEndpoint, message, context: call)
                 return try json(reply, status: .created)
             }
         }
@@ -36,7 +36,7 @@ extension APICaller {
             await tenantRoute(request, context, requires: "webhooks.manage") { _, call in
                 var message = Rampart_V1_EndpointRequest()
                 message.endpointID = try pathID(context, "endpoint_id")
-                let reply: Rampart_V1_EndpointReply = try await rpc.call(Subjects.Webhooks.getEndpoint, message, context: call)
+                let reply = try await rpc.call(Subjects.Webhooks.getEndpoint, message, context: call)
                 return try json(reply)
             }
         }
@@ -48,7 +48,7 @@ extension APICaller {
                     throw Problem(.badRequest, .invalidArgument, "endpoint_id in the body names another endpoint than the path").field("endpoint_id")
                 }
                 message.endpointID = endpoint
-                let reply: Rampart_V1_EndpointReply = try await rpc.call(Subjects.Webhooks.updateEndpoint, message, context: call)
+                let reply = try await rpc.call(Subjects.Webhooks.updateEndpoint, message, context: call)
                 return try json(reply)
             }
         }
@@ -56,7 +56,7 @@ extension APICaller {
             await tenantRoute(request, context, requires: "webhooks.manage") { _, call in
                 var message = Rampart_V1_EndpointRequest()
                 message.endpointID = try pathID(context, "endpoint_id")
-                let reply: Rampart_V1_EndpointReply = try await rpc.call(Subjects.Webhooks.deleteEndpoint, message, context: call)
+                let reply = try await rpc.call(Subjects.Webhooks.deleteEndpoint, message, context: call)
                 return try json(reply)
             }
         }
@@ -64,7 +64,7 @@ extension APICaller {
             await tenantRoute(request, context, requires: "webhooks.manage") { _, call in
                 var message = try await decode(request, as: Rampart_V1_RotateSecretRequest.self)
                 message.endpointID = try pathID(context, "endpoint_id")
-                let reply: Rampart_V1_CreateEndpointReply = try await rpc.call(Subjects.Webhooks.rotateSecret, message, context: call)
+                let reply = try await rpc.call(Subjects.Webhooks.rotateSecret, message, context: call)
                 return try json(reply)
             }
         }
@@ -72,7 +72,7 @@ extension APICaller {
             await tenantRoute(request, context, requires: "webhooks.manage") { _, call in
                 var message = Rampart_V1_TestEndpointRequest()
                 message.endpointID = try pathID(context, "endpoint_id")
-                let reply: Rampart_V1_DeliveryReply = try await rpc.call(Subjects.Webhooks.testEndpoint, message, context: call)
+                let reply = try await rpc.call(Subjects.Webhooks.testEndpoint, message, context: call)
                 return try json(reply, status: .accepted)
             }
         }
@@ -91,7 +91,7 @@ extension APICaller {
                 default:
                     throw Problem(.badRequest, .invalidArgument, "status must be DELIVERY_STATUS_PENDING, _SUCCEEDED or _DEAD").field("status")
                 }
-                let reply: Rampart_V1_ListDeliveriesReply = try await rpc.call(Subjects.Webhooks.listDeliveries, message, context: call)
+                let reply = try await rpc.call(Subjects.Webhooks.listDeliveries, message, context: call)
                 return try json(reply)
             }
         }
@@ -100,7 +100,7 @@ extension APICaller {
                 var message = Rampart_V1_RedeliverRequest()
                 message.endpointID = try pathID(context, "endpoint_id")
                 message.deliveryID = try pathID(context, "delivery_id")
-                let reply: Rampart_V1_DeliveryReply = try await rpc.call(Subjects.Webhooks.redeliver, message, context: call)
+                let reply = try await rpc.call(Subjects.Webhooks.redeliver, message, context: call)
                 return try json(reply, status: .accepted)
             }
         }
@@ -128,7 +128,7 @@ extension APICaller {
                 }
                 message.signature = signature
                 message.body = Data(buffer: try await jsonBody(request))
-                let reply: Rampart_V1_InboundReply = try await rpc.call(
+                let reply = try await rpc.call(
                     Subjects.Webhooks.receiveInbound,
                     message,
                     context: self.context(requestID, request, context)

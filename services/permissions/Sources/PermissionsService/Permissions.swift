@@ -271,7 +271,7 @@ struct Permissions: Sendable {
         asked.deadline = call.deadline
         let member: Rampart_V1_Member?
         do {
-            member = try await rpc.call(Subjects.Tenants.getMember, lookup, context: asked, as: Rampart_V1_MemberReply.self).member
+            member = try await rpc.call(Subjects.Tenants.getMember, lookup, context: asked).member
         } catch let error as RampartError where error.code == .notFound {
             member = nil
         }

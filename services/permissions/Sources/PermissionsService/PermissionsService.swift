@@ -36,28 +36,28 @@ public enum PermissionsService {
         )
 
         var router = RPCRouter()
-        router.register(Subjects.Permissions.check, requires: [.tenant, .principal]) { (request: Rampart_V1_CheckRequest, call) in
+        router.register(Subjects.Permissions.check, requires: [.tenant, .principal]) { (request, call) in
             try await permissions.check(request, call: call)
         }
-        router.register(Subjects.Permissions.batchCheck, requires: [.tenant, .principal]) { (request: Rampart_V1_BatchCheckRequest, call) in
+        router.register(Subjects.Permissions.batchCheck, requires: [.tenant, .principal]) { (request, call) in
             try await permissions.batchCheck(request, call: call)
         }
         router.register(Subjects.Permissions.listPermissions, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_ListPermissionsRequest, call) in
+            (request, call) in
             try await permissions.listPermissions(request, call: call)
         }
-        router.register(Subjects.Permissions.listAccess, requires: [.tenant, .principal]) { (request: Rampart_V1_ListAccessRequest, call) in
+        router.register(Subjects.Permissions.listAccess, requires: [.tenant, .principal]) { (request, call) in
             try await permissions.listAccess(request, call: call)
         }
         router.register(Subjects.Permissions.setResourceRole, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_SetResourceRoleRequest, call) in
+            (request, call) in
             try await permissions.setResourceRole(request, call: call)
         }
         router.register(Subjects.Permissions.removeResourceRole, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_RemoveResourceRoleRequest, call) in
+            (request, call) in
             try await permissions.removeResourceRole(request, call: call)
         }
-        router.register(Subjects.Permissions.syncMember, requires: [.tenant, .principal]) { (request: Rampart_V1_SyncMemberRequest, call) in
+        router.register(Subjects.Permissions.syncMember, requires: [.tenant, .principal]) { (request, call) in
             guard call.principal?.hasPrefix("system:") == true else { throw RampartError(.permissionDenied, "for services only") }
             guard let user = UUID(uuidString: request.userID) else {
                 throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id")
@@ -65,11 +65,11 @@ public enum PermissionsService {
             return try await permissions.syncMember(user, of: try call.requireTenant(), call: call)
         }
         router.register(Subjects.Permissions.accessReview, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_AccessReviewRequest, call) in
+            (request, call) in
             try await permissions.accessReview(request, call: call)
         }
         router.register(Subjects.Permissions.completeAccessReview, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_CompleteAccessReviewRequest, call) in
+            (request, call) in
             try await permissions.completeAccessReview(request, call: call)
         }
         return ServiceParts(

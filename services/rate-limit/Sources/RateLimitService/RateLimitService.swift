@@ -64,16 +64,16 @@ public enum RateLimitService {
         )
 
         var router = RPCRouter()
-        router.register(Subjects.RateLimit.check) { (request: Rampart_V1_RateLimitCheckRequest, call) in
+        router.register(Subjects.RateLimit.check) { (request, call) in
             try await engine.check(request, clientIP: call.clientIP)
         }
-        router.register(Subjects.RateLimit.refund) { (request: Rampart_V1_RateLimitCheckRequest, _) in
+        router.register(Subjects.RateLimit.refund) { (request, _) in
             try await engine.check(request, clientIP: nil, refunding: true)
         }
-        router.register(Subjects.RateLimit.batchCheck) { (request: Rampart_V1_RateLimitBatchCheckRequest, call) in
+        router.register(Subjects.RateLimit.batchCheck) { (request, call) in
             try await engine.check(request, requestID: call.requestID)
         }
-        router.register(Subjects.RateLimit.reportFailure) { (request: Rampart_V1_ReportFailureRequest, _) in
+        router.register(Subjects.RateLimit.reportFailure) { (request, _) in
             guard let address = IPNetwork(address: request.ip) else {
                 throw RampartError(.invalidArgument, "ip must be an IPv4 or IPv6 address", details: ["field": "ip"])
             }
@@ -82,12 +82,12 @@ public enum RateLimitService {
             }
             return try await engine.bans.reportFailure(from: address, kind: request.kind)
         }
-        router.register(Subjects.RateLimit.listBans, requires: .principal) { (_: Rampart_V1_ListBansRequest, _) in
+        router.register(Subjects.RateLimit.listBans, requires: .principal) { (_, _) in
             var reply = Rampart_V1_ListBansReply()
             reply.bans = engine.bans.list.activeBans(now: engine.clock())
             return reply
         }
-        router.register(Subjects.RateLimit.unban, requires: .principal) { (request: Rampart_V1_UnbanRequest, call) in
+        router.register(Subjects.RateLimit.unban, requires: .principal) { (request, call) in
             guard let given = IPNetwork(cidr: request.network) else {
                 throw RampartError(.invalidArgument, "network must be an address or a CIDR network", details: ["field": "network"])
             }

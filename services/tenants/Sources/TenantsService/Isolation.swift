@@ -161,7 +161,7 @@ extension Tenants {
         guard settings.sagaServices.contains(.webhooks) else { return }
         var request = Rampart_V1_PauseDeliveriesRequest()
         request.paused = paused
-        let _: Rampart_V1_PauseDeliveriesReply = try await rpc.call(Subjects.Webhooks.pauseDeliveries, request, context: asTenants(call, tenant))
+        _ = try await rpc.call(Subjects.Webhooks.pauseDeliveries, request, context: asTenants(call, tenant))
     }
 
     private func asTenants(_ call: CallContext, _ tenant: TenantID) -> CallContext {

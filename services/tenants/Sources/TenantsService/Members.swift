@@ -403,7 +403,7 @@ extension Tenants {
         sync.userID = event.userID
         let context = CallContext(requestID: call.requestID, tenantID: tenant, principal: "system:tenants", timeout: .seconds(2))
         do {
-            return try await rpc.call(Subjects.Permissions.syncMember, sync, context: context, as: Rampart_V1_SyncMemberReply.self)
+            return try await rpc.call(Subjects.Permissions.syncMember, sync, context: context)
         } catch {
             logger.warning("permissions not told of a member change in time", metadata: ["tenant": "\(tenant.hex)", "error": "\(loggable(error))"])
             return Rampart_V1_SyncMemberReply()

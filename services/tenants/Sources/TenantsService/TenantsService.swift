@@ -31,75 +31,75 @@ public enum TenantsService {
         )
 
         var router = RPCRouter()
-        router.register(Subjects.Tenants.admitRegistration, requires: .principal) { (request: Rampart_V1_AdmitRegistrationRequest, call) in
+        router.register(Subjects.Tenants.admitRegistration, requires: .principal) { (request, call) in
             try await tenants.admitRegistration(request, call: call)
         }
-        router.register(Subjects.Tenants.register, requires: .principal) { (request: Rampart_V1_RegisterTenantRequest, call) in
+        router.register(Subjects.Tenants.register, requires: .principal) { (request, call) in
             try await tenants.register(request, call: call)
         }
-        router.register(Subjects.Tenants.get, requires: .tenant) { (_: Rampart_V1_GetTenantRequest, call) in
+        router.register(Subjects.Tenants.get, requires: .tenant) { (_, call) in
             try await tenants.get(call)
         }
-        router.register(Subjects.Tenants.update, requires: .tenant) { (request: Rampart_V1_UpdateTenantRequest, call) in
+        router.register(Subjects.Tenants.update, requires: .tenant) { (request, call) in
             try await tenants.update(request, call: call)
         }
-        router.register(Subjects.Tenants.delete, requires: .tenant) { (_: Rampart_V1_DeleteTenantRequest, call) in
+        router.register(Subjects.Tenants.delete, requires: .tenant) { (_, call) in
             try await tenants.delete(call)
         }
-        router.register(Subjects.Tenants.getIPAllowlist, requires: .tenant) { (_: Rampart_V1_GetIpAllowlistRequest, call) in
+        router.register(Subjects.Tenants.getIPAllowlist, requires: .tenant) { (_, call) in
             try await tenants.getAllowlist(call)
         }
-        router.register(Subjects.Tenants.setIPAllowlist, requires: .tenant) { (request: Rampart_V1_IpAllowlist, call) in
+        router.register(Subjects.Tenants.setIPAllowlist, requires: .tenant) { (request, call) in
             try await tenants.setAllowlist(request, call: call)
         }
-        router.register(Subjects.Tenants.inviteMember, requires: .tenant) { (request: Rampart_V1_InviteMemberRequest, call) in
+        router.register(Subjects.Tenants.inviteMember, requires: .tenant) { (request, call) in
             try await tenants.invite(request, call: call)
         }
-        router.register(Subjects.Tenants.getInvitation, requires: .principal) { (request: Rampart_V1_GetInvitationRequest, call) in
+        router.register(Subjects.Tenants.getInvitation, requires: .principal) { (request, call) in
             try await tenants.getInvitation(request, call: call)
         }
-        router.register(Subjects.Tenants.acceptInvitation, requires: .principal) { (request: Rampart_V1_AcceptInvitationRequest, call) in
+        router.register(Subjects.Tenants.acceptInvitation, requires: .principal) { (request, call) in
             try await tenants.accept(request, call: call)
         }
         router.register(Subjects.Tenants.confirmOwnerEmail, requires: .principal) {
-            (request: Rampart_V1_ConfirmOwnerEmailRequest, call) in
+            (request, call) in
             try await tenants.confirmOwnerEmail(request, call: call)
         }
         router.register(Subjects.Tenants.cancelInvitation, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_CancelInvitationRequest, call) in
+            (request, call) in
             try await tenants.cancelInvitation(request, call: call)
         }
         router.register(Subjects.Tenants.resendInvitation, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_ResendInvitationRequest, call) in
+            (request, call) in
             try await tenants.resendInvitation(request, call: call)
         }
-        router.register(Subjects.Tenants.listMemberships, requires: .principal) { (_: Rampart_V1_ListMembershipsRequest, call) in
+        router.register(Subjects.Tenants.listMemberships, requires: .principal) { (_, call) in
             try await tenants.listMemberships(call)
         }
-        router.register(Subjects.Tenants.listMembers, requires: .tenant) { (_: Rampart_V1_ListMembersRequest, call) in
+        router.register(Subjects.Tenants.listMembers, requires: .tenant) { (_, call) in
             try await tenants.listMembers(call)
         }
-        router.register(Subjects.Tenants.getMember, requires: [.tenant, .principal]) { (request: Rampart_V1_GetMemberRequest, call) in
+        router.register(Subjects.Tenants.getMember, requires: [.tenant, .principal]) { (request, call) in
             try await tenants.getMember(request, call: call)
         }
-        router.register(Subjects.Tenants.updateMember, requires: .tenant) { (request: Rampart_V1_UpdateMemberRequest, call) in
+        router.register(Subjects.Tenants.updateMember, requires: .tenant) { (request, call) in
             try await tenants.updateMember(request, call: call)
         }
-        router.register(Subjects.Tenants.removeMember, requires: .tenant) { (request: Rampart_V1_RemoveMemberRequest, call) in
+        router.register(Subjects.Tenants.removeMember, requires: .tenant) { (request, call) in
             try await tenants.removeMember(request, call: call)
         }
-        router.register(Subjects.Tenants.isolateMember, requires: [.tenant, .principal]) { (request: Rampart_V1_IsolateMemberRequest, call) in
+        router.register(Subjects.Tenants.isolateMember, requires: [.tenant, .principal]) { (request, call) in
             try await tenants.isolateMember(request, call: call)
         }
         router.register(Subjects.Tenants.liftMemberIsolation, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_LiftMemberIsolationRequest, call) in
+            (request, call) in
             try await tenants.liftMemberIsolation(request, call: call)
         }
-        router.register(Subjects.Tenants.isolateTenant, requires: [.tenant, .principal]) { (request: Rampart_V1_IsolateTenantRequest, call) in
+        router.register(Subjects.Tenants.isolateTenant, requires: [.tenant, .principal]) { (request, call) in
             try await tenants.isolateTenant(request, call: call)
         }
         router.register(Subjects.Tenants.liftTenantIsolation, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_LiftTenantIsolationRequest, call) in
+            (request, call) in
             try await tenants.liftTenantIsolation(request, call: call)
         }
         return ServiceParts(

@@ -53,42 +53,42 @@ public enum WebhooksService {
 
         var router = RPCRouter()
         router.register(Subjects.Webhooks.pauseDeliveries, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_PauseDeliveriesRequest, call) in
+            (request, call) in
             try await log.pause(request, call: call)
         }
         router.register(Subjects.Webhooks.createEndpoint, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_CreateEndpointRequest, call) in
+            (request, call) in
             try await endpoints.create(request, call: call)
         }
         router.register(Subjects.Webhooks.listEndpoints, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_ListEndpointsRequest, call) in
+            (request, call) in
             try await endpoints.list(request, call: call)
         }
-        router.register(Subjects.Webhooks.getEndpoint, requires: [.tenant, .principal]) { (request: Rampart_V1_EndpointRequest, call) in
+        router.register(Subjects.Webhooks.getEndpoint, requires: [.tenant, .principal]) { (request, call) in
             try await endpoints.get(request, call: call)
         }
         router.register(Subjects.Webhooks.updateEndpoint, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_UpdateEndpointRequest, call) in
+            (request, call) in
             try await endpoints.update(request, call: call)
         }
-        router.register(Subjects.Webhooks.deleteEndpoint, requires: [.tenant, .principal]) { (request: Rampart_V1_EndpointRequest, call) in
+        router.register(Subjects.Webhooks.deleteEndpoint, requires: [.tenant, .principal]) { (request, call) in
             try await endpoints.delete(request, call: call)
         }
-        router.register(Subjects.Webhooks.rotateSecret, requires: [.tenant, .principal]) { (request: Rampart_V1_RotateSecretRequest, call) in
+        router.register(Subjects.Webhooks.rotateSecret, requires: [.tenant, .principal]) { (request, call) in
             try await endpoints.rotateSecret(request, call: call)
         }
         router.register(Subjects.Webhooks.listDeliveries, requires: [.tenant, .principal]) {
-            (request: Rampart_V1_ListDeliveriesRequest, call) in
+            (request, call) in
             try await log.list(request, call: call)
         }
-        router.register(Subjects.Webhooks.redeliver, requires: [.tenant, .principal]) { (request: Rampart_V1_RedeliverRequest, call) in
+        router.register(Subjects.Webhooks.redeliver, requires: [.tenant, .principal]) { (request, call) in
             try await log.redeliver(request, call: call)
         }
-        router.register(Subjects.Webhooks.testEndpoint, requires: [.tenant, .principal]) { (request: Rampart_V1_TestEndpointRequest, call) in
+        router.register(Subjects.Webhooks.testEndpoint, requires: [.tenant, .principal]) { (request, call) in
             try await log.test(request, call: call)
         }
         // WH-5: no credential; the provider's signature is the proof.
-        router.register(Subjects.Webhooks.receiveInbound) { (request: Rampart_V1_InboundRequest, call) in
+        router.register(Subjects.Webhooks.receiveInbound) { (request, call) in
             try await inbound.receive(request, call: call)
         }
         return ServiceParts(

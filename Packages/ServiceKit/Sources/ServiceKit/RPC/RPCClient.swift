@@ -13,12 +13,8 @@ public struct RPCClient: Sendable {
         self.connection = connection
     }
 
-    public func call<Reply: SwiftProtobuf.Message>(
-        _ subject: String,
-        _ request: some SwiftProtobuf.Message,
-        context: CallContext,
-        as _: Reply.Type = Reply.self
-    ) async throws -> Reply {
+    public func call<Request, Reply>(_ endpoint: RPCEndpoint<Request, Reply>, _ request: Request, context: CallContext) async throws -> Reply {
+        let subject = endpoint.subject
         let timeout = context.remaining
         guard timeout > .zero else { throw RampartError(.deadlineExceeded, "deadline passed before the call") }
         let reply: NATSMessage

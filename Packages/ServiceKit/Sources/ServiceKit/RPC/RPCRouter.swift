@@ -19,14 +19,14 @@ public struct RPCRouter: Sendable {
     /// decoding cost grows with size.
     public static let maximumRequestBytes = 256 * 1024
 
-    public mutating func register<Request: SwiftProtobuf.Message, Reply: SwiftProtobuf.Message>(
-        _ subject: String,
+    public mutating func register<Request, Reply>(
+        _ endpoint: RPCEndpoint<Request, Reply>,
         requires requirements: CallContext.Requirements = [],
         _ handler: @escaping @Sendable (Request, CallContext) async throws -> Reply
     ) {
-        precondition(!routes.contains { $0.subject == subject }, "two handlers for \(subject)")
+        precondition(!routes.contains { $0.subject == endpoint.subject }, "two handlers for \(endpoint.subject)")
         routes.append(
-            Route(subject: subject, requirements: requirements) { payload, context in
+            Route(subject: endpoint.subject, requirements: requirements) { payload, context in
                 guard payload.count <= Self.maximumRequestBytes else {
                     throw RampartError(.malformedRequest, "request body exceeds \(Self.maximumRequestBytes) bytes")
                 }

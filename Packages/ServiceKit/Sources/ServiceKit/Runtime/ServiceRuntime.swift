@@ -272,7 +272,7 @@ struct StartupService: Service {
     private func rpcServer(_ routes: RPCRouter) -> RPCServer {
         var router = routes
         let (descriptor, configuration, health) = (descriptor, context.configuration, context.health)
-        router.register(Subjects.health(descriptor.name)) { (_: Rampart_V1_HealthRequest, _) in
+        router.register(Subjects.health(descriptor.name)) { (_, _) in
             let (ready, results) = await health.evaluate()
             var reply = Rampart_V1_HealthReply()
             reply.service = descriptor.name.rawValue
