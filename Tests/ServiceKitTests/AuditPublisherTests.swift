@@ -68,11 +68,12 @@ struct AuditPublisherTests {
     }
 
     @Test("the actor named by a call context's principal")
-    func actorFromPrincipal() {
-        #expect(Rampart_V1_AuditActor(principal: "user:u1").kind == .user)
-        #expect(Rampart_V1_AuditActor(principal: "user:u1").id == "u1")
-        #expect(Rampart_V1_AuditActor(principal: "api_key:k9").kind == .apiKey)
-        #expect(Rampart_V1_AuditActor(principal: "system:tenants").kind == .system)
+    func actorFromPrincipal() throws {
+        func actor(_ text: String) throws -> Rampart_V1_AuditActor { Rampart_V1_AuditActor(principal: try #require(Principal(text))) }
+        #expect(try actor("user:u1").kind == .user)
+        #expect(try actor("user:u1").id == "u1")
+        #expect(try actor("api_key:k9").kind == .apiKey)
+        #expect(try actor("system:tenants").kind == .system)
         #expect(Rampart_V1_AuditActor(service: .rateLimit).id == "rate-limit")
     }
 }

@@ -74,7 +74,7 @@ struct RateLimitCluster {
         return try await RPCClient(connection: client).call(Subjects.RateLimit.reportFailure, request, context: CallContext(timeout: .seconds(20)))
     }
 
-    var admin: CallContext { CallContext(principal: "user:admin") }
+    var admin: CallContext { CallContext(principal: .user("admin")) }
 
     func listBans(context: CallContext) async throws -> Rampart_V1_ListBansReply {
         try await RPCClient(connection: client).call(Subjects.RateLimit.listBans, Rampart_V1_ListBansRequest(), context: context)

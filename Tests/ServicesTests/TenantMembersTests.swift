@@ -290,7 +290,7 @@ struct TenantMembersTests {
             let reply: Rampart_V1_IpAllowlist = try await RPCClient(connection: cluster.client).call(
                 Subjects.Tenants.setIPAllowlist,
                 request,
-                context: CallContext(tenantID: tenant, principal: owner, clientIP: ip)
+                context: CallContext(tenantID: tenant, principal: Principal(owner), clientIP: ip)
             )
             return reply.cidrs
         }

@@ -190,7 +190,7 @@ final class TenantsCluster: @unchecked Sendable {
         try await RPCClient(connection: client).call(
             endpoint,
             request,
-            context: CallContext(tenantID: tenant, principal: principal, clientIP: ip, timeout: .seconds(30))
+            context: CallContext(tenantID: tenant, principal: try principal.map(Principal.parse), clientIP: ip, timeout: .seconds(30))
         )
     }
 
@@ -346,4 +346,12 @@ struct QueuedMail {
     let token: String
 
     subscript<Value>(dynamicMember field: KeyPath<Rampart_V1_MailRequest, Value>) -> Value { request[keyPath: field] }
+}
+
+extension Principal {
+    /// A test's principal, written as the header carries it: it must be one.
+    static func parse(_ text: String) throws -> Principal {
+        guard let principal = Principal(text) else { throw TestInfrastructureError("not a principal: \(text)") }
+        return principal
+    }
 }

@@ -129,7 +129,7 @@ func authBenchmarks(bin: String, logins: Int, gatewayCalls: Int, logger: Logger)
     let key = try await rpc.call(
         Subjects.Auth.createAPIKey,
         keyRequest,
-        context: CallContext(tenantID: TenantID(registered.tenantID), principal: "user:\(registered.userID)")
+        context: CallContext(tenantID: TenantID(registered.tenantID), principal: .user(registered.userID))
     )
     let connections = 16
     for (label, credential) in [("API key", key.key), ("access token", tokens.accessToken)] {

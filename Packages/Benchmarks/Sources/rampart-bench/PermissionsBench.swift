@@ -31,15 +31,15 @@ func permissionsBenchmarks(bin: String, members: Int, checks: Int, logger: Logge
     let registered = try await rpc.call(
         Subjects.Tenants.register,
         registration,
-        context: CallContext(principal: "system:auth", clientIP: "100.64.0.1")
+        context: CallContext(principal: Principal(service: .auth), clientIP: "100.64.0.1")
     )
     let tenant = TenantID(registered.tenant.tenantID)!
-    let owner = "user:\(registration.ownerUserID)"
+    let owner = Principal.user(registration.ownerUserID)
     for _ in 0..<3_000 {
         let status = try await rpc.call(
             Subjects.Tenants.get,
             Rampart_V1_GetTenantRequest(),
-            context: CallContext(tenantID: tenant, principal: "system:gateway")
+            context: CallContext(tenantID: tenant, principal: Principal(service: .gateway))
         )
         if status.status == .active { break }
         try await Task.sleep(for: .milliseconds(10))
@@ -66,7 +66,7 @@ func permissionsBenchmarks(bin: String, members: Int, checks: Int, logger: Logge
         _ = try await rpc.call(
             Subjects.Tenants.acceptInvitation,
             accept,
-            context: CallContext(principal: "system:auth")
+            context: CallContext(principal: Principal(service: .auth))
         )
         joined.append("user:\(accept.userID)")
     }
@@ -110,7 +110,7 @@ func permissionsBenchmarks(bin: String, members: Int, checks: Int, logger: Logge
             for worker in 0..<inFlight {
                 group.addTask {
                     var latencies: [Double] = []
-                    let context = CallContext(tenantID: tenant, principal: "system:gateway")
+                    let context = CallContext(tenantID: tenant, principal: Principal(service: .gateway))
                     for index in stride(from: worker, to: count, by: inFlight) {
                         let t0 = clock.now
                         _ = try await rpc.call(Subjects.Permissions.check, question(index + offset), context: context)
@@ -141,7 +141,7 @@ func permissionsBenchmarks(bin: String, members: Int, checks: Int, logger: Logge
     // The gateway's cache: 1,000 distinct questions, asked again and again from 2 tasks.
     let checker = PermissionChecker(rpc: rpc, connection: connection, logger: logger)
     let watching = Task { try await checker.run() }
-    let context = CallContext(tenantID: tenant, principal: "system:gateway", timeout: .seconds(60))
+    let context = CallContext(tenantID: tenant, principal: Principal(service: .gateway), timeout: .seconds(60))
     for index in 0..<1_000 { _ = try await checker.check(question(index), context: context) }
     let cachedCount = 2_000_000
     let cachedStart = clock.now

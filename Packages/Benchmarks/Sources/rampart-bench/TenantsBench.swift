@@ -24,12 +24,12 @@ func tenantsBenchmarks(bin: String, provisioned: Int, crowd: Int, logger: Logger
         request.ownerUserID = UUID().uuidString
         request.ownerEmail = "owner@bench-\(index).example"
         let ip = "100.\(64 + index / 65_536 % 64).\(index / 256 % 256).\(index % 256)"
-        let context = CallContext(principal: "system:auth", clientIP: ip, timeout: .seconds(30))
+        let context = CallContext(principal: Principal(service: .auth), clientIP: ip, timeout: .seconds(30))
         let reply = try await rpc.call(Subjects.Tenants.register, request, context: context)
         return TenantID(reply.tenant.tenantID)!
     }
     func status(_ tenant: TenantID) async throws -> Rampart_V1_TenantStatus {
-        let context = CallContext(tenantID: tenant, principal: "system:gateway")
+        let context = CallContext(tenantID: tenant, principal: Principal(service: .gateway))
         let reply = try await rpc.call(Subjects.Tenants.get, Rampart_V1_GetTenantRequest(), context: context)
         return reply.status
     }
@@ -46,7 +46,7 @@ func tenantsBenchmarks(bin: String, provisioned: Int, crowd: Int, logger: Logger
         let clock = ContinuousClock()
         var latencies: [Double] = []
         for index in 0..<count {
-            let context = CallContext(tenantID: tenants[index % tenants.count], principal: "system:gateway")
+            let context = CallContext(tenantID: tenants[index % tenants.count], principal: Principal(service: .gateway))
             let t0 = clock.now
             if index % 2 == 0 {
                 _ = try await rpc.call(Subjects.Tenants.get, Rampart_V1_GetTenantRequest(), context: context)

@@ -44,10 +44,10 @@ func webhooksBenchmarks(bin: String, deliveries: Int, logger: Logger) async thro
     let registered: Rampart_V1_RegisterTenantReply = try await cluster.rpc.call(
         Subjects.Tenants.register,
         registration,
-        context: CallContext(principal: "system:auth", clientIP: "198.51.100.9", timeout: .seconds(30))
+        context: CallContext(principal: Principal(service: .auth), clientIP: "198.51.100.9", timeout: .seconds(30))
     )
     let tenant = TenantID(registered.tenant.tenantID)!
-    let owner = CallContext(tenantID: tenant, principal: "user:\(registration.ownerUserID)", timeout: .seconds(30))
+    let owner = CallContext(tenantID: tenant, principal: .user(registration.ownerUserID), timeout: .seconds(30))
     var endpoint = Rampart_V1_CreateEndpointRequest()
     endpoint.url = "http://127.0.0.1:\(port)/hook"
     endpoint.eventTypes = ["member.invited"]

@@ -159,7 +159,7 @@ func proveMailbox(_ user: UUID, call: CallContext, rpc: RPCClient, on connection
     request.userID = user.uuidString.lowercased()
     var context = call
     context.tenantID = nil
-    context.principal = "system:auth"
+    context.principal = Principal(service: .auth)
     _ = try await rpc.call(Subjects.Tenants.confirmOwnerEmail, request, context: context)
     try await connection.query("UPDATE users SET email_verified_at = now(), updated_at = now() WHERE id = \(user)", logger: logger)
 }

@@ -15,7 +15,9 @@ import Foundation
 extension Sessions {
     /// tenants, isolating a member (`user_id`) or the whole tenant of the call (empty).
     func revokeCredentials(_ request: Rampart_V1_RevokeCredentialsRequest, call: CallContext) async throws -> Rampart_V1_RevokeCredentialsReply {
-        guard call.principal == "system:tenants" else { throw RampartError(.permissionDenied, "only tenants revokes a tenant's credentials") }
+        guard call.principal == Principal(service: .tenants) else {
+            throw RampartError(.permissionDenied, "only tenants revokes a tenant's credentials")
+        }
         let tenant = try call.requireTenant()
         guard (1...32).contains(request.reason.utf8.count), request.reason.utf8.allSatisfy({ (97...122).contains($0) || $0 == 95 }) else {
             throw RampartError.invalidArgument("the reason is a name: 1 to 32 of a-z and _", field: "reason")

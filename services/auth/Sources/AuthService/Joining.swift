@@ -49,7 +49,7 @@ extension Registration {
             "UPDATE users SET status = 'active', default_tenant_id = \(tenant), updated_at = now() WHERE id = \(user)",
             logger: logger
         )
-        var actor = Rampart_V1_AuditActor(principal: "user:\(user.uuidString.lowercased())")
+        var actor = Rampart_V1_AuditActor(principal: Principal(user: user))
         actor.email = email.description
         actor.name = name
         var event = Rampart_V1_AuditEvent(
@@ -106,7 +106,7 @@ extension Registration {
     private func asAuth(_ call: CallContext) -> CallContext {
         var context = call
         context.tenantID = nil
-        context.principal = "system:auth"
+        context.principal = Principal(service: .auth)
         return context
     }
 }

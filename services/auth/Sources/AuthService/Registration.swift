@@ -42,7 +42,7 @@ struct Registration: Sendable {
         }
 
         var context = call
-        context.principal = "system:auth"
+        context.principal = Principal(service: .auth)
         var admission = Rampart_V1_AdmitRegistrationRequest()
         admission.organization = request.organization
         admission.ownerEmail = email.description
@@ -90,7 +90,7 @@ struct Registration: Sendable {
             logger.warning("verification link not sent", metadata: ["user": "\(user)", "error": "\(loggable(error))"])
         }
 
-        var actor = Rampart_V1_AuditActor(principal: "user:\(user.uuidString.lowercased())")
+        var actor = Rampart_V1_AuditActor(principal: Principal(user: user))
         actor.email = email.description
         actor.name = name
         let event = Rampart_V1_AuditEvent(

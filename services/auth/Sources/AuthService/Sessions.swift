@@ -337,7 +337,7 @@ struct Sessions: Sendable {
 
     /// The tenant's policies as tenants knows them now.
     func tenantPolicies(_ tenant: TenantID) async throws -> Rampart_V1_TenantPolicies {
-        let context = CallContext(tenantID: tenant, principal: "system:auth")
+        let context = CallContext(tenantID: tenant, principal: Principal(service: .auth))
         return try await rpc.call(Subjects.Tenants.get, Rampart_V1_GetTenantRequest(), context: context).policies
     }
 
@@ -345,7 +345,7 @@ struct Sessions: Sendable {
     func activeMember(_ user: UUID, tenant: TenantID) async throws -> Rampart_V1_Member? {
         var request = Rampart_V1_GetMemberRequest()
         request.userID = user.uuidString.lowercased()
-        let context = CallContext(requestID: CallContext.newRequestID(), tenantID: tenant, principal: "system:auth")
+        let context = CallContext(requestID: CallContext.newRequestID(), tenantID: tenant, principal: Principal(service: .auth))
         do {
             let member = try await rpc.call(Subjects.Tenants.getMember, request, context: context).member
             return member.status == .active ? member : nil
@@ -496,7 +496,7 @@ struct Sessions: Sendable {
     }
 
     func auditEvent(_ action: AuditAction, tenant: TenantID, user: UUID, session: UUID, call: CallContext) -> Rampart_V1_AuditEvent {
-        let actor = Rampart_V1_AuditActor(principal: "user:\(user.uuidString.lowercased())")
+        let actor = Rampart_V1_AuditActor(principal: Principal(user: user))
         return Rampart_V1_AuditEvent(
             action,
             tenant: tenant,

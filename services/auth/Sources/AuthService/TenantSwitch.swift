@@ -77,7 +77,7 @@ extension Sessions {
             tenant: tenant,
             target: ("user", user.uuidString.lowercased()),
             call: call,
-            actor: Rampart_V1_AuditActor(principal: "user:\(user.uuidString.lowercased())"),
+            actor: Rampart_V1_AuditActor(principal: Principal(user: user)),
             service: .auth
         )
         event.outcome = .failure

@@ -65,7 +65,7 @@ struct APICaller: Sendable {
         }
         var credential: Credential
         var tenant: TenantID
-        var principal: String
+        var principal: Principal
         /// The access token's session; empty for an API key.
         var sessionID: String
     }
@@ -170,7 +170,7 @@ struct APICaller: Sendable {
     /// creator and scopes, PERM-2's intersection), or the super-admin flag (PERM-3).
     static func question(about caller: Caller) -> Rampart_V1_CheckRequest {
         var check = Rampart_V1_CheckRequest()
-        check.principal = caller.principal
+        check.principal = caller.principal.description
         switch caller.credential {
         case .accessToken(let claims):
             check.superAdmin = claims.isSuperAdmin
@@ -274,7 +274,7 @@ struct APICaller: Sendable {
             guard !revocations.isRevoked(.session, tenant: tenant, id: claims.sid) else {
                 throw Problem(.unauthorized, .unauthenticated, "the session has ended: sign in again")
             }
-            return Caller(credential: .accessToken(claims), tenant: tenant, principal: "user:\(claims.sub)", sessionID: claims.sid)
+            return Caller(credential: .accessToken(claims), tenant: tenant, principal: .user(claims.sub), sessionID: claims.sid)
         } catch let error as TokenError {
             throw Problem(.unauthorized, .unauthenticated, "the access token is not valid: \(error)")
         }
@@ -287,9 +287,9 @@ struct APICaller: Sendable {
         switch await rateLimit.check(policy: "api_key", key: verified.apiKeyID, limit: verified.rateLimitPerMinute, context: call) {
         case .allowed(let decision):
             record?.add(decision)
-            return Caller(credential: .apiKey(verified), tenant: tenant, principal: "api_key:\(verified.apiKeyID)", sessionID: "")
+            return Caller(credential: .apiKey(verified), tenant: tenant, principal: .apiKey(verified.apiKeyID), sessionID: "")
         case .allowedUnchecked:
-            return Caller(credential: .apiKey(verified), tenant: tenant, principal: "api_key:\(verified.apiKeyID)", sessionID: "")
+            return Caller(credential: .apiKey(verified), tenant: tenant, principal: .apiKey(verified.apiKeyID), sessionID: "")
         case .refused(let decision):
             record?.add(decision)
             throw RampartError(

@@ -51,7 +51,7 @@ final class TenantAllowlists: Sendable {
 
     private func networks(of tenant: TenantID, call: CallContext) async throws -> [IPNetwork] {
         if let cached = lists.withLock({ $0[tenant] }), ContinuousClock.now - cached.fetchedAt < lifetime { return cached.networks }
-        var asked = CallContext(requestID: call.requestID, tenantID: tenant, principal: "system:gateway", clientIP: call.clientIP)
+        var asked = CallContext(requestID: call.requestID, tenantID: tenant, principal: Principal(service: .gateway), clientIP: call.clientIP)
         asked.deadline = call.deadline
         let reply: Rampart_V1_IpAllowlist
         do {

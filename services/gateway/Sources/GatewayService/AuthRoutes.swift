@@ -192,7 +192,7 @@ extension APICaller {
         router.get("/v1/auth/whoami") { request, context in
             await signedIn(request, context, accepts: .accessTokenOrAPIKey) { caller, _ in
                 var reply = Rampart_V1_WhoAmIReply()
-                reply.principal = caller.principal
+                reply.principal = caller.principal.description
                 reply.tenantID = caller.tenant.hex
                 switch caller.credential {
                 case .accessToken(let claims):

@@ -56,7 +56,7 @@ extension APICaller {
                     guard let user = UUID(uuidString: body.principalID), body.principalID.utf8.count == 36 else {
                         throw Problem(.badRequest, .invalidArgument, "principal_id must be a member's user ID").field("principal_id")
                     }
-                    check.principal = "user:\(user.uuidString.lowercased())"
+                    check.principal = Principal(user: user).description
                 }
                 return try json(try await permissions.check(check, context: call))
             }

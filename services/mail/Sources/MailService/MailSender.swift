@@ -118,7 +118,7 @@ struct MailSender: Service {
         if request.expiresAtMs > 0, request.expiresAtMs < WallClock.milliseconds() { return .dead("its link expired before it could be sent") }
         // Counted once per message, not per attempt.
         if attempt == 1 {
-            let call = CallContext(principal: "system:mail")
+            let call = CallContext(principal: Principal(service: .mail))
             // Per address and kind of mail: notices cannot use up the budget of resets.
             switch await rateLimit.check(policy: "mail_recipient", key: "\(request.template) \(to)", context: call) {
             case .allowed, .allowedUnchecked: break

@@ -92,7 +92,7 @@ extension Permissions {
             !request.note.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" })
         else { throw RampartError.invalidArgument("the note is at most 2000 bytes of text", field: "note") }
         try requireCaller(call, may: "members.manage", on: nil, policy: try await store.policy(tenant))
-        let principal = call.principal ?? ""
+        let principal = call.principal?.description ?? ""
         try await database.client.query(
             PostgresQuery(
                 unsafeSQL: "INSERT INTO \(quotedSchema(tenant)).access_reviews (completed_by, note) VALUES ($1, $2)",

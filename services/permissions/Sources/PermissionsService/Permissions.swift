@@ -77,7 +77,7 @@ struct Permissions: Sendable {
                 tenant: tenant,
                 target: resource.map { ($0.type, $0.id) } ?? ("tenant", tenant.hex),
                 call: call,
-                actor: Rampart_V1_AuditActor(principal: request.principal),
+                actor: Principal(request.principal).map { Rampart_V1_AuditActor(principal: $0) },
                 service: .permissions
             )
             event.superAdmin = true
@@ -151,7 +151,7 @@ struct Permissions: Sendable {
         -> Rampart_V1_PermissionsWriteReply
     {
         let tenant = try call.requireTenant()
-        guard call.principal?.hasPrefix("api_key:") != true else { throw RampartError(.permissionDenied, "API keys cannot change roles") }
+        if case .apiKey = call.principal { throw RampartError(.permissionDenied, "API keys cannot change roles") }
         guard let user = Self.user(principal) else {
             throw RampartError.invalidArgument("the principal must be user:<uuid> of a member", field: "principal")
         }
@@ -169,7 +169,7 @@ struct Permissions: Sendable {
                 let holders = policy.resourceRoles[resource] ?? [:]
                 // A new resource is being created; an existing one is shared by who may share it,
                 // even when its last holder has left (then only tenant roles grant that).
-                let created = try await create(resource, in: schema, by: call.principal ?? "system:unknown", connection)
+                let created = try await create(resource, in: schema, by: call.principal?.description ?? "system:unknown", connection)
                 try requireCaller(call, may: created ? "\(resource.type).create" : "\(resource.type).share", on: resource, policy: policy)
                 // A user of another tenant is nobody here (PERM-5); a disabled member keeps what they
                 // hold, which can be taken away, but is given nothing new.
@@ -190,7 +190,7 @@ struct Permissions: Sendable {
                 binds.append(user)
                 if let role {
                     binds.append(role)
-                    binds.append(call.principal ?? "system:unknown")
+                    binds.append(call.principal?.description ?? "system:unknown")
                     try await connection.query(
                         PostgresQuery(
                             unsafeSQL: """
@@ -215,7 +215,7 @@ struct Permissions: Sendable {
                 }
                 let revision = try await Self.bumpRevision(schema, from: current, connection, logger: logger)
                 var binding = Self.binding(user, role: role ?? "", resource: resource)
-                binding.grantedBy = call.principal ?? ""
+                binding.grantedBy = call.principal?.description ?? ""
                 binding.grantedAtMs = WallClock.milliseconds()
                 return (revision, binding, policy.replacing(role: role, of: user, on: resource, revision: revision))
             }
@@ -267,7 +267,7 @@ struct Permissions: Sendable {
     func syncMember(_ user: UUID, of tenant: TenantID, call: CallContext) async throws -> Rampart_V1_SyncMemberReply {
         var lookup = Rampart_V1_GetMemberRequest()
         lookup.userID = user.uuidString.lowercased()
-        var asked = CallContext(requestID: call.requestID, tenantID: tenant, principal: "system:permissions")
+        var asked = CallContext(requestID: call.requestID, tenantID: tenant, principal: Principal(service: .permissions))
         asked.deadline = call.deadline
         let member: Rampart_V1_Member?
         do {
@@ -363,22 +363,21 @@ struct Permissions: Sendable {
     /// A principal may ask about itself; asking about anyone else takes `members.manage`.
     private func authorizeQuestion(about principal: String, policy: Policy, call: CallContext) throws {
         guard let caller = call.principal else { throw RampartError(.unauthenticated, "sign in first") }
-        if caller == principal || caller.hasPrefix("system:") { return }
+        if caller.description == principal || caller.isService { return }
         try requireCaller(call, may: "members.manage", on: nil, policy: policy)
     }
 
     /// The calling user (or a service) may do `action` on `resource`.
     func requireCaller(_ call: CallContext, may action: String, on resource: Resource?, policy: Policy) throws {
         guard let caller = call.principal else { throw RampartError(.unauthenticated, "sign in first") }
-        if caller.hasPrefix("system:") { return }
+        if caller.isService { return }
         guard let user = call.userID else { throw RampartError(.permissionDenied, "this needs \(action)") }
         let decision = policy.check(.user(user, superAdmin: false), action, on: resource)
         guard decision.allowed else { throw RampartError(.permissionDenied, "this needs \(action) (\(decision.reason))") }
     }
 
     static func user(_ principal: String) -> UUID? {
-        guard principal.hasPrefix("user:"), principal.utf8.count == 41 else { return nil }
-        return UUID(uuidString: String(principal.dropFirst(5)))
+        Principal(principal)?.userID
     }
 
     static func subject(_ principal: String, creator: String, scopes: [String], superAdmin: Bool) throws -> Subject {
@@ -388,7 +387,7 @@ struct Permissions: Sendable {
             }
             return .user(user, superAdmin: superAdmin)
         }
-        guard principal.hasPrefix("api_key:"), principal.utf8.count == 44, let key = UUID(uuidString: String(principal.dropFirst(8))) else {
+        guard let key = Principal(principal)?.apiKeyID else {
             throw RampartError.invalidArgument("the principal must be user:<uuid> or api_key:<uuid>", field: "principal")
         }
         guard !superAdmin else { throw RampartError.invalidArgument("an API key is never a super-admin", field: "super_admin") }
@@ -419,7 +418,7 @@ struct Permissions: Sendable {
 
     static func binding(_ user: UUID, role: String, resource: Resource?) -> Rampart_V1_RoleBinding {
         var binding = Rampart_V1_RoleBinding()
-        binding.principal = "user:\(user.uuidString.lowercased())"
+        binding.principal = Principal(user: user).description
         binding.role = role
         binding.resource = resource?.description ?? ""
         return binding

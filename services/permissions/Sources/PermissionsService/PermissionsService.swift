@@ -58,7 +58,7 @@ public enum PermissionsService {
             try await permissions.removeResourceRole(request, call: call)
         }
         router.register(Subjects.Permissions.syncMember, requires: [.tenant, .principal]) { (request, call) in
-            guard call.principal?.hasPrefix("system:") == true else { throw RampartError(.permissionDenied, "for services only") }
+            guard call.principal?.isService == true else { throw RampartError(.permissionDenied, "for services only") }
             guard let user = UUID(uuidString: request.userID) else {
                 throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id")
             }

@@ -97,7 +97,8 @@ struct Bans: Sendable {
     /// Ends the ban on `network` now. The offence count stays: a repeat offender is still banned
     /// for longer next time.
     func unban(_ network: IPNetwork, context: CallContext) async throws -> Rampart_V1_UnbanReply {
-        let principal = context.principal ?? "unknown"
+        // The handler requires a principal: nobody lifts a ban anonymously.
+        guard let principal = context.principal else { throw RampartError(.unauthenticated, "sign in first") }
         for _ in 1...Limiter.maximumAttempts {
             let now = clock()
             guard let entry = try await bucket.latest(network.storageKey), entry.operation == .put,
@@ -111,7 +112,7 @@ struct Bans: Sendable {
                 return reply
             }
             ban.untilMs = now
-            ban.liftedBy = principal
+            ban.liftedBy = principal.description
             do {
                 try await write(ban, network: network, expectedRevision: entry.revision)
                 logger.notice("ban lifted", metadata: ["network": "\(ban.network)", "by": "\(principal)"])

@@ -47,7 +47,7 @@ extension Tenants {
         invitation.email = email.description
         invitation.role = role.proto
         invitation.expiresAtMs = WallClock.milliseconds() + Int64(settings.invitationSeconds) * 1000
-        invitation.invitedBy = call.principal ?? "system:tenants"
+        invitation.invitedBy = call.principal?.description ?? "system:tenants"
         let tenantName = try await registry.find(tenant)?.name ?? ""
         try await database.transaction { [invitation] connection in
             let token = Self.newInvitationToken(tenant)
@@ -82,7 +82,7 @@ extension Tenants {
 
     /// For auth, before it creates an account for the invitee: whom the token invites.
     func getInvitation(_ request: Rampart_V1_GetInvitationRequest, call: CallContext) async throws -> Rampart_V1_InvitationPreview {
-        guard call.principal == "system:auth" else { throw RampartError(.permissionDenied, "only auth reads an invitation by its token") }
+        guard call.principal == Principal(service: .auth) else { throw RampartError(.permissionDenied, "only auth reads an invitation by its token") }
         guard let (tenant, secret) = Self.parseInvitationToken(request.token), let registered = try await registry.find(tenant),
             registered.status == .active, try await database.isProvisioned(tenant)
         else { throw Self.invalidInvitation }
@@ -112,7 +112,7 @@ extension Tenants {
 
     /// Single use, before expiry, by the invited address only, for a user auth vouches for.
     func accept(_ request: Rampart_V1_AcceptInvitationRequest, call: CallContext) async throws -> Rampart_V1_AcceptInvitationReply {
-        guard call.principal == "system:auth" else { throw RampartError(.permissionDenied, "invitations are accepted through auth") }
+        guard call.principal == Principal(service: .auth) else { throw RampartError(.permissionDenied, "invitations are accepted through auth") }
         guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
         guard let email = EmailAddress(request.email) else { throw RampartError.invalidArgument("the email must be a valid address", field: "email") }
         guard let (tenant, secret) = Self.parseInvitationToken(request.token), try await registry.status(tenant) == .active,
@@ -162,7 +162,7 @@ extension Tenants {
         }
         _ = await memberChanged(tenant, user, call: call)
         var joinedBy = call
-        joinedBy.principal = "user:\(member.userID)"
+        joinedBy.principal = Principal("user:\(member.userID)")
         var event = auditEvent(.memberJoined, tenant: tenant, call: joinedBy)
         event.target.type = "user"
         event.target.id = member.userID

@@ -18,7 +18,7 @@ extension Tenants {
         guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
         let reason = try Rampart_V1_Isolation.reason(request.reason)
         guard caller.userID != user else { throw RampartError(.failedPrecondition, "you cannot isolate yourself") }
-        let by = call.principal ?? ""
+        let by = call.principal?.description ?? ""
         // changeMember applies the member rules: only an owner isolates an owner, never the last.
         let (before, after) = try await changeMember(tenant, user, caller: caller) { _, connection in
             var binds = PostgresBindings()
@@ -94,7 +94,7 @@ extension Tenants {
         let tenant = try call.requireTenant()
         if !request.superAdmin { _ = try await authorize(call, tenant, .owner) }
         let reason = try Rampart_V1_Isolation.reason(request.reason)
-        guard let by = call.principal, call.userID != nil else { throw RampartError(.unauthenticated, "sign in first") }
+        guard let by = call.principal?.description, call.userID != nil else { throw RampartError(.unauthenticated, "sign in first") }
         let rows = try await database.client.query(
             """
             UPDATE tenants SET status = 'suspended', isolated_at = now(), isolated_by = \(by), isolation_reason = \(reason)
@@ -167,7 +167,7 @@ extension Tenants {
     private func asTenants(_ call: CallContext, _ tenant: TenantID) -> CallContext {
         var context = call
         context.tenantID = tenant
-        context.principal = "system:tenants"
+        context.principal = Principal(service: .tenants)
         return context
     }
 }

@@ -55,22 +55,21 @@ extension Tenants {
     /// in the tenant's own schema, so a member of tenant A is nobody in tenant B. API keys read
     /// only; their roles arrive with the permissions service.
     func authorize(_ call: CallContext, _ tenant: TenantID, _ needed: MemberRoleName, allowInactive: Bool = false) async throws -> Caller {
-        let kind = call.principal?.split(separator: ":", maxSplits: 1).first
-        let (status, member) = try await standing(of: kind == "system" || kind == "api_key" ? nil : call.userID, in: tenant)
+        let (status, member) = try await standing(of: call.userID, in: tenant)
         guard let status, status != .deleted else {
             throw RampartError(.notFound, "no such tenant")
         }
         if !allowInactive, status != .active {
             throw RampartError(.failedPrecondition, "the tenant is \(TenantStatusName(status)?.rawValue ?? "unavailable")")
         }
-        guard call.principal != nil else { throw RampartError(.unauthenticated, "sign in first") }
-        switch kind {
-        case "system":
+        guard let principal = call.principal else { throw RampartError(.unauthenticated, "sign in first") }
+        switch principal {
+        case .service:
             return Caller(isService: true)
-        case "api_key":
+        case .apiKey:
             guard needed == .member else { throw RampartError(.permissionDenied, "API keys cannot manage the tenant") }
             return Caller()
-        default:
+        case .user:
             guard let user = call.userID else { throw RampartError(.unauthenticated, "sign in first") }
             guard let member, member.status == .active, let role = MemberRoleName(member.role) else {
                 // During provisioning the owner is known from the registry before the member row exists.
@@ -401,7 +400,7 @@ extension Tenants {
         }
         var sync = Rampart_V1_SyncMemberRequest()
         sync.userID = event.userID
-        let context = CallContext(requestID: call.requestID, tenantID: tenant, principal: "system:tenants", timeout: .seconds(2))
+        let context = CallContext(requestID: call.requestID, tenantID: tenant, principal: Principal(service: .tenants), timeout: .seconds(2))
         do {
             return try await rpc.call(Subjects.Permissions.syncMember, sync, context: context)
         } catch {

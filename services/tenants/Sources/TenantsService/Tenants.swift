@@ -32,7 +32,7 @@ struct Tenants: Sendable {
     /// hashes the password, so that a sign-up that would be refused costs nothing and tells
     /// nothing (whether an address has an account) to a client over its limits.
     func admitRegistration(_ request: Rampart_V1_AdmitRegistrationRequest, call: CallContext) async throws -> Rampart_V1_AdmitRegistrationReply {
-        guard call.principal == "system:auth" else { throw RampartError(.permissionDenied, "only auth admits a registration") }
+        guard call.principal == Principal(service: .auth) else { throw RampartError(.permissionDenied, "only auth admits a registration") }
         _ = try validated(request.organization, ownerEmail: request.ownerEmail, plan: request.plan, dataRegion: request.dataRegion)
         guard let ip = call.clientIP else {
             throw RampartError(.invalidArgument, "the client's IP address is required to register", details: ["field": "client_ip"])
@@ -109,7 +109,7 @@ struct Tenants: Sendable {
     /// same checks (the request is auth's, not the one admitted), then the one that reads other
     /// tenants (the Starter claim), and the tenant with its owner.
     func register(_ request: Rampart_V1_RegisterTenantRequest, call: CallContext) async throws -> Rampart_V1_RegisterTenantReply {
-        guard call.principal == "system:auth" else { throw RampartError(.permissionDenied, "only auth registers a tenant") }
+        guard call.principal == Principal(service: .auth) else { throw RampartError(.permissionDenied, "only auth registers a tenant") }
         let ownerID = UUID(uuidString: request.ownerUserID)
         let checked = try validated(
             request.organization,
@@ -145,7 +145,7 @@ struct Tenants: Sendable {
             .tenantCreated,
             tenant: tenantID,
             call: call,
-            actor: Rampart_V1_AuditActor(principal: "user:\(ownerID.uuidString.lowercased())")
+            actor: Rampart_V1_AuditActor(principal: Principal(user: ownerID))
         )
         event.actor.email = email.description
         event.details = ["plan": plan.rawValue, "country": registration.country, "data_region": region]
@@ -160,7 +160,7 @@ struct Tenants: Sendable {
     /// AUTH-11: `lapsed` held its domain's Starter claim while its owner's address stayed
     /// unverified past the grace period; `taker` holds it now.
     func claimLapsed(_ lapsed: TenantID, to taker: TenantID, call: CallContext) async {
-        var event = auditEvent(.starterClaimLapsed, tenant: lapsed, call: call, actor: Rampart_V1_AuditActor(principal: "system:tenants"))
+        var event = auditEvent(.starterClaimLapsed, tenant: lapsed, call: call, actor: Rampart_V1_AuditActor(principal: Principal(service: .tenants)))
         event.reason = "the owner's email address was not verified within \(settings.starterClaimGraceSeconds / 3600) hours"
         event.details = ["taken_by_tenant": taker.hex]
         await record(event)
@@ -169,7 +169,7 @@ struct Tenants: Sendable {
     /// auth, when a link proves a user's mailbox (AUTH-11): the Starter claims of the tenants
     /// they registered are held for good.
     func confirmOwnerEmail(_ request: Rampart_V1_ConfirmOwnerEmailRequest, call: CallContext) async throws -> Rampart_V1_ConfirmOwnerEmailReply {
-        guard call.principal == "system:auth" else { throw RampartError(.permissionDenied, "only auth confirms an address") }
+        guard call.principal == Principal(service: .auth) else { throw RampartError(.permissionDenied, "only auth confirms an address") }
         guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
         var reply = Rampart_V1_ConfirmOwnerEmailReply()
         reply.claimsConfirmed = Int32(try await registry.confirmOwnerEmail(user))

@@ -149,7 +149,9 @@ struct DeliveryLog: Sendable {
     /// IR-1, for tenants: while the tenant of the call is isolated its deliveries stay queued,
     /// none attempted; resumed (at once: they are due) when lifted.
     func pause(_ request: Rampart_V1_PauseDeliveriesRequest, call: CallContext) async throws -> Rampart_V1_PauseDeliveriesReply {
-        guard call.principal == "system:tenants" else { throw RampartError(.permissionDenied, "only tenants pauses a tenant's deliveries") }
+        guard call.principal == Principal(service: .tenants) else {
+            throw RampartError(.permissionDenied, "only tenants pauses a tenant's deliveries")
+        }
         let tenant = try call.requireTenant()
         if request.paused {
             try await database.client.query("INSERT INTO paused_tenants (tenant_id) VALUES (\(tenant.hex)) ON CONFLICT DO NOTHING", logger: logger)

@@ -112,18 +112,14 @@ public struct AuditPublisher: Sendable {
 }
 
 extension Rampart_V1_AuditActor {
-    /// The actor a call context names (`user:<id>`, `api_key:<id>` or `system:<service>`, as
-    /// `CallContext` validated it).
-    public init(principal: String) {
+    /// The actor a call context names.
+    public init(principal: Principal) {
         self.init()
-        let parts = principal.split(separator: ":", maxSplits: 1)
-        kind =
-            switch parts.first {
-            case "api_key": .apiKey
-            case "system": .system
-            default: .user
-            }
-        id = parts.count == 2 ? String(parts[1]) : principal
+        switch principal {
+        case .user(let id): (kind, self.id) = (.user, id)
+        case .apiKey(let id): (kind, self.id) = (.apiKey, id)
+        case .service(let name): (kind, self.id) = (.system, name)
+        }
     }
 
     /// A service acting on its own.

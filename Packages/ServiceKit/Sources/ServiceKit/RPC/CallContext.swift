@@ -19,8 +19,7 @@ import Foundation
 public struct CallContext: Sendable, Equatable {
     public var requestID: String
     public var tenantID: TenantID?
-    /// `user:<id>`, `api_key:<id>` or `system:<service>`.
-    public var principal: String?
+    public var principal: Principal?
     public var clientIP: String?
     public var userAgent: String?
     /// Unix epoch milliseconds after which the caller has given up.
@@ -30,7 +29,7 @@ public struct CallContext: Sendable, Equatable {
     public init(
         requestID: String = CallContext.newRequestID(),
         tenantID: TenantID? = nil,
-        principal: String? = nil,
+        principal: Principal? = nil,
         clientIP: String? = nil,
         userAgent: String? = nil,
         timeout: Duration = .seconds(5),
@@ -48,8 +47,7 @@ public struct CallContext: Sendable, Equatable {
     /// The signed-in user the principal names (`user:<UUID>`), or nil for a service, an API
     /// key or nobody.
     public var userID: UUID? {
-        guard let principal, principal.hasPrefix("user:") else { return nil }
-        return UUID(uuidString: String(principal.dropFirst(5)))
+        principal?.userID
     }
 
     /// The tenant the call is about; a handler registered with `requires: .tenant` never throws.
@@ -91,8 +89,8 @@ public struct CallContext: Sendable, Equatable {
             throw Self.missing(CallHeader.tenantID)
         }
 
-        if let principal = headers[CallHeader.principal] {
-            guard Self.isValidPrincipal(principal) else {
+        if let text = headers[CallHeader.principal] {
+            guard let principal = Principal(text) else {
                 throw Self.invalid(CallHeader.principal, "user:<id>, api_key:<id> or system:<service>")
             }
             self.principal = principal
@@ -122,7 +120,7 @@ public struct CallContext: Sendable, Equatable {
     public var headers: NATSHeaders {
         var headers: NATSHeaders = [CallHeader.requestID: requestID, CallHeader.deadline: String(deadline)]
         if let tenantID { headers[CallHeader.tenantID] = tenantID.hex }
-        if let principal { headers[CallHeader.principal] = principal }
+        if let principal { headers[CallHeader.principal] = principal.description }
         if let clientIP { headers[CallHeader.clientIP] = clientIP }
         if let userAgent { headers[CallHeader.userAgent] = userAgent }
         if let traceparent { headers[CallHeader.traceparent] = traceparent }
@@ -162,12 +160,6 @@ public struct CallContext: Sendable, Equatable {
                     || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
                     || [UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: ":"), UInt8(ascii: "-")].contains(byte)
             }
-    }
-
-    static func isValidPrincipal(_ text: String) -> Bool {
-        let parts = text.split(separator: ":", maxSplits: 1)
-        guard parts.count == 2, ["user", "api_key", "system"].contains(parts[0]) else { return false }
-        return isValidToken(String(parts[1]), maximumLength: 128)
     }
 
     static func isIPAddress(_ text: String) -> Bool {
