@@ -7,19 +7,28 @@ import Darwin
 #endif
 
 public enum Ports {
-    /// A TCP port free on 127.0.0.1 right now (the kernel's pick for port 0).
+    /// A TCP port free on 127.0.0.1 right now, for a server another process will bind. Taken
+    /// below the kernel's ephemeral range (32768 and up): a port from that range can become the
+    /// local end of an outgoing connection before the server binds it, or connect to itself
+    /// when probed, and the test then talks to nobody or to something else.
     public static func free() -> Int {
+        for _ in 0..<200 {
+            let port = Int.random(in: 20_000..<32_768)
+            if canBind(port) { return port }
+        }
+        preconditionFailure("no free port below 32768")
+    }
+
+    private static func canBind(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         precondition(fd >= 0, "socket failed")
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
+        address.sin_port = UInt16(port).bigEndian
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } == 0
     }
 
     /// True when something accepts TCP connections on 127.0.0.1:`port`.
