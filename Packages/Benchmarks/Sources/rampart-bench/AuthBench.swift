@@ -111,6 +111,11 @@ func authBenchmarks(bin: String, logins: Int, gatewayCalls: Int, logger: Logger)
         ),
     ]
 
+    // What one sign-in asks of other services (issue 27: at most 4 one after another).
+    let signInTrips = try await RoundTrips.count(server: cluster.nats.url, excluding: [Subjects.Auth.login.subject], logger: logger) {
+        _ = try await signIn()
+    }
+
     // Access token verification in this process, one core: what the gateway does per request.
     let jwks = try await rpc.call(Subjects.Auth.jwks, Rampart_V1_JwksRequest(), context: CallContext())
     let verifier = AccessTokenVerifier(issuer: "rampart", publicKeys: try JWKS.parse(jwks.json))
@@ -174,6 +179,7 @@ func authBenchmarks(bin: String, logins: Int, gatewayCalls: Int, logger: Logger)
             loginRate / floor * 100
         ),
         String(format: "auth /healthz p99 while sign-ins saturate the cores: %.1f ms (target < 20 ms)", percentile(healthLatencies, 0.99) / 1000),
+        "one sign-in: \(signInTrips)",
     ]
     return (rows, notes)
 }

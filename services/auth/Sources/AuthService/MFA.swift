@@ -482,11 +482,11 @@ extension Sessions {
 
     /// The session the password step asked for, for the member's standing now (not then).
     private func completeSignIn(user: UUID, tenant: TenantID, amr: [String], call: CallContext) async throws -> Rampart_V1_TokenReply {
-        guard let member = try await activeMember(user, tenant: tenant),
+        guard let (member, policies) = try await activeMemberAndPolicies(user, tenant: tenant),
             let email = try await activeAccount(user).flatMap({ EmailAddress($0.email) })
         else { throw Self.invalidChallenge }
         // TEN-11 again: the second step may come from another address than the first.
-        try await admitAddress(try await tenantPolicies(tenant), tenant: tenant, user: user, call: call)
+        try await admitAddress(policies, tenant: tenant, user: user, call: call)
         return try await openSession(user: user, email: email, tenant: tenant, role: member.role, amr: amr, call: call)
     }
 

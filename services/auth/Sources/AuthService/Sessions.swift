@@ -55,14 +55,21 @@ struct Sessions: Sendable {
             await loginFailed(email: email, user: user, call: call)
             throw Self.invalidCredentials
         }
-        await rateLimit.refund(policy: policy, key: key, context: call)
-        guard let tenant = request.tenantID.isEmpty ? user.defaultTenant : TenantID(request.tenantID) else { throw Self.invalidCredentials }
-        let member = try await activeMember(user.id, tenant: tenant)
-        guard let member else {
+        // The unit goes back while tenants is asked: two round trips at once, each awaited.
+        async let refunded: Void = rateLimit.refund(policy: policy, key: key, context: call)
+        let tenant = request.tenantID.isEmpty ? user.defaultTenant : TenantID(request.tenantID)
+        let standing: Result<(member: Rampart_V1_Member, policies: Rampart_V1_TenantPolicies)?, any Error>
+        if let tenant {
+            do { standing = .success(try await activeMemberAndPolicies(user.id, tenant: tenant)) } catch { standing = .failure(error) }
+        } else {
+            standing = .success(nil)
+        }
+        await refunded
+        guard let tenant else { throw Self.invalidCredentials }
+        guard let (member, policies) = try standing.get() else {
             await loginFailed(email: email, user: user, call: call)
             throw Self.invalidCredentials
         }
-        let policies = try await tenantPolicies(tenant)
         // TEN-11, with the answer a wrong password gets: from outside the allowlist, a sign-in
         // must not tell whether the password was right (nor earn an MFA challenge).
         try await admitAddress(policies, tenant: tenant, user: user.id, call: call, refusal: Self.invalidCredentials)
@@ -76,7 +83,15 @@ struct Sessions: Sendable {
         // MFA-7: without it, where the tenant requires it of this member, a way to enrol first.
         if try await mfaEnabled(user.id) { return try await mfaChallenge(.verify, user: user.id, tenant: tenant) }
         if policies.mfaRequirement.covers(member.role) { return try await mfaChallenge(.enroll, user: user.id, tenant: tenant) }
-        return try await openSession(user: user.id, email: email, tenant: tenant, role: member.role, amr: ["pwd"], call: call)
+        return try await openSession(
+            user: user.id,
+            email: email,
+            tenant: tenant,
+            role: member.role,
+            amr: ["pwd"],
+            facts: user.tokenFacts,
+            call: call
+        )
     }
 
     /// A new session in `tenant` and its first tokens, once every step of the sign-in passed.
@@ -87,6 +102,7 @@ struct Sessions: Sendable {
         role: Rampart_V1_MemberRole,
         amr: [String],
         authenticatedAt: Int64? = nil,
+        facts: TokenFacts? = nil,
         call: CallContext
     ) async throws -> Rampart_V1_TokenReply {
         let session = UUID()
@@ -144,6 +160,7 @@ struct Sessions: Sendable {
             refresh: refresh.token,
             amr: amr,
             authTime: authTime,
+            facts: facts,
             deviceToken: true
         )
         await loggedIn(user: user, email: email, tenant: tenant, session: session, newDevice: newDevice, call: call)
@@ -307,18 +324,43 @@ struct Sessions: Sendable {
         var status: String
         var defaultTenant: TenantID?
         var passwordChangedAtMs: Int64
+        var superAdmin: Bool
+        var emailVerified: Bool
+
+        /// What an access token says of the account, as this read found it.
+        var tokenFacts: TokenFacts {
+            TokenFacts(superAdmin: superAdmin, emailVerified: emailVerified, passwordChangedAtMs: passwordChangedAtMs)
+        }
+    }
+
+    /// What an access token (and the device token) say of the account.
+    struct TokenFacts {
+        var superAdmin = false
+        var emailVerified = false
+        var passwordChangedAtMs: Int64 = 0
     }
 
     func findUser(_ email: EmailAddress) async throws -> User? {
         let rows = try await database.client.query(
             """
-            SELECT id, password_hash, status, default_tenant_id, (extract(epoch FROM password_changed_at) * 1000)::bigint
+            SELECT id, password_hash, status, default_tenant_id, (extract(epoch FROM password_changed_at) * 1000)::bigint,
+                   super_admin, email_verified_at IS NOT NULL
             FROM users WHERE email = \(email.description)
             """,
             logger: logger
         )
-        for try await (id, hash, status, tenant, changed) in rows.decode((UUID, String, String, String?, Int64).self) {
-            return User(id: id, passwordHash: hash, status: status, defaultTenant: tenant.flatMap { TenantID($0) }, passwordChangedAtMs: changed)
+        for try await (id, hash, status, tenant, changed, superAdmin, verified) in rows.decode(
+            (UUID, String, String, String?, Int64, Bool, Bool).self
+        ) {
+            return User(
+                id: id,
+                passwordHash: hash,
+                status: status,
+                defaultTenant: tenant.flatMap { TenantID($0) },
+                passwordChangedAtMs: changed,
+                superAdmin: superAdmin,
+                emailVerified: verified
+            )
         }
         return nil
     }
@@ -343,12 +385,22 @@ struct Sessions: Sendable {
 
     /// The member as tenants knows them now, when active in an active tenant.
     func activeMember(_ user: UUID, tenant: TenantID) async throws -> Rampart_V1_Member? {
+        try await activeMemberReply(user, tenant: tenant, includingPolicies: false)?.member
+    }
+
+    /// The active member with the tenant's policies, in one call: what a sign-in asks.
+    func activeMemberAndPolicies(_ user: UUID, tenant: TenantID) async throws -> (member: Rampart_V1_Member, policies: Rampart_V1_TenantPolicies)? {
+        try await activeMemberReply(user, tenant: tenant, includingPolicies: true).map { ($0.member, $0.tenantPolicies) }
+    }
+
+    private func activeMemberReply(_ user: UUID, tenant: TenantID, includingPolicies: Bool) async throws -> Rampart_V1_MemberReply? {
         var request = Rampart_V1_GetMemberRequest()
         request.userID = user.uuidString.lowercased()
+        request.includeTenantPolicies = includingPolicies
         let context = CallContext(requestID: CallContext.newRequestID(), tenantID: tenant, principal: Principal(service: .auth))
         do {
-            let member = try await rpc.call(Subjects.Tenants.getMember, request, context: context).member
-            return member.status == .active ? member : nil
+            let reply = try await rpc.call(Subjects.Tenants.getMember, request, context: context)
+            return reply.member.status == .active ? reply : nil
         } catch let error as RampartError where [.notFound, .failedPrecondition, .permissionDenied].contains(error.code) {
             return nil
         }
@@ -430,18 +482,25 @@ struct Sessions: Sendable {
         refresh: String,
         amr: [String],
         authTime: Int64,
+        facts known: TokenFacts? = nil,
         deviceToken: Bool = false
     ) async throws -> Rampart_V1_TokenReply {
         let now = WallClock.milliseconds() / 1000
-        var (superAdmin, emailVerified, passwordChangedAtMs) = (false, false, Int64(0))
-        let flags = try await database.client.query(
-            """
-            SELECT super_admin, email_verified_at IS NOT NULL, (extract(epoch FROM password_changed_at) * 1000)::bigint
-            FROM users WHERE id = \(user)
-            """,
-            logger: logger
-        )
-        for try await flag in flags.decode((Bool, Bool, Int64).self) { (superAdmin, emailVerified, passwordChangedAtMs) = flag }
+        var facts = TokenFacts()
+        if let known {
+            facts = known
+        } else {
+            let rows = try await database.client.query(
+                """
+                SELECT super_admin, email_verified_at IS NOT NULL, (extract(epoch FROM password_changed_at) * 1000)::bigint
+                FROM users WHERE id = \(user)
+                """,
+                logger: logger
+            )
+            for try await (superAdmin, verified, changed) in rows.decode((Bool, Bool, Int64).self) {
+                facts = TokenFacts(superAdmin: superAdmin, emailVerified: verified, passwordChangedAtMs: changed)
+            }
+        }
         let claims = AccessToken(
             iss: settings.issuer,
             sub: user.uuidString.lowercased(),
@@ -453,8 +512,8 @@ struct Sessions: Sendable {
             iat: now,
             exp: now + Int64(settings.accessTokenSeconds),
             jti: randomHex128(),
-            superAdmin: superAdmin,
-            emailVerified: emailVerified
+            superAdmin: facts.superAdmin,
+            emailVerified: facts.emailVerified
         )
         var reply = Rampart_V1_TokenReply()
         reply.accessToken = try await keys.signer().sign(claims)
@@ -464,7 +523,7 @@ struct Sessions: Sendable {
         reply.sessionID = session.uuidString.lowercased()
         reply.tenantID = tenant.hex
         // A session opened: this device has now signed in to the account (finding 3).
-        if deviceToken { reply.deviceToken = try self.deviceToken(for: user, passwordChangedAtMs: passwordChangedAtMs) }
+        if deviceToken { reply.deviceToken = try self.deviceToken(for: user, passwordChangedAtMs: facts.passwordChangedAtMs) }
         return reply
     }
 
@@ -488,11 +547,17 @@ struct Sessions: Sendable {
         activity.tenantID = tenant.hex
         activity.userID = user.uuidString.lowercased()
         activity.occurredAtMs = WallClock.milliseconds()
-        _ = try? await jetStream.publish(try activity.serializedBytes(), to: Subjects.MemberEvents.loggedIn, messageID: activity.eventID)
+        // Both publishes at once; each is awaited, neither fails the sign-in.
+        async let published = try? await jetStream.publish(
+            try activity.serializedBytes(),
+            to: Subjects.MemberEvents.loggedIn,
+            messageID: activity.eventID
+        )
         var event = auditEvent(.loginSucceeded, tenant: tenant, user: user, session: session, call: call)
         event.actor.email = email.description
         if newDevice { event.details["new_device"] = "true" }
         await audit.record(event)
+        _ = await published
     }
 
     func auditEvent(_ action: AuditAction, tenant: TenantID, user: UUID, session: UUID, call: CallContext) -> Rampart_V1_AuditEvent {

@@ -25,10 +25,9 @@ extension Sessions {
             throw RampartError(.unauthenticated, "sign in first")
         }
         // Not a member, disabled, or no such tenant: one answer, which reveals nothing.
-        guard let member = try await activeMember(user, tenant: target) else {
+        guard let (member, policies) = try await activeMemberAndPolicies(user, tenant: target) else {
             throw RampartError(.permissionDenied, "you are not an active member of that organization", details: ["field": "tenant_id"])
         }
-        let policies = try await tenantPolicies(target)
         try await admitAddress(policies, tenant: target, user: user, call: call)
         try checkRotation(found, policies: policies)
         // A session that passed MFA carries it; one that did not meets the target's MFA step.

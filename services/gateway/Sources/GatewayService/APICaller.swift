@@ -118,8 +118,13 @@ struct APICaller: Sendable {
         needsRecentProof proving: String? = nil,
         _ body: (Caller, CallContext) async throws -> Response
     ) async -> Response {
-        await signedIn(request, context, accepts: accepts) { caller, call in
+        await respond(request, context) { requestID in
+            // The path's tenant is the credential's, checked before anything is asked of another
+            // service (the allowlist comes from tenants).
+            let caller = try await verifiedCaller(request, context, requestID: requestID, accepts: accepts)
             _ = try pathTenant(context, caller)
+            let call = self.context(requestID, request, context, caller: caller)
+            try await allowlists.admit(caller, from: context.clientIP, call: call)
             if let action { try await authorize(caller, action, request, call) }
             if let doing { try Self.requireVerifiedEmail(caller, doing) }
             if let proving { try requireRecentProof(caller, proving) }

@@ -73,13 +73,12 @@ public enum GatewayService {
         permissions: PermissionChecker,
         publicPort: ListeningPort
     ) throws -> some ApplicationProtocol {
+        // One client, so one batcher gathers every check of this replica. Only the general API
+        // policy may fail open: each key's own limit (api_key) never does.
+        let rateLimit = RateLimitClient(connection: context.nats, failOpen: settings.apiLimitFailsOpen ? [APIRateLimitMiddleware.policy] : [])
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: EdgeMiddleware(trustedProxies: settings.trustedProxies, logger: context.logger))
-        router.add(
-            middleware: APIRateLimitMiddleware(
-                rateLimit: RateLimitClient(connection: context.nats, failOpen: settings.apiLimitFailsOpen ? [APIRateLimitMiddleware.policy] : [])
-            )
-        )
+        router.add(middleware: APIRateLimitMiddleware(rateLimit: rateLimit))
         addOpsRoutes(to: router, health: context.health, includeMetrics: false)
         let rpc = RPCClient(connection: context.nats)
         let api = APICaller(
@@ -87,7 +86,7 @@ public enum GatewayService {
             tokens: AccessTokenCache(rpc: rpc, issuer: settings.issuer, leewaySeconds: Int64(settings.clockLeewaySeconds)),
             apiKeys: APIKeyCache(rpc: rpc, revocations: revocations, lifetime: .seconds(settings.apiKeyCacheSeconds)),
             revocations: revocations,
-            rateLimit: RateLimitClient(connection: context.nats),
+            rateLimit: rateLimit,
             bodyTimeout: .seconds(settings.bodySeconds),
             callTimeout: .seconds(settings.callTimeoutSeconds),
             stepUpSeconds: Int64(settings.stepUpSeconds),

@@ -54,8 +54,15 @@ extension Tenants {
     /// The caller's standing in `tenant`, refusing anyone below `needed`. Members are looked up
     /// in the tenant's own schema, so a member of tenant A is nobody in tenant B. API keys read
     /// only; their roles arrive with the permissions service.
-    func authorize(_ call: CallContext, _ tenant: TenantID, _ needed: MemberRoleName, allowInactive: Bool = false) async throws -> Caller {
-        let (status, member) = try await standing(of: call.userID, in: tenant)
+    /// `status`: the tenant's, when the caller has just read its registry row.
+    func authorize(
+        _ call: CallContext,
+        _ tenant: TenantID,
+        _ needed: MemberRoleName,
+        allowInactive: Bool = false,
+        status known: Rampart_V1_TenantStatus? = nil
+    ) async throws -> Caller {
+        let (status, member) = try await standing(of: call.userID, in: tenant, status: known)
         guard let status, status != .deleted else {
             throw RampartError(.notFound, "no such tenant")
         }
@@ -85,7 +92,19 @@ extension Tenants {
 
     /// The tenant's status and, for a user, their member row: one query once the tenant is
     /// provisioned here, the registry alone until then, or once a deletion has dropped the schema.
-    private func standing(of user: UUID?, in tenant: TenantID) async throws -> (Rampart_V1_TenantStatus?, Rampart_V1_Member?) {
+    private func standing(
+        of user: UUID?,
+        in tenant: TenantID,
+        status known: Rampart_V1_TenantStatus?
+    ) async throws -> (Rampart_V1_TenantStatus?, Rampart_V1_Member?) {
+        if let known {
+            guard let user else { return (known, nil) }
+            do {
+                return (known, try await member(user, in: tenant))
+            } catch let error as PSQLError where error.isMissingRelation {
+                return (known, nil)  // a deletion dropped the schema since: no members any more
+            }
+        }
         guard let user, try await database.isProvisioned(tenant) else { return (try await registry.status(tenant), nil) }
         var binds = PostgresBindings()
         binds.append(tenant.hex)
@@ -160,6 +179,8 @@ extension Tenants {
         guard let member = try await member(user, in: tenant) else { throw RampartError(.notFound, "no such member", details: ["field": "user_id"]) }
         var reply = Rampart_V1_MemberReply()
         reply.member = member
+        // A sign-in needs both: one round trip instead of two (issue 27, item 7).
+        if request.includeTenantPolicies, caller.isService { reply.tenantPolicies = try await load(tenant).policies }
         return reply
     }
 

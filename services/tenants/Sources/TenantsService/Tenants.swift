@@ -195,8 +195,10 @@ struct Tenants: Sendable {
 
     func get(_ call: CallContext) async throws -> Rampart_V1_Tenant {
         let tenant = try call.requireTenant()
-        _ = try await authorize(call, tenant, .member, allowInactive: true)
-        return try await load(tenant)
+        // The registry row is read once: the answer's, and the status the caller is judged by.
+        let found = try await load(tenant)
+        _ = try await authorize(call, tenant, .member, allowInactive: true, status: found.status)
+        return found
     }
 
     /// The registry row with the policies from the tenant's schema (once provisioned).

@@ -981,6 +981,10 @@ public nonisolated struct Rampart_V1_GetMemberRequest: Sendable {
 
   public var userID: String = String()
 
+  /// For a service signing the member in: the tenant's policies too, in the same answer
+  /// (MemberReply.tenant_policies). Ignored for anyone else.
+  public var includeTenantPolicies: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1056,11 +1060,23 @@ public nonisolated struct Rampart_V1_MemberReply: Sendable {
   /// Least-privilege hints from permissions (PERM-4), e.g. "4 owners and admins: keep 2 or 3".
   public var warnings: [String] = []
 
+  /// When a service asked for them (GetMemberRequest.include_tenant_policies): the tenant's
+  /// policies as get_tenant answers them.
+  public var tenantPolicies: Rampart_V1_TenantPolicies {
+    get {_tenantPolicies ?? Rampart_V1_TenantPolicies()}
+    set {_tenantPolicies = newValue}
+  }
+  /// Returns true if `tenantPolicies` has been explicitly set.
+  public var hasTenantPolicies: Bool {self._tenantPolicies != nil}
+  /// Clears the value of `tenantPolicies`. Subsequent reads from it will return its default value.
+  public mutating func clearTenantPolicies() {self._tenantPolicies = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _member: Rampart_V1_Member? = nil
+  fileprivate var _tenantPolicies: Rampart_V1_TenantPolicies? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -2453,7 +2469,7 @@ nonisolated extension Rampart_V1_ListMembersReply: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Rampart_V1_GetMemberRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetMemberRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}include_tenant_policies\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2462,6 +2478,7 @@ nonisolated extension Rampart_V1_GetMemberRequest: SwiftProtobuf.Message, SwiftP
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.includeTenantPolicies) }()
       default: break
       }
     }
@@ -2471,11 +2488,15 @@ nonisolated extension Rampart_V1_GetMemberRequest: SwiftProtobuf.Message, SwiftP
     if !self.userID.isEmpty {
       try visitor.visitSingularStringField(value: self.userID, fieldNumber: 1)
     }
+    if self.includeTenantPolicies != false {
+      try visitor.visitSingularBoolField(value: self.includeTenantPolicies, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rampart_V1_GetMemberRequest, rhs: Rampart_V1_GetMemberRequest) -> Bool {
     if lhs.userID != rhs.userID {return false}
+    if lhs.includeTenantPolicies != rhs.includeTenantPolicies {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2557,7 +2578,7 @@ nonisolated extension Rampart_V1_RemoveMemberRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Rampart_V1_MemberReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MemberReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}member\0\u{3}permissions_revision\0\u{1}warnings\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}member\0\u{3}permissions_revision\0\u{1}warnings\0\u{3}tenant_policies\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2568,6 +2589,7 @@ nonisolated extension Rampart_V1_MemberReply: SwiftProtobuf.Message, SwiftProtob
       case 1: try { try decoder.decodeSingularMessageField(value: &self._member) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.permissionsRevision) }()
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.warnings) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._tenantPolicies) }()
       default: break
       }
     }
@@ -2587,6 +2609,9 @@ nonisolated extension Rampart_V1_MemberReply: SwiftProtobuf.Message, SwiftProtob
     if !self.warnings.isEmpty {
       try visitor.visitRepeatedStringField(value: self.warnings, fieldNumber: 3)
     }
+    try { if let v = self._tenantPolicies {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2594,6 +2619,7 @@ nonisolated extension Rampart_V1_MemberReply: SwiftProtobuf.Message, SwiftProtob
     if lhs._member != rhs._member {return false}
     if lhs.permissionsRevision != rhs.permissionsRevision {return false}
     if lhs.warnings != rhs.warnings {return false}
+    if lhs._tenantPolicies != rhs._tenantPolicies {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
