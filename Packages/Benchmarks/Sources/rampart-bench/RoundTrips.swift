@@ -55,8 +55,10 @@ struct RoundTrips: CustomStringConvertible {
         var replies: [String: ContinuousClock.Instant] = [:]
         for (message, at) in messages where replies[message.subject] == nil { replies[message.subject] = at }
         let trips = messages.compactMap { message, at -> Trip? in
+            // A consumer's delivery keeps the stream's subject and is acknowledged on $JS.ACK:
+            // another service's work after the operation, not a round trip of it.
             guard message.subject.hasPrefix("rampart."), !excluding.contains(message.subject), let inbox = message.replySubject,
-                let end = replies[inbox]
+                !inbox.hasPrefix("$JS.ACK."), let end = replies[inbox]
             else { return nil }
             return Trip(subject: message.subject, start: at, end: end)
         }

@@ -55,16 +55,11 @@ struct Sessions: Sendable {
             await loginFailed(email: email, user: user, call: call)
             throw Self.invalidCredentials
         }
-        // The unit goes back while tenants is asked: two round trips at once, each awaited.
-        async let refunded: Void = rateLimit.refund(policy: policy, key: key, context: call)
         let tenant = request.tenantID.isEmpty ? user.defaultTenant : TenantID(request.tenantID)
-        let standing: Result<(member: Rampart_V1_Member, policies: Rampart_V1_TenantPolicies)?, any Error>
-        if let tenant {
-            do { standing = .success(try await activeMemberAndPolicies(user.id, tenant: tenant)) } catch { standing = .failure(error) }
-        } else {
-            standing = .success(nil)
-        }
-        await refunded
+        // The unit goes back while tenants is asked: two round trips at once, both awaited.
+        async let refunded: Void = rateLimit.refund(policy: policy, key: key, context: call)
+        async let asked = outcome { [user] in try await tenant.asyncFlatMap { try await activeMemberAndPolicies(user.id, tenant: $0) } }
+        let (_, standing) = await (refunded, asked)
         guard let tenant else { throw Self.invalidCredentials }
         guard let (member, policies) = try standing.get() else {
             await loginFailed(email: email, user: user, call: call)
@@ -570,5 +565,22 @@ struct Sessions: Sendable {
             actor: actor,
             service: .auth
         )
+    }
+}
+
+/// `body`'s value or error: what an `async let` holds when it must be awaited on every path.
+func outcome<Value>(_ body: () async throws -> Value) async -> Result<Value, any Error> {
+    do {
+        return .success(try await body())
+    } catch {
+        return .failure(error)
+    }
+}
+
+extension Optional {
+    /// `transform` of the value, when there is one.
+    func asyncFlatMap<Mapped>(_ transform: (Wrapped) async throws -> Mapped?) async rethrows -> Mapped? {
+        guard let self else { return nil }
+        return try await transform(self)
     }
 }
