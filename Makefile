@@ -1,5 +1,5 @@
 # Rampart. `make run` and `make test` set up everything they need on a fresh Debian machine.
-.PHONY: run test bench proto fmt build clean-run openapi security-policy
+.PHONY: run test bench proto fmt lint build clean-run openapi security-policy
 
 run:
 	@scripts/run.sh
@@ -30,6 +30,10 @@ build:
 
 fmt:
 	swift format --in-place --recursive --configuration .swift-format Packages services Tests
+
+# The layout check make test starts with.
+lint:
+	@scripts/lint.sh
 
 # Removes local data of `make run` (databases, JetStream, generated passwords).
 clean-run:

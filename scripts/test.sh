@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/bootstrap.sh
+# The layout first: it takes seconds, and a run should not end on it after the tests.
+scripts/lint.sh
 work=$(mktemp -d /tmp/rampart-test.XXXXXX)
 cleanup() {
     # Servers that tests started and a crash left behind live under $work/tmp.

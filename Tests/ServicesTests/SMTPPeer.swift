@@ -42,13 +42,16 @@ final class SMTPPeer: @unchecked Sendable {
         let port = Ports.free()
         let process = Process()
         process.executableURL = python
-        process.arguments = [repositoryRoot.appendingPathComponent("Tests/peers/smtp_server.py").path, "--port", String(port), "--dir", folder.path] + options
+        process.arguments =
+            [repositoryRoot.appendingPathComponent("Tests/peers/smtp_server.py").path, "--port", String(port), "--dir", folder.path] + options
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = try FileHandle(forWritingTo: {
-            let log = folder.appendingPathComponent("server.log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
-            return log
-        }())
+        process.standardError = try FileHandle(
+            forWritingTo: {
+                let log = folder.appendingPathComponent("server.log")
+                FileManager.default.createFile(atPath: log.path, contents: nil)
+                return log
+            }()
+        )
         try ChildProcess.launch(process)
         let peer = SMTPPeer(port: port, folder: folder, process: process)
         for _ in 0..<400 {
@@ -81,7 +84,8 @@ final class SMTPPeer: @unchecked Sendable {
         var messages: [Received] = []
         var index = 1
         while let text = try? String(contentsOf: folder.appendingPathComponent("\(index).eml"), encoding: .utf8) {
-            let envelope = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("\(index).json"))) as? [String: Any] ?? [:]
+            let envelope =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("\(index).json"))) as? [String: Any] ?? [:]
             messages.append(
                 Received(
                     text: text,

@@ -23,7 +23,14 @@ struct TeamsHTTPTests {
 
     /// Invites `email` into `tenant` over HTTP and returns the invitation's ID and the token
     /// the invitee's mail carries.
-    static func invite(_ port: Int, _ cluster: TenantsCluster, _ tenant: String, _ token: String, email: String, role: String = "MEMBER_ROLE_MEMBER")
+    static func invite(
+        _ port: Int,
+        _ cluster: TenantsCluster,
+        _ tenant: String,
+        _ token: String,
+        email: String,
+        role: String = "MEMBER_ROLE_MEMBER"
+    )
         async throws -> (id: String, token: String)
     {
         let invited = try await HTTP.send(port, "POST", "/v1/tenants/\(tenant)/members", #"{"email":"\#(email)","role":"\#(role)"}"#, token: token)
@@ -52,7 +59,12 @@ struct TeamsHTTPTests {
         #expect(noName.status == 400)
         #expect(try await TestPostgres.psql("SELECT count(*) FROM users", database: cluster.databases[.auth]!) == "1")
 
-        let joined = try await HTTP.send(port, "POST", "/v1/invitations/accept", #"{"token":"\#(token)","name":"Grace","password":"\#(HTTP.password)"}"#)
+        let joined = try await HTTP.send(
+            port,
+            "POST",
+            "/v1/invitations/accept",
+            #"{"token":"\#(token)","name":"Grace","password":"\#(HTTP.password)"}"#
+        )
         #expect(joined.status == 200, "\(joined.body)")
         let body = try HTTP.object(joined)
         #expect(body["tenant_id"] as? String == tenant)
@@ -80,7 +92,12 @@ struct TeamsHTTPTests {
         #expect(after == before + 3)
 
         // A second use, by anyone, is the one 400 and writes nothing.
-        let again = try await HTTP.send(port, "POST", "/v1/invitations/accept", #"{"token":"\#(token)","name":"Mallory","password":"\#(HTTP.password)x"}"#)
+        let again = try await HTTP.send(
+            port,
+            "POST",
+            "/v1/invitations/accept",
+            #"{"token":"\#(token)","name":"Mallory","password":"\#(HTTP.password)x"}"#
+        )
         #expect(again.status == 400, "\(again.body)")
         #expect(try HTTP.object(again)["type"] as? String == "https://rampart.dev/problems/invalid_argument")
         #expect(try await TestPostgres.psql("SELECT count(*) FROM users", database: cluster.databases[.auth]!) == "3", "Ada, Grace, Alan")
@@ -150,9 +167,10 @@ struct TeamsHTTPTests {
 
         // A tenant Bob does not belong to, one that does not exist, and one he is disabled in:
         // the same 403, revealing nothing.
-        let carolTenant = try #require(
-            try HTTP.object(try await HTTP.send(port, "GET", "/v1/auth/tenants", token: carol))["memberships"] as? [[String: Any]]
-        ).first?["tenant_id"] as? String
+        let carolTenant =
+            try #require(
+                try HTTP.object(try await HTTP.send(port, "GET", "/v1/auth/tenants", token: carol))["memberships"] as? [[String: Any]]
+            ).first?["tenant_id"] as? String
         var refusals: [String] = []
         for target in [try #require(carolTenant), TenantID.random().hex] {
             let refused = try await HTTP.send(port, "POST", "/v1/auth/token/switch", #"{"tenant_id":"\#(target)"}"#, token: bob)
@@ -209,8 +227,12 @@ struct TeamsHTTPTests {
         let outside = try await HTTP.send(port, "POST", "/v1/auth/token/switch", #"{"tenant_id":"\#(adaTenant)"}"#, token: bob)
         #expect(outside.status == 403, "\(outside.body)")
         #expect(try HTTP.object(outside)["detail"] as? String == "your address is not in this organisation's IP allowlist")
-        let denials = try await cluster.events(Subjects.audit(tenant: TenantID(adaTenant)!), as: Rampart_V1_AuditEvent.self, stream: Subjects.auditStream)
-            .filter { $0.action == AuditAction.ipAllowlistDenied.rawValue }
+        let denials = try await cluster.events(
+            Subjects.audit(tenant: TenantID(adaTenant)!),
+            as: Rampart_V1_AuditEvent.self,
+            stream: Subjects.auditStream
+        )
+        .filter { $0.action == AuditAction.ipAllowlistDenied.rawValue }
         #expect(denials.count == 1)
         await cluster.stop()
     }
@@ -237,13 +259,23 @@ struct TeamsHTTPTests {
         )
         var answers: Set<String> = []
         for dead in [cancelledToken, first, expired] {
-            let refused = try await HTTP.send(port, "POST", "/v1/invitations/accept", #"{"token":"\#(dead)","name":"X","password":"\#(HTTP.password)"}"#)
+            let refused = try await HTTP.send(
+                port,
+                "POST",
+                "/v1/invitations/accept",
+                #"{"token":"\#(dead)","name":"X","password":"\#(HTTP.password)"}"#
+            )
             #expect(refused.status == 400, "\(refused.body)")
             answers.insert(try HTTP.object(refused)["detail"] as? String ?? "")
         }
         #expect(answers.count == 1)
         #expect(try await TestPostgres.psql("SELECT count(*) FROM users", database: cluster.databases[.auth]!) == "1")
-        let joined = try await HTTP.send(port, "POST", "/v1/invitations/accept", #"{"token":"\#(second)","name":"Again","password":"\#(HTTP.password)"}"#)
+        let joined = try await HTTP.send(
+            port,
+            "POST",
+            "/v1/invitations/accept",
+            #"{"token":"\#(second)","name":"Again","password":"\#(HTTP.password)"}"#
+        )
         #expect(joined.status == 200, "\(joined.body)")
 
         // A plain member holds no members.manage.

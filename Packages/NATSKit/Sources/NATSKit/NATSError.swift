@@ -72,3 +72,10 @@ func check(_ status: natsStatus, _ errorCode: jsErrCode, _ operation: @autoclosu
         throw base
     }
 }
+
+extension NATSError {
+    /// Whether `error` says a stream, bucket or consumer does not exist (yet).
+    public static func isNotFound(_ error: any Error) -> Bool {
+        (error as? NATSError)?.kind == .notFound
+    }
+}

@@ -93,7 +93,7 @@ public final class BanList: Service, Sendable {
     /// Watches the bans bucket until shutdown; a failed watch is reopened after a pause, and the
     /// bucket waited for when rate-limit has not created it yet.
     public func run() async throws {
-        await repeatUntilShutdown("ban watch", logger: logger, isExpected: { ($0 as? NATSError)?.kind == .notFound }) {
+        await repeatUntilShutdown("ban watch", logger: logger, isExpected: NATSError.isNotFound) {
             let bucket = try await self.connection.jetStream().keyValue(Subjects.RateLimit.bansBucket)
             for try await event in try await bucket.watch() {
                 switch event {

@@ -149,7 +149,10 @@ extension AuditStore {
         let schema = chain.schema
         // One row per period: where it starts and ends, how long it keeps (-1: forever), and
         // until when its events stay whatever (the next period's start plus the grace).
-        var starts: [Int64] = [], ends: [Int64] = [], keeps: [Int64] = [], floors: [Int64] = []
+        var starts: [Int64] = []
+        var ends: [Int64] = []
+        var keeps: [Int64] = []
+        var floors: [Int64] = []
         for (index, period) in periods.enumerated() {
             let next = index + 1 < periods.count ? periods[index + 1].sinceMs : nil
             starts.append(index == 0 ? Int64.min : period.sinceMs)

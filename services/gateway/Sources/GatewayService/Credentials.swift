@@ -114,7 +114,7 @@ final class RevocationList: Service, Sendable {
     }
 
     func run() async throws {
-        await repeatUntilShutdown("revocation watch", logger: logger, isExpected: { ($0 as? NATSError)?.kind == .notFound }) {
+        await repeatUntilShutdown("revocation watch", logger: logger, isExpected: NATSError.isNotFound) {
             let bucket = try await self.connection.jetStream().keyValue(Subjects.Auth.revocationsBucket)
             for try await event in try await bucket.watch() {
                 switch event {

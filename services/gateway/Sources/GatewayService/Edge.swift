@@ -151,7 +151,8 @@ extension APICaller {
         router.get("/security-policy") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/markdown; charset=utf-8"], body: .init(byteBuffer: policy))
         }
-        let fields = "Contact: \(contact)\nPolicy: \(publicURL)/security-policy\nCanonical: \(publicURL)/.well-known/security.txt\nPreferred-Languages: en\n"
+        let fields =
+            "Contact: \(contact)\nPolicy: \(publicURL)/security-policy\nCanonical: \(publicURL)/.well-known/security.txt\nPreferred-Languages: en\n"
         router.get("/.well-known/security.txt") { _, _ in
             let expires = Date(timeIntervalSinceNow: 182 * 86_400)
             let text = fields + "Expires: \(CSVText.utcTimestamp(milliseconds: Int64(expires.timeIntervalSince1970 * 1000)))\n"

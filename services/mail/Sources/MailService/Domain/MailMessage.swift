@@ -23,7 +23,17 @@ public struct MailMessage: Sendable {
     public var id: String
     public var date: Date
 
-    public init(from: EmailAddress, fromName: String, to: EmailAddress, toName: String, subject: String, text: String, html: String, id: String, date: Date) {
+    public init(
+        from: EmailAddress,
+        fromName: String,
+        to: EmailAddress,
+        toName: String,
+        subject: String,
+        text: String,
+        html: String,
+        id: String,
+        date: Date
+    ) {
         self.from = from
         self.fromName = fromName
         self.to = to
@@ -94,7 +104,9 @@ public struct MailMessage: Sendable {
 
     /// The event ID as the left part of a Message-ID: letters, digits and `-` only.
     static func idToken(_ id: String) -> String {
-        let token = String(id.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }.prefix(64))
+        let token = String(
+            id.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }.prefix(64)
+        )
         return token.isEmpty ? UUID().uuidString.lowercased() : token
     }
 
@@ -106,7 +118,8 @@ public struct MailMessage: Sendable {
         let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         func two(_ value: Int?) -> String { String(format: "%02d", value ?? 0) }
-        return "\(days[(parts.weekday ?? 1) - 1]), \(two(parts.day)) \(months[(parts.month ?? 1) - 1]) \(parts.year ?? 1970) \(two(parts.hour)):\(two(parts.minute)):\(two(parts.second)) +0000"
+        return
+            "\(days[(parts.weekday ?? 1) - 1]), \(two(parts.day)) \(months[(parts.month ?? 1) - 1]) \(parts.year ?? 1970) \(two(parts.hour)):\(two(parts.minute)):\(two(parts.second)) +0000"
     }
 
     static func base64Lines(_ bytes: [UInt8]) -> [String] {

@@ -160,7 +160,9 @@ public struct SMTPClient: Sendable {
         mutating func command(_ line: String, expect code: Int = 221, or other: Int? = nil) async throws {
             try await outbound.write(ByteBuffer(string: line + "\r\n"))
             let reply = try await replies.next()
-            guard reply.code == code || reply.code == other else { throw reply.error(expecting: line.split(separator: " ").first.map(String.init) ?? line) }
+            guard reply.code == code || reply.code == other else {
+                throw reply.error(expecting: line.split(separator: " ").first.map(String.init) ?? line)
+            }
         }
 
         /// EHLO's answer: the extension keywords the server offers (upper-cased), e.g. STARTTLS,
@@ -173,7 +175,9 @@ public struct SMTPClient: Sendable {
         }
 
         mutating func authenticate(user: String, password: String, offered: [String]) async throws {
-            let mechanisms = Set(offered.first { $0.hasPrefix("AUTH ") || $0.hasPrefix("AUTH=") }?.dropFirst(5).split(separator: " ").map(String.init) ?? [])
+            let mechanisms = Set(
+                offered.first { $0.hasPrefix("AUTH ") || $0.hasPrefix("AUTH=") }?.dropFirst(5).split(separator: " ").map(String.init) ?? []
+            )
             if mechanisms.contains("PLAIN") {
                 // RFC 4616: authorization identity (empty), NUL, user, NUL, password.
                 let credentials = Data([0] + Array(user.utf8) + [0] + Array(password.utf8)).base64EncodedString()
