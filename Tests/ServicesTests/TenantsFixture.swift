@@ -200,10 +200,11 @@ final class TenantsCluster: @unchecked Sendable {
         country: String = "FR",
         number: String = "73282932000074",
         plan: String = "",
+        name: String = "Acme",
         ip: String = "203.0.113.10"
     ) async throws -> (tenant: Rampart_V1_Tenant, owner: String) {
         var request = Rampart_V1_RegisterTenantRequest()
-        request.organization.name = "Acme"
+        request.organization.name = name
         request.organization.country = country
         request.organization.registrationNumber = number
         request.ownerUserID = UUID().uuidString.lowercased()

@@ -85,7 +85,7 @@ extension Rampart_V1_Isolation {
     /// IR-1: why an isolation is made, as the audit log keeps it: required, 1 to 500 characters
     /// once trimmed, no control characters.
     public static func reason(_ text: String) throws(RampartError) -> String {
-        let reason = String(text.prefix(600).drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        let reason = text.prefix(600).trimmingWhitespace
         guard (1...500).contains(reason.count), !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             throw RampartError.invalidArgument("a reason is required: 1 to 500 characters, without control characters", field: "reason")
         }

@@ -66,8 +66,8 @@ public enum Base64 {
 }
 
 extension String {
-    /// The text of a NUL-terminated C buffer.
-    init(nullTerminated buffer: [CChar]) {
+    /// The text of a NUL-terminated C buffer, never read past its end.
+    public init(nullTerminated buffer: [CChar]) {
         self.init(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

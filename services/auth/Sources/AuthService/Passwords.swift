@@ -61,12 +61,6 @@ enum Bcrypt {
     }
 }
 
-extension String {
-    init(nullTerminated characters: [CChar]) {
-        self = characters.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-    }
-}
-
 /// Hashes and verifies passwords on a pool of threads of its own, sized to the cores: a burst
 /// of logins queues there and never occupies the threads that serve other requests.
 public final class PasswordHasher: Sendable {

@@ -72,8 +72,8 @@ struct Tenants: Sendable {
         problems: [(field: String, message: String)] = []
     ) throws -> Validated {
         var problems = problems
-        let name = trimmed(organization.name)
-        if !(1...200).contains(name.count) || name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+        let name = displayName(organization.name, maximum: 200) ?? ""
+        if name.isEmpty {
             problems.append(("organization.name", "the organization name must be 1 to 200 characters, without control characters"))
         }
         var registration: RegistrationNumbers.Accepted?
@@ -237,12 +237,11 @@ struct Tenants: Sendable {
         var changes: [String: String] = [:]
         var name: String?
         if request.hasName {
-            let trimmed = trimmed(request.name)
-            guard (1...200).contains(trimmed.count), !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            guard let newName = displayName(request.name, maximum: 200) else {
                 throw RampartError.invalidArgument("the name must be 1 to 200 characters, without control characters", field: "name")
             }
-            name = trimmed
-            changes["name"] = trimmed
+            name = newName
+            changes["name"] = newName
         }
         var plan: Plan?
         if request.hasPlan {
@@ -451,8 +450,4 @@ struct Tenants: Sendable {
     func record(_ event: Rampart_V1_AuditEvent) async {
         await audit.record(event)
     }
-}
-
-func trimmed(_ text: String) -> String {
-    String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
 }

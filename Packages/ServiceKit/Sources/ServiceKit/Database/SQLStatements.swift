@@ -108,13 +108,6 @@ private func dollarTag(_ characters: [Unicode.Scalar], at index: Int) -> [Unicod
 }
 
 extension String {
-    var trimmingWhitespace: String {
-        var slice = Substring(self)
-        while let first = slice.first, first.isWhitespace { slice = slice.dropFirst() }
-        while let last = slice.last, last.isWhitespace { slice = slice.dropLast() }
-        return String(slice)
-    }
-
     /// True when every line is blank or a `--` comment (what remains after a final `;`).
     var isOnlyComments: Bool {
         split(separator: "\n").allSatisfy { line in
