@@ -38,7 +38,7 @@ trap cleanup EXIT
 gateway_port=$(scripts/infra.sh free-port)
 export RAMPART_RUN_DIR=$work/run RAMPART_RUN_BUILD=debug
 export RAMPART_RUN_POSTGRES_PORT=$(scripts/infra.sh free-port) RAMPART_RUN_NATS_PORT=$(scripts/infra.sh free-port)
-export RAMPART_GATEWAY_PORT=$gateway_port RAMPART_RUN_OPS_BASE=$((20000 + RANDOM % 20000))
+export RAMPART_GATEWAY_PORT=$gateway_port RAMPART_RUN_OPS_BASE=$((20000 + RANDOM % 12000))
 # Thousands of requests from 127.0.0.1 within minutes: the limits are lifted and the address is
 # never banned, so that the run reaches the routes rather than 429. The limits have tests of
 # their own; here they would only hide the routes.

@@ -107,7 +107,9 @@ nats-stop)
     ;;
 free-port)
     while :; do
-        port=$((20000 + RANDOM % 40000))
+        # Below the kernel's ephemeral range (32768 and up), where any outgoing connection may
+        # hold the port by the time the server binds it.
+        port=$((20000 + RANDOM % 12000))
         (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "$port"; exit 0; }
     done
     ;;
