@@ -112,7 +112,7 @@ extension AuditStore {
     }
 
     func head(_ schema: String, _ connection: PostgresConnection) async throws -> (position: Int64, hash: [UInt8]) {
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT position, hash FROM \(schema).audit_chain_head"), logger: logger)
+        let rows = try await connection.query("SELECT position, hash FROM \(unescaped: schema).audit_chain_head", logger: logger)
         for try await (position, hash) in rows.decode((Int64, ByteBuffer).self) { return (position, Array(buffer: hash)) }
         return (0, AuditChain.genesis)
     }
@@ -123,17 +123,11 @@ extension AuditStore {
 
     /// The signed heads at positions in (after, upTo], in position order.
     func checkpoints(_ schema: String, after: Int64, upTo: Int64, _ connection: PostgresConnection) async throws -> [StoredCheckpoint] {
-        var binds = PostgresBindings()
-        binds.append(after)
-        binds.append(upTo)
         let rows = try await connection.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT \(StoredCheckpoint.columns) FROM \(schema).audit_checkpoints
-                    WHERE position > $1 AND position <= $2 ORDER BY position
-                    """,
-                binds: binds
-            ),
+            """
+            SELECT \(unescaped: StoredCheckpoint.columns) FROM \(unescaped: schema).audit_checkpoints
+            WHERE position > \(after) AND position <= \(upTo) ORDER BY position
+            """,
             logger: logger
         )
         var checkpoints: [StoredCheckpoint] = []

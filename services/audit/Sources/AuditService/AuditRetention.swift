@@ -163,7 +163,7 @@ extension AuditStore {
         let longCutoff = now - Int64(RetentionPlan.longRetentionDays) * 86_400_000
         return try await database.client.withTransaction(logger: logger) { connection in
             // Serialises with appends and checkpoints on this chain.
-            _ = try await connection.query(PostgresQuery(unsafeSQL: "SELECT 1 FROM \(schema).audit_chain_head FOR UPDATE"), logger: logger)
+            _ = try await connection.query("SELECT 1 FROM \(unescaped: schema).audit_chain_head FOR UPDATE", logger: logger)
             let previous = try await latestCut(schema, connection) ?? .none
 
             // The first event still to keep. Long-retention events do not hold the cut back
@@ -287,12 +287,10 @@ extension AuditStore {
 
     func latestCut(_ schema: String, _ connection: PostgresConnection) async throws -> RetentionCut? {
         let rows = try await connection.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT position, anchor_hash, cut_at, kept_events, kept_digest, key_id, signature
-                    FROM \(schema).audit_retention_cuts ORDER BY id DESC LIMIT 1
-                    """
-            ),
+            """
+            SELECT position, anchor_hash, cut_at, kept_events, kept_digest, key_id, signature
+            FROM \(unescaped: schema).audit_retention_cuts ORDER BY id DESC LIMIT 1
+            """,
             logger: logger
         )
         for try await (position, anchor, cutAt, kept, digest, keyID, signature) in rows.decode(

@@ -79,7 +79,7 @@ struct AuditStore: Sendable {
         return try await database.client.withTransaction(logger: logger) { connection in
             // Locks the head: appends to one chain are serialised across audit replicas.
             let heads = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT position, hash FROM \(schema).audit_chain_head FOR UPDATE"),
+                "SELECT position, hash FROM \(unescaped: schema).audit_chain_head FOR UPDATE",
                 logger: logger
             )
             var head: (position: Int64, hash: [UInt8])?
@@ -119,11 +119,8 @@ struct AuditStore: Sendable {
                     ),
                     logger: logger
                 )
-                var binds = PostgresBindings()
-                binds.append(position)
-                binds.append(ByteBuffer(bytes: hash))
                 try await connection.query(
-                    PostgresQuery(unsafeSQL: "UPDATE \(schema).audit_chain_head SET position = $1, hash = $2", binds: binds),
+                    "UPDATE \(unescaped: schema).audit_chain_head SET position = \(position), hash = \(ByteBuffer(bytes: hash))",
                     logger: logger
                 )
                 let (signedUpTo, _) = try await lastCheckpoint(schema, connection)
@@ -143,7 +140,7 @@ struct AuditStore: Sendable {
         let schema = chain.schema
         return try await database.client.withTransaction(logger: logger) { connection in
             let heads = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT position, hash FROM \(schema).audit_chain_head FOR UPDATE"),
+                "SELECT position, hash FROM \(unescaped: schema).audit_chain_head FOR UPDATE",
                 logger: logger
             )
             var head: (position: Int64, hash: [UInt8])?
@@ -157,7 +154,7 @@ struct AuditStore: Sendable {
 
     private func lastCheckpoint(_ schema: String, _ connection: PostgresConnection) async throws -> (position: Int64, signedAt: Int64) {
         let rows = try await connection.query(
-            PostgresQuery(unsafeSQL: "SELECT position, signed_at FROM \(schema).audit_checkpoints ORDER BY position DESC LIMIT 1"),
+            "SELECT position, signed_at FROM \(unescaped: schema).audit_checkpoints ORDER BY position DESC LIMIT 1",
             logger: logger
         )
         for try await (position, signedAt) in rows.decode((Int64, Int64).self) { return (position, signedAt) }
@@ -167,18 +164,8 @@ struct AuditStore: Sendable {
     private func writeCheckpoint(_ chain: Chain, position: Int64, hash: [UInt8], _ connection: PostgresConnection) async throws {
         let signedAt = WallClock.milliseconds()
         let signature = settings.signingKey.sign(AuditChain.checkpointMessage(chain: chain, position: position, hash: hash, signedAt: signedAt))
-        var binds = PostgresBindings()
-        binds.append(position)
-        binds.append(ByteBuffer(bytes: hash))
-        binds.append(signedAt)
-        binds.append(settings.signingKeyID)
-        binds.append(ByteBuffer(bytes: signature))
         try await connection.query(
-            PostgresQuery(
-                unsafeSQL:
-                    "INSERT INTO \(chain.schema).audit_checkpoints (position, head_hash, signed_at, key_id, signature) VALUES ($1, $2, $3, $4, $5)",
-                binds: binds
-            ),
+            "INSERT INTO \(unescaped: chain.schema).audit_checkpoints (position, head_hash, signed_at, key_id, signature) VALUES (\(position), \(ByteBuffer(bytes: hash)), \(signedAt), \(settings.signingKeyID), \(ByteBuffer(bytes: signature)))",
             logger: logger
         )
     }

@@ -252,12 +252,10 @@ extension AuditStore {
         }
         var verifier = ChainVerifier(cut: cut ?? .none, checkpoints: checkpoints)
         let rows = try await connection.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT position, id, action, actor_id, target_id, ip, outcome, event, previous_hash, hash
-                    FROM \(schema).audit_events ORDER BY position
-                    """
-            ),
+            """
+            SELECT position, id, action, actor_id, target_id, ip, outcome, event, previous_hash, hash
+            FROM \(unescaped: schema).audit_events ORDER BY position
+            """,
             logger: logger
         )
         for try await (position, id, action, actorID, targetID, ip, outcome, event, previousHash, hash) in rows.decode(

@@ -68,9 +68,7 @@ extension AuditStore {
 
     func latestCheckpoint(_ chain: Chain) async throws -> StoredCheckpoint? {
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: "SELECT \(StoredCheckpoint.columns) FROM \(chain.schema).audit_checkpoints ORDER BY position DESC LIMIT 1"
-            ),
+            "SELECT \(unescaped: StoredCheckpoint.columns) FROM \(unescaped: chain.schema).audit_checkpoints ORDER BY position DESC LIMIT 1",
             logger: logger
         )
         for try await row in rows.decode(StoredCheckpoint.Row.self) { return StoredCheckpoint(row) }

@@ -51,13 +51,10 @@ extension Sessions {
         _ = try await memberRole(user, tenant: tenant)
         try await requireVerifiedEmail(user, for: "Creating an API key")
 
-        let schema = quotedSchema(tenant)
         let expiresInSeconds = request.expiresInDays == 0 ? nil : Double(request.expiresInDays) * 86_400
         let made = try await insertAPIKey(tenant: tenant) { connection, key in
-            var binds = PostgresBindings()
-            binds.append(user)
             let rows = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(schema).api_keys WHERE created_by = $1 AND revoked_at IS NULL", binds: binds),
+                "SELECT count(*) FROM \(schema: tenant).api_keys WHERE created_by = \(user) AND revoked_at IS NULL",
                 logger: logger
             )
             for try await live in rows.decode(Int64.self) where live >= Self.apiKeyLimits.perMember {
@@ -75,21 +72,15 @@ extension Sessions {
     func listAPIKeys(_ request: Rampart_V1_ListApiKeysRequest, call: CallContext) async throws -> Rampart_V1_ListApiKeysReply {
         let (tenant, user) = try caller(call)
         let role = try await memberRole(user, tenant: tenant)
-        var binds = PostgresBindings()
         // Owners and admins see every key of the tenant; a member their own.
-        binds.append([.owner, .admin].contains(role) ? nil : user)
-        binds.append(Int(request.unusedForDays))
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT \(Self.apiKeyColumns) FROM \(quotedSchema(tenant)).api_keys
-                    WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-                      AND ($1::uuid IS NULL OR created_by = $1::uuid)
-                      AND ($2::int = 0 OR coalesce(last_used_at, created_at) < now() - make_interval(days => $2::int))
-                    ORDER BY created_at DESC LIMIT 500
-                    """,
-                binds: binds
-            ),
+            """
+            SELECT \(unescaped: Self.apiKeyColumns) FROM \(schema: tenant).api_keys
+            WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+              AND (\([.owner, .admin].contains(role) ? nil : user)::uuid IS NULL OR created_by = \([.owner, .admin].contains(role) ? nil : user)::uuid)
+              AND (\(Int(request.unusedForDays))::int = 0 OR coalesce(last_used_at, created_at) < now() - make_interval(days => \(Int(request.unusedForDays))::int))
+            ORDER BY created_at DESC LIMIT 500
+            """,
             logger: logger
         )
         var reply = Rampart_V1_ListApiKeysReply()
@@ -104,10 +95,8 @@ extension Sessions {
         let schema = quotedSchema(tenant)
         let creator: UUID = try await database.transaction { connection in
             let creator = try await lockManageableKey(id, by: user, role: role, schema: schema, on: connection)
-            var binds = PostgresBindings()
-            binds.append(id)
             try await connection.query(
-                PostgresQuery(unsafeSQL: "UPDATE \(schema).api_keys SET revoked_at = now(), revoked_reason = 'revoked' WHERE id = $1", binds: binds),
+                "UPDATE \(schema: tenant).api_keys SET revoked_at = now(), revoked_reason = 'revoked' WHERE id = \(id)",
                 logger: logger
             )
             return creator
@@ -132,16 +121,11 @@ extension Sessions {
         let schema = quotedSchema(tenant)
         let made = try await insertAPIKey(tenant: tenant) { connection, key in
             _ = try await lockManageableKey(id, by: user, role: role, schema: schema, on: connection)
-            var binds = PostgresBindings()
-            binds.append(id)
             let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        SELECT name, scopes, rate_limit_per_minute, extract(epoch FROM expires_at - created_at)::float8, replaced_by IS NOT NULL
-                        FROM \(schema).api_keys WHERE id = $1
-                        """,
-                    binds: binds
-                ),
+                """
+                SELECT name, scopes, rate_limit_per_minute, extract(epoch FROM expires_at - created_at)::float8, replaced_by IS NOT NULL
+                FROM \(schema: tenant).api_keys WHERE id = \(id)
+                """,
                 logger: logger
             )
             for try await (name, scopes, rate, lifetime, replaced) in rows.decode((String, [String], Int, Double?, Bool).self) {
@@ -154,19 +138,12 @@ extension Sessions {
             throw RampartError(.notFound, "no such API key")
         } after: { connection, successor in
             // The old key ends with its grace period (or sooner, if it expired sooner anyway).
-            var binds = PostgresBindings()
-            binds.append(successor)
-            binds.append(Double(grace))
-            binds.append(id)
             try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        UPDATE \(schema).api_keys SET replaced_by = $1,
-                            expires_at = least(coalesce(expires_at, 'infinity'), now() + make_interval(secs => $2))
-                        WHERE id = $3
-                        """,
-                    binds: binds
-                ),
+                """
+                UPDATE \(schema: tenant).api_keys SET replaced_by = \(successor),
+                    expires_at = least(coalesce(expires_at, 'infinity'), now() + make_interval(secs => \(Double(grace))))
+                WHERE id = \(id)
+                """,
                 logger: logger
             )
         }
@@ -182,17 +159,11 @@ extension Sessions {
     @discardableResult
     func revokeAPIKeys(createdBy user: UUID, tenant: TenantID, reason: String) async throws -> Int {
         guard try await database.isProvisioned(tenant) else { return 0 }
-        var binds = PostgresBindings()
-        binds.append(reason)
-        binds.append(user)
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    UPDATE \(quotedSchema(tenant)).api_keys SET revoked_at = now(), revoked_reason = $1
-                    WHERE created_by = $2 AND revoked_at IS NULL RETURNING id
-                    """,
-                binds: binds
-            ),
+            """
+            UPDATE \(schema: tenant).api_keys SET revoked_at = now(), revoked_reason = \(reason)
+            WHERE created_by = \(user) AND revoked_at IS NULL RETURNING id
+            """,
             logger: logger
         )
         var revoked: [UUID] = []
@@ -223,19 +194,13 @@ extension Sessions {
             tenant = TenantID(hex)
         }
         guard let tenant, try await database.isProvisioned(tenant) else { throw Self.invalidAPIKey }
-        let schema = quotedSchema(tenant)
-        var binds = PostgresBindings()
-        binds.append(prefix)
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT id, secret_hash, hash_key_id, created_by, scopes, rate_limit_per_minute,
-                        coalesce((extract(epoch FROM expires_at) * 1000)::bigint, 0),
-                        revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-                    FROM \(schema).api_keys WHERE prefix = $1
-                    """,
-                binds: binds
-            ),
+            """
+            SELECT id, secret_hash, hash_key_id, created_by, scopes, rate_limit_per_minute,
+                coalesce((extract(epoch FROM expires_at) * 1000)::bigint, 0),
+                revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+            FROM \(schema: tenant).api_keys WHERE prefix = \(prefix)
+            """,
             logger: logger
         )
         var found: (UUID, ByteBuffer, String, UUID, [String], Int, Int64, Bool)?
@@ -252,11 +217,8 @@ extension Sessions {
         // The creator's standing now: a key never outlives its creator's membership.
         guard try await activeMember(creator, tenant: tenant) != nil else { throw Self.invalidAPIKey }
 
-        var seen = PostgresBindings()
-        seen.append(call.clientIP)
-        seen.append(id)
         try await database.client.query(
-            PostgresQuery(unsafeSQL: "UPDATE \(schema).api_keys SET last_used_at = now(), last_used_ip = $1 WHERE id = $2", binds: seen),
+            "UPDATE \(schema: tenant).api_keys SET last_used_at = now(), last_used_ip = \(call.clientIP) WHERE id = \(id)",
             logger: logger
         )
         var reply = Rampart_V1_VerifyApiKeyReply()
@@ -345,19 +307,13 @@ extension Sessions {
     ) async throws
         -> UUID
     {
-        var binds = PostgresBindings()
-        binds.append(id)
-        binds.append([.owner, .admin].contains(role) ? nil : user)
         let rows = try await connection.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT created_by FROM \(schema).api_keys
-                    WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
-                      AND ($2::uuid IS NULL OR created_by = $2::uuid)
-                    FOR UPDATE
-                    """,
-                binds: binds
-            ),
+            """
+            SELECT created_by FROM \(unescaped: schema).api_keys
+            WHERE id = \(id) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+              AND (\([.owner, .admin].contains(role) ? nil : user)::uuid IS NULL OR created_by = \([.owner, .admin].contains(role) ? nil : user)::uuid)
+            FOR UPDATE
+            """,
             logger: logger
         )
         for try await creator in rows.decode(UUID.self) { return creator }
@@ -371,7 +327,6 @@ extension Sessions {
         fields: @escaping (PostgresConnection, UUID) async throws -> (String, [String], Int, UUID, Double?),
         after: @escaping (PostgresConnection, UUID) async throws -> Void = { _, _ in }
     ) async throws -> Rampart_V1_CreateApiKeyReply {
-        let schema = quotedSchema(tenant)
         for attempt in 1...3 {
             let id = UUID()
             let (key, prefix, secret) = Self.newAPIKey()
@@ -383,26 +338,13 @@ extension Sessions {
                         "INSERT INTO api_key_directory (prefix, tenant_id, api_key_id) VALUES (\(prefix), \(tenant.hex), \(id))",
                         logger: logger
                     )
-                    var binds = PostgresBindings()
-                    binds.append(id)
-                    binds.append(prefix)
-                    binds.append(ByteBuffer(bytes: hash))
-                    binds.append(settings.keyEncryption.currentKeyID)
-                    binds.append(name)
-                    binds.append(creator)
-                    binds.append(scopes)
-                    binds.append(rate)
-                    binds.append(lifetime)
                     let rows = try await connection.query(
-                        PostgresQuery(
-                            unsafeSQL: """
-                                INSERT INTO \(schema).api_keys
-                                    (id, prefix, secret_hash, hash_key_id, name, created_by, scopes, rate_limit_per_minute, expires_at)
-                                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(secs => $9))
-                                RETURNING \(Self.apiKeyColumns)
-                                """,
-                            binds: binds
-                        ),
+                        """
+                        INSERT INTO \(schema: tenant).api_keys
+                            (id, prefix, secret_hash, hash_key_id, name, created_by, scopes, rate_limit_per_minute, expires_at)
+                        VALUES (\(id), \(prefix), \(ByteBuffer(bytes: hash)), \(settings.keyEncryption.currentKeyID), \(name), \(creator), \(scopes), \(rate), now() + make_interval(secs => \(lifetime)))
+                        RETURNING \(unescaped: Self.apiKeyColumns)
+                        """,
                         logger: logger
                     )
                     var reply = Rampart_V1_CreateApiKeyReply()

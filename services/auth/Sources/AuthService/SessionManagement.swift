@@ -25,17 +25,12 @@ extension Sessions {
         let (tenant, user) = try caller(call)
         var reply = Rampart_V1_ListSessionsReply()
         guard try await database.isProvisioned(tenant) else { return reply }
-        var binds = PostgresBindings()
-        binds.append(user)
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT id, ip, user_agent, (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM last_seen_at) * 1000)::bigint
-                    FROM \(quotedSchema(tenant)).sessions
-                    WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() ORDER BY created_at DESC LIMIT 200
-                    """,
-                binds: binds
-            ),
+            """
+            SELECT id, ip, user_agent, (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM last_seen_at) * 1000)::bigint
+            FROM \(schema: tenant).sessions
+            WHERE user_id = \(user) AND revoked_at IS NULL AND expires_at > now() ORDER BY created_at DESC LIMIT 200
+            """,
             logger: logger
         )
         let current = request.currentSessionID.lowercased()
@@ -71,18 +66,11 @@ extension Sessions {
     @discardableResult
     func revokeAll(_ user: UUID, tenant: TenantID, except: UUID? = nil, reason: String) async throws -> Int {
         guard try await database.isProvisioned(tenant) else { return 0 }
-        var binds = PostgresBindings()
-        binds.append(reason)
-        binds.append(user)
-        binds.append(except)
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    UPDATE \(quotedSchema(tenant)).sessions SET revoked_at = now(), revoked_reason = $1
-                    WHERE user_id = $2 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3::uuid) RETURNING id
-                    """,
-                binds: binds
-            ),
+            """
+            UPDATE \(schema: tenant).sessions SET revoked_at = now(), revoked_reason = \(reason)
+            WHERE user_id = \(user) AND revoked_at IS NULL AND (\(except)::uuid IS NULL OR id <> \(except)::uuid) RETURNING id
+            """,
             logger: logger
         )
         var revoked: [UUID] = []

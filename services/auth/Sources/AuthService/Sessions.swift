@@ -108,35 +108,17 @@ struct Sessions: Sendable {
         let userAgent = String((call.userAgent ?? "").prefix(512))
         let newDevice: Bool = try await database.transaction { connection in
             // A device and address this account never signed in from here, when it has before.
-            var seen = PostgresBindings()
-            seen.append(user)
-            seen.append(userAgent)
-            seen.append(call.clientIP ?? "")
             let history = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: "SELECT count(*), count(*) FILTER (WHERE user_agent = $2 AND ip = $3) FROM \(schema).sessions WHERE user_id = $1",
-                    binds: seen
-                ),
+                "SELECT count(*), count(*) FILTER (WHERE user_agent = \(userAgent) AND ip = \(call.clientIP ?? "")) FROM \(schema: tenant).sessions WHERE user_id = \(user)",
                 logger: logger
             )
             var newDevice = false
             for try await (all, same) in history.decode((Int64, Int64).self) { newDevice = all > 0 && same == 0 }
-            var binds = PostgresBindings()
-            binds.append(session)
-            binds.append(user)
-            binds.append(call.clientIP ?? "")
-            binds.append(userAgent)
-            binds.append(amr.joined(separator: " "))
-            binds.append(Double(settings.sessionSeconds))
-            binds.append(Double(authTime))
             try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        INSERT INTO \(schema).sessions (id, user_id, ip, user_agent, amr, expires_at, authenticated_at)
-                        VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6), to_timestamp($7))
-                        """,
-                    binds: binds
-                ),
+                """
+                INSERT INTO \(schema: tenant).sessions (id, user_id, ip, user_agent, amr, expires_at, authenticated_at)
+                VALUES (\(session), \(user), \(call.clientIP ?? ""), \(userAgent), \(amr.joined(separator: " ")), now() + make_interval(secs => \(Double(settings.sessionSeconds))), to_timestamp(\(Double(authTime))))
+                """,
                 logger: logger
             )
             try await insertRefresh(refresh.hash, session: session, schema: schema, on: connection)
@@ -192,21 +174,14 @@ struct Sessions: Sendable {
         // interval gets the very token the lost answer carried without any token being stored.
         let next = try successor(of: secret, tenant: tenant)
         let outcome: Outcome = try await database.transaction { connection in
-            var binds = PostgresBindings()
-            binds.append(ByteBuffer(bytes: sha256(secret)))
-            binds.append(Double(settings.refreshReuseSeconds))
-            binds.append(ByteBuffer(bytes: next.hash))
             let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        SELECT r.session_id, s.user_id, s.amr, extract(epoch FROM s.authenticated_at)::bigint, r.used_at IS NOT NULL, s.revoked_at IS NULL AND s.expires_at > now(),
-                            r.used_at > now() - make_interval(secs => $2)
-                            AND EXISTS (SELECT 1 FROM \(schema).refresh_tokens n WHERE n.token_hash = $3 AND n.used_at IS NULL)
-                        FROM \(schema).refresh_tokens r JOIN \(schema).sessions s ON s.id = r.session_id
-                        WHERE r.token_hash = $1 FOR UPDATE OF r, s
-                        """,
-                    binds: binds
-                ),
+                """
+                SELECT r.session_id, s.user_id, s.amr, extract(epoch FROM s.authenticated_at)::bigint, r.used_at IS NOT NULL, s.revoked_at IS NULL AND s.expires_at > now(),
+                    r.used_at > now() - make_interval(secs => \(Double(settings.refreshReuseSeconds)))
+                    AND EXISTS (SELECT 1 FROM \(schema: tenant).refresh_tokens n WHERE n.token_hash = \(ByteBuffer(bytes: next.hash)) AND n.used_at IS NULL)
+                FROM \(schema: tenant).refresh_tokens r JOIN \(schema: tenant).sessions s ON s.id = r.session_id
+                WHERE r.token_hash = \(ByteBuffer(bytes: sha256(secret))) FOR UPDATE OF r, s
+                """,
                 logger: logger
             )
             var found: (UUID, UUID, String, Int64, Bool, Bool, Bool?)?
@@ -219,17 +194,13 @@ struct Sessions: Sendable {
                 try await revoke(session, reason: "refresh_token_reused", schema: schema, on: connection)
                 return .reused(session: session, user: user)
             }
-            var spend = PostgresBindings()
-            spend.append(ByteBuffer(bytes: sha256(secret)))
             try await connection.query(
-                PostgresQuery(unsafeSQL: "UPDATE \(schema).refresh_tokens SET used_at = now() WHERE token_hash = $1", binds: spend),
+                "UPDATE \(schema: tenant).refresh_tokens SET used_at = now() WHERE token_hash = \(ByteBuffer(bytes: sha256(secret)))",
                 logger: logger
             )
             try await insertRefresh(next.hash, session: session, schema: schema, on: connection)
-            var seen = PostgresBindings()
-            seen.append(session)
             try await connection.query(
-                PostgresQuery(unsafeSQL: "UPDATE \(schema).sessions SET last_seen_at = now() WHERE id = $1", binds: seen),
+                "UPDATE \(schema: tenant).sessions SET last_seen_at = now() WHERE id = \(session)",
                 logger: logger
             )
             return .rotated(session: session, user: user, token: next.token, amr: amr, authTime: authTime)
@@ -289,14 +260,8 @@ struct Sessions: Sendable {
         guard try await database.isProvisioned(tenant) else { throw RampartError(.notFound, "no such session") }
         let schema = quotedSchema(tenant)
         let ended: Bool = try await database.transaction { connection in
-            var binds = PostgresBindings()
-            binds.append(session)
-            binds.append(user)
             let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: "SELECT 1 FROM \(schema).sessions WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL FOR UPDATE",
-                    binds: binds
-                ),
+                "SELECT 1 FROM \(schema: tenant).sessions WHERE id = \(session) AND user_id = \(user) AND revoked_at IS NULL FOR UPDATE",
                 logger: logger
             )
             var mine = false
@@ -447,24 +412,15 @@ struct Sessions: Sendable {
     }
 
     func insertRefresh(_ hash: [UInt8], session: UUID, schema: String, on connection: PostgresConnection) async throws {
-        var binds = PostgresBindings()
-        binds.append(ByteBuffer(bytes: hash))
-        binds.append(session)
         try await connection.query(
-            PostgresQuery(unsafeSQL: "INSERT INTO \(schema).refresh_tokens (token_hash, session_id) VALUES ($1, $2)", binds: binds),
+            "INSERT INTO \(unescaped: schema).refresh_tokens (token_hash, session_id) VALUES (\(ByteBuffer(bytes: hash)), \(session))",
             logger: logger
         )
     }
 
     func revoke(_ session: UUID, reason: String, schema: String, on connection: PostgresConnection) async throws {
-        var binds = PostgresBindings()
-        binds.append(reason)
-        binds.append(session)
         try await connection.query(
-            PostgresQuery(
-                unsafeSQL: "UPDATE \(schema).sessions SET revoked_at = now(), revoked_reason = $1 WHERE id = $2 AND revoked_at IS NULL",
-                binds: binds
-            ),
+            "UPDATE \(unescaped: schema).sessions SET revoked_at = now(), revoked_reason = \(reason) WHERE id = \(session) AND revoked_at IS NULL",
             logger: logger
         )
     }

@@ -59,19 +59,11 @@ extension Sessions {
         }
         let amr = mfa ? ["pwd", method, "mfa"] : ["pwd"]
         let now = WallClock.milliseconds() / 1000
-        var binds = PostgresBindings()
-        binds.append(Double(now))
-        binds.append(amr.joined(separator: " "))
-        binds.append(session)
-        binds.append(user)
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    UPDATE \(quotedSchema(tenant)).sessions SET authenticated_at = to_timestamp($1), amr = $2, last_seen_at = now()
-                    WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL AND expires_at > now() RETURNING id
-                    """,
-                binds: binds
-            ),
+            """
+            UPDATE \(schema: tenant).sessions SET authenticated_at = to_timestamp(\(Double(now))), amr = \(amr.joined(separator: " ")), last_seen_at = now()
+            WHERE id = \(session) AND user_id = \(user) AND revoked_at IS NULL AND expires_at > now() RETURNING id
+            """,
             logger: logger
         )
         var live = false

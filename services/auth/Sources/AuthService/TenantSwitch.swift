@@ -43,17 +43,11 @@ extension Sessions {
     /// proved (Unix seconds), or nil when it has ended.
     func liveSession(_ session: UUID, user: UUID, tenant: TenantID) async throws -> (amr: [String], authTime: Int64)? {
         guard try await database.isProvisioned(tenant) else { return nil }
-        var binds = PostgresBindings()
-        binds.append(session)
-        binds.append(user)
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT amr, extract(epoch FROM authenticated_at)::bigint FROM \(quotedSchema(tenant)).sessions
-                    WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()
-                    """,
-                binds: binds
-            ),
+            """
+            SELECT amr, extract(epoch FROM authenticated_at)::bigint FROM \(schema: tenant).sessions
+            WHERE id = \(session) AND user_id = \(user) AND revoked_at IS NULL AND expires_at > now()
+            """,
             logger: logger
         )
         for try await (amr, authTime) in rows.decode((String, Int64).self) { return (amr.split(separator: " ").map(String.init), authTime) }

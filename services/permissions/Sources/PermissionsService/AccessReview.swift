@@ -19,19 +19,16 @@ extension Permissions {
         }
         let policy = try await store.policy(tenant)
         try requireCaller(call, may: "members.manage", on: nil, policy: policy)
-        let schema = quotedSchema(tenant)
         var reply = Rampart_V1_AccessReviewReply()
         reply.generatedAtMs = WallClock.milliseconds()
         reply.revision = policy.revision
 
         var entries: [UUID: Rampart_V1_AccessReviewEntry] = [:]
         let members = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT user_id, email, role, status, coalesce((extract(epoch FROM last_active_at) * 1000)::bigint, 0)
-                    FROM \(schema).members ORDER BY email, user_id
-                    """
-            ),
+            """
+            SELECT user_id, email, role, status, coalesce((extract(epoch FROM last_active_at) * 1000)::bigint, 0)
+            FROM \(schema: tenant).members ORDER BY email, user_id
+            """,
             logger: logger
         )
         var order: [UUID] = []
@@ -46,12 +43,10 @@ extension Permissions {
             order.append(user)
         }
         let bindings = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT resource_type, resource_id, user_id, role, granted_by, (extract(epoch FROM granted_at) * 1000)::bigint
-                    FROM \(schema).resource_roles ORDER BY resource_type, resource_id, user_id
-                    """
-            ),
+            """
+            SELECT resource_type, resource_id, user_id, role, granted_by, (extract(epoch FROM granted_at) * 1000)::bigint
+            FROM \(schema: tenant).resource_roles ORDER BY resource_type, resource_id, user_id
+            """,
             logger: logger
         )
         for try await (type, id, user, role, grantedBy, grantedAt) in bindings.decode((String, String, UUID, String, String, Int64).self) {
@@ -64,14 +59,12 @@ extension Permissions {
         reply.warnings = try await warnings(tenant, atLeast: policy.revision)
 
         let reviews = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT (extract(epoch FROM coalesce(r.completed_at, f.provisioned_at)) * 1000)::bigint, coalesce(r.completed_by, ''),
-                           r.completed_at IS NOT NULL
-                    FROM \(schema).tenant_facts f
-                    LEFT JOIN LATERAL (SELECT completed_at, completed_by FROM \(schema).access_reviews ORDER BY id DESC LIMIT 1) r ON true
-                    """
-            ),
+            """
+            SELECT (extract(epoch FROM coalesce(r.completed_at, f.provisioned_at)) * 1000)::bigint, coalesce(r.completed_by, ''),
+                   r.completed_at IS NOT NULL
+            FROM \(schema: tenant).tenant_facts f
+            LEFT JOIN LATERAL (SELECT completed_at, completed_by FROM \(schema: tenant).access_reviews ORDER BY id DESC LIMIT 1) r ON true
+            """,
             logger: logger
         )
         for try await (since, by, reviewed) in reviews.decode((Int64, String, Bool).self) {

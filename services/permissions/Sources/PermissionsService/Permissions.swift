@@ -243,18 +243,11 @@ struct Permissions: Sendable {
     /// board, so no tenant can squat an ID or learn whether another tenant uses it. A concurrent
     /// creation waits on the row and then finds it made.
     private func create(_ resource: Resource, in schema: String, by principal: String, _ connection: PostgresConnection) async throws -> Bool {
-        var binds = PostgresBindings()
-        binds.append(resource.type)
-        binds.append(resource.id)
-        binds.append(principal)
         let rows = try await connection.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    INSERT INTO \(schema).resources (resource_type, resource_id, created_by) VALUES ($1, $2, $3)
-                    ON CONFLICT (resource_type, resource_id) DO NOTHING RETURNING 1
-                    """,
-                binds: binds
-            ),
+            """
+            INSERT INTO \(unescaped: schema).resources (resource_type, resource_id, created_by) VALUES (\(resource.type), \(resource.id), \(principal))
+            ON CONFLICT (resource_type, resource_id) DO NOTHING RETURNING 1
+            """,
             logger: logger
         )
         return try await rows.collect().count == 1
@@ -307,16 +300,9 @@ struct Permissions: Sendable {
 
     /// The owner named at sign-up, from tenant.created. Idempotent.
     func addOwner(_ user: UUID, email: String, of tenant: TenantID) async throws {
-        var binds = PostgresBindings()
-        binds.append(user)
-        binds.append(email)
         _ = try await changeMembers(
             tenant,
-            PostgresQuery(
-                unsafeSQL:
-                    "INSERT INTO \(quotedSchema(tenant)).members (user_id, email, role, status) VALUES ($1, $2, 'owner', 'active') ON CONFLICT DO NOTHING RETURNING 1",
-                binds: binds
-            )
+            "INSERT INTO \(schema: tenant).members (user_id, email, role, status) VALUES (\(user), \(email), 'owner', 'active') ON CONFLICT DO NOTHING RETURNING 1"
         )
     }
 
@@ -425,13 +411,13 @@ struct Permissions: Sendable {
     }
 
     static func lockRevision(_ schema: String, _ connection: PostgresConnection, logger: Logger) async throws -> UInt64 {
-        let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT revision FROM \(schema).policy_revision FOR UPDATE"), logger: logger)
+        let rows = try await connection.query("SELECT revision FROM \(unescaped: schema).policy_revision FOR UPDATE", logger: logger)
         for try await revision in rows.decode(Int64.self) { return UInt64(revision) }
         throw RampartError.internalError()
     }
 
     static func bumpRevision(_ schema: String, from current: UInt64, _ connection: PostgresConnection, logger: Logger) async throws -> UInt64 {
-        try await connection.query(PostgresQuery(unsafeSQL: "UPDATE \(schema).policy_revision SET revision = revision + 1"), logger: logger)
+        try await connection.query("UPDATE \(unescaped: schema).policy_revision SET revision = revision + 1", logger: logger)
         return current + 1
     }
 

@@ -110,10 +110,9 @@ final class PolicyStore: Sendable {
     /// Reads the whole policy in one snapshot, or only the revision when `previous` is current.
     private func load(_ tenant: TenantID, reusing previous: Policy?) async throws -> Policy {
         guard try await database.isProvisioned(tenant) else { throw RampartError(.notFound, "no permissions for this tenant") }
-        let schema = quotedSchema(tenant)
         return try await database.transaction { connection in
             try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
-            let revisionRows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT revision FROM \(schema).policy_revision"), logger: logger)
+            let revisionRows = try await connection.query("SELECT revision FROM \(schema: tenant).policy_revision", logger: logger)
             var revision: UInt64 = 0
             for try await value in revisionRows.decode(Int64.self) { revision = UInt64(value) }
             if let previous, previous.revision == revision { return previous }
@@ -123,21 +122,21 @@ final class PolicyStore: Sendable {
             var rolePermissions: [String: [String: Set<String>]] = [:]
             var scopePermissions: [String: Set<String>] = [:]
             let memberRows = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT user_id, email, role, status FROM \(schema).members"),
+                "SELECT user_id, email, role, status FROM \(schema: tenant).members",
                 logger: logger
             )
             for try await (user, email, role, status) in memberRows.decode((UUID, String, String, String).self) {
                 members[user] = Policy.Member(email: email, role: role, isActive: status == "active")
             }
             let bindings = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT resource_type, resource_id, user_id, role FROM \(schema).resource_roles"),
+                "SELECT resource_type, resource_id, user_id, role FROM \(schema: tenant).resource_roles",
                 logger: logger
             )
             for try await (type, id, user, role) in bindings.decode((String, String, UUID, String).self) {
                 resourceRoles[Resource(type: type, id: id), default: [:]][user] = role
             }
             let roles = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT scope, role, permission FROM \(schema).role_permissions"),
+                "SELECT scope, role, permission FROM \(schema: tenant).role_permissions",
                 logger: logger
             )
             for try await (scope, role, permission) in roles.decode((String, String, String).self) {

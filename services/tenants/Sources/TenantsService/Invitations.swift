@@ -33,11 +33,8 @@ extension Tenants {
         if role == .owner, !(caller.role == .owner || caller.isService) {
             throw RampartError(.permissionDenied, "only an owner invites an owner")
         }
-        let schema = quotedSchema(tenant)
-        var lookup = PostgresBindings()
-        lookup.append(email.description)
         let existing = try await database.client.query(
-            PostgresQuery(unsafeSQL: "SELECT 1 FROM \(schema).members WHERE email = $1", binds: lookup),
+            "SELECT 1 FROM \(schema: tenant).members WHERE email = \(email.description)",
             logger: logger
         )
         for try await _ in existing { throw RampartError(.alreadyExists, "\(email) is already a member", details: ["field": "email"]) }
@@ -51,19 +48,8 @@ extension Tenants {
         let tenantName = try await registry.find(tenant)?.name ?? ""
         try await database.transaction { [invitation] connection in
             let token = Self.newInvitationToken(tenant)
-            var binds = PostgresBindings()
-            binds.append(invitation.invitationID)
-            binds.append(invitation.email)
-            binds.append(role.rawValue)
-            binds.append(ByteBuffer(bytes: token.hash))
-            binds.append(invitation.invitedBy)
-            binds.append(Double(invitation.expiresAtMs) / 1000)
             try await connection.query(
-                PostgresQuery(
-                    unsafeSQL:
-                        "INSERT INTO \(schema).invitations (id, email, role, token_hash, invited_by, expires_at) VALUES ($1::uuid, $2, $3, $4, $5, to_timestamp($6))",
-                    binds: binds
-                ),
+                "INSERT INTO \(schema: tenant).invitations (id, email, role, token_hash, invited_by, expires_at) VALUES (\(invitation.invitationID)::uuid, \(invitation.email), \(role.rawValue), \(ByteBuffer(bytes: token.hash)), \(invitation.invitedBy), to_timestamp(\(Double(invitation.expiresAtMs) / 1000)))",
                 logger: logger
             )
             // Inside the transaction: an invitation whose mail could not be queued is not kept.
@@ -86,16 +72,11 @@ extension Tenants {
         guard let (tenant, secret) = Self.parseInvitationToken(request.token), let registered = try await registry.find(tenant),
             registered.status == .active, try await database.isProvisioned(tenant)
         else { throw Self.invalidInvitation }
-        var binds = PostgresBindings()
-        binds.append(ByteBuffer(bytes: sha256(secret)))
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT email, role, (extract(epoch FROM expires_at) * 1000)::bigint FROM \(quotedSchema(tenant)).invitations
-                    WHERE token_hash = $1 AND \(Self.usable)
-                    """,
-                binds: binds
-            ),
+            """
+            SELECT email, role, (extract(epoch FROM expires_at) * 1000)::bigint FROM \(schema: tenant).invitations
+            WHERE token_hash = \(ByteBuffer(bytes: sha256(secret))) AND \(unescaped: Self.usable)
+            """,
             logger: logger
         )
         for try await (email, role, expires) in rows.decode((String, String, Int64).self) {
@@ -118,44 +99,28 @@ extension Tenants {
         guard let (tenant, secret) = Self.parseInvitationToken(request.token), try await registry.status(tenant) == .active,
             try await database.isProvisioned(tenant)
         else { throw Self.invalidInvitation }
-        let schema = quotedSchema(tenant)
         let (member, invitation): (Rampart_V1_Member, UUID) = try await database.transaction { connection in
-            var binds = PostgresBindings()
-            binds.append(ByteBuffer(bytes: sha256(secret)))
             let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: "SELECT id, email, role FROM \(schema).invitations WHERE token_hash = $1 AND \(Self.usable) FOR UPDATE",
-                    binds: binds
-                ),
+                "SELECT id, email, role FROM \(schema: tenant).invitations WHERE token_hash = \(ByteBuffer(bytes: sha256(secret))) AND \(unescaped: Self.usable) FOR UPDATE",
                 logger: logger
             )
             var found: (UUID, String, String)?
             for try await row in rows.decode((UUID, String, String).self) { found = row }
             guard let (id, invited, role) = found else { throw Self.invalidInvitation }
             guard invited == email.description else { throw RampartError(.permissionDenied, "this invitation is for another address") }
-            var insert = PostgresBindings()
-            insert.append(user)
-            insert.append(invited)
-            insert.append(role)
             let inserted = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        INSERT INTO \(schema).members (user_id, email, role, status) VALUES ($1, $2, $3, 'active')
-                        ON CONFLICT DO NOTHING RETURNING \(Self.memberColumns)
-                        """,
-                    binds: insert
-                ),
+                """
+                INSERT INTO \(schema: tenant).members (user_id, email, role, status) VALUES (\(user), \(invited), \(role), 'active')
+                ON CONFLICT DO NOTHING RETURNING \(unescaped: Self.memberColumns)
+                """,
                 logger: logger
             )
             var member: Rampart_V1_Member?
             for try await row in inserted.decode(MemberRow.self) { member = Self.member(row) }
             guard let member else { throw RampartError(.alreadyExists, "you are already a member of this tenant") }
             try await addMembership(user, tenant, on: connection)
-            var accepted = PostgresBindings()
-            accepted.append(user)
-            accepted.append(id)
             try await connection.query(
-                PostgresQuery(unsafeSQL: "UPDATE \(schema).invitations SET accepted_at = now(), accepted_by = $1 WHERE id = $2", binds: accepted),
+                "UPDATE \(schema: tenant).invitations SET accepted_at = now(), accepted_by = \(user) WHERE id = \(id)",
                 logger: logger
             )
             return (member, id)
@@ -180,10 +145,8 @@ extension Tenants {
         let caller = try await authorize(call, tenant, .admin)
         let id = try Self.invitationID(request.invitationID)
         try await changeInvitation(id, in: tenant, caller: caller) { connection, _ in
-            var binds = PostgresBindings()
-            binds.append(id)
             try await connection.query(
-                PostgresQuery(unsafeSQL: "UPDATE \(quotedSchema(tenant)).invitations SET cancelled_at = now() WHERE id = $1", binds: binds),
+                "UPDATE \(schema: tenant).invitations SET cancelled_at = now() WHERE id = \(id)",
                 logger: logger
             )
         }
@@ -205,15 +168,8 @@ extension Tenants {
             var invitation = open
             invitation.expiresAtMs = expires
             let token = Self.newInvitationToken(tenant)
-            var binds = PostgresBindings()
-            binds.append(ByteBuffer(bytes: token.hash))
-            binds.append(Double(expires) / 1000)
-            binds.append(id)
             try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: "UPDATE \(quotedSchema(tenant)).invitations SET token_hash = $1, expires_at = to_timestamp($2) WHERE id = $3",
-                    binds: binds
-                ),
+                "UPDATE \(schema: tenant).invitations SET token_hash = \(ByteBuffer(bytes: token.hash)), expires_at = to_timestamp(\(Double(expires) / 1000)) WHERE id = \(id)",
                 logger: logger
             )
             try await mail(invitation, token: token.token, tenant: tenant, tenantName: tenantName, inviter: caller, on: connection)
@@ -262,16 +218,11 @@ extension Tenants {
         _ change: @escaping @Sendable (PostgresConnection, Rampart_V1_Invitation) async throws -> Void
     ) async throws -> Rampart_V1_Invitation {
         try await database.transaction { connection in
-            var binds = PostgresBindings()
-            binds.append(id)
             let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        SELECT email, role, (extract(epoch FROM expires_at) * 1000)::bigint, invited_by FROM \(quotedSchema(tenant)).invitations
-                        WHERE id = $1 AND \(Self.usable) FOR UPDATE
-                        """,
-                    binds: binds
-                ),
+                """
+                SELECT email, role, (extract(epoch FROM expires_at) * 1000)::bigint, invited_by FROM \(schema: tenant).invitations
+                WHERE id = \(id) AND \(unescaped: Self.usable) FOR UPDATE
+                """,
                 logger: logger
             )
             var found: Rampart_V1_Invitation?

@@ -21,19 +21,12 @@ extension Tenants {
         let by = call.principal?.description ?? ""
         // changeMember applies the member rules: only an owner isolates an owner, never the last.
         let (before, after) = try await changeMember(tenant, user, caller: caller) { _, connection in
-            var binds = PostgresBindings()
-            binds.append(user)
-            binds.append(by)
-            binds.append(reason)
             let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        UPDATE \(quotedSchema(tenant)).members SET status = 'disabled', isolated_at = now(), isolated_by = $2,
-                            isolation_reason = $3, updated_at = now()
-                        WHERE user_id = $1 RETURNING \(Self.memberColumns)
-                        """,
-                    binds: binds
-                ),
+                """
+                UPDATE \(schema: tenant).members SET status = 'disabled', isolated_at = now(), isolated_by = \(by),
+                    isolation_reason = \(reason), updated_at = now()
+                WHERE user_id = \(user) RETURNING \(unescaped: Self.memberColumns)
+                """,
                 logger: logger
             )
             for try await row in rows.decode(MemberRow.self) { return Self.member(row) }
@@ -65,17 +58,12 @@ extension Tenants {
         guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
         let (_, after) = try await changeMember(tenant, user, caller: caller) { current, connection in
             guard current.proto.hasIsolation else { throw RampartError(.failedPrecondition, "this member is not isolated") }
-            var binds = PostgresBindings()
-            binds.append(user)
             let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        UPDATE \(quotedSchema(tenant)).members SET status = 'active', isolated_at = NULL, isolated_by = NULL,
-                            isolation_reason = NULL, updated_at = now()
-                        WHERE user_id = $1 RETURNING \(Self.memberColumns)
-                        """,
-                    binds: binds
-                ),
+                """
+                UPDATE \(schema: tenant).members SET status = 'active', isolated_at = NULL, isolated_by = NULL,
+                    isolation_reason = NULL, updated_at = now()
+                WHERE user_id = \(user) RETURNING \(unescaped: Self.memberColumns)
+                """,
                 logger: logger
             )
             for try await row in rows.decode(MemberRow.self) { return Self.member(row) }

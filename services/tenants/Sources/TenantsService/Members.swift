@@ -106,17 +106,11 @@ extension Tenants {
             }
         }
         guard let user, try await database.isProvisioned(tenant) else { return (try await registry.status(tenant), nil) }
-        var binds = PostgresBindings()
-        binds.append(tenant.hex)
-        binds.append(user)
-        let query = PostgresQuery(
-            unsafeSQL: """
-                SELECT t.status, m.* FROM tenants t
-                LEFT JOIN (SELECT \(Self.memberColumns) FROM \(quotedSchema(tenant)).members WHERE user_id = $2) m ON true
-                WHERE t.id = $1
-                """,
-            binds: binds
-        )
+        let query: PostgresQuery = """
+            SELECT t.status, m.* FROM tenants t
+            LEFT JOIN (SELECT \(unescaped: Self.memberColumns) FROM \(schema: tenant).members WHERE user_id = \(user)) m ON true
+            WHERE t.id = \(tenant.hex)
+            """
         do {
             let rows = try await database.client.query(query, logger: logger)
             let columns = (String, UUID?, String?, String?, String?, Int64?, String?, String?, Int64?).self
@@ -157,12 +151,8 @@ extension Tenants {
 
     func member(_ user: UUID, in tenant: TenantID, on connection: PostgresConnection? = nil, lock: Bool = false) async throws -> Rampart_V1_Member? {
         guard try await database.isProvisioned(tenant) else { return nil }
-        var binds = PostgresBindings()
-        binds.append(user)
-        let query = PostgresQuery(
-            unsafeSQL: "SELECT \(Self.memberColumns) FROM \(quotedSchema(tenant)).members WHERE user_id = $1\(lock ? " FOR UPDATE" : "")",
-            binds: binds
-        )
+        let query: PostgresQuery =
+            "SELECT \(unescaped: Self.memberColumns) FROM \(schema: tenant).members WHERE user_id = \(user)\(unescaped: lock ? " FOR UPDATE" : "")"
         let rows =
             if let connection { try await connection.query(query, logger: logger) } else { try await database.client.query(query, logger: logger) }
         for try await row in rows.decode(MemberRow.self) { return Self.member(row) }
@@ -189,15 +179,8 @@ extension Tenants {
     func addOwner(_ tenant: TenantID) async throws {
         guard let owner = try await registry.owner(tenant) else { return }
         try await database.transaction { connection in
-            var binds = PostgresBindings()
-            binds.append(owner.userID)
-            binds.append(owner.email)
             try await connection.query(
-                PostgresQuery(
-                    unsafeSQL:
-                        "INSERT INTO \(quotedSchema(tenant)).members (user_id, email, role, status) VALUES ($1, $2, 'owner', 'active') ON CONFLICT DO NOTHING",
-                    binds: binds
-                ),
+                "INSERT INTO \(schema: tenant).members (user_id, email, role, status) VALUES (\(owner.userID), \(owner.email), 'owner', 'active') ON CONFLICT DO NOTHING",
                 logger: logger
             )
             try await addMembership(owner.userID, tenant, on: connection)
@@ -255,20 +238,17 @@ extension Tenants {
     func listMembers(_ call: CallContext) async throws -> Rampart_V1_ListMembersReply {
         let tenant = try call.requireTenant()
         _ = try await authorize(call, tenant, .member)
-        let schema = quotedSchema(tenant)
         var reply = Rampart_V1_ListMembersReply()
         let members = try await database.client.query(
-            PostgresQuery(unsafeSQL: "SELECT \(Self.memberColumns) FROM \(schema).members ORDER BY joined_at, user_id"),
+            "SELECT \(unescaped: Self.memberColumns) FROM \(schema: tenant).members ORDER BY joined_at, user_id",
             logger: logger
         )
         for try await row in members.decode(MemberRow.self) { reply.members.append(Self.member(row)) }
         let invitations = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT id, email, role, (extract(epoch FROM expires_at) * 1000)::bigint, invited_by FROM \(schema).invitations
-                    WHERE accepted_at IS NULL AND cancelled_at IS NULL AND expires_at > now() ORDER BY created_at
-                    """
-            ),
+            """
+            SELECT id, email, role, (extract(epoch FROM expires_at) * 1000)::bigint, invited_by FROM \(schema: tenant).invitations
+            WHERE accepted_at IS NULL AND cancelled_at IS NULL AND expires_at > now() ORDER BY created_at
+            """,
             logger: logger
         )
         for try await (id, email, role, expires, by) in invitations.decode((UUID, String, String, Int64, String).self) {
@@ -303,16 +283,8 @@ extension Tenants {
             if status == "active", current.proto.hasIsolation {
                 throw RampartError(.failedPrecondition, "this member is isolated: lift the isolation (DELETE …/members/{user_id}/isolate)")
             }
-            var binds = PostgresBindings()
-            binds.append(role?.rawValue ?? current.role)
-            binds.append(status ?? current.status)
-            binds.append(user)
             let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL:
-                        "UPDATE \(quotedSchema(tenant)).members SET role = $1, status = $2, updated_at = now() WHERE user_id = $3 RETURNING \(Self.memberColumns)",
-                    binds: binds
-                ),
+                "UPDATE \(schema: tenant).members SET role = \(role?.rawValue ?? current.role), status = \(status ?? current.status), updated_at = now() WHERE user_id = \(user) RETURNING \(unescaped: Self.memberColumns)",
                 logger: logger
             )
             for try await row in rows.decode(MemberRow.self) { return Self.member(row) }
@@ -342,10 +314,8 @@ extension Tenants {
         let caller = try await authorize(call, tenant, .admin)
         guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
         let (removed, _) = try await changeMember(tenant, user, caller: caller, removing: true) { current, connection in
-            var binds = PostgresBindings()
-            binds.append(user)
             try await connection.query(
-                PostgresQuery(unsafeSQL: "DELETE FROM \(quotedSchema(tenant)).members WHERE user_id = $1", binds: binds),
+                "DELETE FROM \(schema: tenant).members WHERE user_id = \(user)",
                 logger: logger
             )
             try await connection.query("DELETE FROM memberships WHERE user_id = \(user) AND tenant_id = \(tenant.hex)", logger: logger)
@@ -379,10 +349,9 @@ extension Tenants {
         removing: Bool = false,
         _ change: @escaping @Sendable (StoredMember, PostgresConnection) async throws -> Rampart_V1_Member
     ) async throws -> (before: Rampart_V1_Member, after: Rampart_V1_Member) {
-        let schema = quotedSchema(tenant)
-        return try await database.transaction { connection in
+        try await database.transaction { connection in
             let owners = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT user_id FROM \(schema).members WHERE role = 'owner' AND status = 'active' FOR UPDATE"),
+                "SELECT user_id FROM \(schema: tenant).members WHERE role = 'owner' AND status = 'active' FOR UPDATE",
                 logger: logger
             )
             var activeOwners: Set<UUID> = []

@@ -211,12 +211,10 @@ struct Tenants: Sendable {
         guard found.status != .deleting, try await database.isProvisioned(tenant) else { return found }
         do {
             let rows = try await database.client.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        SELECT mfa_requirement, sso_enforced, password_rotation_days, ARRAY(\(Self.allowlistQuery(tenant)))
-                        FROM \(quotedSchema(tenant)).policies
-                        """
-                ),
+                """
+                SELECT mfa_requirement, sso_enforced, password_rotation_days, ARRAY(\(unescaped: Self.allowlistQuery(tenant)))
+                FROM \(schema: tenant).policies
+                """,
                 logger: logger
             )
             for try await (mfa, sso, rotation, networks) in rows.decode((String, Bool, Int32, [String]).self) {
@@ -279,20 +277,13 @@ struct Tenants: Sendable {
         )
         if let lapsed { await claimLapsed(lapsed, to: tenant, call: call) }
         if request.hasMfaRequirement || request.hasSsoEnforced || request.hasPasswordRotationDays {
-            var binds = PostgresBindings()
-            binds.append(request.hasMfaRequirement ? request.mfaRequirement.name : nil)
-            binds.append(request.hasSsoEnforced ? request.ssoEnforced : nil)
-            binds.append(request.hasPasswordRotationDays ? Int32(request.passwordRotationDays) : nil)
             try await database.client.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        UPDATE \(quotedSchema(tenant)).policies SET mfa_requirement = coalesce($1::text, mfa_requirement),
-                               sso_enforced = coalesce($2::boolean, sso_enforced),
-                               password_rotation_days = coalesce($3::integer, password_rotation_days),
-                               updated_at = now()
-                        """,
-                    binds: binds
-                ),
+                """
+                UPDATE \(schema: tenant).policies SET mfa_requirement = coalesce(\(request.hasMfaRequirement ? request.mfaRequirement.name : nil)::text, mfa_requirement),
+                       sso_enforced = coalesce(\(request.hasSsoEnforced ? request.ssoEnforced : nil)::boolean, sso_enforced),
+                       password_rotation_days = coalesce(\(request.hasPasswordRotationDays ? Int32(request.passwordRotationDays) : nil)::integer, password_rotation_days),
+                       updated_at = now()
+                """,
                 logger: logger
             )
             if request.hasMfaRequirement, let requirement = request.mfaRequirement.name { changes["mfa_requirement"] = requirement }
@@ -364,14 +355,11 @@ struct Tenants: Sendable {
                 details: ["field": "cidrs"]
             )
         }
-        let schema = quotedSchema(tenant)
         try await database.transaction { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DELETE FROM \(schema).ip_allowlist"), logger: logger)
+            try await connection.query("DELETE FROM \(schema: tenant).ip_allowlist", logger: logger)
             for network in networks {
-                var binds = PostgresBindings()
-                binds.append(network.description)
                 try await connection.query(
-                    PostgresQuery(unsafeSQL: "INSERT INTO \(schema).ip_allowlist (network) VALUES ($1::cidr)", binds: binds),
+                    "INSERT INTO \(schema: tenant).ip_allowlist (network) VALUES (\(network.description)::cidr)",
                     logger: logger
                 )
             }

@@ -29,27 +29,16 @@ enum DeliveryQueue {
     /// queues them; the IDs of those stored.
     @discardableResult
     static func insert(_ deliveries: [PendingDelivery], tenant: TenantID, at now: Int64, database: Database, logger: Logger) async throws -> [UUID] {
-        let schema = quotedSchema(tenant)
-        return try await database.transaction { connection in
-            var binds = PostgresBindings()
-            binds.append(deliveries.map { _ in UUID() })
-            binds.append(deliveries.map(\.endpoint))
-            binds.append(deliveries.map(\.eventID))
-            binds.append(deliveries.map(\.eventType))
-            binds.append(deliveries.map(\.payload))
-            binds.append(now)
+        try await database.transaction { connection in
             let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        INSERT INTO \(schema).deliveries (id, endpoint_id, event_id, event_type, payload, created_at, next_attempt_at)
-                        SELECT id, endpoint_id, event_id, event_type, payload, to_timestamp($6::bigint / 1000.0), to_timestamp($6::bigint / 1000.0)
-                        FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[]) AS d (id, endpoint_id, event_id, event_type, payload)
-                        WHERE EXISTS (SELECT 1 FROM \(schema).endpoints e WHERE e.id = d.endpoint_id)
-                        ON CONFLICT (endpoint_id, event_id) DO NOTHING
-                        RETURNING id
-                        """,
-                    binds: binds
-                ),
+                """
+                INSERT INTO \(schema: tenant).deliveries (id, endpoint_id, event_id, event_type, payload, created_at, next_attempt_at)
+                SELECT id, endpoint_id, event_id, event_type, payload, to_timestamp(\(now)::bigint / 1000.0), to_timestamp(\(now)::bigint / 1000.0)
+                FROM unnest(\(deliveries.map { _ in UUID() })::uuid[], \(deliveries.map(\.endpoint))::uuid[], \(deliveries.map(\.eventID))::uuid[], \(deliveries.map(\.eventType))::text[], \(deliveries.map(\.payload))::text[]) AS d (id, endpoint_id, event_id, event_type, payload)
+                WHERE EXISTS (SELECT 1 FROM \(schema: tenant).endpoints e WHERE e.id = d.endpoint_id)
+                ON CONFLICT (endpoint_id, event_id) DO NOTHING
+                RETURNING id
+                """,
                 logger: logger
             )
             var stored: [UUID] = []
@@ -61,19 +50,12 @@ enum DeliveryQueue {
 
     /// `deliveries` of `tenant` due at `due`: queued, or their place in the queue moved.
     static func schedule(_ deliveries: [UUID], tenant: TenantID, at due: Int64, on connection: PostgresConnection, logger: Logger) async throws {
-        var binds = PostgresBindings()
-        binds.append(tenant.hex)
-        binds.append(deliveries)
-        binds.append(due)
         try await connection.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    INSERT INTO delivery_queue (tenant_id, delivery_id, due_at)
-                    SELECT $1, unnest($2::uuid[]), to_timestamp($3::bigint / 1000.0)
-                    ON CONFLICT (tenant_id, delivery_id) DO UPDATE SET due_at = excluded.due_at
-                    """,
-                binds: binds
-            ),
+            """
+            INSERT INTO delivery_queue (tenant_id, delivery_id, due_at)
+            SELECT \(tenant.hex), unnest(\(deliveries)::uuid[]), to_timestamp(\(due)::bigint / 1000.0)
+            ON CONFLICT (tenant_id, delivery_id) DO UPDATE SET due_at = excluded.due_at
+            """,
             logger: logger
         )
     }
@@ -81,22 +63,15 @@ enum DeliveryQueue {
     /// Up to `limit` due deliveries, each leased until `leaseUntil`: another replica (or this one
     /// after a crash) takes it again only then. An isolated tenant's wait (IR-1).
     static func claim(limit: Int, now: Int64, leaseUntil: Int64, database: Database, logger: Logger) async throws -> [(TenantID, UUID)] {
-        var binds = PostgresBindings()
-        binds.append(now)
-        binds.append(limit)
-        binds.append(leaseUntil)
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    UPDATE delivery_queue q SET due_at = to_timestamp($3::bigint / 1000.0)
-                    FROM (SELECT tenant_id, delivery_id FROM delivery_queue d WHERE due_at <= to_timestamp($1::bigint / 1000.0)
-                            AND NOT EXISTS (SELECT 1 FROM paused_tenants p WHERE p.tenant_id = d.tenant_id)
-                          ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED) due
-                    WHERE q.tenant_id = due.tenant_id AND q.delivery_id = due.delivery_id
-                    RETURNING q.tenant_id, q.delivery_id
-                    """,
-                binds: binds
-            ),
+            """
+            UPDATE delivery_queue q SET due_at = to_timestamp(\(leaseUntil)::bigint / 1000.0)
+            FROM (SELECT tenant_id, delivery_id FROM delivery_queue d WHERE due_at <= to_timestamp(\(now)::bigint / 1000.0)
+                    AND NOT EXISTS (SELECT 1 FROM paused_tenants p WHERE p.tenant_id = d.tenant_id)
+                  ORDER BY due_at LIMIT \(limit) FOR UPDATE SKIP LOCKED) due
+            WHERE q.tenant_id = due.tenant_id AND q.delivery_id = due.delivery_id
+            RETURNING q.tenant_id, q.delivery_id
+            """,
             logger: logger
         )
         var claimed: [(TenantID, UUID)] = []
@@ -220,22 +195,15 @@ struct Deliverer: Service {
 
     /// The claimed deliveries of one tenant, in one query; none when its schema is gone.
     private func load(_ deliveries: [UUID], tenant: TenantID) async throws -> [UUID: Work] {
-        let schema = quotedSchema(tenant)
-        var binds = PostgresBindings()
-        binds.append(deliveries)
-        binds.append(clock.milliseconds())
         let rows: PostgresRowSequence
         do {
             rows = try await database.client.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        SELECT d.id, d.status, d.attempts, d.event_id, d.payload, e.id, e.url, e.enabled, e.secret_sealed,
-                            CASE WHEN e.previous_secret_expires_at > to_timestamp($2::bigint / 1000.0) THEN e.previous_secret_sealed END,
-                            (extract(epoch FROM e.failing_since) * 1000)::bigint
-                        FROM \(schema).deliveries d JOIN \(schema).endpoints e ON e.id = d.endpoint_id WHERE d.id = ANY($1::uuid[])
-                        """,
-                    binds: binds
-                ),
+                """
+                SELECT d.id, d.status, d.attempts, d.event_id, d.payload, e.id, e.url, e.enabled, e.secret_sealed,
+                    CASE WHEN e.previous_secret_expires_at > to_timestamp(\(clock.milliseconds())::bigint / 1000.0) THEN e.previous_secret_sealed END,
+                    (extract(epoch FROM e.failing_since) * 1000)::bigint
+                FROM \(schema: tenant).deliveries d JOIN \(schema: tenant).endpoints e ON e.id = d.endpoint_id WHERE d.id = ANY(\(deliveries)::uuid[])
+                """,
                 logger: logger
             )
         } catch let error as PSQLError where error.isMissingRelation {
@@ -343,7 +311,6 @@ struct Deliverer: Service {
     /// Stores the outcome (nil: the endpoint is disabled, so the delivery is not attempted) and
     /// what follows from it, in one transaction.
     private func record(_ delivery: UUID, tenant: TenantID, work: Work, outcome: Outcome?) async throws {
-        let schema = quotedSchema(tenant)
         let now = clock.milliseconds()
         let attempts = outcome == nil ? work.attempts : work.attempts + 1
         var status = "dead"
@@ -366,52 +333,35 @@ struct Deliverer: Service {
             if next != nil { status = "pending" }
             if let since = work.failingSinceMs, now - since >= Int64(settings.disableAfterSeconds) * 1000 { disable = "failing" }
         }
-        var binds = PostgresBindings()
-        binds.append(delivery)
-        binds.append(status)
-        binds.append(attempts)
-        binds.append(responseStatus)
-        binds.append(error)
-        binds.append(latency)
-        binds.append(now)
-        binds.append(next)
-        binds.append(tenant.hex)
-        binds.append(succeeded)
-        binds.append(disable)
-        binds.append(work.endpoint)
-        binds.append(outcome != nil)
         // One statement, so one round trip and atomic: the delivery's record, its place in the
         // queue (gone, or due again), and the endpoint's failure record, which is written only
         // when it changes (a success on a healthy endpoint leaves its row alone, so deliveries
         // to one endpoint never queue behind its row lock). A 410 or too long failing turns the
         // endpoint off, once.
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    WITH recorded AS (
-                        UPDATE \(schema).deliveries SET status = $2, attempts = $3, response_status = $4, last_error = $5, latency_ms = $6,
-                            last_attempt_at = CASE WHEN $3 > attempts THEN to_timestamp($7::bigint / 1000.0) ELSE last_attempt_at END,
-                            next_attempt_at = to_timestamp($8::bigint / 1000.0)
-                        WHERE id = $1 RETURNING id
-                    ), dequeued AS (
-                        DELETE FROM delivery_queue WHERE $8::bigint IS NULL AND tenant_id = $9 AND delivery_id = $1 RETURNING 1
-                    ), requeued AS (
-                        UPDATE delivery_queue SET due_at = to_timestamp($8::bigint / 1000.0)
-                        WHERE $8::bigint IS NOT NULL AND tenant_id = $9 AND delivery_id = $1 RETURNING 1
-                    ), endpoint AS (
-                        UPDATE \(schema).endpoints SET
-                            failing_since = CASE WHEN $10 THEN NULL ELSE coalesce(failing_since, to_timestamp($7::bigint / 1000.0)) END,
-                            enabled = CASE WHEN $11::text IS NULL THEN enabled ELSE false END,
-                            disabled_reason = coalesce($11::text, disabled_reason)
-                        WHERE id = $12 AND $13 AND (($11::text IS NOT NULL AND enabled)
-                            OR ($11::text IS NULL AND $10 AND failing_since IS NOT NULL)
-                            OR ($11::text IS NULL AND NOT $10 AND failing_since IS NULL))
-                        RETURNING $11::text IS NOT NULL AS disabled
-                    )
-                    SELECT coalesce((SELECT bool_or(disabled) FROM endpoint), false)
-                    """,
-                binds: binds
-            ),
+            """
+            WITH recorded AS (
+                UPDATE \(schema: tenant).deliveries SET status = \(status), attempts = \(attempts), response_status = \(responseStatus), last_error = \(error), latency_ms = \(latency),
+                    last_attempt_at = CASE WHEN \(attempts) > attempts THEN to_timestamp(\(now)::bigint / 1000.0) ELSE last_attempt_at END,
+                    next_attempt_at = to_timestamp(\(next)::bigint / 1000.0)
+                WHERE id = \(delivery) RETURNING id
+            ), dequeued AS (
+                DELETE FROM delivery_queue WHERE \(next)::bigint IS NULL AND tenant_id = \(tenant.hex) AND delivery_id = \(delivery) RETURNING 1
+            ), requeued AS (
+                UPDATE delivery_queue SET due_at = to_timestamp(\(next)::bigint / 1000.0)
+                WHERE \(next)::bigint IS NOT NULL AND tenant_id = \(tenant.hex) AND delivery_id = \(delivery) RETURNING 1
+            ), endpoint AS (
+                UPDATE \(schema: tenant).endpoints SET
+                    failing_since = CASE WHEN \(succeeded) THEN NULL ELSE coalesce(failing_since, to_timestamp(\(now)::bigint / 1000.0)) END,
+                    enabled = CASE WHEN \(disable)::text IS NULL THEN enabled ELSE false END,
+                    disabled_reason = coalesce(\(disable)::text, disabled_reason)
+                WHERE id = \(work.endpoint) AND \(outcome != nil) AND ((\(disable)::text IS NOT NULL AND enabled)
+                    OR (\(disable)::text IS NULL AND \(succeeded) AND failing_since IS NOT NULL)
+                    OR (\(disable)::text IS NULL AND NOT \(succeeded) AND failing_since IS NULL))
+                RETURNING \(disable)::text IS NOT NULL AS disabled
+            )
+            SELECT coalesce((SELECT bool_or(disabled) FROM endpoint), false)
+            """,
             logger: logger
         )
         var disabledNow = false

@@ -71,22 +71,13 @@ struct DeliveryLog: Sendable {
         }
         let cursor = try Self.cursor(request.cursor)
         try await requireEndpoint(endpoint, tenant: tenant)
-        var binds = PostgresBindings()
-        binds.append(endpoint)
-        binds.append(filter)
-        binds.append(cursor?.micros)
-        binds.append(cursor?.id)
-        binds.append(pageSize + 1)
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT \(Self.columns) FROM \(quotedSchema(tenant)).deliveries d
-                    WHERE d.endpoint_id = $1 AND ($2::text IS NULL OR d.status = $2)
-                        AND ($3::bigint IS NULL OR (d.created_at, d.id) < (to_timestamp($3::bigint / 1000000.0), $4::uuid))
-                    ORDER BY d.created_at DESC, d.id DESC LIMIT $5
-                    """,
-                binds: binds
-            ),
+            """
+            SELECT \(unescaped: Self.columns) FROM \(schema: tenant).deliveries d
+            WHERE d.endpoint_id = \(endpoint) AND (\(filter)::text IS NULL OR d.status = \(filter))
+                AND (\(cursor?.micros)::bigint IS NULL OR (d.created_at, d.id) < (to_timestamp(\(cursor?.micros)::bigint / 1000000.0), \(cursor?.id)::uuid))
+            ORDER BY d.created_at DESC, d.id DESC LIMIT \(pageSize + 1)
+            """,
             logger: logger
         )
         var found: [Row] = []
@@ -116,21 +107,13 @@ struct DeliveryLog: Sendable {
         guard request.deliveryID.utf8.count == 36, let delivery = UUID(uuidString: request.deliveryID) else {
             throw RampartError.invalidArgument("delivery_id must be a delivery's ID", field: "delivery_id")
         }
-        let schema = quotedSchema(tenant)
         let now = clock.milliseconds()
         let row: Row? = try await database.transaction { connection in
-            var binds = PostgresBindings()
-            binds.append(delivery)
-            binds.append(endpoint)
-            binds.append(now)
             let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        UPDATE \(schema).deliveries d SET status = 'pending', attempts = 0, next_attempt_at = to_timestamp($3::bigint / 1000.0)
-                        WHERE d.id = $1 AND d.endpoint_id = $2 RETURNING \(Self.columns)
-                        """,
-                    binds: binds
-                ),
+                """
+                UPDATE \(schema: tenant).deliveries d SET status = 'pending', attempts = 0, next_attempt_at = to_timestamp(\(now)::bigint / 1000.0)
+                WHERE d.id = \(delivery) AND d.endpoint_id = \(endpoint) RETURNING \(unescaped: Self.columns)
+                """,
                 logger: logger
             )
             var found: Row?
@@ -180,10 +163,8 @@ struct DeliveryLog: Sendable {
         )
         guard let id = stored.first else { throw Endpoints.noSuchEndpoint }
         wake.signal()
-        var binds = PostgresBindings()
-        binds.append(id)
         let rows = try await database.client.query(
-            PostgresQuery(unsafeSQL: "SELECT \(Self.columns) FROM \(quotedSchema(tenant)).deliveries d WHERE d.id = $1", binds: binds),
+            "SELECT \(unescaped: Self.columns) FROM \(schema: tenant).deliveries d WHERE d.id = \(id)",
             logger: logger
         )
         var reply = Rampart_V1_DeliveryReply()
@@ -194,10 +175,8 @@ struct DeliveryLog: Sendable {
     static let testEventType = "webhook.test"
 
     private func requireEndpoint(_ endpoint: UUID, tenant: TenantID) async throws {
-        var binds = PostgresBindings()
-        binds.append(endpoint)
         let rows = try await database.client.query(
-            PostgresQuery(unsafeSQL: "SELECT 1 FROM \(quotedSchema(tenant)).endpoints WHERE id = $1", binds: binds),
+            "SELECT 1 FROM \(schema: tenant).endpoints WHERE id = \(endpoint)",
             logger: logger
         )
         for try await _ in rows { return }

@@ -57,31 +57,19 @@ struct Endpoints: Sendable {
         let id = UUID()
         let secret = WebhookSignature.newSecret()
         let sealed = settings.keyEncryption.seal(secret, associatedData: Self.secretBinding(tenant, id))
-        let schema = quotedSchema(tenant)
         let row: Row = try await database.transaction { connection in
             // One creation at a time per tenant, so the count below stays true until the insert.
-            try await connection.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(schema).endpoints IN EXCLUSIVE MODE"), logger: logger)
-            let counted = try await connection.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(schema).endpoints"), logger: logger)
+            try await connection.query("LOCK TABLE \(schema: tenant).endpoints IN EXCLUSIVE MODE", logger: logger)
+            let counted = try await connection.query("SELECT count(*) FROM \(schema: tenant).endpoints", logger: logger)
             for try await count in counted.decode(Int.self) where count >= settings.maximumEndpoints {
                 throw RampartError(.failedPrecondition, "a tenant has at most \(settings.maximumEndpoints) webhook endpoints: delete one first")
             }
-            var binds = PostgresBindings()
-            binds.append(id)
-            binds.append(url)
-            binds.append(description)
-            binds.append(eventTypes)
-            binds.append(request.hasEnabled ? request.enabled : true)
-            binds.append(ByteBuffer(bytes: sealed.bytes))
-            binds.append(clock.milliseconds())
             let rows = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        INSERT INTO \(schema).endpoints (id, url, description, event_types, enabled, secret_sealed, created_at, updated_at)
-                        VALUES ($1, $2, $3, $4, $5, $6, to_timestamp($7::bigint / 1000.0), to_timestamp($7::bigint / 1000.0))
-                        RETURNING \(Self.columns)
-                        """,
-                    binds: binds
-                ),
+                """
+                INSERT INTO \(schema: tenant).endpoints (id, url, description, event_types, enabled, secret_sealed, created_at, updated_at)
+                VALUES (\(id), \(url), \(description), \(eventTypes), \(request.hasEnabled ? request.enabled : true), \(ByteBuffer(bytes: sealed.bytes)), to_timestamp(\(clock.milliseconds())::bigint / 1000.0), to_timestamp(\(clock.milliseconds())::bigint / 1000.0))
+                RETURNING \(unescaped: Self.columns)
+                """,
                 logger: logger
             )
             for try await row in rows.decode(Row.self) { return row }
@@ -97,7 +85,7 @@ struct Endpoints: Sendable {
     func list(_ request: Rampart_V1_ListEndpointsRequest, call: CallContext) async throws -> Rampart_V1_ListEndpointsReply {
         let tenant = try await provisionedTenant(call)
         let rows = try await database.client.query(
-            PostgresQuery(unsafeSQL: "SELECT \(Self.columns) FROM \(quotedSchema(tenant)).endpoints ORDER BY created_at, id"),
+            "SELECT \(unescaped: Self.columns) FROM \(schema: tenant).endpoints ORDER BY created_at, id",
             logger: logger
         )
         var reply = Rampart_V1_ListEndpointsReply()
@@ -108,10 +96,8 @@ struct Endpoints: Sendable {
     func get(_ request: Rampart_V1_EndpointRequest, call: CallContext) async throws -> Rampart_V1_EndpointReply {
         let tenant = try await provisionedTenant(call)
         let id = try Self.endpointID(request.endpointID)
-        var binds = PostgresBindings()
-        binds.append(id)
         let rows = try await database.client.query(
-            PostgresQuery(unsafeSQL: "SELECT \(Self.columns) FROM \(quotedSchema(tenant)).endpoints WHERE id = $1", binds: binds),
+            "SELECT \(unescaped: Self.columns) FROM \(schema: tenant).endpoints WHERE id = \(id)",
             logger: logger
         )
         for try await row in rows.decode(Row.self) {
@@ -131,26 +117,16 @@ struct Endpoints: Sendable {
         if !request.setEventTypes, !request.eventTypes.isEmpty {
             throw RampartError.invalidArgument("set set_event_types to replace the event types", field: "set_event_types")
         }
-        var binds = PostgresBindings()
-        binds.append(id)
-        binds.append(url)
-        binds.append(description)
-        binds.append(eventTypes)
-        binds.append(request.hasEnabled ? request.enabled : nil)
-        binds.append(clock.milliseconds())
         // Enabling again clears what turned the endpoint off, so it starts with a clean record.
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    UPDATE \(quotedSchema(tenant)).endpoints SET url = coalesce($2, url), description = coalesce($3, description),
-                        event_types = coalesce($4, event_types), enabled = coalesce($5, enabled),
-                        disabled_reason = CASE WHEN $5 THEN '' ELSE disabled_reason END,
-                        failing_since = CASE WHEN $5 THEN NULL ELSE failing_since END,
-                        updated_at = to_timestamp($6::bigint / 1000.0)
-                    WHERE id = $1 RETURNING \(Self.columns)
-                    """,
-                binds: binds
-            ),
+            """
+            UPDATE \(schema: tenant).endpoints SET url = coalesce(\(url), url), description = coalesce(\(description), description),
+                event_types = coalesce(\(eventTypes), event_types), enabled = coalesce(\(request.hasEnabled ? request.enabled : nil), enabled),
+                disabled_reason = CASE WHEN \(request.hasEnabled ? request.enabled : nil) THEN '' ELSE disabled_reason END,
+                failing_since = CASE WHEN \(request.hasEnabled ? request.enabled : nil) THEN NULL ELSE failing_since END,
+                updated_at = to_timestamp(\(clock.milliseconds())::bigint / 1000.0)
+            WHERE id = \(id) RETURNING \(unescaped: Self.columns)
+            """,
             logger: logger
         )
         for try await row in rows.decode(Row.self) {
@@ -166,25 +142,16 @@ struct Endpoints: Sendable {
     func delete(_ request: Rampart_V1_EndpointRequest, call: CallContext) async throws -> Rampart_V1_EndpointReply {
         let tenant = try await provisionedTenant(call)
         let id = try Self.endpointID(request.endpointID)
-        let schema = quotedSchema(tenant)
         let row: Row? = try await database.transaction { connection in
-            var binds = PostgresBindings()
-            binds.append(id)
-            binds.append(tenant.hex)
             try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        DELETE FROM delivery_queue WHERE tenant_id = $2
-                            AND delivery_id IN (SELECT d.id FROM \(schema).deliveries d WHERE d.endpoint_id = $1)
-                        """,
-                    binds: binds
-                ),
+                """
+                DELETE FROM delivery_queue WHERE tenant_id = \(tenant.hex)
+                    AND delivery_id IN (SELECT d.id FROM \(schema: tenant).deliveries d WHERE d.endpoint_id = \(id))
+                """,
                 logger: logger
             )
-            var only = PostgresBindings()
-            only.append(id)
             let rows = try await connection.query(
-                PostgresQuery(unsafeSQL: "DELETE FROM \(schema).endpoints WHERE id = $1 RETURNING \(Self.columns)", binds: only),
+                "DELETE FROM \(schema: tenant).endpoints WHERE id = \(id) RETURNING \(unescaped: Self.columns)",
                 logger: logger
             )
             for try await row in rows.decode(Row.self) { return row }
@@ -208,22 +175,14 @@ struct Endpoints: Sendable {
         let secret = WebhookSignature.newSecret()
         let sealed = settings.keyEncryption.seal(secret, associatedData: Self.secretBinding(tenant, id))
         let now = clock.milliseconds()
-        var binds = PostgresBindings()
-        binds.append(id)
-        binds.append(ByteBuffer(bytes: sealed.bytes))
-        binds.append(now)
-        binds.append(grace == 0 ? nil : now + Int64(grace) * 1000)
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    UPDATE \(quotedSchema(tenant)).endpoints SET
-                        previous_secret_sealed = CASE WHEN $4::bigint IS NULL THEN NULL ELSE secret_sealed END,
-                        previous_secret_expires_at = to_timestamp($4::bigint / 1000.0),
-                        secret_sealed = $2, updated_at = to_timestamp($3::bigint / 1000.0)
-                    WHERE id = $1 RETURNING \(Self.columns)
-                    """,
-                binds: binds
-            ),
+            """
+            UPDATE \(schema: tenant).endpoints SET
+                previous_secret_sealed = CASE WHEN \(grace == 0 ? nil : now + Int64(grace) * 1000)::bigint IS NULL THEN NULL ELSE secret_sealed END,
+                previous_secret_expires_at = to_timestamp(\(grace == 0 ? nil : now + Int64(grace) * 1000)::bigint / 1000.0),
+                secret_sealed = \(ByteBuffer(bytes: sealed.bytes)), updated_at = to_timestamp(\(now)::bigint / 1000.0)
+            WHERE id = \(id) RETURNING \(unescaped: Self.columns)
+            """,
             logger: logger
         )
         for try await row in rows.decode(Row.self) {

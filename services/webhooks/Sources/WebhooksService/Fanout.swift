@@ -86,11 +86,8 @@ struct Fanout: Service {
 
     /// Whether any delivery was queued.
     private func enqueue(_ events: [Rampart_V1_AuditEvent], tenant: TenantID) async throws -> Bool {
-        let schema = quotedSchema(tenant)
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: "SELECT id, event_types, (extract(epoch FROM created_at) * 1000)::bigint FROM \(schema).endpoints WHERE enabled"
-            ),
+            "SELECT id, event_types, (extract(epoch FROM created_at) * 1000)::bigint FROM \(schema: tenant).endpoints WHERE enabled",
             logger: logger
         )
         var endpoints: [(id: UUID, types: [String], createdAtMs: Int64)] = []

@@ -166,3 +166,11 @@ extension PSQLError {
 public func quotedSchema(_ tenant: TenantID) -> String {
     "\"" + tenant.schemaName + "\""
 }
+
+extension PostgresQuery.StringInterpolation {
+    /// A tenant's schema, quoted, in the SQL text itself: its name is built only from a
+    /// validated `TenantID` (32 hex digits), so nothing a caller sent reaches the SQL this way.
+    public mutating func appendInterpolation(schema tenant: TenantID) {
+        appendInterpolation(unescaped: quotedSchema(tenant))
+    }
+}
