@@ -101,7 +101,7 @@ struct MigrationTests {
             #expect(try await !database.isProvisioned(TenantID.random()))
             // Data written in A's schema is not in B's: physically separate tables.
             try await database.client.query(
-                PostgresQuery(unsafeSQL: "INSERT INTO \(quotedSchema(tenantA)).boards (title) VALUES ('a')"),
+                "INSERT INTO \(schema: tenantA).boards (title) VALUES ('a')",
                 logger: quietLogger()
             )
         }

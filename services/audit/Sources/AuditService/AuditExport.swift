@@ -43,12 +43,9 @@ extension AuditStore {
         }
         filter.positions(after: after, upTo: upTo)
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT position, event, previous_hash, hash FROM \(chain.schema).audit_events \(filter.whereClause)
-                    ORDER BY position LIMIT \(rowsPerChunk)
-                    """,
-                binds: filter.binds
+            filter.query(
+                "SELECT position, event, previous_hash, hash FROM \(chain.schema).audit_events",
+                "ORDER BY position LIMIT \(rowsPerChunk)"
             ),
             logger: logger
         )

@@ -77,6 +77,13 @@ struct AuditQueryFilter: Sendable {
 
     var whereClause: String { conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ") }
 
+    /// `select` (which names the table), this filter's WHERE clause, then `rest`, as one query.
+    /// The one place audit builds SQL from parts: each condition is fixed text here with its
+    /// value as a bind, and the parts are constants and a chain's schema.
+    func query(_ select: String, _ rest: String) -> PostgresQuery {
+        PostgresQuery(unsafeSQL: "\(select) \(whereClause) \(rest)", binds: binds)
+    }
+
     private static func checkText(_ value: String, field: String) throws {
         guard value.utf8.count <= maxFieldLength, !value.utf8.contains(0) else {
             throw RampartError(
@@ -133,12 +140,9 @@ extension AuditStore {
             filter.before(occurredAt: after[0], position: after[1])
         }
         let rows = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    SELECT position, occurred_at, event FROM \(chain.schema).audit_events \(filter.whereClause)
-                    ORDER BY occurred_at DESC, position DESC LIMIT \(pageSize + 1)
-                    """,
-                binds: filter.binds
+            filter.query(
+                "SELECT position, occurred_at, event FROM \(chain.schema).audit_events",
+                "ORDER BY occurred_at DESC, position DESC LIMIT \(pageSize + 1)"
             ),
             logger: logger
         )

@@ -168,71 +168,45 @@ extension AuditStore {
 
             // The first event still to keep. Long-retention events do not hold the cut back
             // (the cut keeps them) unless their period keeps everything.
-            var binds = PostgresBindings()
-            binds.append(previous.position)
-            binds.append(starts)
-            binds.append(ends)
-            binds.append(keeps)
-            binds.append(floors)
-            binds.append(now)
-            binds.append(RetentionPlan.longRetentionActions)
             let firstKept = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        SELECT min(e.position) FROM \(schema).audit_events e
-                        JOIN unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS p(since_ms, until_ms, keep_ms, floor_ms)
-                          ON (extract(epoch FROM e.stored_at) * 1000)::bigint >= p.since_ms
-                         AND (extract(epoch FROM e.stored_at) * 1000)::bigint < p.until_ms
-                        WHERE e.position > $1
-                          AND (p.keep_ms < 0 OR (extract(epoch FROM e.stored_at) * 1000)::bigint + p.keep_ms > $6 OR p.floor_ms > $6)
-                          AND (p.keep_ms < 0 OR NOT (e.super_admin OR e.action = ANY($7)))
-                        """,
-                    binds: binds
-                ),
+                """
+                SELECT min(e.position) FROM \(unescaped: schema).audit_events e
+                JOIN unnest(\(starts)::bigint[], \(ends)::bigint[], \(keeps)::bigint[], \(floors)::bigint[]) AS p(since_ms, until_ms, keep_ms, floor_ms)
+                  ON (extract(epoch FROM e.stored_at) * 1000)::bigint >= p.since_ms
+                 AND (extract(epoch FROM e.stored_at) * 1000)::bigint < p.until_ms
+                WHERE e.position > \(previous.position)
+                  AND (p.keep_ms < 0 OR (extract(epoch FROM e.stored_at) * 1000)::bigint + p.keep_ms > \(now) OR p.floor_ms > \(now))
+                  AND (p.keep_ms < 0 OR NOT (e.super_admin OR e.action = ANY(\(RetentionPlan.longRetentionActions))))
+                """,
                 logger: logger
             )
             var keptFrom = Int64.max
             for try await position in firstKept.decode(Int64?.self) { keptFrom = position ?? Int64.max }
-            binds = PostgresBindings()
-            binds.append(previous.position)
-            binds.append(keptFrom)
             let candidates = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        SELECT position, head_hash FROM \(schema).audit_checkpoints
-                        WHERE position > $1 AND position < $2 ORDER BY position DESC LIMIT 1
-                        """,
-                    binds: binds
-                ),
+                """
+                SELECT position, head_hash FROM \(unescaped: schema).audit_checkpoints
+                WHERE position > \(previous.position) AND position < \(keptFrom) ORDER BY position DESC LIMIT 1
+                """,
                 logger: logger
             )
             var cut = (position: previous.position, anchor: previous.anchorHash)
             for try await (position, hash) in candidates.decode((Int64, ByteBuffer).self) { cut = (position, Array(buffer: hash)) }
 
             // Up to the cut: everything but long-retention events younger than 2 years.
-            binds = PostgresBindings()
-            binds.append(cut.position)
-            binds.append(longCutoff)
-            binds.append(RetentionPlan.longRetentionActions)
             let removed = try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        DELETE FROM \(schema).audit_events WHERE position <= $1
-                        AND NOT ((super_admin OR action = ANY($3)) AND stored_at >= to_timestamp($2 / 1000.0))
-                        RETURNING position
-                        """,
-                    binds: binds
-                ),
+                """
+                DELETE FROM \(unescaped: schema).audit_events WHERE position <= \(cut.position)
+                AND NOT ((super_admin OR action = ANY(\(RetentionPlan.longRetentionActions))) AND stored_at >= to_timestamp(\(longCutoff) / 1000.0))
+                RETURNING position
+                """,
                 logger: logger
             )
             var removedCount = 0
             for try await _ in removed.decode(Int64.self) { removedCount += 1 }
             guard cut.position > previous.position || removedCount > 0 else { return nil }
 
-            binds = PostgresBindings()
-            binds.append(cut.position)
             let keptRows = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT position, hash FROM \(schema).audit_events WHERE position <= $1 ORDER BY position", binds: binds),
+                "SELECT position, hash FROM \(unescaped: schema).audit_events WHERE position <= \(cut.position) ORDER BY position",
                 logger: logger
             )
             var kept: [(position: Int64, hash: [UInt8])] = []
@@ -250,27 +224,16 @@ extension AuditStore {
             record.signature = settings.signingKey.sign(record.message(chain: chain))
             // Checkpoints before the cut sign removed events; the one at the cut stays as the anchor.
             try await connection.query(
-                PostgresQuery(unsafeSQL: "DELETE FROM \(schema).audit_checkpoints WHERE position < $1", binds: binds),
+                "DELETE FROM \(unescaped: schema).audit_checkpoints WHERE position < \(cut.position)",
                 logger: logger
             )
-            binds = PostgresBindings()
-            binds.append(record.position)
-            binds.append(ByteBuffer(bytes: record.anchorHash))
-            binds.append(record.cutAt)
-            binds.append(record.keptEvents)
-            binds.append(ByteBuffer(bytes: record.keptDigest))
-            binds.append(Int64(removedCount))
-            binds.append(record.keyID)
-            binds.append(ByteBuffer(bytes: record.signature))
             try await connection.query(
-                PostgresQuery(
-                    unsafeSQL: """
-                        INSERT INTO \(schema).audit_retention_cuts
-                            (position, anchor_hash, cut_at, kept_events, kept_digest, removed_events, key_id, signature)
-                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                        """,
-                    binds: binds
-                ),
+                """
+                INSERT INTO \(unescaped: schema).audit_retention_cuts
+                    (position, anchor_hash, cut_at, kept_events, kept_digest, removed_events, key_id, signature)
+                VALUES (\(record.position), \(ByteBuffer(bytes: record.anchorHash)), \(record.cutAt), \(record.keptEvents),
+                        \(ByteBuffer(bytes: record.keptDigest)), \(Int64(removedCount)), \(record.keyID), \(ByteBuffer(bytes: record.signature)))
+                """,
                 logger: logger
             )
             logger.info(

@@ -89,7 +89,7 @@ struct AuditStore: Sendable {
             let ids = events.map { UUID(uuidString: $0.id)! }
             var stored: Set<UUID> = []
             let existing = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT id FROM \(schema).audit_events WHERE id = ANY($1)", binds: try Self.binds(ids)),
+                "SELECT id FROM \(unescaped: schema).audit_events WHERE id = ANY(\(ids))",
                 logger: logger
             )
             for try await id in existing.decode(UUID.self) { stored.insert(id) }
@@ -107,16 +107,16 @@ struct AuditStore: Sendable {
             }
             let added = columns.positions.count
             if added > 0 {
+                let c = columns
                 try await connection.query(
-                    PostgresQuery(
-                        unsafeSQL: """
-                            INSERT INTO \(schema).audit_events (position, id, occurred_at, action, actor_kind, actor_id, actor_email,
-                                target_type, target_id, ip, outcome, request_id, super_admin, event, previous_hash, hash)
-                            SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
-                                $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::boolean[], $14::bytea[], $15::bytea[], $16::bytea[])
-                            """,
-                        binds: columns.binds
-                    ),
+                    """
+                    INSERT INTO \(unescaped: schema).audit_events (position, id, occurred_at, action, actor_kind, actor_id, actor_email,
+                        target_type, target_id, ip, outcome, request_id, super_admin, event, previous_hash, hash)
+                    SELECT * FROM unnest(\(c.positions)::bigint[], \(c.ids)::uuid[], \(c.occurredAt)::bigint[], \(c.actions)::text[],
+                        \(c.actorKinds)::text[], \(c.actorIDs)::text[], \(c.actorEmails)::text[], \(c.targetTypes)::text[],
+                        \(c.targetIDs)::text[], \(c.ips)::text[], \(c.outcomes)::text[], \(c.requestIDs)::text[],
+                        \(c.superAdmins)::boolean[], \(c.events)::bytea[], \(c.previousHashes)::bytea[], \(c.hashes)::bytea[])
+                    """,
                     logger: logger
                 )
                 try await connection.query(
@@ -207,33 +207,6 @@ struct AuditStore: Sendable {
             previousHashes.append(ByteBuffer(bytes: previousHash))
             hashes.append(ByteBuffer(bytes: hash))
         }
-
-        var binds: PostgresBindings {
-            var binds = PostgresBindings()
-            binds.append(positions)
-            binds.append(ids)
-            binds.append(occurredAt)
-            binds.append(actions)
-            binds.append(actorKinds)
-            binds.append(actorIDs)
-            binds.append(actorEmails)
-            binds.append(targetTypes)
-            binds.append(targetIDs)
-            binds.append(ips)
-            binds.append(outcomes)
-            binds.append(requestIDs)
-            binds.append(superAdmins)
-            binds.append(events)
-            binds.append(previousHashes)
-            binds.append(hashes)
-            return binds
-        }
-    }
-
-    private static func binds(_ ids: [UUID]) throws -> PostgresBindings {
-        var binds = PostgresBindings()
-        binds.append(ids)
-        return binds
     }
 }
 

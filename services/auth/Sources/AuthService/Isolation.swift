@@ -45,24 +45,15 @@ extension Sessions {
     /// Every live session and API key in `tenant`, whoever's.
     private func revokeEveryone(in tenant: TenantID, reason: String) async throws -> (sessions: Int, apiKeys: Int) {
         guard try await database.isProvisioned(tenant) else { return (0, 0) }
-        let schema = quotedSchema(tenant)
-        var binds = PostgresBindings()
-        binds.append(reason)
         let sessions = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: "UPDATE \(schema).sessions SET revoked_at = now(), revoked_reason = $1 WHERE revoked_at IS NULL RETURNING id, user_id",
-                binds: binds
-            ),
+            "UPDATE \(schema: tenant).sessions SET revoked_at = now(), revoked_reason = \(reason) WHERE revoked_at IS NULL RETURNING id, user_id",
             logger: logger
         )
         var ended: [(UUID, UUID)] = []
         for try await row in sessions.decode((UUID, UUID).self) { ended.append(row) }
         for (session, user) in ended { try await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: reason) }
         let keys = try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: "UPDATE \(schema).api_keys SET revoked_at = now(), revoked_reason = $1 WHERE revoked_at IS NULL RETURNING id, created_by",
-                binds: binds
-            ),
+            "UPDATE \(schema: tenant).api_keys SET revoked_at = now(), revoked_reason = \(reason) WHERE revoked_at IS NULL RETURNING id, created_by",
             logger: logger
         )
         var revoked: [(UUID, UUID)] = []

@@ -87,15 +87,7 @@ extension Permissions {
         try requireCaller(call, may: "members.manage", on: nil, policy: try await store.policy(tenant))
         let principal = call.principal?.description ?? ""
         try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: "INSERT INTO \(quotedSchema(tenant)).access_reviews (completed_by, note) VALUES ($1, $2)",
-                binds: {
-                    var binds = PostgresBindings()
-                    binds.append(principal)
-                    binds.append(request.note)
-                    return binds
-                }()
-            ),
+            "INSERT INTO \(schema: tenant).access_reviews (completed_by, note) VALUES (\(principal), \(request.note))",
             logger: logger
         )
         var event = Rampart_V1_AuditEvent(.accessReviewCompleted, tenant: tenant, target: ("tenant", tenant.hex), call: call, service: .permissions)

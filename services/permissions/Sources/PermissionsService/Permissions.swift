@@ -184,21 +184,14 @@ struct Permissions: Sendable {
                 if owners == [user], role != "owner" {
                     throw RampartError(.failedPrecondition, "the last owner of \(resource) cannot lose ownership: make someone else owner first")
                 }
-                var binds = PostgresBindings()
-                binds.append(resource.type)
-                binds.append(resource.id)
-                binds.append(user)
                 if let role {
-                    binds.append(role)
-                    binds.append(call.principal?.description ?? "system:unknown")
+                    let grantedBy = call.principal?.description ?? "system:unknown"
                     try await connection.query(
-                        PostgresQuery(
-                            unsafeSQL: """
-                                INSERT INTO \(schema).resource_roles (resource_type, resource_id, user_id, role, granted_by) VALUES ($1, $2, $3, $4, $5)
-                                ON CONFLICT (resource_type, resource_id, user_id) DO UPDATE SET role = $4, granted_by = $5, granted_at = now()
-                                """,
-                            binds: binds
-                        ),
+                        """
+                        INSERT INTO \(schema: tenant).resource_roles (resource_type, resource_id, user_id, role, granted_by)
+                        VALUES (\(resource.type), \(resource.id), \(user), \(role), \(grantedBy))
+                        ON CONFLICT (resource_type, resource_id, user_id) DO UPDATE SET role = EXCLUDED.role, granted_by = EXCLUDED.granted_by, granted_at = now()
+                        """,
                         logger: logger
                     )
                 } else {
@@ -206,10 +199,10 @@ struct Permissions: Sendable {
                         throw RampartError(.notFound, "the principal holds no role on \(resource)", details: ["field": "principal"])
                     }
                     try await connection.query(
-                        PostgresQuery(
-                            unsafeSQL: "DELETE FROM \(schema).resource_roles WHERE resource_type = $1 AND resource_id = $2 AND user_id = $3",
-                            binds: binds
-                        ),
+                        """
+                        DELETE FROM \(schema: tenant).resource_roles
+                        WHERE resource_type = \(resource.type) AND resource_id = \(resource.id) AND user_id = \(user)
+                        """,
                         logger: logger
                     )
                 }
@@ -271,25 +264,17 @@ struct Permissions: Sendable {
         guard try await database.isProvisioned(tenant) else {
             throw RampartError(.failedPrecondition, "permissions has not provisioned this tenant yet")
         }
-        let schema = quotedSchema(tenant)
-        var binds = PostgresBindings()
-        binds.append(user)
         let statement: PostgresQuery
         if let member, let role = member.role.name {
-            binds.append(member.email)
-            binds.append(role)
-            binds.append(member.status == .active ? "active" : "disabled")
-            statement = PostgresQuery(
-                unsafeSQL: """
-                    INSERT INTO \(schema).members (user_id, email, role, status) VALUES ($1, $2, $3, $4)
-                    ON CONFLICT (user_id) DO UPDATE SET email = $2, role = $3, status = $4, synced_at = now()
-                        WHERE (members.email, members.role, members.status) IS DISTINCT FROM ($2, $3, $4)
-                    RETURNING 1
-                    """,
-                binds: binds
-            )
+            let status = member.status == .active ? "active" : "disabled"
+            statement = """
+                INSERT INTO \(schema: tenant).members (user_id, email, role, status) VALUES (\(user), \(member.email), \(role), \(status))
+                ON CONFLICT (user_id) DO UPDATE SET email = EXCLUDED.email, role = EXCLUDED.role, status = EXCLUDED.status, synced_at = now()
+                    WHERE (members.email, members.role, members.status) IS DISTINCT FROM (EXCLUDED.email, EXCLUDED.role, EXCLUDED.status)
+                RETURNING 1
+                """
         } else {
-            statement = PostgresQuery(unsafeSQL: "DELETE FROM \(schema).members WHERE user_id = $1 RETURNING 1", binds: binds)
+            statement = "DELETE FROM \(schema: tenant).members WHERE user_id = \(user) RETURNING 1"
         }
         let revision = try await changeMembers(tenant, statement)
         var reply = Rampart_V1_SyncMemberReply()
@@ -328,18 +313,10 @@ struct Permissions: Sendable {
 
     func recordActivity(_ user: UUID, of tenant: TenantID, at milliseconds: Int64) async throws {
         try await database.client.query(
-            PostgresQuery(
-                unsafeSQL: """
-                    UPDATE \(quotedSchema(tenant)).members SET last_active_at = to_timestamp($2 / 1000.0)
-                    WHERE user_id = $1 AND (last_active_at IS NULL OR last_active_at < to_timestamp($2 / 1000.0))
-                    """,
-                binds: {
-                    var binds = PostgresBindings()
-                    binds.append(user)
-                    binds.append(milliseconds)
-                    return binds
-                }()
-            ),
+            """
+            UPDATE \(schema: tenant).members SET last_active_at = to_timestamp(\(milliseconds) / 1000.0)
+            WHERE user_id = \(user) AND (last_active_at IS NULL OR last_active_at < to_timestamp(\(milliseconds) / 1000.0))
+            """,
             logger: logger
         )
     }

@@ -212,7 +212,8 @@ struct Tenants: Sendable {
         do {
             let rows = try await database.client.query(
                 """
-                SELECT mfa_requirement, sso_enforced, password_rotation_days, ARRAY(\(unescaped: Self.allowlistQuery(tenant)))
+                SELECT mfa_requirement, sso_enforced, password_rotation_days,
+                       ARRAY(SELECT a.network::text FROM \(schema: tenant).ip_allowlist a ORDER BY a.network)
                 FROM \(schema: tenant).policies
                 """,
                 logger: logger
@@ -314,12 +315,11 @@ struct Tenants: Sendable {
     static let maximumAllowlistEntries = 100
 
     /// The tenant's allowlist, canonical CIDRs in order (`load` reads it with the policies).
-    static func allowlistQuery(_ tenant: TenantID) -> String {
-        "SELECT a.network::text FROM \(quotedSchema(tenant)).ip_allowlist a ORDER BY a.network"
-    }
-
     func allowlist(_ tenant: TenantID) async throws -> [String] {
-        let rows = try await database.client.query(PostgresQuery(unsafeSQL: Self.allowlistQuery(tenant)), logger: logger)
+        let rows = try await database.client.query(
+            "SELECT a.network::text FROM \(schema: tenant).ip_allowlist a ORDER BY a.network",
+            logger: logger
+        )
         var networks: [String] = []
         for try await network in rows.decode(String.self) { networks.append(network) }
         return networks

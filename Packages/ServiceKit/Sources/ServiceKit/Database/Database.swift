@@ -105,7 +105,7 @@ public final class Database: Sendable {
     /// is never provisioned again. Idempotent.
     public func deprovision(_ tenant: TenantID) async throws {
         try await transaction { transaction in
-            try await transaction.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(quotedSchema(tenant)) CASCADE"), logger: logger)
+            try await transaction.query("DROP SCHEMA IF EXISTS \(schema: tenant) CASCADE", logger: logger)
             try await transaction.query("DELETE FROM public.rampart_tenant_schemas WHERE tenant_id = \(tenant.hex)", logger: logger)
             try await transaction.query(
                 "INSERT INTO public.rampart_deleted_tenants (tenant_id) VALUES (\(tenant.hex)) ON CONFLICT (tenant_id) DO NOTHING",
