@@ -105,24 +105,24 @@ extension AuditStore {
     }
 
     func head(_ chain: Chain) async throws -> (position: Int64, hash: [UInt8]) {
-        try await database.client.withConnection { try await head(chain.schema, $0) }
+        try await database.client.withConnection { try await head(chain, $0) }
     }
 
-    func head(_ schema: String, _ connection: PostgresConnection) async throws -> (position: Int64, hash: [UInt8]) {
-        let rows = try await connection.query("SELECT position, hash FROM \(unescaped: schema).audit_chain_head", logger: logger)
+    func head(_ chain: Chain, _ connection: PostgresConnection) async throws -> (position: Int64, hash: [UInt8]) {
+        let rows = try await connection.query("SELECT position, hash FROM \(schema: chain).audit_chain_head", logger: logger)
         for try await (position, hash) in rows.decode((Int64, ByteBuffer).self) { return (position, Array(buffer: hash)) }
         return (0, AuditChain.genesis)
     }
 
     func checkpoints(_ chain: Chain, after: Int64, upTo: Int64) async throws -> [StoredCheckpoint] {
-        try await database.client.withConnection { try await checkpoints(chain.schema, after: after, upTo: upTo, $0) }
+        try await database.client.withConnection { try await checkpoints(chain, after: after, upTo: upTo, $0) }
     }
 
     /// The signed heads at positions in (after, upTo], in position order.
-    func checkpoints(_ schema: String, after: Int64, upTo: Int64, _ connection: PostgresConnection) async throws -> [StoredCheckpoint] {
+    func checkpoints(_ chain: Chain, after: Int64, upTo: Int64, _ connection: PostgresConnection) async throws -> [StoredCheckpoint] {
         let rows = try await connection.query(
             """
-            SELECT \(unescaped: StoredCheckpoint.columns) FROM \(unescaped: schema).audit_checkpoints
+            SELECT \(unescaped: StoredCheckpoint.columns) FROM \(schema: chain).audit_checkpoints
             WHERE position > \(after) AND position <= \(upTo) ORDER BY position
             """,
             logger: logger

@@ -146,7 +146,6 @@ extension AuditStore {
     @discardableResult
     func applyRetention(_ chain: Chain, periods: [RetentionPeriod], now: Int64) async throws -> RetentionCut? {
         guard !periods.isEmpty else { return nil }
-        let schema = chain.schema
         // One row per period: where it starts and ends, how long it keeps (-1: forever), and
         // until when its events stay whatever (the next period's start plus the grace).
         var starts: [Int64] = []
@@ -163,14 +162,14 @@ extension AuditStore {
         let longCutoff = now - Int64(RetentionPlan.longRetentionDays) * 86_400_000
         return try await database.client.withTransaction(logger: logger) { connection in
             // Serialises with appends and checkpoints on this chain.
-            _ = try await connection.query("SELECT 1 FROM \(unescaped: schema).audit_chain_head FOR UPDATE", logger: logger)
-            let previous = try await latestCut(schema, connection) ?? .none
+            _ = try await connection.query("SELECT 1 FROM \(schema: chain).audit_chain_head FOR UPDATE", logger: logger)
+            let previous = try await latestCut(chain, connection) ?? .none
 
             // The first event still to keep. Long-retention events do not hold the cut back
             // (the cut keeps them) unless their period keeps everything.
             let firstKept = try await connection.query(
                 """
-                SELECT min(e.position) FROM \(unescaped: schema).audit_events e
+                SELECT min(e.position) FROM \(schema: chain).audit_events e
                 JOIN unnest(\(starts)::bigint[], \(ends)::bigint[], \(keeps)::bigint[], \(floors)::bigint[]) AS p(since_ms, until_ms, keep_ms, floor_ms)
                   ON (extract(epoch FROM e.stored_at) * 1000)::bigint >= p.since_ms
                  AND (extract(epoch FROM e.stored_at) * 1000)::bigint < p.until_ms
@@ -184,7 +183,7 @@ extension AuditStore {
             for try await position in firstKept.decode(Int64?.self) { keptFrom = position ?? Int64.max }
             let candidates = try await connection.query(
                 """
-                SELECT position, head_hash FROM \(unescaped: schema).audit_checkpoints
+                SELECT position, head_hash FROM \(schema: chain).audit_checkpoints
                 WHERE position > \(previous.position) AND position < \(keptFrom) ORDER BY position DESC LIMIT 1
                 """,
                 logger: logger
@@ -195,7 +194,7 @@ extension AuditStore {
             // Up to the cut: everything but long-retention events younger than 2 years.
             let removed = try await connection.query(
                 """
-                DELETE FROM \(unescaped: schema).audit_events WHERE position <= \(cut.position)
+                DELETE FROM \(schema: chain).audit_events WHERE position <= \(cut.position)
                 AND NOT ((super_admin OR action = ANY(\(RetentionPlan.longRetentionActions))) AND stored_at >= to_timestamp(\(longCutoff) / 1000.0))
                 RETURNING position
                 """,
@@ -206,7 +205,7 @@ extension AuditStore {
             guard cut.position > previous.position || removedCount > 0 else { return nil }
 
             let keptRows = try await connection.query(
-                "SELECT position, hash FROM \(unescaped: schema).audit_events WHERE position <= \(cut.position) ORDER BY position",
+                "SELECT position, hash FROM \(schema: chain).audit_events WHERE position <= \(cut.position) ORDER BY position",
                 logger: logger
             )
             var kept: [(position: Int64, hash: [UInt8])] = []
@@ -224,12 +223,12 @@ extension AuditStore {
             record.signature = settings.signingKey.sign(record.message(chain: chain))
             // Checkpoints before the cut sign removed events; the one at the cut stays as the anchor.
             try await connection.query(
-                "DELETE FROM \(unescaped: schema).audit_checkpoints WHERE position < \(cut.position)",
+                "DELETE FROM \(schema: chain).audit_checkpoints WHERE position < \(cut.position)",
                 logger: logger
             )
             try await connection.query(
                 """
-                INSERT INTO \(unescaped: schema).audit_retention_cuts
+                INSERT INTO \(schema: chain).audit_retention_cuts
                     (position, anchor_hash, cut_at, kept_events, kept_digest, removed_events, key_id, signature)
                 VALUES (\(record.position), \(ByteBuffer(bytes: record.anchorHash)), \(record.cutAt), \(record.keptEvents),
                         \(ByteBuffer(bytes: record.keptDigest)), \(Int64(removedCount)), \(record.keyID), \(ByteBuffer(bytes: record.signature)))
@@ -245,14 +244,14 @@ extension AuditStore {
     }
 
     func latestCut(_ chain: Chain) async throws -> RetentionCut? {
-        try await database.client.withConnection { try await latestCut(chain.schema, $0) }
+        try await database.client.withConnection { try await latestCut(chain, $0) }
     }
 
-    func latestCut(_ schema: String, _ connection: PostgresConnection) async throws -> RetentionCut? {
+    func latestCut(_ chain: Chain, _ connection: PostgresConnection) async throws -> RetentionCut? {
         let rows = try await connection.query(
             """
             SELECT position, anchor_hash, cut_at, kept_events, kept_digest, key_id, signature
-            FROM \(unescaped: schema).audit_retention_cuts ORDER BY id DESC LIMIT 1
+            FROM \(schema: chain).audit_retention_cuts ORDER BY id DESC LIMIT 1
             """,
             logger: logger
         )

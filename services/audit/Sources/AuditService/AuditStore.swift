@@ -75,11 +75,10 @@ struct AuditStore: Sendable {
         if case .tenant(let tenant) = chain, try await !database.isProvisioned(tenant) {
             throw NotProvisioned()
         }
-        let schema = chain.schema
         return try await database.client.withTransaction(logger: logger) { connection in
             // Locks the head: appends to one chain are serialised across audit replicas.
             let heads = try await connection.query(
-                "SELECT position, hash FROM \(unescaped: schema).audit_chain_head FOR UPDATE",
+                "SELECT position, hash FROM \(schema: chain).audit_chain_head FOR UPDATE",
                 logger: logger
             )
             var head: (position: Int64, hash: [UInt8])?
@@ -89,7 +88,7 @@ struct AuditStore: Sendable {
             let ids = events.map { UUID(uuidString: $0.id)! }
             var stored: Set<UUID> = []
             let existing = try await connection.query(
-                "SELECT id FROM \(unescaped: schema).audit_events WHERE id = ANY(\(ids))",
+                "SELECT id FROM \(schema: chain).audit_events WHERE id = ANY(\(ids))",
                 logger: logger
             )
             for try await id in existing.decode(UUID.self) { stored.insert(id) }
@@ -110,7 +109,7 @@ struct AuditStore: Sendable {
                 let c = columns
                 try await connection.query(
                     """
-                    INSERT INTO \(unescaped: schema).audit_events (position, id, occurred_at, action, actor_kind, actor_id, actor_email,
+                    INSERT INTO \(schema: chain).audit_events (position, id, occurred_at, action, actor_kind, actor_id, actor_email,
                         target_type, target_id, ip, outcome, request_id, super_admin, event, previous_hash, hash)
                     SELECT * FROM unnest(\(c.positions)::bigint[], \(c.ids)::uuid[], \(c.occurredAt)::bigint[], \(c.actions)::text[],
                         \(c.actorKinds)::text[], \(c.actorIDs)::text[], \(c.actorEmails)::text[], \(c.targetTypes)::text[],
@@ -120,10 +119,10 @@ struct AuditStore: Sendable {
                     logger: logger
                 )
                 try await connection.query(
-                    "UPDATE \(unescaped: schema).audit_chain_head SET position = \(position), hash = \(ByteBuffer(bytes: hash))",
+                    "UPDATE \(schema: chain).audit_chain_head SET position = \(position), hash = \(ByteBuffer(bytes: hash))",
                     logger: logger
                 )
-                let (signedUpTo, _) = try await lastCheckpoint(schema, connection)
+                let (signedUpTo, _) = try await lastCheckpoint(chain, connection)
                 if position - signedUpTo >= Int64(settings.checkpointEvents) {
                     try await writeCheckpoint(chain, position: position, hash: hash, connection)
                 }
@@ -137,24 +136,23 @@ struct AuditStore: Sendable {
     /// Returns the position the newest checkpoint signs (0: none yet).
     @discardableResult
     func checkpointIfDue(_ chain: Chain, now: Int64) async throws -> Int64 {
-        let schema = chain.schema
-        return try await database.client.withTransaction(logger: logger) { connection in
+        try await database.client.withTransaction(logger: logger) { connection in
             let heads = try await connection.query(
-                "SELECT position, hash FROM \(unescaped: schema).audit_chain_head FOR UPDATE",
+                "SELECT position, hash FROM \(schema: chain).audit_chain_head FOR UPDATE",
                 logger: logger
             )
             var head: (position: Int64, hash: [UInt8])?
             for try await (position, hash) in heads.decode((Int64, ByteBuffer).self) { head = (position, Array(buffer: hash)) }
-            let (signedUpTo, signedAt) = try await lastCheckpoint(schema, connection)
+            let (signedUpTo, signedAt) = try await lastCheckpoint(chain, connection)
             guard let head, head.position > signedUpTo, now - signedAt >= Int64(settings.checkpointSeconds) * 1000 else { return signedUpTo }
             try await writeCheckpoint(chain, position: head.position, hash: head.hash, connection)
             return head.position
         }
     }
 
-    private func lastCheckpoint(_ schema: String, _ connection: PostgresConnection) async throws -> (position: Int64, signedAt: Int64) {
+    private func lastCheckpoint(_ chain: Chain, _ connection: PostgresConnection) async throws -> (position: Int64, signedAt: Int64) {
         let rows = try await connection.query(
-            "SELECT position, signed_at FROM \(unescaped: schema).audit_checkpoints ORDER BY position DESC LIMIT 1",
+            "SELECT position, signed_at FROM \(schema: chain).audit_checkpoints ORDER BY position DESC LIMIT 1",
             logger: logger
         )
         for try await (position, signedAt) in rows.decode((Int64, Int64).self) { return (position, signedAt) }
@@ -165,7 +163,7 @@ struct AuditStore: Sendable {
         let signedAt = WallClock.milliseconds()
         let signature = settings.signingKey.sign(AuditChain.checkpointMessage(chain: chain, position: position, hash: hash, signedAt: signedAt))
         try await connection.query(
-            "INSERT INTO \(unescaped: chain.schema).audit_checkpoints (position, head_hash, signed_at, key_id, signature) VALUES (\(position), \(ByteBuffer(bytes: hash)), \(signedAt), \(settings.signingKeyID), \(ByteBuffer(bytes: signature)))",
+            "INSERT INTO \(schema: chain).audit_checkpoints (position, head_hash, signed_at, key_id, signature) VALUES (\(position), \(ByteBuffer(bytes: hash)), \(signedAt), \(settings.signingKeyID), \(ByteBuffer(bytes: signature)))",
             logger: logger
         )
     }
@@ -230,5 +228,13 @@ extension Rampart_V1_AuditOutcome {
         case .failure: "failure"
         default: "unspecified"
         }
+    }
+}
+
+extension PostgresQuery.StringInterpolation {
+    /// A chain's schema in the SQL text: `public`, or a tenant's, named only from a validated
+    /// `TenantID`.
+    mutating func appendInterpolation(schema chain: AuditStore.Chain) {
+        appendInterpolation(unescaped: chain.schema)
     }
 }

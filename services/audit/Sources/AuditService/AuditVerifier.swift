@@ -204,7 +204,6 @@ struct AuditSignatures: Sendable {
 extension AuditStore {
     /// Verifies a chain as stored, streaming its rows from one snapshot.
     func verify(_ chain: Chain) async throws -> ChainVerdict {
-        let schema = chain.schema
         let signatures = settings.signatures
         let publishedHead = try await self.publishedHead(chain, signatures)
         if case .fault(let verdict) = publishedHead { return verdict }
@@ -212,7 +211,7 @@ extension AuditStore {
             // One snapshot: appends while the chain is read must not look like tampering.
             try await connection.query("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
             do {
-                let verdict = try await verify(chain, schema, signatures, publishedHead, connection)
+                let verdict = try await verify(chain, signatures, publishedHead, connection)
                 try await connection.query("COMMIT", logger: logger)
                 return verdict
             } catch {
@@ -224,17 +223,16 @@ extension AuditStore {
 
     private func verify(
         _ chain: Chain,
-        _ schema: String,
         _ signatures: AuditSignatures,
         _ publishedHead: PublishedHead,
         _ connection: PostgresConnection
     ) async throws -> ChainVerdict {
-        let cut = try await latestCut(schema, connection)
+        let cut = try await latestCut(chain, connection)
         if let cut, !signatures.isSigned(cut, of: chain) {
             return ChainVerdict(verifiedEvents: 0, firstBadPosition: 1, problem: "the retention cut at \(cut.position) has no valid signature")
         }
         var checkpoints: [(position: Int64, hash: [UInt8])] = []
-        for checkpoint in try await self.checkpoints(schema, after: 0, upTo: .max, connection) {
+        for checkpoint in try await self.checkpoints(chain, after: 0, upTo: .max, connection) {
             guard signatures.isSigned(checkpoint, of: chain) else {
                 return ChainVerdict(
                     verifiedEvents: 0,
@@ -254,7 +252,7 @@ extension AuditStore {
         let rows = try await connection.query(
             """
             SELECT position, id, action, actor_id, target_id, ip, outcome, event, previous_hash, hash
-            FROM \(unescaped: schema).audit_events ORDER BY position
+            FROM \(schema: chain).audit_events ORDER BY position
             """,
             logger: logger
         )
@@ -275,7 +273,7 @@ extension AuditStore {
             )
             if !verifier.accept(row) { break }
         }
-        let head = try await self.head(schema, connection)
+        let head = try await self.head(chain, connection)
         return verifier.finish(headPosition: head.position, headHash: head.hash)
     }
 }

@@ -68,7 +68,7 @@ extension AuditStore {
 
     func latestCheckpoint(_ chain: Chain) async throws -> StoredCheckpoint? {
         let rows = try await database.client.query(
-            "SELECT \(unescaped: StoredCheckpoint.columns) FROM \(unescaped: chain.schema).audit_checkpoints ORDER BY position DESC LIMIT 1",
+            "SELECT \(unescaped: StoredCheckpoint.columns) FROM \(schema: chain).audit_checkpoints ORDER BY position DESC LIMIT 1",
             logger: logger
         )
         for try await row in rows.decode(StoredCheckpoint.Row.self) { return StoredCheckpoint(row) }

@@ -92,9 +92,8 @@ extension Sessions {
         let (tenant, user) = try caller(call)
         let id = try Self.apiKeyID(request.apiKeyID)
         let role = try await memberRole(user, tenant: tenant)
-        let schema = quotedSchema(tenant)
         let creator: UUID = try await database.transaction { connection in
-            let creator = try await lockManageableKey(id, by: user, role: role, schema: schema, on: connection)
+            let creator = try await lockManageableKey(id, by: user, role: role, in: tenant, on: connection)
             try await connection.query(
                 "UPDATE \(schema: tenant).api_keys SET revoked_at = now(), revoked_reason = 'revoked' WHERE id = \(id)",
                 logger: logger
@@ -118,9 +117,8 @@ extension Sessions {
         let grace = request.graceSeconds == 0 ? Self.defaultRotationGraceSeconds : request.graceSeconds
         let role = try await memberRole(user, tenant: tenant)
         try await requireVerifiedEmail(user, for: "Rotating an API key")
-        let schema = quotedSchema(tenant)
         let made = try await insertAPIKey(tenant: tenant) { connection, key in
-            _ = try await lockManageableKey(id, by: user, role: role, schema: schema, on: connection)
+            _ = try await lockManageableKey(id, by: user, role: role, in: tenant, on: connection)
             let rows = try await connection.query(
                 """
                 SELECT name, scopes, rate_limit_per_minute, extract(epoch FROM expires_at - created_at)::float8, replaced_by IS NOT NULL
@@ -302,14 +300,14 @@ extension Sessions {
         _ id: UUID,
         by user: UUID,
         role: Rampart_V1_MemberRole,
-        schema: String,
+        in tenant: TenantID,
         on connection: PostgresConnection
     ) async throws
         -> UUID
     {
         let rows = try await connection.query(
             """
-            SELECT created_by FROM \(unescaped: schema).api_keys
+            SELECT created_by FROM \(schema: tenant).api_keys
             WHERE id = \(id) AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
               AND (\([.owner, .admin].contains(role) ? nil : user)::uuid IS NULL OR created_by = \([.owner, .admin].contains(role) ? nil : user)::uuid)
             FOR UPDATE

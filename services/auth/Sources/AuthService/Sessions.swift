@@ -104,7 +104,6 @@ struct Sessions: Sendable {
         // When every factor was proved: now, or for a switch, when the source session proved them.
         let authTime = authenticatedAt ?? WallClock.milliseconds() / 1000
         let refresh = Self.newRefreshToken(tenant)
-        let schema = quotedSchema(tenant)
         let userAgent = String((call.userAgent ?? "").prefix(512))
         let newDevice: Bool = try await database.transaction { connection in
             // A device and address this account never signed in from here, when it has before.
@@ -121,7 +120,7 @@ struct Sessions: Sendable {
                 """,
                 logger: logger
             )
-            try await insertRefresh(refresh.hash, session: session, schema: schema, on: connection)
+            try await insertRefresh(refresh.hash, session: session, in: tenant, on: connection)
             // Where the user has sessions: a password change ends them in every such tenant.
             try await connection.query(
                 "INSERT INTO user_tenants (user_id, tenant_id) VALUES (\(user), \(tenant.hex)) ON CONFLICT DO NOTHING",
@@ -153,7 +152,6 @@ struct Sessions: Sendable {
         guard let (tenant, secret) = Self.parseRefreshToken(request.refreshToken), try await database.isProvisioned(tenant) else {
             throw Self.invalidRefresh
         }
-        let schema = quotedSchema(tenant)
         enum Outcome {
             case rotated(session: UUID, user: UUID, token: String, amr: String, authTime: Int64)
             case reused(session: UUID, user: UUID)
@@ -191,14 +189,14 @@ struct Sessions: Sendable {
             if used {
                 // Within the reuse interval, and the successor still unused: the same successor.
                 if retried == true { return .rotated(session: session, user: user, token: next.token, amr: amr, authTime: authTime) }
-                try await revoke(session, reason: "refresh_token_reused", schema: schema, on: connection)
+                try await revoke(session, reason: "refresh_token_reused", in: tenant, on: connection)
                 return .reused(session: session, user: user)
             }
             try await connection.query(
                 "UPDATE \(schema: tenant).refresh_tokens SET used_at = now() WHERE token_hash = \(ByteBuffer(bytes: sha256(secret)))",
                 logger: logger
             )
-            try await insertRefresh(next.hash, session: session, schema: schema, on: connection)
+            try await insertRefresh(next.hash, session: session, in: tenant, on: connection)
             try await connection.query(
                 "UPDATE \(schema: tenant).sessions SET last_seen_at = now() WHERE id = \(session)",
                 logger: logger
@@ -222,7 +220,7 @@ struct Sessions: Sendable {
         case .rotated(let session, let user, let token, let amr, let authTime):
             // The member's current standing, not the one at sign-in: a disabled member stops here.
             guard let member = try await activeMember(user, tenant: tenant) else {
-                try await database.transaction { try await revoke(session, reason: "member_disabled", schema: schema, on: $0) }
+                try await database.transaction { try await revoke(session, reason: "member_disabled", in: tenant, on: $0) }
                 try? await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: "member_disabled")
                 throw Self.invalidRefresh
             }
@@ -230,7 +228,7 @@ struct Sessions: Sendable {
             let methods = amr.split(separator: " ").map(String.init)
             // MFA-7: a session opened without MFA ends once the tenant requires it of this member.
             if !methods.contains("mfa"), policies.mfaRequirement.covers(member.role) {
-                try await database.transaction { try await revoke(session, reason: "mfa_required", schema: schema, on: $0) }
+                try await database.transaction { try await revoke(session, reason: "mfa_required", in: tenant, on: $0) }
                 try? await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: "mfa_required")
                 throw RampartError(
                     .unauthenticated,
@@ -258,7 +256,6 @@ struct Sessions: Sendable {
             throw RampartError.invalidArgument("session_id must be a UUID", field: "session_id")
         }
         guard try await database.isProvisioned(tenant) else { throw RampartError(.notFound, "no such session") }
-        let schema = quotedSchema(tenant)
         let ended: Bool = try await database.transaction { connection in
             let rows = try await connection.query(
                 "SELECT 1 FROM \(schema: tenant).sessions WHERE id = \(session) AND user_id = \(user) AND revoked_at IS NULL FOR UPDATE",
@@ -266,7 +263,7 @@ struct Sessions: Sendable {
             )
             var mine = false
             for try await _ in rows { mine = true }
-            if mine { try await revoke(session, reason: "logout", schema: schema, on: connection) }
+            if mine { try await revoke(session, reason: "logout", in: tenant, on: connection) }
             return mine
         }
         // Another user's session, or one already ended: the same answer.
@@ -411,16 +408,16 @@ struct Sessions: Sendable {
         return (tenant, secret)
     }
 
-    func insertRefresh(_ hash: [UInt8], session: UUID, schema: String, on connection: PostgresConnection) async throws {
+    func insertRefresh(_ hash: [UInt8], session: UUID, in tenant: TenantID, on connection: PostgresConnection) async throws {
         try await connection.query(
-            "INSERT INTO \(unescaped: schema).refresh_tokens (token_hash, session_id) VALUES (\(ByteBuffer(bytes: hash)), \(session))",
+            "INSERT INTO \(schema: tenant).refresh_tokens (token_hash, session_id) VALUES (\(ByteBuffer(bytes: hash)), \(session))",
             logger: logger
         )
     }
 
-    func revoke(_ session: UUID, reason: String, schema: String, on connection: PostgresConnection) async throws {
+    func revoke(_ session: UUID, reason: String, in tenant: TenantID, on connection: PostgresConnection) async throws {
         try await connection.query(
-            "UPDATE \(unescaped: schema).sessions SET revoked_at = now(), revoked_reason = \(reason) WHERE id = \(session) AND revoked_at IS NULL",
+            "UPDATE \(schema: tenant).sessions SET revoked_at = now(), revoked_reason = \(reason) WHERE id = \(session) AND revoked_at IS NULL",
             logger: logger
         )
     }

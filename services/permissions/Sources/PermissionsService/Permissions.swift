@@ -155,13 +155,12 @@ struct Permissions: Sendable {
         guard let user = Self.user(principal) else {
             throw RampartError.invalidArgument("the principal must be user:<uuid> of a member", field: "principal")
         }
-        let schema = quotedSchema(tenant)
         // One write per tenant at a time in this replica, so each finds its predecessor's result
         // installed in the cache instead of reloading the tenant (the row lock alone would not).
         let (revision, binding) = try await store.writers.exclusively(tenant) { try await writeResourceRole() }
         func writeResourceRole() async throws -> (UInt64, Rampart_V1_RoleBinding) {
             let (revision, binding, updated) = try await database.transaction { connection -> (UInt64, Rampart_V1_RoleBinding, Policy) in
-                let current = try await Self.lockRevision(schema, connection, logger: logger)
+                let current = try await Self.lockRevision(tenant, connection, logger: logger)
                 let policy = try await store.policy(tenant, atLeast: current)
                 guard let resource = try Self.resource(resourceText, in: policy) else {
                     throw RampartError.invalidArgument("name a resource, e.g. boards/<id>", field: "resource")
@@ -169,7 +168,7 @@ struct Permissions: Sendable {
                 let holders = policy.resourceRoles[resource] ?? [:]
                 // A new resource is being created; an existing one is shared by who may share it,
                 // even when its last holder has left (then only tenant roles grant that).
-                let created = try await create(resource, in: schema, by: call.principal?.description ?? "system:unknown", connection)
+                let created = try await create(resource, in: tenant, by: call.principal?.description ?? "system:unknown", connection)
                 try requireCaller(call, may: created ? "\(resource.type).create" : "\(resource.type).share", on: resource, policy: policy)
                 // A user of another tenant is nobody here (PERM-5); a disabled member keeps what they
                 // hold, which can be taken away, but is given nothing new.
@@ -206,7 +205,7 @@ struct Permissions: Sendable {
                         logger: logger
                     )
                 }
-                let revision = try await Self.bumpRevision(schema, from: current, connection, logger: logger)
+                let revision = try await Self.bumpRevision(tenant, from: current, connection, logger: logger)
                 var binding = Self.binding(user, role: role ?? "", resource: resource)
                 binding.grantedBy = call.principal?.description ?? ""
                 binding.grantedAtMs = WallClock.milliseconds()
@@ -235,10 +234,10 @@ struct Permissions: Sendable {
     /// A resource is the tenant's own (PERM-5): another tenant's board of the same ID is another
     /// board, so no tenant can squat an ID or learn whether another tenant uses it. A concurrent
     /// creation waits on the row and then finds it made.
-    private func create(_ resource: Resource, in schema: String, by principal: String, _ connection: PostgresConnection) async throws -> Bool {
+    private func create(_ resource: Resource, in tenant: TenantID, by principal: String, _ connection: PostgresConnection) async throws -> Bool {
         let rows = try await connection.query(
             """
-            INSERT INTO \(unescaped: schema).resources (resource_type, resource_id, created_by) VALUES (\(resource.type), \(resource.id), \(principal))
+            INSERT INTO \(schema: tenant).resources (resource_type, resource_id, created_by) VALUES (\(resource.type), \(resource.id), \(principal))
             ON CONFLICT (resource_type, resource_id) DO NOTHING RETURNING 1
             """,
             logger: logger
@@ -294,11 +293,10 @@ struct Permissions: Sendable {
     /// Runs `statement` (one row back per member it changed) under the tenant's revision lock,
     /// bumps the revision if it changed anything, and announces the revision it leaves.
     private func changeMembers(_ tenant: TenantID, _ statement: PostgresQuery) async throws -> UInt64 {
-        let schema = quotedSchema(tenant)
         let revision: UInt64 = try await database.transaction { connection in
-            let current = try await Self.lockRevision(schema, connection, logger: logger)
+            let current = try await Self.lockRevision(tenant, connection, logger: logger)
             let changed = try await connection.query(statement, logger: logger).collect().count > 0
-            return changed ? try await Self.bumpRevision(schema, from: current, connection, logger: logger) : current
+            return changed ? try await Self.bumpRevision(tenant, from: current, connection, logger: logger) : current
         }
         await revisions.announce(revision, of: tenant)
         return revision
@@ -387,14 +385,14 @@ struct Permissions: Sendable {
         return binding
     }
 
-    static func lockRevision(_ schema: String, _ connection: PostgresConnection, logger: Logger) async throws -> UInt64 {
-        let rows = try await connection.query("SELECT revision FROM \(unescaped: schema).policy_revision FOR UPDATE", logger: logger)
+    static func lockRevision(_ tenant: TenantID, _ connection: PostgresConnection, logger: Logger) async throws -> UInt64 {
+        let rows = try await connection.query("SELECT revision FROM \(schema: tenant).policy_revision FOR UPDATE", logger: logger)
         for try await revision in rows.decode(Int64.self) { return UInt64(revision) }
         throw RampartError.internalError()
     }
 
-    static func bumpRevision(_ schema: String, from current: UInt64, _ connection: PostgresConnection, logger: Logger) async throws -> UInt64 {
-        try await connection.query("UPDATE \(unescaped: schema).policy_revision SET revision = revision + 1", logger: logger)
+    static func bumpRevision(_ tenant: TenantID, from current: UInt64, _ connection: PostgresConnection, logger: Logger) async throws -> UInt64 {
+        try await connection.query("UPDATE \(schema: tenant).policy_revision SET revision = revision + 1", logger: logger)
         return current + 1
     }
 
