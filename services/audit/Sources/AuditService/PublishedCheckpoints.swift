@@ -71,8 +71,7 @@ extension AuditStore {
             "SELECT \(unescaped: StoredCheckpoint.columns) FROM \(schema: chain).audit_checkpoints ORDER BY position DESC LIMIT 1",
             logger: logger
         )
-        for try await row in rows.decode(StoredCheckpoint.Row.self) { return StoredCheckpoint(row) }
-        return nil
+        return try await rows.first(decoding: StoredCheckpoint.Row.self).map { row in StoredCheckpoint(row) }
     }
 
     /// What a verifier compares the stored chain with: the newest published checkpoint, signed by

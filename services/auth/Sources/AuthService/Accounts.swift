@@ -75,8 +75,7 @@ struct AccountLinks: Sendable {
             """,
             logger: logger
         )
-        for try await user in rows.decode(UUID.self) { return user }
-        return nil
+        return try await rows.first(decoding: UUID.self)
     }
 }
 
@@ -168,8 +167,7 @@ extension Sessions {
     /// An active user's email and password hash; nil for anyone else.
     func activeAccount(_ user: UUID) async throws -> (email: String, passwordHash: String)? {
         let rows = try await database.client.query("SELECT email, password_hash FROM users WHERE id = \(user) AND status = 'active'", logger: logger)
-        for try await (email, hash) in rows.decode((String, String).self) { return (email, hash) }
-        return nil
+        return try await rows.first(decoding: (String, String).self)
     }
 
     /// AUTH-7: the current password proves it is the user; the other sessions end everywhere.

@@ -136,8 +136,7 @@ struct Registration: Sendable {
     /// The active account with `email`, if there is one.
     private func activeAccount(_ email: EmailAddress) async throws -> UUID? {
         let rows = try await database.client.query("SELECT id FROM users WHERE email = \(email.description) AND status = 'active'", logger: logger)
-        for try await id in rows.decode(UUID.self) { return id }
-        return nil
+        return try await rows.first(decoding: UUID.self)
     }
 
     /// Writes the user `pending`: the address's uniqueness decides here, before anything else is

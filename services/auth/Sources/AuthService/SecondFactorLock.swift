@@ -28,8 +28,7 @@ extension Sessions {
             "SELECT (extract(epoch FROM locked_until - now()) * 1000)::bigint FROM mfa_locks WHERE user_id = \(user) AND locked_until > now()",
             logger: logger
         )
-        for try await left in rows.decode(Int64.self) { return max(1, left) }
-        return nil
+        return try await rows.first(decoding: Int64.self).map { left in max(1, left) }
     }
 
     /// Counts a wrong code of `user`'s; the lock when this one starts one. Called while the

@@ -50,8 +50,7 @@ extension Sessions {
             """,
             logger: logger
         )
-        for try await (amr, authTime) in rows.decode((String, Int64).self) { return (amr.split(separator: " ").map(String.init), authTime) }
-        return nil
+        return try await rows.first(decoding: (String, Int64).self).map { (amr, authTime) in (amr.split(separator: " ").map(String.init), authTime) }
     }
 
     /// TEN-11 for a session about to open or refresh in `tenant`: the client's address must be

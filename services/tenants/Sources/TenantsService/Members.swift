@@ -155,8 +155,7 @@ extension Tenants {
             "SELECT \(unescaped: Self.memberColumns) FROM \(schema: tenant).members WHERE user_id = \(user)\(unescaped: lock ? " FOR UPDATE" : "")"
         let rows =
             if let connection { try await connection.query(query, logger: logger) } else { try await database.client.query(query, logger: logger) }
-        for try await row in rows.decode(MemberRow.self) { return Self.member(row) }
-        return nil
+        return try await rows.first(decoding: MemberRow.self).map { row in Self.member(row) }
     }
 
     /// One member, for another service acting on its own (auth at sign-in) or the member.

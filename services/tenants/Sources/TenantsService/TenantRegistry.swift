@@ -110,8 +110,7 @@ struct TenantRegistry: Sendable {
             """,
             logger: logger
         )
-        for try await id in rows.decode(String.self) { return TenantID(id) }
-        return nil
+        return try await rows.first(decoding: String.self).flatMap { id in TenantID(id) }
     }
 
     /// AUTH-11: the owner proved their mailbox; the claims of the tenants they registered are
@@ -146,15 +145,13 @@ struct TenantRegistry: Sendable {
     /// Just the status: what every authorization asks, without the rest of the row.
     func status(_ tenant: TenantID) async throws -> Rampart_V1_TenantStatus? {
         let rows = try await client.query("SELECT status FROM tenants WHERE id = \(tenant.hex)", logger: logger)
-        for try await status in rows.decode(String.self) { return TenantStatusName(rawValue: status)?.proto }
-        return nil
+        return try await rows.first(decoding: String.self).flatMap { status in TenantStatusName(rawValue: status)?.proto }
     }
 
     /// The owner named at sign-up: the first member, added when tenants provisions its schema.
     func owner(_ tenant: TenantID) async throws -> (userID: UUID, email: String)? {
         let rows = try await client.query("SELECT owner_user_id, owner_email FROM tenants WHERE id = \(tenant.hex)", logger: logger)
-        for try await (user, email) in rows.decode((UUID, String).self) { return (user, email) }
-        return nil
+        return try await rows.first(decoding: (UUID, String).self)
     }
 
     /// Services of the saga that have not answered `step` for the tenant yet.

@@ -154,8 +154,7 @@ struct Endpoints: Sendable {
                 "DELETE FROM \(schema: tenant).endpoints WHERE id = \(id) RETURNING \(unescaped: Self.columns)",
                 logger: logger
             )
-            for try await row in rows.decode(Row.self) { return row }
-            return nil
+            return try await rows.first(decoding: Row.self)
         }
         guard let row else { throw Self.noSuchEndpoint }
         var reply = Rampart_V1_EndpointReply()

@@ -174,3 +174,17 @@ extension PostgresQuery.StringInterpolation {
         appendInterpolation(unescaped: quotedSchema(tenant))
     }
 }
+
+extension PostgresRowSequence {
+    /// The first row as `columns`, or nil when there is none: what a lookup by key answers.
+    public func first<each Column: PostgresDecodable & Sendable>(decoding columns: (repeat each Column).Type) async throws -> (repeat each Column)? {
+        for try await row in decode(columns) { return row }
+        return nil
+    }
+
+    /// The first row's one column, or nil when there is none (a pack of one is not a tuple).
+    public func first<Column: PostgresDecodable & Sendable>(decoding column: Column.Type) async throws -> Column? {
+        for try await value in decode(column) { return value }
+        return nil
+    }
+}
