@@ -41,7 +41,7 @@ struct MailSender: Service {
     )
 
     func run() async throws {
-        // The bucket exists once the start-up step (prepare) has run.
+        // The build step made the bucket; mail goes out once the service serves.
         await health.waitUntilStarted()
         let sent = try await jetStream.keyValue(Self.sentBucket)
         await followEvents(jetStream, "mail-sender", Subjects.MailEvents.all, health: health, logger: logger) { message in
