@@ -34,8 +34,6 @@ public enum GatewayService {
         try await context.audit.requireStream()
         guard let listener = context.configuration.publicHTTP else { return ServiceParts() }
         let revocations = RevocationList(connection: context.nats, logger: context.logger)
-        // Credentials are refused with 503 until the revocations are read: not ready till then.
-        context.health.add(HealthChecks.Check(name: "revocations") { revocations.isCaughtUp })
         let permissions = PermissionChecker(rpc: RPCClient(connection: context.nats), connection: context.nats, logger: context.logger)
         var services: [any Service] = [
             revocations,
@@ -61,6 +59,10 @@ public enum GatewayService {
                 )
             )
         }
+        // Credentials are refused with 503 until the revocations are read: not ready till then.
+        // Added last, once nothing here can throw: a retried build must not leave the check of
+        // a list that never runs.
+        context.health.add(HealthChecks.Check(name: "revocations") { revocations.isCaughtUp })
         return ServiceParts(services: services)
     }
 
