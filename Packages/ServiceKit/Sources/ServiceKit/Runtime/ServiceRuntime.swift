@@ -39,8 +39,8 @@ public struct ServiceDescriptor: Sendable {
     }
 }
 
-/// What a service's build step makes: its NATS handlers, its long-lived services (started after
-/// the handlers, stopped before them) and what it does when a tenant's life changes.
+/// What a service's build step makes: its NATS handlers, its long-lived services (run beside the
+/// handlers, stopped before them) and what it does when a tenant's life changes.
 public struct ServiceParts: Sendable {
     public var routes: RPCRouter
     public var services: [any Service]
