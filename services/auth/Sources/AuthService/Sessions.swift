@@ -58,7 +58,10 @@ struct Sessions: Sendable {
         let tenant = request.tenantID.isEmpty ? user.defaultTenant : TenantID(request.tenantID)
         // The unit goes back while tenants is asked: two round trips at once, both awaited.
         async let refunded: Void = rateLimit.refund(policy: policy, key: key, context: call)
-        async let asked = outcome { [user] in try await tenant.asyncFlatMap { try await activeMemberAndPolicies(user.id, tenant: $0) } }
+        async let asked = outcome { [user] () async throws -> (member: Rampart_V1_Member, policies: Rampart_V1_TenantPolicies)? in
+            guard let tenant else { return nil }
+            return try await activeMemberAndPolicies(user.id, tenant: tenant)
+        }
         let (_, standing) = await (refunded, asked)
         guard let tenant else { throw Self.invalidCredentials }
         guard let (member, policies) = try standing.get() else {
@@ -527,13 +530,5 @@ func outcome<Value>(_ body: () async throws -> Value) async -> Result<Value, any
         return .success(try await body())
     } catch {
         return .failure(error)
-    }
-}
-
-extension Optional {
-    /// `transform` of the value, when there is one.
-    func asyncFlatMap<Mapped>(_ transform: (Wrapped) async throws -> Mapped?) async rethrows -> Mapped? {
-        guard let self else { return nil }
-        return try await transform(self)
     }
 }
