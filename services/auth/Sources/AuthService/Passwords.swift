@@ -75,6 +75,8 @@ public final class PasswordHasher: Sendable {
     /// than queued in front of the sign-ins, which keep the other half.
     private let signUps = Mutex(0)
     public let signUpSlots: Int
+    /// How many of the slots are taken now.
+    var signUpsHashing: Int { signUps.withLock { $0 } }
 
     public init(algorithm: PasswordAlgorithm, threads: Int = System.coreCount) throws {
         self.algorithm = algorithm
