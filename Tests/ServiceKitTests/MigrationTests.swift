@@ -100,10 +100,7 @@ struct MigrationTests {
             #expect(try await database.isProvisioned(tenantA))
             #expect(try await !database.isProvisioned(TenantID.random()))
             // Data written in A's schema is not in B's: physically separate tables.
-            try await database.client.query(
-                "INSERT INTO \(schema: tenantA).boards (title) VALUES ('a')",
-                logger: quietLogger()
-            )
+            try await database.query("INSERT INTO \(schema: tenantA).boards (title) VALUES ('a')")
         }
         #expect(try await TestPostgres.psql("SELECT count(*) FROM \(quotedSchema(tenantA)).boards", database: settings.database) == "1")
         #expect(try await TestPostgres.psql("SELECT count(*) FROM \(quotedSchema(tenantB)).boards", database: settings.database) == "0")

@@ -22,16 +22,15 @@ func probeService(calls: CallCounter) -> ServiceDescriptor {
     ServiceDescriptor(name: .permissions) { context in
         let database = try context.database
         var router = RPCRouter()
-        // A table that is not there, as a tenant's schema dropped by a deletion leaves it.
-        @Sendable func missingTable() async throws -> Rampart_V1_HealthReply {
-            _ = try await database.client.query("SELECT 1 FROM rampart_no_such_table", logger: quietLogger())
+        // A tenant's schema that is not there, as a deletion leaves it; and a missing table of
+        // the service's own, which is a fault.
+        router.register(Probe.gone, requires: [.tenant]) { (_, context) in
+            _ = try await database.query("SELECT 1 FROM \(schema: try context.requireTenant()).boards")
             return Rampart_V1_HealthReply()
         }
-        router.register(Probe.gone, requires: [.tenant]) { (_, _) in
-            try await missingTable()
-        }
         router.register(Probe.goneUntenanted) { (_, _) in
-            try await missingTable()
+            _ = try await database.query("SELECT 1 FROM rampart_no_such_table")
+            return Rampart_V1_HealthReply()
         }
         router.register(Probe.echo, requires: [.tenant]) { (request, context) in
             await calls.increment()
@@ -140,8 +139,8 @@ struct RPCTests {
             #expect(hidden.requestID == "req-fail")
             #expect(!String(decoding: failure.payload, as: UTF8.self).contains("do-not-leak"))
 
-            // A tenant's call that finds its schema gone is told the tenant is not there; the
-            // same failure outside any tenant stays an internal error.
+            // A call that finds its tenant's schema gone is told the tenant is not there; a
+            // missing table of the service's own stays an internal error.
             for (gone, tenant, code) in [
                 (Probe.gone, TenantID.random(), RampartError.Code.notFound),
                 (Probe.goneUntenanted, nil, .internal),

@@ -51,6 +51,9 @@ public struct RampartError: Error, Sendable, Equatable, CustomStringConvertible 
         )
     }
 
+    /// A tenant that is not there: never created, deleted, or not yet provisioned here.
+    public static let noSuchTenant = RampartError(.notFound, "no such tenant")
+
     public static func internalError() -> RampartError {
         RampartError(.internal, "internal error")
     }
@@ -91,4 +94,9 @@ extension Rampart_V1_Isolation {
         }
         return reason
     }
+}
+
+/// `catch RampartError.noSuchTenant { … }`: an error that is this very one.
+public func ~= (pattern: RampartError, error: any Error) -> Bool {
+    (error as? RampartError) == pattern
 }

@@ -42,12 +42,11 @@ extension AuditStore {
             (after, upTo) = (values[0], values[1])
         }
         filter.positions(after: after, upTo: upTo)
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             filter.query(
                 "SELECT position, event, previous_hash, hash FROM \(chain.schema).audit_events",
                 "ORDER BY position LIMIT \(rowsPerChunk)"
-            ),
-            logger: logger
+            )
         )
         var records: [ExportedRecord] = []
         for try await (position, event, previousHash, hash) in rows.decode((Int64, ByteBuffer, ByteBuffer, ByteBuffer).self) {
@@ -105,7 +104,7 @@ extension AuditStore {
     }
 
     func head(_ chain: Chain) async throws -> (position: Int64, hash: [UInt8]) {
-        try await database.client.withConnection { try await head(chain, $0) }
+        try await database.withConnection { try await head(chain, $0) }
     }
 
     func head(_ chain: Chain, _ connection: PostgresConnection) async throws -> (position: Int64, hash: [UInt8]) {
@@ -115,7 +114,7 @@ extension AuditStore {
     }
 
     func checkpoints(_ chain: Chain, after: Int64, upTo: Int64) async throws -> [StoredCheckpoint] {
-        try await database.client.withConnection { try await checkpoints(chain, after: after, upTo: upTo, $0) }
+        try await database.withConnection { try await checkpoints(chain, after: after, upTo: upTo, $0) }
     }
 
     /// The signed heads at positions in (after, upTo], in position order.

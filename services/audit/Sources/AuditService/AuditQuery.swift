@@ -139,12 +139,11 @@ extension AuditStore {
             let after = try AuditCursor.decode(request.cursor, "q", count: 2)
             filter.before(occurredAt: after[0], position: after[1])
         }
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             filter.query(
                 "SELECT position, occurred_at, event FROM \(chain.schema).audit_events",
                 "ORDER BY occurred_at DESC, position DESC LIMIT \(pageSize + 1)"
-            ),
-            logger: logger
+            )
         )
         var reply = Rampart_V1_AuditQueryReply()
         var last: (occurredAt: Int64, position: Int64)?

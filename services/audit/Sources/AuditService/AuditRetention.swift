@@ -93,7 +93,7 @@ extension AuditStore {
     /// `tenant.plan_changed`). Its first plan covers everything before; the same plan again (a
     /// redelivered event) changes nothing.
     func recordPlan(_ tenant: TenantID, plan: String, since: Int64 = WallClock.milliseconds()) async throws {
-        try await database.client.withTransaction(logger: logger) { connection in
+        try await database.transaction { connection in
             let rows = try await connection.query(
                 "SELECT plan FROM public.audit_tenant_plans WHERE tenant_id = \(tenant.hex) FOR UPDATE",
                 logger: logger
@@ -121,9 +121,8 @@ extension AuditStore {
 
     /// Every tenant's plan periods, oldest first.
     func planPeriods() async throws -> [String: [RetentionPeriod]] {
-        let rows = try await database.client.query(
-            "SELECT tenant_id, plan, since_ms FROM public.audit_plan_periods ORDER BY tenant_id, since_ms",
-            logger: logger
+        let rows = try await database.query(
+            "SELECT tenant_id, plan, since_ms FROM public.audit_plan_periods ORDER BY tenant_id, since_ms"
         )
         var periods: [String: [RetentionPeriod]] = [:]
         for try await (tenant, plan, since) in rows.decode((String, String, Int64).self) {
@@ -160,7 +159,7 @@ extension AuditStore {
             floors.append(next.map { $0 + Int64(RetentionPlan.planChangeGraceDays) * 86_400_000 } ?? Int64.min)
         }
         let longCutoff = now - Int64(RetentionPlan.longRetentionDays) * 86_400_000
-        return try await database.client.withTransaction(logger: logger) { connection in
+        return try await database.transaction { connection in
             // Serialises with appends and checkpoints on this chain.
             _ = try await connection.query("SELECT 1 FROM \(schema: chain).audit_chain_head FOR UPDATE", logger: logger)
             let previous = try await latestCut(chain, connection) ?? .none
@@ -244,7 +243,7 @@ extension AuditStore {
     }
 
     func latestCut(_ chain: Chain) async throws -> RetentionCut? {
-        try await database.client.withConnection { try await latestCut(chain, $0) }
+        try await database.withConnection { try await latestCut(chain, $0) }
     }
 
     func latestCut(_ chain: Chain, _ connection: PostgresConnection) async throws -> RetentionCut? {

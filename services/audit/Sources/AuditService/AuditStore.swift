@@ -75,7 +75,7 @@ struct AuditStore: Sendable {
         if case .tenant(let tenant) = chain, try await !database.isProvisioned(tenant) {
             throw NotProvisioned()
         }
-        return try await database.client.withTransaction(logger: logger) { connection in
+        return try await database.transaction { connection in
             // Locks the head: appends to one chain are serialised across audit replicas.
             let heads = try await connection.query(
                 "SELECT position, hash FROM \(schema: chain).audit_chain_head FOR UPDATE",
@@ -136,7 +136,7 @@ struct AuditStore: Sendable {
     /// Returns the position the newest checkpoint signs (0: none yet).
     @discardableResult
     func checkpointIfDue(_ chain: Chain, now: Int64) async throws -> Int64 {
-        try await database.client.withTransaction(logger: logger) { connection in
+        try await database.transaction { connection in
             let heads = try await connection.query(
                 "SELECT position, hash FROM \(schema: chain).audit_chain_head FOR UPDATE",
                 logger: logger

@@ -207,7 +207,7 @@ extension AuditStore {
         let signatures = settings.signatures
         let publishedHead = try await self.publishedHead(chain, signatures)
         if case .fault(let verdict) = publishedHead { return verdict }
-        return try await database.client.withConnection { connection in
+        return try await database.withConnection { connection in
             // One snapshot: appends while the chain is read must not look like tampering.
             try await connection.query("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
             do {

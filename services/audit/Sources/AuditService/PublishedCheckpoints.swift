@@ -67,9 +67,8 @@ extension AuditStore {
     }
 
     func latestCheckpoint(_ chain: Chain) async throws -> StoredCheckpoint? {
-        let rows = try await database.client.query(
-            "SELECT \(unescaped: StoredCheckpoint.columns) FROM \(schema: chain).audit_checkpoints ORDER BY position DESC LIMIT 1",
-            logger: logger
+        let rows = try await database.query(
+            "SELECT \(unescaped: StoredCheckpoint.columns) FROM \(schema: chain).audit_checkpoints ORDER BY position DESC LIMIT 1"
         )
         return try await rows.first(decoding: StoredCheckpoint.Row.self).map { row in StoredCheckpoint(row) }
     }

@@ -73,15 +73,14 @@ extension Sessions {
         let (tenant, user) = try caller(call)
         let role = try await memberRole(user, tenant: tenant)
         // Owners and admins see every key of the tenant; a member their own.
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             SELECT \(unescaped: Self.apiKeyColumns) FROM \(schema: tenant).api_keys
             WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
               AND (\([.owner, .admin].contains(role) ? nil : user)::uuid IS NULL OR created_by = \([.owner, .admin].contains(role) ? nil : user)::uuid)
               AND (\(Int(request.unusedForDays))::int = 0 OR coalesce(last_used_at, created_at) < now() - make_interval(days => \(Int(request.unusedForDays))::int))
             ORDER BY created_at DESC LIMIT 500
-            """,
-            logger: logger
+            """
         )
         var reply = Rampart_V1_ListApiKeysReply()
         for try await row in rows.decode(APIKeyRow.self) { reply.apiKeys.append(Self.apiKey(row)) }
@@ -157,12 +156,11 @@ extension Sessions {
     @discardableResult
     func revokeAPIKeys(createdBy user: UUID, tenant: TenantID, reason: String) async throws -> Int {
         guard try await database.isProvisioned(tenant) else { return 0 }
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             UPDATE \(schema: tenant).api_keys SET revoked_at = now(), revoked_reason = \(reason)
             WHERE created_by = \(user) AND revoked_at IS NULL RETURNING id
-            """,
-            logger: logger
+            """
         )
         var revoked: [UUID] = []
         for try await id in rows.decode(UUID.self) { revoked.append(id) }
@@ -186,20 +184,19 @@ extension Sessions {
     private func verifiedAPIKey(_ key: String, call: CallContext) async throws -> Rampart_V1_VerifyApiKeyReply {
         guard let (prefix, secret) = Self.parseAPIKey(key) else { throw Self.invalidAPIKey }
         var tenant: TenantID?
-        for try await hex in try await database.client.query("SELECT tenant_id FROM api_key_directory WHERE prefix = \(prefix)", logger: logger)
+        for try await hex in try await database.query("SELECT tenant_id FROM api_key_directory WHERE prefix = \(prefix)")
             .decode(String.self)
         {
             tenant = TenantID(hex)
         }
         guard let tenant, try await database.isProvisioned(tenant) else { throw Self.invalidAPIKey }
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             SELECT id, secret_hash, hash_key_id, created_by, scopes, rate_limit_per_minute,
                 coalesce((extract(epoch FROM expires_at) * 1000)::bigint, 0),
                 revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
             FROM \(schema: tenant).api_keys WHERE prefix = \(prefix)
-            """,
-            logger: logger
+            """
         )
         var found: (UUID, ByteBuffer, String, UUID, [String], Int, Int64, Bool)?
         for try await row in rows.decode((UUID, ByteBuffer, String, UUID, [String], Int, Int64, Bool).self) { found = row }
@@ -215,9 +212,8 @@ extension Sessions {
         // The creator's standing now: a key never outlives its creator's membership.
         guard try await activeMember(creator, tenant: tenant) != nil else { throw Self.invalidAPIKey }
 
-        try await database.client.query(
-            "UPDATE \(schema: tenant).api_keys SET last_used_at = now(), last_used_ip = \(call.clientIP) WHERE id = \(id)",
-            logger: logger
+        try await database.query(
+            "UPDATE \(schema: tenant).api_keys SET last_used_at = now(), last_used_ip = \(call.clientIP) WHERE id = \(id)"
         )
         var reply = Rampart_V1_VerifyApiKeyReply()
         reply.apiKeyID = id.uuidString.lowercased()
@@ -270,7 +266,7 @@ extension Sessions {
             return "unknown scope \(String(odd.prefix(64)).debugDescription): see the scope list (boards:read, boards:write, …)"
         }
         var known = Set<String>()
-        let rows = try await database.client.query("SELECT name FROM api_key_scopes WHERE name = ANY(\(scopes))", logger: logger)
+        let rows = try await database.query("SELECT name FROM api_key_scopes WHERE name = ANY(\(scopes))")
         for try await name in rows.decode(String.self) { known.insert(name) }
         let unknown = scopes.filter { !known.contains($0) }
         guard unknown.isEmpty else {

@@ -33,15 +33,14 @@ struct AccountLinks: Sendable {
     func send(_ purpose: Purpose, user: UUID, email: String) async throws {
         let secret = randomBytes(32)
         let expires = WallClock.milliseconds() + Int64(purpose.seconds) * 1000
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             WITH token AS (
                 INSERT INTO account_tokens (token_hash, purpose, user_id, expires_at)
                 VALUES (\(ByteBuffer(bytes: sha256(secret))), \(purpose.rawValue), \(user), to_timestamp(\(Double(expires) / 1000)))
             )
             SELECT name FROM users WHERE id = \(user)
-            """,
-            logger: logger
+            """
         )
         var mail = Rampart_V1_MailRequest()
         for try await name in rows.decode(String.self) { mail.recipientName = name }
@@ -166,7 +165,7 @@ func proveMailbox(_ user: UUID, call: CallContext, rpc: RPCClient, on connection
 extension Sessions {
     /// An active user's email and password hash; nil for anyone else.
     func activeAccount(_ user: UUID) async throws -> (email: String, passwordHash: String)? {
-        let rows = try await database.client.query("SELECT email, password_hash FROM users WHERE id = \(user) AND status = 'active'", logger: logger)
+        let rows = try await database.query("SELECT email, password_hash FROM users WHERE id = \(user) AND status = 'active'")
         return try await rows.first(decoding: (String, String).self)
     }
 
@@ -298,9 +297,8 @@ extension Sessions {
         call: CallContext
     ) async throws -> Rampart_V1_ResendEmailVerificationReply {
         let (_, user) = try caller(call)
-        let rows = try await database.client.query(
-            "SELECT email, email_verified_at IS NOT NULL FROM users WHERE id = \(user) AND status = 'active'",
-            logger: logger
+        let rows = try await database.query(
+            "SELECT email, email_verified_at IS NOT NULL FROM users WHERE id = \(user) AND status = 'active'"
         )
         var found: (String, Bool)?
         for try await row in rows.decode((String, Bool).self) { found = row }
@@ -314,7 +312,7 @@ extension Sessions {
     /// AUTH-11: what gives an account power beyond its own sign-in waits for proof of its
     /// mailbox. Read from the table, not the token, so a proof counts at once.
     func requireVerifiedEmail(_ user: UUID, for action: String) async throws {
-        let rows = try await database.client.query("SELECT email_verified_at IS NOT NULL FROM users WHERE id = \(user)", logger: logger)
+        let rows = try await database.query("SELECT email_verified_at IS NOT NULL FROM users WHERE id = \(user)")
         for try await verified in rows.decode(Bool.self) where verified { return }
         throw RampartError.emailUnverified(action)
     }
@@ -326,14 +324,13 @@ extension Sessions {
             throw RampartError(.invalidArgument, "the password needs " + violations.joined(separator: ", "), details: ["field": field])
         }
         let hash = try await hasher.hash(password)
-        try await database.client.query(
-            "UPDATE users SET password_hash = \(hash), password_changed_at = now(), updated_at = now() WHERE id = \(user)",
-            logger: logger
+        try await database.query(
+            "UPDATE users SET password_hash = \(hash), password_changed_at = now(), updated_at = now() WHERE id = \(user)"
         )
     }
 
     func tenantsWithSessions(_ user: UUID) async throws -> [TenantID] {
-        let rows = try await database.client.query("SELECT tenant_id FROM user_tenants WHERE user_id = \(user)", logger: logger)
+        let rows = try await database.query("SELECT tenant_id FROM user_tenants WHERE user_id = \(user)")
         var tenants: [TenantID] = []
         for try await id in rows.decode(String.self) { if let tenant = TenantID(id) { tenants.append(tenant) } }
         return tenants

@@ -189,13 +189,12 @@ public enum AuthService {
 /// start. Each change is logged and audited in the platform log.
 func applySuperAdmins(_ emails: Set<String>, database: Database, audit: AuditPublisher, logger: Logger) async throws {
     let listed = Array(emails).sorted()
-    let rows = try await database.client.query(
+    let rows = try await database.query(
         """
         UPDATE users SET super_admin = (email = ANY(\(listed)) AND email_verified_at IS NOT NULL), updated_at = now()
         WHERE super_admin IS DISTINCT FROM (email = ANY(\(listed)) AND email_verified_at IS NOT NULL)
         RETURNING id, email, super_admin
-        """,
-        logger: logger
+        """
     )
     for try await (user, email, granted) in rows.decode((UUID, String, Bool).self) {
         logger.warning("super-admin \(granted ? "granted" : "withdrawn")", metadata: ["user": "\(user)", "email": "\(email)"])

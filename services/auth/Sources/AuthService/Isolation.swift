@@ -26,17 +26,15 @@ extension Sessions {
         if request.userID.isEmpty {
             let (sessions, keys) = try await revokeEveryone(in: tenant, reason: request.reason)
             (reply.sessionsRevoked, reply.apiKeysRevoked) = (Int32(sessions), Int32(keys))
-            try await database.client.query(
-                "UPDATE mfa_challenges SET used_at = now() WHERE tenant_id = \(tenant.hex) AND used_at IS NULL",
-                logger: logger
+            try await database.query(
+                "UPDATE mfa_challenges SET used_at = now() WHERE tenant_id = \(tenant.hex) AND used_at IS NULL"
             )
         } else {
             guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
             reply.sessionsRevoked = Int32(try await revokeAll(user, tenant: tenant, reason: request.reason))
             reply.apiKeysRevoked = Int32(try await revokeAPIKeys(createdBy: user, tenant: tenant, reason: request.reason))
-            try await database.client.query(
-                "UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND tenant_id = \(tenant.hex) AND used_at IS NULL",
-                logger: logger
+            try await database.query(
+                "UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND tenant_id = \(tenant.hex) AND used_at IS NULL"
             )
         }
         return reply
@@ -45,16 +43,14 @@ extension Sessions {
     /// Every live session and API key in `tenant`, whoever's.
     private func revokeEveryone(in tenant: TenantID, reason: String) async throws -> (sessions: Int, apiKeys: Int) {
         guard try await database.isProvisioned(tenant) else { return (0, 0) }
-        let sessions = try await database.client.query(
-            "UPDATE \(schema: tenant).sessions SET revoked_at = now(), revoked_reason = \(reason) WHERE revoked_at IS NULL RETURNING id, user_id",
-            logger: logger
+        let sessions = try await database.query(
+            "UPDATE \(schema: tenant).sessions SET revoked_at = now(), revoked_reason = \(reason) WHERE revoked_at IS NULL RETURNING id, user_id"
         )
         var ended: [(UUID, UUID)] = []
         for try await row in sessions.decode((UUID, UUID).self) { ended.append(row) }
         for (session, user) in ended { try await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: reason) }
-        let keys = try await database.client.query(
-            "UPDATE \(schema: tenant).api_keys SET revoked_at = now(), revoked_reason = \(reason) WHERE revoked_at IS NULL RETURNING id, created_by",
-            logger: logger
+        let keys = try await database.query(
+            "UPDATE \(schema: tenant).api_keys SET revoked_at = now(), revoked_reason = \(reason) WHERE revoked_at IS NULL RETURNING id, created_by"
         )
         var revoked: [(UUID, UUID)] = []
         for try await row in keys.decode((UUID, UUID).self) { revoked.append(row) }
@@ -70,12 +66,11 @@ extension Sessions {
         let reason = try Rampart_V1_Isolation.reason(request.reason)
         guard user != admin else { throw RampartError(.failedPrecondition, "you cannot isolate yourself") }
         let by = "user:\(admin.uuidString.lowercased())"
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             UPDATE users SET status = 'disabled', isolated_at = now(), isolated_by = \(by), isolation_reason = \(reason), updated_at = now()
             WHERE id = \(user) AND status IN ('active', 'disabled') RETURNING (extract(epoch FROM isolated_at) * 1000)::bigint
-            """,
-            logger: logger
+            """
         )
         var reply = Rampart_V1_UserIsolationReply()
         reply.userID = user.uuidString.lowercased()
@@ -85,7 +80,7 @@ extension Sessions {
             reply.isolation.isolatedAtMs = at
         }
         guard reply.hasIsolation else { throw RampartError(.notFound, "no such user", details: ["field": "user_id"]) }
-        try await database.client.query("UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND used_at IS NULL", logger: logger)
+        try await database.query("UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND used_at IS NULL")
         let tenants = try await tenantsWithSessions(user)
         for tenant in tenants {
             reply.sessionsRevoked += Int32(try await revokeAll(user, tenant: tenant, reason: "user_isolated"))
@@ -101,12 +96,11 @@ extension Sessions {
     func liftUserIsolation(_ request: Rampart_V1_LiftUserIsolationRequest, call: CallContext) async throws -> Rampart_V1_UserIsolationReply {
         _ = try await superAdmin(call)
         let user = try Self.userID(request.userID)
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             UPDATE users SET status = 'active', isolated_at = NULL, isolated_by = NULL, isolation_reason = NULL, updated_at = now()
             WHERE id = \(user) AND isolated_at IS NOT NULL RETURNING id
-            """,
-            logger: logger
+            """
         )
         var lifted = false
         for try await _ in rows.decode(UUID.self) { lifted = true }
@@ -121,7 +115,7 @@ extension Sessions {
     /// check of the token's flag is not the only one).
     private func superAdmin(_ call: CallContext) async throws -> UUID {
         guard let user = call.userID else { throw RampartError(.permissionDenied, "only a platform super-admin may do this") }
-        let rows = try await database.client.query("SELECT super_admin FROM users WHERE id = \(user) AND status = 'active'", logger: logger)
+        let rows = try await database.query("SELECT super_admin FROM users WHERE id = \(user) AND status = 'active'")
         for try await flag in rows.decode(Bool.self) where flag { return user }
         throw RampartError(.permissionDenied, "only a platform super-admin may do this")
     }

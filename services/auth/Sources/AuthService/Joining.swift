@@ -42,12 +42,11 @@ extension Registration {
             tenant = try await accept(request.token, user: user, email: email, call: call).tenantID
         } catch {
             // Nothing half-made stays: the pending user goes (or the abandoned-registration sweep takes it).
-            _ = try? await database.client.query("DELETE FROM users WHERE id = \(user) AND status = 'pending'", logger: logger)
+            _ = try? await database.query("DELETE FROM users WHERE id = \(user) AND status = 'pending'")
             throw error
         }
-        try await database.client.query(
-            "UPDATE users SET status = 'active', default_tenant_id = \(tenant), updated_at = now() WHERE id = \(user)",
-            logger: logger
+        try await database.query(
+            "UPDATE users SET status = 'active', default_tenant_id = \(tenant), updated_at = now() WHERE id = \(user)"
         )
         var actor = Rampart_V1_AuditActor(principal: Principal(user: user))
         actor.email = email.description
@@ -74,7 +73,7 @@ extension Registration {
         guard request.name.isEmpty, request.password.isEmpty else {
             throw RampartError.invalidArgument("signed in, send only the token: a name and a password are for a new account", field: "password")
         }
-        let rows = try await database.client.query("SELECT email FROM users WHERE id = \(user) AND status = 'active'", logger: logger)
+        let rows = try await database.query("SELECT email FROM users WHERE id = \(user) AND status = 'active'")
         var found: EmailAddress?
         for try await email in rows.decode(String.self) { found = EmailAddress(email) }
         guard let email = found else { throw RampartError(.unauthenticated, "sign in first") }

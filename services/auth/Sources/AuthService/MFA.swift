@@ -35,14 +35,13 @@ extension Sessions {
         let secret = randomBytes(TOTP.secretBytes)
         let sealed = settings.keyEncryption.seal(secret, associatedData: Self.totpBinding(user))
         // A new secret replaces an unconfirmed one; a confirmed one stays until MFA is disabled.
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             INSERT INTO mfa_totp (user_id, secret_sealed) VALUES (\(user), \(ByteBuffer(bytes: sealed.bytes)))
             ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, created_at = now(), last_step = -1
                 WHERE mfa_totp.confirmed_at IS NULL
             RETURNING user_id
-            """,
-            logger: logger
+            """
         )
         var written = false
         for try await _ in rows.decode(UUID.self) { written = true }
@@ -106,13 +105,12 @@ extension Sessions {
 
     func mfaStatus(_ request: Rampart_V1_MfaStatusRequest, call: CallContext) async throws -> Rampart_V1_MfaStatusReply {
         let (_, user) = try caller(call)
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             SELECT (extract(epoch FROM confirmed_at) * 1000)::bigint,
                 (SELECT count(*) FROM mfa_backup_codes b WHERE b.user_id = t.user_id AND b.used_at IS NULL)::integer
             FROM mfa_totp t WHERE user_id = \(user) AND confirmed_at IS NOT NULL
-            """,
-            logger: logger
+            """
         )
         var reply = Rampart_V1_MfaStatusReply()
         for try await (enabledAt, remaining) in rows.decode((Int64, Int32).self) {
@@ -192,7 +190,7 @@ extension Sessions {
         }
         // MFA belongs to the person (one authenticator for all their tenants), so an admin of a
         // tenant they only joined must not turn it off everywhere: only their home tenant's can.
-        let home = try await database.client.query("SELECT default_tenant_id FROM users WHERE id = \(target)", logger: logger)
+        let home = try await database.query("SELECT default_tenant_id FROM users WHERE id = \(target)")
         var homeTenant: String?
         for try await id in home.decode(String?.self) { homeTenant = id }
         guard homeTenant == tenant.hex else {
@@ -313,7 +311,7 @@ extension Sessions {
     static let challengeAttempts = 5
 
     func mfaEnabled(_ user: UUID) async throws -> Bool {
-        let rows = try await database.client.query("SELECT 1 FROM mfa_totp WHERE user_id = \(user) AND confirmed_at IS NOT NULL", logger: logger)
+        let rows = try await database.query("SELECT 1 FROM mfa_totp WHERE user_id = \(user) AND confirmed_at IS NOT NULL")
         for try await _ in rows.decode(Int.self) { return true }
         return false
     }
@@ -330,13 +328,12 @@ extension Sessions {
     /// The password step's answer when a second one is needed: a single-use token for it.
     func mfaChallenge(_ purpose: ChallengePurpose, user: UUID, tenant: TenantID) async throws -> Rampart_V1_TokenReply {
         let secret = randomBytes(32)
-        try await database.client.query(
+        try await database.query(
             """
             INSERT INTO mfa_challenges (token_hash, user_id, tenant_id, purpose, expires_at)
             VALUES (\(ByteBuffer(bytes: sha256(secret))), \(user), \(tenant.hex), \(purpose.rawValue),
                 now() + make_interval(secs => \(Double(Self.challengeSeconds))))
-            """,
-            logger: logger
+            """
         )
         var reply = Rampart_V1_TokenReply()
         reply.mfaRequired = true
@@ -364,12 +361,11 @@ extension Sessions {
     func enrollAtSignIn(_ request: Rampart_V1_LoginMfaEnrollRequest, call: CallContext) async throws -> Rampart_V1_MfaEnrollReply {
         try await limit("login", key: try signInAddress(call), call: call)
         guard let secret = Self.challengeSecret(request.mfaToken) else { throw Self.invalidChallenge }
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             SELECT user_id FROM mfa_challenges WHERE token_hash = \(ByteBuffer(bytes: sha256(secret)))
                 AND purpose = \(ChallengePurpose.enroll.rawValue) AND used_at IS NULL AND expires_at > now()
-            """,
-            logger: logger
+            """
         )
         var user: UUID?
         for try await found in rows.decode(UUID.self) { user = found }

@@ -76,12 +76,11 @@ struct Registration: Sendable {
             tenant = try await tenantsCall(Subjects.Tenants.register, signup, context: context).tenant
         } catch {
             // If this fails too, the sweep of abandoned registrations removes the user later.
-            _ = try? await database.client.query("DELETE FROM users WHERE id = \(user) AND status = 'pending'", logger: logger)
+            _ = try? await database.query("DELETE FROM users WHERE id = \(user) AND status = 'pending'")
             throw error
         }
-        try await database.client.query(
-            "UPDATE users SET status = 'active', default_tenant_id = \(tenant.tenantID), updated_at = now() WHERE id = \(user)",
-            logger: logger
+        try await database.query(
+            "UPDATE users SET status = 'active', default_tenant_id = \(tenant.tenantID), updated_at = now() WHERE id = \(user)"
         )
         // AUTH-8: a failure here leaves an account that can ask again; it does not undo the sign-up.
         do {
@@ -135,7 +134,7 @@ struct Registration: Sendable {
 
     /// The active account with `email`, if there is one.
     private func activeAccount(_ email: EmailAddress) async throws -> UUID? {
-        let rows = try await database.client.query("SELECT id FROM users WHERE email = \(email.description) AND status = 'active'", logger: logger)
+        let rows = try await database.query("SELECT id FROM users WHERE email = \(email.description) AND status = 'active'")
         return try await rows.first(decoding: UUID.self)
     }
 
@@ -143,12 +142,11 @@ struct Registration: Sendable {
     /// made; `taken` is the answer when it has an account already.
     func insertPending(_ user: UUID, email: EmailAddress, name: String, passwordHash hash: String, verified: Bool, taken: RampartError) async throws {
         do {
-            try await database.client.query(
+            try await database.query(
                 """
                 INSERT INTO users (id, email, name, password_hash, status, email_verified_at)
                 VALUES (\(user), \(email.description), \(name), \(hash), 'pending', CASE WHEN \(verified) THEN now() END)
-                """,
-                logger: logger
+                """
             )
         } catch let error as PSQLError where error.sqlState == "23505" {
             throw taken
@@ -157,12 +155,11 @@ struct Registration: Sendable {
 
     /// Users left pending by a registration that stopped half-way (auth killed mid-call).
     func removeAbandoned() async throws {
-        try await database.client.query(
+        try await database.query(
             """
             DELETE FROM users WHERE status = 'pending'
               AND created_at < now() - make_interval(secs => \(Double(settings.pendingRegistrationSeconds)))
-            """,
-            logger: logger
+            """
         )
     }
 }

@@ -37,7 +37,7 @@ struct SecurityNotices: Sendable {
 
     func send(_ notice: Notice, to user: UUID, call: CallContext, values: [String: String] = [:]) async {
         do {
-            let rows = try await database.client.query("SELECT email, name FROM users WHERE id = \(user) AND status = 'active'", logger: logger)
+            let rows = try await database.query("SELECT email, name FROM users WHERE id = \(user) AND status = 'active'")
             var mail = Rampart_V1_MailRequest()
             for try await (email, name) in rows.decode((String, String).self) {
                 mail.to = email

@@ -25,13 +25,12 @@ extension Sessions {
         let (tenant, user) = try caller(call)
         var reply = Rampart_V1_ListSessionsReply()
         guard try await database.isProvisioned(tenant) else { return reply }
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             SELECT id, ip, user_agent, (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM last_seen_at) * 1000)::bigint
             FROM \(schema: tenant).sessions
             WHERE user_id = \(user) AND revoked_at IS NULL AND expires_at > now() ORDER BY created_at DESC LIMIT 200
-            """,
-            logger: logger
+            """
         )
         let current = request.currentSessionID.lowercased()
         for try await (id, ip, agent, created, seen) in rows.decode((UUID, String, String, Int64, Int64).self) {
@@ -66,12 +65,11 @@ extension Sessions {
     @discardableResult
     func revokeAll(_ user: UUID, tenant: TenantID, except: UUID? = nil, reason: String) async throws -> Int {
         guard try await database.isProvisioned(tenant) else { return 0 }
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             UPDATE \(schema: tenant).sessions SET revoked_at = now(), revoked_reason = \(reason)
             WHERE user_id = \(user) AND revoked_at IS NULL AND (\(except)::uuid IS NULL OR id <> \(except)::uuid) RETURNING id
-            """,
-            logger: logger
+            """
         )
         var revoked: [UUID] = []
         for try await id in rows.decode(UUID.self) { revoked.append(id) }

@@ -74,7 +74,7 @@ struct Sessions: Sendable {
         try checkRotation(user, policies: policies)
         if verdict.needsRehash {
             let hash = try await hasher.hash(request.password)
-            try await database.client.query("UPDATE users SET password_hash = \(hash), updated_at = now() WHERE id = \(user.id)", logger: logger)
+            try await database.query("UPDATE users SET password_hash = \(hash), updated_at = now() WHERE id = \(user.id)")
         }
 
         // MFA-4: with MFA on, the password step only earns a challenge for the second step;
@@ -301,13 +301,12 @@ struct Sessions: Sendable {
     }
 
     func findUser(_ email: EmailAddress) async throws -> User? {
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             SELECT id, password_hash, status, default_tenant_id, (extract(epoch FROM password_changed_at) * 1000)::bigint,
                    super_admin, email_verified_at IS NOT NULL
             FROM users WHERE email = \(email.description)
-            """,
-            logger: logger
+            """
         )
         for try await (id, hash, status, tenant, changed, superAdmin, verified) in rows.decode(
             (UUID, String, String, String?, Int64, Bool, Bool).self
@@ -441,12 +440,11 @@ struct Sessions: Sendable {
         if let known {
             facts = known
         } else {
-            let rows = try await database.client.query(
+            let rows = try await database.query(
                 """
                 SELECT super_admin, email_verified_at IS NOT NULL, (extract(epoch FROM password_changed_at) * 1000)::bigint
                 FROM users WHERE id = \(user)
-                """,
-                logger: logger
+                """
             )
             for try await (superAdmin, verified, changed) in rows.decode((Bool, Bool, Int64).self) {
                 facts = TokenFacts(superAdmin: superAdmin, emailVerified: verified, passwordChangedAtMs: changed)

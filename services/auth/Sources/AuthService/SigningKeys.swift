@@ -40,9 +40,8 @@ final class SigningKeys: Sendable {
     private func load() async throws -> (signer: AccessTokenSigner, published: [String: [UInt8]]) {
         let now = ContinuousClock.now
         if let cached = cache.withLock({ $0 }), cached.until > now { return (cached.signer, cached.published) }
-        let rows = try await database.client.query(
-            "SELECT kid, public_key, sealed_seed FROM signing_keys WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => \(Double(overlapSeconds))) ORDER BY created_at DESC",
-            logger: logger
+        let rows = try await database.query(
+            "SELECT kid, public_key, sealed_seed FROM signing_keys WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => \(Double(overlapSeconds))) ORDER BY created_at DESC"
         )
         var signer: AccessTokenSigner?
         var published: [String: [UInt8]] = [:]

@@ -59,12 +59,11 @@ extension Sessions {
         }
         let amr = mfa ? ["pwd", method, "mfa"] : ["pwd"]
         let now = WallClock.milliseconds() / 1000
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             UPDATE \(schema: tenant).sessions SET authenticated_at = to_timestamp(\(Double(now))), amr = \(amr.joined(separator: " ")), last_seen_at = now()
             WHERE id = \(session) AND user_id = \(user) AND revoked_at IS NULL AND expires_at > now() RETURNING id
-            """,
-            logger: logger
+            """
         )
         var live = false
         for try await _ in rows.decode(UUID.self) { live = true }

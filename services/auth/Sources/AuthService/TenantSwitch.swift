@@ -43,12 +43,11 @@ extension Sessions {
     /// proved (Unix seconds), or nil when it has ended.
     func liveSession(_ session: UUID, user: UUID, tenant: TenantID) async throws -> (amr: [String], authTime: Int64)? {
         guard try await database.isProvisioned(tenant) else { return nil }
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             SELECT amr, extract(epoch FROM authenticated_at)::bigint FROM \(schema: tenant).sessions
             WHERE id = \(session) AND user_id = \(user) AND revoked_at IS NULL AND expires_at > now()
-            """,
-            logger: logger
+            """
         )
         return try await rows.first(decoding: (String, Int64).self).map { (amr, authTime) in (amr.split(separator: " ").map(String.init), authTime) }
     }

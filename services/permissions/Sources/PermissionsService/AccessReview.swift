@@ -24,12 +24,11 @@ extension Permissions {
         reply.revision = policy.revision
 
         var entries: [UUID: Rampart_V1_AccessReviewEntry] = [:]
-        let members = try await database.client.query(
+        let members = try await database.query(
             """
             SELECT user_id, email, role, status, coalesce((extract(epoch FROM last_active_at) * 1000)::bigint, 0)
             FROM \(schema: tenant).members ORDER BY email, user_id
-            """,
-            logger: logger
+            """
         )
         var order: [UUID] = []
         for try await (user, email, role, status, lastActive) in members.decode((UUID, String, String, String, Int64).self) {
@@ -42,12 +41,11 @@ extension Permissions {
             entries[user] = entry
             order.append(user)
         }
-        let bindings = try await database.client.query(
+        let bindings = try await database.query(
             """
             SELECT resource_type, resource_id, user_id, role, granted_by, (extract(epoch FROM granted_at) * 1000)::bigint
             FROM \(schema: tenant).resource_roles ORDER BY resource_type, resource_id, user_id
-            """,
-            logger: logger
+            """
         )
         for try await (type, id, user, role, grantedBy, grantedAt) in bindings.decode((String, String, UUID, String, String, Int64).self) {
             var binding = Self.binding(user, role: role, resource: Resource(type: type, id: id))
@@ -58,14 +56,13 @@ extension Permissions {
         reply.entries = order.compactMap { entries[$0] }
         reply.warnings = try await warnings(tenant, atLeast: policy.revision)
 
-        let reviews = try await database.client.query(
+        let reviews = try await database.query(
             """
             SELECT (extract(epoch FROM coalesce(r.completed_at, f.provisioned_at)) * 1000)::bigint, coalesce(r.completed_by, ''),
                    r.completed_at IS NOT NULL
             FROM \(schema: tenant).tenant_facts f
             LEFT JOIN LATERAL (SELECT completed_at, completed_by FROM \(schema: tenant).access_reviews ORDER BY id DESC LIMIT 1) r ON true
-            """,
-            logger: logger
+            """
         )
         for try await (since, by, reviewed) in reviews.decode((Int64, String, Bool).self) {
             if reviewed {
@@ -86,9 +83,8 @@ extension Permissions {
         else { throw RampartError.invalidArgument("the note is at most 2000 bytes of text", field: "note") }
         try requireCaller(call, may: "members.manage", on: nil, policy: try await store.policy(tenant))
         let principal = call.principal?.description ?? ""
-        try await database.client.query(
-            "INSERT INTO \(schema: tenant).access_reviews (completed_by, note) VALUES (\(principal), \(request.note))",
-            logger: logger
+        try await database.query(
+            "INSERT INTO \(schema: tenant).access_reviews (completed_by, note) VALUES (\(principal), \(request.note))"
         )
         var event = Rampart_V1_AuditEvent(.accessReviewCompleted, tenant: tenant, target: ("tenant", tenant.hex), call: call, service: .permissions)
         if !request.note.isEmpty { event.details = ["note": request.note] }

@@ -310,12 +310,11 @@ struct Permissions: Sendable {
     }
 
     func recordActivity(_ user: UUID, of tenant: TenantID, at milliseconds: Int64) async throws {
-        try await database.client.query(
+        try await database.query(
             """
             UPDATE \(schema: tenant).members SET last_active_at = to_timestamp(\(milliseconds) / 1000.0)
             WHERE user_id = \(user) AND (last_active_at IS NULL OR last_active_at < to_timestamp(\(milliseconds) / 1000.0))
-            """,
-            logger: logger
+            """
         )
     }
 

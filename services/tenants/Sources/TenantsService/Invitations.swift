@@ -33,9 +33,8 @@ extension Tenants {
         if role == .owner, !(caller.role == .owner || caller.isService) {
             throw RampartError(.permissionDenied, "only an owner invites an owner")
         }
-        let existing = try await database.client.query(
-            "SELECT 1 FROM \(schema: tenant).members WHERE email = \(email.description)",
-            logger: logger
+        let existing = try await database.query(
+            "SELECT 1 FROM \(schema: tenant).members WHERE email = \(email.description)"
         )
         for try await _ in existing { throw RampartError(.alreadyExists, "\(email) is already a member", details: ["field": "email"]) }
 
@@ -72,12 +71,11 @@ extension Tenants {
         guard let (tenant, secret) = Self.parseInvitationToken(request.token), let registered = try await registry.find(tenant),
             registered.status == .active, try await database.isProvisioned(tenant)
         else { throw Self.invalidInvitation }
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             SELECT email, role, (extract(epoch FROM expires_at) * 1000)::bigint FROM \(schema: tenant).invitations
             WHERE token_hash = \(ByteBuffer(bytes: sha256(secret))) AND \(unescaped: Self.usable)
-            """,
-            logger: logger
+            """
         )
         for try await (email, role, expires) in rows.decode((String, String, Int64).self) {
             var preview = Rampart_V1_InvitationPreview()

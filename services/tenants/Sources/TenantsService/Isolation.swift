@@ -83,12 +83,11 @@ extension Tenants {
         if !request.superAdmin { _ = try await authorize(call, tenant, .owner) }
         let reason = try Rampart_V1_Isolation.reason(request.reason)
         guard let by = call.principal?.description, call.userID != nil else { throw RampartError(.unauthenticated, "sign in first") }
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             UPDATE tenants SET status = 'suspended', isolated_at = now(), isolated_by = \(by), isolation_reason = \(reason)
             WHERE id = \(tenant.hex) AND status IN ('active', 'suspended') RETURNING id
-            """,
-            logger: logger
+            """
         )
         var changed = false
         for try await _ in rows.decode(String.self) { changed = true }
@@ -114,12 +113,11 @@ extension Tenants {
         guard request.superAdmin, call.userID != nil else {
             throw RampartError(.permissionDenied, "only a platform super-admin lifts a tenant's isolation")
         }
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             UPDATE tenants SET status = 'active', isolated_at = NULL, isolated_by = NULL, isolation_reason = NULL
             WHERE id = \(tenant.hex) AND status = 'suspended' AND isolated_at IS NOT NULL RETURNING id
-            """,
-            logger: logger
+            """
         )
         var changed = false
         for try await _ in rows.decode(String.self) { changed = true }

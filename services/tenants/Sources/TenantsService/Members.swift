@@ -64,7 +64,7 @@ extension Tenants {
     ) async throws -> Caller {
         let (status, member) = try await standing(of: call.userID, in: tenant, status: known)
         guard let status, status != .deleted else {
-            throw RampartError(.notFound, "no such tenant")
+            throw RampartError.noSuchTenant
         }
         if !allowInactive, status != .active {
             throw RampartError(.failedPrecondition, "the tenant is \(TenantStatusName(status)?.rawValue ?? "unavailable")")
@@ -101,7 +101,7 @@ extension Tenants {
             guard let user else { return (known, nil) }
             do {
                 return (known, try await member(user, in: tenant))
-            } catch let error as PSQLError where error.isMissingRelation {
+            } catch RampartError.noSuchTenant {
                 return (known, nil)  // a deletion dropped the schema since: no members any more
             }
         }
@@ -112,7 +112,7 @@ extension Tenants {
             WHERE t.id = \(tenant.hex)
             """
         do {
-            let rows = try await database.client.query(query, logger: logger)
+            let rows = try await database.query(query)
             let columns = (String, UUID?, String?, String?, String?, Int64?, String?, String?, Int64?).self
             for try await (status, id, email, role, memberStatus, joined, reason, by, at) in rows.decode(columns) {
                 let status = TenantStatusName(rawValue: status)?.proto
@@ -120,7 +120,7 @@ extension Tenants {
                 return (status, Self.member((id, email, role, memberStatus, joined, reason, by, at)))
             }
             return (nil, nil)
-        } catch let error as PSQLError where error.isMissingRelation {
+        } catch RampartError.noSuchTenant {
             return (try await registry.status(tenant), nil)
         }
     }
@@ -154,7 +154,7 @@ extension Tenants {
         let query: PostgresQuery =
             "SELECT \(unescaped: Self.memberColumns) FROM \(schema: tenant).members WHERE user_id = \(user)\(unescaped: lock ? " FOR UPDATE" : "")"
         let rows =
-            if let connection { try await connection.query(query, logger: logger) } else { try await database.client.query(query, logger: logger) }
+            if let connection { try await connection.query(query, logger: logger) } else { try await database.query(query) }
         return try await rows.first(decoding: MemberRow.self).map { row in Self.member(row) }
     }
 
@@ -203,12 +203,11 @@ extension Tenants {
     /// The calling user's tenants, in the order they joined, with their role and status in each.
     func listMemberships(_ call: CallContext) async throws -> Rampart_V1_ListMembershipsReply {
         guard let user = call.userID else { throw RampartError(.permissionDenied, "only a signed-in person has memberships") }
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             SELECT t.id, t.name, t.status FROM memberships m JOIN tenants t ON t.id = m.tenant_id
             WHERE m.user_id = \(user) AND t.status NOT IN ('deleting', 'deleted') ORDER BY m.joined_at, t.id
-            """,
-            logger: logger
+            """
         )
         var found: [(TenantID, String, TenantStatusName)] = []
         for try await (id, name, status) in rows.decode((String, String, String).self) {
@@ -240,17 +239,15 @@ extension Tenants {
         let tenant = try call.requireTenant()
         _ = try await authorize(call, tenant, .member)
         var reply = Rampart_V1_ListMembersReply()
-        let members = try await database.client.query(
-            "SELECT \(unescaped: Self.memberColumns) FROM \(schema: tenant).members ORDER BY joined_at, user_id",
-            logger: logger
+        let members = try await database.query(
+            "SELECT \(unescaped: Self.memberColumns) FROM \(schema: tenant).members ORDER BY joined_at, user_id"
         )
         for try await row in members.decode(MemberRow.self) { reply.members.append(Self.member(row)) }
-        let invitations = try await database.client.query(
+        let invitations = try await database.query(
             """
             SELECT id, email, role, (extract(epoch FROM expires_at) * 1000)::bigint, invited_by FROM \(schema: tenant).invitations
             WHERE accepted_at IS NULL AND cancelled_at IS NULL AND expires_at > now() ORDER BY created_at
-            """,
-            logger: logger
+            """
         )
         for try await (id, email, role, expires, by) in invitations.decode((UUID, String, String, Int64, String).self) {
             var invitation = Rampart_V1_Invitation()

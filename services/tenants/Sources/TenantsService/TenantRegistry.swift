@@ -17,8 +17,6 @@ struct TenantRegistry: Sendable {
     let sagaServices: [ServiceName]
     let logger: Logger
 
-    var client: PostgresClient { database.client }
-
     static let columns = """
         id, name, slug, status, plan, country, registration_number, email_domain, data_region,
         (extract(epoch FROM created_at) * 1000)::bigint, coalesce((extract(epoch FROM last_activity_at) * 1000)::bigint, 0),
@@ -116,22 +114,21 @@ struct TenantRegistry: Sendable {
     /// AUTH-11: the owner proved their mailbox; the claims of the tenants they registered are
     /// held for good (a lapsed one still unclaimed too). Returns how many were provisional.
     func confirmOwnerEmail(_ user: UUID) async throws -> Int {
-        let rows = try await client.query(
+        let rows = try await database.query(
             """
             WITH confirmed AS (
                 UPDATE tenants SET owner_email_verified_at = coalesce(owner_email_verified_at, now()), starter_claim_until = NULL
                 WHERE owner_user_id = \(user) RETURNING starter_claim IS NOT NULL AND starter_claim_until IS NOT NULL AS provisional
             )
             SELECT count(*) FILTER (WHERE provisional) FROM confirmed
-            """,
-            logger: logger
+            """
         )
         for try await count in rows.decode(Int64.self) { return Int(count) }
         return 0
     }
 
     func find(_ tenant: TenantID) async throws -> Rampart_V1_Tenant? {
-        let rows = try await client.query("SELECT \(unescaped: Self.columns) FROM tenants WHERE id = \(tenant.hex)", logger: logger)
+        let rows = try await database.query("SELECT \(unescaped: Self.columns) FROM tenants WHERE id = \(tenant.hex)")
         for try await row in rows.decode(Row.self) {
             var found = Self.tenant(row)
             if [.provisioning, .deleting].contains(found.status) {
@@ -144,21 +141,20 @@ struct TenantRegistry: Sendable {
 
     /// Just the status: what every authorization asks, without the rest of the row.
     func status(_ tenant: TenantID) async throws -> Rampart_V1_TenantStatus? {
-        let rows = try await client.query("SELECT status FROM tenants WHERE id = \(tenant.hex)", logger: logger)
+        let rows = try await database.query("SELECT status FROM tenants WHERE id = \(tenant.hex)")
         return try await rows.first(decoding: String.self).flatMap { status in TenantStatusName(rawValue: status)?.proto }
     }
 
     /// The owner named at sign-up: the first member, added when tenants provisions its schema.
     func owner(_ tenant: TenantID) async throws -> (userID: UUID, email: String)? {
-        let rows = try await client.query("SELECT owner_user_id, owner_email FROM tenants WHERE id = \(tenant.hex)", logger: logger)
+        let rows = try await database.query("SELECT owner_user_id, owner_email FROM tenants WHERE id = \(tenant.hex)")
         return try await rows.first(decoding: (UUID, String).self)
     }
 
     /// Services of the saga that have not answered `step` for the tenant yet.
     func waitingFor(_ tenant: TenantID, step: String) async throws -> [String] {
-        let rows = try await client.query(
-            "SELECT service FROM tenant_saga_receipts WHERE tenant_id = \(tenant.hex) AND step = \(step)",
-            logger: logger
+        let rows = try await database.query(
+            "SELECT service FROM tenant_saga_receipts WHERE tenant_id = \(tenant.hex) AND step = \(step)"
         )
         var answered: Set<String> = []
         for try await service in rows.decode(String.self) { answered.insert(service) }
@@ -209,33 +205,31 @@ struct TenantRegistry: Sendable {
     /// Moves an active (or suspended, or stuck provisioning) tenant to `deleting`; false when it
     /// already is deleting or deleted.
     func markDeleting(_ tenant: TenantID, reason: String) async throws -> Bool {
-        let rows = try await client.query(
+        let rows = try await database.query(
             """
             UPDATE tenants SET status = 'deleting', deletion_reason = \(reason), deletion_requested_at = now(),
                                starter_claim = NULL, saga_published_at = NULL
             WHERE id = \(tenant.hex) AND status IN ('provisioning', 'active', 'suspended')
             RETURNING id
-            """,
-            logger: logger
+            """
         )
         for try await _ in rows.decode(String.self) { return true }
         return false
     }
 
     func markPublished(_ tenant: TenantID) async throws {
-        try await client.query("UPDATE tenants SET saga_published_at = now() WHERE id = \(tenant.hex)", logger: logger)
+        try await database.query("UPDATE tenants SET saga_published_at = now() WHERE id = \(tenant.hex)")
     }
 
     /// Tenants whose current saga step was published longer ago than `seconds` (or never).
     func stalledInSaga(olderThan seconds: Int) async throws -> [(TenantID, TenantStatusName, String)] {
-        let rows = try await client.query(
+        let rows = try await database.query(
             """
             SELECT id, status, plan FROM tenants
             WHERE status IN ('provisioning', 'deleting')
               AND (saga_published_at IS NULL OR saga_published_at < now() - make_interval(secs => \(Double(seconds))))
             ORDER BY created_at LIMIT 500
-            """,
-            logger: logger
+            """
         )
         var stalled: [(TenantID, TenantStatusName, String)] = []
         for try await (id, status, plan) in rows.decode((String, String, String).self) {
@@ -246,14 +240,13 @@ struct TenantRegistry: Sendable {
 
     /// Active Starter tenants with no member login (nor creation) in `days` days.
     func inactiveStarters(days: Int) async throws -> [TenantID] {
-        let rows = try await client.query(
+        let rows = try await database.query(
             """
             SELECT id FROM tenants
             WHERE plan = 'starter' AND status = 'active'
               AND coalesce(last_activity_at, created_at) < now() - make_interval(days => \(Int32(clamping: days)))
             ORDER BY created_at LIMIT 500
-            """,
-            logger: logger
+            """
         )
         var tenants: [TenantID] = []
         for try await id in rows.decode(String.self) { if let tenant = TenantID(id) { tenants.append(tenant) } }
@@ -262,13 +255,12 @@ struct TenantRegistry: Sendable {
 
     /// A member signed in: the tenant is in use. Written at most once a minute per tenant.
     func recordActivity(_ tenant: TenantID, at milliseconds: Int64) async throws {
-        try await client.query(
+        try await database.query(
             """
             UPDATE tenants SET last_activity_at = to_timestamp(\(Double(milliseconds) / 1000))
             WHERE id = \(tenant.hex)
               AND (last_activity_at IS NULL OR last_activity_at < to_timestamp(\(Double(milliseconds) / 1000)) - interval '1 minute')
-            """,
-            logger: logger
+            """
         )
     }
 

@@ -204,19 +204,18 @@ struct Tenants: Sendable {
     /// The registry row with the policies from the tenant's schema (once provisioned).
     func load(_ tenant: TenantID) async throws -> Rampart_V1_Tenant {
         guard var found = try await registry.find(tenant), found.status != .deleted else {
-            throw RampartError(.notFound, "no such tenant")
+            throw RampartError.noSuchTenant
         }
         found.policies.auditRetentionDays = Plan(rawValue: found.plan)?.auditRetentionDays ?? 0
         // While deleting, the schema may go at any moment: the registry row is the answer.
         guard found.status != .deleting, try await database.isProvisioned(tenant) else { return found }
         do {
-            let rows = try await database.client.query(
+            let rows = try await database.query(
                 """
                 SELECT mfa_requirement, sso_enforced, password_rotation_days,
                        ARRAY(SELECT a.network::text FROM \(schema: tenant).ip_allowlist a ORDER BY a.network)
                 FROM \(schema: tenant).policies
-                """,
-                logger: logger
+                """
             )
             for try await (mfa, sso, rotation, networks) in rows.decode((String, Bool, Int32, [String]).self) {
                 found.policies.mfaRequirement = Rampart_V1_MfaRequirement(name: mfa) ?? .none
@@ -224,7 +223,7 @@ struct Tenants: Sendable {
                 found.policies.passwordRotationDays = UInt32(rotation)
                 found.policies.ipAllowlist = networks
             }
-        } catch let error as PSQLError where error.isMissingRelation {
+        } catch RampartError.noSuchTenant {
             // A deletion dropped the schema since the status was read.
         }
         return found
@@ -278,14 +277,13 @@ struct Tenants: Sendable {
         )
         if let lapsed { await claimLapsed(lapsed, to: tenant, call: call) }
         if request.hasMfaRequirement || request.hasSsoEnforced || request.hasPasswordRotationDays {
-            try await database.client.query(
+            try await database.query(
                 """
                 UPDATE \(schema: tenant).policies SET mfa_requirement = coalesce(\(request.hasMfaRequirement ? request.mfaRequirement.name : nil)::text, mfa_requirement),
                        sso_enforced = coalesce(\(request.hasSsoEnforced ? request.ssoEnforced : nil)::boolean, sso_enforced),
                        password_rotation_days = coalesce(\(request.hasPasswordRotationDays ? Int32(request.passwordRotationDays) : nil)::integer, password_rotation_days),
                        updated_at = now()
-                """,
-                logger: logger
+                """
             )
             if request.hasMfaRequirement, let requirement = request.mfaRequirement.name { changes["mfa_requirement"] = requirement }
             if request.hasSsoEnforced { changes["sso_enforced"] = String(request.ssoEnforced) }
@@ -316,9 +314,8 @@ struct Tenants: Sendable {
 
     /// The tenant's allowlist, canonical CIDRs in order (`load` reads it with the policies).
     func allowlist(_ tenant: TenantID) async throws -> [String] {
-        let rows = try await database.client.query(
-            "SELECT a.network::text FROM \(schema: tenant).ip_allowlist a ORDER BY a.network",
-            logger: logger
+        let rows = try await database.query(
+            "SELECT a.network::text FROM \(schema: tenant).ip_allowlist a ORDER BY a.network"
         )
         var networks: [String] = []
         for try await network in rows.decode(String.self) { networks.append(network) }

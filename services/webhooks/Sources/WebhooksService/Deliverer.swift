@@ -63,7 +63,7 @@ enum DeliveryQueue {
     /// Up to `limit` due deliveries, each leased until `leaseUntil`: another replica (or this one
     /// after a crash) takes it again only then. An isolated tenant's wait (IR-1).
     static func claim(limit: Int, now: Int64, leaseUntil: Int64, database: Database, logger: Logger) async throws -> [(TenantID, UUID)] {
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             UPDATE delivery_queue q SET due_at = to_timestamp(\(leaseUntil)::bigint / 1000.0)
             FROM (SELECT tenant_id, delivery_id FROM delivery_queue d WHERE due_at <= to_timestamp(\(now)::bigint / 1000.0)
@@ -71,8 +71,7 @@ enum DeliveryQueue {
                   ORDER BY due_at LIMIT \(limit) FOR UPDATE SKIP LOCKED) due
             WHERE q.tenant_id = due.tenant_id AND q.delivery_id = due.delivery_id
             RETURNING q.tenant_id, q.delivery_id
-            """,
-            logger: logger
+            """
         )
         var claimed: [(TenantID, UUID)] = []
         for try await (tenant, id) in rows.decode((String, UUID).self) {
@@ -197,16 +196,15 @@ struct Deliverer: Service {
     private func load(_ deliveries: [UUID], tenant: TenantID) async throws -> [UUID: Work] {
         let rows: PostgresRowSequence
         do {
-            rows = try await database.client.query(
+            rows = try await database.query(
                 """
                 SELECT d.id, d.status, d.attempts, d.event_id, d.payload, e.id, e.url, e.enabled, e.secret_sealed,
                     CASE WHEN e.previous_secret_expires_at > to_timestamp(\(clock.milliseconds())::bigint / 1000.0) THEN e.previous_secret_sealed END,
                     (extract(epoch FROM e.failing_since) * 1000)::bigint
                 FROM \(schema: tenant).deliveries d JOIN \(schema: tenant).endpoints e ON e.id = d.endpoint_id WHERE d.id = ANY(\(deliveries)::uuid[])
-                """,
-                logger: logger
+                """
             )
-        } catch let error as PSQLError where error.isMissingRelation {
+        } catch RampartError.noSuchTenant {
             return [:]  // the tenant was deleted
         }
         var found: [UUID: Work] = [:]
@@ -338,7 +336,7 @@ struct Deliverer: Service {
         // when it changes (a success on a healthy endpoint leaves its row alone, so deliveries
         // to one endpoint never queue behind its row lock). A 410 or too long failing turns the
         // endpoint off, once.
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             WITH recorded AS (
                 UPDATE \(schema: tenant).deliveries SET status = \(status), attempts = \(attempts), response_status = \(responseStatus), last_error = \(error), latency_ms = \(latency),
@@ -361,8 +359,7 @@ struct Deliverer: Service {
                 RETURNING \(disable)::text IS NOT NULL AS disabled
             )
             SELECT coalesce((SELECT bool_or(disabled) FROM endpoint), false)
-            """,
-            logger: logger
+            """
         )
         var disabledNow = false
         for try await value in rows.decode(Bool.self) { disabledNow = value }
@@ -382,7 +379,7 @@ struct Deliverer: Service {
     }
 
     private func dequeue(_ delivery: UUID, tenant: TenantID) async throws {
-        try await database.client.query("DELETE FROM delivery_queue WHERE tenant_id = \(tenant.hex) AND delivery_id = \(delivery)", logger: logger)
+        try await database.query("DELETE FROM delivery_queue WHERE tenant_id = \(tenant.hex) AND delivery_id = \(delivery)")
     }
 }
 

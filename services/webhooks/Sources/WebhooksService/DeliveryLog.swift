@@ -71,14 +71,13 @@ struct DeliveryLog: Sendable {
         }
         let cursor = try Self.cursor(request.cursor)
         try await requireEndpoint(endpoint, tenant: tenant)
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             SELECT \(unescaped: Self.columns) FROM \(schema: tenant).deliveries d
             WHERE d.endpoint_id = \(endpoint) AND (\(filter)::text IS NULL OR d.status = \(filter))
                 AND (\(cursor?.micros)::bigint IS NULL OR (d.created_at, d.id) < (to_timestamp(\(cursor?.micros)::bigint / 1000000.0), \(cursor?.id)::uuid))
             ORDER BY d.created_at DESC, d.id DESC LIMIT \(pageSize + 1)
-            """,
-            logger: logger
+            """
         )
         var found: [Row] = []
         for try await row in rows.decode(Row.self) { found.append(row) }
@@ -137,9 +136,9 @@ struct DeliveryLog: Sendable {
         }
         let tenant = try call.requireTenant()
         if request.paused {
-            try await database.client.query("INSERT INTO paused_tenants (tenant_id) VALUES (\(tenant.hex)) ON CONFLICT DO NOTHING", logger: logger)
+            try await database.query("INSERT INTO paused_tenants (tenant_id) VALUES (\(tenant.hex)) ON CONFLICT DO NOTHING")
         } else {
-            try await database.client.query("DELETE FROM paused_tenants WHERE tenant_id = \(tenant.hex)", logger: logger)
+            try await database.query("DELETE FROM paused_tenants WHERE tenant_id = \(tenant.hex)")
             wake.signal()
         }
         return Rampart_V1_PauseDeliveriesReply()
@@ -163,9 +162,8 @@ struct DeliveryLog: Sendable {
         )
         guard let id = stored.first else { throw Endpoints.noSuchEndpoint }
         wake.signal()
-        let rows = try await database.client.query(
-            "SELECT \(unescaped: Self.columns) FROM \(schema: tenant).deliveries d WHERE d.id = \(id)",
-            logger: logger
+        let rows = try await database.query(
+            "SELECT \(unescaped: Self.columns) FROM \(schema: tenant).deliveries d WHERE d.id = \(id)"
         )
         var reply = Rampart_V1_DeliveryReply()
         for try await row in rows.decode(Row.self) { reply.delivery = Self.delivery(from: row) }
@@ -175,9 +173,8 @@ struct DeliveryLog: Sendable {
     static let testEventType = "webhook.test"
 
     private func requireEndpoint(_ endpoint: UUID, tenant: TenantID) async throws {
-        let rows = try await database.client.query(
-            "SELECT 1 FROM \(schema: tenant).endpoints WHERE id = \(endpoint)",
-            logger: logger
+        let rows = try await database.query(
+            "SELECT 1 FROM \(schema: tenant).endpoints WHERE id = \(endpoint)"
         )
         for try await _ in rows { return }
         throw Endpoints.noSuchEndpoint

@@ -84,9 +84,8 @@ struct Endpoints: Sendable {
 
     func list(_ request: Rampart_V1_ListEndpointsRequest, call: CallContext) async throws -> Rampart_V1_ListEndpointsReply {
         let tenant = try await provisionedTenant(call)
-        let rows = try await database.client.query(
-            "SELECT \(unescaped: Self.columns) FROM \(schema: tenant).endpoints ORDER BY created_at, id",
-            logger: logger
+        let rows = try await database.query(
+            "SELECT \(unescaped: Self.columns) FROM \(schema: tenant).endpoints ORDER BY created_at, id"
         )
         var reply = Rampart_V1_ListEndpointsReply()
         for try await row in rows.decode(Row.self) { reply.endpoints.append(Self.endpoint(from: row)) }
@@ -96,9 +95,8 @@ struct Endpoints: Sendable {
     func get(_ request: Rampart_V1_EndpointRequest, call: CallContext) async throws -> Rampart_V1_EndpointReply {
         let tenant = try await provisionedTenant(call)
         let id = try Self.endpointID(request.endpointID)
-        let rows = try await database.client.query(
-            "SELECT \(unescaped: Self.columns) FROM \(schema: tenant).endpoints WHERE id = \(id)",
-            logger: logger
+        let rows = try await database.query(
+            "SELECT \(unescaped: Self.columns) FROM \(schema: tenant).endpoints WHERE id = \(id)"
         )
         for try await row in rows.decode(Row.self) {
             var reply = Rampart_V1_EndpointReply()
@@ -118,7 +116,7 @@ struct Endpoints: Sendable {
             throw RampartError.invalidArgument("set set_event_types to replace the event types", field: "set_event_types")
         }
         // Enabling again clears what turned the endpoint off, so it starts with a clean record.
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             UPDATE \(schema: tenant).endpoints SET url = coalesce(\(url), url), description = coalesce(\(description), description),
                 event_types = coalesce(\(eventTypes), event_types), enabled = coalesce(\(request.hasEnabled ? request.enabled : nil), enabled),
@@ -126,8 +124,7 @@ struct Endpoints: Sendable {
                 failing_since = CASE WHEN \(request.hasEnabled ? request.enabled : nil) THEN NULL ELSE failing_since END,
                 updated_at = to_timestamp(\(clock.milliseconds())::bigint / 1000.0)
             WHERE id = \(id) RETURNING \(unescaped: Self.columns)
-            """,
-            logger: logger
+            """
         )
         for try await row in rows.decode(Row.self) {
             var reply = Rampart_V1_EndpointReply()
@@ -174,15 +171,14 @@ struct Endpoints: Sendable {
         let secret = WebhookSignature.newSecret()
         let sealed = settings.keyEncryption.seal(secret, associatedData: Self.secretBinding(tenant, id))
         let now = clock.milliseconds()
-        let rows = try await database.client.query(
+        let rows = try await database.query(
             """
             UPDATE \(schema: tenant).endpoints SET
                 previous_secret_sealed = CASE WHEN \(grace == 0 ? nil : now + Int64(grace) * 1000)::bigint IS NULL THEN NULL ELSE secret_sealed END,
                 previous_secret_expires_at = to_timestamp(\(grace == 0 ? nil : now + Int64(grace) * 1000)::bigint / 1000.0),
                 secret_sealed = \(ByteBuffer(bytes: sealed.bytes)), updated_at = to_timestamp(\(now)::bigint / 1000.0)
             WHERE id = \(id) RETURNING \(unescaped: Self.columns)
-            """,
-            logger: logger
+            """
         )
         for try await row in rows.decode(Row.self) {
             var reply = Rampart_V1_CreateEndpointReply()

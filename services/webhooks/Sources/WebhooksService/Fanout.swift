@@ -86,9 +86,8 @@ struct Fanout: Service {
 
     /// Whether any delivery was queued.
     private func enqueue(_ events: [Rampart_V1_AuditEvent], tenant: TenantID) async throws -> Bool {
-        let rows = try await database.client.query(
-            "SELECT id, event_types, (extract(epoch FROM created_at) * 1000)::bigint FROM \(schema: tenant).endpoints WHERE enabled",
-            logger: logger
+        let rows = try await database.query(
+            "SELECT id, event_types, (extract(epoch FROM created_at) * 1000)::bigint FROM \(schema: tenant).endpoints WHERE enabled"
         )
         var endpoints: [(id: UUID, types: [String], createdAtMs: Int64)] = []
         for try await row in rows.decode((UUID, [String], Int64).self) { endpoints.append(row) }

@@ -122,7 +122,7 @@ struct InboundPruning: Service {
     func run() async throws {
         await repeatEvery(.seconds(3600), "inbound event pruning", health: health, logger: logger) {
             let cutoff = clock.milliseconds() - Int64(Self.keptDays) * 86_400_000
-            try await database.client.query("DELETE FROM inbound_events WHERE received_at < to_timestamp(\(cutoff) / 1000.0)", logger: logger)
+            try await database.query("DELETE FROM inbound_events WHERE received_at < to_timestamp(\(cutoff) / 1000.0)")
         }
     }
 }

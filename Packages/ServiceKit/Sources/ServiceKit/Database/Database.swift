@@ -87,17 +87,48 @@ public final class Database: Sendable {
         )
     }
 
+    /// `query` on a pooled connection. Here, and in `withConnection` and `transaction`, a
+    /// tenant's schema that is not there fails as `RampartError.noSuchTenant`, as a request
+    /// before provisioning does: a tenant found provisioned is remembered for a few seconds
+    /// (`isProvisioned`), and another replica may delete it meanwhile.
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> PostgresRowSequence {
+        try await tenantChecked { try await client.query(query, logger: logger) }
+    }
+
+    /// `body` with one pooled connection, for reads that must see the same snapshot in turn.
+    public func withConnection<Result>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        try await tenantChecked { try await client.withConnection(body) }
+    }
+
     /// Runs `body` in a transaction, rethrowing its own error as it is: PostgresNIO wraps it in
     /// a `PostgresTransactionError`, which would turn a precise `RampartError` into an internal one.
     public func transaction<Result>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
+        try await tenantChecked {
+            do {
+                return try await client.withTransaction(logger: logger, isolation: isolation, body)
+            } catch let error as PostgresTransactionError {
+                if let closureError = error.closureError { throw closureError }
+                throw error
+            }
+        }
+    }
+
+    private func tenantChecked<Result>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws -> sending Result
+    ) async throws -> sending Result {
         do {
-            return try await client.withTransaction(logger: logger, isolation: isolation, body)
-        } catch let error as PostgresTransactionError {
-            if let closureError = error.closureError { throw closureError }
-            throw error
+            return try await body()
+        } catch let error as PSQLError where error.isMissingTenantSchema {
+            logger.warning("tenant schema missing", metadata: ["error": "\(loggable(error))"])
+            throw RampartError.noSuchTenant
         }
     }
 
@@ -125,8 +156,7 @@ public final class Database: Sendable {
     /// Whether `tenant`'s schema exists here, fully migrated: until then its tables may lack
     /// columns. A yes is remembered for `provisionedMemory`, sparing the lookup on every request:
     /// a tenant stays provisioned until its deletion drops the schema, and a query on a dropped
-    /// schema fails as a missing relation (`PSQLError.isMissingRelation`): `RPCServer` answers a
-    /// tenant's request that meets one "no such tenant", as it would before provisioning.
+    /// schema fails as `RampartError.noSuchTenant` (`query`), as it would before provisioning.
     public func isProvisioned(_ tenant: TenantID) async throws -> Bool {
         if let seen = provisioned.withLock({ $0[tenant] }), ContinuousClock.now - seen < Self.provisionedMemory { return true }
         let rows = try await client.query("SELECT 1 FROM public.rampart_tenant_schemas WHERE tenant_id = \(tenant.hex)", logger: logger)
@@ -156,9 +186,16 @@ extension PSQLError {
     /// The SQLSTATE the server answered with, e.g. "23505" for a unique violation.
     public var sqlState: String? { serverInfo?[.sqlState] }
 
-    /// A schema or table that is not there: in a tenant's schema, one never provisioned in this
-    /// database or dropped by a deletion since.
-    public var isMissingRelation: Bool { sqlState == "42P01" || sqlState == "3F000" }
+    /// A tenant's schema, or a table in it, that is not there: never provisioned in this
+    /// database, or dropped by a deletion since. PostgreSQL names the schema-qualified relation
+    /// (`relation "t_<hex>.members" does not exist`) or the schema in its message.
+    var isMissingTenantSchema: Bool {
+        guard sqlState == "42P01" || sqlState == "3F000", let message = serverInfo?[.message] else { return false }
+        return message.split(separator: "\"").contains { quoted in
+            let schema = quoted.prefix { $0 != "." }
+            return schema.hasPrefix("t_") && schema.count == 34 && TenantID(String(schema.dropFirst(2))) != nil
+        }
+    }
 }
 
 /// The quoted name of a tenant's schema, for the one place SQL is built from a string: the

@@ -1,7 +1,6 @@
 import Logging
 import Metrics
 import NATSKit
-import PostgresNIO
 import RampartModels
 import ServiceLifecycle
 import Synchronization
@@ -107,16 +106,6 @@ public final class RPCServer: Service, Sendable {
                 body = try await Self.withDeadline(context) { try await route.handle(message.payload, context) }
                 outcome = "ok"
             } catch let error as RampartError {
-                (replyHeaders, body) = Self.errorReply(error, requestID: context.requestID)
-                outcome = error.code.name
-            } catch let error as PSQLError where error.isMissingRelation && context.tenantID != nil {
-                // The tenant's schema went while it was still remembered as provisioned here
-                // (`Database.isProvisioned`): another replica deleted it seconds ago.
-                logger.warning(
-                    "tenant schema missing",
-                    metadata: ["subject": "\(route.subject)", "request_id": "\(context.requestID)", "error": "\(loggable(error))"]
-                )
-                let error = RampartError(.notFound, "no such tenant")
                 (replyHeaders, body) = Self.errorReply(error, requestID: context.requestID)
                 outcome = error.code.name
             } catch {
