@@ -35,7 +35,7 @@ struct GatewayEdgeTests {
             for (name, value) in Self.securityHeaders { #expect(response.headers[name] == value, "\(name) on \(response.status)") }
             #expect(response.headers["content-security-policy"]?.contains("default-src 'none'") == true)
             #expect(response.headers["cache-control"] == "no-store")
-            #expect(EdgeMiddleware.acceptedRequestID(response.headers["x-request-id"] ?? "") != nil, "\(response.status)")
+            #expect(RequestIDMiddleware.accepted(response.headers["x-request-id"] ?? "") != nil, "\(response.status)")
         }
         // The 404 is problem+json like every other error, and names the same request ID.
         let missing = responses[2]
@@ -55,7 +55,7 @@ struct GatewayEdgeTests {
         for hostile in ["has space", String(repeating: "a", count: 129), "semi;colon", "<script>", "x\u{202E}y"] {
             let replaced = try await httpRequest(port: port, "GET", "/healthz", headers: ["X-Request-Id": hostile])
             let id = try #require(replaced.headers["x-request-id"])
-            #expect(id != hostile && EdgeMiddleware.acceptedRequestID(id) != nil, "\(hostile)")
+            #expect(id != hostile && RequestIDMiddleware.accepted(id) != nil, "\(hostile)")
         }
     }
 
@@ -63,7 +63,7 @@ struct GatewayEdgeTests {
     func clientIPs() {
         let proxies = [IPNetwork(cidr: "10.0.0.0/8")!, IPNetwork(cidr: "2001:db8::/32")!]
         func client(_ peer: String, _ header: [String]) -> String? {
-            EdgeMiddleware.clientIP(peer: peer, forwardedFor: header, trustedProxies: proxies)
+            ClientIPMiddleware.clientIP(peer: peer, forwardedFor: header, trustedProxies: proxies)
         }
         // From an untrusted peer the header is ignored, whatever it claims.
         #expect(client("198.51.100.7", ["1.2.3.4"]) == "198.51.100.7")
@@ -126,8 +126,8 @@ struct GatewayEdgeTests {
         #expect(try JSONSerialization.jsonObject(with: Data(served.body.utf8)) as? NSDictionary == onDisk, "run `make openapi`")
         #expect((onDisk["openapi"] as? String) == "3.1.0")
 
-        #expect(EdgeMiddleware.documentedMethods("/v1/tenants/0123/members/abc") == ["DELETE", "PATCH"])
-        #expect(EdgeMiddleware.documentedMethods("/v1/no/such/thing") == nil)
+        #expect(ProblemMiddleware.documentedMethods("/v1/tenants/0123/members/abc") == ["DELETE", "PATCH"])
+        #expect(ProblemMiddleware.documentedMethods("/v1/no/such/thing") == nil)
         for method in ["TRACE", "PUT", "OPTIONS"] {
             let refused = try await httpRequest(port: port, method, "/v1/auth/sessions")
             #expect(refused.status == 405, "\(method)")

@@ -23,7 +23,7 @@ final class TenantAllowlists: Sendable {
         self.logger = logger
     }
 
-    func admit(_ caller: APICaller.Caller, from address: String?, call: CallContext) async throws {
+    func admit(_ caller: Caller, from address: String?, call: CallContext) async throws {
         let networks = try await networks(of: caller.tenant, call: call)
         guard !networks.isEmpty else { return }
         if let address, let client = IPNetwork(address: address), networks.contains(where: { $0.contains(client) }) { return }
@@ -41,7 +41,7 @@ final class TenantAllowlists: Sendable {
         } catch {
             logger.error("allowlist refusal not audited", metadata: ["tenant": "\(caller.tenant.hex)", "error": "\(loggable(error))"])
         }
-        throw Problem(.forbidden, .permissionDenied, "your address is not in this organisation's IP allowlist")
+        throw RampartError(.permissionDenied, "your address is not in this organisation's IP allowlist")
     }
 
     /// Drops what this replica knows of `tenant`'s list (after a change made through it).
@@ -57,7 +57,7 @@ final class TenantAllowlists: Sendable {
         do {
             reply = try await rpc.call(Subjects.Tenants.getIPAllowlist, Rampart_V1_GetIpAllowlistRequest(), context: asked)
         } catch let error as RampartError where [.unavailable, .deadlineExceeded, .internal].contains(error.code) {
-            throw Problem(.serviceUnavailable, .unavailable, "the organisation's IP allowlist cannot be checked right now: try again shortly")
+            throw RampartError(.unavailable, "the organisation's IP allowlist cannot be checked right now: try again shortly")
         }
         // tenants stores only canonical CIDRs; anything unreadable would be a fault, and is
         // refused rather than skipped.
@@ -67,30 +67,5 @@ final class TenantAllowlists: Sendable {
         }
         lists.withLock { $0[tenant] = (networks, .now) }
         return networks
-    }
-}
-
-extension APICaller {
-    /// SPEC section 14: the tenant's IP allowlist (TEN-11), read by members, replaced by admins.
-    func addAllowlistRoutes(to router: Router<GatewayRequestContext>) {
-        router.get("/v1/tenants/:tenant_id/ip-allowlist") { request, context in
-            await tenantRoute(request, context) { _, call in
-                let reply = try await rpc.call(
-                    Subjects.Tenants.getIPAllowlist,
-                    Rampart_V1_GetIpAllowlistRequest(),
-                    context: call
-                )
-                return try json(reply)
-            }
-        }
-        router.put("/v1/tenants/:tenant_id/ip-allowlist") { request, context in
-            await tenantRoute(request, context, requires: "settings.manage") { caller, call in
-                let tenant = caller.tenant
-                let message = try await decode(request, as: Rampart_V1_IpAllowlist.self)
-                let reply = try await rpc.call(Subjects.Tenants.setIPAllowlist, message, context: call)
-                allowlists.forget(tenant)
-                return try json(reply)
-            }
-        }
     }
 }

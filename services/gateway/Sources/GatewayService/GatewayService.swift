@@ -66,7 +66,9 @@ public enum GatewayService {
         return ServiceParts(services: services)
     }
 
-    /// The public HTTP application, assembled in one visible place.
+    /// The public HTTP application, in the request path's order (ARCHITECTURE): the edge's
+    /// middleware on every request, then the route areas, each on the groups that authenticate
+    /// the caller, check the path's tenant and the allowlist (`RouteScopes`).
     static func buildPublicApplication(
         listener: ServiceConfiguration.HTTP,
         context: ServiceContext,
@@ -79,38 +81,47 @@ public enum GatewayService {
         // policy may fail open: each key's own limit (api_key) never does.
         let rateLimit = RateLimitClient(connection: context.nats, failOpen: settings.apiLimitFailsOpen ? [APIRateLimitMiddleware.policy] : [])
         let router = Router(context: GatewayRequestContext.self)
-        router.add(middleware: EdgeMiddleware(trustedProxies: settings.trustedProxies, logger: context.logger))
-        router.add(middleware: APIRateLimitMiddleware(rateLimit: rateLimit))
+        router.addMiddleware {
+            SecurityHeadersMiddleware()
+            RequestIDMiddleware()
+            ClientIPMiddleware(trustedProxies: settings.trustedProxies)
+            // Outside the problem rendering: a refusal is a response, and carries the fields.
+            APIRateLimitMiddleware(rateLimit: rateLimit)
+            ProblemMiddleware(logger: context.logger)
+        }
         addOpsRoutes(to: router, health: context.health, includeMetrics: false)
+
         let rpc = RPCClient(connection: context.nats)
-        let api = APICaller(
-            rpc: rpc,
-            tokens: AccessTokenCache(rpc: rpc, issuer: settings.issuer, leewaySeconds: Int64(settings.clockLeewaySeconds)),
+        let calls = ServiceCalls(rpc: rpc, bodyTimeout: .seconds(settings.bodySeconds), callTimeout: .seconds(settings.callTimeoutSeconds))
+        let tokens = AccessTokenCache(rpc: rpc, issuer: settings.issuer, leewaySeconds: Int64(settings.clockLeewaySeconds))
+        let authenticator = Authenticator(
+            tokens: tokens,
             apiKeys: APIKeyCache(rpc: rpc, revocations: revocations, lifetime: .seconds(settings.apiKeyCacheSeconds)),
             revocations: revocations,
             rateLimit: rateLimit,
-            bodyTimeout: .seconds(settings.bodySeconds),
-            callTimeout: .seconds(settings.callTimeoutSeconds),
-            stepUpSeconds: Int64(settings.stepUpSeconds),
-            permissions: permissions,
-            allowlists: TenantAllowlists(
-                rpc: rpc,
-                audit: context.audit,
-                lifetime: .seconds(settings.allowlistCacheSeconds),
-                logger: context.logger
-            ),
-            logger: context.logger
+            callTimeout: calls.callTimeout
         )
-        api.addAuthRoutes(to: router)
-        api.addAPIKeyRoutes(to: router)
-        api.addTenantRoutes(to: router)
-        api.addPermissionRoutes(to: router)
-        api.addAllowlistRoutes(to: router)
-        api.addAuditRoutes(to: router)
-        api.addWebhookRoutes(to: router)
-        api.addInboundRoutes(to: router)
-        api.addAdminRoutes(to: router)
-        api.addWellKnownRoutes(to: router, contact: settings.securityContact, publicURL: settings.publicURL)
+        let allowlists = TenantAllowlists(rpc: rpc, audit: context.audit, lifetime: .seconds(settings.allowlistCacheSeconds), logger: context.logger)
+        let scopes = RouteScopes(
+            router: router,
+            authenticator: authenticator,
+            allowlists: allowlists,
+            permissions: permissions,
+            stepUpSeconds: Int64(settings.stepUpSeconds)
+        )
+        SignInRoutes(calls: calls, authenticator: authenticator, allowlists: allowlists, tokens: tokens).add(to: router)
+        AccountRoutes(calls: calls).add(to: scopes)
+        APIKeyRoutes(calls: calls).add(to: scopes)
+        TenantRoutes(calls: calls).add(to: scopes)
+        MemberRoutes(calls: calls).add(to: scopes)
+        PermissionRoutes(calls: calls, permissions: permissions).add(to: scopes)
+        AllowlistRoutes(calls: calls, allowlists: allowlists).add(to: scopes)
+        AuditRoutes(calls: calls).add(to: scopes)
+        WebhookRoutes(calls: calls).add(to: scopes)
+        InboundRoutes(calls: calls).add(to: router)
+        AdminRoutes(calls: calls).add(to: scopes)
+        WellKnownRoutes(contact: settings.securityContact, publicURL: settings.publicURL).add(to: router)
+
         // Slow clients (slowloris): a connection that sends nothing for the idle time, even in the
         // middle of a request's head or body, is closed; a body must be complete in its own time.
         let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(settings.idleTimeoutSeconds))))
@@ -135,7 +146,12 @@ extension GatewayService {
         port: ListeningPort
     ) -> some ApplicationProtocol {
         let router = Router(context: GatewayRequestContext.self)
-        router.add(middleware: EdgeMiddleware(trustedProxies: settings.trustedProxies, logger: context.logger))
+        router.addMiddleware {
+            SecurityHeadersMiddleware()
+            RequestIDMiddleware()
+            ClientIPMiddleware(trustedProxies: settings.trustedProxies)
+            ProblemMiddleware(logger: context.logger)
+        }
         let advertised = tls.advertisedPort
         router.add(middleware: HTTPSRedirectMiddleware { if let advertised { advertised } else { await publicPort.wait() } })
         // No routes: every request falls through to the not-found responder, which the
@@ -147,146 +163,5 @@ extension GatewayService {
             onServerRunning: { channel in port.set(channel.localAddress?.port ?? 0) },
             logger: context.logger
         )
-    }
-}
-
-/// The gateway's own settings: `RAMPART_GATEWAY_TOKEN_ISSUER` (the `iss` auth signs with,
-/// `rampart`), `RAMPART_GATEWAY_CLOCK_LEEWAY_SECONDS` (skew tolerated on a token's times, 30), `RAMPART_GATEWAY_API_KEY_CACHE_SECONDS` (how long a verified API key is trusted
-/// without asking auth again: 30, at most 60; a revocation ends it at once),
-/// `RAMPART_GATEWAY_TRUSTED_PROXIES` (addresses and CIDRs whose `X-Forwarded-For` is believed;
-/// none by default), `RAMPART_GATEWAY_SECURITY_CONTACT` (security.txt's `Contact:`),
-/// `RAMPART_GATEWAY_PUBLIC_URL` (where clients reach the gateway, `http://127.0.0.1:8080`: the
-/// absolute links of security.txt),
-/// `RAMPART_GATEWAY_ALLOWLIST_CACHE_SECONDS` (5, at most 60),
-/// `RAMPART_GATEWAY_IDLE_TIMEOUT_SECONDS` (30), `RAMPART_GATEWAY_BODY_SECONDS` (10),
-/// `RAMPART_GATEWAY_CALL_TIMEOUT_SECONDS` (10: a service slower than this gets the client 504);
-/// TLS (GW-1) when `RAMPART_GATEWAY_TLS_CERTIFICATE` and `RAMPART_GATEWAY_TLS_KEY` name PEM
-/// files, with the HTTP redirect on `RAMPART_GATEWAY_TLS_REDIRECT_PORT` (8081) to
-/// `RAMPART_GATEWAY_TLS_ADVERTISED_PORT` (the listening port); `RAMPART_GATEWAY_API_LIMIT_FAILURE`
-/// (`closed`: 503 while the rate limiter is unreachable; `open`: let general traffic through).
-public struct GatewaySettings: Sendable {
-    public var issuer: String
-    /// Clock skew tolerated on an access token's `iat` and `exp`.
-    public var clockLeewaySeconds: Int
-    public var apiKeyCacheSeconds: Int
-    public var trustedProxies: [IPNetwork]
-    public var securityContact: String
-    /// The gateway's address as clients see it (scheme, host, optional port; no path).
-    public var publicURL: String
-    /// How long a tenant's IP allowlist is used before it is fetched again; a change made
-    /// through this replica applies at once.
-    public var allowlistCacheSeconds: Int
-    /// A connection silent this long is closed, and a request body must arrive within
-    /// `bodySeconds` (slow clients hold connections and memory).
-    public var idleTimeoutSeconds: Int
-    public var bodySeconds: Int
-    /// How long the owning service has to answer a request before the client gets 504.
-    public var callTimeoutSeconds: Int
-    /// nil: plain HTTP, for a gateway behind a TLS-terminating proxy or in tests.
-    public var tls: GatewayTLS?
-    /// Whether general API traffic goes ahead unlimited while the rate limiter cannot be asked
-    /// (login and registration never do).
-    public var apiLimitFailsOpen: Bool
-    /// How recent a person's proof must be for the actions that ask for one (step-up: an
-    /// admin's MFA reset, tenant deletion).
-    public var stepUpSeconds: Int
-
-    public init(
-        issuer: String = "rampart",
-        clockLeewaySeconds: Int = 30,
-        apiKeyCacheSeconds: Int = 30,
-        trustedProxies: [IPNetwork] = [],
-        securityContact: String = "mailto:security@example.com",
-        publicURL: String = "http://127.0.0.1:8080",
-        allowlistCacheSeconds: Int = 5,
-        idleTimeoutSeconds: Int = 30,
-        bodySeconds: Int = 10,
-        callTimeoutSeconds: Int = 10,
-        tls: GatewayTLS? = nil,
-        apiLimitFailsOpen: Bool = false,
-        stepUpSeconds: Int = 300
-    ) {
-        self.issuer = issuer
-        self.clockLeewaySeconds = clockLeewaySeconds
-        self.apiKeyCacheSeconds = apiKeyCacheSeconds
-        self.trustedProxies = trustedProxies
-        self.securityContact = securityContact
-        self.publicURL = publicURL
-        self.allowlistCacheSeconds = allowlistCacheSeconds
-        self.idleTimeoutSeconds = idleTimeoutSeconds
-        self.bodySeconds = bodySeconds
-        self.callTimeoutSeconds = callTimeoutSeconds
-        self.tls = tls
-        self.apiLimitFailsOpen = apiLimitFailsOpen
-        self.stepUpSeconds = stepUpSeconds
-    }
-
-    public init(reader: inout EnvironmentReader) {
-        let contact = reader.string("gateway.security-contact", default: "mailto:security@example.com")
-        if !(contact.hasPrefix("mailto:") || contact.hasPrefix("https://")) || contact.utf8.count > 256
-            || contact.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
-        {
-            reader.problem("RAMPART_GATEWAY_SECURITY_CONTACT must be a mailto: or https:// URI (RFC 9116)")
-        }
-        let publicURL = reader.string("gateway.public-url", default: "http://127.0.0.1:8080")
-        if !Self.isPublicURL(publicURL) {
-            reader.problem(
-                "RAMPART_GATEWAY_PUBLIC_URL must be an http:// or https:// address with no path, query or spaces, e.g. https://id.example.com"
-            )
-        }
-        self.init(
-            issuer: reader.string("gateway.token-issuer", default: "rampart"),
-            clockLeewaySeconds: reader.int("gateway.clock-leeway-seconds", default: 30, range: 0...AccessTokenVerifier.maximumLeewaySeconds),
-            apiKeyCacheSeconds: reader.int("gateway.api-key-cache-seconds", default: 30, range: 1...60),
-            trustedProxies: reader.networks("gateway.trusted-proxies"),
-            securityContact: contact,
-            publicURL: publicURL,
-            allowlistCacheSeconds: reader.int("gateway.allowlist-cache-seconds", default: 5, range: 1...60),
-            idleTimeoutSeconds: reader.int("gateway.idle-timeout-seconds", default: 30, range: 1...600),
-            bodySeconds: reader.int("gateway.body-seconds", default: 10, range: 1...300),
-            callTimeoutSeconds: reader.int("gateway.call-timeout-seconds", default: 10, range: 1...120),
-            tls: Self.tls(&reader),
-            apiLimitFailsOpen: reader.choice("gateway.api-limit-failure", default: FailureMode.closed) == .open,
-            stepUpSeconds: reader.int("gateway.step-up-seconds", default: 300, range: 30...3600)
-        )
-    }
-
-    enum FailureMode: String, CaseIterable { case open, closed }
-
-    /// `http(s)://host[:port]`, nothing after: it is spliced into security.txt's lines.
-    static func isPublicURL(_ text: String) -> Bool {
-        guard text.utf8.count <= 256, let rest = ["https://", "http://"].first(where: text.hasPrefix).map({ text.dropFirst($0.count) }),
-            !rest.isEmpty
-        else { return false }
-        return rest.unicodeScalars.allSatisfy {
-            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || ".-:[]".unicodeScalars.contains($0))
-        }
-    }
-
-    private static func tls(_ reader: inout EnvironmentReader) -> GatewayTLS? {
-        let certificate = reader.optionalString("gateway.tls.certificate")
-        let key = reader.optionalString("gateway.tls.key")
-        let redirectPort = reader.int("gateway.tls.redirect-port", default: 8081, range: 0...65535)
-        let advertisedPort = reader.optionalString("gateway.tls.advertised-port")
-        guard let certificate, let key else {
-            if certificate != nil || key != nil {
-                reader.problem("RAMPART_GATEWAY_TLS_CERTIFICATE and RAMPART_GATEWAY_TLS_KEY go together: set both or neither")
-            }
-            return nil
-        }
-        var tls = GatewayTLS(certificatePath: certificate, keyPath: key, redirectPort: redirectPort)
-        if let advertisedPort {
-            guard let port = Int(advertisedPort), (1...65535).contains(port) else {
-                reader.problem("RAMPART_GATEWAY_TLS_ADVERTISED_PORT must be a port number")
-                return nil
-            }
-            tls.advertisedPort = port
-        }
-        do {
-            _ = try tls.configuration()
-        } catch {
-            reader.problem("the TLS certificate or key cannot be used: \(error)")
-        }
-        return tls
     }
 }

@@ -4,32 +4,63 @@ import NIOCore
 import RampartModels
 import ServiceKit
 
-/// Errors as `application/problem+json` (RFC 9457, GW-5): a stable `type` per error code, the
-/// HTTP status it maps to once, a message safe to show, the request ID, and per-field details.
-/// Never a stack trace or an internal message.
-struct Problem: Error {
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// An error as `application/problem+json` (RFC 9457, GW-5): a stable `type` per error code, the
+/// HTTP status the code maps to (here, once), a message safe to show, the request ID, and the
+/// per-field details. Never a stack trace or an internal message. The gateway throws
+/// `RampartError`, and HTTP's own conditions (a body too large, too slow, not JSON; no such
+/// route) as Hummingbird's `HTTPError`; `ProblemMiddleware` renders both through this.
+struct Problem: HTTPResponseError {
     var code: RampartError.Code
     var status: HTTPResponse.Status
     var detail: String
-    var fields: [String: String]
-    var retryAfterSeconds: UInt64?
-    /// `WWW-Authenticate`, for a 401 that tells the client what would do (RFC 9470's step-up).
-    var challenge: String?
+    var details: [String: String]
+    var requestID: String
+    var headers: HTTPFields = [:]
 
-    init(_ error: RampartError) {
+    init(_ error: RampartError, requestID: String) {
         code = error.code
         status = Self.status(error.code)
         // Internal messages stay in the logs of the service that had them.
         detail = error.code == .internal ? "internal error" : error.message
-        fields = error.details
-        retryAfterSeconds = error.details["retry_after_ms"].flatMap(UInt64.init).map { max(1, ($0 + 999) / 1000) }
+        details = error.details
+        self.requestID = requestID
+        if let milliseconds = error.details["retry_after_ms"].flatMap(UInt64.init) {
+            headers[.retryAfter] = String(max(1, (milliseconds + 999) / 1000))
+        }
+        // RFC 9470: a 401 for want of a recent proof says so in the challenge, with the age.
+        if error.code == .unauthenticated, error.details["reason"] == RecentProofMiddleware.reason, let maxAge = error.details["max_age"] {
+            headers[.wwwAuthenticate] =
+                "Bearer error=\"insufficient_user_authentication\", error_description=\"a recent proof is needed\", max_age=\(maxAge)"
+        }
     }
 
-    init(_ status: HTTPResponse.Status, _ code: RampartError.Code, _ detail: String) {
-        self.code = code
-        self.status = status
-        self.detail = detail
-        fields = [:]
+    /// HTTP's own refusals, which no service has a code for.
+    init(_ error: HTTPError, requestID: String) {
+        code =
+            switch error.status.code {
+            case 404: .notFound
+            case 405: .unknownOperation
+            case 408, 413, 415: .malformedRequest
+            case 400..<500: .invalidArgument
+            default: .internal
+            }
+        status = error.status
+        detail =
+            switch error.status.code {
+            case 404: "no such route"
+            case 405: "this route does not take that method"
+            case 500...: "internal error"
+            default: error.body ?? error.status.reasonPhrase
+            }
+        details = [:]
+        self.requestID = requestID
+        headers = error.headers
     }
 
     static func status(_ code: RampartError.Code) -> HTTPResponse.Status {
@@ -46,21 +77,47 @@ struct Problem: Error {
         }
     }
 
-    func response(requestID: String) -> Response {
-        var body =
-            "{\"type\":\(JSONText.quote("https://rampart.dev/problems/" + code.name)),\"title\":\(JSONText.quote(code.name.replacingOccurrences(of: "_", with: " ")))"
-        body += ",\"status\":\(status.code),\"detail\":\(JSONText.quote(detail)),\"request_id\":\(JSONText.quote(requestID))"
-        let visible = fields.filter { $0.key != "retry_after_ms" }
-        if !visible.isEmpty {
-            body +=
-                ",\"errors\":{"
-                + visible.sorted { $0.key < $1.key }.map { "\(JSONText.quote($0.key)):\(JSONText.quote($0.value))" }.joined(separator: ",") + "}"
+    private struct Body: Encodable {
+        let type: String
+        let title: String
+        let status: Int
+        let detail: String
+        let requestID: String
+        let errors: [String: String]?
+
+        enum CodingKeys: String, CodingKey {
+            case type, title, status, detail, errors
+            case requestID = "request_id"
         }
-        body += "}"
-        var headers: HTTPFields = [.contentType: "application/problem+json", .requestID: requestID]
-        if let retryAfterSeconds { headers[.retryAfter] = String(retryAfterSeconds) }
-        if let challenge { headers[.wwwAuthenticate] = challenge }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        response()
+    }
+
+    func response() -> Response {
+        // The wait before a retry is a header; the rest of the details are the errors.
+        let errors = details.filter { $0.key != "retry_after_ms" }
+        let body = Body(
+            type: "https://rampart.dev/problems/" + code.name,
+            title: code.name.replacingOccurrences(of: "_", with: " "),
+            status: Int(status.code),
+            detail: detail,
+            requestID: requestID,
+            errors: errors.isEmpty ? nil : errors
+        )
+        // Strings and integers only: encoding cannot fail.
+        let bytes = (try? Self.encoder.encode(body)) ?? Data()
+        var headers = headers
+        headers[.contentType] = "application/problem+json"
+        headers[.requestID] = requestID
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }
 

@@ -5,24 +5,12 @@ import RateLimitKit
 import ServiceKit
 import Synchronization
 
-/// The rate-limit decisions taken for one request (the client's address, then perhaps its API
-/// key), so that the response can carry all of them (RL-4). A reference: the route adds to it
-/// after the middleware has passed the context on.
-final class RateLimitRecord: Sendable {
-    private let decisions = Mutex<[Rampart_V1_RateLimitDecision]>([])
-
-    func add(_ decision: Rampart_V1_RateLimitDecision) {
-        decisions.withLock { $0.append(decision) }
-    }
-
-    var all: [Rampart_V1_RateLimitDecision] { decisions.withLock { $0 } }
-}
-
 /// RL-1's `api` policy on every request but the health probes, keyed by the client's address
 /// (the limiter groups IPv6 by /64), which also enforces fail2ban's bans (RL-3) at the edge. It
 /// runs before authentication: its key needs nothing from the credential, and a flood of bad
 /// tokens is limited before any is verified. When the limiter cannot be asked the request gets
-/// 503, unless `RAMPART_GATEWAY_API_LIMIT_FAILURE` is `open`.
+/// 503, unless `RAMPART_GATEWAY_API_LIMIT_FAILURE` is `open`. Every decision of the request
+/// (an API key's own limit too) goes out in the RateLimit fields (RL-4), refusals included.
 struct APIRateLimitMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
@@ -37,9 +25,8 @@ struct APIRateLimitMiddleware: RouterMiddleware {
         let record = RateLimitRecord()
         var context = context
         context.rateLimits = record
-        let call = CallContext(requestID: context.requestID, clientIP: ip, timeout: .seconds(2))
         var response: Response
-        switch await rateLimit.check(policy: Self.policy, key: ip, context: call) {
+        switch await rateLimit.check(policy: Self.policy, key: ip, context: context.anonymousCall(timeout: .seconds(2))) {
         case .allowed(let decision):
             record.add(decision)
             response = try await next(request, context)
@@ -51,14 +38,27 @@ struct APIRateLimitMiddleware: RouterMiddleware {
                 decision.banned
                 ? "requests from your network are blocked for a while after repeated failures"
                 : "too many requests from your address: at most \(decision.limit) in \(decision.windowSeconds) s"
-            response = Problem(.tooManyRequests, .rateLimited, detail).response(requestID: context.requestID)
+            response = Problem(RampartError(.rateLimited, detail), requestID: context.requestID).response()
         case .unavailable:
-            response = Problem(.serviceUnavailable, .unavailable, "the rate limiter is unavailable: try again shortly")
-                .response(requestID: context.requestID)
+            response = Problem(RampartError(.unavailable, "the rate limiter is unavailable: try again shortly"), requestID: context.requestID)
+                .response()
         }
         for field in RateLimitFields.headers(for: record.all) {
             if let name = HTTPField.Name(field.name) { response.headers[name] = field.value }
         }
         return response
     }
+}
+
+/// The rate-limit decisions taken for one request (the client's address, then perhaps its API
+/// key), so that the response can carry all of them (RL-4). A reference: authentication adds
+/// to it after this middleware has passed the context on.
+final class RateLimitRecord: Sendable {
+    private let decisions = Mutex<[Rampart_V1_RateLimitDecision]>([])
+
+    func add(_ decision: Rampart_V1_RateLimitDecision) {
+        decisions.withLock { $0.append(decision) }
+    }
+
+    var all: [Rampart_V1_RateLimitDecision] { decisions.withLock { $0 } }
 }
