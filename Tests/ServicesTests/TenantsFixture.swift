@@ -282,7 +282,7 @@ final class TenantsCluster: @unchecked Sendable {
     func waitFor(_ status: Rampart_V1_TenantStatus, _ id: String, within limit: Duration = .seconds(20)) async throws -> Bool {
         try await eventually(within: limit) {
             let registry = try await TestPostgres.psql("SELECT status FROM tenants WHERE id = '\(id)'", database: databases[.tenants]!)
-            return registry == TenantStatusName(status)?.rawValue
+            return registry == status.name
         }
     }
 

@@ -27,7 +27,8 @@ extension Tenants {
         guard request.email.utf8.count <= 254, let email = EmailAddress(request.email) else {
             throw RampartError.invalidArgument("the email must be a valid address", field: "email")
         }
-        guard let role = MemberRoleName(request.role) else {
+        let role = request.role
+        guard let roleName = role.name else {
             throw RampartError.invalidArgument("the role must be owner, admin or member", field: "role")
         }
         if role == .owner, !(caller.role == .owner || caller.isService) {
@@ -41,14 +42,14 @@ extension Tenants {
         var invitation = Rampart_V1_Invitation()
         invitation.invitationID = UUID().uuidString.lowercased()
         invitation.email = email.description
-        invitation.role = role.proto
+        invitation.role = role
         invitation.expiresAtMs = WallClock.milliseconds() + Int64(settings.invitationSeconds) * 1000
         invitation.invitedBy = call.principal?.description ?? "system:tenants"
         let tenantName = try await registry.find(tenant)?.name ?? ""
         try await database.transaction { [invitation] connection in
             let token = Self.newInvitationToken(tenant)
             try await connection.query(
-                "INSERT INTO \(schema: tenant).invitations (id, email, role, token_hash, invited_by, expires_at) VALUES (\(invitation.invitationID)::uuid, \(invitation.email), \(role.rawValue), \(ByteBuffer(bytes: token.hash)), \(invitation.invitedBy), to_timestamp(\(Double(invitation.expiresAtMs) / 1000)))",
+                "INSERT INTO \(schema: tenant).invitations (id, email, role, token_hash, invited_by, expires_at) VALUES (\(invitation.invitationID)::uuid, \(invitation.email), \(roleName), \(ByteBuffer(bytes: token.hash)), \(invitation.invitedBy), to_timestamp(\(Double(invitation.expiresAtMs) / 1000)))",
                 logger: logger
             )
             // Inside the transaction: an invitation whose mail could not be queued is not kept.
@@ -57,7 +58,7 @@ extension Tenants {
         var event = auditEvent(.memberInvited, tenant: tenant, call: call)
         event.target.type = "invitation"
         event.target.id = invitation.invitationID
-        event.details = ["email": email.description, "role": role.rawValue]
+        event.details = ["email": email.description, "role": roleName]
         await record(event)
 
         var reply = Rampart_V1_InviteMemberReply()
@@ -82,7 +83,7 @@ extension Tenants {
             preview.tenantID = tenant.hex
             preview.tenantName = registered.name
             preview.email = email
-            preview.role = MemberRoleName(rawValue: role)?.proto ?? .unspecified
+            preview.role = Rampart_V1_MemberRole(name: role) ?? .unspecified
             preview.expiresAtMs = expires
             return preview
         }
@@ -130,7 +131,7 @@ extension Tenants {
         event.target.type = "user"
         event.target.id = member.userID
         event.actor.email = member.email
-        event.details = ["invitation": invitation.uuidString.lowercased(), "role": MemberRoleName(member.role)?.rawValue ?? ""]
+        event.details = ["invitation": invitation.uuidString.lowercased(), "role": member.role.name ?? ""]
         await record(event)
         var reply = Rampart_V1_AcceptInvitationReply()
         reply.tenantID = tenant.hex
@@ -228,7 +229,7 @@ extension Tenants {
                 var invitation = Rampart_V1_Invitation()
                 invitation.invitationID = id.uuidString.lowercased()
                 invitation.email = email
-                invitation.role = MemberRoleName(rawValue: role)?.proto ?? .unspecified
+                invitation.role = Rampart_V1_MemberRole(name: role) ?? .unspecified
                 invitation.expiresAtMs = expires
                 invitation.invitedBy = by
                 found = invitation
@@ -261,7 +262,7 @@ extension Tenants {
         MailTokens.seal(token, into: &mail, by: .tenants, to: settings.mailTokenKey)
         mail.expiresAtMs = invitation.expiresAtMs
         mail.occurredAtMs = WallClock.milliseconds()
-        mail.values["role"] = MemberRoleName(invitation.role)?.rawValue ?? ""
+        mail.values["role"] = invitation.role.name ?? ""
         if let inviter = inviter.userID, let member = try await member(inviter, in: tenant, on: connection) {
             mail.values["inviter"] = member.email
         }

@@ -12,40 +12,9 @@ import Foundation
 /// Who is calling, as far as this tenant is concerned.
 struct Caller: Sendable {
     var userID: UUID?
-    var role: MemberRoleName?
+    var role: Rampart_V1_MemberRole?
     /// Another Rampart service acting on its own (`system:<service>`).
     var isService = false
-}
-
-enum MemberRoleName: String, Sendable, Comparable {
-    case member, admin, owner
-
-    init?(_ proto: Rampart_V1_MemberRole) {
-        switch proto {
-        case .owner: self = .owner
-        case .admin: self = .admin
-        case .member: self = .member
-        default: return nil
-        }
-    }
-
-    var proto: Rampart_V1_MemberRole {
-        switch self {
-        case .owner: .owner
-        case .admin: .admin
-        case .member: .member
-        }
-    }
-
-    private var rank: Int {
-        switch self {
-        case .member: 0
-        case .admin: 1
-        case .owner: 2
-        }
-    }
-
-    static func < (lhs: Self, rhs: Self) -> Bool { lhs.rank < rhs.rank }
 }
 
 extension Tenants {
@@ -58,7 +27,7 @@ extension Tenants {
     func authorize(
         _ call: CallContext,
         _ tenant: TenantID,
-        _ needed: MemberRoleName,
+        _ needed: Rampart_V1_MemberRole,
         allowInactive: Bool = false,
         status known: Rampart_V1_TenantStatus? = nil
     ) async throws -> Caller {
@@ -67,7 +36,7 @@ extension Tenants {
             throw RampartError.noSuchTenant
         }
         if !allowInactive, status != .active {
-            throw RampartError(.failedPrecondition, "the tenant is \(TenantStatusName(status)?.rawValue ?? "unavailable")")
+            throw RampartError(.failedPrecondition, "the tenant is \(status.name ?? "unavailable")")
         }
         guard let principal = call.principal else { throw RampartError(.unauthenticated, "sign in first") }
         switch principal {
@@ -78,14 +47,14 @@ extension Tenants {
             return Caller()
         case .user:
             guard let user = call.userID else { throw RampartError(.unauthenticated, "sign in first") }
-            guard let member, member.status == .active, let role = MemberRoleName(member.role) else {
+            guard let member, member.status == .active, let role = member.role.held else {
                 // During provisioning the owner is known from the registry before the member row exists.
                 if allowInactive, status == .provisioning, try await registry.owner(tenant)?.userID == user {
                     return Caller(userID: user, role: .owner)
                 }
                 throw RampartError(.permissionDenied, "you are not a member of this tenant")
             }
-            guard role >= needed else { throw RampartError(.permissionDenied, "this needs the \(needed.rawValue) role") }
+            guard role.includes(needed) else { throw RampartError(.permissionDenied, "this needs the \(needed.name ?? "") role") }
             return Caller(userID: user, role: role)
         }
     }
@@ -115,7 +84,7 @@ extension Tenants {
             let rows = try await database.query(query)
             let columns = (String, UUID?, String?, String?, String?, Int64?, String?, String?, Int64?).self
             for try await (status, id, email, role, memberStatus, joined, reason, by, at) in rows.decode(columns) {
-                let status = TenantStatusName(rawValue: status)?.proto
+                let status = Rampart_V1_TenantStatus(name: status)
                 guard let id, let email, let role, let memberStatus, let joined else { return (status, nil) }
                 return (status, Self.member((id, email, role, memberStatus, joined, reason, by, at)))
             }
@@ -138,7 +107,7 @@ extension Tenants {
         var member = Rampart_V1_Member()
         member.userID = row.0.uuidString.lowercased()
         member.email = row.1
-        member.role = MemberRoleName(rawValue: row.2)?.proto ?? .unspecified
+        member.role = Rampart_V1_MemberRole(name: row.2) ?? .unspecified
         member.status = row.3 == "active" ? .active : .disabled
         member.joinedAtMs = row.4
         if let reason = row.5, let by = row.6, let at = row.7 {
@@ -209,16 +178,16 @@ extension Tenants {
             WHERE m.user_id = \(user) AND t.status NOT IN ('deleting', 'deleted') ORDER BY m.joined_at, t.id
             """
         )
-        var found: [(TenantID, String, TenantStatusName)] = []
+        var found: [(TenantID, String, Rampart_V1_TenantStatus)] = []
         for try await (id, name, status) in rows.decode((String, String, String).self) {
-            if let tenant = TenantID(id), let status = TenantStatusName(rawValue: status) { found.append((tenant, name, status)) }
+            if let tenant = TenantID(id), let status = Rampart_V1_TenantStatus(name: status) { found.append((tenant, name, status)) }
         }
         var reply = Rampart_V1_ListMembershipsReply()
         for (tenant, name, status) in found {
             var membership = Rampart_V1_Membership()
             membership.tenantID = tenant.hex
             membership.tenantName = name
-            membership.tenantStatus = status.proto
+            membership.tenantStatus = status
             if let member = try await member(user, in: tenant) {
                 membership.role = member.role
                 membership.status = member.status
@@ -253,7 +222,7 @@ extension Tenants {
             var invitation = Rampart_V1_Invitation()
             invitation.invitationID = id.uuidString.lowercased()
             invitation.email = email
-            invitation.role = MemberRoleName(rawValue: role)?.proto ?? .unspecified
+            invitation.role = Rampart_V1_MemberRole(name: role) ?? .unspecified
             invitation.expiresAtMs = expires
             invitation.invitedBy = by
             reply.invitations.append(invitation)
@@ -267,9 +236,9 @@ extension Tenants {
         let tenant = try call.requireTenant()
         let caller = try await authorize(call, tenant, .admin)
         guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
-        let role: MemberRoleName? =
+        let role: Rampart_V1_MemberRole? =
             try request.hasRole
-            ? MemberRoleName(request.role).orThrow(.invalidArgument("the role must be owner, admin or member", field: "role")) : nil
+            ? request.role.held.orThrow(.invalidArgument("the role must be owner, admin or member", field: "role")) : nil
         let status: String?
         switch (request.hasStatus, request.status) {
         case (false, _): status = nil
@@ -282,7 +251,7 @@ extension Tenants {
                 throw RampartError(.failedPrecondition, "this member is isolated: lift the isolation (DELETE …/members/{user_id}/isolate)")
             }
             let rows = try await connection.query(
-                "UPDATE \(schema: tenant).members SET role = \(role?.rawValue ?? current.role), status = \(status ?? current.status), updated_at = now() WHERE user_id = \(user) RETURNING \(unescaped: Self.memberColumns)",
+                "UPDATE \(schema: tenant).members SET role = \(role?.name ?? current.role), status = \(status ?? current.status), updated_at = now() WHERE user_id = \(user) RETURNING \(unescaped: Self.memberColumns)",
                 logger: logger
             )
             for try await row in rows.decode(MemberRow.self) { return Self.member(row) }
@@ -296,7 +265,7 @@ extension Tenants {
         }
         if before.role != after.role {
             var event = memberEvent(.permissionChanged, tenant, after, call: call)
-            event.details = ["role_before": MemberRoleName(before.role)?.rawValue ?? "", "role_after": MemberRoleName(after.role)?.rawValue ?? ""]
+            event.details = ["role_before": before.role.name ?? "", "role_after": after.role.name ?? ""]
             await record(event)
         }
         var reply = Rampart_V1_MemberReply()
@@ -354,12 +323,12 @@ extension Tenants {
             )
             var activeOwners: Set<UUID> = []
             for try await owner in owners.decode(UUID.self) { activeOwners.insert(owner) }
-            guard let before = try await member(user, in: tenant, on: connection, lock: true), let role = MemberRoleName(before.role) else {
+            guard let before = try await member(user, in: tenant, on: connection, lock: true), let role = before.role.name else {
                 throw RampartError(.notFound, "no such member", details: ["field": "user_id"])
             }
-            let current = StoredMember(role: role.rawValue, status: before.status == .active ? "active" : "disabled", proto: before)
+            let current = StoredMember(role: role, status: before.status == .active ? "active" : "disabled", proto: before)
             let after = try await change(current, connection)
-            let touchesOwner = role == .owner || after.role == .owner
+            let touchesOwner = before.role == .owner || after.role == .owner
             if touchesOwner, !(caller.role == .owner || caller.isService) {
                 throw RampartError(.permissionDenied, "only an owner changes an owner or makes one")
             }
@@ -424,18 +393,5 @@ extension Optional {
     func orThrow(_ error: RampartError) throws -> Wrapped {
         guard let self else { throw error }
         return self
-    }
-}
-
-extension TenantStatusName {
-    init?(_ proto: Rampart_V1_TenantStatus) {
-        switch proto {
-        case .provisioning: self = .provisioning
-        case .active: self = .active
-        case .suspended: self = .suspended
-        case .deleting: self = .deleting
-        case .deleted: self = .deleted
-        default: return nil
-        }
     }
 }

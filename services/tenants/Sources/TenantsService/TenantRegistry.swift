@@ -31,7 +31,7 @@ struct TenantRegistry: Sendable {
         tenant.tenantID = row.0
         tenant.name = row.1
         tenant.slug = row.2
-        tenant.status = TenantStatusName(rawValue: row.3)?.proto ?? .unspecified
+        tenant.status = Rampart_V1_TenantStatus(name: row.3) ?? .unspecified
         tenant.plan = row.4
         tenant.country = row.5
         tenant.registrationNumber = row.6
@@ -142,7 +142,7 @@ struct TenantRegistry: Sendable {
     /// Just the status: what every authorization asks, without the rest of the row.
     func status(_ tenant: TenantID) async throws -> Rampart_V1_TenantStatus? {
         let rows = try await database.query("SELECT status FROM tenants WHERE id = \(tenant.hex)")
-        return try await rows.first(decoding: String.self).flatMap { status in TenantStatusName(rawValue: status)?.proto }
+        return try await rows.first(decoding: String.self).flatMap { status in Rampart_V1_TenantStatus(name: status) }
     }
 
     /// The owner named at sign-up: the first member, added when tenants provisions its schema.
@@ -163,7 +163,7 @@ struct TenantRegistry: Sendable {
 
     /// Records `service`'s answer to `step`; returns the tenant's new status when that answer
     /// completed the step (provisioning → active, deleting → deleted), else nil.
-    func recordReceipt(_ tenant: TenantID, step: String, service: String) async throws -> TenantStatusName? {
+    func recordReceipt(_ tenant: TenantID, step: String, service: String) async throws -> Rampart_V1_TenantStatus? {
         try await database.transaction { connection in
             // Locks the tenant's row: two replicas recording the last two receipts at once
             // must not both miss (or both announce) the completion.
@@ -222,7 +222,7 @@ struct TenantRegistry: Sendable {
     }
 
     /// Tenants whose current saga step was published longer ago than `seconds` (or never).
-    func stalledInSaga(olderThan seconds: Int) async throws -> [(TenantID, TenantStatusName, String)] {
+    func stalledInSaga(olderThan seconds: Int) async throws -> [(TenantID, Rampart_V1_TenantStatus, String)] {
         let rows = try await database.query(
             """
             SELECT id, status, plan FROM tenants
@@ -231,9 +231,9 @@ struct TenantRegistry: Sendable {
             ORDER BY created_at LIMIT 500
             """
         )
-        var stalled: [(TenantID, TenantStatusName, String)] = []
+        var stalled: [(TenantID, Rampart_V1_TenantStatus, String)] = []
         for try await (id, status, plan) in rows.decode((String, String, String).self) {
-            if let tenant = TenantID(id), let status = TenantStatusName(rawValue: status) { stalled.append((tenant, status, plan)) }
+            if let tenant = TenantID(id), let status = Rampart_V1_TenantStatus(name: status) { stalled.append((tenant, status, plan)) }
         }
         return stalled
     }
@@ -291,20 +291,6 @@ struct TenantRegistry: Sendable {
             }
         } catch let error as PSQLError where error.sqlState == "23505" {
             throw RampartError(.conflict, "this email domain already has a Starter tenant", details: ["field": "plan"])
-        }
-    }
-}
-
-enum TenantStatusName: String, Sendable {
-    case provisioning, active, suspended, deleting, deleted
-
-    var proto: Rampart_V1_TenantStatus {
-        switch self {
-        case .provisioning: .provisioning
-        case .active: .active
-        case .suspended: .suspended
-        case .deleting: .deleting
-        case .deleted: .deleted
         }
     }
 }

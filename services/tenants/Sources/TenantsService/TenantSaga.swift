@@ -74,7 +74,7 @@ struct TenantSweeper: Service {
 
     func sweep() async throws {
         for (tenant, status, plan) in try await tenants.registry.stalledInSaga(olderThan: tenants.settings.sagaRetrySeconds) {
-            logger.info("saga step published again", metadata: ["tenant": "\(tenant.hex)", "status": "\(status.rawValue)"])
+            logger.info("saga step published again", metadata: ["tenant": "\(tenant.hex)", "status": "\(status.name ?? "")"])
             if status == .provisioning {
                 await tenants.publishCreated(tenant, plan: plan, owner: try await tenants.registry.owner(tenant))
             } else {
