@@ -17,7 +17,7 @@ bench:
 proto:
 	@scripts/proto.sh
 
-# After an edit of api/openapi.py: api/openapi.json and the copy the gateway serves.
+# After an edit of api/openapi.py: api/openapi.json (a link to the resource the gateway serves).
 openapi:
 	@scripts/openapi.sh
 

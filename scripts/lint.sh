@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 find Packages services Tests -name '*.swift' -not -path '*/.build/*' -not -path '*/Generated/*' \
-    -not -name 'OpenAPIDocument.swift' -not -name 'SecurityPolicyDocument.swift' -print0 |
+    -not -name 'SecurityPolicyDocument.swift' -print0 |
     xargs -0 swift format lint --strict --configuration .swift-format
 unsafe=$(grep -rln --include='*.swift' 'unsafeSQL' Packages services Tests |
     grep -v -e '/.build/' -e 'ServiceKit/Database/MigrationRunner.swift' -e 'AuditService/AuditQuery.swift' || true)

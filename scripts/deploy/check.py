@@ -16,6 +16,7 @@
 Exit status 1 with every problem listed, 0 when none.
 """
 
+import glob
 import ipaddress
 import os
 import re
@@ -311,6 +312,11 @@ def check_dockerfile():
         problem("Dockerfile: the backup image needs PostgreSQL's client tools (pg_dump, pg_restore, psql)")
     if not re.search(r"^USER 10001", text, re.MULTILINE) or "useradd --system --uid 10001" not in text:
         problem("Dockerfile: the runtime image must run as the unprivileged user 10001")
+    # A service's resources (the gateway's OpenAPI document) are read from beside its executable.
+    for bundle in sorted(glob.glob(os.path.join(binaries, "*.resources"))):
+        name = os.path.basename(bundle)
+        if name.split("_")[0] in SERVICES and '"$bin/${product}_"*.resources' not in text:
+            problem(f"Dockerfile: the image does not copy {name}, which its service reads at start")
     if "--static-swift-stdlib" not in text:
         problem("Dockerfile: the release build must link Swift's runtime statically (the runtime image has none)")
 

@@ -33,6 +33,7 @@ public enum GatewayService {
         // The gateway records refusals (IP allowlist): not ready before audit's stream exists.
         try await context.audit.requireStream()
         guard let listener = context.configuration.publicHTTP else { return ServiceParts() }
+        let document = try OpenAPIDocument.bundled()
         let revocations = RevocationList(connection: context.nats, logger: context.logger)
         let permissions = PermissionChecker(rpc: RPCClient(connection: context.nats), connection: context.nats, logger: context.logger)
         var services: [any Service] = [
@@ -44,6 +45,7 @@ public enum GatewayService {
                 settings: settings,
                 revocations: revocations,
                 permissions: permissions,
+                document: document,
                 publicPort: publicPort
             ),
         ]
@@ -54,6 +56,7 @@ public enum GatewayService {
                     tls: tls,
                     settings: settings,
                     context: context,
+                    document: document,
                     publicPort: publicPort,
                     port: redirectPort
                 )
@@ -75,6 +78,7 @@ public enum GatewayService {
         settings: GatewaySettings,
         revocations: RevocationList,
         permissions: PermissionChecker,
+        document: OpenAPIDocument,
         publicPort: ListeningPort
     ) throws -> some ApplicationProtocol {
         // One client, so one batcher gathers every check of this replica. Only the general API
@@ -87,7 +91,7 @@ public enum GatewayService {
             ClientIPMiddleware(trustedProxies: settings.trustedProxies)
             // Outside the problem rendering: a refusal is a response, and carries the fields.
             APIRateLimitMiddleware(rateLimit: rateLimit)
-            ProblemMiddleware(logger: context.logger)
+            ProblemMiddleware(logger: context.logger, document: document)
         }
         addOpsRoutes(to: router, health: context.health, includeMetrics: false)
 
@@ -120,7 +124,7 @@ public enum GatewayService {
         WebhookRoutes(calls: calls).add(to: scopes)
         InboundRoutes(calls: calls).add(to: router)
         AdminRoutes(calls: calls).add(to: scopes)
-        WellKnownRoutes(contact: settings.securityContact, publicURL: settings.publicURL).add(to: router)
+        WellKnownRoutes(contact: settings.securityContact, publicURL: settings.publicURL, document: document).add(to: router)
 
         // Slow clients (slowloris): a connection that sends nothing for the idle time, even in the
         // middle of a request's head or body, is closed; a body must be complete in its own time.
@@ -142,6 +146,7 @@ extension GatewayService {
         tls: GatewayTLS,
         settings: GatewaySettings,
         context: ServiceContext,
+        document: OpenAPIDocument,
         publicPort: ListeningPort,
         port: ListeningPort
     ) -> some ApplicationProtocol {
@@ -150,7 +155,7 @@ extension GatewayService {
             SecurityHeadersMiddleware()
             RequestIDMiddleware()
             ClientIPMiddleware(trustedProxies: settings.trustedProxies)
-            ProblemMiddleware(logger: context.logger)
+            ProblemMiddleware(logger: context.logger, document: document)
         }
         let advertised = tls.advertisedPort
         router.add(middleware: HTTPSRedirectMiddleware { if let advertised { advertised } else { await publicPort.wait() } })

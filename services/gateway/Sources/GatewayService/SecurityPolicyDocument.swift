@@ -2,49 +2,49 @@
 
 enum SecurityPolicyDocument {
     static let markdown = ##"""
-# Security policy
+        # Security policy
 
-Rampart guards other people's accounts and data, so we want to hear about every weakness in it,
-and we treat each report as urgent until we know otherwise.
+        Rampart guards other people's accounts and data, so we want to hear about every weakness in it,
+        and we treat each report as urgent until we know otherwise.
 
-## How to report
+        ## How to report
 
-- Write to the security contact in this deployment's `/.well-known/security.txt` (`Contact:`),
-  or to the maintainers' address if you found the issue in the source.
-- Say what you found, how to reproduce it (requests, versions, configuration), and what an
-  attacker gains. A proof of concept helps; a working exploit against someone else's data is
-  never needed and never welcome.
-- Encrypt if you can; if not, send the details anyway and we will agree on a safer channel.
-- Please do not open a public issue, post the details, or test against other people's
-  deployments before we have fixed it.
+        - Write to the security contact in this deployment's `/.well-known/security.txt` (`Contact:`),
+          or to the maintainers' address if you found the issue in the source.
+        - Say what you found, how to reproduce it (requests, versions, configuration), and what an
+          attacker gains. A proof of concept helps; a working exploit against someone else's data is
+          never needed and never welcome.
+        - Encrypt if you can; if not, send the details anyway and we will agree on a safer channel.
+        - Please do not open a public issue, post the details, or test against other people's
+          deployments before we have fixed it.
 
-## What we promise
+        ## What we promise
 
-| when | what |
-|---|---|
-| within 72 hours | we acknowledge your report, with a person's name to talk to |
-| within 7 days | our assessment: whether we reproduce it, how severe it is (CVSS 4.0), and the plan |
-| while we fix it | news at least every 7 days, and a look at the fix if you want one |
-| at 90 days, or when a fix ships if sooner | coordinated disclosure: we publish an advisory that credits you (unless you prefer not), and you may publish yours |
+        | when | what |
+        |---|---|
+        | within 72 hours | we acknowledge your report, with a person's name to talk to |
+        | within 7 days | our assessment: whether we reproduce it, how severe it is (CVSS 4.0), and the plan |
+        | while we fix it | news at least every 7 days, and a look at the fix if you want one |
+        | at 90 days, or when a fix ships if sooner | coordinated disclosure: we publish an advisory that credits you (unless you prefer not), and you may publish yours |
 
-We may ask for more time when a fix needs operators to act (a key rotation, a migration); we
-say why and agree the date with you. If a weakness is exploited in the wild, we publish sooner.
+        We may ask for more time when a fix needs operators to act (a key rotation, a migration); we
+        say why and agree the date with you. If a weakness is exploited in the wild, we publish sooner.
 
-We will not take legal action against research done in good faith within this policy: no
-access to data that is not yours beyond what proves the issue, no degradation of service, no
-social engineering, and the details kept private until disclosure.
+        We will not take legal action against research done in good faith within this policy: no
+        access to data that is not yours beyond what proves the issue, no degradation of service, no
+        social engineering, and the details kept private until disclosure.
 
-## Scope
+        ## Scope
 
-In scope: the code in this repository — the seven services (`auth`, `tenants`, `permissions`,
-`audit`, `rate-limit`, `webhooks`, `gateway`), the shared packages, the backup tools, the
-console, the deployment files in `deploy/` (manifests, NATS permissions, the Dockerfile) and
-the scripts that set them up.
+        In scope: the code in this repository — the seven services (`auth`, `tenants`, `permissions`,
+        `audit`, `rate-limit`, `webhooks`, `gateway`), the shared packages, the backup tools, the
+        console, the deployment files in `deploy/` (manifests, NATS permissions, the Dockerfile) and
+        the scripts that set them up.
 
-Out of scope: vulnerabilities in the dependencies themselves (report those to their projects;
-tell us too if Rampart is affected), a deployment's own infrastructure and configuration
-choices that the documentation warns against, denial of service by sheer volume, and reports
-from automated scanners without a demonstrated impact.
+        Out of scope: vulnerabilities in the dependencies themselves (report those to their projects;
+        tell us too if Rampart is affected), a deployment's own infrastructure and configuration
+        choices that the documentation warns against, denial of service by sheer volume, and reports
+        from automated scanners without a demonstrated impact.
 
-"""##
+        """##
 }

@@ -16,12 +16,11 @@ import Foundation
 struct WellKnownRoutes {
     let contact: String
     let publicURL: String
+    let document: OpenAPIDocument
 
     func add(to router: Router<GatewayRequestContext>) {
-        // The public API's OpenAPI 3.1 document (api/openapi.json).
-        let openAPI = ByteBuffer(string: OpenAPIDocument.json)
         router.get("/openapi.json") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: openAPI))
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: document.json))
         }
         // IR-3: the disclosure policy (SECURITY.md), which security.txt's Policy: names.
         let policy = ByteBuffer(string: SecurityPolicyDocument.markdown)
