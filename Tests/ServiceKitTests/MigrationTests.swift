@@ -132,16 +132,15 @@ struct MigrationTests {
         }
     }
 
-    @Test("migration files load in order; bad names are refused")
-    func loadingFiles() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("migrations-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory.appendingPathComponent("global"), withIntermediateDirectories: true)
-        try "SELECT 2;".write(to: directory.appendingPathComponent("global/0002_second.sql"), atomically: true, encoding: .utf8)
-        try "SELECT 1;".write(to: directory.appendingPathComponent("global/0001_first.sql"), atomically: true, encoding: .utf8)
-        let set = try MigrationSet.load(directory: directory)
-        #expect(set.global.map(\.name) == ["first", "second"])
-        #expect(set.tenant.isEmpty)
-        try "SELECT 3;".write(to: directory.appendingPathComponent("global/third.sql"), atomically: true, encoding: .utf8)
-        #expect(throws: MigrationError.badFileName("third.sql")) { try MigrationSet.load(directory: directory) }
+    @Test("a set numbered twice or out of order is refused before anything is applied")
+    func misnumbered() async throws {
+        let settings = try await freshPostgres()
+        for versions in [[1, 1], [2, 1]] {
+            let set = MigrationSet(global: versions.map { Migration(version: $0, name: "v\($0)", sql: "CREATE TABLE t\($0) (id int);") })
+            try await withDatabase(settings) { database in
+                await #expect(throws: MigrationError.misnumbered(version: versions[1])) { try await database.migrate(set) }
+            }
+        }
+        #expect(try await TestPostgres.psql("SELECT count(*) FROM pg_tables WHERE tablename LIKE 't_'", database: settings.database) == "0")
     }
 }

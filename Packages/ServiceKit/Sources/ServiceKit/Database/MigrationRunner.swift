@@ -11,6 +11,9 @@ struct MigrationRunner {
     /// here, and it is checked again because it is spliced into SQL.
     func migrate(schema: String, _ migrations: [Migration]) async throws {
         precondition(Self.isSafeSchemaName(schema), "schema name must be public or t_<32 hex>")
+        for (previous, next) in zip(migrations, migrations.dropFirst()) where next.version <= previous.version {
+            throw MigrationError.misnumbered(version: next.version)
+        }
         let quoted = "\"\(schema)\""
         try await client.withConnection { connection in
             // Session-level lock on this one connection; a second process waits here, then finds
