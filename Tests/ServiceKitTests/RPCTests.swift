@@ -98,7 +98,8 @@ struct RPCTests {
             try await waitUntilReady(service)
             let nats = service.context.nats
             let subject = Probe.echo.subject
-            let valid = CallContext(tenantID: TenantID.random()).headers
+            // A deadline far enough for every request below, however busy the machine.
+            let valid = CallContext(tenantID: TenantID.random(), timeout: .seconds(120)).headers
 
             func errorOf(_ payload: [UInt8], _ headers: NATSHeaders) async throws -> Rampart_V1_Error {
                 let reply = try await nats.request(payload, to: subject, headers: headers, timeout: .seconds(10))
@@ -212,17 +213,52 @@ struct RPCTests {
         context.deadline = Int64.max / 2  // centuries away
         let clock = ContinuousClock()
         let started = clock.now
-        // In a task of its own, as each request is: the deadline cancels the task it runs in.
-        let request = Task {
-            try await RPCServer.withDeadline(context, limit: .milliseconds(100)) {
+        let watch = DeadlineWatch()
+        let sweeping = Task { await watch.sweep() }
+        defer { sweeping.cancel() }
+        await #expect(throws: RampartError(.deadlineExceeded, "deadline exceeded")) {
+            _ = try await RPCServer.withDeadline(context, limit: .milliseconds(100), watch: watch) {
                 try await Task.sleep(for: .seconds(30))
                 return []
             }
         }
-        await #expect(throws: RampartError(.deadlineExceeded, "deadline exceeded")) { _ = try await request.value }
         // Far below the handler's 30 seconds, with room for a machine busy starting every suite.
         #expect(clock.now - started < .seconds(15))
         #expect(RPCServer.maximumHandlerTime == .seconds(60))
+    }
+
+    @Test("a deadline cancels only the work past it: answers and errors before it come back as they are, 300 at once")
+    func deadlineWatch() async throws {
+        struct Refused: Error, Equatable {}
+        let watch = DeadlineWatch()
+        let sweeping = Task { await watch.sweep() }
+        defer { sweeping.cancel() }
+        let clock = ContinuousClock()
+        let started = clock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<300 {
+                group.addTask {
+                    switch index % 3 {
+                    case 0:
+                        let answer = try await watch.run(until: .now + .seconds(30)) { index }
+                        #expect(answer == index)
+                    case 1:
+                        await #expect(throws: Refused()) { try await watch.run(until: .now + .seconds(30)) { throw Refused() } }
+                    default:
+                        await #expect(throws: RampartError(.deadlineExceeded, "deadline exceeded")) {
+                            try await watch.run(until: .now + .milliseconds(50)) {
+                                try await Task.sleep(for: .seconds(30))
+                                return 0
+                            }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        // The sleepers were cancelled, not waited for; nothing is left watched.
+        #expect(clock.now - started < .seconds(15))
+        #expect(watch.watching == 0)
     }
 
     @Test("requests over the in-flight limit are refused at once, and served again once it frees")

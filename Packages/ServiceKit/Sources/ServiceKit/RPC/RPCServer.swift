@@ -21,6 +21,8 @@ public final class RPCServer: Service, Sendable {
     let logger: Logger
     let maxRequestsInFlight: Int
     private let inFlight = Mutex(0)
+    /// Cancels each handler at its caller's deadline; swept while `run()` runs.
+    private let deadlines = DeadlineWatch()
     /// Called once the subscriptions are in place, before the first request is served.
     let onListening: @Sendable () -> Void
 
@@ -47,6 +49,16 @@ public final class RPCServer: Service, Sendable {
         try await connection.flush()
         onListening()
         logger.info("serving", metadata: ["subjects": .array(router.subjects.map { .string($0) })])
+        await withTaskGroup(of: Void.self) { watch in
+            watch.addTask { await self.deadlines.sweep() }
+            await serve(subscriptions)
+            // Every request has been answered: the sweep has nothing left to watch.
+            watch.cancelAll()
+        }
+        logger.info("RPC server stopped")
+    }
+
+    private func serve(_ subscriptions: [(RPCRouter.Route, NATSSubscription)]) async {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for (route, subscription) in subscriptions {
@@ -69,7 +81,6 @@ public final class RPCServer: Service, Sendable {
         } onGracefulShutdown: {
             for (_, subscription) in subscriptions { subscription.beginDrain() }
         }
-        logger.info("RPC server stopped")
     }
 
     private func admit() -> Bool {
@@ -103,7 +114,7 @@ public final class RPCServer: Service, Sendable {
             // A successful reply carries no headers: nats.c then publishes it without building a
             // message (a reply's request ID is the caller's own; errors repeat it for the logs).
             do {
-                body = try await Self.withDeadline(context) { try await route.handle(message.payload, context) }
+                body = try await Self.withDeadline(context, watch: deadlines) { try await route.handle(message.payload, context) }
                 outcome = "ok"
             } catch let error as RampartError {
                 (replyHeaders, body) = Self.errorReply(error, requestID: context.requestID)
@@ -170,27 +181,17 @@ public final class RPCServer: Service, Sendable {
     /// `Rampart-Deadline` must not let a request hold an in-flight slot indefinitely.
     public static let maximumHandlerTime = Duration.seconds(60)
 
-    private static let deadlines = DeadlineWatch()
-
-    /// Runs `body`, cancelling the current task once the caller's deadline (or `limit`) has
-    /// passed, and then answering `deadline_exceeded`: nobody waits for the answer any more.
-    /// Each request runs in a child task of its own, so the cancellation ends only that request.
+    /// Runs `body`, cancelling it once the caller's deadline (or `limit`) has passed, and then
+    /// answering `deadline_exceeded`: nobody waits for the answer any more.
     static func withDeadline(
         _ context: CallContext,
         limit: Duration = maximumHandlerTime,
+        watch: DeadlineWatch,
         _ body: @escaping @Sendable () async throws -> [UInt8]
     ) async throws -> [UInt8] {
         let remaining = min(context.remaining, limit)
         guard remaining > .zero else { throw RampartError(.deadlineExceeded, "deadline passed before the request was served") }
-        let watch = deadlines.watchCurrentTask(until: .now + remaining)
-        let result: Result<[UInt8], any Error>
-        do {
-            result = .success(try await body())
-        } catch {
-            result = .failure(error)
-        }
-        guard deadlines.finish(watch) else { throw RampartError(.deadlineExceeded, "deadline exceeded") }
-        return try result.get()
+        return try await watch.run(until: .now + remaining, body)
     }
 }
 
