@@ -79,56 +79,58 @@ struct GatewayTLSTests {
     @Test("TLS 1.3 and 1.2 handshakes succeed; 1.1, 1.0 and a CBC suite are refused by the server")
     func versions() async throws {
         let tls = try await Self.start()
-        defer { Task { await tls.stop() } }
+        try await stopping(tls) {
 
-        let tls13 = try await Self.handshake(tls.httpsPort, "-tls1_3")
-        #expect(tls13.status == 0, "\(tls13.errors)")
-        #expect(tls13.output.contains("New, TLSv1.3"))
+            let tls13 = try await Self.handshake(tls.httpsPort, "-tls1_3")
+            #expect(tls13.status == 0, "\(tls13.errors)")
+            #expect(tls13.output.contains("New, TLSv1.3"))
 
-        let tls12 = try await Self.handshake(tls.httpsPort, "-tls1_2")
-        #expect(tls12.status == 0, "\(tls12.errors)")
-        #expect(tls12.output.contains("New, TLSv1.2, Cipher is ECDHE-ECDSA-"), "\(tls12.output)")
+            let tls12 = try await Self.handshake(tls.httpsPort, "-tls1_2")
+            #expect(tls12.status == 0, "\(tls12.errors)")
+            #expect(tls12.output.contains("New, TLSv1.2, Cipher is ECDHE-ECDSA-"), "\(tls12.output)")
 
-        // The server answers an old version with a protocol_version alert: the client offered it.
-        for old in ["-tls1_1", "-tls1"] {
-            let refused = try await Self.handshake(tls.httpsPort, old)
-            #expect(refused.status != 0, "\(old)")
-            #expect(refused.errors.contains("alert protocol version"), "\(old): \(refused.errors)")
+            // The server answers an old version with a protocol_version alert: the client offered it.
+            for old in ["-tls1_1", "-tls1"] {
+                let refused = try await Self.handshake(tls.httpsPort, old)
+                #expect(refused.status != 0, "\(old)")
+                #expect(refused.errors.contains("alert protocol version"), "\(old): \(refused.errors)")
+            }
+            // A TLS 1.2 suite without AEAD (CBC with SHA-1), which the client can do but we refuse.
+            let cbc = try await Self.handshake(tls.httpsPort, "-tls1_2", cipher: "ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0")
+            #expect(cbc.status != 0)
+            #expect(cbc.errors.contains("alert handshake failure"), "\(cbc.errors)")
         }
-        // A TLS 1.2 suite without AEAD (CBC with SHA-1), which the client can do but we refuse.
-        let cbc = try await Self.handshake(tls.httpsPort, "-tls1_2", cipher: "ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0")
-        #expect(cbc.status != 0)
-        #expect(cbc.errors.contains("alert handshake failure"), "\(cbc.errors)")
     }
 
     @Test("the API answers over HTTPS with HSTS; plain HTTP is redirected to the same path over HTTPS")
     func httpsAndRedirect() async throws {
         let tls = try await Self.start()
-        defer { Task { await tls.stop() } }
+        try await stopping(tls) {
 
-        let curl = try await offloaded {
-            try ChildProcess.run(
-                URL(fileURLWithPath: "/usr/bin/curl"),
-                [
-                    "-sS", "-i", "--cacert", tls.certificate, "--resolve", "localhost:\(tls.httpsPort):127.0.0.1",
-                    "https://localhost:\(tls.httpsPort)/healthz",
-                ]
-            )
-        }
-        #expect(curl.status == 0, "\(curl.errors)")
-        #expect(curl.output.hasPrefix("HTTP/1.1 200"))
-        #expect(curl.output.lowercased().contains("strict-transport-security: max-age=63072000"))
+            let curl = try await offloaded {
+                try ChildProcess.run(
+                    URL(fileURLWithPath: "/usr/bin/curl"),
+                    [
+                        "-sS", "-i", "--cacert", tls.certificate, "--resolve", "localhost:\(tls.httpsPort):127.0.0.1",
+                        "https://localhost:\(tls.httpsPort)/healthz",
+                    ]
+                )
+            }
+            #expect(curl.status == 0, "\(curl.errors)")
+            #expect(curl.output.hasPrefix("HTTP/1.1 200"))
+            #expect(curl.output.lowercased().contains("strict-transport-security: max-age=63072000"))
 
-        for method in ["GET", "POST", "DELETE"] {
-            let redirected = try await httpRequest(port: tls.redirectPort, method, "/v1/auth/whoami?a=1&b=%20")
-            #expect(redirected.status == 308, "\(method)")
-            #expect(redirected.headers["location"] == "https://127.0.0.1:\(tls.httpsPort)/v1/auth/whoami?a=1&b=%20")
-            #expect(redirected.headers["strict-transport-security"] != nil)
+            for method in ["GET", "POST", "DELETE"] {
+                let redirected = try await httpRequest(port: tls.redirectPort, method, "/v1/auth/whoami?a=1&b=%20")
+                #expect(redirected.status == 308, "\(method)")
+                #expect(redirected.headers["location"] == "https://127.0.0.1:\(tls.httpsPort)/v1/auth/whoami?a=1&b=%20")
+                #expect(redirected.headers["strict-transport-security"] != nil)
+            }
+            // Nothing is served in clear on the redirect port, not even health.
+            #expect(try await httpRequest(port: tls.redirectPort, "GET", "/healthz").status == 308)
+            // And the TLS port speaks no cleartext HTTP.
+            #expect((try? await httpRequest(port: tls.httpsPort, "GET", "/healthz"))?.status != 200)
         }
-        // Nothing is served in clear on the redirect port, not even health.
-        #expect(try await httpRequest(port: tls.redirectPort, "GET", "/healthz").status == 308)
-        // And the TLS port speaks no cleartext HTTP.
-        #expect((try? await httpRequest(port: tls.httpsPort, "GET", "/healthz"))?.status != 200)
     }
 
     @Test("only a plain host name or IP literal goes into the redirect's Location")

@@ -285,24 +285,25 @@ struct SignupTests {
     @Test("an organization's name shows as it reads: no control character, no bidirectional override, at sign-up and at rename")
     func organizationNames() async throws {
         let cluster = try await TenantsCluster.start()
-        defer { Task { await cluster.stop() } }
-        let hostile = ["", "   ", "Acme\u{7}", "Acme\u{202E}exe.cod", "\u{2066}Acme", String(repeating: "a", count: 201)]
-        for (index, name) in hostile.enumerated() {
-            let error = await expectError(.invalidArgument) { _ = try await cluster.register(name: name, ip: "198.51.100.\(20 + index)") }
-            #expect(error?.details["organization.name"] != nil, "\(name.debugDescription)")
-        }
-        let (registered, owner) = try await cluster.register(name: "  Acme Trading  ", ip: "198.51.100.40")
-        #expect(registered.name == "Acme Trading")
-        #expect(try await cluster.waitFor(.active, registered.tenantID))
-        for name in hostile {
-            var rename = Rampart_V1_UpdateTenantRequest()
-            rename.name = name
-            let error = await expectError(.invalidArgument) {
-                _ = try await cluster.call(Subjects.Tenants.update, rename, tenant: TenantID(registered.tenantID), principal: owner)
+        try await stopping(cluster) {
+            let hostile = ["", "   ", "Acme\u{7}", "Acme\u{202E}exe.cod", "\u{2066}Acme", String(repeating: "a", count: 201)]
+            for (index, name) in hostile.enumerated() {
+                let error = await expectError(.invalidArgument) { _ = try await cluster.register(name: name, ip: "198.51.100.\(20 + index)") }
+                #expect(error?.details["organization.name"] != nil, "\(name.debugDescription)")
             }
-            #expect(error?.details["field"] == "name", "\(name.debugDescription)")
+            let (registered, owner) = try await cluster.register(name: "  Acme Trading  ", ip: "198.51.100.40")
+            #expect(registered.name == "Acme Trading")
+            #expect(try await cluster.waitFor(.active, registered.tenantID))
+            for name in hostile {
+                var rename = Rampart_V1_UpdateTenantRequest()
+                rename.name = name
+                let error = await expectError(.invalidArgument) {
+                    _ = try await cluster.call(Subjects.Tenants.update, rename, tenant: TenantID(registered.tenantID), principal: owner)
+                }
+                #expect(error?.details["field"] == "name", "\(name.debugDescription)")
+            }
+            #expect(try await cluster.tenant(registered.tenantID).name == "Acme Trading")
         }
-        #expect(try await cluster.tenant(registered.tenantID).name == "Acme Trading")
     }
 
     @Test("every failed rule is named at once; disposable domains and unsupported countries are refused")

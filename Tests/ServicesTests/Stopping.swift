@@ -1,0 +1,22 @@
+/// What a test starts and must stop before it ends: clusters, services, gateways.
+protocol Stoppable {
+    func stop() async
+}
+
+/// `body`, then `resource` stopped, awaited whether `body` returned or threw: no test's servers
+/// outlive it into the next test, and a stop that hangs shows in the test that caused it.
+func stopping<Resource: Stoppable, Result>(_ resource: Resource, _ body: () async throws -> Result) async throws -> Result {
+    do {
+        let result = try await body()
+        await resource.stop()
+        return result
+    } catch {
+        await resource.stop()
+        throw error
+    }
+}
+
+extension TenantsCluster: Stoppable {}
+extension PermissionsWorld: Stoppable {}
+extension RunningService: Stoppable {}
+extension GatewayTLSTests.TLSGateway: Stoppable {}
