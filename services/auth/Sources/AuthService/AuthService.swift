@@ -57,15 +57,34 @@ public enum AuthService {
             notices: notices,
             logger: context.logger
         )
+        let rateLimit = RateLimitClient(connection: context.nats)
+        let memberships = Memberships(rpc: rpc)
+        let revocations = Revocations(jetStream: context.jetStream, keptSeconds: settings.revocationSeconds)
+        let users = UserStore(database: database)
+        let apiKeys = APIKeyHandlers(
+            store: APIKeyStore(database: database, keyRing: settings.keyEncryption, logger: context.logger),
+            keyRing: settings.keyEncryption,
+            memberships: memberships,
+            users: users,
+            revocations: revocations,
+            rateLimit: rateLimit,
+            audit: context.audit,
+            notices: notices,
+            logger: context.logger
+        )
         let sessions = Sessions(
             settings: settings,
             hasher: hasher,
             keys: keys,
             database: database,
             rpc: rpc,
-            rateLimit: RateLimitClient(connection: context.nats),
+            rateLimit: rateLimit,
             jetStream: context.jetStream,
             audit: context.audit,
+            memberships: memberships,
+            revocations: revocations,
+            users: users,
+            apiKeys: apiKeys,
             links: links,
             resetMails: resetMails,
             notices: notices,
@@ -152,19 +171,19 @@ public enum AuthService {
             try await sessions.liftUserIsolation(request, call: call)
         }
         router.register(Subjects.Auth.createAPIKey, requires: [.tenant, .principal]) { (request, call) in
-            try await sessions.createAPIKey(request, call: call)
+            try await apiKeys.create(request, call: call)
         }
         router.register(Subjects.Auth.listAPIKeys, requires: [.tenant, .principal]) { (request, call) in
-            try await sessions.listAPIKeys(request, call: call)
+            try await apiKeys.list(request, call: call)
         }
         router.register(Subjects.Auth.revokeAPIKey, requires: [.tenant, .principal]) { (request, call) in
-            try await sessions.revokeAPIKey(request, call: call)
+            try await apiKeys.revoke(request, call: call)
         }
         router.register(Subjects.Auth.rotateAPIKey, requires: [.tenant, .principal]) { (request, call) in
-            try await sessions.rotateAPIKey(request, call: call)
+            try await apiKeys.rotate(request, call: call)
         }
         router.register(Subjects.Auth.verifyAPIKey) { (request, call) in
-            try await sessions.verifyAPIKey(request, call: call)
+            try await apiKeys.verify(request, call: call)
         }
         router.register(Subjects.Auth.jwks) { (_, _) in
             var reply = Rampart_V1_JwksReply()

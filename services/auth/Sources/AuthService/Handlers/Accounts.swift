@@ -171,7 +171,7 @@ extension Sessions {
 
     /// AUTH-7: the current password proves it is the user; the other sessions end everywhere.
     func changePassword(_ request: Rampart_V1_ChangePasswordRequest, call: CallContext) async throws -> Rampart_V1_ChangePasswordReply {
-        let (tenant, user) = try caller(call)
+        let (tenant, user) = try call.signedIn()
         let email = try await provePassword(
             request.currentPassword,
             user: user,
@@ -189,7 +189,7 @@ extension Sessions {
         }
         let keep = UUID(uuidString: request.currentSessionID)
         var revoked = 0
-        for other in try await tenantsWithSessions(user) {
+        for other in try await users.tenantsWithSessions(user) {
             revoked += try await revokeAll(user, tenant: other, except: other == tenant ? keep : nil, reason: "password_changed")
         }
         await audit.record(
@@ -255,10 +255,10 @@ extension Sessions {
         guard let (user, email, mfaRemoved) = lookup else { throw invalid }
         try await setPassword(request.newPassword, user: user, email: email, field: "new_password")
         // AUTH-11: every credential made before the reset ends, wherever it was made.
-        var (sessions, apiKeys) = (0, 0)
-        for tenant in try await tenantsWithSessions(user) {
-            sessions += try await revokeAll(user, tenant: tenant, reason: "password_reset")
-            apiKeys += try await revokeAPIKeys(createdBy: user, tenant: tenant, reason: "password_reset")
+        var (sessionsRevoked, apiKeysRevoked) = (0, 0)
+        for tenant in try await users.tenantsWithSessions(user) {
+            sessionsRevoked += try await revokeAll(user, tenant: tenant, reason: "password_reset")
+            apiKeysRevoked += try await apiKeys.revokeAll(createdBy: user, tenant: tenant, reason: "password_reset")
         }
         let defaultTenant = try await findUser(EmailAddress(email)!)?.defaultTenant
         var event = Rampart_V1_AuditEvent(
@@ -268,7 +268,7 @@ extension Sessions {
             call: call,
             service: .auth
         )
-        event.details = ["sessions_revoked": String(sessions), "api_keys_revoked": String(apiKeys), "mfa_removed": String(mfaRemoved)]
+        event.details = ["sessions_revoked": String(sessionsRevoked), "api_keys_revoked": String(apiKeysRevoked), "mfa_removed": String(mfaRemoved)]
         await audit.record(event)
         var values = ["by_reset": "true"]
         if mfaRemoved { values["mfa_removed"] = "true" }
@@ -296,7 +296,7 @@ extension Sessions {
         _ request: Rampart_V1_ResendEmailVerificationRequest,
         call: CallContext
     ) async throws -> Rampart_V1_ResendEmailVerificationReply {
-        let (_, user) = try caller(call)
+        let (_, user) = try call.signedIn()
         let rows = try await database.query(
             "SELECT email, email_verified_at IS NOT NULL FROM users WHERE id = \(user) AND status = 'active'"
         )
@@ -309,14 +309,6 @@ extension Sessions {
         return Rampart_V1_ResendEmailVerificationReply()
     }
 
-    /// AUTH-11: what gives an account power beyond its own sign-in waits for proof of its
-    /// mailbox. Read from the table, not the token, so a proof counts at once.
-    func requireVerifiedEmail(_ user: UUID, for action: String) async throws {
-        let rows = try await database.query("SELECT email_verified_at IS NOT NULL FROM users WHERE id = \(user)")
-        for try await verified in rows.decode(Bool.self) where verified { return }
-        throw RampartError.emailUnverified(action)
-    }
-
     /// Checks the policy, hashes, stores, and restarts the rotation clock (AUTH-9).
     func setPassword(_ password: String, user: UUID, email: String, field: String) async throws {
         let violations = settings.passwordPolicy.violations(password, email: EmailAddress(email))
@@ -327,12 +319,5 @@ extension Sessions {
         try await database.query(
             "UPDATE users SET password_hash = \(hash), password_changed_at = now(), updated_at = now() WHERE id = \(user)"
         )
-    }
-
-    func tenantsWithSessions(_ user: UUID) async throws -> [TenantID] {
-        let rows = try await database.query("SELECT tenant_id FROM user_tenants WHERE user_id = \(user)")
-        var tenants: [TenantID] = []
-        for try await id in rows.decode(String.self) { if let tenant = TenantID(id) { tenants.append(tenant) } }
-        return tenants
     }
 }

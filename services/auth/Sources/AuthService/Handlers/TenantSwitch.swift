@@ -13,7 +13,7 @@ import Foundation
 /// sign-in to it (membership, MFA-7, AUTH-9, TEN-11).
 extension Sessions {
     func switchTenant(_ request: Rampart_V1_SwitchTenantRequest, call: CallContext) async throws -> Rampart_V1_TokenReply {
-        let (current, user) = try caller(call)
+        let (current, user) = try call.signedIn()
         guard let target = TenantID(request.tenantID), target.hex == request.tenantID else {
             throw RampartError.invalidArgument("tenant_id must be a tenant ID (32 hex digits)", field: "tenant_id")
         }
@@ -25,7 +25,7 @@ extension Sessions {
             throw RampartError(.unauthenticated, "sign in first")
         }
         // Not a member, disabled, or no such tenant: one answer, which reveals nothing.
-        guard let (member, policies) = try await activeMemberAndPolicies(user, tenant: target) else {
+        guard let (member, policies) = try await memberships.activeMemberAndPolicies(user, tenant: target) else {
             throw RampartError(.permissionDenied, "you are not an active member of that organization", details: ["field": "tenant_id"])
         }
         try await admitAddress(policies, tenant: target, user: user, call: call)

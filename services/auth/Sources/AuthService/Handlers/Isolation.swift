@@ -32,7 +32,7 @@ extension Sessions {
         } else {
             guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
             reply.sessionsRevoked = Int32(try await revokeAll(user, tenant: tenant, reason: request.reason))
-            reply.apiKeysRevoked = Int32(try await revokeAPIKeys(createdBy: user, tenant: tenant, reason: request.reason))
+            reply.apiKeysRevoked = Int32(try await apiKeys.revokeAll(createdBy: user, tenant: tenant, reason: request.reason))
             try await database.query(
                 "UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND tenant_id = \(tenant.hex) AND used_at IS NULL"
             )
@@ -48,13 +48,13 @@ extension Sessions {
         )
         var ended: [(UUID, UUID)] = []
         for try await row in sessions.decode((UUID, UUID).self) { ended.append(row) }
-        for (session, user) in ended { try await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: reason) }
+        for (session, user) in ended { try await revocations.record(.session, tenant: tenant, id: session, user: user, reason: reason) }
         let keys = try await database.query(
             "UPDATE \(schema: tenant).api_keys SET revoked_at = now(), revoked_reason = \(reason) WHERE revoked_at IS NULL RETURNING id, created_by"
         )
         var revoked: [(UUID, UUID)] = []
         for try await row in keys.decode((UUID, UUID).self) { revoked.append(row) }
-        for (key, creator) in revoked { try await recordRevocation(.apiKey, tenant: tenant, id: key, user: creator, reason: reason) }
+        for (key, creator) in revoked { try await revocations.record(.apiKey, tenant: tenant, id: key, user: creator, reason: reason) }
         return (ended.count, revoked.count)
     }
 
@@ -81,10 +81,10 @@ extension Sessions {
         }
         guard reply.hasIsolation else { throw RampartError(.notFound, "no such user", details: ["field": "user_id"]) }
         try await database.query("UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND used_at IS NULL")
-        let tenants = try await tenantsWithSessions(user)
+        let tenants = try await users.tenantsWithSessions(user)
         for tenant in tenants {
             reply.sessionsRevoked += Int32(try await revokeAll(user, tenant: tenant, reason: "user_isolated"))
-            reply.apiKeysRevoked += Int32(try await revokeAPIKeys(createdBy: user, tenant: tenant, reason: "user_isolated"))
+            reply.apiKeysRevoked += Int32(try await apiKeys.revokeAll(createdBy: user, tenant: tenant, reason: "user_isolated"))
         }
         await recordIsolation(.userIsolated, user: user, tenants: tenants, reason: reason, call: call) {
             $0.details = ["sessions_revoked": String(reply.sessionsRevoked), "api_keys_revoked": String(reply.apiKeysRevoked)]
@@ -105,7 +105,7 @@ extension Sessions {
         var lifted = false
         for try await _ in rows.decode(UUID.self) { lifted = true }
         guard lifted else { throw RampartError(.failedPrecondition, "this user is not isolated", details: ["field": "user_id"]) }
-        await recordIsolation(.userIsolationLifted, user: user, tenants: try await tenantsWithSessions(user), reason: "", call: call) { _ in }
+        await recordIsolation(.userIsolationLifted, user: user, tenants: try await users.tenantsWithSessions(user), reason: "", call: call) { _ in }
         var reply = Rampart_V1_UserIsolationReply()
         reply.userID = user.uuidString.lowercased()
         return reply

@@ -15,14 +15,8 @@ import Foundation
 /// the gateway watches, so it refuses the sessions' access tokens at once rather than when they
 /// expire.
 extension Sessions {
-    /// The caller (`user:<id>` in a tenant) as a user ID.
-    func caller(_ call: CallContext) throws -> (TenantID, UUID) {
-        guard let tenant = call.tenantID, let user = call.userID else { throw RampartError(.unauthenticated, "sign in first") }
-        return (tenant, user)
-    }
-
     func listSessions(_ request: Rampart_V1_ListSessionsRequest, call: CallContext) async throws -> Rampart_V1_ListSessionsReply {
-        let (tenant, user) = try caller(call)
+        let (tenant, user) = try call.signedIn()
         var reply = Rampart_V1_ListSessionsReply()
         guard try await database.isProvisioned(tenant) else { return reply }
         let rows = try await database.query(
@@ -48,7 +42,7 @@ extension Sessions {
 
     /// "Log out everywhere": every live session of the caller in the tenant, or all but one.
     func revokeSessions(_ request: Rampart_V1_RevokeSessionsRequest, call: CallContext) async throws -> Rampart_V1_RevokeSessionsReply {
-        let (tenant, user) = try caller(call)
+        let (tenant, user) = try call.signedIn()
         let except = request.exceptSessionID.isEmpty ? nil : UUID(uuidString: request.exceptSessionID)
         if !request.exceptSessionID.isEmpty, except == nil {
             throw RampartError.invalidArgument("except_session_id must be a UUID", field: "except_session_id")
@@ -73,32 +67,8 @@ extension Sessions {
         )
         var revoked: [UUID] = []
         for try await id in rows.decode(UUID.self) { revoked.append(id) }
-        for session in revoked { try await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: reason) }
+        for session in revoked { try await revocations.record(.session, tenant: tenant, id: session, user: user, reason: reason) }
         return revoked.count
-    }
-
-    /// Writes the revocation to the bucket every gateway watches: the session's access tokens,
-    /// or the API key, are refused from the moment the watch delivers it (milliseconds), until
-    /// no token of the session can still be valid.
-    func recordRevocation(
-        _ kind: Rampart_V1_Revocation.Kind,
-        tenant: TenantID,
-        id: UUID,
-        user: UUID,
-        reason: String,
-        afterSeconds delay: Int = 0
-    ) async throws {
-        var revocation = Rampart_V1_Revocation()
-        revocation.kind = kind
-        revocation.tenantID = tenant.hex
-        revocation.id = id.uuidString.lowercased()
-        revocation.userID = user.uuidString.lowercased()
-        revocation.reason = reason
-        revocation.occurredAtMs = WallClock.milliseconds()
-        revocation.effectiveAtMs = revocation.occurredAtMs + Int64(delay) * 1000
-        revocation.untilMs = revocation.effectiveAtMs + Int64(settings.revocationSeconds) * 1000
-        let bucket = try await jetStream.keyValue(Subjects.Auth.revocationsBucket)
-        _ = try await bucket.put(Subjects.Auth.revocationKey(kind, tenant: tenant, id: revocation.id), try revocation.serializedBytes())
     }
 }
 
@@ -120,7 +90,7 @@ struct DisabledMembers: Service {
             }
             let reason = "member_\(event.reason.isEmpty ? "disabled" : event.reason)"
             let count = try await sessions.revokeAll(user, tenant: tenant, reason: reason)
-            let keys = try await sessions.revokeAPIKeys(createdBy: user, tenant: tenant, reason: reason)
+            let keys = try await sessions.apiKeys.revokeAll(createdBy: user, tenant: tenant, reason: reason)
             logger.info(
                 "member's sessions and API keys revoked",
                 metadata: ["tenant": "\(tenant.hex)", "sessions": "\(count)", "api_keys": "\(keys)"]

@@ -24,7 +24,7 @@ extension Sessions {
     /// The password again first: a stolen session without MFA must not enrol the thief's
     /// authenticator (and lock the owner out behind it).
     func enrollTOTP(_ request: Rampart_V1_MfaEnrollRequest, call: CallContext) async throws -> Rampart_V1_MfaEnrollReply {
-        let (tenant, user) = try caller(call)
+        let (tenant, user) = try call.signedIn()
         try await provePassword(request.password, user: user, tenant: tenant, field: "password", to: "enrol an authenticator", call: call)
         return try await beginEnrolment(user)
     }
@@ -57,7 +57,7 @@ extension Sessions {
     /// A current code turns MFA on, and its time step is spent (never accepted again); the
     /// answer is ten new backup codes. A wrong code counts as a failure for fail2ban (RL-3).
     func confirmTOTP(_ request: Rampart_V1_MfaConfirmRequest, call: CallContext) async throws -> Rampart_V1_MfaConfirmReply {
-        let (tenant, user) = try caller(call)
+        let (tenant, user) = try call.signedIn()
         let now = WallClock.milliseconds() / 1000
         let confirmed = try await database.transaction { connection -> [String]? in
             let rows = try await connection.query(
@@ -104,7 +104,7 @@ extension Sessions {
     // MARK: Managing it (MFA-3, disabling)
 
     func mfaStatus(_ request: Rampart_V1_MfaStatusRequest, call: CallContext) async throws -> Rampart_V1_MfaStatusReply {
-        let (_, user) = try caller(call)
+        let (_, user) = try call.signedIn()
         let rows = try await database.query(
             """
             SELECT (extract(epoch FROM confirmed_at) * 1000)::bigint,
@@ -124,7 +124,7 @@ extension Sessions {
     /// Ten new backup codes for a current TOTP code (not a backup code, nor a session alone:
     /// someone holding a stolen session must not mint a second factor of their own).
     func regenerateBackupCodes(_ request: Rampart_V1_MfaProofRequest, call: CallContext) async throws -> Rampart_V1_MfaConfirmReply {
-        let (tenant, user) = try caller(call)
+        let (tenant, user) = try call.signedIn()
         try await limitProofs(of: user, call: call)
         let (outcome, codes) = try await database.transaction { connection -> (SecondFactor, [String]) in
             let outcome = try await spendSecondFactor(request.code, user: user, backupCodes: false, on: connection)
@@ -142,7 +142,7 @@ extension Sessions {
     /// password alone is not one, and a stolen session with a phished password must not shed
     /// the factor): the secret, the backup codes and any open sign-in challenge go.
     func disableMFA(_ request: Rampart_V1_MfaProofRequest, call: CallContext) async throws -> Rampart_V1_MfaDisableReply {
-        let (tenant, user) = try caller(call)
+        let (tenant, user) = try call.signedIn()
         guard request.password.isEmpty else {
             throw RampartError.invalidArgument(
                 "turning MFA off needs a code from your app or a backup code; without either, an owner or admin of your home organization resets it",
@@ -166,7 +166,7 @@ extension Sessions {
     /// only by an owner; only in the member's home tenant), for a member who lost both phone and
     /// backup codes; audited in the tenant.
     func resetMFA(_ request: Rampart_V1_MfaResetRequest, call: CallContext) async throws -> Rampart_V1_MfaResetReply {
-        let (tenant, admin) = try caller(call)
+        let (tenant, admin) = try call.signedIn()
         guard request.userID.utf8.count == 36, let target = UUID(uuidString: request.userID) else {
             throw RampartError(.invalidArgument, "user_id must be a member's user ID", details: ["field": "user_id"])
         }
@@ -179,10 +179,10 @@ extension Sessions {
                 details: ["reason": "own_account"]
             )
         }
-        guard let adminMember = try await activeMember(admin, tenant: tenant), [.owner, .admin].contains(adminMember.role) else {
+        guard let adminMember = try await memberships.activeMember(admin, tenant: tenant), [.owner, .admin].contains(adminMember.role) else {
             throw RampartError(.permissionDenied, "only an owner or admin resets a member's MFA")
         }
-        guard let member = try await activeMember(target, tenant: tenant) else {
+        guard let member = try await memberships.activeMember(target, tenant: tenant) else {
             throw RampartError(.notFound, "no such member", details: ["field": "user_id"])
         }
         guard member.role != .owner || adminMember.role == .owner else {
@@ -478,7 +478,7 @@ extension Sessions {
 
     /// The session the password step asked for, for the member's standing now (not then).
     private func completeSignIn(user: UUID, tenant: TenantID, amr: [String], call: CallContext) async throws -> Rampart_V1_TokenReply {
-        guard let (member, policies) = try await activeMemberAndPolicies(user, tenant: tenant),
+        guard let (member, policies) = try await memberships.activeMemberAndPolicies(user, tenant: tenant),
             let email = try await activeAccount(user).flatMap({ EmailAddress($0.email) })
         else { throw Self.invalidChallenge }
         // TEN-11 again: the second step may come from another address than the first.

@@ -26,6 +26,10 @@ struct Sessions: Sendable {
     let rateLimit: RateLimitClient
     let jetStream: JetStream
     let audit: AuditPublisher
+    let memberships: Memberships
+    let revocations: Revocations
+    let users: UserStore
+    let apiKeys: APIKeyHandlers
     let links: AccountLinks
     let resetMails: ResetMailQueue
     let notices: SecurityNotices
@@ -60,7 +64,7 @@ struct Sessions: Sendable {
         async let refunded: Void = rateLimit.refund(policy: policy, key: key, context: call)
         async let asked = outcome { [user] () async throws -> (member: Rampart_V1_Member, policies: Rampart_V1_TenantPolicies)? in
             guard let tenant else { return nil }
-            return try await activeMemberAndPolicies(user.id, tenant: tenant)
+            return try await memberships.activeMemberAndPolicies(user.id, tenant: tenant)
         }
         let (_, standing) = await (refunded, asked)
         guard let tenant else { throw Self.invalidCredentials }
@@ -166,7 +170,7 @@ struct Sessions: Sendable {
         // allowlist leaves the token for one from inside.
         let policies: Rampart_V1_TenantPolicies
         do {
-            policies = try await tenantPolicies(tenant)
+            policies = try await memberships.tenantPolicies(tenant)
         } catch let error as RampartError where error.code == .notFound {
             throw Self.invalidRefresh
         }
@@ -214,7 +218,7 @@ struct Sessions: Sendable {
             throw Self.invalidRefresh
         case .reused(let session, let user):
             logger.warning("refresh token reused: session revoked", metadata: ["tenant": "\(tenant.hex)", "session": "\(session)"])
-            try? await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: "refresh_token_reused")
+            try? await revocations.record(.session, tenant: tenant, id: session, user: user, reason: "refresh_token_reused")
             var event = auditEvent(.logout, tenant: tenant, user: user, session: session, call: call)
             event.outcome = .failure
             event.reason = "refresh token reused: the session is revoked"
@@ -222,9 +226,9 @@ struct Sessions: Sendable {
             throw Self.invalidRefresh
         case .rotated(let session, let user, let token, let amr, let authTime):
             // The member's current standing, not the one at sign-in: a disabled member stops here.
-            guard let member = try await activeMember(user, tenant: tenant) else {
+            guard let member = try await memberships.activeMember(user, tenant: tenant) else {
                 try await database.transaction { try await revoke(session, reason: "member_disabled", in: tenant, on: $0) }
-                try? await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: "member_disabled")
+                try? await revocations.record(.session, tenant: tenant, id: session, user: user, reason: "member_disabled")
                 throw Self.invalidRefresh
             }
             // How the session was established (pwd, or pwd otp mfa) stays true of its later tokens.
@@ -232,7 +236,7 @@ struct Sessions: Sendable {
             // MFA-7: a session opened without MFA ends once the tenant requires it of this member.
             if !methods.contains("mfa"), policies.mfaRequirement.covers(member.role) {
                 try await database.transaction { try await revoke(session, reason: "mfa_required", in: tenant, on: $0) }
-                try? await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: "mfa_required")
+                try? await revocations.record(.session, tenant: tenant, id: session, user: user, reason: "mfa_required")
                 throw RampartError(
                     .unauthenticated,
                     "this organization requires MFA: sign in again to set it up",
@@ -254,7 +258,7 @@ struct Sessions: Sendable {
     // MARK: Sign-out
 
     func logout(_ request: Rampart_V1_LogoutRequest, call: CallContext) async throws -> Rampart_V1_LogoutReply {
-        let (tenant, user) = try caller(call)
+        let (tenant, user) = try call.signedIn()
         guard let session = UUID(uuidString: request.sessionID) else {
             throw RampartError.invalidArgument("session_id must be a UUID", field: "session_id")
         }
@@ -271,7 +275,7 @@ struct Sessions: Sendable {
         }
         // Another user's session, or one already ended: the same answer.
         guard ended else { throw RampartError(.notFound, "no such session") }
-        try await recordRevocation(.session, tenant: tenant, id: session, user: user, reason: "logout")
+        try await revocations.record(.session, tenant: tenant, id: session, user: user, reason: "logout")
         await audit.record(auditEvent(.logout, tenant: tenant, user: user, session: session, call: call))
         return Rampart_V1_LogoutReply()
     }
@@ -337,34 +341,6 @@ struct Sessions: Sendable {
     }
 
     /// The tenant's policies as tenants knows them now.
-    func tenantPolicies(_ tenant: TenantID) async throws -> Rampart_V1_TenantPolicies {
-        let context = CallContext(tenantID: tenant, principal: Principal(service: .auth))
-        return try await rpc.call(Subjects.Tenants.get, Rampart_V1_GetTenantRequest(), context: context).policies
-    }
-
-    /// The member as tenants knows them now, when active in an active tenant.
-    func activeMember(_ user: UUID, tenant: TenantID) async throws -> Rampart_V1_Member? {
-        try await activeMemberReply(user, tenant: tenant, includingPolicies: false)?.member
-    }
-
-    /// The active member with the tenant's policies, in one call: what a sign-in asks.
-    func activeMemberAndPolicies(_ user: UUID, tenant: TenantID) async throws -> (member: Rampart_V1_Member, policies: Rampart_V1_TenantPolicies)? {
-        try await activeMemberReply(user, tenant: tenant, includingPolicies: true).map { ($0.member, $0.tenantPolicies) }
-    }
-
-    private func activeMemberReply(_ user: UUID, tenant: TenantID, includingPolicies: Bool) async throws -> Rampart_V1_MemberReply? {
-        var request = Rampart_V1_GetMemberRequest()
-        request.userID = user.uuidString.lowercased()
-        request.includeTenantPolicies = includingPolicies
-        let context = CallContext(requestID: CallContext.newRequestID(), tenantID: tenant, principal: Principal(service: .auth))
-        do {
-            let reply = try await rpc.call(Subjects.Tenants.getMember, request, context: context)
-            return reply.member.status == .active ? reply : nil
-        } catch let error as RampartError where [.notFound, .failedPrecondition, .permissionDenied].contains(error.code) {
-            return nil
-        }
-    }
-
     /// The client's address, which every sign-in step is limited by.
     func signInAddress(_ call: CallContext) throws -> String {
         guard let ip = call.clientIP else {

@@ -39,7 +39,7 @@ extension Sessions {
     /// is not the factor a thief lacks); without, the password. A new access token for the same
     /// session, its `auth_time` now; the refresh token stays.
     func stepUp(_ request: Rampart_V1_StepUpRequest, call: CallContext) async throws -> Rampart_V1_TokenReply {
-        let (tenant, user) = try caller(call)
+        let (tenant, user) = try call.signedIn()
         guard let session = UUID(uuidString: request.sessionID) else { throw RampartError(.unauthenticated, "sign in first") }
         let mfa = try await mfaEnabled(user)
         let method: String
@@ -67,7 +67,7 @@ extension Sessions {
         )
         var live = false
         for try await _ in rows.decode(UUID.self) { live = true }
-        guard live, let member = try await activeMember(user, tenant: tenant) else {
+        guard live, let member = try await memberships.activeMember(user, tenant: tenant) else {
             throw RampartError(.unauthenticated, "the session has ended: sign in again")
         }
         await audited(.sessionSteppedUp, about: user, in: tenant, call: call, reason: method)

@@ -1,0 +1,50 @@
+import RampartModels
+import ServiceKit
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What tenants, which owns memberships, says of a person in a tenant now (TEN-10).
+struct Memberships: Sendable {
+    let rpc: RPCClient
+
+    /// The tenant's policies (MFA, allowlist, password rotation).
+    func tenantPolicies(_ tenant: TenantID) async throws -> Rampart_V1_TenantPolicies {
+        let context = CallContext(tenantID: tenant, principal: Principal(service: .auth))
+        return try await rpc.call(Subjects.Tenants.get, Rampart_V1_GetTenantRequest(), context: context).policies
+    }
+
+    /// The member, when active in an active tenant.
+    func activeMember(_ user: UUID, tenant: TenantID) async throws -> Rampart_V1_Member? {
+        try await activeMemberReply(user, tenant: tenant, includingPolicies: false)?.member
+    }
+
+    /// The active member with the tenant's policies, in one call: what a sign-in asks.
+    func activeMemberAndPolicies(_ user: UUID, tenant: TenantID) async throws -> (member: Rampart_V1_Member, policies: Rampart_V1_TenantPolicies)? {
+        try await activeMemberReply(user, tenant: tenant, includingPolicies: true).map { ($0.member, $0.tenantPolicies) }
+    }
+
+    private func activeMemberReply(_ user: UUID, tenant: TenantID, includingPolicies: Bool) async throws -> Rampart_V1_MemberReply? {
+        var request = Rampart_V1_GetMemberRequest()
+        request.userID = user.uuidString.lowercased()
+        request.includeTenantPolicies = includingPolicies
+        let context = CallContext(requestID: CallContext.newRequestID(), tenantID: tenant, principal: Principal(service: .auth))
+        do {
+            let reply = try await rpc.call(Subjects.Tenants.getMember, request, context: context)
+            return reply.member.status == .active ? reply : nil
+        } catch let error as RampartError where [.notFound, .failedPrecondition, .permissionDenied].contains(error.code) {
+            return nil
+        }
+    }
+}
+
+extension CallContext {
+    /// The signed-in person calling (`user:<id>` in a tenant).
+    func signedIn() throws -> (tenant: TenantID, user: UUID) {
+        guard let tenant = tenantID, let user = userID else { throw RampartError(.unauthenticated, "sign in first") }
+        return (tenant, user)
+    }
+}
