@@ -1,5 +1,5 @@
 # Rampart. `make run` and `make test` set up everything they need on a fresh Debian machine.
-.PHONY: run test bench proto fmt lint build clean-run openapi security-policy
+.PHONY: run test bench proto fmt lint build clean-run openapi security-policy docs
 
 run:
 	@scripts/run.sh
@@ -38,3 +38,7 @@ lint:
 # Removes local data of `make run` (databases, JetStream, generated passwords).
 clean-run:
 	rm -rf .run
+
+# docs/configuration.md against the variables the settings readers ask for (also in make test).
+docs:
+	@scripts/test.sh --filter ConfigurationDocsTests

@@ -28,10 +28,17 @@ public struct BackupSettings: Sendable {
 
     public static func fromEnvironment(_ environment: [String: String]) throws(ConfigurationError) -> BackupSettings {
         var reader = EnvironmentReader(environment: environment)
+        let settings = BackupSettings(reader: &reader)
+        try reader.validate()
+        return settings
+    }
+
+    /// The settings as `reader` finds them; its problems say what is missing or wrong.
+    public init(reader: inout EnvironmentReader) {
         let directory = reader.requiredString("backup.dir")
         let keys = reader.keyRing("backup.keys")
         let keepDays = reader.int("backup.keep-days", default: 30, range: 1...3650)
-        let databases = reader.list("backup.databases", default: serviceDatabases)
+        let databases = reader.list("backup.databases", default: Self.serviceDatabases)
         for name in databases where !PostgresConnection.isPlainIdentifier(name) {
             reader.problem("RAMPART_BACKUP_DATABASES: \(name.debugDescription) is not a database name of a-z, 0-9 and _")
         }
@@ -44,7 +51,6 @@ public struct BackupSettings: Sendable {
             sslMode: reader.choice("backup.postgres.tls", default: .prefer),
             sslRootCertificate: reader.optionalString("backup.postgres.tls.ca")
         )
-        try reader.validate()
-        return BackupSettings(directory: directory, keys: keys, keepDays: keepDays, databases: databases, postgres: postgres)
+        self.init(directory: directory, keys: keys, keepDays: keepDays, databases: databases, postgres: postgres)
     }
 }

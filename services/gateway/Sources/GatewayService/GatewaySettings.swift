@@ -4,20 +4,8 @@ import RateLimitKit
 import ServiceKit
 import TokenKit
 
-/// The gateway's own settings: `RAMPART_GATEWAY_TOKEN_ISSUER` (the `iss` auth signs with,
-/// `rampart`), `RAMPART_GATEWAY_CLOCK_LEEWAY_SECONDS` (skew tolerated on a token's times, 30), `RAMPART_GATEWAY_API_KEY_CACHE_SECONDS` (how long a verified API key is trusted
-/// without asking auth again: 30, at most 60; a revocation ends it at once),
-/// `RAMPART_GATEWAY_TRUSTED_PROXIES` (addresses and CIDRs whose `X-Forwarded-For` is believed;
-/// none by default), `RAMPART_GATEWAY_SECURITY_CONTACT` (security.txt's `Contact:`),
-/// `RAMPART_GATEWAY_PUBLIC_URL` (where clients reach the gateway, `http://127.0.0.1:8080`: the
-/// absolute links of security.txt),
-/// `RAMPART_GATEWAY_ALLOWLIST_CACHE_SECONDS` (5, at most 60),
-/// `RAMPART_GATEWAY_IDLE_TIMEOUT_SECONDS` (30), `RAMPART_GATEWAY_BODY_SECONDS` (10),
-/// `RAMPART_GATEWAY_CALL_TIMEOUT_SECONDS` (10: a service slower than this gets the client 504);
-/// TLS (GW-1) when `RAMPART_GATEWAY_TLS_CERTIFICATE` and `RAMPART_GATEWAY_TLS_KEY` name PEM
-/// files, with the HTTP redirect on `RAMPART_GATEWAY_TLS_REDIRECT_PORT` (8081) to
-/// `RAMPART_GATEWAY_TLS_ADVERTISED_PORT` (the listening port); `RAMPART_GATEWAY_API_LIMIT_FAILURE`
-/// (`closed`: 503 while the rate limiter is unreachable; `open`: let general traffic through).
+/// The gateway's own settings, read from `RAMPART_GATEWAY_*`: docs/configuration.md lists
+/// each with its default (`ConfigurationDocsTests` keeps the two in step).
 public struct GatewaySettings: Sendable {
     public var issuer: String
     /// Clock skew tolerated on an access token's `iat` and `exp`.

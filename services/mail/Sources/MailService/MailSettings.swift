@@ -8,16 +8,9 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// mail's configuration. Exactly one of `RAMPART_MAIL_SMTP_URL` (`smtp://[user:password@]host[:port]`,
-/// STARTTLS required, port 587 by default; `smtps://…`, TLS from the start, port 465) and
-/// `RAMPART_MAIL_DIRECTORY` (development: each message written there as an `.eml` file instead
-/// of sent). `RAMPART_MAIL_FROM` (required), `RAMPART_MAIL_FROM_NAME` (`Rampart`),
-/// `RAMPART_MAIL_PUBLIC_URL` (where links point, `http://127.0.0.1:8080`),
-/// `RAMPART_MAIL_SMTP_TLS` (`starttls`; `none` only for a relay on the same host),
-/// `RAMPART_MAIL_SMTP_CA` (a PEM file of the authorities to trust instead of the system's),
-/// `RAMPART_MAIL_RETRY_SECONDS` (`30,120,600,3600,14400`: the waits between attempts; after
-/// the last the message goes to the dead letters), `RAMPART_MAIL_TOKEN_KEYS` (required: the
-/// secret keys that open the account tokens auth and tenants seal, `MailTokens`).
+/// mail's settings, read from `RAMPART_MAIL_*`: exactly one of an SMTP relay and, for
+/// development, a directory of `.eml` files. docs/configuration.md lists each variable with its
+/// default (`ConfigurationDocsTests` keeps the two in step).
 public struct MailSettings: Sendable {
     public enum Delivery: Sendable {
         case smtp(SMTPServer)

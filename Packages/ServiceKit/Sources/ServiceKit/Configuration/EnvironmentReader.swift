@@ -5,9 +5,12 @@ import Configuration
 public struct EnvironmentReader {
     private let reader: ConfigReader
     public private(set) var problems: [String] = []
+    /// Every variable asked for, set or not: docs/configuration.md must name exactly these
+    /// (`ConfigurationDocsTests`).
+    public private(set) var variablesRead: Set<String> = []
 
     /// Variables whose values are secrets: swift-configuration redacts them in access logs.
-    static let secretKeys: Set<String> = ["RAMPART_NATS_PASSWORD", "RAMPART_POSTGRES_PASSWORD", "RAMPART_SEALING_KEYS", "RAMPART_AUDIT_SIGNING_KEY"]
+    static let secretKeys: Set<String> = ["RAMPART_NATS_PASSWORD", "RAMPART_POSTGRES_PASSWORD", "RAMPART_AUDIT_SIGNING_KEY"]
 
     public init(environment: [String: String]) {
         let provider = EnvironmentVariablesProvider(
@@ -21,7 +24,8 @@ public struct EnvironmentReader {
         "RAMPART_" + key.uppercased().map { $0 == "." || $0 == "-" ? "_" : $0 }.map(String.init).joined()
     }
 
-    private func raw(_ key: String, secret: Bool = false) -> String? {
+    private mutating func raw(_ key: String, secret: Bool = false) -> String? {
+        variablesRead.insert(Self.variableName(key))
         guard let value = reader.string(forKey: ConfigKey("rampart." + key), isSecret: secret) else { return nil }
         return value.isEmpty ? nil : value
     }
