@@ -120,9 +120,9 @@ struct AuditExportTests {
         // A ;-separated spreadsheet keeps every cell with a ; or a tab whole: they are quoted.
         #expect(csv.contains("\"'x;=cmd|' /C calc'!A0\"") && csv.contains("\"a;b\tc\""))
         #expect(rows[1][AuditCSV.columns.firstIndex(of: "occurred_at")!] == "2023-11-14T22:14:20.000Z")
-        #expect(CSVText.utcTimestamp(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
-        #expect(CSVText.utcTimestamp(milliseconds: 951_782_400_123) == "2000-02-29T00:00:00.123Z")
-        #expect(CSVText.utcTimestamp(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
+        #expect(WallClock.rfc3339(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(WallClock.rfc3339(milliseconds: 951_782_400_123) == "2000-02-29T00:00:00.123Z")
+        #expect(WallClock.rfc3339(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
     }
 }
 

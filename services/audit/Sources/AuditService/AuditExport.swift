@@ -222,7 +222,7 @@ enum AuditCSV {
     static func row(_ position: Int64, _ event: Rampart_V1_AuditEvent) -> [UInt8] {
         let details = event.details.sorted { $0.key < $1.key }.map { "\(JSONText.quote($0.key)):\(JSONText.quote($0.value))" }
         let cells = [
-            String(position), CSVText.utcTimestamp(milliseconds: event.occurredAtMs), event.timeZone, event.id, event.action,
+            String(position), WallClock.rfc3339(milliseconds: event.occurredAtMs), event.timeZone, event.id, event.action,
             event.outcome.storedName, event.reason, event.actor.kind.storedName, event.actor.id, event.actor.name, event.actor.email,
             event.actor.role, event.target.type, event.target.id, event.origin.ip, event.origin.userAgent, event.origin.location,
             event.requestID, event.superAdmin ? "true" : "false", "{" + details.joined(separator: ",") + "}",

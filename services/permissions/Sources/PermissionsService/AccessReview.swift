@@ -98,7 +98,7 @@ extension Permissions {
         var lines = [csvColumns.joined(separator: ",")]
         for entry in entries {
             let roles = entry.resourceRoles.map { "\($0.role)@\($0.resource)" }.joined(separator: " ")
-            let lastActive = entry.lastActiveAtMs == 0 ? "" : CSVText.utcTimestamp(milliseconds: entry.lastActiveAtMs)
+            let lastActive = entry.lastActiveAtMs == 0 ? "" : WallClock.rfc3339(milliseconds: entry.lastActiveAtMs)
             lines.append([entry.userID, entry.email, entry.tenantRole, entry.status, roles, lastActive].map(CSVText.cell).joined(separator: ","))
         }
         return lines.joined(separator: "\r\n") + "\r\n"

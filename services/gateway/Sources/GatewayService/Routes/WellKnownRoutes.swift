@@ -31,7 +31,7 @@ struct WellKnownRoutes {
             "Contact: \(contact)\nPolicy: \(publicURL)/security-policy\nCanonical: \(publicURL)/.well-known/security.txt\nPreferred-Languages: en\n"
         router.get("/.well-known/security.txt") { _, _ in
             let expires = Date(timeIntervalSinceNow: 182 * 86_400)
-            let text = fields + "Expires: \(CSVText.utcTimestamp(milliseconds: Int64(expires.timeIntervalSince1970 * 1000)))\n"
+            let text = fields + "Expires: \(WallClock.rfc3339(milliseconds: Int64(expires.timeIntervalSince1970 * 1000)))\n"
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
     }
