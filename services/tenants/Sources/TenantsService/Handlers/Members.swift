@@ -328,14 +328,14 @@ extension Tenants {
             }
             let current = StoredMember(role: role, status: before.status == .active ? "active" : "disabled", proto: before)
             let after = try await change(current, connection)
-            let touchesOwner = before.role == .owner || after.role == .owner
-            if touchesOwner, !(caller.role == .owner || caller.isService) {
-                throw RampartError(.permissionDenied, "only an owner changes an owner or makes one")
-            }
-            let stillOwner = !removing && after.role == .owner && after.status == .active
-            if activeOwners.contains(user), !stillOwner, activeOwners.count == 1 {
-                throw RampartError(.failedPrecondition, "the last owner cannot be removed, disabled or demoted: make someone else owner first")
-            }
+            try MemberRules.check(
+                user,
+                from: before,
+                to: after,
+                removing: removing,
+                activeOwners: activeOwners,
+                changer: (caller.role, caller.isService)
+            )
             return (before, after)
         }
     }
