@@ -18,7 +18,8 @@ final class ManualClock: Sendable {
     var milliseconds: Int64 { now.withLock { $0 } }
     var deliveryClock: DeliveryClock { DeliveryClock { [self] in milliseconds } }
 
-    func advance(seconds: Double) { now.withLock { $0 += Int64(seconds * 1000) } }
+    func advance(seconds: Double) { advance(milliseconds: Int64((seconds * 1000).rounded())) }
+    func advance(milliseconds: Int64) { now.withLock { $0 += milliseconds } }
 }
 
 /// WH-1, WH-2, WH-4 with the real service, NATS and PostgreSQL, delivering to a local receiver
@@ -160,11 +161,12 @@ struct WebhookDeliveryTests {
                 #expect(pending.status == .pending && pending.responseStatus == 500 && pending.lastError == "HTTP 500")
                 let delay = pending.nextAttemptAtMs - pending.lastAttemptAtMs
                 #expect(delay >= Int64(wait) * 1000 && delay <= Int64(wait) * 1100, "retry \(index + 1): \(delay) ms")
-                // Not a moment before it is due.
-                setup.clock.advance(seconds: Double(delay) / 1000 - 1)
+                // Not a moment before it is due. Whole milliseconds: a delay of 5,004 ms moved as
+                // 4.004 s then 1 s was 5,003 ms once truncated, and the retry never came due.
+                setup.clock.advance(milliseconds: delay - 1000)
                 try await Task.sleep(for: .milliseconds(400))
                 #expect(setup.receiver.received(at: "/status/500").count == index + 1)
-                setup.clock.advance(seconds: 1)
+                setup.clock.advance(milliseconds: 1000)
             }
             await setup.expectReceived(8, at: "/status/500")
             let dead = try #require(try await setup.delivery(endpoint) { $0.status == .dead })
