@@ -12,9 +12,6 @@ struct RouteScopes {
     /// How recent the proof of a `recentProof` route must be.
     let stepUpSeconds: Int64
 
-    /// Routes open to anyone: the edge's checks only.
-    var open: Router<GatewayRequestContext> { router }
-
     /// Routes for a verified caller calling from an address their tenant allows.
     func signedIn(_ path: RouterPath = "", accepts: Caller.Accepts = .accessToken) -> RouterGroup<CallerContext> {
         authenticated(path, accepts).add(middleware: AllowlistMiddleware(allowlists: allowlists))
