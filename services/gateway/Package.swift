@@ -45,7 +45,7 @@ let package = Package(
             ],
             // api/openapi.json, written by `make openapi`.
             resources: [.copy("Resources/openapi.json")],
-            swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
         ),
         .executableTarget(
             name: "gateway",

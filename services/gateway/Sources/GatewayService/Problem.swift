@@ -106,7 +106,7 @@ struct Problem: HTTPResponseError {
         let errors = details.filter { $0.key != "retry_after_ms" }
         let body = Body(
             type: "https://rampart.dev/problems/" + code.name,
-            title: code.name.replacingOccurrences(of: "_", with: " "),
+            title: String(code.name.map { $0 == "_" ? " " : $0 }),
             status: Int(status.code),
             detail: detail,
             requestID: requestID,

@@ -1,12 +1,7 @@
 import HTTPTypes
 import Hummingbird
+import RampartModels
 import ServiceKit
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// Who the client is, as far as the network says (GW-6): the peer's address, or the one a
 /// trusted proxy forwarded in `X-Forwarded-For`; and its user agent, for the audit trail.
@@ -27,7 +22,7 @@ struct ClientIPMiddleware: RouterMiddleware {
     /// at the last address known good; from an untrusted peer the header is ignored.
     static func clientIP(peer: String?, forwardedFor: [String], trustedProxies: [IPNetwork]) -> String? {
         guard var client = peer else { return nil }
-        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingWhitespace }
         for hop in hops.reversed() {
             guard let current = IPNetwork(address: client), trustedProxies.contains(where: { $0.contains(current) }) else { break }
             guard IPNetwork(address: hop) != nil else { break }

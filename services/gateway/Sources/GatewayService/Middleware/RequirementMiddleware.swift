@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import RampartModels
 import ServiceKit
+import TokenKit
 
 /// PERM-2 for the caller as its credential says, before the owning service is called (which
 /// checks again with its own data): a member by their roles, an API key by its scopes and its

@@ -1,5 +1,7 @@
 import Hummingbird
 import RampartModels
+import ServiceKit
+import TokenKit
 
 /// SPEC section 14, the signed-in person's own account: password, sessions, MFA (MFA-1, MFA-2),
 /// email verification (AUTH-8), their tenants and a session in another (TEN-10), step-up, and

@@ -1,6 +1,7 @@
 import Hummingbird
 import NIOCore
 import RampartModels
+import ServiceKit
 
 /// SPEC section 14, the routes before a session (AUTH-1..8): registration, sign-in and its MFA
 /// step, token refresh, password reset, email verification, an invitation accepted, and the

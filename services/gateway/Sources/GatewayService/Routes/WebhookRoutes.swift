@@ -85,7 +85,7 @@ struct InboundRoutes {
                 throw RampartError.invalidArgument("the Stripe-Signature header is required", field: "signature")
             }
             message.signature = signature
-            message.body = Data(buffer: try await calls.jsonBody(request))
+            message.body = Data(try await calls.jsonBody(request).readableBytesView)
             return try Response.json(try await calls.call(Subjects.Webhooks.receiveInbound, message, context))
         }
     }
