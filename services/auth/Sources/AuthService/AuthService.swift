@@ -25,7 +25,7 @@ public enum AuthService {
     static func build(_ context: ServiceContext, settings: AuthSettings) async throws -> ServiceParts {
         let database = try context.database
         // auth owns the revocations bucket; the streams are audit's and tenants'.
-        _ = try await context.jetStream.ensureKeyValue(
+        let revocationsBucket = try await context.jetStream.ensureKeyValue(
             .init(bucket: Subjects.Auth.revocationsBucket, ttl: .seconds(settings.revocationSeconds), maxValueSize: 1024)
         )
         try await context.audit.requireStream()
@@ -59,7 +59,7 @@ public enum AuthService {
         )
         let rateLimit = RateLimitClient(connection: context.nats)
         let memberships = Memberships(rpc: rpc)
-        let revocations = Revocations(jetStream: context.jetStream, keptSeconds: settings.revocationSeconds)
+        let revocations = Revocations(bucket: revocationsBucket, keptSeconds: settings.revocationSeconds)
         let users = UserStore(database: database)
         let apiKeys = APIKeyHandlers(
             store: APIKeyStore(database: database, keyRing: settings.keyEncryption, logger: context.logger),

@@ -10,9 +10,9 @@ import Foundation
 
 /// The revocations bucket every gateway watches: a session's access tokens, or an API key, are
 /// refused from the moment the watch delivers an entry (milliseconds), until no token of the
-/// session can still be valid.
+/// session can still be valid. The bucket is opened once, when auth is built.
 struct Revocations: Sendable {
-    let jetStream: JetStream
+    let bucket: KeyValueBucket
     /// How long an entry is kept: the longest an access token lives, plus leeway.
     let keptSeconds: Int
 
@@ -33,7 +33,6 @@ struct Revocations: Sendable {
         revocation.occurredAtMs = WallClock.milliseconds()
         revocation.effectiveAtMs = revocation.occurredAtMs + Int64(delay) * 1000
         revocation.untilMs = revocation.effectiveAtMs + Int64(keptSeconds) * 1000
-        let bucket = try await jetStream.keyValue(Subjects.Auth.revocationsBucket)
         _ = try await bucket.put(Subjects.Auth.revocationKey(kind, tenant: tenant, id: revocation.id), try revocation.serializedBytes())
     }
 }

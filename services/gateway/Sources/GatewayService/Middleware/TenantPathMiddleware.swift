@@ -9,18 +9,20 @@ struct TenantPathMiddleware: RouterMiddleware {
     typealias Context = CallerContext
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard try context.pathTenant() == context.caller.tenant else {
-            throw RampartError(.permissionDenied, "your credentials are for another tenant")
-        }
+        _ = try context.pathTenant()
         return try await next(request, context)
     }
 }
 
 extension CallerContext {
-    /// The tenant the path names, well-formed (any tenant: the caller's is checked apart).
-    func pathTenant() throws -> TenantID {
+    /// The tenant the path names: the caller's own, or, where `superAdminMayNameAny`, any
+    /// tenant for a platform super-admin. A malformed ID is a 404, another tenant's a 403.
+    func pathTenant(superAdminMayNameAny: Bool = false) throws -> TenantID {
         guard let text = parameters.get("tenant_id"), let tenant = TenantID(text), tenant.hex == text else {
             throw RampartError.noSuchTenant
+        }
+        guard tenant == caller.tenant || (superAdminMayNameAny && caller.isSuperAdmin) else {
+            throw RampartError(.permissionDenied, "your credentials are for another tenant")
         }
         return tenant
     }
