@@ -44,7 +44,6 @@ struct Authenticated: Sendable {
 /// The context of the routes behind `AuthenticateMiddleware`: the caller is always there.
 struct CallerContext: ChildRequestContext {
     var coreContext: CoreRequestContextStorage
-    let requestID: String
     let caller: Caller
     /// What the services are told: the request, the caller's tenant and principal, the client.
     let call: CallContext
@@ -54,11 +53,11 @@ struct CallerContext: ChildRequestContext {
         // sets the caller or throws: a route reaching here without one is a wiring fault.
         guard let authenticated = context.authenticated else { throw RampartError(.internal, "a signed-in route without authentication") }
         coreContext = context.coreContext
-        requestID = context.requestID
         caller = authenticated.caller
         call = authenticated.call
     }
 
+    var requestID: String { call.requestID }
     var clientIP: String? { call.clientIP }
 }
 

@@ -9,7 +9,8 @@ struct RequestIDMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        context.requestID = request.headers[.requestID].flatMap(Self.accepted) ?? CallContext.newRequestID()
+        // The context was made with a new ID: a client's well-formed one replaces it.
+        if let accepted = request.headers[.requestID].flatMap(Self.accepted) { context.requestID = accepted }
         var response = try await next(request, context)
         response.headers[.requestID] = context.requestID
         return response
