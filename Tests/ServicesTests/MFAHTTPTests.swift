@@ -487,9 +487,9 @@ struct MFAHTTPTests {
 
     @Test("backup codes: Crockford base32, and typed codes read the way people type them")
     func backupCodes() {
-        let codes = (0..<1000).map { _ in Sessions.newBackupCode() }
+        let codes = (0..<1000).map { _ in BackupCode.new() }
         #expect(Set(codes).count == 1000)
-        #expect(Sessions.normalizedBackupCode("AbCdE-0O1IL") == "abcde00111")
-        #expect(Sessions.normalizedBackupCode(" k7m2p - 9xq3r ") == "k7m2p9xq3r")
+        #expect(BackupCode.normalized("AbCdE-0O1IL") == "abcde00111")
+        #expect(BackupCode.normalized(" k7m2p - 9xq3r ") == "k7m2p9xq3r")
     }
 }

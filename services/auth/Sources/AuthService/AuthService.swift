@@ -60,7 +60,38 @@ public enum AuthService {
         let rateLimit = RateLimitClient(connection: context.nats)
         let memberships = Memberships(rpc: rpc)
         let revocations = Revocations(bucket: revocationsBucket, keptSeconds: settings.revocationSeconds)
-        let users = UserStore(database: database)
+        let users = UserStore(database: database, logger: context.logger)
+        let sessionStore = SessionStore(
+            database: database,
+            sessionSeconds: settings.sessionSeconds,
+            refreshReuseSeconds: settings.refreshReuseSeconds,
+            logger: context.logger
+        )
+        let secondFactorStore = SecondFactorStore(
+            database: database,
+            keyRing: settings.keyEncryption,
+            lockRules: settings.secondFactorLock,
+            logger: context.logger
+        )
+        let signInGuard = SignInGuard(rateLimit: rateLimit, audit: context.audit)
+        let factors = SecondFactors(
+            store: secondFactorStore,
+            users: users,
+            hasher: hasher,
+            signInGuard: signInGuard,
+            rateLimit: rateLimit,
+            audit: context.audit,
+            notices: notices
+        )
+        let issuer = SessionIssuer(
+            settings: settings,
+            keys: keys,
+            sessions: sessionStore,
+            users: users,
+            jetStream: context.jetStream,
+            audit: context.audit,
+            notices: notices
+        )
         let apiKeys = APIKeyHandlers(
             store: APIKeyStore(database: database, keyRing: settings.keyEncryption, logger: context.logger),
             keyRing: settings.keyEncryption,
@@ -72,23 +103,52 @@ public enum AuthService {
             notices: notices,
             logger: context.logger
         )
-        let sessions = Sessions(
+        let signIn = SignIn(
             settings: settings,
             hasher: hasher,
-            keys: keys,
-            database: database,
-            rpc: rpc,
-            rateLimit: rateLimit,
-            jetStream: context.jetStream,
-            audit: context.audit,
-            memberships: memberships,
-            revocations: revocations,
             users: users,
-            apiKeys: apiKeys,
+            memberships: memberships,
+            rateLimit: rateLimit,
+            signInGuard: signInGuard,
+            factors: factors,
+            issuer: issuer,
+            audit: context.audit
+        )
+        let sessions = Sessions(
+            settings: settings,
+            store: sessionStore,
+            users: users,
+            memberships: memberships,
+            signInGuard: signInGuard,
+            factors: factors,
+            issuer: issuer,
+            revocations: revocations,
+            audit: context.audit,
+            logger: context.logger
+        )
+        let mfa = MFAHandlers(factors: factors, memberships: memberships, notices: notices)
+        let accounts = AccountHandlers(
+            settings: settings,
+            hasher: hasher,
+            users: users,
             links: links,
             resetMails: resetMails,
+            factors: factors,
+            sessions: sessions,
+            apiKeys: apiKeys,
+            signInGuard: signInGuard,
+            rpc: rpc,
+            audit: context.audit,
             notices: notices,
             logger: context.logger
+        )
+        let isolation = IsolationHandlers(
+            users: users,
+            sessions: sessions,
+            apiKeys: apiKeys,
+            challenges: secondFactorStore,
+            revocations: revocations,
+            audit: context.audit
         )
 
         var router = RPCRouter()
@@ -106,10 +166,10 @@ public enum AuthService {
         }
         router.register(Subjects.Auth.resendEmailVerification, requires: [.tenant, .principal]) {
             (request, call) in
-            try await sessions.resendEmailVerification(request, call: call)
+            try await accounts.resendEmailVerification(request, call: call)
         }
         router.register(Subjects.Auth.login) { (request, call) in
-            try await sessions.login(request, call: call)
+            try await signIn.login(request, call: call)
         }
         router.register(Subjects.Auth.refresh) { (request, call) in
             try await sessions.refresh(request, call: call)
@@ -118,57 +178,57 @@ public enum AuthService {
             try await sessions.logout(request, call: call)
         }
         router.register(Subjects.Auth.listSessions, requires: [.tenant, .principal]) { (request, call) in
-            try await sessions.listSessions(request, call: call)
+            try await sessions.list(request, call: call)
         }
         router.register(Subjects.Auth.revokeSessions, requires: [.tenant, .principal]) { (request, call) in
-            try await sessions.revokeSessions(request, call: call)
+            try await sessions.revoke(request, call: call)
         }
         router.register(Subjects.Auth.changePassword, requires: [.tenant, .principal]) { (request, call) in
-            try await sessions.changePassword(request, call: call)
+            try await accounts.change(request, call: call)
         }
         router.register(Subjects.Auth.requestPasswordReset) { (request, call) in
-            try await sessions.requestPasswordReset(request, call: call)
+            try await accounts.requestReset(request, call: call)
         }
         router.register(Subjects.Auth.confirmPasswordReset) { (request, call) in
-            try await sessions.confirmPasswordReset(request, call: call)
+            try await accounts.confirmReset(request, call: call)
         }
         router.register(Subjects.Auth.verifyEmail) { (request, call) in
-            try await sessions.verifyEmail(request, call: call)
+            try await accounts.verifyEmail(request, call: call)
         }
         router.register(Subjects.Auth.loginMFA) { (request, call) in
-            try await sessions.loginMFA(request, call: call)
+            try await signIn.loginMFA(request, call: call)
         }
         router.register(Subjects.Auth.loginMFAEnroll) { (request, call) in
-            try await sessions.enrollAtSignIn(request, call: call)
+            try await signIn.enrollAtSignIn(request, call: call)
         }
         router.register(Subjects.Auth.mfaEnroll, requires: [.tenant, .principal]) { (request, call) in
-            try await sessions.enrollTOTP(request, call: call)
+            try await mfa.enroll(request, call: call)
         }
         router.register(Subjects.Auth.mfaConfirm, requires: [.tenant, .principal]) { (request, call) in
-            try await sessions.confirmTOTP(request, call: call)
+            try await mfa.confirm(request, call: call)
         }
         router.register(Subjects.Auth.mfaStatus, requires: [.tenant, .principal]) { (request, call) in
-            try await sessions.mfaStatus(request, call: call)
+            try await mfa.status(request, call: call)
         }
         router.register(Subjects.Auth.mfaRegenerateBackupCodes, requires: [.tenant, .principal]) {
             (request, call) in
-            try await sessions.regenerateBackupCodes(request, call: call)
+            try await mfa.regenerateBackupCodes(request, call: call)
         }
         router.register(Subjects.Auth.mfaDisable, requires: [.tenant, .principal]) { (request, call) in
-            try await sessions.disableMFA(request, call: call)
+            try await mfa.disable(request, call: call)
         }
         router.register(Subjects.Auth.mfaReset, requires: [.tenant, .principal]) { (request, call) in
-            try await sessions.resetMFA(request, call: call)
+            try await mfa.reset(request, call: call)
         }
         router.register(Subjects.Auth.revokeCredentials, requires: [.tenant, .principal]) {
             (request, call) in
-            try await sessions.revokeCredentials(request, call: call)
+            try await isolation.revokeCredentials(request, call: call)
         }
         router.register(Subjects.Auth.isolateUser, requires: .principal) { (request, call) in
-            try await sessions.isolateUser(request, call: call)
+            try await isolation.isolateUser(request, call: call)
         }
         router.register(Subjects.Auth.liftUserIsolation, requires: .principal) { (request, call) in
-            try await sessions.liftUserIsolation(request, call: call)
+            try await isolation.liftUserIsolation(request, call: call)
         }
         router.register(Subjects.Auth.createAPIKey, requires: [.tenant, .principal]) { (request, call) in
             try await apiKeys.create(request, call: call)
@@ -195,7 +255,7 @@ public enum AuthService {
             services: [
                 AbandonedRegistrations(registration: registration, health: context.health, logger: context.logger),
                 KeyRotation(keys: keys, health: context.health, logger: context.logger),
-                DisabledMembers(sessions: sessions, health: context.health),
+                DisabledMembers(sessions: sessions, apiKeys: apiKeys, jetStream: context.jetStream, health: context.health, logger: context.logger),
                 ResetMailSender(queue: resetMails, links: links, health: context.health, logger: context.logger),
             ]
         )

@@ -1,4 +1,3 @@
-import PostgresNIO
 import RampartModels
 import ServiceKit
 
@@ -12,7 +11,14 @@ import Foundation
 /// and tenants), and the isolation of a person everywhere (for platform super-admins). Every
 /// revocation is written where the gateways watch before the reply, so each replica refuses the
 /// tokens and keys within moments.
-extension Sessions {
+struct IsolationHandlers: Sendable {
+    let users: UserStore
+    let sessions: Sessions
+    let apiKeys: APIKeyHandlers
+    let challenges: SecondFactorStore
+    let revocations: Revocations
+    let audit: AuditPublisher
+
     /// tenants, isolating a member (`user_id`) or the whole tenant of the call (empty).
     func revokeCredentials(_ request: Rampart_V1_RevokeCredentialsRequest, call: CallContext) async throws -> Rampart_V1_RevokeCredentialsReply {
         guard call.principal == Principal(service: .tenants) else {
@@ -24,36 +30,23 @@ extension Sessions {
         }
         var reply = Rampart_V1_RevokeCredentialsReply()
         if request.userID.isEmpty {
-            let (sessions, keys) = try await revokeEveryone(in: tenant, reason: request.reason)
-            (reply.sessionsRevoked, reply.apiKeysRevoked) = (Int32(sessions), Int32(keys))
-            try await database.query(
-                "UPDATE mfa_challenges SET used_at = now() WHERE tenant_id = \(tenant.hex) AND used_at IS NULL"
-            )
+            let (endedSessions, revokedKeys) = try await revokeEveryone(in: tenant, reason: request.reason)
+            (reply.sessionsRevoked, reply.apiKeysRevoked) = (Int32(endedSessions), Int32(revokedKeys))
+            try await challenges.spendChallenges(in: tenant, of: nil)
         } else {
             guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
-            reply.sessionsRevoked = Int32(try await revokeAll(user, tenant: tenant, reason: request.reason))
+            reply.sessionsRevoked = Int32(try await sessions.revokeAll(user, tenant: tenant, reason: request.reason))
             reply.apiKeysRevoked = Int32(try await apiKeys.revokeAll(createdBy: user, tenant: tenant, reason: request.reason))
-            try await database.query(
-                "UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND tenant_id = \(tenant.hex) AND used_at IS NULL"
-            )
+            try await challenges.spendChallenges(in: tenant, of: user)
         }
         return reply
     }
 
     /// Every live session and API key in `tenant`, whoever's.
     private func revokeEveryone(in tenant: TenantID, reason: String) async throws -> (sessions: Int, apiKeys: Int) {
-        guard try await database.isProvisioned(tenant) else { return (0, 0) }
-        let sessions = try await database.query(
-            "UPDATE \(schema: tenant).sessions SET revoked_at = now(), revoked_reason = \(reason) WHERE revoked_at IS NULL RETURNING id, user_id"
-        )
-        var ended: [(UUID, UUID)] = []
-        for try await row in sessions.decode((UUID, UUID).self) { ended.append(row) }
+        let ended = try await sessions.store.revokeEveryone(in: tenant, reason: reason)
         for (session, user) in ended { try await revocations.record(.session, tenant: tenant, id: session, user: user, reason: reason) }
-        let keys = try await database.query(
-            "UPDATE \(schema: tenant).api_keys SET revoked_at = now(), revoked_reason = \(reason) WHERE revoked_at IS NULL RETURNING id, created_by"
-        )
-        var revoked: [(UUID, UUID)] = []
-        for try await row in keys.decode((UUID, UUID).self) { revoked.append(row) }
+        let revoked = try await apiKeys.store.revokeEveryone(in: tenant, reason: reason)
         for (key, creator) in revoked { try await revocations.record(.apiKey, tenant: tenant, id: key, user: creator, reason: reason) }
         return (ended.count, revoked.count)
     }
@@ -66,24 +59,18 @@ extension Sessions {
         let reason = try Rampart_V1_Isolation.reason(request.reason)
         guard user != admin else { throw RampartError(.failedPrecondition, "you cannot isolate yourself") }
         let by = "user:\(admin.uuidString.lowercased())"
-        let rows = try await database.query(
-            """
-            UPDATE users SET status = 'disabled', isolated_at = now(), isolated_by = \(by), isolation_reason = \(reason), updated_at = now()
-            WHERE id = \(user) AND status IN ('active', 'disabled') RETURNING (extract(epoch FROM isolated_at) * 1000)::bigint
-            """
-        )
         var reply = Rampart_V1_UserIsolationReply()
         reply.userID = user.uuidString.lowercased()
-        for try await at in rows.decode(Int64.self) {
+        if let at = try await users.isolate(user, by: by, reason: reason) {
             reply.isolation.reason = reason
             reply.isolation.isolatedBy = by
             reply.isolation.isolatedAtMs = at
         }
         guard reply.hasIsolation else { throw RampartError(.notFound, "no such user", details: ["field": "user_id"]) }
-        try await database.query("UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND used_at IS NULL")
+        try await challenges.spendChallenges(of: user)
         let tenants = try await users.tenantsWithSessions(user)
         for tenant in tenants {
-            reply.sessionsRevoked += Int32(try await revokeAll(user, tenant: tenant, reason: "user_isolated"))
+            reply.sessionsRevoked += Int32(try await sessions.revokeAll(user, tenant: tenant, reason: "user_isolated"))
             reply.apiKeysRevoked += Int32(try await apiKeys.revokeAll(createdBy: user, tenant: tenant, reason: "user_isolated"))
         }
         await recordIsolation(.userIsolated, user: user, tenants: tenants, reason: reason, call: call) {
@@ -96,14 +83,7 @@ extension Sessions {
     func liftUserIsolation(_ request: Rampart_V1_LiftUserIsolationRequest, call: CallContext) async throws -> Rampart_V1_UserIsolationReply {
         _ = try await superAdmin(call)
         let user = try Self.userID(request.userID)
-        let rows = try await database.query(
-            """
-            UPDATE users SET status = 'active', isolated_at = NULL, isolated_by = NULL, isolation_reason = NULL, updated_at = now()
-            WHERE id = \(user) AND isolated_at IS NOT NULL RETURNING id
-            """
-        )
-        var lifted = false
-        for try await _ in rows.decode(UUID.self) { lifted = true }
+        let lifted = try await users.liftIsolation(user)
         guard lifted else { throw RampartError(.failedPrecondition, "this user is not isolated", details: ["field": "user_id"]) }
         await recordIsolation(.userIsolationLifted, user: user, tenants: try await users.tenantsWithSessions(user), reason: "", call: call) { _ in }
         var reply = Rampart_V1_UserIsolationReply()
@@ -115,9 +95,8 @@ extension Sessions {
     /// check of the token's flag is not the only one).
     private func superAdmin(_ call: CallContext) async throws -> UUID {
         guard let user = call.userID else { throw RampartError(.permissionDenied, "only a platform super-admin may do this") }
-        let rows = try await database.query("SELECT super_admin FROM users WHERE id = \(user) AND status = 'active'")
-        for try await flag in rows.decode(Bool.self) where flag { return user }
-        throw RampartError(.permissionDenied, "only a platform super-admin may do this")
+        guard try await users.isActiveSuperAdmin(user) else { throw RampartError(.permissionDenied, "only a platform super-admin may do this") }
+        return user
     }
 
     private static func userID(_ text: String) throws -> UUID {

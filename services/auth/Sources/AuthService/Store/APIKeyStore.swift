@@ -100,6 +100,17 @@ struct APIKeyStore: Sendable {
         return revoked
     }
 
+    /// Revokes every live key in `tenant`, whoever made it; the keys and their creators.
+    func revokeEveryone(in tenant: TenantID, reason: String) async throws -> [(id: UUID, creator: UUID)] {
+        guard try await database.isProvisioned(tenant) else { return [] }
+        let rows = try await database.query(
+            "UPDATE \(schema: tenant).api_keys SET revoked_at = now(), revoked_reason = \(reason) WHERE revoked_at IS NULL RETURNING id, created_by"
+        )
+        var revoked: [(id: UUID, creator: UUID)] = []
+        for try await row in rows.decode((UUID, UUID).self) { revoked.append(row) }
+        return revoked
+    }
+
     /// The fields a rotation copies from key `id`; refused when it was rotated already.
     func rotationTemplate(_ id: UUID, in tenant: TenantID, on connection: PostgresConnection) async throws -> (String, [String], Int, Double?) {
         let rows = try await connection.query(

@@ -1,4 +1,3 @@
-import RampartModels
 import ServiceKit
 import SodiumKit
 
@@ -17,35 +16,40 @@ import Foundation
 /// The token is the user, a random device ID and when it was issued, with a keyed hash of those
 /// and the password's change time: it names one account, cannot be forged or moved to another,
 /// and dies with a password change or reset (and when the key ring's current key changes).
-extension Sessions {
-    static let deviceTokenPurpose = "rampart device token"
-    static let deviceTokenSeconds: Int64 = 90 * 86_400
-    private static let devicePayloadBytes = 16 + 16 + 8
+enum DeviceToken {
+    static let purpose = "rampart device token"
+    static let lifetimeSeconds: Int64 = 90 * 86_400
+    private static let payloadBytes = 16 + 16 + 8
 
-    /// A new device token for `user`, whose password last changed at `passwordChangedAtMs`.
-    func deviceToken(for user: UUID, passwordChangedAtMs: Int64) throws -> String {
+    /// A new token for `user`, whose password last changed at `passwordChangedAtMs`.
+    static func issue(to user: UUID, passwordChangedAtMs: Int64, keyRing: KeyRing, now: Int64 = WallClock.milliseconds() / 1000) throws -> String {
         var payload = withUnsafeBytes(of: user.uuid) { Array($0) }
         payload += randomBytes(16)
-        payload += Self.bigEndian(WallClock.milliseconds() / 1000)
-        let mac = try settings.keyEncryption.keyedHash(payload + Self.bigEndian(passwordChangedAtMs), purpose: Self.deviceTokenPurpose)
+        payload += bigEndian(now)
+        let mac = try keyRing.keyedHash(payload + bigEndian(passwordChangedAtMs), purpose: purpose)
         return "dev_" + Base64.encode(payload + mac, variant: Base64.urlSafeNoPadding)
     }
 
     /// The device ID (hex) of a token issued to `user` since their password last changed and
     /// less than 90 days ago; nil for anything else.
-    func deviceID(_ token: String, user: User) -> String? {
+    static func deviceID(
+        _ token: String,
+        user: UUID,
+        passwordChangedAtMs: Int64,
+        keyRing: KeyRing,
+        now: Int64 = WallClock.milliseconds() / 1000
+    ) -> String? {
         guard token.hasPrefix("dev_"), token.utf8.count <= 128,
             let bytes = Base64.decode(String(token.dropFirst(4)), variant: Base64.urlSafeNoPadding),
-            bytes.count == Self.devicePayloadBytes + 32
+            bytes.count == payloadBytes + 32
         else { return nil }
-        let payload = Array(bytes[0..<Self.devicePayloadBytes])
-        guard payload[0..<16].elementsEqual(withUnsafeBytes(of: user.id.uuid) { Array($0) }),
-            let mac = try? settings.keyEncryption.keyedHash(payload + Self.bigEndian(user.passwordChangedAtMs), purpose: Self.deviceTokenPurpose),
-            constantTimeEquals(mac, bytes[Self.devicePayloadBytes...])
+        let payload = Array(bytes[0..<payloadBytes])
+        guard payload[0..<16].elementsEqual(withUnsafeBytes(of: user.uuid) { Array($0) }),
+            let mac = try? keyRing.keyedHash(payload + bigEndian(passwordChangedAtMs), purpose: purpose),
+            constantTimeEquals(mac, bytes[payloadBytes...])
         else { return nil }
         let issued = payload[32..<40].reduce(Int64(0)) { $0 << 8 | Int64($1) }
-        let now = WallClock.milliseconds() / 1000
-        guard issued <= now + 60, now - issued < Self.deviceTokenSeconds else { return nil }
+        guard issued <= now + 60, now - issued < lifetimeSeconds else { return nil }
         return hexString(Array(payload[16..<32]))
     }
 
