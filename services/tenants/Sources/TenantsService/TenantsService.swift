@@ -23,6 +23,9 @@ public enum TenantsService {
         let tenants = Tenants(
             settings: settings,
             registry: TenantRegistry(database: database, sagaServices: settings.sagaServices, logger: context.logger),
+            members: MemberStore(database: database, logger: context.logger),
+            invitations: InvitationStore(database: database, logger: context.logger),
+            policies: PolicyStore(database: database, logger: context.logger),
             jetStream: context.jetStream,
             audit: context.audit,
             rateLimit: RateLimitClient(connection: context.nats),

@@ -1,4 +1,3 @@
-import PostgresNIO
 import RampartModels
 import ServiceKit
 
@@ -21,16 +20,7 @@ extension Tenants {
         let by = call.principal?.description ?? ""
         // changeMember applies the member rules: only an owner isolates an owner, never the last.
         let (before, after) = try await changeMember(tenant, user, caller: caller) { _, connection in
-            let rows = try await connection.query(
-                """
-                UPDATE \(schema: tenant).members SET status = 'disabled', isolated_at = now(), isolated_by = \(by),
-                    isolation_reason = \(reason), updated_at = now()
-                WHERE user_id = \(user) RETURNING \(unescaped: Self.memberColumns)
-                """,
-                logger: logger
-            )
-            for try await row in rows.decode(MemberRow.self) { return Self.member(row) }
-            throw RampartError.internalError()
+            try await members.isolate(user, by: by, reason: reason, in: tenant, on: connection)
         }
         // auth at once, for the reply's counts; then the durable event, which ends everything
         // even when auth missed the call (and finds nothing left when it did not).
@@ -58,16 +48,7 @@ extension Tenants {
         guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
         let (_, after) = try await changeMember(tenant, user, caller: caller) { current, connection in
             guard current.proto.hasIsolation else { throw RampartError(.failedPrecondition, "this member is not isolated") }
-            let rows = try await connection.query(
-                """
-                UPDATE \(schema: tenant).members SET status = 'active', isolated_at = NULL, isolated_by = NULL,
-                    isolation_reason = NULL, updated_at = now()
-                WHERE user_id = \(user) RETURNING \(unescaped: Self.memberColumns)
-                """,
-                logger: logger
-            )
-            for try await row in rows.decode(MemberRow.self) { return Self.member(row) }
-            throw RampartError.internalError()
+            return try await members.liftIsolation(user, in: tenant, on: connection)
         }
         await record(memberEvent(.memberIsolationLifted, tenant, after, call: call))
         _ = await memberChanged(tenant, user, call: call)
@@ -83,14 +64,7 @@ extension Tenants {
         if !request.superAdmin { _ = try await authorize(call, tenant, .owner) }
         let reason = try Rampart_V1_Isolation.reason(request.reason)
         guard let by = call.principal?.description, call.userID != nil else { throw RampartError(.unauthenticated, "sign in first") }
-        let rows = try await database.query(
-            """
-            UPDATE tenants SET status = 'suspended', isolated_at = now(), isolated_by = \(by), isolation_reason = \(reason)
-            WHERE id = \(tenant.hex) AND status IN ('active', 'suspended') RETURNING id
-            """
-        )
-        var changed = false
-        for try await _ in rows.decode(String.self) { changed = true }
+        let changed = try await registry.isolate(tenant, by: by, reason: reason)
         guard changed else { throw RampartError(.failedPrecondition, "only an active tenant can be isolated") }
         try await pauseDeliveries(tenant, true, call: call)
         let revoked = try await revokeCredentials(tenant, user: nil, reason: "tenant_isolated", call: call)
@@ -113,14 +87,7 @@ extension Tenants {
         guard request.superAdmin, call.userID != nil else {
             throw RampartError(.permissionDenied, "only a platform super-admin lifts a tenant's isolation")
         }
-        let rows = try await database.query(
-            """
-            UPDATE tenants SET status = 'active', isolated_at = NULL, isolated_by = NULL, isolation_reason = NULL
-            WHERE id = \(tenant.hex) AND status = 'suspended' AND isolated_at IS NOT NULL RETURNING id
-            """
-        )
-        var changed = false
-        for try await _ in rows.decode(String.self) { changed = true }
+        let changed = try await registry.liftIsolation(tenant)
         guard changed else { throw RampartError(.failedPrecondition, "this tenant is not isolated") }
         try await pauseDeliveries(tenant, false, call: call)
         var event = auditEvent(.tenantIsolationLifted, tenant: tenant, call: call)

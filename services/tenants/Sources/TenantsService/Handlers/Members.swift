@@ -69,63 +69,21 @@ extension Tenants {
         if let known {
             guard let user else { return (known, nil) }
             do {
-                return (known, try await member(user, in: tenant))
+                return (known, try await members.find(user, in: tenant))
             } catch RampartError.noSuchTenant {
                 return (known, nil)  // a deletion dropped the schema since: no members any more
             }
         }
         guard let user, try await database.isProvisioned(tenant) else { return (try await registry.status(tenant), nil) }
-        let query: PostgresQuery = """
-            SELECT t.status, m.* FROM tenants t
-            LEFT JOIN (SELECT \(unescaped: Self.memberColumns) FROM \(schema: tenant).members WHERE user_id = \(user)) m ON true
-            WHERE t.id = \(tenant.hex)
-            """
         do {
-            let rows = try await database.query(query)
-            let columns = (String, UUID?, String?, String?, String?, Int64?, String?, String?, Int64?).self
-            for try await (status, id, email, role, memberStatus, joined, reason, by, at) in rows.decode(columns) {
-                let status = Rampart_V1_TenantStatus(name: status)
-                guard let id, let email, let role, let memberStatus, let joined else { return (status, nil) }
-                return (status, Self.member((id, email, role, memberStatus, joined, reason, by, at)))
-            }
-            return (nil, nil)
+            guard let (status, member) = try await members.withTenantStatus(user, in: tenant) else { return (nil, nil) }
+            return (status, member)
         } catch RampartError.noSuchTenant {
             return (try await registry.status(tenant), nil)
         }
     }
 
     // MARK: Members (TEN-10)
-
-    static let memberColumns = """
-        user_id, email, role, status, (extract(epoch FROM joined_at) * 1000)::bigint,
-        isolation_reason, isolated_by, (extract(epoch FROM isolated_at) * 1000)::bigint
-        """
-
-    typealias MemberRow = (UUID, String, String, String, Int64, String?, String?, Int64?)
-
-    static func member(_ row: MemberRow) -> Rampart_V1_Member {
-        var member = Rampart_V1_Member()
-        member.userID = row.0.uuidString.lowercased()
-        member.email = row.1
-        member.role = Rampart_V1_MemberRole(name: row.2) ?? .unspecified
-        member.status = row.3 == "active" ? .active : .disabled
-        member.joinedAtMs = row.4
-        if let reason = row.5, let by = row.6, let at = row.7 {
-            member.isolation.reason = reason
-            member.isolation.isolatedBy = by
-            member.isolation.isolatedAtMs = at
-        }
-        return member
-    }
-
-    func member(_ user: UUID, in tenant: TenantID, on connection: PostgresConnection? = nil, lock: Bool = false) async throws -> Rampart_V1_Member? {
-        guard try await database.isProvisioned(tenant) else { return nil }
-        let query: PostgresQuery =
-            "SELECT \(unescaped: Self.memberColumns) FROM \(schema: tenant).members WHERE user_id = \(user)\(unescaped: lock ? " FOR UPDATE" : "")"
-        let rows =
-            if let connection { try await connection.query(query, logger: logger) } else { try await database.query(query) }
-        return try await rows.first(decoding: MemberRow.self).map { row in Self.member(row) }
-    }
 
     /// One member, for another service acting on its own (auth at sign-in) or the member.
     func getMember(_ request: Rampart_V1_GetMemberRequest, call: CallContext) async throws -> Rampart_V1_MemberReply {
@@ -137,7 +95,9 @@ extension Tenants {
         // Only in an active tenant: a suspended (isolated, IR-1) one signs nobody in.
         let caller = try await authorize(call, tenant, .member, status: found?.status)
         guard caller.isService || caller.userID == user else { throw RampartError(.permissionDenied, "only the member or a service") }
-        guard let member = try await member(user, in: tenant) else { throw RampartError(.notFound, "no such member", details: ["field": "user_id"]) }
+        guard let member = try await members.find(user, in: tenant) else {
+            throw RampartError(.notFound, "no such member", details: ["field": "user_id"])
+        }
         var reply = Rampart_V1_MemberReply()
         reply.member = member
         if let found { reply.tenantPolicies = found.policies }
@@ -148,47 +108,22 @@ extension Tenants {
     /// member. Idempotent.
     func addOwner(_ tenant: TenantID) async throws {
         guard let owner = try await registry.owner(tenant) else { return }
-        try await database.transaction { connection in
-            try await connection.query(
-                "INSERT INTO \(schema: tenant).members (user_id, email, role, status) VALUES (\(owner.userID), \(owner.email), 'owner', 'active') ON CONFLICT DO NOTHING",
-                logger: logger
-            )
-            try await addMembership(owner.userID, tenant, on: connection)
-        }
+        try await members.insertOwner(owner.userID, email: owner.email, in: tenant)
     }
 
     // MARK: Memberships (a person in several tenants)
 
-    /// `public.memberships` indexes which tenants each user belongs to, so a person's tenants
-    /// can be listed without visiting every schema. Written in the transaction that adds or
-    /// removes the member row.
-    func addMembership(_ user: UUID, _ tenant: TenantID, on connection: PostgresConnection) async throws {
-        try await connection.query(
-            "INSERT INTO memberships (user_id, tenant_id) VALUES (\(user), \(tenant.hex)) ON CONFLICT DO NOTHING",
-            logger: logger
-        )
-    }
-
     /// The calling user's tenants, in the order they joined, with their role and status in each.
     func listMemberships(_ call: CallContext) async throws -> Rampart_V1_ListMembershipsReply {
         guard let user = call.userID else { throw RampartError(.permissionDenied, "only a signed-in person has memberships") }
-        let rows = try await database.query(
-            """
-            SELECT t.id, t.name, t.status FROM memberships m JOIN tenants t ON t.id = m.tenant_id
-            WHERE m.user_id = \(user) AND t.status NOT IN ('deleting', 'deleted') ORDER BY m.joined_at, t.id
-            """
-        )
-        var found: [(TenantID, String, Rampart_V1_TenantStatus)] = []
-        for try await (id, name, status) in rows.decode((String, String, String).self) {
-            if let tenant = TenantID(id), let status = Rampart_V1_TenantStatus(name: status) { found.append((tenant, name, status)) }
-        }
+        let found = try await members.tenants(of: user)
         var reply = Rampart_V1_ListMembershipsReply()
         for (tenant, name, status) in found {
             var membership = Rampart_V1_Membership()
             membership.tenantID = tenant.hex
             membership.tenantName = name
             membership.tenantStatus = status
-            if let member = try await member(user, in: tenant) {
+            if let member = try await members.find(user, in: tenant) {
                 membership.role = member.role
                 membership.status = member.status
                 membership.joinedAtMs = member.joinedAtMs
@@ -208,25 +143,8 @@ extension Tenants {
         let tenant = try call.requireTenant()
         _ = try await authorize(call, tenant, .member)
         var reply = Rampart_V1_ListMembersReply()
-        let members = try await database.query(
-            "SELECT \(unescaped: Self.memberColumns) FROM \(schema: tenant).members ORDER BY joined_at, user_id"
-        )
-        for try await row in members.decode(MemberRow.self) { reply.members.append(Self.member(row)) }
-        let invitations = try await database.query(
-            """
-            SELECT id, email, role, (extract(epoch FROM expires_at) * 1000)::bigint, invited_by FROM \(schema: tenant).invitations
-            WHERE accepted_at IS NULL AND cancelled_at IS NULL AND expires_at > now() ORDER BY created_at
-            """
-        )
-        for try await (id, email, role, expires, by) in invitations.decode((UUID, String, String, Int64, String).self) {
-            var invitation = Rampart_V1_Invitation()
-            invitation.invitationID = id.uuidString.lowercased()
-            invitation.email = email
-            invitation.role = Rampart_V1_MemberRole(name: role) ?? .unspecified
-            invitation.expiresAtMs = expires
-            invitation.invitedBy = by
-            reply.invitations.append(invitation)
-        }
+        reply.members = try await members.list(in: tenant)
+        reply.invitations = try await invitations.open(in: tenant)
         return reply
     }
 
@@ -250,12 +168,7 @@ extension Tenants {
             if status == "active", current.proto.hasIsolation {
                 throw RampartError(.failedPrecondition, "this member is isolated: lift the isolation (DELETE …/members/{user_id}/isolate)")
             }
-            let rows = try await connection.query(
-                "UPDATE \(schema: tenant).members SET role = \(role?.name ?? current.role), status = \(status ?? current.status), updated_at = now() WHERE user_id = \(user) RETURNING \(unescaped: Self.memberColumns)",
-                logger: logger
-            )
-            for try await row in rows.decode(MemberRow.self) { return Self.member(row) }
-            throw RampartError.internalError()
+            return try await members.update(user, role: role?.name ?? current.role, status: status ?? current.status, in: tenant, on: connection)
         }
         if before.status == .active, after.status == .disabled {
             try await publishMemberDisabled(tenant, user, reason: "disabled")
@@ -281,11 +194,7 @@ extension Tenants {
         let caller = try await authorize(call, tenant, .admin)
         guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
         let (removed, _) = try await changeMember(tenant, user, caller: caller, removing: true) { current, connection in
-            try await connection.query(
-                "DELETE FROM \(schema: tenant).members WHERE user_id = \(user)",
-                logger: logger
-            )
-            try await connection.query("DELETE FROM memberships WHERE user_id = \(user) AND tenant_id = \(tenant.hex)", logger: logger)
+            try await members.remove(user, from: tenant, on: connection)
             var gone = current.proto
             gone.status = .disabled
             return gone
@@ -317,13 +226,8 @@ extension Tenants {
         _ change: @escaping @Sendable (StoredMember, PostgresConnection) async throws -> Rampart_V1_Member
     ) async throws -> (before: Rampart_V1_Member, after: Rampart_V1_Member) {
         try await database.transaction { connection in
-            let owners = try await connection.query(
-                "SELECT user_id FROM \(schema: tenant).members WHERE role = 'owner' AND status = 'active' FOR UPDATE",
-                logger: logger
-            )
-            var activeOwners: Set<UUID> = []
-            for try await owner in owners.decode(UUID.self) { activeOwners.insert(owner) }
-            guard let before = try await member(user, in: tenant, on: connection, lock: true), let role = before.role.name else {
+            let activeOwners = try await members.lockActiveOwners(in: tenant, on: connection)
+            guard let before = try await members.find(user, in: tenant, on: connection, lock: true), let role = before.role.name else {
                 throw RampartError(.notFound, "no such member", details: ["field": "user_id"])
             }
             let current = StoredMember(role: role, status: before.status == .active ? "active" : "disabled", proto: before)

@@ -16,6 +16,9 @@ import Foundation
 struct Tenants: Sendable {
     let settings: TenantsSettings
     let registry: TenantRegistry
+    let members: MemberStore
+    let invitations: InvitationStore
+    let policies: PolicyStore
     let jetStream: JetStream
     let audit: AuditPublisher
     let rateLimit: RateLimitClient
@@ -210,18 +213,9 @@ struct Tenants: Sendable {
         // While deleting, the schema may go at any moment: the registry row is the answer.
         guard found.status != .deleting, try await database.isProvisioned(tenant) else { return found }
         do {
-            let rows = try await database.query(
-                """
-                SELECT mfa_requirement, sso_enforced, password_rotation_days,
-                       ARRAY(SELECT a.network::text FROM \(schema: tenant).ip_allowlist a ORDER BY a.network)
-                FROM \(schema: tenant).policies
-                """
-            )
-            for try await (mfa, sso, rotation, networks) in rows.decode((String, Bool, Int32, [String]).self) {
-                found.policies.mfaRequirement = Rampart_V1_MfaRequirement(name: mfa) ?? .none
-                found.policies.ssoEnforced = sso
-                found.policies.passwordRotationDays = UInt32(rotation)
-                found.policies.ipAllowlist = networks
+            if var read = try await policies.read(tenant) {
+                read.auditRetentionDays = found.policies.auditRetentionDays
+                found.policies = read
             }
         } catch RampartError.noSuchTenant {
             // A deletion dropped the schema since the status was read.
@@ -277,13 +271,11 @@ struct Tenants: Sendable {
         )
         if let lapsed { await claimLapsed(lapsed, to: tenant, call: call) }
         if request.hasMfaRequirement || request.hasSsoEnforced || request.hasPasswordRotationDays {
-            try await database.query(
-                """
-                UPDATE \(schema: tenant).policies SET mfa_requirement = coalesce(\(request.hasMfaRequirement ? request.mfaRequirement.name : nil)::text, mfa_requirement),
-                       sso_enforced = coalesce(\(request.hasSsoEnforced ? request.ssoEnforced : nil)::boolean, sso_enforced),
-                       password_rotation_days = coalesce(\(request.hasPasswordRotationDays ? Int32(request.passwordRotationDays) : nil)::integer, password_rotation_days),
-                       updated_at = now()
-                """
+            try await policies.update(
+                tenant,
+                mfaRequirement: request.hasMfaRequirement ? request.mfaRequirement.name : nil,
+                ssoEnforced: request.hasSsoEnforced ? request.ssoEnforced : nil,
+                passwordRotationDays: request.hasPasswordRotationDays ? Int32(request.passwordRotationDays) : nil
             )
             if request.hasMfaRequirement, let requirement = request.mfaRequirement.name { changes["mfa_requirement"] = requirement }
             if request.hasSsoEnforced { changes["sso_enforced"] = String(request.ssoEnforced) }
@@ -312,21 +304,11 @@ struct Tenants: Sendable {
 
     static let maximumAllowlistEntries = 100
 
-    /// The tenant's allowlist, canonical CIDRs in order (`load` reads it with the policies).
-    func allowlist(_ tenant: TenantID) async throws -> [String] {
-        let rows = try await database.query(
-            "SELECT a.network::text FROM \(schema: tenant).ip_allowlist a ORDER BY a.network"
-        )
-        var networks: [String] = []
-        for try await network in rows.decode(String.self) { networks.append(network) }
-        return networks
-    }
-
     func getAllowlist(_ call: CallContext) async throws -> Rampart_V1_IpAllowlist {
         let tenant = try call.requireTenant()
         _ = try await authorize(call, tenant, .member)
         var reply = Rampart_V1_IpAllowlist()
-        reply.cidrs = try await allowlist(tenant)
+        reply.cidrs = try await policies.allowlist(tenant)
         return reply
     }
 
@@ -352,15 +334,7 @@ struct Tenants: Sendable {
                 details: ["field": "cidrs"]
             )
         }
-        try await database.transaction { connection in
-            try await connection.query("DELETE FROM \(schema: tenant).ip_allowlist", logger: logger)
-            for network in networks {
-                try await connection.query(
-                    "INSERT INTO \(schema: tenant).ip_allowlist (network) VALUES (\(network.description)::cidr)",
-                    logger: logger
-                )
-            }
-        }
+        try await policies.replaceAllowlist(tenant, with: networks)
         var event = auditEvent(.tenantPolicyChanged, tenant: tenant, call: call)
         event.details = ["ip_allowlist": networks.map(\.description).joined(separator: ",")]
         await record(event)

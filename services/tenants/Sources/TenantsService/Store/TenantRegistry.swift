@@ -293,6 +293,27 @@ struct TenantRegistry: Sendable {
             throw RampartError(.conflict, "this email domain already has a Starter tenant", details: ["field": "plan"])
         }
     }
+    /// IR-1: an active tenant suspended, with who isolated it and why; false for any other.
+    func isolate(_ tenant: TenantID, by: String, reason: String) async throws -> Bool {
+        let rows = try await database.query(
+            """
+            UPDATE tenants SET status = 'suspended', isolated_at = now(), isolated_by = \(by), isolation_reason = \(reason)
+            WHERE id = \(tenant.hex) AND status IN ('active', 'suspended') RETURNING id
+            """
+        )
+        return try await rows.first(decoding: String.self) != nil
+    }
+
+    /// An isolated tenant active again; false when it was not isolated.
+    func liftIsolation(_ tenant: TenantID) async throws -> Bool {
+        let rows = try await database.query(
+            """
+            UPDATE tenants SET status = 'active', isolated_at = NULL, isolated_by = NULL, isolation_reason = NULL
+            WHERE id = \(tenant.hex) AND status = 'suspended' AND isolated_at IS NOT NULL RETURNING id
+            """
+        )
+        return try await rows.first(decoding: String.self) != nil
+    }
 }
 
 /// Plans (TEN-8): audit retention follows them.
@@ -306,4 +327,5 @@ enum Plan: String, Sendable, CaseIterable {
         case .enterprise: 0
         }
     }
+
 }
