@@ -100,3 +100,11 @@ extension Rampart_V1_Isolation {
 public func ~= (pattern: RampartError, error: any Error) -> Bool {
     (error as? RampartError) == pattern
 }
+
+extension Optional {
+    /// The value, or `error` when there is none: for a lookup whose miss is the caller's answer.
+    public func orThrow(_ error: RampartError) throws(RampartError) -> Wrapped {
+        guard let self else { throw error }
+        return self
+    }
+}

@@ -42,10 +42,9 @@ public enum WebhooksService {
         let wake = WakeSignal()
         let endpoints = Endpoints(
             settings: settings,
-            database: database,
+            store: EndpointStore(database: database, keyRing: settings.keyEncryption, clock: clock, logger: context.logger),
             destinations: destinations,
             audit: context.audit,
-            clock: clock,
             logger: context.logger
         )
         let log = DeliveryLog(endpoints: endpoints, database: database, clock: clock, wake: wake, logger: context.logger)

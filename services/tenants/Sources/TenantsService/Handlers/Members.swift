@@ -292,10 +292,3 @@ extension Tenants {
         await record(memberEvent(action, tenant, member, call: call))
     }
 }
-
-extension Optional {
-    func orThrow(_ error: RampartError) throws -> Wrapped {
-        guard let self else { throw error }
-        return self
-    }
-}

@@ -147,7 +147,7 @@ struct Deliverer: Service {
         for try await row in rows.decode((UUID, String, Int, UUID, String, UUID, String, Bool, ByteBuffer, ByteBuffer?, Int64?).self) {
             let endpoint = row.5
             if opened[endpoint] == nil {
-                let binding = Endpoints.secretBinding(tenant, endpoint)
+                let binding = EndpointStore.secretBinding(tenant, endpoint)
                 var secrets = [try settings.keyEncryption.open(try SealedSecret(bytes: Array(buffer: row.8)), associatedData: binding)]
                 if let previous = row.9 {
                     secrets.append(try settings.keyEncryption.open(try SealedSecret(bytes: Array(buffer: previous)), associatedData: binding))
