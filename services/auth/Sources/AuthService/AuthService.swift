@@ -30,6 +30,7 @@ public enum AuthService {
         )
         try await context.audit.requireStream()
         try await context.jetStream.requireStream(Subjects.eventsStream)
+        let users = UserStore(database: database, logger: context.logger)
         let keys = SigningKeys(
             database: database,
             keyRing: settings.keyEncryption,
@@ -39,7 +40,7 @@ public enum AuthService {
         )
         // A signing key exists before the first sign-in is served.
         try await keys.rotateIfDue()
-        try await applySuperAdmins(settings.superAdmins, database: database, audit: context.audit, logger: context.logger)
+        try await applySuperAdmins(settings.superAdmins, users: users, audit: context.audit, logger: context.logger)
 
         let hasher = try PasswordHasher(algorithm: settings.passwordAlgorithm, threads: settings.hashThreads)
         let rpc = RPCClient(connection: context.nats)
@@ -50,7 +51,7 @@ public enum AuthService {
         let registration = Registration(
             settings: settings,
             hasher: hasher,
-            database: database,
+            users: users,
             rpc: rpc,
             audit: context.audit,
             links: links,
@@ -60,7 +61,6 @@ public enum AuthService {
         let rateLimit = RateLimitClient(connection: context.nats)
         let memberships = Memberships(rpc: rpc)
         let revocations = Revocations(bucket: revocationsBucket, keptSeconds: settings.revocationSeconds)
-        let users = UserStore(database: database, logger: context.logger)
         let sessionStore = SessionStore(
             database: database,
             sessionSeconds: settings.sessionSeconds,
@@ -266,16 +266,8 @@ public enum AuthService {
 /// verified them (so nobody gets it by registering the address first), and takes it from
 /// everyone else: removing an address from the configuration withdraws the flag at the next
 /// start. Each change is logged and audited in the platform log.
-func applySuperAdmins(_ emails: Set<String>, database: Database, audit: AuditPublisher, logger: Logger) async throws {
-    let listed = Array(emails).sorted()
-    let rows = try await database.query(
-        """
-        UPDATE users SET super_admin = (email = ANY(\(listed)) AND email_verified_at IS NOT NULL), updated_at = now()
-        WHERE super_admin IS DISTINCT FROM (email = ANY(\(listed)) AND email_verified_at IS NOT NULL)
-        RETURNING id, email, super_admin
-        """
-    )
-    for try await (user, email, granted) in rows.decode((UUID, String, Bool).self) {
+func applySuperAdmins(_ emails: Set<String>, users: UserStore, audit: AuditPublisher, logger: Logger) async throws {
+    for (user, email, granted) in try await users.setSuperAdmins(emails) {
         logger.warning("super-admin \(granted ? "granted" : "withdrawn")", metadata: ["user": "\(user)", "email": "\(email)"])
         var event = Rampart_V1_AuditEvent(
             .permissionChanged,

@@ -93,7 +93,7 @@ struct AccountHandlers: Sendable {
             try await links.spendAll(.passwordReset, of: user, on: connection)
             // Whoever wore the second factor down had the old password: the owner is let back in.
             try await factors.store.liftLock(user, on: connection)
-            try await proveMailbox(user, call: call, rpc: rpc, on: connection, logger: logger)
+            try await proveMailbox(user, call: call, rpc: rpc, users: users, on: connection)
             return (user, email, mfaRemoved)
         }
         guard let (user, email, mfaRemoved) = lookup else { throw invalid }
@@ -124,7 +124,7 @@ struct AccountHandlers: Sendable {
     func verifyEmail(_ request: Rampart_V1_VerifyEmailRequest, call: CallContext) async throws -> Rampart_V1_VerifyEmailReply {
         let user = try await database.transaction { connection -> UUID? in
             guard let user = try await links.spend(request.token, .emailVerification, on: connection) else { return nil }
-            try await proveMailbox(user, call: call, rpc: rpc, on: connection, logger: logger)
+            try await proveMailbox(user, call: call, rpc: rpc, users: users, on: connection)
             return user
         }
         guard let user else {
@@ -163,16 +163,13 @@ struct AccountHandlers: Sendable {
 /// mailbox: the address becomes verified, and tenants holds the Starter claims of the tenants
 /// the user registered for good. tenants first, inside the caller's transaction: when it cannot
 /// be told, nothing is written and the link still works.
-func proveMailbox(_ user: UUID, call: CallContext, rpc: RPCClient, on connection: PostgresConnection, logger: Logger) async throws {
-    let rows = try await connection.query("SELECT email_verified_at IS NULL FROM users WHERE id = \(user) FOR UPDATE", logger: logger)
-    var unverified = false
-    for try await value in rows.decode(Bool.self) { unverified = value }
-    guard unverified else { return }
+func proveMailbox(_ user: UUID, call: CallContext, rpc: RPCClient, users: UserStore, on connection: PostgresConnection) async throws {
+    guard try await users.lockUnverified(user, on: connection) else { return }
     var request = Rampart_V1_ConfirmOwnerEmailRequest()
     request.userID = user.uuidString.lowercased()
     var context = call
     context.tenantID = nil
     context.principal = Principal(service: .auth)
     _ = try await rpc.call(Subjects.Tenants.confirmOwnerEmail, request, context: context)
-    try await connection.query("UPDATE users SET email_verified_at = now(), updated_at = now() WHERE id = \(user)", logger: logger)
+    try await users.markVerified(user, on: connection)
 }

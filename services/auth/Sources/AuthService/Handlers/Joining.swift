@@ -25,7 +25,7 @@ extension Registration {
         guard let name else { throw RampartError.internalError() }
 
         let user = UUID()
-        try await insertPending(
+        try await users.insertPending(
             user,
             email: email,
             name: name,
@@ -42,12 +42,10 @@ extension Registration {
             tenant = try await accept(request.token, user: user, email: email, call: call).tenantID
         } catch {
             // Nothing half-made stays: the pending user goes (or the abandoned-registration sweep takes it).
-            _ = try? await database.query("DELETE FROM users WHERE id = \(user) AND status = 'pending'")
+            await users.removePending(user)
             throw error
         }
-        try await database.query(
-            "UPDATE users SET status = 'active', default_tenant_id = \(tenant), updated_at = now() WHERE id = \(user)"
-        )
+        try await users.activate(user, homeTenant: tenant)
         var actor = Rampart_V1_AuditActor(principal: Principal(user: user))
         actor.email = email.description
         actor.name = name
@@ -73,13 +71,12 @@ extension Registration {
         guard request.name.isEmpty, request.password.isEmpty else {
             throw RampartError.invalidArgument("signed in, send only the token: a name and a password are for a new account", field: "password")
         }
-        let rows = try await database.query("SELECT email FROM users WHERE id = \(user) AND status = 'active'")
-        var found: EmailAddress?
-        for try await email in rows.decode(String.self) { found = EmailAddress(email) }
-        guard let email = found else { throw RampartError(.unauthenticated, "sign in first") }
+        guard let email = try await users.activeAccount(user).flatMap({ EmailAddress($0.email) }) else {
+            throw RampartError(.unauthenticated, "sign in first")
+        }
         let accepted = try await accept(request.token, user: user, email: email, call: call)
-        try await database.transaction { connection in
-            try await proveMailbox(user, call: call, rpc: rpc, on: connection, logger: logger)
+        try await users.database.transaction { connection in
+            try await proveMailbox(user, call: call, rpc: rpc, users: users, on: connection)
         }
         var reply = Rampart_V1_JoinReply()
         reply.tenantID = accepted.tenantID

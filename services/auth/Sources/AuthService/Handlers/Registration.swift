@@ -20,7 +20,7 @@ import Foundation
 struct Registration: Sendable {
     let settings: AuthSettings
     let hasher: PasswordHasher
-    let database: Database
+    let users: UserStore
     let rpc: RPCClient
     let audit: AuditPublisher
     let links: AccountLinks
@@ -53,17 +53,17 @@ struct Registration: Sendable {
             "an account with this email already exists: sign in, or reset your password",
             details: ["field": "email"]
         )
-        if let owner = try await activeAccount(email) {
+        if let owner = try await users.activeAccount(email) {
             await notices.send(.registrationAttempted, to: owner, call: call)
             throw taken
         }
         let user = UUID()
         let hash = try await hasher.hashForSignUp(request.password)
         do {
-            try await insertPending(user, email: email, name: name, passwordHash: hash, verified: false, taken: taken)
+            try await users.insertPending(user, email: email, name: name, passwordHash: hash, verified: false, taken: taken)
         } catch let error as RampartError where error.code == .alreadyExists {
             // Registered a moment ago, by a sign-up racing this one.
-            if let owner = try await activeAccount(email) { await notices.send(.registrationAttempted, to: owner, call: call) }
+            if let owner = try await users.activeAccount(email) { await notices.send(.registrationAttempted, to: owner, call: call) }
             throw error
         }
 
@@ -76,12 +76,10 @@ struct Registration: Sendable {
             tenant = try await tenantsCall(Subjects.Tenants.register, signup, context: context).tenant
         } catch {
             // If this fails too, the sweep of abandoned registrations removes the user later.
-            _ = try? await database.query("DELETE FROM users WHERE id = \(user) AND status = 'pending'")
+            await users.removePending(user)
             throw error
         }
-        try await database.query(
-            "UPDATE users SET status = 'active', default_tenant_id = \(tenant.tenantID), updated_at = now() WHERE id = \(user)"
-        )
+        try await users.activate(user, homeTenant: tenant.tenantID)
         // AUTH-8: a failure here leaves an account that can ask again; it does not undo the sign-up.
         do {
             try await links.send(.emailVerification, user: user, email: email.description)
@@ -132,34 +130,8 @@ struct Registration: Sendable {
         }
     }
 
-    /// The active account with `email`, if there is one.
-    private func activeAccount(_ email: EmailAddress) async throws -> UUID? {
-        let rows = try await database.query("SELECT id FROM users WHERE email = \(email.description) AND status = 'active'")
-        return try await rows.first(decoding: UUID.self)
-    }
-
-    /// Writes the user `pending`: the address's uniqueness decides here, before anything else is
-    /// made; `taken` is the answer when it has an account already.
-    func insertPending(_ user: UUID, email: EmailAddress, name: String, passwordHash hash: String, verified: Bool, taken: RampartError) async throws {
-        do {
-            try await database.query(
-                """
-                INSERT INTO users (id, email, name, password_hash, status, email_verified_at)
-                VALUES (\(user), \(email.description), \(name), \(hash), 'pending', CASE WHEN \(verified) THEN now() END)
-                """
-            )
-        } catch let error as PSQLError where error.sqlState == "23505" {
-            throw taken
-        }
-    }
-
     /// Users left pending by a registration that stopped half-way (auth killed mid-call).
     func removeAbandoned() async throws {
-        try await database.query(
-            """
-            DELETE FROM users WHERE status = 'pending'
-              AND created_at < now() - make_interval(secs => \(Double(settings.pendingRegistrationSeconds)))
-            """
-        )
+        try await users.removeAbandoned(olderThan: settings.pendingRegistrationSeconds)
     }
 }

@@ -71,6 +71,53 @@ struct UserStore: Sendable {
         return TokenFacts(superAdmin: superAdmin, emailVerified: verified, passwordChangedAtMs: changed)
     }
 
+    // MARK: Registration
+
+    /// The active account with `email`, if there is one.
+    func activeAccount(_ email: EmailAddress) async throws -> UUID? {
+        let rows = try await database.query("SELECT id FROM users WHERE email = \(email.description) AND status = 'active'")
+        return try await rows.first(decoding: UUID.self)
+    }
+
+    /// Writes the user `pending`: the address's uniqueness decides here, before anything else is
+    /// made; `taken` is the answer when it has an account already.
+    func insertPending(_ user: UUID, email: EmailAddress, name: String, passwordHash hash: String, verified: Bool, taken: RampartError) async throws {
+        do {
+            try await database.query(
+                """
+                INSERT INTO users (id, email, name, password_hash, status, email_verified_at)
+                VALUES (\(user), \(email.description), \(name), \(hash), 'pending', CASE WHEN \(verified) THEN now() END)
+                """
+            )
+        } catch let error as PSQLError where error.sqlState == "23505" {
+            throw taken
+        }
+    }
+
+    /// A pending user active, at home in `tenant` (the one they registered or joined first).
+    func activate(_ user: UUID, homeTenant tenant: String) async throws {
+        try await database.query("UPDATE users SET status = 'active', default_tenant_id = \(tenant), updated_at = now() WHERE id = \(user)")
+    }
+
+    /// A pending user gone: the registration stopped half-way. Best effort; the sweep of
+    /// abandoned registrations takes what this misses.
+    func removePending(_ user: UUID) async {
+        _ = try? await database.query("DELETE FROM users WHERE id = \(user) AND status = 'pending'")
+    }
+
+    /// Users left pending longer than `seconds` by a registration that stopped half-way
+    /// (auth killed mid-call).
+    func removeAbandoned(olderThan seconds: Int) async throws {
+        try await database.query(
+            """
+            DELETE FROM users WHERE status = 'pending'
+              AND created_at < now() - make_interval(secs => \(Double(seconds)))
+            """
+        )
+    }
+
+    // MARK: Accounts
+
     /// An active user's email and password hash; nil for anyone else.
     func activeAccount(_ user: UUID) async throws -> (email: String, passwordHash: String)? {
         let rows = try await database.query("SELECT email, password_hash FROM users WHERE id = \(user) AND status = 'active'")
@@ -106,11 +153,38 @@ struct UserStore: Sendable {
         }
     }
 
+    /// Locks `user`'s row for the transaction; whether their address is still unverified.
+    func lockUnverified(_ user: UUID, on connection: PostgresConnection) async throws -> Bool {
+        let rows = try await connection.query("SELECT email_verified_at IS NULL FROM users WHERE id = \(user) FOR UPDATE", logger: logger)
+        return try await rows.first(decoding: Bool.self) ?? false
+    }
+
+    /// AUTH-11: the address proved (a link reached it).
+    func markVerified(_ user: UUID, on connection: PostgresConnection) async throws {
+        try await connection.query("UPDATE users SET email_verified_at = now(), updated_at = now() WHERE id = \(user)", logger: logger)
+    }
+
     /// AUTH-11: what gives an account power beyond its own sign-in waits for proof of its
     /// mailbox. Read from the table, not the token, so a proof counts at once.
     func requireVerifiedEmail(_ user: UUID, for action: String) async throws {
         let rows = try await database.query("SELECT email_verified_at IS NOT NULL FROM users WHERE id = \(user)")
         guard try await rows.first(decoding: Bool.self) == true else { throw RampartError.emailUnverified(action) }
+    }
+
+    /// PERM-3: the flag on exactly the verified owners of `emails`, off for everyone else; the
+    /// users whose flag changed, and how.
+    func setSuperAdmins(_ emails: Set<String>) async throws -> [(user: UUID, email: String, granted: Bool)] {
+        let listed = Array(emails).sorted()
+        let rows = try await database.query(
+            """
+            UPDATE users SET super_admin = (email = ANY(\(listed)) AND email_verified_at IS NOT NULL), updated_at = now()
+            WHERE super_admin IS DISTINCT FROM (email = ANY(\(listed)) AND email_verified_at IS NOT NULL)
+            RETURNING id, email, super_admin
+            """
+        )
+        var changed: [(user: UUID, email: String, granted: Bool)] = []
+        for try await row in rows.decode((UUID, String, Bool).self) { changed.append(row) }
+        return changed
     }
 
     /// Whether `user` is active and a platform super-admin, as this table says (PERM-3).
