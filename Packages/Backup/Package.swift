@@ -24,7 +24,7 @@ let package = Package(
                 .product(name: "SodiumKit", package: "SodiumKit"),
                 .product(name: "RampartModels", package: "RampartModels"),
             ],
-            swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
         ),
         .executableTarget(name: "rampart-backup", dependencies: ["BackupKit"]),
         .executableTarget(name: "rampart-restore", dependencies: ["BackupKit"]),

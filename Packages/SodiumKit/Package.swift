@@ -16,7 +16,7 @@ let package = Package(
         .target(
             name: "SodiumKit",
             dependencies: ["CSodium"],
-            swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
         ),
     ]
 )

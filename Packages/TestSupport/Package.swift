@@ -10,6 +10,6 @@ let package = Package(
         .library(name: "TestSupport", targets: ["TestSupport"])
     ],
     targets: [
-        .target(name: "TestSupport", swiftSettings: [.enableUpcomingFeature("ExistentialAny")])
+        .target(name: "TestSupport", swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")])
     ]
 )

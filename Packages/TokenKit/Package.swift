@@ -16,7 +16,7 @@ let package = Package(
         .target(
             name: "TokenKit",
             dependencies: [.product(name: "SodiumKit", package: "SodiumKit")],
-            swiftSettings: [.enableUpcomingFeature("ExistentialAny")]
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
         )
     ]
 )

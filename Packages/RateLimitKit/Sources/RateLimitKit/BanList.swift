@@ -3,6 +3,7 @@ import NATSKit
 import RampartModels
 import ServiceKit
 import ServiceLifecycle
+import SwiftProtobuf
 import Synchronization
 
 /// Every ban, held in memory and kept current by watching the bans bucket: the rate-limit

@@ -3,6 +3,7 @@ import SodiumKit
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
+import SwiftProtobuf
 #else
 import Foundation
 #endif

@@ -3,6 +3,7 @@ import NATSKit
 import RampartModels
 import ServiceKit
 import ServiceLifecycle
+import SwiftProtobuf
 
 /// Consumes `RAMPART_AUDIT` (AUD-2) with a durable consumer, stores each batch per chain in one
 /// transaction, and acknowledges a message only after its transaction committed: a crash

@@ -4,6 +4,7 @@ import PostgresNIO
 import RampartModels
 import ServiceKit
 import SodiumKit
+import SwiftProtobuf
 
 /// A validated `AuditFilter`, as SQL conditions on the query columns (AUD-3, IR-2).
 struct AuditQueryFilter: Sendable {

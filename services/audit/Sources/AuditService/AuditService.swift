@@ -1,4 +1,5 @@
 import Logging
+import NATSKit
 import RampartModels
 import ServiceKit
 import ServiceLifecycle

@@ -7,6 +7,7 @@ import TokenKit
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
+import NATSKit
 #else
 import Foundation
 #endif

@@ -127,7 +127,7 @@ public struct AuthSettings: Sendable {
         let keyRing = reader.keyRing("auth.key-encryption-keys")
         var superAdmins: Set<String> = []
         for text in reader.string("auth.super-admins", default: "").split(separator: ",") {
-            guard let email = EmailAddress(String(text).trimmingCharacters(in: .whitespaces)) else {
+            guard let email = EmailAddress(String(text).trimmingWhitespace) else {
                 reader.problem("RAMPART_AUTH_SUPER_ADMINS must be comma-separated email addresses")
                 break
             }

@@ -5,6 +5,8 @@ import ServiceKit
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
+import PostgresNIO
+import SwiftProtobuf
 #else
 import Foundation
 #endif

@@ -1,7 +1,9 @@
+import Logging
 import NATSKit
 import RampartModels
 import RateLimitKit
 import ServiceKit
+import SodiumKit
 
 /// The sender of outbound mail (AUTH-10): invitations, password resets, address verifications
 /// and security notices that the other services queue on `rampart.events.mail.<service>`. It

@@ -1,12 +1,8 @@
+// removingPercentEncoding is Foundation's, not FoundationEssentials'.
+import Foundation
 import RampartModels
 import ServiceKit
 import SodiumKit
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// mail's settings, read from `RAMPART_MAIL_*`: exactly one of an SMTP relay and, for
 /// development, a directory of `.eml` files. docs/configuration.md lists each variable with its

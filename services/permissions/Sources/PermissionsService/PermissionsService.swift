@@ -6,6 +6,7 @@ import ServiceLifecycle
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
+import SwiftProtobuf
 #else
 import Foundation
 #endif

@@ -3,6 +3,7 @@ import NATSKit
 import RampartModels
 import RateLimitKit
 import ServiceKit
+import SwiftProtobuf
 
 /// Fail2ban (RL-3): failures are counted per network; at the threshold the network is banned,
 /// for longer each time it offends again. Enough banned IPv6 networks inside a wider one within

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import NIOCore
 import ServiceKit
 
 /// HTTP clients for deliveries. A host name's client is told which checked address to connect

@@ -31,11 +31,12 @@ public struct Destination: Sendable, Hashable, CustomStringConvertible {
         guard text.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F && $0 != "\\" }) else {
             throw .malformed("the URL may hold only printable ASCII, without spaces or backslashes")
         }
-        guard let schemeEnd = text.range(of: "://") else { throw .malformed("the URL must start with http:// or https://") }
-        guard let scheme = Scheme(rawValue: text[..<schemeEnd.lowerBound].lowercased()) else {
+        let schemeParts = text.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
+        guard schemeParts.count == 2 else { throw .malformed("the URL must start with http:// or https://") }
+        guard let scheme = Scheme(rawValue: schemeParts[0].lowercased()) else {
             throw .scheme("only http and https URLs can receive webhooks")
         }
-        let rest = text[schemeEnd.upperBound...]
+        let rest = schemeParts[1]
         guard !rest.contains("#") else { throw .malformed("the URL must not have a fragment") }
         let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
         let authority = rest[..<authorityEnd]

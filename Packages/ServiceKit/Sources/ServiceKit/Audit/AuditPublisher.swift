@@ -4,6 +4,7 @@ import RampartModels
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
+import SwiftProtobuf
 #else
 import Foundation
 #endif

@@ -1,4 +1,5 @@
 import Configuration
+import RampartModels
 
 /// Reads `RAMPART_*` variables through swift-configuration and collects every missing or invalid
 /// one instead of stopping at the first. Keys are dotted (`nats.url` → `RAMPART_NATS_URL`).

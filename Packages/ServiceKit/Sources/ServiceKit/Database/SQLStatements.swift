@@ -1,3 +1,5 @@
+import RampartModels
+
 /// Splits a migration file into statements at top-level semicolons. postgres-nio speaks only
 /// the extended protocol, which takes one statement per query.
 ///

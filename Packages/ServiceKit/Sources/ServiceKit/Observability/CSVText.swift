@@ -19,6 +19,6 @@ public enum CSVText {
         let formulaAfterSemicolon = zip(scalars, scalars.dropFirst()).contains { $0 == ";" && formulaStarts.contains($1) }
         if startsFormula || formulaAfterSemicolon { value = "'" + value }
         guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == ";" || $0 == "\t" }) else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        return "\"" + value.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
     }
 }

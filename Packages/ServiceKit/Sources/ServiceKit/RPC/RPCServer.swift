@@ -3,6 +3,7 @@ import Metrics
 import NATSKit
 import RampartModels
 import ServiceLifecycle
+import SwiftProtobuf
 import Synchronization
 
 /// Serves an `RPCRouter` on NATS: every subject in the service's queue group so that replicas

@@ -10,6 +10,7 @@ import Synchronization
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
+import SwiftProtobuf
 #else
 import Foundation
 #endif

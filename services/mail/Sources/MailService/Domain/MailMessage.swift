@@ -1,10 +1,6 @@
-import RampartModels
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
+// String(format:) is Foundation's, not FoundationEssentials'.
 import Foundation
-#endif
+import RampartModels
 
 /// An outgoing message as RFC 5322 and MIME (RFC 2045-2047) want it, with a plain-text and an
 /// HTML part. Header injection is impossible by construction: addresses are validated

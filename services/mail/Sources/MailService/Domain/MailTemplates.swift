@@ -1,11 +1,7 @@
+// String(format:) is Foundation's, not FoundationEssentials'.
+import Foundation
 import Mustache
 import RampartModels
-
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 
 /// What each kind of mail says (swift-mustache): a subject and a plain-text body (the TEXT
 /// content type: nothing escaped, headers are encoded apart), and an HTML body in which every

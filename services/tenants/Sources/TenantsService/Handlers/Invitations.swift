@@ -5,6 +5,8 @@ import SodiumKit
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
+import NATSKit
+import SwiftProtobuf
 #else
 import Foundation
 #endif

@@ -3,6 +3,7 @@ import NATSKit
 import RampartModels
 import ServiceKit
 import ServiceLifecycle
+import SwiftProtobuf
 
 /// The coordinating side of the sagas (TEN-1, TEN-7): collects every service's
 /// `tenant.provisioned.<service>` and `tenant.deprovisioned.<service>` receipts and moves the

@@ -7,6 +7,7 @@ import ServiceKit
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
+import SwiftProtobuf
 #else
 import Foundation
 #endif
