@@ -9,6 +9,29 @@ let serviceLibraries: [(library: String, package: String)] = [
     ("RateLimitService", "rate-limit"), ("WebhooksService", "webhooks"), ("GatewayService", "gateway"), ("MailService", "mail"),
 ]
 
+/// One test target per service, and the suites that cross them all.
+let serviceTestTargets = [
+    "AuthServiceTests", "TenantsServiceTests", "PermissionsServiceTests", "AuditServiceTests", "RateLimitServiceTests",
+    "WebhooksServiceTests", "GatewayServiceTests", "MailServiceTests", "EndToEndTests",
+]
+
+let servicesTestDependencies: [Target.Dependency] =
+    [
+        .product(name: "ServiceKit", package: "ServiceKit"),
+        .product(name: "RampartModels", package: "RampartModels"),
+        .product(name: "TestSupport", package: "TestSupport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "RateLimitKit", package: "RateLimitKit"),
+        .product(name: "NATSKit", package: "NATSKit"),
+        .product(name: "SodiumKit", package: "SodiumKit"),
+        .product(name: "PropertyBased", package: "swift-property-based"),
+        .product(name: "TokenKit", package: "TokenKit"),
+        .product(name: "Hummingbird", package: "hummingbird"),
+        .product(name: "BackupKit", package: "Backup"),
+        .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+    ] + serviceLibraries.map { .product(name: $0.library, package: $0.package) }
+
 let package = Package(
     name: "rampart",
     platforms: [.macOS(.v15)],
@@ -58,21 +81,16 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
-        .testTarget(
-            name: "ServicesTests",
-            dependencies: [
-                .product(name: "ServiceKit", package: "ServiceKit"),
-                .product(name: "RampartModels", package: "RampartModels"),
-                .product(name: "TestSupport", package: "TestSupport"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "RateLimitKit", package: "RateLimitKit"),
-                .product(name: "NATSKit", package: "NATSKit"),
-                .product(name: "SodiumKit", package: "SodiumKit"),
-                .product(name: "PropertyBased", package: "swift-property-based"),
-                .product(name: "TokenKit", package: "TokenKit"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "BackupKit", package: "Backup"),
-            ] + serviceLibraries.map { .product(name: $0.library, package: $0.package) }
+        // What the service suites share: the cluster fixture, the gateway's HTTP helpers and the
+        // protocol peers the tests start (SMTP, webhook receivers). Test code only.
+        .target(
+            name: "ServicesTestSupport",
+            dependencies: servicesTestDependencies,
+            path: "Tests/ServicesTestSupport",
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
         ),
     ]
+        + serviceTestTargets.map { name in
+            .testTarget(name: name, dependencies: servicesTestDependencies + ["ServicesTestSupport"])
+        }
 )
