@@ -10,6 +10,6 @@ swift build --product protoc-gen-swift
 plugin=.build/debug/protoc-gen-swift
 out=Packages/RampartModels/Sources/RampartModels/Generated
 rm -f "$out"/*.pb.swift
-protoc --plugin=protoc-gen-swift="$plugin" --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
+protoc --plugin=protoc-gen-swift="$plugin" --swift_opt=Visibility=Public --swift_opt=UseAccessLevelOnImports=true --swift_opt=FileNaming=PathToUnderscores \
     --swift_out="$out" -I proto $(find proto -name '*.proto' | sort)
 echo "proto: generated $(ls "$out" | wc -l) files in $out"

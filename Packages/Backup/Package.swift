@@ -24,7 +24,10 @@ let package = Package(
                 .product(name: "SodiumKit", package: "SodiumKit"),
                 .product(name: "RampartModels", package: "RampartModels"),
             ],
-            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility"),
+                .enableUpcomingFeature("InternalImportsByDefault"),
+            ]
         ),
         .executableTarget(name: "rampart-backup", dependencies: ["BackupKit"]),
         .executableTarget(name: "rampart-restore", dependencies: ["BackupKit"]),

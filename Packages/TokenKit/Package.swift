@@ -16,7 +16,10 @@ let package = Package(
         .target(
             name: "TokenKit",
             dependencies: [.product(name: "SodiumKit", package: "SodiumKit")],
-            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility"),
+                .enableUpcomingFeature("InternalImportsByDefault"),
+            ]
         )
     ]
 )

@@ -45,7 +45,10 @@ let package = Package(
             ],
             // api/openapi.json, written by `make openapi`.
             resources: [.copy("Resources/openapi.json")],
-            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility")]
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility"),
+                .enableUpcomingFeature("InternalImportsByDefault"),
+            ]
         ),
         .executableTarget(
             name: "gateway",

@@ -1,6 +1,6 @@
 import RampartModels
-import ServiceKit
-import SodiumKit
+public import ServiceKit
+public import SodiumKit
 
 /// What `rampart-backup` and `rampart-restore` read from their environment. The keys come from
 /// configuration only: a backup holds their IDs, never the keys.

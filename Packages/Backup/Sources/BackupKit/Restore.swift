@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import SodiumKit
 
 /// Restores a backup (OPS-2) into a cluster where its databases are missing or empty. Every

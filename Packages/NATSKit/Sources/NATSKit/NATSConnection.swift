@@ -1,7 +1,7 @@
 import CNATS
 import Dispatch
-import Logging
-import ServiceLifecycle
+public import Logging
+public import ServiceLifecycle
 import Synchronization
 
 #if canImport(Glibc)

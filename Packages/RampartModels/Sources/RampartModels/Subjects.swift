@@ -1,4 +1,4 @@
-import SwiftProtobuf
+public import SwiftProtobuf
 
 /// A request/reply operation: its subject, the request it takes and the reply it answers, so
 /// that a caller and a handler of one operation cannot disagree on either.

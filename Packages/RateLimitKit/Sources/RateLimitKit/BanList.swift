@@ -1,8 +1,8 @@
-import Logging
-import NATSKit
-import RampartModels
-import ServiceKit
-import ServiceLifecycle
+public import Logging
+public import NATSKit
+public import RampartModels
+public import ServiceKit
+public import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
 

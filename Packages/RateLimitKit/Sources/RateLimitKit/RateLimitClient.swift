@@ -1,6 +1,6 @@
-import NATSKit
-import RampartModels
-import ServiceKit
+public import NATSKit
+public import RampartModels
+public import ServiceKit
 
 /// Asks `rate-limit` whether a call may go ahead, and decides what happens when it cannot be
 /// asked: login and registration fail closed (an attacker must not get unlimited guesses by

@@ -41,8 +41,10 @@ public final class SecretKey: Sendable, CustomStringConvertible, CustomReflectab
 public enum Base64 {
     /// RFC 4648 base64url without padding: tokens and cursors that travel in URLs.
     public static let urlSafeNoPadding = sodium_base64_VARIANT_URLSAFE_NO_PADDING
+    /// RFC 4648 base64 with padding.
+    public static let standard = sodium_base64_VARIANT_ORIGINAL
 
-    public static func encode(_ bytes: [UInt8], variant: Int32 = sodium_base64_VARIANT_ORIGINAL) -> String {
+    public static func encode(_ bytes: [UInt8], variant: Int32 = Base64.standard) -> String {
         let length = sodium_base64_encoded_len(bytes.count, variant)
         var output = [CChar](repeating: 0, count: length)
         bytes.withUnsafeBufferPointer { input in
@@ -51,7 +53,7 @@ public enum Base64 {
         return String(nullTerminated: output)
     }
 
-    public static func decode(_ text: String, variant: Int32 = sodium_base64_VARIANT_ORIGINAL) -> [UInt8]? {
+    public static func decode(_ text: String, variant: Int32 = Base64.standard) -> [UInt8]? {
         let utf8 = Array(text.utf8)
         var output = [UInt8](repeating: 0, count: utf8.count / 4 * 3 + 3)
         var written = 0

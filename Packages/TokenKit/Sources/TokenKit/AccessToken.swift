@@ -1,4 +1,4 @@
-import SodiumKit
+public import SodiumKit
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

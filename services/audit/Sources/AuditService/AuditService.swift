@@ -1,7 +1,7 @@
 import Logging
 import NATSKit
 import RampartModels
-import ServiceKit
+public import ServiceKit
 import ServiceLifecycle
 import Synchronization
 

@@ -1,5 +1,5 @@
-import ServiceKit
-import SodiumKit
+public import ServiceKit
+public import SodiumKit
 
 /// audit's own configuration: the checkpoint signing key (AUD-5) and how often to sign.
 public struct AuditSettings: Sendable {

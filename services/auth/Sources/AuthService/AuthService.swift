@@ -1,7 +1,7 @@
 import Logging
 import RampartModels
 import RateLimitKit
-import ServiceKit
+public import ServiceKit
 import ServiceLifecycle
 import TokenKit
 

@@ -1,7 +1,7 @@
-import NIOCore
+public import NIOCore
 import RampartModels
-import ServiceKit
-import SodiumKit
+public import ServiceKit
+public import SodiumKit
 import TokenKit
 
 #if canImport(FoundationEssentials)

@@ -1,8 +1,8 @@
 import CCrypt
-import NIOCore
+public import NIOCore
 import NIOPosix
 import RampartModels
-import SodiumKit
+public import SodiumKit
 import Synchronization
 
 /// How passwords are hashed (AUTH-1): bcrypt (cost 12 by default) or argon2id. A stored hash

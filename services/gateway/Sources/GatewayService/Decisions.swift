@@ -1,8 +1,8 @@
-import Logging
-import NATSKit
-import RampartModels
-import ServiceKit
-import ServiceLifecycle
+public import Logging
+public import NATSKit
+public import RampartModels
+public import ServiceKit
+public import ServiceLifecycle
 import Synchronization
 
 /// The gateway's cache of permission decisions (PERM-2, PERM-6). A tenant's decisions are kept

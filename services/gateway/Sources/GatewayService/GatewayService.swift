@@ -3,7 +3,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import RampartModels
 import RateLimitKit
-import ServiceKit
+public import ServiceKit
 import ServiceLifecycle
 import TokenKit
 

@@ -1,7 +1,7 @@
 import Hummingbird
 import RampartModels
 import RateLimitKit
-import ServiceKit
+public import ServiceKit
 import TokenKit
 
 /// The gateway's own settings, read from `RAMPART_GATEWAY_*`: docs/configuration.md lists

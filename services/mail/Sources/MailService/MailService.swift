@@ -2,7 +2,7 @@ import Logging
 import NATSKit
 import RampartModels
 import RateLimitKit
-import ServiceKit
+public import ServiceKit
 import SodiumKit
 
 /// The sender of outbound mail (AUTH-10): invitations, password resets, address verifications

@@ -1,8 +1,8 @@
 // removingPercentEncoding is Foundation's, not FoundationEssentials'.
 import Foundation
-import RampartModels
-import ServiceKit
-import SodiumKit
+public import RampartModels
+public import ServiceKit
+public import SodiumKit
 
 /// mail's settings, read from `RAMPART_MAIL_*`: exactly one of an SMTP relay and, for
 /// development, a directory of `.eml` files. docs/configuration.md lists each variable with its

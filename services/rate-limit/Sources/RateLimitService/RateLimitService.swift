@@ -2,7 +2,7 @@ import Logging
 import NATSKit
 import RampartModels
 import RateLimitKit
-import ServiceKit
+public import ServiceKit
 import ServiceLifecycle
 import SodiumKit
 

@@ -1,5 +1,5 @@
 import RateLimitKit
-import ServiceKit
+public import ServiceKit
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

@@ -1,7 +1,7 @@
 import NATSKit
 import RampartModels
 import RateLimitKit
-import ServiceKit
+public import ServiceKit
 
 /// Tenants, their members, plans and policies, and the provisioning saga (SPEC section 5).
 ///

@@ -1,6 +1,6 @@
-import RampartModels
-import ServiceKit
-import SodiumKit
+public import RampartModels
+public import ServiceKit
+public import SodiumKit
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

@@ -1,4 +1,4 @@
-import ServiceKit
+public import ServiceKit
 
 /// A webhook endpoint's URL as the SSRF guard reads it (WH-3): http or https, a host that is a
 /// DNS name or an IP address (every spelling of an IPv4 address that some parser accepts is read

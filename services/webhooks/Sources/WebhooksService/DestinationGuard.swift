@@ -1,5 +1,5 @@
 import NIOPosix
-import ServiceKit
+public import ServiceKit
 
 #if canImport(Glibc)
 import Glibc

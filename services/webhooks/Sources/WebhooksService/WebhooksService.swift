@@ -1,7 +1,7 @@
 import Logging
 import NATSKit
 import RampartModels
-import ServiceKit
+public import ServiceKit
 import ServiceLifecycle
 
 /// Signed, SSRF-safe outbound webhooks (SPEC section 9).

@@ -1,6 +1,6 @@
 import RampartModels
-import ServiceKit
-import SodiumKit
+public import ServiceKit
+public import SodiumKit
 
 /// webhooks' own configuration.
 public struct WebhooksSettings: Sendable {

@@ -1,6 +1,6 @@
-import Logging
-import NATSKit
-import RampartModels
+public import Logging
+public import NATSKit
+public import RampartModels
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

@@ -1,4 +1,4 @@
-import SodiumKit
+public import SodiumKit
 
 extension EnvironmentReader {
     /// A required key ring under `key`: `<key id>:<base64 of 32 bytes>[,…]`, the first current.

@@ -1,6 +1,6 @@
-import Logging
-import NATSKit
-import RampartModels
+public import Logging
+public import NATSKit
+public import RampartModels
 
 /// What every service reads from its environment. `init(service:environment:)` lists every
 /// missing or invalid variable in one `ConfigurationError`.

@@ -1,7 +1,7 @@
 import Logging
 import NIOSSL
-import PostgresNIO
-import RampartModels
+public import PostgresNIO
+public import RampartModels
 import ServiceLifecycle
 import Synchronization
 

@@ -1,5 +1,5 @@
 import NATSKit
-import RampartModels
+public import RampartModels
 import Synchronization
 
 /// Liveness and readiness of one service instance. Ready means: started (migrations applied,

@@ -1,5 +1,5 @@
-import RampartModels
-import SodiumKit
+public import RampartModels
+public import SodiumKit
 import SwiftProtobuf
 
 #if canImport(FoundationEssentials)

@@ -1,7 +1,7 @@
-import Logging
+public import Logging
 import Metrics
-import Prometheus
-import RampartModels
+public import Prometheus
+public import RampartModels
 import Synchronization
 
 /// Process-wide logging and metrics. swift-log and swift-metrics accept one bootstrap per

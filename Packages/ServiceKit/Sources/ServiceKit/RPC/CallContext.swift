@@ -1,5 +1,5 @@
-import NATSKit
-import RampartModels
+public import NATSKit
+public import RampartModels
 
 #if canImport(Glibc)
 import Glibc
@@ -8,9 +8,9 @@ import Darwin
 #endif
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+public import FoundationEssentials
 #else
-import Foundation
+public import Foundation
 #endif
 
 /// The call context of one request, carried in NATS headers (ARCHITECTURE "Messaging").

@@ -1,9 +1,9 @@
-import RampartModels
+public import RampartModels
 
 #if canImport(FoundationEssentials)
-import FoundationEssentials
+public import FoundationEssentials
 #else
-import Foundation
+public import Foundation
 #endif
 
 /// Who makes a call, as the principal header names them: `user:<id>`, `api_key:<id>` or

@@ -1,5 +1,5 @@
-import NATSKit
-import RampartModels
+public import NATSKit
+public import RampartModels
 import SwiftProtobuf
 
 /// Calls another service over NATS and turns every failure into a `RampartError`: the error the

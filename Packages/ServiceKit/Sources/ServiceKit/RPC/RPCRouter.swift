@@ -1,5 +1,5 @@
 import NATSKit
-import RampartModels
+public import RampartModels
 import SwiftProtobuf
 
 /// Subject → typed async handler. Handlers take a decoded protobuf request and the validated

@@ -1,8 +1,8 @@
-import Logging
+public import Logging
 import Metrics
-import NATSKit
+public import NATSKit
 import RampartModels
-import ServiceLifecycle
+public import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
 

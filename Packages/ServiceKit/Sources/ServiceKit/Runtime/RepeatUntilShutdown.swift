@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 import ServiceLifecycle
 
 /// Runs `body` again and again until graceful shutdown (or cancellation), pausing after each

@@ -1,12 +1,12 @@
 import Hummingbird
-import Logging
+public import Logging
 import Metrics
-import NATSKit
+public import NATSKit
 import NIOCore
-import RampartModels
-import ServiceLifecycle
+public import RampartModels
+public import ServiceLifecycle
 import Synchronization
-import UnixSignals
+public import UnixSignals
 
 #if canImport(Glibc)
 import Glibc

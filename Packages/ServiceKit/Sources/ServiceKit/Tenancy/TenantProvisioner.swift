@@ -1,7 +1,7 @@
-import Logging
-import NATSKit
-import RampartModels
-import ServiceLifecycle
+public import Logging
+public import NATSKit
+public import RampartModels
+public import ServiceLifecycle
 import SwiftProtobuf
 
 #if canImport(FoundationEssentials)

@@ -1,4 +1,4 @@
-import RampartModels
+public import RampartModels
 import SodiumKit
 
 /// A bearer token that names the tenant whose schema holds it: `<tenant ID>.<32 random bytes,

@@ -1,4 +1,4 @@
-import RampartModels
+public import RampartModels
 
 /// AUTH-2: at least 12 characters with a lower-case letter, an upper-case letter, a digit and a
 /// symbol; not a common or breached password; not containing the email's local part. Every

@@ -1,6 +1,6 @@
 // String(format:) is Foundation's, not FoundationEssentials'.
-import Foundation
-import RampartModels
+public import Foundation
+public import RampartModels
 
 /// An outgoing message as RFC 5322 and MIME (RFC 2045-2047) want it, with a plain-text and an
 /// HTML part. Header injection is impossible by construction: addresses are validated

@@ -1,7 +1,7 @@
 // String(format:) is Foundation's, not FoundationEssentials'.
 import Foundation
 import Mustache
-import RampartModels
+public import RampartModels
 
 /// What each kind of mail says (swift-mustache): a subject and a plain-text body (the TEXT
 /// content type: nothing escaped, headers are encoded apart), and an HTML body in which every

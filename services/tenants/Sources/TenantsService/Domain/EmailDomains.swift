@@ -1,4 +1,4 @@
-import RampartModels
+public import RampartModels
 
 /// What sign-up needs to know about an email address's domain: whether it is a disposable
 /// mailbox (TEN-4, refused) and whether it is a free mail provider, where the one-Starter-per-

@@ -1,4 +1,4 @@
-import ServiceKit
+public import ServiceKit
 
 /// WH-3's list of destinations that are not the public internet, and the allowlist that lets
 /// tests and on-premises installations reach some of them anyway. Cloud metadata addresses stay
