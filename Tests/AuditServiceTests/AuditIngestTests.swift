@@ -213,7 +213,7 @@ struct AuditIngestTests {
         }
         for _ in 0..<2 {
             // Kill it mid-stream, once some events are stored.
-            _ = try await eventually(within: .seconds(20)) { ((try? await harness.count(tenant.schemaName)) ?? 0) > 0 }
+            _ = await eventually(within: .seconds(20)) { ((try? await harness.count(tenant.schemaName)) ?? 0) > 0 }
             try await Task.sleep(for: .milliseconds(300))
             kill(audit.processIdentifier, SIGKILL)
             audit.waitUntilExit()

@@ -231,7 +231,7 @@ struct BackupTests {
             let file = folder.appendingPathComponent("d.candidate").path
             try Data(bytes).write(to: URL(fileURLWithPath: file))
             let output = folder.appendingPathComponent("d.out")
-            FileManager.default.createFile(atPath: output.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
             let handle = try FileHandle(forWritingTo: output)
             defer { try? handle.close() }
             try SealedDump.open(path: file, key: key, database: "rampart_x", sha256: hexString(sha256(bytes)), into: handle)

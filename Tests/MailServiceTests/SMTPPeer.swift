@@ -48,7 +48,7 @@ final class SMTPPeer: @unchecked Sendable {
         process.standardError = try FileHandle(
             forWritingTo: {
                 let log = folder.appendingPathComponent("server.log")
-                FileManager.default.createFile(atPath: log.path, contents: nil)
+                _ = FileManager.default.createFile(atPath: log.path, contents: nil)
                 return log
             }()
         )

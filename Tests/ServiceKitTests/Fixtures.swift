@@ -32,6 +32,7 @@ func testConfiguration(_ service: ServiceName, nats: NATSServer) async throws ->
 }
 
 /// Runs `body` against a running `PostgresClient` (it serves only while its `run()` is going).
+@discardableResult
 func withDatabase<T>(_ settings: ServiceConfiguration.Postgres, _ body: (Database) async throws -> T) async throws -> T {
     let database = try Database(settings, logger: quietLogger())
     return try await withThrowingTaskGroup(of: Void.self) { group in
