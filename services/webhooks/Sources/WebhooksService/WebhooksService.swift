@@ -41,15 +41,18 @@ public enum WebhooksService {
         let destinations = DestinationGuard(policy: AddressPolicy(allowlist: settings.allowedNetworks), resolve: resolver)
         // Shared by the routes (a redelivery is due now) and the delivery loop.
         let wake = WakeSignal()
+        let endpointStore = EndpointStore(database: database, keyRing: settings.keyEncryption, clock: clock, logger: context.logger)
+        let queue = DeliveryQueue(database: database, logger: context.logger)
         let endpoints = Endpoints(
             settings: settings,
-            store: EndpointStore(database: database, keyRing: settings.keyEncryption, clock: clock, logger: context.logger),
+            store: endpointStore,
             destinations: destinations,
             audit: context.audit,
             logger: context.logger
         )
-        let log = DeliveryLog(endpoints: endpoints, database: database, clock: clock, wake: wake, logger: context.logger)
-        let inbound = Inbound(settings: settings, database: database, jetStream: context.jetStream, clock: clock, logger: context.logger)
+        let log = DeliveryLog(endpoints: endpoints, queue: queue, clock: clock, wake: wake, logger: context.logger)
+        let inboundEvents = InboundEvents(database: database, logger: context.logger)
+        let inbound = Inbound(settings: settings, events: inboundEvents, jetStream: context.jetStream, clock: clock, logger: context.logger)
 
         var router = RPCRouter()
         router.register(Subjects.Webhooks.pauseDeliveries, requires: [.tenant, .principal]) {
@@ -94,11 +97,20 @@ public enum WebhooksService {
         return ServiceParts(
             routes: router,
             services: [
-                Fanout(database: database, connection: context.nats, clock: clock, wake: wake, health: context.health, logger: context.logger),
-                InboundPruning(database: database, clock: clock, health: context.health, logger: context.logger),
+                Fanout(
+                    queue: queue,
+                    endpointStore: endpointStore,
+                    connection: context.nats,
+                    clock: clock,
+                    wake: wake,
+                    health: context.health,
+                    logger: context.logger
+                ),
+                InboundPruning(events: inboundEvents, clock: clock, health: context.health, logger: context.logger),
                 Deliverer(
                     settings: settings,
                     database: database,
+                    queue: queue,
                     destinations: destinations,
                     clients: DeliveryClients(timeoutSeconds: settings.timeoutSeconds),
                     audit: context.audit,

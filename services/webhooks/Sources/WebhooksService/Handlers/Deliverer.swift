@@ -22,6 +22,7 @@ import Foundation
 struct Deliverer: Service {
     let settings: WebhooksSettings
     let database: Database
+    let queue: DeliveryQueue
     let destinations: DestinationGuard
     let clients: DeliveryClients
     let audit: AuditPublisher
@@ -45,7 +46,7 @@ struct Deliverer: Service {
                         let now = clock.milliseconds()
                         let lease = now + Int64(settings.timeoutSeconds + 30) * 1000
                         do {
-                            claimed = try await DeliveryQueue.claim(limit: room, now: now, leaseUntil: lease, database: database, logger: logger)
+                            claimed = try await queue.claim(limit: room, now: now, leaseUntil: lease)
                         } catch {
                             if Task.isCancelled { break }
                             logger.warning("webhook queue not read, retrying", metadata: ["error": "\(loggable(error))"])
@@ -107,7 +108,7 @@ struct Deliverer: Service {
     func attempt(_ delivery: UUID, tenant: TenantID, work: Work?) async {
         do {
             guard let work, work.status == "pending" else {
-                try await DeliveryQueue.remove(delivery, tenant: tenant, database: database)
+                try await queue.remove(delivery, tenant: tenant)
                 return
             }
             guard work.enabled else {

@@ -1,5 +1,4 @@
 import Logging
-import PostgresNIO
 import RampartModels
 import ServiceKit
 import SodiumKit
@@ -13,51 +12,10 @@ import Foundation
 /// WH-4: an endpoint's deliveries, newest first; a delivery sent again; a test event.
 struct DeliveryLog: Sendable {
     let endpoints: Endpoints
-    let database: Database
+    let queue: DeliveryQueue
     let clock: DeliveryClock
     let wake: WakeSignal
     let logger: Logger
-
-    static let columns = """
-        d.id, d.endpoint_id, d.event_id, d.event_type, d.status, d.attempts, d.response_status, d.last_error, d.latency_ms,
-        (extract(epoch FROM d.created_at) * 1000000)::bigint, coalesce((extract(epoch FROM d.last_attempt_at) * 1000)::bigint, 0),
-        coalesce((extract(epoch FROM d.next_attempt_at) * 1000)::bigint, 0)
-        """
-    typealias Row = (UUID, UUID, UUID, String, String, Int32, Int32, String, Int64, Int64, Int64, Int64)
-
-    static func delivery(from row: Row) -> Rampart_V1_Delivery {
-        var delivery = Rampart_V1_Delivery()
-        delivery.deliveryID = row.0.uuidString.lowercased()
-        delivery.endpointID = row.1.uuidString.lowercased()
-        delivery.eventID = row.2.uuidString.lowercased()
-        delivery.eventType = row.3
-        delivery.status = status(row.4)
-        delivery.attempts = row.5
-        delivery.responseStatus = row.6
-        delivery.lastError = row.7
-        delivery.latencyMs = row.8
-        delivery.createdAtMs = row.9 / 1000
-        delivery.lastAttemptAtMs = row.10
-        delivery.nextAttemptAtMs = row.11
-        return delivery
-    }
-
-    static func status(_ text: String) -> Rampart_V1_DeliveryStatus {
-        switch text {
-        case "pending": .pending
-        case "succeeded": .succeeded
-        default: .dead
-        }
-    }
-
-    static func column(_ status: Rampart_V1_DeliveryStatus) -> String? {
-        switch status {
-        case .pending: "pending"
-        case .succeeded: "succeeded"
-        case .dead: "dead"
-        default: nil
-        }
-    }
 
     func list(_ request: Rampart_V1_ListDeliveriesRequest, call: CallContext) async throws -> Rampart_V1_ListDeliveriesReply {
         let tenant = try await endpoints.provisionedTenant(call)
@@ -66,25 +24,16 @@ struct DeliveryLog: Sendable {
         let pageSize = request.pageSize == 0 ? 50 : Int(request.pageSize)
         var filter: String?
         if request.status != .unspecified {
-            guard let column = Self.column(request.status) else { throw RampartError.invalidArgument("no such status", field: "status") }
+            guard let column = DeliveryQueue.column(request.status) else { throw RampartError.invalidArgument("no such status", field: "status") }
             filter = column
         }
         let cursor = try Self.cursor(request.cursor)
         try await requireEndpoint(endpoint, tenant: tenant)
-        let rows = try await database.query(
-            """
-            SELECT \(unescaped: Self.columns) FROM \(schema: tenant).deliveries d
-            WHERE d.endpoint_id = \(endpoint) AND (\(filter)::text IS NULL OR d.status = \(filter))
-                AND (\(cursor?.micros)::bigint IS NULL OR (d.created_at, d.id) < (to_timestamp(\(cursor?.micros)::bigint / 1000000.0), \(cursor?.id)::uuid))
-            ORDER BY d.created_at DESC, d.id DESC LIMIT \(pageSize + 1)
-            """
-        )
-        var found: [Row] = []
-        for try await row in rows.decode(Row.self) { found.append(row) }
+        let found = try await queue.page(of: endpoint, status: filter, after: cursor, limit: pageSize + 1, in: tenant)
         var reply = Rampart_V1_ListDeliveriesReply()
-        reply.deliveries = found.prefix(pageSize).map(Self.delivery(from:))
+        reply.deliveries = found.prefix(pageSize).map(\.delivery)
         if found.count > pageSize, let last = found.prefix(pageSize).last {
-            reply.nextCursor = "\(last.9)_\(last.0.uuidString.lowercased())"
+            reply.nextCursor = "\(last.createdAtMicros)_\(last.delivery.deliveryID)"
         }
         return reply
     }
@@ -107,24 +56,11 @@ struct DeliveryLog: Sendable {
             throw RampartError.invalidArgument("delivery_id must be a delivery's ID", field: "delivery_id")
         }
         let now = clock.milliseconds()
-        let row: Row? = try await database.transaction { connection in
-            let rows = try await connection.query(
-                """
-                UPDATE \(schema: tenant).deliveries d SET status = 'pending', attempts = 0, next_attempt_at = to_timestamp(\(now)::bigint / 1000.0)
-                WHERE d.id = \(delivery) AND d.endpoint_id = \(endpoint) RETURNING \(unescaped: Self.columns)
-                """,
-                logger: logger
-            )
-            var found: Row?
-            for try await row in rows.decode(Row.self) { found = row }
-            guard found != nil else { return nil }
-            try await DeliveryQueue.schedule([delivery], tenant: tenant, at: now, on: connection, logger: logger)
-            return found
-        }
-        guard let row else { throw RampartError(.notFound, "no such delivery for this endpoint", details: ["field": "delivery_id"]) }
+        let restarted = try await queue.restart(delivery, of: endpoint, at: now, in: tenant)
+        guard let restarted else { throw RampartError(.notFound, "no such delivery for this endpoint", details: ["field": "delivery_id"]) }
         wake.signal()
         var reply = Rampart_V1_DeliveryReply()
-        reply.delivery = Self.delivery(from: row)
+        reply.delivery = restarted
         return reply
     }
 
@@ -135,12 +71,8 @@ struct DeliveryLog: Sendable {
             throw RampartError(.permissionDenied, "only tenants pauses a tenant's deliveries")
         }
         let tenant = try call.requireTenant()
-        if request.paused {
-            try await database.query("INSERT INTO paused_tenants (tenant_id) VALUES (\(tenant.hex)) ON CONFLICT DO NOTHING")
-        } else {
-            try await database.query("DELETE FROM paused_tenants WHERE tenant_id = \(tenant.hex)")
-            wake.signal()
-        }
+        try await queue.setPaused(tenant, request.paused)
+        if !request.paused { wake.signal() }
         return Rampart_V1_PauseDeliveriesReply()
     }
 
@@ -153,30 +85,21 @@ struct DeliveryLog: Sendable {
         let eventID = UUID()
         let data = "{\"endpoint_id\":\"\(endpoint.uuidString.lowercased())\",\"tenant_id\":\"\(tenant.hex)\"}"
         let payload = try Fanout.payload(type: Self.testEventType, occurredAtMs: now, data: data)
-        let stored = try await DeliveryQueue.insert(
+        let stored = try await queue.insert(
             [PendingDelivery(endpoint: endpoint, eventID: eventID, eventType: Self.testEventType, payload: payload)],
-            tenant: tenant,
-            at: now,
-            database: database,
-            logger: logger
+            in: tenant,
+            at: now
         )
         guard let id = stored.first else { throw Endpoints.noSuchEndpoint }
         wake.signal()
-        let rows = try await database.query(
-            "SELECT \(unescaped: Self.columns) FROM \(schema: tenant).deliveries d WHERE d.id = \(id)"
-        )
         var reply = Rampart_V1_DeliveryReply()
-        for try await row in rows.decode(Row.self) { reply.delivery = Self.delivery(from: row) }
+        if let stored = try await queue.find(id, in: tenant) { reply.delivery = stored }
         return reply
     }
 
     static let testEventType = "webhook.test"
 
     private func requireEndpoint(_ endpoint: UUID, tenant: TenantID) async throws {
-        let rows = try await database.query(
-            "SELECT 1 FROM \(schema: tenant).endpoints WHERE id = \(endpoint)"
-        )
-        for try await _ in rows { return }
-        throw Endpoints.noSuchEndpoint
+        guard try await endpoints.store.exists(endpoint, in: tenant) else { throw Endpoints.noSuchEndpoint }
     }
 }

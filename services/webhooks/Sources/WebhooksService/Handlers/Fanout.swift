@@ -29,7 +29,8 @@ public struct DeliveryClock: Sendable {
 /// is acknowledged after it commits, and a redelivered event adds nothing (one delivery per
 /// endpoint and event ID).
 struct Fanout: Service {
-    let database: Database
+    let queue: DeliveryQueue
+    let endpointStore: EndpointStore
     let connection: NATSConnection
     let clock: DeliveryClock
     let wake: WakeSignal
@@ -63,8 +64,8 @@ struct Fanout: Service {
         for tenant in order {
             let batch = byTenant[tenant]!
             do {
-                guard try await database.isProvisioned(tenant) else {
-                    if try await database.isDeleted(tenant) {
+                guard try await queue.database.isProvisioned(tenant) else {
+                    if try await queue.database.isDeleted(tenant) {
                         for (message, _) in batch { try? await message.ack() }
                     } else {
                         // The provisioning saga has not reached this service yet.
@@ -86,11 +87,7 @@ struct Fanout: Service {
 
     /// Whether any delivery was queued.
     private func enqueue(_ events: [Rampart_V1_AuditEvent], tenant: TenantID) async throws -> Bool {
-        let rows = try await database.query(
-            "SELECT id, event_types, (extract(epoch FROM created_at) * 1000)::bigint FROM \(schema: tenant).endpoints WHERE enabled"
-        )
-        var endpoints: [(id: UUID, types: [String], createdAtMs: Int64)] = []
-        for try await row in rows.decode((UUID, [String], Int64).self) { endpoints.append(row) }
+        let endpoints = try await endpointStore.enabled(in: tenant)
         var deliveries: [PendingDelivery] = []
         for event in events {
             guard let eventID = UUID(uuidString: event.id) else { continue }
@@ -104,7 +101,7 @@ struct Fanout: Service {
             }
         }
         guard !deliveries.isEmpty else { return false }
-        try await DeliveryQueue.insert(deliveries, tenant: tenant, at: clock.milliseconds(), database: database, logger: logger)
+        try await queue.insert(deliveries, in: tenant, at: clock.milliseconds())
         return true
     }
 

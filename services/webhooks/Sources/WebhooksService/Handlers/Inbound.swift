@@ -17,7 +17,7 @@ import Foundation
 /// and accepted once per event ID, then published for whoever handles that provider.
 struct Inbound: Sendable {
     let settings: WebhooksSettings
-    let database: Database
+    let events: InboundEvents
     let jetStream: JetStream
     let clock: DeliveryClock
     let logger: Logger
@@ -39,29 +39,19 @@ struct Inbound: Sendable {
         let now = clock.milliseconds()
         // Recorded and published together: if the publish fails, nothing is recorded and the
         // provider's retry gets a fresh chance.
-        let duplicate: Bool = try await database.transaction { connection in
-            let rows = try await connection.query(
-                """
-                INSERT INTO inbound_events (provider, event_id, received_at) VALUES (\(request.provider), \(eventID), to_timestamp(\(now) / 1000.0))
-                ON CONFLICT (provider, event_id) DO NOTHING RETURNING event_id
-                """,
-                logger: logger
-            )
-            var inserted = false
-            for try await _ in rows.decode(String.self) { inserted = true }
-            guard inserted else { return true }
-            var event = Rampart_V1_InboundEvent()
-            event.provider = request.provider
-            event.eventID = eventID
-            event.receivedAtMs = now
-            event.payload = request.body
+        var event = Rampart_V1_InboundEvent()
+        event.provider = request.provider
+        event.eventID = eventID
+        event.receivedAtMs = now
+        event.payload = request.body
+        let recorded = try await events.recordOnce(eventID, from: request.provider, at: now) { [jetStream, event] in
             _ = try await jetStream.publish(
                 try event.serializedBytes(),
-                to: Subjects.InboundEvents.received(from: request.provider),
-                messageID: "inbound-\(request.provider)-\(eventID)"
+                to: Subjects.InboundEvents.received(from: event.provider),
+                messageID: "inbound-\(event.provider)-\(event.eventID)"
             )
-            return false
         }
+        let duplicate = !recorded
         var reply = Rampart_V1_InboundReply()
         reply.eventID = eventID
         reply.duplicate = duplicate
@@ -113,7 +103,7 @@ struct Inbound: Sendable {
 
 /// Forgets accepted inbound event IDs after 30 days: providers retry for a few days at most.
 struct InboundPruning: Service {
-    let database: Database
+    let events: InboundEvents
     let clock: DeliveryClock
     let health: HealthChecks
     let logger: Logger
@@ -122,8 +112,7 @@ struct InboundPruning: Service {
 
     func run() async throws {
         await repeatEvery(.seconds(3600), "inbound event pruning", health: health, logger: logger) {
-            let cutoff = clock.milliseconds() - Int64(Self.keptDays) * 86_400_000
-            try await database.query("DELETE FROM inbound_events WHERE received_at < to_timestamp(\(cutoff) / 1000.0)")
+            try await events.prune(before: clock.milliseconds() - Int64(Self.keptDays) * 86_400_000)
         }
     }
 }

@@ -17,12 +17,115 @@ struct PendingDelivery: Sendable {
     var payload: String
 }
 
-/// The delivery rows of a tenant and their places in the shared queue.
-enum DeliveryQueue {
+/// The delivery rows of a tenant (WH-2, WH-4), their places in the shared `delivery_queue`, and
+/// the tenants whose deliveries are held (`paused_tenants`, IR-1).
+struct DeliveryQueue: Sendable {
+    let database: Database
+    let logger: Logger
+
+    /// A delivery as the log shows it, with its creation time in microseconds (the cursor's).
+    struct Logged: Sendable {
+        var delivery: Rampart_V1_Delivery
+        var createdAtMicros: Int64
+    }
+
+    private static let columns = """
+        d.id, d.endpoint_id, d.event_id, d.event_type, d.status, d.attempts, d.response_status, d.last_error, d.latency_ms,
+        (extract(epoch FROM d.created_at) * 1000000)::bigint, coalesce((extract(epoch FROM d.last_attempt_at) * 1000)::bigint, 0),
+        coalesce((extract(epoch FROM d.next_attempt_at) * 1000)::bigint, 0)
+        """
+    private typealias Row = (UUID, UUID, UUID, String, String, Int32, Int32, String, Int64, Int64, Int64, Int64)
+
+    private static func logged(_ row: Row) -> Logged {
+        var delivery = Rampart_V1_Delivery()
+        delivery.deliveryID = row.0.uuidString.lowercased()
+        delivery.endpointID = row.1.uuidString.lowercased()
+        delivery.eventID = row.2.uuidString.lowercased()
+        delivery.eventType = row.3
+        delivery.status = status(row.4)
+        delivery.attempts = row.5
+        delivery.responseStatus = row.6
+        delivery.lastError = row.7
+        delivery.latencyMs = row.8
+        delivery.createdAtMs = row.9 / 1000
+        delivery.lastAttemptAtMs = row.10
+        delivery.nextAttemptAtMs = row.11
+        return Logged(delivery: delivery, createdAtMicros: row.9)
+    }
+
+    private static func status(_ text: String) -> Rampart_V1_DeliveryStatus {
+        switch text {
+        case "pending": .pending
+        case "succeeded": .succeeded
+        default: .dead
+        }
+    }
+
+    /// The stored name of `status`; nil for one that is never stored.
+    static func column(_ status: Rampart_V1_DeliveryStatus) -> String? {
+        switch status {
+        case .pending: "pending"
+        case .succeeded: "succeeded"
+        case .dead: "dead"
+        default: nil
+        }
+    }
+
+    // MARK: The log (WH-4)
+
+    /// `endpoint`'s deliveries, newest first, with `status` when given, after `cursor`.
+    func page(of endpoint: UUID, status: String?, after cursor: (micros: Int64, id: UUID)?, limit: Int, in tenant: TenantID) async throws -> [Logged]
+    {
+        let rows = try await database.query(
+            """
+            SELECT \(unescaped: Self.columns) FROM \(schema: tenant).deliveries d
+            WHERE d.endpoint_id = \(endpoint) AND (\(status)::text IS NULL OR d.status = \(status))
+                AND (\(cursor?.micros)::bigint IS NULL OR (d.created_at, d.id) < (to_timestamp(\(cursor?.micros)::bigint / 1000000.0), \(cursor?.id)::uuid))
+            ORDER BY d.created_at DESC, d.id DESC LIMIT \(limit)
+            """
+        )
+        var found: [Logged] = []
+        for try await row in rows.decode(Row.self) { found.append(Self.logged(row)) }
+        return found
+    }
+
+    func find(_ delivery: UUID, in tenant: TenantID) async throws -> Rampart_V1_Delivery? {
+        let rows = try await database.query("SELECT \(unescaped: Self.columns) FROM \(schema: tenant).deliveries d WHERE d.id = \(delivery)")
+        return try await rows.first(decoding: Row.self).map { Self.logged($0).delivery }
+    }
+
+    /// `endpoint`'s `delivery` pending again from the start of the schedule, due at `now` and
+    /// queued; nil when there is no such delivery of that endpoint.
+    func restart(_ delivery: UUID, of endpoint: UUID, at now: Int64, in tenant: TenantID) async throws -> Rampart_V1_Delivery? {
+        try await database.transaction { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE \(schema: tenant).deliveries d SET status = 'pending', attempts = 0, next_attempt_at = to_timestamp(\(now)::bigint / 1000.0)
+                WHERE d.id = \(delivery) AND d.endpoint_id = \(endpoint) RETURNING \(unescaped: Self.columns)
+                """,
+                logger: logger
+            )
+            guard let row = try await rows.first(decoding: Row.self) else { return nil }
+            try await schedule([delivery], tenant: tenant, at: now, on: connection)
+            return Self.logged(row).delivery
+        }
+    }
+
+    /// IR-1: `tenant`'s deliveries held (none claimed), or released.
+    func setPaused(_ tenant: TenantID, _ paused: Bool) async throws {
+        if paused {
+            try await database.query("INSERT INTO paused_tenants (tenant_id) VALUES (\(tenant.hex)) ON CONFLICT DO NOTHING")
+        } else {
+            try await database.query("DELETE FROM paused_tenants WHERE tenant_id = \(tenant.hex)")
+        }
+    }
+
+    // MARK: The queue (WH-2)
+
     /// Stores `deliveries` due at `now` (one per endpoint and event: a repeat adds nothing) and
     /// queues them; the IDs of those stored.
     @discardableResult
-    static func insert(_ deliveries: [PendingDelivery], tenant: TenantID, at now: Int64, database: Database, logger: Logger) async throws -> [UUID] {
+    func insert(_ deliveries: [PendingDelivery], in tenant: TenantID, at now: Int64) async throws -> [UUID] {
         try await database.transaction { connection in
             let rows = try await connection.query(
                 """
@@ -37,13 +140,13 @@ enum DeliveryQueue {
             )
             var stored: [UUID] = []
             for try await id in rows.decode(UUID.self) { stored.append(id) }
-            try await schedule(stored, tenant: tenant, at: now, on: connection, logger: logger)
+            try await schedule(stored, tenant: tenant, at: now, on: connection)
             return stored
         }
     }
 
     /// `deliveries` of `tenant` due at `due`: queued, or their place in the queue moved.
-    static func schedule(_ deliveries: [UUID], tenant: TenantID, at due: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+    private func schedule(_ deliveries: [UUID], tenant: TenantID, at due: Int64, on connection: PostgresConnection) async throws {
         try await connection.query(
             """
             INSERT INTO delivery_queue (tenant_id, delivery_id, due_at)
@@ -56,7 +159,7 @@ enum DeliveryQueue {
 
     /// Up to `limit` due deliveries, each leased until `leaseUntil`: another replica (or this one
     /// after a crash) takes it again only then. An isolated tenant's wait (IR-1).
-    static func claim(limit: Int, now: Int64, leaseUntil: Int64, database: Database, logger: Logger) async throws -> [(TenantID, UUID)] {
+    func claim(limit: Int, now: Int64, leaseUntil: Int64) async throws -> [(TenantID, UUID)] {
         let rows = try await database.query(
             """
             UPDATE delivery_queue q SET due_at = to_timestamp(\(leaseUntil)::bigint / 1000.0)
@@ -75,7 +178,7 @@ enum DeliveryQueue {
     }
 
     /// Takes `delivery` of `tenant` out of the queue: it is done, dead, or gone.
-    static func remove(_ delivery: UUID, tenant: TenantID, database: Database) async throws {
+    func remove(_ delivery: UUID, tenant: TenantID) async throws {
         try await database.query("DELETE FROM delivery_queue WHERE tenant_id = \(tenant.hex) AND delivery_id = \(delivery)")
     }
 }

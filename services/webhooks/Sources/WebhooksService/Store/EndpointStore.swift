@@ -94,6 +94,21 @@ struct EndpointStore: Sendable {
         return try await rows.first(decoding: Row.self).map(Self.endpoint(from:))
     }
 
+    func exists(_ id: UUID, in tenant: TenantID) async throws -> Bool {
+        let rows = try await database.query("SELECT 1 FROM \(schema: tenant).endpoints WHERE id = \(id)")
+        return try await rows.first(decoding: Int.self) != nil
+    }
+
+    /// The enabled endpoints of `tenant`: what the fan-out matches an event against.
+    func enabled(in tenant: TenantID) async throws -> [(id: UUID, types: [String], createdAtMs: Int64)] {
+        let rows = try await database.query(
+            "SELECT id, event_types, (extract(epoch FROM created_at) * 1000)::bigint FROM \(schema: tenant).endpoints WHERE enabled"
+        )
+        var endpoints: [(id: UUID, types: [String], createdAtMs: Int64)] = []
+        for try await row in rows.decode((UUID, [String], Int64).self) { endpoints.append(row) }
+        return endpoints
+    }
+
     /// Sets what is given, keeps the rest. Enabling again clears what turned the endpoint off,
     /// so it starts with a clean record.
     func update(
