@@ -1,7 +1,6 @@
 import Foundation
 import NATSKit
 import RampartModels
-import ServiceKit
 import ServicesTestSupport
 import SodiumKit
 import SwiftProtobuf
@@ -10,6 +9,7 @@ import TenantsService
 import TestSupport
 import Testing
 
+@testable import ServiceKit
 @testable import WebhooksService
 
 /// A clock the test moves: retries wait minutes to hours.

@@ -1,10 +1,10 @@
 import Foundation
-import ServiceKit
 import ServicesTestSupport
 import SodiumKit
 import TestSupport
 import Testing
 
+@testable import ServiceKit
 @testable import WebhooksService
 
 /// WH-3's SSRF guard without a network: URL spellings, every blocked range, metadata names and

@@ -1,5 +1,4 @@
 import NIOPosix
-public import ServiceKit
 
 #if canImport(Glibc)
 import Glibc
@@ -7,9 +6,10 @@ import Glibc
 import Darwin
 #endif
 
-/// WH-3 at registration and before every delivery: the URL parsed and normalised, its host
-/// resolved, and every address it resolves to checked. The address returned is the one the
-/// delivery connects to (the HTTP client is told to use it for that host), so no second lookup
+/// The SSRF guard for every outbound call to a URL a tenant chose (WH-3: at a webhook's
+/// registration and before every delivery): the URL parsed and normalised, its host resolved,
+/// and every address it resolves to checked. The address returned is the one the call
+/// connects to (the HTTP client is told to use it for that host), so no second lookup
 /// can answer differently: no DNS-rebinding window.
 public struct DestinationGuard: Sendable {
     /// A host name's addresses. The system's resolver by default; tests give their own answers.

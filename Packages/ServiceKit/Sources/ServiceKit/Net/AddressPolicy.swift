@@ -1,8 +1,6 @@
-public import ServiceKit
-
-/// WH-3's list of destinations that are not the public internet, and the allowlist that lets
-/// tests and on-premises installations reach some of them anyway. Cloud metadata addresses stay
-/// refused even when an allowlist covers them.
+/// The SSRF guard's list of destinations that are not the public internet (WH-3), and the allowlist
+/// that lets tests and on-premises installations reach some of them anyway. Cloud metadata
+/// addresses stay refused even when an allowlist covers them.
 public struct AddressPolicy: Sendable {
     public let allowlist: [IPNetwork]
 

@@ -1,10 +1,8 @@
-public import ServiceKit
-
-/// A webhook endpoint's URL as the SSRF guard reads it (WH-3): http or https, a host that is a
-/// DNS name or an IP address (every spelling of an IPv4 address that some parser accepts is read
-/// as that address), a port, and the path with its query. Whatever parsers could disagree on is
-/// refused rather than guessed: user info, control characters and spaces, backslashes, IPv6
-/// zone IDs, non-ASCII host names (give their punycode), fragments.
+/// A URL a tenant chose (a webhook endpoint, WH-3), as the SSRF guard reads it: http or https, a
+/// host that is a DNS name or an IP address (every spelling of an IPv4 address that some parser
+/// accepts is read as that address), a port, and the path with its query. Whatever parsers could
+/// disagree on is refused rather than guessed: user info, control characters and spaces,
+/// backslashes, IPv6 zone IDs, non-ASCII host names (give their punycode), fragments.
 public struct Destination: Sendable, Hashable, CustomStringConvertible {
     public enum Scheme: String, Sendable { case http, https }
 
