@@ -118,10 +118,12 @@ public struct SMTPClient: Sendable {
                 try await session.command("STARTTLS", expect: 220)
                 guard let tls else { throw SMTPError(message: "no TLS context", transient: false) }
                 do {
-                    try await channel.channel.pipeline.addHandler(
-                        try NIOSSLClientHandler(context: tls, serverHostname: Self.sniName(server.host)),
-                        position: .first
-                    ).get()
+                    // Made and added on the channel's event loop: the TLS handler is not Sendable.
+                    let hostname = Self.sniName(server.host)
+                    let pipeline = channel.channel.pipeline
+                    try await channel.channel.eventLoop.submit {
+                        try pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: hostname), position: .first)
+                    }.get()
                 } catch {
                     throw SMTPError(message: "TLS with the mail server failed: \(error)", transient: true)
                 }
