@@ -106,3 +106,15 @@ public enum RateLimitFields {
         (milliseconds + 999) / 1000
     }
 }
+
+extension Rampart_V1_RateLimitDecision {
+    /// The 429 a refused call answers: what was refused (`refusal`), when to try again in whole
+    /// seconds (at least 1), and the policy.
+    public func refusal(_ refusal: String) -> RampartError {
+        RampartError(
+            .rateLimited,
+            "\(refusal): try again in \(max(1, (retryAfterMs + 999) / 1000)) s",
+            details: ["retry_after_ms": String(retryAfterMs), "policy": policy]
+        )
+    }
+}

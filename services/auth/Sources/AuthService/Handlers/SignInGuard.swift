@@ -30,11 +30,7 @@ struct SignInGuard: Sendable {
         switch await rateLimit.check(policy: policy, key: key, context: call) {
         case .allowed, .allowedUnchecked: return
         case .refused(let decision):
-            throw RampartError(
-                .rateLimited,
-                "\(refusal): try again in \(max(1, (decision.retryAfterMs + 999) / 1000)) s",
-                details: ["retry_after_ms": String(decision.retryAfterMs), "policy": decision.policy]
-            )
+            throw decision.refusal(refusal)
         case .unavailable:
             throw RampartError(.unavailable, "sign-in is unavailable right now: try again shortly")
         }

@@ -209,9 +209,11 @@ struct SecondFactorStore: Sendable {
         )
     }
 
-    /// Spends every open challenge of `user`'s (a sign-in completed).
-    func spendChallenges(of user: UUID, on connection: PostgresConnection) async throws {
-        try await connection.query("UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND used_at IS NULL", logger: logger)
+    /// Spends every open challenge of `user`'s, in every tenant (a sign-in completed, or the
+    /// person isolated); on `connection`, inside its transaction.
+    func spendChallenges(of user: UUID, on connection: PostgresConnection? = nil) async throws {
+        let query: PostgresQuery = "UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND used_at IS NULL"
+        if let connection { try await connection.query(query, logger: logger) } else { try await database.query(query) }
     }
 
     /// Spends the open challenges in `tenant`: `user`'s, or with nil everyone's (an isolation).
@@ -222,11 +224,6 @@ struct SecondFactorStore: Sendable {
             WHERE tenant_id = \(tenant.hex) AND (\(user)::uuid IS NULL OR user_id = \(user)::uuid) AND used_at IS NULL
             """
         )
-    }
-
-    /// Spends every open challenge of `user`'s, in every tenant.
-    func spendChallenges(of user: UUID) async throws {
-        try await database.query("UPDATE mfa_challenges SET used_at = now() WHERE user_id = \(user) AND used_at IS NULL")
     }
 
     // MARK: The lock (issue 26, finding 2)

@@ -183,15 +183,11 @@ struct SessionStore: Sendable {
         }
     }
 
-    func revoke(_ session: UUID, reason: String, in tenant: TenantID) async throws {
-        try await database.transaction { try await revoke(session, reason: reason, in: tenant, on: $0) }
-    }
-
-    func revoke(_ session: UUID, reason: String, in tenant: TenantID, on connection: PostgresConnection) async throws {
-        try await connection.query(
-            "UPDATE \(schema: tenant).sessions SET revoked_at = now(), revoked_reason = \(reason) WHERE id = \(session) AND revoked_at IS NULL",
-            logger: logger
-        )
+    /// Ends `session`; on `connection`, inside its transaction.
+    func revoke(_ session: UUID, reason: String, in tenant: TenantID, on connection: PostgresConnection? = nil) async throws {
+        let query: PostgresQuery =
+            "UPDATE \(schema: tenant).sessions SET revoked_at = now(), revoked_reason = \(reason) WHERE id = \(session) AND revoked_at IS NULL"
+        if let connection { try await connection.query(query, logger: logger) } else { try await database.query(query) }
     }
 
     /// Ends the live sessions of `user` in `tenant` but `except`; the sessions ended.

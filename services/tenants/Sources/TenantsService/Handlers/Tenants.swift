@@ -45,11 +45,7 @@ struct Tenants: Sendable {
             switch await rateLimit.check(policy: policy, key: ip, context: call) {
             case .allowed, .allowedUnchecked: continue
             case .refused(let decision):
-                throw RampartError(
-                    .rateLimited,
-                    "too many registrations from this address: try again in \(max(1, (decision.retryAfterMs + 999) / 1000)) s",
-                    details: ["retry_after_ms": String(decision.retryAfterMs), "policy": decision.policy]
-                )
+                throw decision.refusal("too many registrations from this address")
             case .unavailable(let error):
                 logger.warning("registration refused: rate limiter unavailable", metadata: ["error": "\(loggable(error))"])
                 throw RampartError(.unavailable, "registration is unavailable right now: try again shortly")
