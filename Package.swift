@@ -32,6 +32,13 @@ let servicesTestDependencies: [Target.Dependency] =
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
     ] + serviceLibraries.map { .product(name: $0.library, package: $0.package) }
 
+/// What one suite needs beyond the others: auth's signs ID tokens as a provider would.
+let extraTestDependencies: [String: [Target.Dependency]] = [
+    "AuthServiceTests": [
+        .product(name: "Crypto", package: "swift-crypto"), .product(name: "CryptoExtras", package: "swift-crypto"),
+    ]
+]
+
 let package = Package(
     name: "rampart",
     platforms: [.macOS(.v15)],
@@ -51,6 +58,8 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
         // The webhook tests' local receiver; already in the graph through the gateway.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        // Keys for the ID tokens auth's tests sign; already in the graph through auth.
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
     ] + services.map { .package(path: "services/\($0)") },
     targets: [
         .testTarget(
@@ -91,6 +100,6 @@ let package = Package(
         ),
     ]
         + serviceTestTargets.map { name in
-            .testTarget(name: name, dependencies: servicesTestDependencies + ["ServicesTestSupport"])
+            .testTarget(name: name, dependencies: servicesTestDependencies + ["ServicesTestSupport"] + (extraTestDependencies[name] ?? []))
         }
 )

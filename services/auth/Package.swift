@@ -19,7 +19,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
-        // HMAC-SHA-1 for TOTP (RFC 6238), which libsodium does not offer; already in the graph.
+        // HMAC-SHA-1 for TOTP (RFC 6238) and the ID tokens' signatures (RSA, ECDSA, Ed25519), which
+        // libsodium does not all offer; already in the graph.
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
     ],
     targets: [
@@ -53,6 +54,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // RSA, for the ID tokens of SSO providers (SSO-1).
+                .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: [
                 .enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility"),
