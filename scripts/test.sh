@@ -30,9 +30,10 @@ export RAMPART_TEST_NATS_URL=nats://127.0.0.1:$nats_port
 export RAMPART_TEST_TMPDIR=$work/tmp
 mkdir -p "$RAMPART_TEST_TMPDIR"
 
-# The test peers that are real programs of their own: an SMTP server (aiosmtpd) for mail.
+# The test peers that are real programs of their own: an SMTP server (aiosmtpd) for mail,
+# OpenID providers (oidc-provider-mock, and a strict one on Authlib) and a DNS server (dnslib).
 source scripts/venv.sh
-venv_require aiosmtpd
+venv_require aiosmtpd oidc-provider-mock Authlib dnslib
 
 swift build --build-tests
 # The executables (the modules are built already): the audit loss test kills and restarts

@@ -5,7 +5,8 @@ let package = Package(
     name: "ServiceKit",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "ServiceKit", targets: ["ServiceKit"])
+        .library(name: "ServiceKit", targets: ["ServiceKit"]),
+        .library(name: "GuardedHTTP", targets: ["GuardedHTTP"]),
     ],
     dependencies: [
         .package(path: "../NATSKit"),
@@ -20,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.8.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
+        // Outbound calls to URLs tenants chose (ARCHITECTURE): pooled connections, TLS, deadlines.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -43,6 +46,22 @@ let package = Package(
                 .enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility"),
                 .enableUpcomingFeature("InternalImportsByDefault"),
             ]
-        )
+        ),
+        // The HTTP client behind the SSRF guard, for webhooks' deliveries and auth's SSO
+        // providers; apart from ServiceKit so the other services do not link it.
+        .target(
+            name: "GuardedHTTP",
+            dependencies: [
+                "ServiceKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"), .enableUpcomingFeature("MemberImportVisibility"),
+                .enableUpcomingFeature("InternalImportsByDefault"),
+            ]
+        ),
     ]
 )

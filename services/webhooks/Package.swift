@@ -26,6 +26,7 @@ let package = Package(
             name: "WebhooksService",
             dependencies: [
                 .product(name: "ServiceKit", package: "ServiceKit"),
+                .product(name: "GuardedHTTP", package: "ServiceKit"),
                 .product(name: "RampartModels", package: "RampartModels"),
                 .product(name: "NATSKit", package: "NATSKit"),
                 .product(name: "SodiumKit", package: "SodiumKit"),

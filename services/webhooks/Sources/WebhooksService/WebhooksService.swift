@@ -1,3 +1,4 @@
+import GuardedHTTP
 import Logging
 import NATSKit
 import RampartModels
@@ -112,7 +113,7 @@ public enum WebhooksService {
                     database: database,
                     queue: queue,
                     destinations: destinations,
-                    clients: DeliveryClients(timeoutSeconds: settings.timeoutSeconds),
+                    clients: GuardedHTTPClient(destinations: destinations, timeoutSeconds: settings.timeoutSeconds),
                     audit: context.audit,
                     clock: clock,
                     wake: wake,

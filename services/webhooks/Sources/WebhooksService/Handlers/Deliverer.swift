@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import GuardedHTTP
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -24,7 +25,7 @@ struct Deliverer: Service {
     let database: Database
     let queue: DeliveryQueue
     let destinations: DestinationGuard
-    let clients: DeliveryClients
+    let clients: GuardedHTTPClient
     let audit: AuditPublisher
     let clock: DeliveryClock
     let wake: WakeSignal

@@ -1,0 +1,69 @@
+import Foundation
+import TestSupport
+
+/// A protocol peer that is a Python program of the test venv (`scripts/venv.sh` installs it at
+/// its pinned version), listening on a free loopback port for one test.
+package final class PeerProcess: @unchecked Sendable {
+    package let port: Int
+    package let log: URL
+    private let process: Process
+
+    package static var venv: URL { repositoryRoot.appendingPathComponent(".build-venv/bin") }
+
+    /// Runs `program` (a file of the venv's `bin`, or a script path for its python) with
+    /// `arguments(port)`; returns once the port listens.
+    package static func start(_ program: String, script: String? = nil, _ arguments: (Int) -> [String]) async throws -> PeerProcess {
+        let port = Ports.free()
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let log = folder.appendingPathComponent("peer.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let process = Process()
+        process.executableURL = venv.appendingPathComponent(program)
+        process.arguments = (script.map { [repositoryRoot.appendingPathComponent($0).path] } ?? []) + arguments(port)
+        process.standardOutput = try FileHandle(forWritingTo: log)
+        process.standardError = try FileHandle(forWritingTo: log)
+        try ChildProcess.launch(process)
+        let peer = PeerProcess(port: port, log: log, process: process)
+        for _ in 0..<600 {
+            if Ports.isListening(port) { return peer }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        peer.stop()
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        throw TestInfrastructureError("\(program) did not start: \(text.suffix(2000))")
+    }
+
+    private init(port: Int, log: URL, process: Process) {
+        self.port = port
+        self.log = log
+        self.process = process
+    }
+
+    package func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        for _ in 0..<20 where process.isRunning { usleep(100_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    deinit { stop() }
+}
+
+/// PyPI `oidc-provider-mock`: a lenient OpenID provider (RS256 ID tokens, any client, a form
+/// that signs in whoever is named) on `http://127.0.0.1:<port>`.
+package struct MockOpenIDProvider: Sendable {
+    package let peer: PeerProcess
+    package var issuer: String { "http://127.0.0.1:\(peer.port)" }
+
+    package static func start(requireNonce: Bool = true, users: [[String: Any]] = []) async throws -> MockOpenIDProvider {
+        let claims = try users.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
+        let peer = try await PeerProcess.start("oidc-provider-mock") { port in
+            ["-p", String(port), "-n", requireNonce ? "true" : "false"] + claims.flatMap { ["--user-claims", $0] }
+        }
+        return MockOpenIDProvider(peer: peer)
+    }
+
+    package func stop() { peer.stop() }
+}
