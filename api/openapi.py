@@ -136,6 +136,33 @@ schemas = {
                                "enabled": boolean}, strict=True),
  "EndpointReply": obj({"endpoint": ref("WebhookEndpoint")}),
  "ListEndpointsReply": obj({"endpoints": arr(ref("WebhookEndpoint"))}),
+ "SsoConnection": obj({"connection_id": string, "preset": {"type": "string", "enum": ["google", "microsoft", "okta", "oidc"]}, "issuer": string, "client_id": string,
+                       "domains": arr(string), "test_users": arr(string), "state": {"type": "string", "enum": ["draft", "testing", "active"]},
+                       "claim_mapping": {"type": "object", "additionalProperties": string}, "trust_provider_mfa": boolean,
+                       "id_token_algorithms": arr(string), "redirect_uri": s(description="register it at the provider as this client's redirect URI"),
+                       "created_at_ms": i64, "updated_at_ms": i64}, desc="an SSO connection; its client secret is never answered"),
+ "CreateSsoConnectionRequest": obj({"preset": {"type": "string", "enum": ["google", "microsoft", "okta", "oidc"]},
+                                    "issuer": s(512, description="okta and oidc: the provider's issuer URL, https (checked against the SSRF rules, WH-3); google: fixed; microsoft: made from directory"),
+                                    "directory": s(253, description="microsoft: the Entra tenant ID or primary domain (never common, organizations or consumers)"),
+                                    "client_id": s(256), "client_secret": s(512, description="sealed at rest, never answered"),
+                                    "domains": arr(s(253), maxItems=20, description="domains this tenant verified: their people may sign in by address and are provisioned at first sign-in"),
+                                    "test_users": arr(s(254), maxItems=20, description="while testing, the only addresses that may sign in through it"),
+                                    "claim_mapping": {"type": "object", "properties": {"email": s(64), "name": s(64)}, "additionalProperties": False,
+                                                      "description": "the ID token claims holding the address and the name, when not email and name"},
+                                    "trust_provider_mfa": dict(boolean, description="the provider's amr (mfa, otp, hwk) stands for the tenant's MFA requirement"),
+                                    "id_token_algorithms": arr(s(8), description="beyond what the provider declares; HS256 only when named here")},
+                                   required=["preset", "client_id", "client_secret"], strict=True),
+ "UpdateSsoConnectionRequest": obj({"connection_id": s(36, description="optional; when given, the connection the path names"), "issuer": s(512),
+                                    "client_id": s(256), "client_secret": s(512),
+                                    "domains": arr(s(253), maxItems=20), "set_domains": dict(boolean, description="replace the domains with domains"),
+                                    "test_users": arr(s(254), maxItems=20), "set_test_users": dict(boolean, description="replace the test users with test_users"),
+                                    "state": {"type": "string", "enum": ["draft", "testing", "active"],
+                                              "description": "testing needs a test user; testing and active a provider whose discovery document answers"},
+                                    "claim_mapping": {"type": "object", "properties": {"email": s(64), "name": s(64)}, "additionalProperties": False},
+                                    "set_claim_mapping": boolean, "trust_provider_mfa": boolean,
+                                    "id_token_algorithms": arr(s(8)), "set_id_token_algorithms": boolean}, strict=True),
+ "SsoConnectionReply": obj({"connection": ref("SsoConnection")}),
+ "ListSsoConnectionsReply": obj({"connections": arr(ref("SsoConnection"))}),
  "RotateSecretRequest": obj({"grace_seconds": {"type": "integer", "format": "int32", "minimum": 0, "maximum": 604800,
                                                "description": "how long the old secret keeps signing beside the new one (default 86400)"}}, strict=True),
  "Delivery": obj({"delivery_id": string, "endpoint_id": string, "event_id": string, "event_type": string,
@@ -199,6 +226,7 @@ def p(name, schema, description=None, where="path", required=True):
 
 T = p("tenant_id", tenant_hex, "the tenant (32 lower-case hex digits); your credential's own")
 E = p("endpoint_id", uuid, "one of the tenant's webhook endpoints")
+C = p("connection_id", uuid, "one of the tenant's SSO connections")
 consistency = p("Rampart-Consistency-Token", s(20, pattern="^[0-9]{1,20}$"), "a revision a write returned: no decision older than it is used", where="header", required=False)
 filters = [p("actor_id", s(256), where="query", required=False), p("action", s(64), where="query", required=False),
            p("target_type", s(64), where="query", required=False), p("target_id", s(256), where="query", required=False),
@@ -296,6 +324,13 @@ paths = {
  "/v1/tenants/{tenant_id}/audit-events/export": {"get": op("exportAuditEvents", "every matching event, oldest first, streamed (audit.read)", "audit", response={"type": "string"}, content_type="application/jsonl",
                                                            params=[T] + filters + [p("format", {"type": "string", "enum": ["json", "csv"]}, where="query", required=False), consistency])},
  "/v1/tenants/{tenant_id}/audit-events/verify": {"get": op("verifyAuditChain", "verify the tenant's hash chain and signed checkpoints (audit.read)", "audit", response="AuditVerifyReply", params=[T, consistency])},
+ "/v1/tenants/{tenant_id}/sso/connections": {
+     "get": op("listSsoConnections", "the tenant's SSO connections, oldest first (sso.manage)", "sso", response="ListSsoConnectionsReply", params=[T, consistency]),
+     "post": op("createSsoConnection", "a new connection, in draft (sso.manage; a recent proof)", "sso", "CreateSsoConnectionRequest", "SsoConnectionReply", status="201", params=[T, consistency])},
+ "/v1/tenants/{tenant_id}/sso/connections/{connection_id}": {
+     "get": op("getSsoConnection", "one connection (sso.manage)", "sso", response="SsoConnectionReply", params=[T, C, consistency]),
+     "patch": op("updateSsoConnection", "change a connection's fields or state: draft, testing, active (sso.manage; a recent proof)", "sso", "UpdateSsoConnectionRequest", "SsoConnectionReply", params=[T, C, consistency]),
+     "delete": op("deleteSsoConnection", "remove a connection (sso.manage; a recent proof)", "sso", response="SsoConnectionReply", params=[T, C, consistency])},
  "/v1/tenants/{tenant_id}/webhooks/endpoints": {
      "get": op("listWebhookEndpoints", "the tenant's webhook endpoints (webhooks.manage)", "webhooks", response="ListEndpointsReply", params=[T, consistency]),
      "post": op("createWebhookEndpoint", "register an endpoint; the signing secret is answered once (webhooks.manage; AUTH-11: a verified address)", "webhooks", "CreateEndpointRequest", "CreateEndpointReply", status="201", params=[T, consistency])},
@@ -339,7 +374,7 @@ doc = {
           "description": "The public REST API of Rampart's gateway (SPEC section 14). JSON bodies with snake_case fields; unknown fields are refused. Errors are RFC 9457 problem+json. Every response carries X-Request-Id and the security headers; limited responses carry the IETF RateLimit fields. Fields holding their default value (false, 0, empty) are left out, as proto3's JSON mapping does. Enumerations use their proto names (MEMBER_ROLE_ADMIN).",
           "license": {"name": "Proprietary", "identifier": "LicenseRef-Proprietary"}},
  "servers": [{"url": "/"}],
- "tags": [{"name": n} for n in ["operations", "auth", "mfa", "tenants", "members", "api-keys", "permissions", "audit", "webhooks", "admin"]],
+ "tags": [{"name": n} for n in ["operations", "auth", "mfa", "tenants", "members", "api-keys", "permissions", "audit", "webhooks", "sso", "admin"]],
  "paths": paths,
  "components": {
    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "an access token (JWT, EdDSA) from login, or an API key (rk_…) where the route takes one"}},

@@ -124,11 +124,14 @@ for index in "${!services[@]}"; do
     [ "$service" = webhooks ] && own=(RAMPART_WEBHOOKS_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_WEBHOOKS_KEY_ENCRYPTION_KEYS")
     [ "$service" = mail ] && own=(RAMPART_MAIL_DIRECTORY="$run/mail" RAMPART_MAIL_FROM=no-reply@rampart.test RAMPART_MAIL_PUBLIC_URL="http://127.0.0.1:$gateway_port"
         RAMPART_MAIL_TOKEN_KEYS="$RAMPART_RUN_MAIL_TOKEN_KEYS")
-    [ "$service" = auth ] && own=(RAMPART_AUTH_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS" RAMPART_MAIL_TOKEN_PUBLIC_KEY="$RAMPART_RUN_MAIL_TOKEN_PUBLIC_KEY")
+    # SSO providers started on this machine (a test provider) are reachable; auth logs it at start.
+    [ "$service" = auth ] && own=(RAMPART_AUTH_KEY_ENCRYPTION_KEYS="$RAMPART_RUN_AUTH_KEY_ENCRYPTION_KEYS" RAMPART_MAIL_TOKEN_PUBLIC_KEY="$RAMPART_RUN_MAIL_TOKEN_PUBLIC_KEY"
+        RAMPART_AUTH_SSO_ALLOWED_NETWORKS=127.0.0.0/8,::1/128)
     [ "$service" = tenants ] && own=(RAMPART_MAIL_TOKEN_PUBLIC_KEY="$RAMPART_RUN_MAIL_TOKEN_PUBLIC_KEY")
     env "${own[@]}" RAMPART_NATS_URL="nats://127.0.0.1:$nats_port" RAMPART_NATS_USER="$service" RAMPART_NATS_PASSWORD="${!nats_password}" \
         RAMPART_POSTGRES_PORT="$pg_port" RAMPART_POSTGRES_PASSWORD="${!pg_password}" \
         RAMPART_OPS_HOST=127.0.0.1 RAMPART_OPS_PORT=$((ops_base + index + 1)) RAMPART_GATEWAY_HOST=127.0.0.1 RAMPART_GATEWAY_PORT="$gateway_port" \
+        RAMPART_GATEWAY_PUBLIC_URL="http://127.0.0.1:$gateway_port" \
         "$bin/$service" >>"$run/logs/$service.log" 2>&1 &
     pids+=($!)
 done
@@ -151,4 +154,6 @@ done
 echo
 echo "Rampart is running. Gateway: http://127.0.0.1:$gateway_port (try: curl http://127.0.0.1:$gateway_port/healthz)"
 echo "Logs: $run/logs/. Mail (not sent): $run/mail/. Ctrl-C stops everything."
+echo "For development, SSO providers on loopback are allowed (RAMPART_AUTH_SSO_ALLOWED_NETWORKS=127.0.0.0/8,::1/128);"
+echo "register http://127.0.0.1:$gateway_port/v1/auth/sso/callback at your test provider."
 wait

@@ -38,7 +38,9 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case apiKeyCreated = "api_key.created"
     case apiKeyRevoked = "api_key.revoked"
     case apiKeyRotated = "api_key.rotated"
+    /// Never recorded: `sso.connection_changed` names what changed. Kept, as names are never reused.
     case ssoChanged = "sso.changed"
+    case ssoConnectionChanged = "sso.connection_changed"
     case dataExported = "data.exported"
     case planChanged = "plan.changed"
     case subscriptionCancelled = "subscription.cancelled"
@@ -62,6 +64,7 @@ extension AuditAction {
         case .signup, .loginSucceeded, .loginFailed, .logout, .mfaEnrolled, .mfaDisabled, .mfaReset, .mfaBackupCodeUsed,
             .mfaBackupCodesRegenerated, .mfaFailed, .mfaLocked, .passwordChanged, .passwordReset, .passwordProofFailed,
             .sessionSteppedUp, .userIsolated, .userIsolationLifted, .apiKeyCreated, .apiKeyRevoked, .apiKeyRotated, .ssoChanged,
+            .ssoConnectionChanged,
             .accountDeletionRequested:
             [.auth]
         case .tenantCreated, .tenantActivated, .tenantPolicyChanged, .tenantDeleted, .starterClaimLapsed, .memberInvited,

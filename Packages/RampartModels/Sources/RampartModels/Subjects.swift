@@ -182,6 +182,26 @@ public enum Subjects {
         public static let revokeAPIKey = RPCEndpoint<Rampart_V1_RevokeApiKeyRequest, Rampart_V1_RevokeApiKeyReply>("revoke_api_key", of: .auth)
         public static let rotateAPIKey = RPCEndpoint<Rampart_V1_RotateApiKeyRequest, Rampart_V1_CreateApiKeyReply>("rotate_api_key", of: .auth)
         public static let verifyAPIKey = RPCEndpoint<Rampart_V1_VerifyApiKeyRequest, Rampart_V1_VerifyApiKeyReply>("verify_api_key", of: .auth)
+        public static let createSSOConnection = RPCEndpoint<Rampart_V1_CreateSsoConnectionRequest, Rampart_V1_SsoConnectionReply>(
+            "create_sso_connection",
+            of: .auth
+        )
+        public static let listSSOConnections = RPCEndpoint<Rampart_V1_ListSsoConnectionsRequest, Rampart_V1_ListSsoConnectionsReply>(
+            "list_sso_connections",
+            of: .auth
+        )
+        public static let getSSOConnection = RPCEndpoint<Rampart_V1_SsoConnectionRequest, Rampart_V1_SsoConnectionReply>(
+            "get_sso_connection",
+            of: .auth
+        )
+        public static let updateSSOConnection = RPCEndpoint<Rampart_V1_UpdateSsoConnectionRequest, Rampart_V1_SsoConnectionReply>(
+            "update_sso_connection",
+            of: .auth
+        )
+        public static let deleteSSOConnection = RPCEndpoint<Rampart_V1_SsoConnectionRequest, Rampart_V1_SsoConnectionReply>(
+            "delete_sso_connection",
+            of: .auth
+        )
         public static let join = RPCEndpoint<Rampart_V1_JoinRequest, Rampart_V1_JoinReply>("join", of: .auth)
         public static let switchTenant = RPCEndpoint<Rampart_V1_SwitchTenantRequest, Rampart_V1_TokenReply>("switch_tenant", of: .auth)
         public static let stepUp = RPCEndpoint<Rampart_V1_StepUpRequest, Rampart_V1_TokenReply>("step_up", of: .auth)

@@ -1,3 +1,4 @@
+import GuardedHTTP
 import Logging
 import RampartModels
 import RateLimitKit
@@ -17,7 +18,7 @@ import Foundation
 /// So far: registration (the user, then the tenant through `tenants`), sign-in with EdDSA access
 /// tokens and rotating refresh tokens, sign-out, the JWKS, sessions, password change and reset,
 /// email verification, API keys and TOTP MFA (enrolment, the sign-in step, backup codes, an
-/// admin's reset, the tenant's MFA requirement). SSO follows.
+/// admin's reset, the tenant's MFA requirement), and SSO connections (SSO-1, SSO-2).
 public enum AuthService {
     public static func descriptor(settings: AuthSettings = AuthSettings()) -> ServiceDescriptor {
         ServiceDescriptor(name: .auth, migrations: AuthMigrations.set) { context in try await build(context, settings: settings) }
@@ -152,6 +153,25 @@ public enum AuthService {
             audit: context.audit
         )
 
+        if !settings.ssoAllowedNetworks.isEmpty {
+            context.logger.warning(
+                "SSO providers may be reached on these non-public networks (RAMPART_AUTH_SSO_ALLOWED_NETWORKS)",
+                metadata: ["networks": "\(settings.ssoAllowedNetworks.map(\.description).joined(separator: ","))"]
+            )
+        }
+        let providerHTTP = GuardedHTTPClient(
+            destinations: DestinationGuard(policy: AddressPolicy(allowlist: settings.ssoAllowedNetworks)),
+            timeoutSeconds: settings.ssoTimeoutSeconds
+        )
+        let providers = ProviderDirectory(http: providerHTTP, logger: context.logger)
+        let ssoConnections = SSOConnections(
+            store: SSOConnectionStore(database: database, keyRing: settings.keyEncryption, logger: context.logger),
+            domains: SSODomainStore(database: database, logger: context.logger),
+            providers: providers,
+            audit: context.audit,
+            redirectURI: settings.ssoRedirectURI
+        )
+
         var router = RPCRouter()
         router.register(Subjects.Auth.register) { (request, call) in
             try await registration.register(request, call: call)
@@ -246,6 +266,21 @@ public enum AuthService {
         router.register(Subjects.Auth.verifyAPIKey) { (request, call) in
             try await apiKeys.verify(request, call: call)
         }
+        router.register(Subjects.Auth.createSSOConnection, requires: [.tenant, .principal]) { (request, call) in
+            try await ssoConnections.create(request, call: call)
+        }
+        router.register(Subjects.Auth.listSSOConnections, requires: [.tenant, .principal]) { (request, call) in
+            try await ssoConnections.list(request, call: call)
+        }
+        router.register(Subjects.Auth.getSSOConnection, requires: [.tenant, .principal]) { (request, call) in
+            try await ssoConnections.get(request, call: call)
+        }
+        router.register(Subjects.Auth.updateSSOConnection, requires: [.tenant, .principal]) { (request, call) in
+            try await ssoConnections.update(request, call: call)
+        }
+        router.register(Subjects.Auth.deleteSSOConnection, requires: [.tenant, .principal]) { (request, call) in
+            try await ssoConnections.delete(request, call: call)
+        }
         router.register(Subjects.Auth.jwks) { (_, _) in
             var reply = Rampart_V1_JwksReply()
             reply.json = try JWKS.render(try await keys.published())
@@ -258,6 +293,7 @@ public enum AuthService {
                 KeyRotation(keys: keys, health: context.health, logger: context.logger),
                 DisabledMembers(sessions: sessions, apiKeys: apiKeys, jetStream: context.jetStream, health: context.health, logger: context.logger),
                 ResetMailSender(queue: resetMails, links: links, health: context.health, logger: context.logger),
+                ClosesAtShutdown { await providerHTTP.shutdown() },
             ]
         )
     }
@@ -302,5 +338,15 @@ struct AbandonedRegistrations: Service {
 
     func run() async throws {
         await repeatEvery(.seconds(60), "abandoned registrations", health: health, logger: logger) { try await registration.removeAbandoned() }
+    }
+}
+
+/// Runs `close` when the service group shuts down: for what must be closed, not dropped.
+struct ClosesAtShutdown: Service {
+    let close: @Sendable () async -> Void
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await close()
     }
 }

@@ -38,6 +38,17 @@ public struct AuthSettings: Sendable {
     public var superAdmins: Set<String>
     /// How wrong second-factor codes lock the factor (issue 26, finding 2).
     public var secondFactorLock = SecondFactorLock()
+    /// The gateway's address as people reach it (`RAMPART_GATEWAY_PUBLIC_URL`, the gateway's own
+    /// setting): SSO providers send people back to its callback.
+    public var publicURL: String
+    /// Networks SSO providers may be reached on although they are not public (WH-3's guard);
+    /// `make run` allows loopback for providers started on this machine. None by default.
+    public var ssoAllowedNetworks: [IPNetwork]
+    /// How long a call to an SSO provider may take.
+    public var ssoTimeoutSeconds = 10
+
+    /// Where providers send people back after an SSO sign-in (SSO-3).
+    var ssoRedirectURI: String { publicURL + "/v1/auth/sso/callback" }
 
     /// Wrong codes counted per account across sign-in challenges and signed-in proofs, only ever
     /// after the right password (or from a session): `threshold` within `windowSeconds` refuse
@@ -71,7 +82,9 @@ public struct AuthSettings: Sendable {
         refreshReuseSeconds: Int = 0,
         sessionSeconds: Int = 30 * 86_400,
         signingKeyRotationSeconds: Int = 30 * 86_400,
-        superAdmins: Set<String> = []
+        superAdmins: Set<String> = [],
+        publicURL: String = "http://127.0.0.1:8080",
+        ssoAllowedNetworks: [IPNetwork] = []
     ) {
         self.passwordAlgorithm = passwordAlgorithm
         passwordPolicy = PasswordPolicy(extraCommon: extraCommonPasswords, maximumBytes: passwordAlgorithm.maximumPasswordBytes)
@@ -85,6 +98,8 @@ public struct AuthSettings: Sendable {
         self.sessionSeconds = sessionSeconds
         self.signingKeyRotationSeconds = signingKeyRotationSeconds
         self.superAdmins = superAdmins
+        self.publicURL = publicURL
+        self.ssoAllowedNetworks = ssoAllowedNetworks
     }
 
     /// A reset link works this long (AUTH-7); a verification link a week.
@@ -108,7 +123,9 @@ public struct AuthSettings: Sendable {
     /// (required), `RAMPART_MAIL_TOKEN_PUBLIC_KEY` (required), `RAMPART_AUTH_ISSUER`, `RAMPART_AUTH_ACCESS_TOKEN_SECONDS` (900),
     /// `RAMPART_AUTH_REFRESH_REUSE_SECONDS` (0: off; at most 60),
     /// `RAMPART_AUTH_SESSION_SECONDS` (30 days), `RAMPART_AUTH_SIGNING_KEY_ROTATION_SECONDS` (30 days),
-    /// `RAMPART_AUTH_SUPER_ADMINS` (comma-separated addresses; none by default).
+    /// `RAMPART_AUTH_SUPER_ADMINS` (comma-separated addresses; none by default),
+    /// `RAMPART_GATEWAY_PUBLIC_URL` (http://127.0.0.1:8080), `RAMPART_AUTH_SSO_ALLOWED_NETWORKS`
+    /// (comma-separated CIDR networks; none by default).
     public init(reader: inout EnvironmentReader) {
         let cost = reader.int("auth.bcrypt-cost", default: PasswordAlgorithm.defaultBcryptCost, range: PasswordAlgorithm.minimumBcryptCost...16)
         let algorithm: PasswordAlgorithm =
@@ -144,7 +161,10 @@ public struct AuthSettings: Sendable {
             refreshReuseSeconds: reader.int("auth.refresh-reuse-seconds", default: 0, range: 0...60),
             sessionSeconds: reader.int("auth.session-seconds", default: 30 * 86_400, range: 3600...(365 * 86_400)),
             signingKeyRotationSeconds: reader.int("auth.signing-key-rotation-seconds", default: 30 * 86_400, range: 3600...(365 * 86_400)),
-            superAdmins: superAdmins
+            superAdmins: superAdmins,
+            // The gateway checks the address's form at its start; auth only appends the path.
+            publicURL: reader.string("gateway.public-url", default: "http://127.0.0.1:8080"),
+            ssoAllowedNetworks: reader.networks("auth.sso-allowed-networks")
         )
     }
 }

@@ -122,6 +122,7 @@ public enum GatewayService {
         AllowlistRoutes(calls: calls, allowlists: allowlists).add(to: scopes)
         AuditRoutes(calls: calls).add(to: scopes)
         WebhookRoutes(calls: calls).add(to: scopes)
+        SSORoutes(calls: calls).add(to: scopes)
         InboundRoutes(calls: calls).add(to: router)
         AdminRoutes(calls: calls).add(to: scopes)
         WellKnownRoutes(contact: settings.securityContact, publicURL: settings.publicURL, document: document).add(to: router)

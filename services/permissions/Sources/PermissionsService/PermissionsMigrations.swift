@@ -120,11 +120,19 @@ enum PermissionsMigrations {
         $$;
         """
 
+    /// SSO-1: owners and admins manage the tenant's SSO connections and domains.
+    static let ssoManage = """
+        INSERT INTO role_permissions (scope, role, permission)
+            VALUES ('tenant', 'owner', 'sso.manage'), ('tenant', 'admin', 'sso.manage')
+            ON CONFLICT DO NOTHING;
+        """
+
     static let set = MigrationSet(
         global: [Migration(version: 1, name: "resource homes and API key scopes", sql: global)],
         tenant: [
             Migration(version: 1, name: "roles, members, resource roles, revision, reviews", sql: tenant),
             Migration(version: 2, name: "resources per tenant", sql: resources),
+            Migration(version: 3, name: "sso.manage", sql: ssoManage),
         ]
     )
 }

@@ -170,6 +170,13 @@ public final class Database: Sendable {
         return false
     }
 
+    /// The call's tenant, once its schema here is ready: a handler's first step on tenant data.
+    public func provisionedTenant(of call: CallContext) async throws -> TenantID {
+        let tenant = try call.requireTenant()
+        guard try await isProvisioned(tenant) else { throw RampartError(.failedPrecondition, "the tenant is not ready") }
+        return tenant
+    }
+
     public func provisionedTenants() async throws -> [TenantID] {
         let rows = try await client.query("SELECT tenant_id FROM public.rampart_tenant_schemas ORDER BY tenant_id", logger: logger)
         var tenants: [TenantID] = []

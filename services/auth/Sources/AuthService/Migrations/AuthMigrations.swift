@@ -190,6 +190,42 @@ enum AuthMigrations {
         ALTER TABLE sessions ALTER COLUMN authenticated_at SET NOT NULL, ALTER COLUMN authenticated_at SET DEFAULT now();
         """
 
+    /// SSO-3: the email domains tenants claim and prove they own by a DNS TXT record. Several
+    /// tenants may claim a domain; one alone may have it verified.
+    static let ssoDomains = """
+        CREATE TABLE sso_domains (
+            domain      text NOT NULL CHECK (domain ~ '^[a-z0-9.-]{1,253}$'),
+            tenant_id   text NOT NULL CHECK (tenant_id ~ '^[0-9a-f]{32}$'),
+            challenge   text NOT NULL,
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            verified_at timestamptz,
+            PRIMARY KEY (domain, tenant_id)
+        );
+        CREATE UNIQUE INDEX sso_domains_verified ON sso_domains (domain) WHERE verified_at IS NOT NULL;
+        CREATE INDEX sso_domains_tenant ON sso_domains (tenant_id);
+        """
+
+    /// SSO-1, SSO-2: a tenant's OpenID Connect providers; the client secret sealed with the key
+    /// ring, bound to its connection.
+    static let ssoConnections = """
+        CREATE TABLE sso_connections (
+            id                   uuid PRIMARY KEY,
+            preset               text NOT NULL CHECK (preset IN ('google', 'microsoft', 'okta', 'oidc')),
+            issuer               text NOT NULL,
+            client_id            text NOT NULL,
+            client_secret_sealed text NOT NULL,
+            domains              text[] NOT NULL DEFAULT '{}',
+            test_users           text[] NOT NULL DEFAULT '{}',
+            state                text NOT NULL DEFAULT 'draft' CHECK (state IN ('draft', 'testing', 'active')),
+            email_claim          text,
+            name_claim           text,
+            trust_provider_mfa   boolean NOT NULL DEFAULT false,
+            id_token_algorithms  text[] NOT NULL DEFAULT '{}',
+            created_at           timestamptz NOT NULL DEFAULT now(),
+            updated_at           timestamptz NOT NULL DEFAULT now()
+        );
+        """
+
     static let set = MigrationSet(
         global: [
             Migration(version: 1, name: "users", sql: users), Migration(version: 2, name: "signing keys", sql: signingKeys),
@@ -201,10 +237,12 @@ enum AuthMigrations {
             Migration(version: 8, name: "mfa enrolment challenges", sql: mfaEnrolmentChallenges),
             Migration(version: 9, name: "isolation", sql: isolation),
             Migration(version: 10, name: "second-factor lock", sql: secondFactorLock),
+            Migration(version: 11, name: "sso domains", sql: ssoDomains),
         ],
         tenant: [
             Migration(version: 1, name: "sessions", sql: sessions), Migration(version: 2, name: "api keys", sql: apiKeys),
             Migration(version: 3, name: "session authentication time", sql: sessionAuthenticationTime),
+            Migration(version: 4, name: "sso connections", sql: ssoConnections),
         ]
     )
 }

@@ -18,7 +18,7 @@ struct DeliveryLog: Sendable {
     let logger: Logger
 
     func list(_ request: Rampart_V1_ListDeliveriesRequest, call: CallContext) async throws -> Rampart_V1_ListDeliveriesReply {
-        let tenant = try await endpoints.provisionedTenant(call)
+        let tenant = try await endpoints.store.database.provisionedTenant(of: call)
         let endpoint = try Endpoints.endpointID(request.endpointID)
         guard request.pageSize <= 100 else { throw RampartError.invalidArgument("page_size must be 1 to 100", field: "page_size") }
         let pageSize = request.pageSize == 0 ? 50 : Int(request.pageSize)
@@ -50,7 +50,7 @@ struct DeliveryLog: Sendable {
 
     /// Attempted again now, from the start of the schedule, with the same event ID.
     func redeliver(_ request: Rampart_V1_RedeliverRequest, call: CallContext) async throws -> Rampart_V1_DeliveryReply {
-        let tenant = try await endpoints.provisionedTenant(call)
+        let tenant = try await endpoints.store.database.provisionedTenant(of: call)
         let endpoint = try Endpoints.endpointID(request.endpointID)
         guard request.deliveryID.utf8.count == 36, let delivery = UUID(uuidString: request.deliveryID) else {
             throw RampartError.invalidArgument("delivery_id must be a delivery's ID", field: "delivery_id")
@@ -78,7 +78,7 @@ struct DeliveryLog: Sendable {
 
     /// A `webhook.test` event for this endpoint alone, due now.
     func test(_ request: Rampart_V1_TestEndpointRequest, call: CallContext) async throws -> Rampart_V1_DeliveryReply {
-        let tenant = try await endpoints.provisionedTenant(call)
+        let tenant = try await endpoints.store.database.provisionedTenant(of: call)
         let endpoint = try Endpoints.endpointID(request.endpointID)
         try await requireEndpoint(endpoint, tenant: tenant)
         let now = clock.milliseconds()

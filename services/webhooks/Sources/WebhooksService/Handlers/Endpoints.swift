@@ -25,7 +25,7 @@ struct Endpoints: Sendable {
     static let maximumEventTypes = 50
 
     func create(_ request: Rampart_V1_CreateEndpointRequest, call: CallContext) async throws -> Rampart_V1_CreateEndpointReply {
-        let tenant = try await provisionedTenant(call)
+        let tenant = try await store.database.provisionedTenant(of: call)
         let url = try await checkedURL(request.url)
         let description = try Self.checkedDescription(request.description_p)
         let eventTypes = try Self.checkedEventTypes(request.eventTypes)
@@ -47,14 +47,14 @@ struct Endpoints: Sendable {
     }
 
     func list(_ request: Rampart_V1_ListEndpointsRequest, call: CallContext) async throws -> Rampart_V1_ListEndpointsReply {
-        let tenant = try await provisionedTenant(call)
+        let tenant = try await store.database.provisionedTenant(of: call)
         var reply = Rampart_V1_ListEndpointsReply()
         reply.endpoints = try await store.list(in: tenant)
         return reply
     }
 
     func get(_ request: Rampart_V1_EndpointRequest, call: CallContext) async throws -> Rampart_V1_EndpointReply {
-        let tenant = try await provisionedTenant(call)
+        let tenant = try await store.database.provisionedTenant(of: call)
         let id = try Self.endpointID(request.endpointID)
         var reply = Rampart_V1_EndpointReply()
         reply.endpoint = try await store.find(id, in: tenant).orThrow(Self.noSuchEndpoint)
@@ -62,7 +62,7 @@ struct Endpoints: Sendable {
     }
 
     func update(_ request: Rampart_V1_UpdateEndpointRequest, call: CallContext) async throws -> Rampart_V1_EndpointReply {
-        let tenant = try await provisionedTenant(call)
+        let tenant = try await store.database.provisionedTenant(of: call)
         let id = try Self.endpointID(request.endpointID)
         let url = request.hasURL ? try await checkedURL(request.url) : nil
         let description = request.hasDescription_p ? try Self.checkedDescription(request.description_p) : nil
@@ -85,7 +85,7 @@ struct Endpoints: Sendable {
 
     /// The endpoint goes with its deliveries, and their places in the queue.
     func delete(_ request: Rampart_V1_EndpointRequest, call: CallContext) async throws -> Rampart_V1_EndpointReply {
-        let tenant = try await provisionedTenant(call)
+        let tenant = try await store.database.provisionedTenant(of: call)
         let id = try Self.endpointID(request.endpointID)
         var reply = Rampart_V1_EndpointReply()
         reply.endpoint = try await store.delete(id, in: tenant).orThrow(Self.noSuchEndpoint)
@@ -95,7 +95,7 @@ struct Endpoints: Sendable {
 
     /// A new secret; the current one keeps signing beside it for the grace period (WH-1).
     func rotateSecret(_ request: Rampart_V1_RotateSecretRequest, call: CallContext) async throws -> Rampart_V1_CreateEndpointReply {
-        let tenant = try await provisionedTenant(call)
+        let tenant = try await store.database.provisionedTenant(of: call)
         let id = try Self.endpointID(request.endpointID)
         let grace = request.hasGraceSeconds ? request.graceSeconds : Self.defaultGraceSeconds
         guard grace <= Self.maximumGraceSeconds else {
@@ -112,12 +112,6 @@ struct Endpoints: Sendable {
     // MARK: Checks
 
     static let noSuchEndpoint = RampartError(.notFound, "no such webhook endpoint", details: ["field": "endpoint_id"])
-
-    func provisionedTenant(_ call: CallContext) async throws -> TenantID {
-        let tenant = try call.requireTenant()
-        guard try await store.database.isProvisioned(tenant) else { throw RampartError(.failedPrecondition, "the tenant is not ready") }
-        return tenant
-    }
 
     static func endpointID(_ text: String) throws -> UUID {
         guard text.utf8.count == 36, let id = UUID(uuidString: text) else {

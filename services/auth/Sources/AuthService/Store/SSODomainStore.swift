@@ -1,0 +1,20 @@
+import Logging
+import PostgresNIO
+import RampartModels
+import ServiceKit
+
+/// The global `sso_domains` (SSO-3): which tenant claimed and proved which email domain.
+struct SSODomainStore: Sendable {
+    let database: Database
+    let logger: Logger
+
+    /// The domains `tenant` has verified.
+    func verified(in tenant: TenantID) async throws -> Set<String> {
+        let rows = try await database.query(
+            "SELECT domain FROM sso_domains WHERE tenant_id = \(tenant.hex) AND verified_at IS NOT NULL"
+        )
+        var domains: Set<String> = []
+        for try await domain in rows.decode(String.self) { domains.insert(domain) }
+        return domains
+    }
+}
