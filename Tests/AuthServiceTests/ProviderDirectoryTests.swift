@@ -22,7 +22,11 @@ struct ProviderDirectoryTests {
         clock: TestClock = TestClock(),
         _ body: (ProviderDirectory) async throws -> Void
     ) async throws {
-        let http = GuardedHTTPClient(destinations: DestinationGuard(policy: AddressPolicy(allowlist: networks)), timeoutSeconds: 10)
+        let http = GuardedHTTPClient(
+            destinations: DestinationGuard(policy: AddressPolicy(allowlist: networks)),
+            timeoutSeconds: 10,
+            retriesConnections: false
+        )
         let directory = ProviderDirectory(http: http, logger: quietLogger(), now: { clock.now })
         do {
             try await body(directory)

@@ -41,6 +41,7 @@ public enum AuditAction: String, Sendable, CaseIterable {
     /// Never recorded: `sso.connection_changed` names what changed. Kept, as names are never reused.
     case ssoChanged = "sso.changed"
     case ssoConnectionChanged = "sso.connection_changed"
+    case ssoLoginFailed = "sso.login_failed"
     case dataExported = "data.exported"
     case planChanged = "plan.changed"
     case subscriptionCancelled = "subscription.cancelled"
@@ -64,7 +65,7 @@ extension AuditAction {
         case .signup, .loginSucceeded, .loginFailed, .logout, .mfaEnrolled, .mfaDisabled, .mfaReset, .mfaBackupCodeUsed,
             .mfaBackupCodesRegenerated, .mfaFailed, .mfaLocked, .passwordChanged, .passwordReset, .passwordProofFailed,
             .sessionSteppedUp, .userIsolated, .userIsolationLifted, .apiKeyCreated, .apiKeyRevoked, .apiKeyRotated, .ssoChanged,
-            .ssoConnectionChanged,
+            .ssoConnectionChanged, .ssoLoginFailed,
             .accountDeletionRequested:
             [.auth]
         case .tenantCreated, .tenantActivated, .tenantPolicyChanged, .tenantDeleted, .starterClaimLapsed, .memberInvited,

@@ -198,6 +198,8 @@ public enum Subjects {
             "update_sso_connection",
             of: .auth
         )
+        public static let ssoStart = RPCEndpoint<Rampart_V1_SsoStartRequest, Rampart_V1_SsoStartReply>("sso_start", of: .auth)
+        public static let ssoCallback = RPCEndpoint<Rampart_V1_SsoCallbackRequest, Rampart_V1_SsoCallbackReply>("sso_callback", of: .auth)
         public static let deleteSSOConnection = RPCEndpoint<Rampart_V1_SsoConnectionRequest, Rampart_V1_SsoConnectionReply>(
             "delete_sso_connection",
             of: .auth

@@ -12,12 +12,17 @@ public import ServiceKit
 public actor GuardedHTTPClient {
     public nonisolated let destinations: DestinationGuard
     private let timeoutSeconds: Int
+    private let retriesConnections: Bool
     private var clients: [String: (client: HTTPClient, lastUsed: ContinuousClock.Instant)] = [:]
     static let maximumClients = 256
 
-    public init(destinations: DestinationGuard, timeoutSeconds: Int) {
+    /// `retriesConnections`: a refused connection is tried again, with backoff, until the
+    /// timeout (async-http-client's default, right for deliveries); off, the call fails at once,
+    /// as a person waiting on a sign-in should be told.
+    public init(destinations: DestinationGuard, timeoutSeconds: Int, retriesConnections: Bool = true) {
         self.destinations = destinations
         self.timeoutSeconds = timeoutSeconds
+        self.retriesConnections = retriesConnections
     }
 
     /// The client that connects to `address` for `destination`: the caller has had both checked.
@@ -38,6 +43,7 @@ public actor GuardedHTTPClient {
             decompression: .disabled
         )
         configuration.httpVersion = .http1Only
+        configuration.connectionPool.retryConnectionEstablishment = retriesConnections
         if destination.address == nil { configuration.dnsOverride = [destination.host: address.address] }
         let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         clients[key] = (client, .now)

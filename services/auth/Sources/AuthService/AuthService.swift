@@ -161,7 +161,8 @@ public enum AuthService {
         }
         let providerHTTP = GuardedHTTPClient(
             destinations: DestinationGuard(policy: AddressPolicy(allowlist: settings.ssoAllowedNetworks)),
-            timeoutSeconds: settings.ssoTimeoutSeconds
+            timeoutSeconds: settings.ssoTimeoutSeconds,
+            retriesConnections: false
         )
         let providers = ProviderDirectory(http: providerHTTP, logger: context.logger)
         let ssoConnections = SSOConnections(
@@ -170,6 +171,22 @@ public enum AuthService {
             providers: providers,
             audit: context.audit,
             redirectURI: settings.ssoRedirectURI
+        )
+
+        let ssoSignIn = SSOSignIn(
+            connections: ssoConnections.store,
+            domains: ssoConnections.domains,
+            signIns: SSOSignInStore(database: database, logger: context.logger),
+            providers: providers,
+            users: users,
+            memberships: memberships,
+            rateLimit: rateLimit,
+            signInGuard: signInGuard,
+            factors: factors,
+            issuer: issuer,
+            audit: context.audit,
+            redirectURI: settings.ssoRedirectURI,
+            logger: context.logger
         )
 
         var router = RPCRouter()
@@ -280,6 +297,12 @@ public enum AuthService {
         }
         router.register(Subjects.Auth.deleteSSOConnection, requires: [.tenant, .principal]) { (request, call) in
             try await ssoConnections.delete(request, call: call)
+        }
+        router.register(Subjects.Auth.ssoStart) { (request, call) in
+            try await ssoSignIn.start(request, call: call)
+        }
+        router.register(Subjects.Auth.ssoCallback) { (request, call) in
+            try await ssoSignIn.callback(request, call: call)
         }
         router.register(Subjects.Auth.jwks) { (_, _) in
             var reply = Rampart_V1_JwksReply()

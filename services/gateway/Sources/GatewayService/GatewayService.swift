@@ -1,6 +1,7 @@
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
+import Logging
 import RampartModels
 import RateLimitKit
 public import ServiceKit
@@ -123,6 +124,14 @@ public enum GatewayService {
         AuditRoutes(calls: calls).add(to: scopes)
         WebhookRoutes(calls: calls).add(to: scopes)
         SSORoutes(calls: calls).add(to: scopes)
+        let ssoCookie = SSOBindingCookie(publicURL: settings.publicURL)
+        if !ssoCookie.secure {
+            context.logger.warning(
+                "plain HTTP on loopback: the SSO sign-in cookie goes without Secure and the __Host- prefix (RAMPART_GATEWAY_PUBLIC_URL)",
+                metadata: ["public_url": "\(settings.publicURL)"]
+            )
+        }
+        SSOSignInRoutes(calls: calls, cookie: ssoCookie).add(to: router)
         InboundRoutes(calls: calls).add(to: router)
         AdminRoutes(calls: calls).add(to: scopes)
         WellKnownRoutes(contact: settings.securityContact, publicURL: settings.publicURL, document: document).add(to: router)

@@ -249,6 +249,98 @@ public nonisolated struct Rampart_V1_UpdateSsoConnectionRequest: Sendable {
   fileprivate var _trustProviderMfa: Bool? = nil
 }
 
+/// rampart.v1.auth.sso_start (GET /v1/auth/sso/start): where to send a browser to sign in
+/// through a connection (SSO-3), named by its ID or found by the person's address (a domain the
+/// tenant verified). The connection must be testing or active. The client IP comes from the call
+/// context (the sign-in limits apply). not_found when no connection serves the request.
+public nonisolated struct Rampart_V1_SsoStartRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var connectionID: String = String()
+
+  public var email: String = String()
+
+  /// Where the browser goes after the sign-in: a path of the console (/console/…). Empty: /console/.
+  public var returnTo: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rampart_V1_SsoStartReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The provider's authorization endpoint with the code flow's parameters: state, nonce, PKCE
+  /// S256's challenge.
+  public var authorizationURL: String = String()
+
+  /// A random value for the browser alone (the gateway's cookie): the callback must present it,
+  /// so a state taken to another browser is refused.
+  public var browserBinding: String = String()
+
+  /// How long the sign-in may take, in seconds.
+  public var expiresIn: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.v1.auth.sso_callback (GET /v1/auth/sso/callback): the provider's answer. The state is
+/// spent by the first callback that presents it with its browser's binding. Every refusal is a
+/// 4xx problem whose `errors.reason` says why, audited as sso.login_failed.
+public nonisolated struct Rampart_V1_SsoCallbackRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var state: String = String()
+
+  public var code: String = String()
+
+  /// RFC 9207: the issuer the answer says it comes from, when the provider sends one.
+  public var iss: String = String()
+
+  /// The provider's refusal (access_denied, …), instead of a code.
+  public var error: String = String()
+
+  /// The gateway's cookie: SsoStartReply.browser_binding.
+  public var browserBinding: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rampart_V1_SsoCallbackReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// As the password step's answer: the session's tokens, or the MFA step it earns.
+  public var tokens: Rampart_V1_TokenReply {
+    get {_tokens ?? Rampart_V1_TokenReply()}
+    set {_tokens = newValue}
+  }
+  /// Returns true if `tokens` has been explicitly set.
+  public var hasTokens: Bool {self._tokens != nil}
+  /// Clears the value of `tokens`. Subsequent reads from it will return its default value.
+  public mutating func clearTokens() {self._tokens = nil}
+
+  public var returnTo: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _tokens: Rampart_V1_TokenReply? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "rampart.v1"
@@ -625,6 +717,175 @@ nonisolated extension Rampart_V1_UpdateSsoConnectionRequest: SwiftProtobuf.Messa
     if lhs._trustProviderMfa != rhs._trustProviderMfa {return false}
     if lhs.idTokenAlgorithms != rhs.idTokenAlgorithms {return false}
     if lhs.setIDTokenAlgorithms != rhs.setIDTokenAlgorithms {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_SsoStartRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SsoStartRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}connection_id\0\u{1}email\0\u{3}return_to\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.connectionID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.email) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.returnTo) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.connectionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.connectionID, fieldNumber: 1)
+    }
+    if !self.email.isEmpty {
+      try visitor.visitSingularStringField(value: self.email, fieldNumber: 2)
+    }
+    if !self.returnTo.isEmpty {
+      try visitor.visitSingularStringField(value: self.returnTo, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_SsoStartRequest, rhs: Rampart_V1_SsoStartRequest) -> Bool {
+    if lhs.connectionID != rhs.connectionID {return false}
+    if lhs.email != rhs.email {return false}
+    if lhs.returnTo != rhs.returnTo {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_SsoStartReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SsoStartReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}authorization_url\0\u{3}browser_binding\0\u{3}expires_in\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.authorizationURL) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.browserBinding) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.expiresIn) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.authorizationURL.isEmpty {
+      try visitor.visitSingularStringField(value: self.authorizationURL, fieldNumber: 1)
+    }
+    if !self.browserBinding.isEmpty {
+      try visitor.visitSingularStringField(value: self.browserBinding, fieldNumber: 2)
+    }
+    if self.expiresIn != 0 {
+      try visitor.visitSingularInt32Field(value: self.expiresIn, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_SsoStartReply, rhs: Rampart_V1_SsoStartReply) -> Bool {
+    if lhs.authorizationURL != rhs.authorizationURL {return false}
+    if lhs.browserBinding != rhs.browserBinding {return false}
+    if lhs.expiresIn != rhs.expiresIn {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_SsoCallbackRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SsoCallbackRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{1}code\0\u{1}iss\0\u{1}error\0\u{3}browser_binding\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.state) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.code) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.iss) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.browserBinding) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.state.isEmpty {
+      try visitor.visitSingularStringField(value: self.state, fieldNumber: 1)
+    }
+    if !self.code.isEmpty {
+      try visitor.visitSingularStringField(value: self.code, fieldNumber: 2)
+    }
+    if !self.iss.isEmpty {
+      try visitor.visitSingularStringField(value: self.iss, fieldNumber: 3)
+    }
+    if !self.error.isEmpty {
+      try visitor.visitSingularStringField(value: self.error, fieldNumber: 4)
+    }
+    if !self.browserBinding.isEmpty {
+      try visitor.visitSingularStringField(value: self.browserBinding, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_SsoCallbackRequest, rhs: Rampart_V1_SsoCallbackRequest) -> Bool {
+    if lhs.state != rhs.state {return false}
+    if lhs.code != rhs.code {return false}
+    if lhs.iss != rhs.iss {return false}
+    if lhs.error != rhs.error {return false}
+    if lhs.browserBinding != rhs.browserBinding {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_SsoCallbackReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SsoCallbackReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tokens\0\u{3}return_to\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._tokens) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.returnTo) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._tokens {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.returnTo.isEmpty {
+      try visitor.visitSingularStringField(value: self.returnTo, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_SsoCallbackReply, rhs: Rampart_V1_SsoCallbackReply) -> Bool {
+    if lhs._tokens != rhs._tokens {return false}
+    if lhs.returnTo != rhs.returnTo {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -52,24 +52,9 @@ struct TOTP: Sendable {
     /// The `otpauth://` URI authenticator apps read from the QR code (Google Authenticator's
     /// key URI format), for the account `email` at the issuer Rampart.
     func uri(email: String) -> String {
-        let label = Self.percentEncoded("Rampart:\(email)")
+        // `:` between issuer and account, and `@`, are kept as the format writes them.
+        let label = PercentEncoding.encode("Rampart:\(email)", keeping: ":@")
         return "otpauth://totp/\(label)?secret=\(Base32.encode(secret))&issuer=Rampart&algorithm=SHA1&digits=\(Self.digits)&period=\(Self.period)"
-    }
-
-    /// Every byte but RFC 3986's unreserved characters, `:` (between issuer and account) and `@`
-    /// as %XX.
-    static func percentEncoded(_ text: String) -> String {
-        let kept = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:@".utf8)
-        let hex = Array("0123456789ABCDEF".utf8)
-        var output: [UInt8] = []
-        for byte in text.utf8 {
-            if kept.contains(byte) {
-                output.append(byte)
-            } else {
-                output += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0f)]]
-            }
-        }
-        return String(decoding: output, as: UTF8.self)
     }
 }
 

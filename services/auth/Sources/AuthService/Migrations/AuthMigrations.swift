@@ -226,6 +226,43 @@ enum AuthMigrations {
         );
         """
 
+    /// SSO-3: which tenant a connection ID belongs to (a sign-in names the connection alone), and
+    /// each sign-in under way: its state and browser binding stored as hashes, spent once.
+    static let ssoSignIns = """
+        CREATE TABLE sso_connection_directory (
+            connection_id uuid PRIMARY KEY,
+            tenant_id     text NOT NULL CHECK (tenant_id ~ '^[0-9a-f]{32}$')
+        );
+        CREATE TABLE sso_sign_ins (
+            state_hash    bytea PRIMARY KEY,
+            browser_hash  bytea NOT NULL,
+            tenant_id     text NOT NULL CHECK (tenant_id ~ '^[0-9a-f]{32}$'),
+            connection_id uuid NOT NULL,
+            nonce         text NOT NULL,
+            code_verifier text NOT NULL,
+            email_hint    text,
+            return_to     text NOT NULL,
+            created_at    timestamptz NOT NULL DEFAULT now(),
+            expires_at    timestamptz NOT NULL,
+            used_at       timestamptz
+        );
+        CREATE INDEX sso_sign_ins_expiry ON sso_sign_ins (expires_at);
+        """
+
+    /// SSO-3: the provider's subject each person signed in as, per connection: once linked, an
+    /// ID token with the same address but another subject is not that person.
+    static let ssoIdentities = """
+        CREATE TABLE sso_identities (
+            connection_id uuid NOT NULL REFERENCES sso_connections (id) ON DELETE CASCADE,
+            subject       text NOT NULL,
+            user_id       uuid NOT NULL,
+            linked_at     timestamptz NOT NULL DEFAULT now(),
+            last_used_at  timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (connection_id, subject),
+            UNIQUE (connection_id, user_id)
+        );
+        """
+
     static let set = MigrationSet(
         global: [
             Migration(version: 1, name: "users", sql: users), Migration(version: 2, name: "signing keys", sql: signingKeys),
@@ -238,11 +275,13 @@ enum AuthMigrations {
             Migration(version: 9, name: "isolation", sql: isolation),
             Migration(version: 10, name: "second-factor lock", sql: secondFactorLock),
             Migration(version: 11, name: "sso domains", sql: ssoDomains),
+            Migration(version: 12, name: "sso sign-ins", sql: ssoSignIns),
         ],
         tenant: [
             Migration(version: 1, name: "sessions", sql: sessions), Migration(version: 2, name: "api keys", sql: apiKeys),
             Migration(version: 3, name: "session authentication time", sql: sessionAuthenticationTime),
             Migration(version: 4, name: "sso connections", sql: ssoConnections),
+            Migration(version: 5, name: "sso identities", sql: ssoIdentities),
         ]
     )
 }

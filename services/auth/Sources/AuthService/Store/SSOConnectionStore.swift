@@ -60,6 +60,10 @@ struct SSOConnectionStore: Sendable {
             guard try await count.first(decoding: Int64.self) ?? 0 < Self.maximumConnections else {
                 throw RampartError(.failedPrecondition, "a tenant has at most \(Self.maximumConnections) SSO connections")
             }
+            try await db.query(
+                "INSERT INTO sso_connection_directory (connection_id, tenant_id) VALUES (\(connection.id), \(tenant.hex))",
+                logger: logger
+            )
             let rows = try await db.query(
                 """
                 INSERT INTO \(schema: tenant).sso_connections
@@ -132,9 +136,62 @@ struct SSOConnectionStore: Sendable {
     }
 
     func delete(_ id: UUID, in tenant: TenantID) async throws -> SSOConnection? {
+        try await database.transaction { db in
+            let rows = try await db.query(
+                "DELETE FROM \(schema: tenant).sso_connections WHERE id = \(id) RETURNING \(unescaped: Self.columns)",
+                logger: logger
+            )
+            guard let removed = try await rows.first(decoding: Row.self).map(Self.connection) else { return nil }
+            try await db.query("DELETE FROM sso_connection_directory WHERE connection_id = \(id)", logger: logger)
+            return removed
+        }
+    }
+
+    /// The connection with this ID, wherever its tenant is: a sign-in names it alone.
+    func find(_ id: UUID) async throws -> (tenant: TenantID, connection: SSOConnection)? {
+        let rows = try await database.query("SELECT tenant_id FROM sso_connection_directory WHERE connection_id = \(id)")
+        guard let tenant = try await rows.first(decoding: String.self).flatMap(TenantID.init), try await database.isProvisioned(tenant),
+            let connection = try await find(id, in: tenant)
+        else { return nil }
+        return (tenant, connection)
+    }
+
+    /// The connection that serves people of `domain` in `tenant`: an active one before one in
+    /// testing, the oldest first; drafts serve nobody.
+    func serving(_ domain: String, in tenant: TenantID) async throws -> SSOConnection? {
         let rows = try await database.query(
-            "DELETE FROM \(schema: tenant).sso_connections WHERE id = \(id) RETURNING \(unescaped: Self.columns)"
+            """
+            SELECT \(unescaped: Self.columns) FROM \(schema: tenant).sso_connections
+            WHERE \(domain) = ANY (domains) AND state IN ('testing', 'active')
+            ORDER BY state = 'active' DESC, created_at, id LIMIT 1
+            """
         )
         return try await rows.first(decoding: Row.self).map(Self.connection)
+    }
+
+    /// The user the provider's `subject` signed in as through this connection before.
+    func linkedUser(_ subject: String, connection: UUID, in tenant: TenantID) async throws -> UUID? {
+        let rows = try await database.query(
+            "SELECT user_id FROM \(schema: tenant).sso_identities WHERE connection_id = \(connection) AND subject = \(subject)"
+        )
+        return try await rows.first(decoding: UUID.self)
+    }
+
+    /// Links `subject` to `user` for this connection, or notes its use. False when the user is
+    /// linked to another subject already: the provider says this is someone else.
+    func link(_ subject: String, to user: UUID, connection: UUID, in tenant: TenantID) async throws -> Bool {
+        do {
+            let rows = try await database.query(
+                """
+                INSERT INTO \(schema: tenant).sso_identities (connection_id, subject, user_id) VALUES (\(connection), \(subject), \(user))
+                ON CONFLICT (connection_id, subject) DO UPDATE SET last_used_at = now()
+                    WHERE sso_identities.user_id = excluded.user_id
+                RETURNING 1
+                """
+            )
+            return try await rows.first(decoding: Int.self) != nil
+        } catch let error as PSQLError where error.sqlState == "23505" {
+            return false
+        }
     }
 }

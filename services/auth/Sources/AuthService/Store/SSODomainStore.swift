@@ -17,4 +17,10 @@ struct SSODomainStore: Sendable {
         for try await domain in rows.decode(String.self) { domains.insert(domain) }
         return domains
     }
+
+    /// The tenant that verified `domain`, if one did.
+    func verifiedTenant(_ domain: String) async throws -> TenantID? {
+        let rows = try await database.query("SELECT tenant_id FROM sso_domains WHERE domain = \(domain) AND verified_at IS NOT NULL")
+        return try await rows.first(decoding: String.self).flatMap(TenantID.init)
+    }
 }

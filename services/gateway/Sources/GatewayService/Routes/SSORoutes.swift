@@ -38,3 +38,84 @@ struct SSORoutes {
         }
     }
 }
+
+/// SPEC section 14, SSO sign-in (SSO-3): the start sends the browser to the provider with a
+/// cookie that binds the sign-in to it; the callback presents the cookie with the provider's
+/// answer. The cookie is `__Host-` prefixed, Secure, HttpOnly and SameSite=Lax (sent on the
+/// provider's top-level redirect back), except on a plain-HTTP loopback address (`make run`),
+/// where browsers would not keep a Secure cookie: there it goes without both, and the gateway
+/// says so at start.
+struct SSOSignInRoutes {
+    let calls: ServiceCalls
+    let cookie: SSOBindingCookie
+
+    func add(to router: Router<GatewayRequestContext>) {
+        let sso = router.group("/v1/auth/sso")
+        sso.get("start") { request, context in
+            let query = try QueryParameters(request, allowed: ["connection_id", "email", "return_to"])
+            var message = Rampart_V1_SsoStartRequest()
+            message.connectionID = try query.text("connection_id", maximumBytes: 64) ?? ""
+            message.email = try query.text("email", maximumBytes: 254) ?? ""
+            message.returnTo = try query.text("return_to", maximumBytes: 512) ?? ""
+            let reply = try await calls.call(Subjects.Auth.ssoStart, message, context)
+            var headers = HTTPFields()
+            headers[.location] = reply.authorizationURL
+            headers[.setCookie] = cookie.set(reply.browserBinding, seconds: Int(reply.expiresIn))
+            return Response(status: .found, headers: headers)
+        }
+        sso.get("callback") { request, context in
+            var message = Rampart_V1_SsoCallbackRequest()
+            // Providers add parameters of their own (Google: scope, authuser, hd, prompt): those
+            // are ignored; each one read here must come once.
+            var seen: Set<String> = []
+            for (name, value) in request.uri.queryParameters {
+                let name = String(name)
+                guard ["state", "code", "iss", "error"].contains(name) else { continue }
+                guard seen.insert(name).inserted else { throw RampartError.invalidArgument("\(name) is given twice", field: name) }
+                guard value.utf8.count <= 4096 else { throw RampartError.invalidArgument("\(name) is too long", field: name) }
+                switch name {
+                case "state": message.state = String(value)
+                case "code": message.code = String(value)
+                case "iss": message.iss = String(value)
+                default: message.error = String(value)
+                }
+            }
+            message.browserBinding = cookie.value(in: request.headers) ?? ""
+            let reply = try await calls.call(Subjects.Auth.ssoCallback, message, context)
+            // The console, which will take a browser to `return_to` with its own session, comes
+            // with issue 29; until then every caller gets the sign-in's answer as JSON.
+            var response = try Response.json(reply.tokens)
+            response.headers[.setCookie] = cookie.set("", seconds: 0)
+            return response
+        }
+    }
+}
+
+/// The cookie that binds an SSO sign-in to the browser that started it.
+struct SSOBindingCookie: Sendable {
+    let name: String
+    let secure: Bool
+
+    /// Secure with the `__Host-` prefix, unless the gateway is reached over plain HTTP on a
+    /// loopback address.
+    init(publicURL: String) {
+        let plainLoopback = ["http://127.", "http://localhost", "http://[::1]"].contains { publicURL.hasPrefix($0) }
+        secure = !plainLoopback
+        name = secure ? "__Host-rampart_sso" : "rampart_sso"
+    }
+
+    func set(_ value: String, seconds: Int) -> String {
+        "\(name)=\(value); Path=/; Max-Age=\(seconds); HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
+    }
+
+    /// This cookie's value among those the request carries.
+    func value(in headers: HTTPFields) -> String? {
+        for field in headers[values: .cookie] {
+            for pair in field.split(separator: ";") {
+                let parts = pair.drop(while: { $0 == " " }).split(separator: "=", maxSplits: 1)
+                if parts.count == 2, parts[0] == name { return String(parts[1]) }
+            }
+        }
+        return nil
+    }
+}
