@@ -162,6 +162,12 @@ schemas = {
                                     "set_claim_mapping": boolean, "trust_provider_mfa": boolean,
                                     "id_token_algorithms": arr(s(8)), "set_id_token_algorithms": boolean}, strict=True),
  "SsoConnectionReply": obj({"connection": ref("SsoConnection")}),
+ "SsoDomain": obj({"domain": string, "state": {"type": "string", "enum": ["pending", "verified"]},
+                   "record_name": s(description="publish a TXT record of this name…"), "record_value": s(description="…holding this value"),
+                   "created_at_ms": i64, "verified_at_ms": i64}),
+ "AddSsoDomainRequest": obj({"domain": s(253, description="not a mail provider's, a disposable one's or a public suffix")}, required=["domain"], strict=True),
+ "SsoDomainReply": obj({"domain": ref("SsoDomain")}),
+ "ListSsoDomainsReply": obj({"domains": arr(ref("SsoDomain"))}),
  "ListSsoConnectionsReply": obj({"connections": arr(ref("SsoConnection"))}),
  "RotateSecretRequest": obj({"grace_seconds": {"type": "integer", "format": "int32", "minimum": 0, "maximum": 604800,
                                                "description": "how long the old secret keeps signing beside the new one (default 86400)"}}, strict=True),
@@ -227,6 +233,7 @@ def p(name, schema, description=None, where="path", required=True):
 T = p("tenant_id", tenant_hex, "the tenant (32 lower-case hex digits); your credential's own")
 E = p("endpoint_id", uuid, "one of the tenant's webhook endpoints")
 C = p("connection_id", uuid, "one of the tenant's SSO connections")
+D = p("domain", s(253), "a domain the tenant claimed")
 consistency = p("Rampart-Consistency-Token", s(20, pattern="^[0-9]{1,20}$"), "a revision a write returned: no decision older than it is used", where="header", required=False)
 filters = [p("actor_id", s(256), where="query", required=False), p("action", s(64), where="query", required=False),
            p("target_type", s(64), where="query", required=False), p("target_id", s(256), where="query", required=False),
@@ -343,6 +350,13 @@ paths = {
      "get": op("getSsoConnection", "one connection (sso.manage)", "sso", response="SsoConnectionReply", params=[T, C, consistency]),
      "patch": op("updateSsoConnection", "change a connection's fields or state: draft, testing, active (sso.manage; a recent proof)", "sso", "UpdateSsoConnectionRequest", "SsoConnectionReply", params=[T, C, consistency]),
      "delete": op("deleteSsoConnection", "remove a connection (sso.manage; a recent proof)", "sso", response="SsoConnectionReply", params=[T, C, consistency])},
+ "/v1/tenants/{tenant_id}/domains": {
+     "get": op("listSsoDomains", "the domains the tenant claimed, with the TXT record each needs (sso.manage)", "sso", response="ListSsoDomainsReply", params=[T, consistency]),
+     "post": op("addSsoDomain", "claim a domain: the TXT record to publish at _rampart-challenge.<domain> (sso.manage; a recent proof)", "sso", "AddSsoDomainRequest", "SsoDomainReply", status="201", params=[T, consistency])},
+ "/v1/tenants/{tenant_id}/domains/{domain}/verify": {
+     "post": op("verifySsoDomain", "look the TXT record up now; 409 while it is not there (sso.manage)", "sso", response="SsoDomainReply", params=[T, D, consistency])},
+ "/v1/tenants/{tenant_id}/domains/{domain}": {
+     "delete": op("removeSsoDomain", "drop a claim; refused while a connection lists the domain (sso.manage; a recent proof)", "sso", response="SsoDomainReply", params=[T, D, consistency])},
  "/v1/tenants/{tenant_id}/webhooks/endpoints": {
      "get": op("listWebhookEndpoints", "the tenant's webhook endpoints (webhooks.manage)", "webhooks", response="ListEndpointsReply", params=[T, consistency]),
      "post": op("createWebhookEndpoint", "register an endpoint; the signing secret is answered once (webhooks.manage; AUTH-11: a verified address)", "webhooks", "CreateEndpointRequest", "CreateEndpointReply", status="201", params=[T, consistency])},

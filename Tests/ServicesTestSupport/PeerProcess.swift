@@ -67,3 +67,32 @@ package struct MockOpenIDProvider: Sendable {
 
     package func stop() { peer.stop() }
 }
+
+/// A DNS server on loopback (`Tests/peers/dns_server.py`, on PyPI `dnslib`) answering TXT
+/// questions from records the test sets, and changes, at any time.
+package final class DNSPeer: @unchecked Sendable {
+    package let peer: PeerProcess
+    private let records: URL
+
+    package static func start() async throws -> DNSPeer {
+        let records = FileManager.default.temporaryDirectory.appendingPathComponent("dns-\(UUID().uuidString).json")
+        try Data("{}".utf8).write(to: records)
+        let peer = try await PeerProcess.start("python", script: "Tests/peers/dns_server.py") { port in
+            ["--port", String(port), "--records", records.path]
+        }
+        return DNSPeer(peer: peer, records: records)
+    }
+
+    private init(peer: PeerProcess, records: URL) {
+        self.peer = peer
+        self.records = records
+    }
+
+    /// Replaces every record: `name` (without the final dot) → its TXT values.
+    package func set(_ txt: [String: [String]]) throws {
+        let object = Dictionary(uniqueKeysWithValues: txt.map { ($0.key + ".", $0.value) })
+        try JSONSerialization.data(withJSONObject: object).write(to: records, options: .atomic)
+    }
+
+    package func stop() { peer.stop() }
+}

@@ -37,11 +37,15 @@ let package = Package(
             pkgConfig: "libqrencode",
             providers: [.apt(["libqrencode-dev"])]
         ),
+        // glibc's resolver (res_nquery, ns_parserr): the TXT records that prove a tenant owns a
+        // domain (SSO-3), from the system's resolvers or RAMPART_DNS_SERVERS.
+        .systemLibrary(name: "CResolv"),
         .target(
             name: "AuthService",
             dependencies: [
                 "CCrypt",
                 "CQREncode",
+                "CResolv",
                 .product(name: "ServiceKit", package: "ServiceKit"),
                 .product(name: "GuardedHTTP", package: "ServiceKit"),
                 .product(name: "RampartModels", package: "RampartModels"),

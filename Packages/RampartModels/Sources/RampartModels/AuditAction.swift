@@ -42,6 +42,7 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case ssoChanged = "sso.changed"
     case ssoConnectionChanged = "sso.connection_changed"
     case ssoLoginFailed = "sso.login_failed"
+    case ssoDomainChanged = "sso.domain_changed"
     case dataExported = "data.exported"
     case planChanged = "plan.changed"
     case subscriptionCancelled = "subscription.cancelled"
@@ -65,7 +66,7 @@ extension AuditAction {
         case .signup, .loginSucceeded, .loginFailed, .logout, .mfaEnrolled, .mfaDisabled, .mfaReset, .mfaBackupCodeUsed,
             .mfaBackupCodesRegenerated, .mfaFailed, .mfaLocked, .passwordChanged, .passwordReset, .passwordProofFailed,
             .sessionSteppedUp, .userIsolated, .userIsolationLifted, .apiKeyCreated, .apiKeyRevoked, .apiKeyRotated, .ssoChanged,
-            .ssoConnectionChanged, .ssoLoginFailed,
+            .ssoConnectionChanged, .ssoLoginFailed, .ssoDomainChanged,
             .accountDeletionRequested:
             [.auth]
         case .tenantCreated, .tenantActivated, .tenantPolicyChanged, .tenantDeleted, .starterClaimLapsed, .memberInvited,

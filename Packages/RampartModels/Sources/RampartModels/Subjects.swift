@@ -198,6 +198,13 @@ public enum Subjects {
             "update_sso_connection",
             of: .auth
         )
+        public static let addSSODomain = RPCEndpoint<Rampart_V1_AddSsoDomainRequest, Rampart_V1_SsoDomainReply>("add_sso_domain", of: .auth)
+        public static let listSSODomains = RPCEndpoint<Rampart_V1_ListSsoDomainsRequest, Rampart_V1_ListSsoDomainsReply>(
+            "list_sso_domains",
+            of: .auth
+        )
+        public static let verifySSODomain = RPCEndpoint<Rampart_V1_SsoDomainRequest, Rampart_V1_SsoDomainReply>("verify_sso_domain", of: .auth)
+        public static let removeSSODomain = RPCEndpoint<Rampart_V1_SsoDomainRequest, Rampart_V1_SsoDomainReply>("remove_sso_domain", of: .auth)
         public static let ssoStart = RPCEndpoint<Rampart_V1_SsoStartRequest, Rampart_V1_SsoStartReply>("sso_start", of: .auth)
         public static let ssoCallback = RPCEndpoint<Rampart_V1_SsoCallbackRequest, Rampart_V1_SsoCallbackReply>("sso_callback", of: .auth)
         public static let deleteSSOConnection = RPCEndpoint<Rampart_V1_SsoConnectionRequest, Rampart_V1_SsoConnectionReply>(

@@ -173,6 +173,12 @@ public enum AuthService {
             redirectURI: settings.ssoRedirectURI
         )
 
+        let ssoDomains = SSODomains(
+            store: ssoConnections.domains,
+            connections: ssoConnections.store,
+            records: TXTRecords(server: settings.dnsServer),
+            audit: context.audit
+        )
         let ssoSignIn = SSOSignIn(
             connections: ssoConnections.store,
             domains: ssoConnections.domains,
@@ -297,6 +303,18 @@ public enum AuthService {
         }
         router.register(Subjects.Auth.deleteSSOConnection, requires: [.tenant, .principal]) { (request, call) in
             try await ssoConnections.delete(request, call: call)
+        }
+        router.register(Subjects.Auth.addSSODomain, requires: [.tenant, .principal]) { (request, call) in
+            try await ssoDomains.add(request, call: call)
+        }
+        router.register(Subjects.Auth.listSSODomains, requires: [.tenant, .principal]) { (request, call) in
+            try await ssoDomains.list(request, call: call)
+        }
+        router.register(Subjects.Auth.verifySSODomain, requires: [.tenant, .principal]) { (request, call) in
+            try await ssoDomains.verify(request, call: call)
+        }
+        router.register(Subjects.Auth.removeSSODomain, requires: [.tenant, .principal]) { (request, call) in
+            try await ssoDomains.remove(request, call: call)
         }
         router.register(Subjects.Auth.ssoStart) { (request, call) in
             try await ssoSignIn.start(request, call: call)

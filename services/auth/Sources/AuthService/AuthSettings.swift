@@ -44,6 +44,9 @@ public struct AuthSettings: Sendable {
     /// Networks SSO providers may be reached on although they are not public (WH-3's guard);
     /// `make run` allows loopback for providers started on this machine. None by default.
     public var ssoAllowedNetworks: [IPNetwork]
+    /// The DNS resolver for domain verification (`RAMPART_DNS_SERVERS`, an IPv4 address with an
+    /// optional port); nil: the system's.
+    public var dnsServer: (address: String, port: Int)?
     /// How long a call to an SSO provider may take.
     public var ssoTimeoutSeconds = 10
 
@@ -125,7 +128,8 @@ public struct AuthSettings: Sendable {
     /// `RAMPART_AUTH_SESSION_SECONDS` (30 days), `RAMPART_AUTH_SIGNING_KEY_ROTATION_SECONDS` (30 days),
     /// `RAMPART_AUTH_SUPER_ADMINS` (comma-separated addresses; none by default),
     /// `RAMPART_GATEWAY_PUBLIC_URL` (http://127.0.0.1:8080), `RAMPART_AUTH_SSO_ALLOWED_NETWORKS`
-    /// (comma-separated CIDR networks; none by default).
+    /// (comma-separated CIDR networks; none by default), `RAMPART_DNS_SERVERS` (the system's
+    /// resolvers by default).
     public init(reader: inout EnvironmentReader) {
         let cost = reader.int("auth.bcrypt-cost", default: PasswordAlgorithm.defaultBcryptCost, range: PasswordAlgorithm.minimumBcryptCost...16)
         let algorithm: PasswordAlgorithm =
@@ -166,5 +170,9 @@ public struct AuthSettings: Sendable {
             publicURL: reader.string("gateway.public-url", default: "http://127.0.0.1:8080"),
             ssoAllowedNetworks: reader.networks("auth.sso-allowed-networks")
         )
+        if let servers = reader.optionalString("dns.servers") {
+            dnsServer = TXTRecords.server(String(servers.split(separator: ",").first ?? ""))
+            if dnsServer == nil { reader.problem("RAMPART_DNS_SERVERS must be an IPv4 address with an optional port, such as 10.0.0.2:53") }
+        }
     }
 }

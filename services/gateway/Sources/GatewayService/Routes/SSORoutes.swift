@@ -36,6 +36,26 @@ struct SSORoutes {
             message.connectionID = try context.pathID("connection_id")
             return try Response.json(try await calls.call(Subjects.Auth.deleteSSOConnection, message, context))
         }
+
+        // SSO-3: the domains the tenant proves it owns, by a DNS TXT record.
+        let domains = scopes.tenant("domains").requiring(scopes.permission("sso.manage"))
+        domains.get { request, context in
+            _ = try QueryParameters(request, allowed: [])
+            return try Response.json(try await calls.call(Subjects.Auth.listSSODomains, Rampart_V1_ListSsoDomainsRequest(), context))
+        }
+        domains.requiring(scopes.recentProof("Claiming a domain")).post { request, context in
+            try await calls.forward(Subjects.Auth.addSSODomain, request, context, status: .created)
+        }
+        domains.post(":domain/verify") { _, context in
+            var message = Rampart_V1_SsoDomainRequest()
+            message.domain = context.parameters.get("domain") ?? ""
+            return try Response.json(try await calls.call(Subjects.Auth.verifySSODomain, message, context))
+        }
+        domains.requiring(scopes.recentProof("Removing a domain")).delete(":domain") { _, context in
+            var message = Rampart_V1_SsoDomainRequest()
+            message.domain = context.parameters.get("domain") ?? ""
+            return try Response.json(try await calls.call(Subjects.Auth.removeSSODomain, message, context))
+        }
     }
 }
 

@@ -44,6 +44,12 @@ public struct PublicSuffixes: Sendable {
         return labels.suffix(suffixLength + 1).joined(separator: ".")
     }
 
+    /// Whether `domain` is a public suffix itself (`co.uk`, `github.io`): nobody owns it alone.
+    public func isPublicSuffix(_ domain: String) -> Bool {
+        let labels = domain.lowercased().split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        return labels.count <= publicSuffixLength(labels)
+    }
+
     /// How many labels at the end of `labels` are the public suffix: an exception rule wins,
     /// else the longest matching rule, else one label.
     private func publicSuffixLength(_ labels: [String]) -> Int {

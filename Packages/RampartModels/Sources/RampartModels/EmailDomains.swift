@@ -1,5 +1,3 @@
-public import RampartModels
-
 /// What sign-up needs to know about an email address's domain: whether it is a disposable
 /// mailbox (TEN-4, refused) and whether it is a free mail provider, where the one-Starter-per-
 /// domain rule (TEN-5) counts the address rather than the domain: otherwise the first person
