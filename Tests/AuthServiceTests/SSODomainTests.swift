@@ -161,4 +161,72 @@ struct SSODomainTests {
             #expect(down.status == 503, "\(down.body)")
         }
     }
+
+    @Test("Just in time: a new person of a verified domain the connection serves becomes a member at first sign-in, once; others are refused")
+    func justInTime() async throws {
+        let dns = try await DNSPeer.start()
+        defer { dns.stop() }
+        let provider = try await MockOpenIDProvider.start()
+        defer { provider.stop() }
+        let world = try await world(dns: dns)
+        try await stopping(world.cluster) {
+            let added = try HTTP.object(try await world.send("POST", domains(world.tenant), #"{"domain":"lovelace.example"}"#, token: world.adaToken))
+            try dns.set(["_rampart-challenge.lovelace.example": [try #require((added["domain"] as? [String: Any])?["record_value"] as? String)]])
+            #expect(try await world.send("POST", domains(world.tenant) + "/lovelace.example/verify", token: world.adaToken).status == 200)
+            let made = try await world.send(
+                "POST",
+                "/v1/tenants/\(world.tenant)/sso/connections",
+                #"{"preset":"oidc","issuer":"\#(provider.issuer)","client_id":"c","client_secret":"s"}"#,
+                token: world.adaToken
+            )
+            let id = try #require((try HTTP.object(made)["connection"] as? [String: Any])?["connection_id"] as? String)
+            let path = "/v1/tenants/\(world.tenant)/sso/connections/\(id)"
+            #expect(try await world.send("PATCH", path, #"{"state":"active"}"#, token: world.adaToken).status == 200)
+            try await provider.setUser("cara", claims: ["email": "cara@lovelace.example", "email_verified": true, "name": "Cara Lovelace"])
+            try await provider.setUser("dan", claims: ["email": "dan@elsewhere.example", "email_verified": true])
+
+            func signIn(_ subject: String) async throws -> HTTPTestResponse {
+                var browser = SSOBrowser(gatewayPort: world.port)
+                let callback = try await SSOBrowser.signInAtMock(try await browser.start("connection_id=\(id)"), as: subject)
+                return try await browser.callback(callback)
+            }
+            // The connection does not list the domain yet: Cara is nobody here.
+            let unlisted = try await signIn("cara")
+            #expect(unlisted.status == 403 && HTTP.errors(unlisted)["reason"] == "not_a_member", "\(unlisted.body)")
+            #expect(try await world.send("PATCH", path, #"{"domains":["lovelace.example"],"set_domains":true}"#, token: world.adaToken).status == 200)
+
+            let first = try await signIn("cara")
+            #expect(first.status == 200, "\(first.body)")
+            let access = try #require(try HTTP.object(first)["access_token"] as? String)
+            let me = try HTTP.object(try await HTTP.send(world.port, "GET", "/v1/auth/whoami", token: access))
+            let cara = try #require((me["principal"] as? String)?.dropFirst(5)).description
+            let members = try HTTP.object(try await world.send("GET", "/v1/tenants/\(world.tenant)/members", token: world.adaToken))
+            let entry = (members["members"] as? [[String: Any]])?.first { $0["user_id"] as? String == cara }
+            #expect(entry?["role"] as? String == "MEMBER_ROLE_MEMBER" && entry?["email"] as? String == "cara@lovelace.example", "\(members)")
+            // Once: the second sign-in is the same person, no second account or membership.
+            let second = try await signIn("cara")
+            let again = try HTTP.object(
+                try await HTTP.send(world.port, "GET", "/v1/auth/whoami", token: try #require(try HTTP.object(second)["access_token"] as? String))
+            )
+            #expect(again["principal"] as? String == "user:\(cara)")
+            let counted = try HTTP.object(try await world.send("GET", "/v1/tenants/\(world.tenant)/members", token: world.adaToken))
+            #expect((counted["members"] as? [[String: Any]])?.filter { $0["email"] as? String == "cara@lovelace.example" }.count == 1)
+            // No password was made: a password sign-in is refused as a wrong one.
+            let password = try await HTTP.send(world.port, "POST", "/v1/auth/login", #"{"email":"cara@lovelace.example","password":"!sso"}"#)
+            #expect(password.status == 401, "\(password.body)")
+            // Another domain's person: refused, no account made.
+            let dan = try await signIn("dan")
+            #expect(dan.status == 403 && HTTP.errors(dan)["reason"] == "not_a_member", "\(dan.body)")
+            let database = try #require(world.cluster.databases[.auth])
+            #expect(try await TestPostgres.psql("SELECT count(*) FROM users WHERE email = 'dan@elsewhere.example'", database: database) == "0")
+
+            let audited = try await world.cluster.events(
+                Subjects.audit(tenant: TenantID(world.tenant)),
+                as: Rampart_V1_AuditEvent.self,
+                stream: Subjects.auditStream
+            )
+            #expect(audited.contains { $0.action == AuditAction.memberJoined.rawValue && $0.details["via"] == "sso" && $0.target.id == cara })
+            #expect(audited.contains { $0.action == AuditAction.signup.rawValue && $0.details["via"] == "sso" })
+        }
+    }
 }

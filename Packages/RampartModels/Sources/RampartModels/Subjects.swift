@@ -250,6 +250,10 @@ public enum Subjects {
         public static let setIPAllowlist = RPCEndpoint<Rampart_V1_IpAllowlist, Rampart_V1_IpAllowlist>("set_ip_allowlist", of: .tenants)
         public static let inviteMember = RPCEndpoint<Rampart_V1_InviteMemberRequest, Rampart_V1_InviteMemberReply>("invite_member", of: .tenants)
         public static let getInvitation = RPCEndpoint<Rampart_V1_GetInvitationRequest, Rampart_V1_InvitationPreview>("get_invitation", of: .tenants)
+        public static let provisionMember = RPCEndpoint<Rampart_V1_ProvisionMemberRequest, Rampart_V1_ProvisionMemberReply>(
+            "provision_member",
+            of: .tenants
+        )
         public static let acceptInvitation = RPCEndpoint<Rampart_V1_AcceptInvitationRequest, Rampart_V1_AcceptInvitationReply>(
             "accept_invitation",
             of: .tenants

@@ -27,6 +27,17 @@ struct Memberships: Sendable {
         try await activeMemberReply(user, tenant: tenant, includingPolicies: true).map { ($0.member, $0.tenantPolicies) }
     }
 
+    /// SSO-3: makes `user` a member of `tenant` at their first SSO sign-in; the member as it is
+    /// when they were one already.
+    func provision(_ user: UUID, email: EmailAddress, tenant: TenantID, connection: UUID) async throws -> Rampart_V1_ProvisionMemberReply {
+        var request = Rampart_V1_ProvisionMemberRequest()
+        request.userID = user.uuidString.lowercased()
+        request.email = email.description
+        request.connectionID = connection.uuidString.lowercased()
+        let context = CallContext(requestID: CallContext.newRequestID(), tenantID: tenant, principal: Principal(service: .auth))
+        return try await rpc.call(Subjects.Tenants.provisionMember, request, context: context)
+    }
+
     private func activeMemberReply(_ user: UUID, tenant: TenantID, includingPolicies: Bool) async throws -> Rampart_V1_MemberReply? {
         var request = Rampart_V1_GetMemberRequest()
         request.userID = user.uuidString.lowercased()

@@ -64,6 +64,9 @@ public enum TenantsService {
         router.register(Subjects.Tenants.acceptInvitation, requires: .principal) { (request, call) in
             try await tenants.accept(request, call: call)
         }
+        router.register(Subjects.Tenants.provisionMember, requires: [.tenant, .principal]) { (request, call) in
+            try await tenants.provision(request, call: call)
+        }
         router.register(Subjects.Tenants.confirmOwnerEmail, requires: .principal) {
             (request, call) in
             try await tenants.confirmOwnerEmail(request, call: call)

@@ -731,6 +731,53 @@ public nonisolated struct Rampart_V1_AcceptInvitationReply: Sendable {
   fileprivate var _member: Rampart_V1_Member? = nil
 }
 
+/// rampart.v1.tenants.provision_member: auth only (system:auth), at the first SSO sign-in of a
+/// person of a domain the tenant verified (SSO-3): a member with the role member, without an
+/// invitation; the tenant from the call context. An existing member is answered as they are
+/// (a disabled one stays disabled), nothing written.
+public nonisolated struct Rampart_V1_ProvisionMemberRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The user (UUID): an existing account, or the one auth is creating.
+  public var userID: String = String()
+
+  /// The address the provider verified, as auth knows it.
+  public var email: String = String()
+
+  /// The SSO connection the person signed in through, for the audit.
+  public var connectionID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rampart_V1_ProvisionMemberReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var member: Rampart_V1_Member {
+    get {_member ?? Rampart_V1_Member()}
+    set {_member = newValue}
+  }
+  /// Returns true if `member` has been explicitly set.
+  public var hasMember: Bool {self._member != nil}
+  /// Clears the value of `member`. Subsequent reads from it will return its default value.
+  public mutating func clearMember() {self._member = nil}
+
+  /// False when the person was a member already.
+  public var provisioned: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _member: Rampart_V1_Member? = nil
+}
+
 /// rampart.v1.tenants.confirm_owner_email: auth only (system:auth), when a link proves the
 /// user's mailbox (AUTH-11). The Starter claims of the tenants the user registered are held for
 /// good from then on, and any tenant they later move to Starter holds its claim at once.
@@ -1986,6 +2033,85 @@ nonisolated extension Rampart_V1_AcceptInvitationReply: SwiftProtobuf.Message, S
   public static func ==(lhs: Rampart_V1_AcceptInvitationReply, rhs: Rampart_V1_AcceptInvitationReply) -> Bool {
     if lhs.tenantID != rhs.tenantID {return false}
     if lhs._member != rhs._member {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_ProvisionMemberRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ProvisionMemberRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{1}email\0\u{3}connection_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.email) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.connectionID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 1)
+    }
+    if !self.email.isEmpty {
+      try visitor.visitSingularStringField(value: self.email, fieldNumber: 2)
+    }
+    if !self.connectionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.connectionID, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_ProvisionMemberRequest, rhs: Rampart_V1_ProvisionMemberRequest) -> Bool {
+    if lhs.userID != rhs.userID {return false}
+    if lhs.email != rhs.email {return false}
+    if lhs.connectionID != rhs.connectionID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_ProvisionMemberReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ProvisionMemberReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}member\0\u{1}provisioned\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._member) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.provisioned) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._member {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.provisioned != false {
+      try visitor.visitSingularBoolField(value: self.provisioned, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_ProvisionMemberReply, rhs: Rampart_V1_ProvisionMemberReply) -> Bool {
+    if lhs._member != rhs._member {return false}
+    if lhs.provisioned != rhs.provisioned {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -313,9 +313,27 @@ struct SSOSignIn: Sendable {
             code: .permissionDenied,
             email: email.description
         )
-        guard let user = try await users.find(email), user.status == "active",
-            let (member, policies) = try await memberships.activeMemberAndPolicies(user.id, tenant: pending.tenant)
-        else { throw notMember }
+        var user = try await users.find(email)
+        var standing: (member: Rampart_V1_Member, policies: Rampart_V1_TenantPolicies)?
+        if let user, user.status == "active" { standing = try await memberships.activeMemberAndPolicies(user.id, tenant: pending.tenant) }
+        if standing == nil {
+            // Just in time (SSO-3): a person of a domain this tenant verified, which the
+            // connection serves, joins as a member; anyone else must be one already.
+            guard connection.domains.contains(email.domain), try await domains.verifiedTenant(email.domain) == pending.tenant,
+                user == nil || user?.status == "active"
+            else { throw notMember }
+            let id = try await provision(
+                email,
+                name: token.claims[connection.claimMapping["name"] ?? "name"]?.string,
+                existing: user,
+                connection: connection,
+                tenant: pending.tenant,
+                call: call
+            )
+            user = try await users.find(email)
+            standing = try await memberships.activeMemberAndPolicies(id, tenant: pending.tenant)
+        }
+        guard let user, let (member, policies) = standing else { throw notMember }
         guard try await connections.link(token.subject, to: user.id, connection: connection.id, in: pending.tenant) else {
             throw Refusal(
                 reason: "subject_mismatch",
@@ -351,6 +369,62 @@ struct SSOSignIn: Sendable {
         }
         return reply
     }
+
+    /// The member made (SSO-3): for a new person, the account first (the provider verified the
+    /// address; no password, so none signs in until one is set by a reset), then the membership
+    /// by tenants; nothing half-made stays when tenants refuses.
+    private func provision(
+        _ email: EmailAddress,
+        name claimed: String?,
+        existing: UserStore.User?,
+        connection: SSOConnection,
+        tenant: TenantID,
+        call: CallContext
+    ) async throws -> UUID {
+        if let existing {
+            _ = try await memberships.provision(existing.id, email: email, tenant: tenant, connection: connection.id)
+            return existing.id
+        }
+        let name =
+            claimed.flatMap { text -> String? in
+                let trimmed = String(text.prefix(200)).trimmingWhitespace
+                return trimmed.isEmpty || trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) ? nil : trimmed
+            } ?? email.localPart
+        let user = UUID()
+        try await users.insertPending(
+            user,
+            email: email,
+            name: name,
+            passwordHash: Self.noPassword,
+            verified: true,
+            taken: RampartError(.conflict, "this account is being made by another sign-in: try again")
+        )
+        do {
+            _ = try await memberships.provision(user, email: email, tenant: tenant, connection: connection.id)
+        } catch {
+            await users.removePending(user)
+            throw error
+        }
+        try await users.activate(user, homeTenant: tenant.hex)
+        var actor = Rampart_V1_AuditActor(principal: Principal(user: user))
+        actor.email = email.description
+        actor.name = name
+        var event = Rampart_V1_AuditEvent(
+            .signup,
+            tenant: tenant,
+            target: ("user", user.uuidString.lowercased()),
+            call: call,
+            actor: actor,
+            service: .auth
+        )
+        event.details = ["via": "sso", "sso_connection": connection.id.uuidString.lowercased()]
+        await audit.record(event)
+        return user
+    }
+
+    /// The password hash of an account made by SSO: no password matches it (not a bcrypt or
+    /// argon2id hash), so password sign-in fails as for a wrong password until a reset sets one.
+    static let noPassword = "!sso"
 
     private func failed(_ refusal: Refusal, tenant: TenantID?, connection: UUID?, call: CallContext) async {
         await rateLimit.reportFailure(.login, context: call)

@@ -115,6 +115,38 @@ extension Tenants {
         return reply
     }
 
+    /// SSO-3: a person of a domain the tenant verified joins at their first SSO sign-in, as a
+    /// member; auth has checked the domain, the connection and the provider's verified address.
+    func provision(_ request: Rampart_V1_ProvisionMemberRequest, call: CallContext) async throws -> Rampart_V1_ProvisionMemberReply {
+        guard call.principal == Principal(service: .auth) else { throw RampartError(.permissionDenied, "members are provisioned by auth") }
+        let tenant = try call.requireTenant()
+        guard let user = UUID(uuidString: request.userID) else { throw RampartError.invalidArgument("user_id must be a UUID", field: "user_id") }
+        guard let email = EmailAddress(request.email) else { throw RampartError.invalidArgument("the email must be a valid address", field: "email") }
+        guard try await registry.status(tenant) == .active, try await database.isProvisioned(tenant) else {
+            throw RampartError(.failedPrecondition, "the tenant is not active")
+        }
+        var reply = Rampart_V1_ProvisionMemberReply()
+        let inserted = try await database.transaction { connection in
+            try await members.insert(user, email: email.description, role: "member", in: tenant, on: connection)
+        }
+        guard let member = inserted else {
+            reply.member = try await members.find(user, in: tenant).orThrow(RampartError(.conflict, "the member changed meanwhile: try again"))
+            return reply
+        }
+        _ = await memberChanged(tenant, user, call: call)
+        var joinedBy = call
+        joinedBy.principal = Principal("user:\(member.userID)")
+        var event = auditEvent(.memberJoined, tenant: tenant, call: joinedBy)
+        event.target.type = "user"
+        event.target.id = member.userID
+        event.actor.email = member.email
+        event.details = ["via": "sso", "sso_connection": String(request.connectionID.prefix(36)), "role": member.role.name ?? ""]
+        await record(event)
+        reply.member = member
+        reply.provisioned = true
+        return reply
+    }
+
     func cancelInvitation(_ request: Rampart_V1_CancelInvitationRequest, call: CallContext) async throws -> Rampart_V1_CancelInvitationReply {
         let tenant = try call.requireTenant()
         let caller = try await authorize(call, tenant, .admin)
