@@ -246,6 +246,72 @@ struct SSOSignInTests {
     }
 }
 
+@Suite("SSO-2 enforcement: passwords refused for members, break-glass owners audited", .serialized)
+struct SSOEnforcementTests {
+    @Test(
+        "Enforced only with an active connection; then a member's password is refused, SSO works, a break-glass owner's password works and is audited"
+    )
+    func enforcement() async throws {
+        let fixture = try await SSOFixture.start(state: "draft")
+        try await stopping(fixture.world.cluster) {
+            let world = fixture.world
+            let tenant = "/v1/tenants/\(world.tenant)"
+            func password(_ email: String) async throws -> HTTPTestResponse {
+                try await HTTP.send(
+                    world.port,
+                    "POST",
+                    "/v1/auth/login",
+                    #"{"email":"\#(email)","password":"\#(HTTP.password)","tenant_id":"\#(world.tenant)"}"#
+                )
+            }
+            let early = try await world.send("PATCH", tenant, #"{"sso_enforced":true}"#, token: world.adaToken)
+            #expect(early.status == 400 && HTTP.errors(early)["field"] == "sso_enforced", "\(early.body)")
+            try await fixture.move(to: "active")
+            // Break-glass owners are owners, at most two: Bob is a member.
+            let notOwner = try await world.send(
+                "PATCH",
+                tenant,
+                #"{"break_glass_owners":["\#(world.bob)"],"set_break_glass_owners":true}"#,
+                token: world.adaToken
+            )
+            #expect(notOwner.status == 400 && HTTP.errors(notOwner)["field"] == "break_glass_owners", "\(notOwner.body)")
+            let enforced = try await world.send("PATCH", tenant, #"{"sso_enforced":true}"#, token: world.adaToken)
+            #expect(enforced.status == 200, "\(enforced.body)")
+
+            // Passwords: refused as wrong ones, for the member and for an owner not named.
+            for email in ["bob@babbage.example", "ada@lovelace.example"] {
+                let refused = try await password(email)
+                #expect(refused.status == 401 && !refused.body.contains("access_token"), "\(email): \(refused.body)")
+            }
+            #expect(try await fixture.signIn(as: "bob-sub").answer.status == 200)
+
+            let named = try await world.send(
+                "PATCH",
+                tenant,
+                #"{"break_glass_owners":["\#(world.ada)"],"set_break_glass_owners":true}"#,
+                token: world.adaToken
+            )
+            #expect(named.status == 200, "\(named.body)")
+            #expect((try HTTP.object(named)["policies"] as? [String: Any])?["break_glass_owners"] as? [String] == [world.ada])
+            #expect(try await password("ada@lovelace.example").status == 200)
+            #expect(try await password("bob@babbage.example").status == 401)
+
+            let audited = try await world.cluster.events(
+                Subjects.audit(tenant: TenantID(world.tenant)),
+                as: Rampart_V1_AuditEvent.self,
+                stream: Subjects.auditStream
+            )
+            #expect(audited.filter { $0.action == AuditAction.ssoBreakGlassUsed.rawValue }.map(\.target.id) == [world.ada])
+            #expect(audited.contains { $0.action == AuditAction.loginFailed.rawValue && $0.reason.contains("sso enforced") })
+
+            // Off again: passwords work for members once more.
+            #expect(try await world.send("PATCH", tenant, #"{"sso_enforced":false}"#, token: world.adaToken).status == 200)
+            #expect(try await password("bob@babbage.example").status == 200)
+        }
+        fixture.provider.stop()
+    }
+}
+
 extension SSOBrowser {
     static func percent(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text }
 }

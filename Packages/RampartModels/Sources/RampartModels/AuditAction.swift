@@ -43,6 +43,7 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case ssoConnectionChanged = "sso.connection_changed"
     case ssoLoginFailed = "sso.login_failed"
     case ssoDomainChanged = "sso.domain_changed"
+    case ssoBreakGlassUsed = "sso.break_glass_used"
     case dataExported = "data.exported"
     case planChanged = "plan.changed"
     case subscriptionCancelled = "subscription.cancelled"
@@ -66,7 +67,7 @@ extension AuditAction {
         case .signup, .loginSucceeded, .loginFailed, .logout, .mfaEnrolled, .mfaDisabled, .mfaReset, .mfaBackupCodeUsed,
             .mfaBackupCodesRegenerated, .mfaFailed, .mfaLocked, .passwordChanged, .passwordReset, .passwordProofFailed,
             .sessionSteppedUp, .userIsolated, .userIsolationLifted, .apiKeyCreated, .apiKeyRevoked, .apiKeyRotated, .ssoChanged,
-            .ssoConnectionChanged, .ssoLoginFailed, .ssoDomainChanged,
+            .ssoConnectionChanged, .ssoLoginFailed, .ssoDomainChanged, .ssoBreakGlassUsed,
             .accountDeletionRequested:
             [.auth]
         case .tenantCreated, .tenantActivated, .tenantPolicyChanged, .tenantDeleted, .starterClaimLapsed, .memberInvited,

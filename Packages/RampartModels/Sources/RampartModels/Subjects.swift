@@ -205,6 +205,7 @@ public enum Subjects {
         )
         public static let verifySSODomain = RPCEndpoint<Rampart_V1_SsoDomainRequest, Rampart_V1_SsoDomainReply>("verify_sso_domain", of: .auth)
         public static let removeSSODomain = RPCEndpoint<Rampart_V1_SsoDomainRequest, Rampart_V1_SsoDomainReply>("remove_sso_domain", of: .auth)
+        public static let ssoStatus = RPCEndpoint<Rampart_V1_SsoStatusRequest, Rampart_V1_SsoStatusReply>("sso_status", of: .auth)
         public static let ssoStart = RPCEndpoint<Rampart_V1_SsoStartRequest, Rampart_V1_SsoStartReply>("sso_start", of: .auth)
         public static let ssoCallback = RPCEndpoint<Rampart_V1_SsoCallbackRequest, Rampart_V1_SsoCallbackReply>("sso_callback", of: .auth)
         public static let deleteSSOConnection = RPCEndpoint<Rampart_V1_SsoConnectionRequest, Rampart_V1_SsoConnectionReply>(

@@ -316,6 +316,9 @@ public enum AuthService {
         router.register(Subjects.Auth.removeSSODomain, requires: [.tenant, .principal]) { (request, call) in
             try await ssoDomains.remove(request, call: call)
         }
+        router.register(Subjects.Auth.ssoStatus, requires: [.tenant, .principal]) { (request, call) in
+            try await ssoConnections.status(request, call: call)
+        }
         router.register(Subjects.Auth.ssoStart) { (request, call) in
             try await ssoSignIn.start(request, call: call)
         }

@@ -235,6 +235,7 @@ public nonisolated struct Rampart_V1_TenantPolicies: Sendable {
 
   public var mfaRequirement: Rampart_V1_MfaRequirement = .none
 
+  /// SSO-2: members sign in through the tenant's SSO; passwords only for the break-glass owners.
   public var ssoEnforced: Bool = false
 
   /// 0: passwords never expire.
@@ -242,6 +243,10 @@ public nonisolated struct Rampart_V1_TenantPolicies: Sendable {
 
   /// From the plan: 30 (starter), 365 (pro), 0 = unlimited (enterprise).
   public var auditRetentionDays: UInt32 = 0
+
+  /// SSO-2: at most 2 owners (user IDs) who may still sign in with a password while SSO is
+  /// enforced, for when the provider is down; each such sign-in is audited.
+  public var breakGlassOwners: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -494,6 +499,7 @@ public nonisolated struct Rampart_V1_UpdateTenantRequest: Sendable {
   /// Clears the value of `mfaRequirement`. Subsequent reads from it will return its default value.
   public mutating func clearMfaRequirement() {self._mfaRequirement = nil}
 
+  /// true needs an active SSO connection (auth is asked).
   public var ssoEnforced: Bool {
     get {_ssoEnforced ?? false}
     set {_ssoEnforced = newValue}
@@ -511,6 +517,12 @@ public nonisolated struct Rampart_V1_UpdateTenantRequest: Sendable {
   public var hasPasswordRotationDays: Bool {self._passwordRotationDays != nil}
   /// Clears the value of `passwordRotationDays`. Subsequent reads from it will return its default value.
   public mutating func clearPasswordRotationDays() {self._passwordRotationDays = nil}
+
+  /// Replaces the break-glass owners when set_break_glass_owners is true: at most 2, each an
+  /// active owner.
+  public var breakGlassOwners: [String] = []
+
+  public var setBreakGlassOwners: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1188,7 +1200,7 @@ nonisolated extension Rampart_V1_Organization: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Rampart_V1_TenantPolicies: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TenantPolicies"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}ip_allowlist\0\u{4}\u{2}sso_enforced\0\u{3}password_rotation_days\0\u{3}audit_retention_days\0\u{3}mfa_requirement\0\u{b}mfa_required\0\u{c}\u{2}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}ip_allowlist\0\u{4}\u{2}sso_enforced\0\u{3}password_rotation_days\0\u{3}audit_retention_days\0\u{3}mfa_requirement\0\u{3}break_glass_owners\0\u{b}mfa_required\0\u{c}\u{2}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1201,6 +1213,7 @@ nonisolated extension Rampart_V1_TenantPolicies: SwiftProtobuf.Message, SwiftPro
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.passwordRotationDays) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.auditRetentionDays) }()
       case 6: try { try decoder.decodeSingularEnumField(value: &self.mfaRequirement) }()
+      case 7: try { try decoder.decodeRepeatedStringField(value: &self.breakGlassOwners) }()
       default: break
       }
     }
@@ -1222,6 +1235,9 @@ nonisolated extension Rampart_V1_TenantPolicies: SwiftProtobuf.Message, SwiftPro
     if self.mfaRequirement != .none {
       try visitor.visitSingularEnumField(value: self.mfaRequirement, fieldNumber: 6)
     }
+    if !self.breakGlassOwners.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.breakGlassOwners, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1231,6 +1247,7 @@ nonisolated extension Rampart_V1_TenantPolicies: SwiftProtobuf.Message, SwiftPro
     if lhs.ssoEnforced != rhs.ssoEnforced {return false}
     if lhs.passwordRotationDays != rhs.passwordRotationDays {return false}
     if lhs.auditRetentionDays != rhs.auditRetentionDays {return false}
+    if lhs.breakGlassOwners != rhs.breakGlassOwners {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1581,7 +1598,7 @@ nonisolated extension Rampart_V1_GetTenantRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Rampart_V1_UpdateTenantRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UpdateTenantRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}plan\0\u{4}\u{2}sso_enforced\0\u{3}password_rotation_days\0\u{3}mfa_requirement\0\u{b}mfa_required\0\u{c}\u{3}\u{1}")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}plan\0\u{4}\u{2}sso_enforced\0\u{3}password_rotation_days\0\u{3}mfa_requirement\0\u{3}break_glass_owners\0\u{3}set_break_glass_owners\0\u{b}mfa_required\0\u{c}\u{3}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1594,6 +1611,8 @@ nonisolated extension Rampart_V1_UpdateTenantRequest: SwiftProtobuf.Message, Swi
       case 4: try { try decoder.decodeSingularBoolField(value: &self._ssoEnforced) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self._passwordRotationDays) }()
       case 6: try { try decoder.decodeSingularEnumField(value: &self._mfaRequirement) }()
+      case 7: try { try decoder.decodeRepeatedStringField(value: &self.breakGlassOwners) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.setBreakGlassOwners) }()
       default: break
       }
     }
@@ -1619,6 +1638,12 @@ nonisolated extension Rampart_V1_UpdateTenantRequest: SwiftProtobuf.Message, Swi
     try { if let v = self._mfaRequirement {
       try visitor.visitSingularEnumField(value: v, fieldNumber: 6)
     } }()
+    if !self.breakGlassOwners.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.breakGlassOwners, fieldNumber: 7)
+    }
+    if self.setBreakGlassOwners != false {
+      try visitor.visitSingularBoolField(value: self.setBreakGlassOwners, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1628,6 +1653,8 @@ nonisolated extension Rampart_V1_UpdateTenantRequest: SwiftProtobuf.Message, Swi
     if lhs._mfaRequirement != rhs._mfaRequirement {return false}
     if lhs._ssoEnforced != rhs._ssoEnforced {return false}
     if lhs._passwordRotationDays != rhs._passwordRotationDays {return false}
+    if lhs.breakGlassOwners != rhs.breakGlassOwners {return false}
+    if lhs.setBreakGlassOwners != rhs.setBreakGlassOwners {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -120,6 +120,15 @@ struct SSOConnections: Sendable {
         return reply(removed)
     }
 
+    /// tenants asks before a tenant enforces SSO (SSO-2).
+    func status(_ request: Rampart_V1_SsoStatusRequest, call: CallContext) async throws -> Rampart_V1_SsoStatusReply {
+        guard call.principal == Principal(service: .tenants) else { throw RampartError(.permissionDenied, "tenants asks this") }
+        let tenant = try await store.database.provisionedTenant(of: call)
+        var reply = Rampart_V1_SsoStatusReply()
+        reply.activeConnections = UInt32(try await store.list(in: tenant).filter { $0.state == .active }.count)
+        return reply
+    }
+
     // MARK: Checks
 
     static func connectionID(_ text: String) throws -> UUID {

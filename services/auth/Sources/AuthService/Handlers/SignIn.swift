@@ -62,6 +62,24 @@ struct SignIn: Sendable {
         // TEN-11, with the answer a wrong password gets: from outside the allowlist, a sign-in
         // must not tell whether the password was right (nor earn an MFA challenge).
         try await signInGuard.admitAddress(policies, tenant: tenant, user: user.id, call: call, refusal: SignInGuard.invalidCredentials)
+        // SSO-2: where the tenant enforces SSO, a password opens no session but a break-glass
+        // owner's, and theirs is recorded every time. The refusal is a wrong password's: the
+        // password's rightness is not told to whoever tries it.
+        if policies.ssoEnforced {
+            guard policies.breakGlassOwners.contains(user.id.uuidString.lowercased()) else {
+                await loginFailed(email: email, user: user, call: call, reason: "sso enforced: sign in with SSO")
+                throw SignInGuard.invalidCredentials
+            }
+            var event = Rampart_V1_AuditEvent(
+                .ssoBreakGlassUsed,
+                tenant: tenant,
+                target: ("user", user.id.uuidString.lowercased()),
+                call: call,
+                service: .auth
+            )
+            event.actor.email = email.description
+            await audit.record(event)
+        }
         try SignInGuard.checkRotation(user, policies: policies)
         if verdict.needsRehash { try await users.setPasswordHash(try await hasher.hash(request.password), of: user.id, changed: false) }
 
@@ -72,7 +90,7 @@ struct SignIn: Sendable {
         return try await issuer.open(user: user.id, email: email, tenant: tenant, role: member.role, amr: ["pwd"], facts: user.tokenFacts, call: call)
     }
 
-    private func loginFailed(email: EmailAddress, user: UserStore.User?, call: CallContext) async {
+    private func loginFailed(email: EmailAddress, user: UserStore.User?, call: CallContext, reason: String = "invalid credentials") async {
         await rateLimit.reportFailure(.login, context: call)
         var anonymous = Rampart_V1_AuditActor()
         anonymous.kind = .anonymous
@@ -80,7 +98,7 @@ struct SignIn: Sendable {
         let target = ("user", user?.id.uuidString.lowercased() ?? "")
         var event = Rampart_V1_AuditEvent(.loginFailed, tenant: user?.defaultTenant, target: target, call: call, actor: anonymous, service: .auth)
         event.outcome = .failure
-        event.reason = "invalid credentials"
+        event.reason = reason
         await audit.record(event)
     }
 

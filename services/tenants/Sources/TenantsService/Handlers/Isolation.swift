@@ -117,7 +117,8 @@ extension Tenants {
         _ = try await rpc.call(Subjects.Webhooks.pauseDeliveries, request, context: asTenants(call, tenant))
     }
 
-    private func asTenants(_ call: CallContext, _ tenant: TenantID) -> CallContext {
+    /// The call, made by tenants itself about `tenant` (for the service it asks).
+    func asTenants(_ call: CallContext, _ tenant: TenantID) -> CallContext {
         var context = call
         context.tenantID = tenant
         context.principal = Principal(service: .tenants)

@@ -246,13 +246,20 @@ struct Tenants: Sendable {
         if request.hasPasswordRotationDays, request.passwordRotationDays > 3650 {
             throw RampartError.invalidArgument("password rotation must be 0 (off) to 3650 days", field: "password_rotation_days")
         }
-        // SSO-2 needs an active SSO connection, and there are none yet: storing `true` would
-        // promise members a protection nothing enforces.
+        // SSO-2: enforcing SSO without an active connection would lock everyone out but the
+        // break-glass owners; auth, which owns the connections, says whether one is active.
         if request.hasSsoEnforced, request.ssoEnforced {
-            throw RampartError.invalidArgument(
-                "sso_enforced needs an active SSO connection, and this tenant has none (SSO connections are not available yet)",
-                field: "sso_enforced"
-            )
+            let status = try await rpc.call(Subjects.Auth.ssoStatus, Rampart_V1_SsoStatusRequest(), context: asTenants(call, tenant))
+            guard status.activeConnections > 0 else {
+                throw RampartError.invalidArgument(
+                    "sso_enforced needs an active SSO connection, and this tenant has none: activate one first",
+                    field: "sso_enforced"
+                )
+            }
+        }
+        let breakGlass = request.setBreakGlassOwners ? try await checkedBreakGlassOwners(request.breakGlassOwners, in: tenant) : nil
+        if !request.setBreakGlassOwners, !request.breakGlassOwners.isEmpty {
+            throw RampartError.invalidArgument("set set_break_glass_owners to replace break_glass_owners", field: "set_break_glass_owners")
         }
         let before = try await load(tenant)
         var claim: String?
@@ -267,13 +274,15 @@ struct Tenants: Sendable {
             claimGraceSeconds: settings.starterClaimGraceSeconds
         )
         if let lapsed { await claimLapsed(lapsed, to: tenant, call: call) }
-        if request.hasMfaRequirement || request.hasSsoEnforced || request.hasPasswordRotationDays {
+        if request.hasMfaRequirement || request.hasSsoEnforced || request.hasPasswordRotationDays || breakGlass != nil {
             try await policies.update(
                 tenant,
                 mfaRequirement: request.hasMfaRequirement ? request.mfaRequirement.name : nil,
                 ssoEnforced: request.hasSsoEnforced ? request.ssoEnforced : nil,
-                passwordRotationDays: request.hasPasswordRotationDays ? Int32(request.passwordRotationDays) : nil
+                passwordRotationDays: request.hasPasswordRotationDays ? Int32(request.passwordRotationDays) : nil,
+                breakGlassOwners: breakGlass
             )
+            if let breakGlass { changes["break_glass_owners"] = breakGlass.map { $0.uuidString.lowercased() }.joined(separator: ",") }
             if request.hasMfaRequirement, let requirement = request.mfaRequirement.name { changes["mfa_requirement"] = requirement }
             if request.hasSsoEnforced { changes["sso_enforced"] = String(request.ssoEnforced) }
             if request.hasPasswordRotationDays { changes["password_rotation_days"] = String(request.passwordRotationDays) }
@@ -295,6 +304,22 @@ struct Tenants: Sendable {
             await record(event)
         }
         return try await load(tenant)
+    }
+
+    /// At most 2 break-glass owners (SSO-2), each an active owner of the tenant.
+    func checkedBreakGlassOwners(_ ids: [String], in tenant: TenantID) async throws -> [UUID] {
+        var owners: [UUID] = []
+        for text in ids {
+            guard text.utf8.count == 36, let id = UUID(uuidString: text) else {
+                throw RampartError.invalidArgument("break_glass_owners takes user IDs", field: "break_glass_owners")
+            }
+            guard let member = try await members.find(id, in: tenant), member.role == .owner, member.status == .active else {
+                throw RampartError.invalidArgument("\(text) is not an active owner of this tenant", field: "break_glass_owners")
+            }
+            if !owners.contains(id) { owners.append(id) }
+        }
+        guard owners.count <= 2 else { throw RampartError.invalidArgument("at most 2 break-glass owners", field: "break_glass_owners") }
+        return owners
     }
 
     // MARK: IP allowlist (TEN-11)

@@ -120,6 +120,11 @@ enum TenantsMigrations {
         ALTER TABLE members ADD COLUMN isolated_at timestamptz, ADD COLUMN isolated_by text, ADD COLUMN isolation_reason text;
         """
 
+    /// SSO-2: the owners who may still sign in with a password while SSO is enforced.
+    static let breakGlassOwners = """
+        ALTER TABLE policies ADD COLUMN break_glass_owners uuid[] NOT NULL DEFAULT '{}' CHECK (cardinality(break_glass_owners) <= 2);
+        """
+
     static let set = MigrationSet(
         global: [
             Migration(version: 1, name: "registry", sql: registry), Migration(version: 2, name: "memberships", sql: memberships),
@@ -130,6 +135,7 @@ enum TenantsMigrations {
             Migration(version: 1, name: "members", sql: members), Migration(version: 2, name: "mfa requirement", sql: mfaRequirement),
             Migration(version: 3, name: "invitation cancellation, memberships", sql: invitationCancellation),
             Migration(version: 4, name: "member isolation", sql: memberIsolation),
+            Migration(version: 5, name: "break-glass owners", sql: breakGlassOwners),
         ]
     )
 }

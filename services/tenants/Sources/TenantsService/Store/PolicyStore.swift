@@ -19,25 +19,34 @@ struct PolicyStore: Sendable {
         let rows = try await database.query(
             """
             SELECT mfa_requirement, sso_enforced, password_rotation_days,
-                   ARRAY(SELECT a.network::text FROM \(schema: tenant).ip_allowlist a ORDER BY a.network)
+                   ARRAY(SELECT a.network::text FROM \(schema: tenant).ip_allowlist a ORDER BY a.network), break_glass_owners::text[]
             FROM \(schema: tenant).policies
             """
         )
-        guard let (mfa, sso, rotation, networks) = try await rows.first(decoding: (String, Bool, Int32, [String]).self) else { return nil }
+        guard let (mfa, sso, rotation, networks, breakGlass) = try await rows.first(decoding: (String, Bool, Int32, [String], [String]).self)
+        else { return nil }
         var policies = Rampart_V1_TenantPolicies()
         policies.mfaRequirement = Rampart_V1_MfaRequirement(name: mfa) ?? .none
         policies.ssoEnforced = sso
         policies.passwordRotationDays = UInt32(rotation)
         policies.ipAllowlist = networks
+        policies.breakGlassOwners = breakGlass
         return policies
     }
 
     /// Sets what is given, keeps the rest.
-    func update(_ tenant: TenantID, mfaRequirement: String?, ssoEnforced: Bool?, passwordRotationDays: Int32?) async throws {
+    func update(
+        _ tenant: TenantID,
+        mfaRequirement: String?,
+        ssoEnforced: Bool?,
+        passwordRotationDays: Int32?,
+        breakGlassOwners: [UUID]? = nil
+    ) async throws {
         try await database.query(
             """
             UPDATE \(schema: tenant).policies SET mfa_requirement = coalesce(\(mfaRequirement)::text, mfa_requirement),
                    sso_enforced = coalesce(\(ssoEnforced)::boolean, sso_enforced),
+                   break_glass_owners = coalesce(\(breakGlassOwners)::uuid[], break_glass_owners),
                    password_rotation_days = coalesce(\(passwordRotationDays)::integer, password_rotation_days),
                    updated_at = now()
             """
