@@ -285,6 +285,14 @@ struct SSOEnforcementTests {
             }
             #expect(try await fixture.signIn(as: "bob-sub").answer.status == 200)
 
+            // A reset link is withheld from Ada, whose home tenant enforces SSO (the answer is the
+            // same empty one); Bob's home is his own tenant, which does not: his comes.
+            let reset = #"{"email":"ada@lovelace.example"}"#
+            #expect(try await HTTP.send(world.port, "POST", "/v1/auth/password/reset/request", reset).status == 200)
+            _ = try await world.cluster.resetMail(to: "bob@babbage.example") {
+                _ = try await HTTP.send(world.port, "POST", "/v1/auth/password/reset/request", #"{"email":"bob@babbage.example"}"#)
+            }
+
             let named = try await world.send(
                 "PATCH",
                 tenant,
@@ -295,6 +303,12 @@ struct SSOEnforcementTests {
             #expect((try HTTP.object(named)["policies"] as? [String: Any])?["break_glass_owners"] as? [String] == [world.ada])
             #expect(try await password("ada@lovelace.example").status == 200)
             #expect(try await password("bob@babbage.example").status == 401)
+            // Named, she gets a link again: the only one of hers, as the first was withheld.
+            _ = try await world.cluster.resetMail(to: "ada@lovelace.example") {
+                _ = try await HTTP.send(world.port, "POST", "/v1/auth/password/reset/request", reset)
+            }
+            let adaResets = try await world.cluster.mails(from: .auth).filter { $0.template == "password_reset" && $0.to == "ada@lovelace.example" }
+            #expect(adaResets.count == 1)
 
             let audited = try await world.cluster.events(
                 Subjects.audit(tenant: TenantID(world.tenant)),

@@ -256,8 +256,9 @@ struct RPCTests {
             }
             try await group.waitForAll()
         }
-        // The sleepers were cancelled, not waited for; nothing is left watched.
-        #expect(clock.now - started < .seconds(15))
+        // The sleepers were cancelled, not waited for their 30 s; nothing is left watched. The
+        // bound leaves room for a loaded machine (the full suite on two cores took 15.2 s once).
+        #expect(clock.now - started < .seconds(25))
         #expect(watch.watching == 0)
     }
 

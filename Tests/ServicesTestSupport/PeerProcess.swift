@@ -96,3 +96,52 @@ package final class DNSPeer: @unchecked Sendable {
 
     package func stop() { peer.stop() }
 }
+
+/// The strict OpenID provider the tests run (`Tests/peers/strict_oidc_provider.py`, on PyPI
+/// `Authlib`): PKCE S256, a nonce and the client's secret required, ES256 and EdDSA keys that
+/// rotate on demand, RFC 9207's `iss` in every answer, and misbehaviour on request.
+package struct StrictOpenIDProvider: Sendable {
+    package let peer: PeerProcess
+    package let clientID: String
+    package let clientSecret: String
+    package var issuer: String { "http://127.0.0.1:\(peer.port)" }
+
+    package static func start(
+        redirectURI: String,
+        clientID: String = "rampart-strict",
+        clientSecret: String = "strict-secret-4f1a"
+    )
+        async throws -> StrictOpenIDProvider
+    {
+        let peer = try await PeerProcess.start("python", script: "Tests/peers/strict_oidc_provider.py") { port in
+            ["--port", String(port), "--client-id", clientID, "--client-secret", clientSecret, "--redirect-uri", redirectURI]
+        }
+        return StrictOpenIDProvider(peer: peer, clientID: clientID, clientSecret: clientSecret)
+    }
+
+    /// Steers the provider (see the script): the next person, the algorithm, a rotation, a fault.
+    package func control(_ order: [String: Any]) async throws {
+        let body = try JSONSerialization.data(withJSONObject: order)
+        let answer = try await httpRequest(port: peer.port, "POST", "/control", headers: ["Content-Type": "application/json"], body: Array(body))
+        guard answer.status == 204 else { throw TestInfrastructureError("control: \(answer.status) \(answer.body)") }
+    }
+
+    /// What the provider saw: the last authorization request's parameters and token request's form.
+    package func seen() async throws -> [String: [String: String]] {
+        let answer = try await httpRequest(port: peer.port, "GET", "/control")
+        return (try JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: [String: String]]) ?? [:]
+    }
+
+    /// The provider's answer to an authorization request (it approves at once, as the person
+    /// `control` named): the callback's path and query.
+    package func authorize(_ authorizationURL: String) async throws -> String {
+        let (port, path) = try SSOBrowser.split(authorizationURL)
+        let answer = try await httpRequest(port: port, "GET", path)
+        guard answer.status == 302, let location = answer.headers["location"] else {
+            throw TestInfrastructureError("authorize: \(answer.status) \(answer.body)")
+        }
+        return try SSOBrowser.split(location).path
+    }
+
+    package func stop() { peer.stop() }
+}

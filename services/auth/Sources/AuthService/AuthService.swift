@@ -336,7 +336,13 @@ public enum AuthService {
                 AbandonedRegistrations(registration: registration, health: context.health, logger: context.logger),
                 KeyRotation(keys: keys, health: context.health, logger: context.logger),
                 DisabledMembers(sessions: sessions, apiKeys: apiKeys, jetStream: context.jetStream, health: context.health, logger: context.logger),
-                ResetMailSender(queue: resetMails, links: links, health: context.health, logger: context.logger),
+                ResetMailSender(
+                    queue: resetMails,
+                    links: links,
+                    withheld: { user in try await ssoEnforced(on: user, users: users, memberships: memberships) },
+                    health: context.health,
+                    logger: context.logger
+                ),
                 ClosesAtShutdown { await providerHTTP.shutdown() },
             ]
         )
@@ -383,6 +389,15 @@ struct AbandonedRegistrations: Service {
     func run() async throws {
         await repeatEvery(.seconds(60), "abandoned registrations", health: health, logger: logger) { try await registration.removeAbandoned() }
     }
+}
+
+/// SSO-2: whether `user`'s home tenant enforces SSO and does not name them a break-glass owner:
+/// their password is not theirs to reset there. A person of several tenants keeps the others'.
+func ssoEnforced(on user: UUID, users: UserStore, memberships: Memberships) async throws -> Bool {
+    guard let home = try await users.homeTenant(of: user).flatMap(TenantID.init),
+        let (_, policies) = try await memberships.activeMemberAndPolicies(user, tenant: home)
+    else { return false }
+    return policies.ssoEnforced && !policies.breakGlassOwners.contains(user.uuidString.lowercased())
 }
 
 /// Runs `close` when the service group shuts down: for what must be closed, not dropped.

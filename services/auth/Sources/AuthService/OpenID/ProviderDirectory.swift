@@ -36,7 +36,7 @@ enum ProviderFailure: Error, Equatable, CustomStringConvertible {
 
 /// auth's outbound calls to SSO providers (SSO-1): discovery and JWK Sets, each through the
 /// SSRF guard (WH-3) and cached; a JWK Set fetched again once when a token names a key it does
-/// not have (key rotation), at most once a minute per provider so that tokens with made-up
+/// not have (key rotation), at most once every ten seconds per provider so that tokens with made-up
 /// key IDs cannot make auth hammer a provider.
 actor ProviderDirectory {
     let http: GuardedHTTPClient
@@ -47,7 +47,7 @@ actor ProviderDirectory {
     static let defaultCacheSeconds = 3600
     static let minimumCacheSeconds = 60
     static let maximumCacheSeconds = 86_400
-    static let refetchIntervalSeconds = 60
+    static let refetchIntervalSeconds = 10
 
     private var documents: [String: (metadata: ProviderMetadata, until: ContinuousClock.Instant)] = [:]
     private var keySets: [String: (keys: ProviderKeySet, until: ContinuousClock.Instant, fetched: ContinuousClock.Instant)] = [:]
@@ -96,7 +96,7 @@ actor ProviderDirectory {
     }
 
     /// The provider's signing keys; `refresh` fetches them again (a token named an unknown key)
-    /// unless they were fetched within the last minute.
+    /// unless they were fetched within the last ten seconds.
     func keys(_ metadata: ProviderMetadata, refresh: Bool = false) async throws(ProviderFailure) -> ProviderKeySet {
         let instant = now()
         if let cached = keySets[metadata.jwksURI] {

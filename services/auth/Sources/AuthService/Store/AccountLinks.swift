@@ -119,6 +119,9 @@ final class ResetMailQueue: Sendable {
 struct ResetMailSender: Service {
     let queue: ResetMailQueue
     let links: AccountLinks
+    /// Whether the account may not get a reset link (SSO-2: its home tenant enforces SSO): asked
+    /// here, after the answer, so the request's timing says nothing of the account.
+    let withheld: @Sendable (UUID) async throws -> Bool
     let health: HealthChecks
     let logger: Logger
 
@@ -130,6 +133,10 @@ struct ResetMailSender: Service {
                 let batch = queue.takeAll()
                 for (index, mail) in batch.enumerated() {
                     do {
+                        if try await withheld(mail.user) {
+                            logger.info("reset mail withheld: the account's organisation signs in with SSO", metadata: ["user": "\(mail.user)"])
+                            continue
+                        }
                         try await links.send(.passwordReset, user: mail.user, email: mail.email)
                     } catch {
                         // Back in line, this one and the rest of the batch, before the retry's pause.
