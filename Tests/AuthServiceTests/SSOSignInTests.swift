@@ -309,6 +309,18 @@ struct SSOEnforcementTests {
             }
             let adaResets = try await world.cluster.mails(from: .auth).filter { $0.template == "password_reset" && $0.to == "ada@lovelace.example" }
             #expect(adaResets.count == 1)
+            // A break-glass owner demoted since (a second owner made, then Ada an admin) has no
+            // password way in any more.
+            let cara = try await world.cluster.addMember(to: TenantID(world.tenant)!, role: .owner, invitedBy: "user:\(world.ada)")
+            #expect(!cara.isEmpty)
+            let demoted = try await world.send(
+                "PATCH",
+                "\(tenant)/members/\(world.ada)",
+                #"{"role":"MEMBER_ROLE_ADMIN"}"#,
+                token: world.adaToken
+            )
+            #expect(demoted.status == 200, "\(demoted.body)")
+            #expect(try await password("ada@lovelace.example").status == 401)
 
             let audited = try await world.cluster.events(
                 Subjects.audit(tenant: TenantID(world.tenant)),

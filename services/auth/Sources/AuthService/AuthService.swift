@@ -395,9 +395,9 @@ struct AbandonedRegistrations: Service {
 /// their password is not theirs to reset there. A person of several tenants keeps the others'.
 func ssoEnforced(on user: UUID, users: UserStore, memberships: Memberships) async throws -> Bool {
     guard let home = try await users.homeTenant(of: user).flatMap(TenantID.init),
-        let (_, policies) = try await memberships.activeMemberAndPolicies(user, tenant: home)
+        let (member, policies) = try await memberships.activeMemberAndPolicies(user, tenant: home)
     else { return false }
-    return policies.ssoEnforced && !policies.breakGlassOwners.contains(user.uuidString.lowercased())
+    return policies.ssoEnforced && !(policies.breakGlassOwners.contains(user.uuidString.lowercased()) && member.role == .owner)
 }
 
 /// Runs `close` when the service group shuts down: for what must be closed, not dropped.

@@ -66,7 +66,8 @@ struct SignIn: Sendable {
         // owner's, and theirs is recorded every time. The refusal is a wrong password's: the
         // password's rightness is not told to whoever tries it.
         if policies.ssoEnforced {
-            guard policies.breakGlassOwners.contains(user.id.uuidString.lowercased()) else {
+            // Named, and still an owner: one demoted since is no longer anyone's way in.
+            guard policies.breakGlassOwners.contains(user.id.uuidString.lowercased()), member.role == .owner else {
                 await loginFailed(email: email, user: user, call: call, reason: "sso enforced: sign in with SSO")
                 throw SignInGuard.invalidCredentials
             }
