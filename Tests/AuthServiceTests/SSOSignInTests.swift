@@ -330,9 +330,16 @@ struct SSOEnforcementTests {
             #expect(audited.filter { $0.action == AuditAction.ssoBreakGlassUsed.rawValue }.map(\.target.id) == [world.ada])
             #expect(audited.contains { $0.action == AuditAction.loginFailed.rawValue && $0.reason.contains("sso enforced") })
 
+            // The only active connection of an enforcing tenant stays active, and stays.
+            let deactivated = try await world.send("PATCH", fixture.path, #"{"state":"draft"}"#, token: world.adaToken)
+            #expect(deactivated.status == 409 && HTTP.errors(deactivated)["field"] == "state", "\(deactivated.body)")
+            let deleted = try await world.send("DELETE", fixture.path, token: world.adaToken)
+            #expect(deleted.status == 409, "\(deleted.body)")
+
             // Off again: passwords work for members once more.
             #expect(try await world.send("PATCH", tenant, #"{"sso_enforced":false}"#, token: world.adaToken).status == 200)
             #expect(try await password("bob@babbage.example").status == 200)
+            #expect(try await world.send("PATCH", fixture.path, #"{"state":"draft"}"#, token: world.adaToken).status == 200)
         }
         fixture.provider.stop()
     }

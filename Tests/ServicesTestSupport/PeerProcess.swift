@@ -11,8 +11,32 @@ package final class PeerProcess: @unchecked Sendable {
     package static var venv: URL { repositoryRoot.appendingPathComponent(".build-venv/bin") }
 
     /// Runs `program` (a file of the venv's `bin`, or a script path for its python) with
-    /// `arguments(port)`; returns once the port listens.
-    package static func start(_ program: String, script: String? = nil, _ arguments: (Int) -> [String]) async throws -> PeerProcess {
+    /// `arguments(port)`; returns once the port listens and the program's log says `ready` (its
+    /// own line once it bound the port). A free port can be taken by another test before the
+    /// peer binds it (the peer then exits without that line): another is tried, up to 3 times.
+    package static func start(
+        _ program: String,
+        script: String? = nil,
+        ready: String,
+        _ arguments: (Int) -> [String]
+    ) async throws -> PeerProcess {
+        var failure: (any Error)?
+        for _ in 0..<3 {
+            do {
+                return try await startOnce(program, script: script, ready: ready, arguments)
+            } catch {
+                failure = error
+            }
+        }
+        throw failure ?? TestInfrastructureError("\(program) did not start")
+    }
+
+    private static func startOnce(
+        _ program: String,
+        script: String?,
+        ready: String,
+        _ arguments: (Int) -> [String]
+    ) async throws -> PeerProcess {
         let port = Ports.free()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("peer-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -26,7 +50,9 @@ package final class PeerProcess: @unchecked Sendable {
         try ChildProcess.launch(process)
         let peer = PeerProcess(port: port, log: log, process: process)
         for _ in 0..<600 {
-            if Ports.isListening(port) { return peer }
+            if Ports.isListening(port), (try? String(contentsOf: log, encoding: .utf8))?.contains(ready) == true, process.isRunning {
+                return peer
+            }
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(25))
         }
@@ -59,7 +85,7 @@ package struct MockOpenIDProvider: Sendable {
 
     package static func start(requireNonce: Bool = true, users: [[String: Any]] = []) async throws -> MockOpenIDProvider {
         let claims = try users.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
-        let peer = try await PeerProcess.start("oidc-provider-mock") { port in
+        let peer = try await PeerProcess.start("oidc-provider-mock", ready: "Uvicorn running on") { port in
             ["-p", String(port), "-n", requireNonce ? "true" : "false"] + claims.flatMap { ["--user-claims", $0] }
         }
         return MockOpenIDProvider(peer: peer)
@@ -77,7 +103,7 @@ package final class DNSPeer: @unchecked Sendable {
     package static func start() async throws -> DNSPeer {
         let records = FileManager.default.temporaryDirectory.appendingPathComponent("dns-\(UUID().uuidString).json")
         try Data("{}".utf8).write(to: records)
-        let peer = try await PeerProcess.start("python", script: "Tests/peers/dns_server.py") { port in
+        let peer = try await PeerProcess.start("python", script: "Tests/peers/dns_server.py", ready: "dns: listening") { port in
             ["--port", String(port), "--records", records.path]
         }
         return DNSPeer(peer: peer, records: records)
@@ -113,7 +139,7 @@ package struct StrictOpenIDProvider: Sendable {
     )
         async throws -> StrictOpenIDProvider
     {
-        let peer = try await PeerProcess.start("python", script: "Tests/peers/strict_oidc_provider.py") { port in
+        let peer = try await PeerProcess.start("python", script: "Tests/peers/strict_oidc_provider.py", ready: "strict-provider: http") { port in
             ["--port", String(port), "--client-id", clientID, "--client-secret", clientSecret, "--redirect-uri", redirectURI]
         }
         return StrictOpenIDProvider(peer: peer, clientID: clientID, clientSecret: clientSecret)

@@ -169,6 +169,7 @@ public enum AuthService {
             store: SSOConnectionStore(database: database, keyRing: settings.keyEncryption, logger: context.logger),
             domains: SSODomainStore(database: database, logger: context.logger),
             providers: providers,
+            memberships: memberships,
             audit: context.audit,
             redirectURI: settings.ssoRedirectURI
         )

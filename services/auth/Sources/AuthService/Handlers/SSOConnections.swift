@@ -16,6 +16,7 @@ struct SSOConnections: Sendable {
     let store: SSOConnectionStore
     let domains: SSODomainStore
     let providers: ProviderDirectory
+    let memberships: Memberships
     let audit: AuditPublisher
     /// What the provider must send people back to: the gateway's callback.
     let redirectURI: String
@@ -85,6 +86,7 @@ struct SSOConnections: Sendable {
         if wanted.state == .testing, wanted.testUsers.isEmpty {
             throw RampartError.invalidArgument("a connection in testing needs at least one test user", field: "test_users")
         }
+        if current.state == .active, wanted.state != .active { try await requireAnotherActive(than: id, in: tenant) }
         if wanted.issuer != current.issuer { try await callable(wanted.issuer) }
         if wanted.state != .draft, wanted.state != current.state || wanted.issuer != current.issuer {
             await providers.forget(issuer: wanted.issuer)
@@ -114,7 +116,9 @@ struct SSOConnections: Sendable {
 
     func delete(_ request: Rampart_V1_SsoConnectionRequest, call: CallContext) async throws -> Rampart_V1_SsoConnectionReply {
         let tenant = try await store.database.provisionedTenant(of: call)
-        let removed = try await store.delete(try Self.connectionID(request.connectionID), in: tenant).orThrow(Self.noSuchConnection)
+        let id = try Self.connectionID(request.connectionID)
+        if try await store.find(id, in: tenant)?.state == .active { try await requireAnotherActive(than: id, in: tenant) }
+        let removed = try await store.delete(id, in: tenant).orThrow(Self.noSuchConnection)
         await providers.forget(issuer: removed.issuer)
         await changed("deleted", before: removed, after: nil, tenant: tenant, call: call)
         return reply(removed)
@@ -130,6 +134,19 @@ struct SSOConnections: Sendable {
     }
 
     // MARK: Checks
+
+    /// SSO-2: while the tenant enforces SSO, its last active connection stays: without it only
+    /// the break-glass owners could sign in.
+    func requireAnotherActive(than id: UUID, in tenant: TenantID) async throws {
+        guard try await memberships.tenantPolicies(tenant).ssoEnforced else { return }
+        guard try await store.list(in: tenant).contains(where: { $0.id != id && $0.state == .active }) else {
+            throw RampartError(
+                .failedPrecondition,
+                "this tenant enforces SSO and this is its only active connection: stop enforcing SSO first, or activate another",
+                details: ["field": "state"]
+            )
+        }
+    }
 
     static func connectionID(_ text: String) throws -> UUID {
         guard text.utf8.count == 36, let id = UUID(uuidString: text) else {
