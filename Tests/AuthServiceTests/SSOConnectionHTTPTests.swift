@@ -13,9 +13,7 @@ import Foundation
 
 /// The gateway and services with SSO providers allowed on loopback, as `make run` has them.
 func ssoWorld() async throws -> GatewayWorld {
-    var settings = TenantsCluster.testAuthSettings
-    settings.ssoAllowedNetworks = [IPNetwork(cidr: "127.0.0.0/8")!]
-    return try await GatewayWorld.start(authSettings: settings)
+    try await GatewayWorld.start(authSettings: TenantsCluster.ssoAuthSettings)
 }
 
 @Suite("SSO-1, SSO-2 connections through the gateway: made, read, changed and removed by owners and admins", .serialized)

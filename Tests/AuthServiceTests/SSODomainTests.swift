@@ -10,8 +10,7 @@ import Testing
 @Suite("SSO-3 domain verification by DNS TXT record, against a DNS server on loopback", .serialized)
 struct SSODomainTests {
     func world(dns: DNSPeer) async throws -> GatewayWorld {
-        var settings = TenantsCluster.testAuthSettings
-        settings.ssoAllowedNetworks = [IPNetwork(cidr: "127.0.0.0/8")!]
+        var settings = TenantsCluster.ssoAuthSettings
         settings.dnsServer = ("127.0.0.1", dns.peer.port)
         return try await GatewayWorld.start(authSettings: settings, rateLimitSettings: TenantsCluster.liftedSignInLimits())
     }

@@ -21,9 +21,7 @@ struct SSOFixture {
 
     static func start(state: String, testUsers: [String] = []) async throws -> SSOFixture {
         let provider = try await MockOpenIDProvider.start()
-        var settings = TenantsCluster.testAuthSettings
-        settings.ssoAllowedNetworks = [IPNetwork(cidr: "127.0.0.0/8")!]
-        let world = try await GatewayWorld.start(authSettings: settings, rateLimitSettings: TenantsCluster.liftedSignInLimits())
+        let world = try await GatewayWorld.start(authSettings: TenantsCluster.ssoAuthSettings, rateLimitSettings: TenantsCluster.liftedSignInLimits())
         let users = testUsers.map { "\"\($0)\"" }.joined(separator: ",")
         let made = try await world.send(
             "POST",

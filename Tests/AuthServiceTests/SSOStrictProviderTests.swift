@@ -24,9 +24,7 @@ struct SSOStrictProviderTests {
     func withWorld(_ body: (World) async throws -> Void) async throws {
         let provider = try await StrictOpenIDProvider.start(redirectURI: "http://127.0.0.1:8080/v1/auth/sso/callback")
         defer { provider.stop() }
-        var settings = TenantsCluster.testAuthSettings
-        settings.ssoAllowedNetworks = [IPNetwork(cidr: "127.0.0.0/8")!]
-        let world = try await GatewayWorld.start(authSettings: settings, rateLimitSettings: TenantsCluster.liftedSignInLimits())
+        let world = try await GatewayWorld.start(authSettings: TenantsCluster.ssoAuthSettings, rateLimitSettings: TenantsCluster.liftedSignInLimits())
         try await stopping(world.cluster) {
             let made = try await world.send(
                 "POST",

@@ -40,6 +40,12 @@ package final class TenantsCluster: @unchecked Sendable {
     package let rateLimitSettings: RateLimitSettings
     /// Tests only: the shipped default cost is 12.
     package static let testAuthSettings = AuthSettings(passwordAlgorithm: .bcrypt(cost: 4))
+    /// As `testAuthSettings`, with SSO providers on loopback allowed, as `make run` has them.
+    package static var ssoAuthSettings: AuthSettings {
+        var settings = testAuthSettings
+        settings.ssoAllowedNetworks = [IPNetwork(cidr: "127.0.0.0/8")!]
+        return settings
+    }
     private(set) var running: [ServiceName: RunningService] = [:]
     package let lock = NSLock()
 

@@ -427,20 +427,7 @@ struct SSOSignIn: Sendable {
     static let noPassword = "!sso"
 
     private func failed(_ refusal: Refusal, tenant: TenantID?, connection: UUID?, call: CallContext) async {
-        await rateLimit.reportFailure(.login, context: call)
-        var anonymous = Rampart_V1_AuditActor()
-        anonymous.kind = .anonymous
-        anonymous.email = refusal.email ?? ""
-        var event = Rampart_V1_AuditEvent(
-            .ssoLoginFailed,
-            tenant: tenant,
-            target: ("sso_connection", connection?.uuidString.lowercased() ?? ""),
-            call: call,
-            actor: anonymous,
-            service: .auth
-        )
-        event.outcome = .failure
-        event.reason = refusal.reason
-        await audit.record(event)
+        let target = ("sso_connection", connection?.uuidString.lowercased() ?? "")
+        await signInGuard.failed(.ssoLoginFailed, email: refusal.email ?? "", tenant: tenant, target: target, reason: refusal.reason, call: call)
     }
 }

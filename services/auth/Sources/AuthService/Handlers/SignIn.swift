@@ -92,15 +92,8 @@ struct SignIn: Sendable {
     }
 
     private func loginFailed(email: EmailAddress, user: UserStore.User?, call: CallContext, reason: String = "invalid credentials") async {
-        await rateLimit.reportFailure(.login, context: call)
-        var anonymous = Rampart_V1_AuditActor()
-        anonymous.kind = .anonymous
-        anonymous.email = email.description
         let target = ("user", user?.id.uuidString.lowercased() ?? "")
-        var event = Rampart_V1_AuditEvent(.loginFailed, tenant: user?.defaultTenant, target: target, call: call, actor: anonymous, service: .auth)
-        event.outcome = .failure
-        event.reason = reason
-        await audit.record(event)
+        await signInGuard.failed(.loginFailed, email: email.description, tenant: user?.defaultTenant, target: target, reason: reason, call: call)
     }
 
     // MARK: The second step (MFA-4, MFA-7)

@@ -17,6 +17,26 @@ struct SignInGuard: Sendable {
     /// One answer for every way a sign-in can fail on the credentials (AUTH-5).
     static let invalidCredentials = RampartError(.unauthenticated, "invalid email or password")
 
+    /// A sign-in that failed before anyone was known: a failure for fail2ban (RL-3), and the
+    /// audit event with the address tried, `action` (`login.failed`, `sso.login_failed`) and why.
+    func failed(
+        _ action: AuditAction,
+        email: String,
+        tenant: TenantID?,
+        target: (type: String, id: String),
+        reason: String,
+        call: CallContext
+    ) async {
+        await rateLimit.reportFailure(.login, context: call)
+        var anonymous = Rampart_V1_AuditActor()
+        anonymous.kind = .anonymous
+        anonymous.email = email
+        var event = Rampart_V1_AuditEvent(action, tenant: tenant, target: target, call: call, actor: anonymous, service: .auth)
+        event.outcome = .failure
+        event.reason = reason
+        await audit.record(event)
+    }
+
     /// The client's address, which every sign-in step is limited by.
     func clientAddress(_ call: CallContext) throws -> String {
         guard let ip = call.clientIP else {
