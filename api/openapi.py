@@ -293,7 +293,7 @@ paths = {
  "/v1/auth/tenants": {"get": op("listMyTenants", "the tenants I belong to, with my role and status in each", "auth", response="ListMembershipsReply")},
  "/v1/auth/step-up": {"post": op("stepUp", "prove it is you again (with MFA on, a code; without, the password): a new access token whose auth_time is now, for the actions that need a recent proof; the refresh token stays", "auth", "StepUpRequest", "TokenReply",
                                  description="Deleting a tenant and resetting a member's MFA answer 401 with `WWW-Authenticate: Bearer error=\"insufficient_user_authentication\"` and `errors.reason` step_up_required when the access token's `auth_time` is older than `errors.max_age` seconds (RFC 9470). Step up, then retry with the new access token.")},
- "/v1/auth/token/switch": {"post": op("switchTenant", "a session in another tenant I belong to, without the password again; its MFA policy and IP allowlist apply", "auth", "SwitchTenantRequest", "TokenReply")},
+ "/v1/auth/token/switch": {"post": op("switchTenant", "a session in another tenant I belong to, without the password again; its MFA policy, IP allowlist and SSO enforcement apply", "auth", "SwitchTenantRequest", "TokenReply")},
  "/v1/invitations/accept": {"post": op("acceptInvitation", "join the inviting tenant: a new person with name and password, or signed in with the token alone", "members", "JoinRequest", "JoinReply",
                                        secured=False, description="Without a credential, `name` and `password` create the account (the invited address, verified by the act). With a bearer access token, send only `token`: the signed-in user, whose address must be the invited one, joins.")},
  "/v1/tenants/{tenant_id}/invitations/{invitation_id}": {
@@ -329,9 +329,9 @@ paths = {
  "/v1/tenants/{tenant_id}/api-keys": {
      "get": op("listApiKeys", "API keys: all for owners and admins, one's own for members", "api-keys", response="ListApiKeysReply",
                params=[T, p("unused_for_days", {"type": "integer", "minimum": 0, "maximum": 3650}, where="query", required=False)]),
-     "post": op("createApiKey", "create an API key; the secret is shown once (AUTH-11: a verified address)", "api-keys", "CreateApiKeyRequest", "CreateApiKeyReply", status="201", params=[T])},
+     "post": op("createApiKey", "create an API key; the secret is shown once (AUTH-11: a verified address; SSO-2: where SSO is enforced, a session signed in through it or a break-glass owner's)", "api-keys", "CreateApiKeyRequest", "CreateApiKeyReply", status="201", params=[T])},
  "/v1/tenants/{tenant_id}/api-keys/{id}": {"delete": op("revokeApiKey", "revoke an API key", "api-keys", status="204", params=[T, p("id", uuid)])},
- "/v1/tenants/{tenant_id}/api-keys/{id}/rotate": {"post": op("rotateApiKey", "replace an API key; the old one works for its grace period", "api-keys", "RotateApiKeyRequest", "CreateApiKeyReply", status="201", params=[T, p("id", uuid)])},
+ "/v1/tenants/{tenant_id}/api-keys/{id}/rotate": {"post": op("rotateApiKey", "replace an API key; the old one works for its grace period (SSO-2 as for create)", "api-keys", "RotateApiKeyRequest", "CreateApiKeyReply", status="201", params=[T, p("id", uuid)])},
  "/v1/tenants/{tenant_id}/resources/{type}/{id}/roles": {
      "get": op("listResourceRoles", "who holds which role on a resource", "permissions", response="ListAccessReply", params=[T, p("type", {"type": "string", "enum": ["boards"]}, "the resource type"), p("id", s(64, pattern="^[A-Za-z0-9_-]+$"), "the resource's ID"), consistency])},
  "/v1/tenants/{tenant_id}/resources/{type}/{id}/roles/{principal_id}": {

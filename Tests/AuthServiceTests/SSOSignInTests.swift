@@ -343,6 +343,59 @@ struct SSOEnforcementTests {
     }
 }
 
+extension SSOEnforcementTests {
+    @Test(
+        "Under enforcement a session that did not come through SSO makes no API key, is not refreshed and cannot switch in; an SSO session makes keys, after a step-up too"
+    )
+    func sessionsWithoutSSO() async throws {
+        let fixture = try await SSOFixture.start(state: "active")
+        try await stopping(fixture.world.cluster) {
+            let world = fixture.world
+            let keys = "/v1/tenants/\(world.tenant)/api-keys"
+            let key = #"{"name":"deploy","scopes":["boards:read"]}"#
+            // Bob's password session from before the enforcement, and one through SSO.
+            let passwordSession = try HTTP.object(try await HTTP.signIn(world.port, "bob@babbage.example", tenant: world.tenant))
+            let refresh = try #require(passwordSession["refresh_token"] as? String)
+            let passwordToken = try #require(passwordSession["access_token"] as? String)
+            let ssoToken = try #require(try HTTP.object(try await fixture.signIn(as: "bob-sub").answer)["access_token"] as? String)
+            #expect(try await world.send("POST", keys, key, token: passwordToken).status == 201)
+            let enforced = try await world.send("PATCH", "/v1/tenants/\(world.tenant)", #"{"sso_enforced":true}"#, token: world.adaToken)
+            #expect(enforced.status == 200, "\(enforced.body)")
+
+            let refused = try await world.send("POST", keys, key, token: passwordToken)
+            #expect(refused.status == 403 && HTTP.errors(refused)["reason"] == "sso_required", "\(refused.body)")
+            let made = try await world.send("POST", keys, key, token: ssoToken)
+            #expect(made.status == 201, "\(made.body)")
+            let id = try #require((try HTTP.object(made)["api_key"] as? [String: Any])?["api_key_id"] as? String)
+            let rotatedByPassword = try await world.send("POST", "\(keys)/\(id)/rotate", "{}", token: passwordToken)
+            #expect(rotatedByPassword.status == 403 && HTTP.errors(rotatedByPassword)["reason"] == "sso_required", "\(rotatedByPassword.body)")
+            // A step-up with Bob's password proves the factors again; the session came through SSO still.
+            let stepped = try await world.send("POST", "/v1/auth/step-up", HTTP.passwordProof, token: ssoToken)
+            #expect(stepped.status == 200, "\(stepped.body)")
+            let steppedToken = try #require(try HTTP.object(stepped)["access_token"] as? String)
+            let rotated = try await world.send("POST", "\(keys)/\(id)/rotate", "{}", token: steppedToken)
+            #expect(rotated.status == 201, "\(rotated.body)")
+
+            // The password session ends at its refresh; a switch from Bob's own tenant is refused.
+            let refreshed = try await HTTP.send(world.port, "POST", "/v1/auth/token/refresh", #"{"refresh_token":"\#(refresh)"}"#)
+            #expect(refreshed.status == 401 && HTTP.errors(refreshed)["reason"] == "sso_required", "\(refreshed.body)")
+            let switched = try await world.send("POST", "/v1/auth/token/switch", #"{"tenant_id":"\#(world.tenant)"}"#, token: world.bobHomeToken)
+            #expect(switched.status == 403 && HTTP.errors(switched)["reason"] == "sso_required", "\(switched.body)")
+
+            // A break-glass owner's password session makes keys.
+            let named = try await world.send(
+                "PATCH",
+                "/v1/tenants/\(world.tenant)",
+                #"{"break_glass_owners":["\#(world.ada)"],"set_break_glass_owners":true}"#,
+                token: world.adaToken
+            )
+            #expect(named.status == 200, "\(named.body)")
+            #expect(try await world.send("POST", keys, key, token: world.adaToken).status == 201)
+        }
+        fixture.provider.stop()
+    }
+}
+
 extension SSOBrowser {
     static func percent(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text }
 }

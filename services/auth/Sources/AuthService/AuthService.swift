@@ -99,6 +99,7 @@ public enum AuthService {
             keyRing: settings.keyEncryption,
             memberships: memberships,
             users: users,
+            sessions: sessionStore,
             revocations: revocations,
             rateLimit: rateLimit,
             audit: context.audit,
@@ -398,7 +399,7 @@ func ssoEnforced(on user: UUID, users: UserStore, memberships: Memberships) asyn
     guard let home = try await users.homeTenant(of: user).flatMap(TenantID.init),
         let (member, policies) = try await memberships.activeMemberAndPolicies(user, tenant: home)
     else { return false }
-    return policies.ssoEnforced && !(policies.breakGlassOwners.contains(user.uuidString.lowercased()) && member.role == .owner)
+    return !policies.admitsWithoutSSO(user, role: member.role)
 }
 
 /// Runs `close` when the service group shuts down: for what must be closed, not dropped.

@@ -52,6 +52,24 @@ struct Memberships: Sendable {
     }
 }
 
+extension Rampart_V1_TenantPolicies {
+    /// SSO-2: whether `user`, a member as `role`, may act here by a way in other than the
+    /// tenant's SSO (a password, or a session switched in from elsewhere). Always, unless the
+    /// tenant enforces SSO; then only a named break-glass owner who is still an owner.
+    func admitsWithoutSSO(_ user: UUID, role: Rampart_V1_MemberRole) -> Bool {
+        !ssoEnforced || (breakGlassOwners.contains(user.uuidString.lowercased()) && role == .owner)
+    }
+
+    /// SSO-2's refusal of what a session that did not come through the tenant's SSO asks.
+    static func ssoRequired(_ doing: String) -> RampartError {
+        RampartError(
+            .permissionDenied,
+            "\(doing) needs a session signed in through this organization's SSO: sign in with SSO, then retry",
+            details: ["reason": "sso_required"]
+        )
+    }
+}
+
 extension CallContext {
     /// The signed-in person calling (`user:<id>` in a tenant).
     func signedIn() throws -> (tenant: TenantID, user: UUID) {

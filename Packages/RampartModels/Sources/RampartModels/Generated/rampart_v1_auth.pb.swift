@@ -744,6 +744,10 @@ public nonisolated struct Rampart_V1_CreateApiKeyRequest: Sendable {
   /// 0: never expires. At most 3650.
   public var expiresInDays: UInt32 = 0
 
+  /// The caller's own session (from the access token): where the tenant enforces SSO (SSO-2),
+  /// only a session signed in through it may create a key.
+  public var sessionID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -836,6 +840,9 @@ public nonisolated struct Rampart_V1_RotateApiKeyRequest: Sendable {
 
   /// 0: 24 hours. At most 30 days.
   public var graceSeconds: UInt32 = 0
+
+  /// The caller's own session, as for CreateApiKeyRequest.
+  public var sessionID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2419,7 +2426,7 @@ nonisolated extension Rampart_V1_ApiKey: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Rampart_V1_CreateApiKeyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateApiKeyRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}scopes\0\u{3}rate_limit_per_minute\0\u{3}expires_in_days\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}scopes\0\u{3}rate_limit_per_minute\0\u{3}expires_in_days\0\u{3}session_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2431,6 +2438,7 @@ nonisolated extension Rampart_V1_CreateApiKeyRequest: SwiftProtobuf.Message, Swi
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.scopes) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.rateLimitPerMinute) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.expiresInDays) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
       default: break
       }
     }
@@ -2449,6 +2457,9 @@ nonisolated extension Rampart_V1_CreateApiKeyRequest: SwiftProtobuf.Message, Swi
     if self.expiresInDays != 0 {
       try visitor.visitSingularUInt32Field(value: self.expiresInDays, fieldNumber: 4)
     }
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2457,6 +2468,7 @@ nonisolated extension Rampart_V1_CreateApiKeyRequest: SwiftProtobuf.Message, Swi
     if lhs.scopes != rhs.scopes {return false}
     if lhs.rateLimitPerMinute != rhs.rateLimitPerMinute {return false}
     if lhs.expiresInDays != rhs.expiresInDays {return false}
+    if lhs.sessionID != rhs.sessionID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2612,7 +2624,7 @@ nonisolated extension Rampart_V1_RevokeApiKeyReply: SwiftProtobuf.Message, Swift
 
 nonisolated extension Rampart_V1_RotateApiKeyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RotateApiKeyRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}api_key_id\0\u{3}grace_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}api_key_id\0\u{3}grace_seconds\0\u{3}session_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2622,6 +2634,7 @@ nonisolated extension Rampart_V1_RotateApiKeyRequest: SwiftProtobuf.Message, Swi
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.apiKeyID) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.graceSeconds) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
       default: break
       }
     }
@@ -2634,12 +2647,16 @@ nonisolated extension Rampart_V1_RotateApiKeyRequest: SwiftProtobuf.Message, Swi
     if self.graceSeconds != 0 {
       try visitor.visitSingularUInt32Field(value: self.graceSeconds, fieldNumber: 2)
     }
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rampart_V1_RotateApiKeyRequest, rhs: Rampart_V1_RotateApiKeyRequest) -> Bool {
     if lhs.apiKeyID != rhs.apiKeyID {return false}
     if lhs.graceSeconds != rhs.graceSeconds {return false}
+    if lhs.sessionID != rhs.sessionID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

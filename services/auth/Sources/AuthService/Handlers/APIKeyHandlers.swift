@@ -18,6 +18,7 @@ struct APIKeyHandlers: Sendable {
     let keyRing: KeyRing
     let memberships: Memberships
     let users: UserStore
+    let sessions: SessionStore
     let revocations: Revocations
     let rateLimit: RateLimitClient
     let audit: AuditPublisher
@@ -46,7 +47,7 @@ struct APIKeyHandlers: Sendable {
             problems.append(("expires_in_days", "at most \(Self.limits.expiryDays) days (0: never)"))
         }
         guard problems.isEmpty, let name else { throw RampartError.invalidFields(problems) }
-        _ = try await memberRole(user, tenant: tenant)
+        _ = try await keyMaker(user, tenant: tenant, session: request.sessionID, doing: "Creating an API key")
         try await users.requireVerifiedEmail(user, for: "Creating an API key")
 
         let lifetime = request.expiresInDays == 0 ? nil : Double(request.expiresInDays) * 86_400
@@ -96,7 +97,7 @@ struct APIKeyHandlers: Sendable {
             throw RampartError.invalidArgument("grace_seconds is at most \(Self.maximumRotationGraceSeconds) (30 days)", field: "grace_seconds")
         }
         let grace = request.graceSeconds == 0 ? Self.defaultRotationGraceSeconds : request.graceSeconds
-        let role = try await memberRole(user, tenant: tenant)
+        let role = try await keyMaker(user, tenant: tenant, session: request.sessionID, doing: "Rotating an API key")
         try await users.requireVerifiedEmail(user, for: "Rotating an API key")
         let made = try await store.insert(in: tenant) { [store] connection, _ in
             _ = try await store.lockManageable(id, by: user, anyCreator: role.includes(.admin), in: tenant, on: connection)
@@ -188,6 +189,23 @@ struct APIKeyHandlers: Sendable {
     }
 
     /// The caller's role in the tenant; only active members handle API keys.
+    /// The role of a member making a key, a credential that outlives their session. SSO-2: where
+    /// the tenant enforces SSO, the session must have come through it (`amr` names `sso`), or be
+    /// a break-glass owner's; a password session from before the enforcement makes none.
+    func keyMaker(_ user: UUID, tenant: TenantID, session: String, doing: String) async throws -> Rampart_V1_MemberRole {
+        guard let (member, policies) = try await memberships.activeMemberAndPolicies(user, tenant: tenant),
+            try await store.database.isProvisioned(tenant)
+        else {
+            throw RampartError(.permissionDenied, "you are not an active member of this tenant")
+        }
+        if !policies.admitsWithoutSSO(user, role: member.role) {
+            guard let session = UUID(uuidString: session), let (amr, _) = try await sessions.live(session, user: user, in: tenant),
+                amr.contains("sso")
+            else { throw Rampart_V1_TenantPolicies.ssoRequired(doing) }
+        }
+        return member.role
+    }
+
     func memberRole(_ user: UUID, tenant: TenantID) async throws -> Rampart_V1_MemberRole {
         guard let member = try await memberships.activeMember(user, tenant: tenant), try await store.database.isProvisioned(tenant) else {
             throw RampartError(.permissionDenied, "you are not an active member of this tenant")

@@ -74,6 +74,16 @@ struct Sessions: Sendable {
                     details: ["reason": "mfa_required"]
                 )
             }
+            // SSO-2: a session that did not come through the tenant's SSO ends once the tenant
+            // enforces it (a break-glass owner's excepted), as one without MFA does above.
+            if !amr.contains("sso"), !policies.admitsWithoutSSO(user, role: member.role) {
+                try await end(session, of: user, in: tenant, reason: "sso_required")
+                throw RampartError(
+                    .unauthenticated,
+                    "this organization signs its members in through SSO: sign in with SSO",
+                    details: ["reason": "sso_required"]
+                )
+            }
             // How the session was established (pwd, or pwd otp mfa) stays true of its later tokens.
             return try await issuer.tokens(
                 user: user,

@@ -67,7 +67,7 @@ struct SignIn: Sendable {
         // password's rightness is not told to whoever tries it.
         if policies.ssoEnforced {
             // Named, and still an owner: one demoted since is no longer anyone's way in.
-            guard policies.breakGlassOwners.contains(user.id.uuidString.lowercased()), member.role == .owner else {
+            guard policies.admitsWithoutSSO(user.id, role: member.role) else {
                 await loginFailed(email: email, user: user, call: call, reason: "sso enforced: sign in with SSO")
                 throw SignInGuard.invalidCredentials
             }

@@ -32,9 +32,8 @@ extension Sessions {
             try await factors.provePassword(request.password, user: user, tenant: tenant, field: "password", to: "step up", call: call)
             method = "pwd"
         }
-        let amr = mfa ? ["pwd", method, "mfa"] : ["pwd"]
         let now = WallClock.milliseconds() / 1000
-        guard try await store.stepUp(session, user: user, in: tenant, amr: amr, authTime: now),
+        guard let amr = try await store.stepUp(session, user: user, in: tenant, amr: mfa ? ["pwd", method, "mfa"] : ["pwd"], authTime: now),
             let member = try await memberships.activeMember(user, tenant: tenant)
         else {
             throw RampartError(.unauthenticated, "the session has ended: sign in again")

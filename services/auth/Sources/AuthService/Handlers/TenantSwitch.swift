@@ -28,6 +28,11 @@ extension Sessions {
             throw RampartError(.permissionDenied, "you are not an active member of that organization", details: ["field": "tenant_id"])
         }
         try await signInGuard.admitAddress(policies, tenant: target, user: user, call: call)
+        // SSO-2: a session from elsewhere (a password, or another tenant's SSO) is not this
+        // tenant's SSO; where that is enforced, only a break-glass owner switches in.
+        guard policies.admitsWithoutSSO(user, role: member.role) else {
+            throw Rampart_V1_TenantPolicies.ssoRequired("Switching to this organization")
+        }
         try SignInGuard.checkRotation(found, policies: policies)
         // A session that passed MFA carries it; one that did not meets the target's MFA step.
         if !amr.contains("mfa") {

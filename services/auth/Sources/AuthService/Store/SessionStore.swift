@@ -157,16 +157,19 @@ struct SessionStore: Sendable {
         return sessions
     }
 
-    /// A step-up: the live session's factors proved again at `authTime` by `amr`; whether it
-    /// was live.
-    func stepUp(_ session: UUID, user: UUID, in tenant: TenantID, amr: [String], authTime: Int64) async throws -> Bool {
+    /// A step-up: the live session's factors proved again at `authTime` by `amr`; the session's
+    /// methods now, or nil when it was not live.
+    func stepUp(_ session: UUID, user: UUID, in tenant: TenantID, amr: [String], authTime: Int64) async throws -> [String]? {
+        // A session that came through SSO stays one (`sso` first): the step-up proves the
+        // factors again, not a different way in.
         let rows = try await database.query(
             """
-            UPDATE \(schema: tenant).sessions SET authenticated_at = to_timestamp(\(Double(authTime))), amr = \(amr.joined(separator: " ")), last_seen_at = now()
-            WHERE id = \(session) AND user_id = \(user) AND revoked_at IS NULL AND expires_at > now() RETURNING id
+            UPDATE \(schema: tenant).sessions SET authenticated_at = to_timestamp(\(Double(authTime))), last_seen_at = now(),
+                amr = CASE WHEN 'sso' = ANY(string_to_array(amr, ' ')) THEN 'sso ' ELSE '' END || \(amr.joined(separator: " "))
+            WHERE id = \(session) AND user_id = \(user) AND revoked_at IS NULL AND expires_at > now() RETURNING amr
             """
         )
-        return try await rows.first(decoding: UUID.self) != nil
+        return try await rows.first(decoding: String.self).map { $0.split(separator: " ").map(String.init) }
     }
 
     /// Ends `session` when it is `user`'s and live; whether it was.

@@ -18,7 +18,9 @@ struct APIKeyRoutes {
             return try Response.json(try await calls.call(Subjects.Auth.listAPIKeys, message, context))
         }
         keys.post { request, context in
-            try await calls.forward(Subjects.Auth.createAPIKey, request, context, status: .created)
+            try await calls.forward(Subjects.Auth.createAPIKey, request, context, status: .created) { message, caller in
+                message.sessionID = caller.sessionID
+            }
         }
         keys.delete(":id") { _, context in
             var message = Rampart_V1_RevokeApiKeyRequest()
@@ -27,8 +29,9 @@ struct APIKeyRoutes {
             return Response(status: .noContent)
         }
         keys.post(":id/rotate") { request, context in
-            try await calls.forward(Subjects.Auth.rotateAPIKey, request, context, status: .created) { message, _ in
+            try await calls.forward(Subjects.Auth.rotateAPIKey, request, context, status: .created) { message, caller in
                 message.apiKeyID = context.parameters.get("id") ?? ""
+                message.sessionID = caller.sessionID
             }
         }
     }
