@@ -14,13 +14,28 @@ package struct SSOBrowser {
         self.gatewayPort = gatewayPort
     }
 
-    /// The gateway's start: the provider's authorization URL it redirects to.
-    package mutating func start(_ query: String) async throws -> String {
-        let started = try await httpRequest(port: gatewayPort, "GET", "/v1/auth/sso/start?" + query)
+    /// The gateway's start (SSO's, or `/v1/auth/google/start`): the provider's authorization URL
+    /// it redirects to.
+    package mutating func start(_ query: String, at path: String = "/v1/auth/sso/start") async throws -> String {
+        let started = try await httpRequest(port: gatewayPort, "GET", path + "?" + query)
         #expect(started.status == 302, "\(started.body)")
         let setCookie = try #require(started.headers["set-cookie"], "no cookie: \(started.headers)")
         cookie = String(setCookie.split(separator: ";")[0])
         return try #require(started.headers["location"])
+    }
+
+    /// A signed-in person's link of Google from their settings: the authorization URL the
+    /// gateway answers, its cookie kept as a start's.
+    package mutating func startLink(token: String, body: String = "{}") async throws -> HTTPTestResponse {
+        let started = try await httpRequest(
+            port: gatewayPort,
+            "POST",
+            "/v1/auth/identities/google/link",
+            headers: ["Authorization": "Bearer \(token)", "Content-Type": "application/json"],
+            body: Array(body.utf8)
+        )
+        if let setCookie = started.headers["set-cookie"] { cookie = String(setCookie.split(separator: ";")[0]) }
+        return started
     }
 
     /// oidc-provider-mock's form, answered as `subject`: the callback's path and query, as the

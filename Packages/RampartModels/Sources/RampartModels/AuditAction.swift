@@ -44,6 +44,8 @@ public enum AuditAction: String, Sendable, CaseIterable {
     case ssoLoginFailed = "sso.login_failed"
     case ssoDomainChanged = "sso.domain_changed"
     case ssoBreakGlassUsed = "sso.break_glass_used"
+    case identityLinked = "identity.linked"
+    case identityUnlinked = "identity.unlinked"
     case dataExported = "data.exported"
     case planChanged = "plan.changed"
     case subscriptionCancelled = "subscription.cancelled"
@@ -67,7 +69,7 @@ extension AuditAction {
         case .signup, .loginSucceeded, .loginFailed, .logout, .mfaEnrolled, .mfaDisabled, .mfaReset, .mfaBackupCodeUsed,
             .mfaBackupCodesRegenerated, .mfaFailed, .mfaLocked, .passwordChanged, .passwordReset, .passwordProofFailed,
             .sessionSteppedUp, .userIsolated, .userIsolationLifted, .apiKeyCreated, .apiKeyRevoked, .apiKeyRotated, .ssoChanged,
-            .ssoConnectionChanged, .ssoLoginFailed, .ssoDomainChanged, .ssoBreakGlassUsed,
+            .ssoConnectionChanged, .ssoLoginFailed, .ssoDomainChanged, .ssoBreakGlassUsed, .identityLinked, .identityUnlinked,
             .accountDeletionRequested:
             [.auth]
         case .tenantCreated, .tenantActivated, .tenantPolicyChanged, .tenantDeleted, .starterClaimLapsed, .memberInvited,

@@ -208,6 +208,10 @@ public enum Subjects {
         public static let ssoStatus = RPCEndpoint<Rampart_V1_SsoStatusRequest, Rampart_V1_SsoStatusReply>("sso_status", of: .auth)
         public static let ssoStart = RPCEndpoint<Rampart_V1_SsoStartRequest, Rampart_V1_SsoStartReply>("sso_start", of: .auth)
         public static let ssoCallback = RPCEndpoint<Rampart_V1_SsoCallbackRequest, Rampart_V1_SsoCallbackReply>("sso_callback", of: .auth)
+        public static let googleStart = RPCEndpoint<Rampart_V1_GoogleStartRequest, Rampart_V1_SsoStartReply>("google_start", of: .auth)
+        public static let linkGoogle = RPCEndpoint<Rampart_V1_LinkGoogleRequest, Rampart_V1_SsoStartReply>("link_google", of: .auth)
+        public static let listIdentities = RPCEndpoint<Rampart_V1_ListIdentitiesRequest, Rampart_V1_ListIdentitiesReply>("list_identities", of: .auth)
+        public static let unlinkGoogle = RPCEndpoint<Rampart_V1_UnlinkGoogleRequest, Rampart_V1_UnlinkGoogleReply>("unlink_google", of: .auth)
         public static let deleteSSOConnection = RPCEndpoint<Rampart_V1_SsoConnectionRequest, Rampart_V1_SsoConnectionReply>(
             "delete_sso_connection",
             of: .auth

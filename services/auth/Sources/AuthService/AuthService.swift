@@ -181,19 +181,35 @@ public enum AuthService {
             records: TXTRecords(server: settings.dnsServer),
             audit: context.audit
         )
+        let relyingParty = RelyingParty(
+            providers: providers,
+            signIns: SSOSignInStore(database: database, logger: context.logger),
+            redirectURI: settings.ssoRedirectURI,
+            logger: context.logger
+        )
+        let googleSignIn = GoogleSignIn(
+            client: settings.google.map { RelyingParty.Client(issuer: $0.issuer, clientID: $0.clientID, clientSecret: $0.clientSecret) },
+            relyingParty: relyingParty,
+            identities: GoogleIdentityStore(database: database),
+            connections: ssoConnections.store,
+            users: users,
+            memberships: memberships,
+            signInGuard: signInGuard,
+            factors: factors,
+            issuer: issuer,
+            audit: context.audit
+        )
         let ssoSignIn = SSOSignIn(
             connections: ssoConnections.store,
             domains: ssoConnections.domains,
-            signIns: SSOSignInStore(database: database, logger: context.logger),
-            providers: providers,
+            relyingParty: relyingParty,
+            google: googleSignIn,
             users: users,
             memberships: memberships,
-            rateLimit: rateLimit,
             signInGuard: signInGuard,
             factors: factors,
             issuer: issuer,
             audit: context.audit,
-            redirectURI: settings.ssoRedirectURI,
             logger: context.logger
         )
 
@@ -326,6 +342,18 @@ public enum AuthService {
         }
         router.register(Subjects.Auth.ssoCallback) { (request, call) in
             try await ssoSignIn.callback(request, call: call)
+        }
+        router.register(Subjects.Auth.googleStart) { (request, call) in
+            try await googleSignIn.start(request, call: call)
+        }
+        router.register(Subjects.Auth.linkGoogle, requires: [.tenant, .principal]) { (request, call) in
+            try await googleSignIn.startLink(request, call: call)
+        }
+        router.register(Subjects.Auth.listIdentities, requires: [.tenant, .principal]) { (request, call) in
+            try await googleSignIn.list(request, call: call)
+        }
+        router.register(Subjects.Auth.unlinkGoogle, requires: [.tenant, .principal]) { (request, call) in
+            try await googleSignIn.unlink(request, call: call)
         }
         router.register(Subjects.Auth.jwks) { (_, _) in
             var reply = Rampart_V1_JwksReply()

@@ -49,6 +49,24 @@ public struct AuthSettings: Sendable {
     public var dnsServer: (address: String, port: Int)?
     /// How long a call to an SSO provider may take.
     public var ssoTimeoutSeconds = 10
+    /// The platform's Google client for Sign in with Google (SSO-4); nil: not offered.
+    public var google: GoogleClient?
+
+    /// A client registered at Google by the operator, with the callback as its redirect URI.
+    public struct GoogleClient: Sendable {
+        /// Google's; another only for a provider standing in for it (tests, a staging double).
+        public static let googleIssuer = "https://accounts.google.com"
+
+        public var clientID: String
+        public var clientSecret: String
+        public var issuer: String
+
+        public init(clientID: String, clientSecret: String, issuer: String = GoogleClient.googleIssuer) {
+            self.clientID = clientID
+            self.clientSecret = clientSecret
+            self.issuer = issuer
+        }
+    }
 
     /// Where providers send people back after an SSO sign-in (SSO-3).
     var ssoRedirectURI: String { publicURL + "/v1/auth/sso/callback" }
@@ -129,7 +147,8 @@ public struct AuthSettings: Sendable {
     /// `RAMPART_AUTH_SUPER_ADMINS` (comma-separated addresses; none by default),
     /// `RAMPART_GATEWAY_PUBLIC_URL` (http://127.0.0.1:8080), `RAMPART_AUTH_SSO_ALLOWED_NETWORKS`
     /// (comma-separated CIDR networks; none by default), `RAMPART_DNS_SERVERS` (the system's
-    /// resolvers by default).
+    /// resolvers by default), `RAMPART_AUTH_GOOGLE_CLIENT_ID` and `_SECRET` (both or neither;
+    /// Sign in with Google is offered with them), `RAMPART_AUTH_GOOGLE_ISSUER` (Google's).
     public init(reader: inout EnvironmentReader) {
         let cost = reader.int("auth.bcrypt-cost", default: PasswordAlgorithm.defaultBcryptCost, range: PasswordAlgorithm.minimumBcryptCost...16)
         let algorithm: PasswordAlgorithm =
@@ -173,6 +192,15 @@ public struct AuthSettings: Sendable {
         if let servers = reader.optionalString("dns.servers") {
             dnsServer = TXTRecords.server(String(servers.split(separator: ",").first ?? ""))
             if dnsServer == nil { reader.problem("RAMPART_DNS_SERVERS must be an IPv4 address with an optional port, such as 10.0.0.2:53") }
+        }
+        let googleIssuer = reader.string("auth.google-issuer", default: GoogleClient.googleIssuer)
+        switch (reader.optionalString("auth.google-client-id"), reader.optionalString("auth.google-client-secret", secret: true)) {
+        case (let id?, let secret?):
+            google = GoogleClient(clientID: id, clientSecret: secret, issuer: googleIssuer)
+        case (nil, nil):
+            break
+        default:
+            reader.problem("RAMPART_AUTH_GOOGLE_CLIENT_ID and RAMPART_AUTH_GOOGLE_CLIENT_SECRET go together: set both, or neither")
         }
     }
 }

@@ -131,7 +131,7 @@ public enum GatewayService {
                 metadata: ["public_url": "\(settings.publicURL)"]
             )
         }
-        SSOSignInRoutes(calls: calls, cookie: ssoCookie).add(to: router)
+        SSOSignInRoutes(calls: calls, cookie: ssoCookie).add(to: scopes)
         InboundRoutes(calls: calls).add(to: router)
         AdminRoutes(calls: calls).add(to: scopes)
         WellKnownRoutes(contact: settings.securityContact, publicURL: settings.publicURL, document: document).add(to: router)

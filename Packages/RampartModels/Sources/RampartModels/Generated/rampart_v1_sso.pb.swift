@@ -322,7 +322,8 @@ public nonisolated struct Rampart_V1_SsoCallbackReply: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// As the password step's answer: the session's tokens, or the MFA step it earns.
+  /// As the password step's answer: the session's tokens, or the MFA step it earns. Empty when
+  /// the callback finished a link (`linked`).
   public var tokens: Rampart_V1_TokenReply {
     get {_tokens ?? Rampart_V1_TokenReply()}
     set {_tokens = newValue}
@@ -334,11 +335,127 @@ public nonisolated struct Rampart_V1_SsoCallbackReply: Sendable {
 
   public var returnTo: String = String()
 
+  /// The Google account a signed-in person linked from their settings (SSO-4).
+  public var linked: Rampart_V1_LinkedIdentity {
+    get {_linked ?? Rampart_V1_LinkedIdentity()}
+    set {_linked = newValue}
+  }
+  /// Returns true if `linked` has been explicitly set.
+  public var hasLinked: Bool {self._linked != nil}
+  /// Clears the value of `linked`. Subsequent reads from it will return its default value.
+  public mutating func clearLinked() {self._linked = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _tokens: Rampart_V1_TokenReply? = nil
+  fileprivate var _linked: Rampart_V1_LinkedIdentity? = nil
+}
+
+/// rampart.v1.auth.google_start (GET /v1/auth/google/start): Sign in with Google (SSO-4), with
+/// the platform's Google client; the answer comes to the same callback as SSO's. The person is
+/// the account Google's subject was linked to, or, at the first time, the account whose verified
+/// address equals Google's verified address (never a name); anyone else is refused with a hint
+/// to sign in and link Google from their settings. not_found when the platform has no Google
+/// client. The client IP comes from the call context (the sign-in limits apply).
+public nonisolated struct Rampart_V1_GoogleStartRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The organization to sign in to; empty: the account's home organization.
+  public var tenantID: String = String()
+
+  /// As SsoStartRequest.return_to.
+  public var returnTo: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A way in the person linked to their account.
+public nonisolated struct Rampart_V1_LinkedIdentity: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "google".
+  public var provider: String = String()
+
+  /// The provider's address for the person when they linked it (it may differ from the account's).
+  public var email: String = String()
+
+  public var linkedAtMs: Int64 = 0
+
+  public var lastUsedAtMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.v1.auth.link_google (POST /v1/auth/identities/google/link): the signed-in person
+/// (principal and tenant of the call) starts linking their Google account; answers as
+/// google_start, and the callback links the Google account that signs in (any address it
+/// verified; one not linked to another account). A recent proof is required (the gateway checks
+/// it): a link is a new way into the account.
+public nonisolated struct Rampart_V1_LinkGoogleRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var returnTo: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.v1.auth.list_identities (GET /v1/auth/identities): the signed-in person's links.
+public nonisolated struct Rampart_V1_ListIdentitiesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rampart_V1_ListIdentitiesReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var identities: [Rampart_V1_LinkedIdentity] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// rampart.v1.auth.unlink_google (DELETE /v1/auth/identities/google): refused (failed_precondition)
+/// when the account has no password to sign in with instead.
+public nonisolated struct Rampart_V1_UnlinkGoogleRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Rampart_V1_UnlinkGoogleReply: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// A domain a tenant claims for SSO (SSO-3): once verified by a DNS TXT record, its people can
@@ -981,7 +1098,7 @@ nonisolated extension Rampart_V1_SsoCallbackRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Rampart_V1_SsoCallbackReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SsoCallbackReply"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tokens\0\u{3}return_to\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}tokens\0\u{3}return_to\0\u{1}linked\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -991,6 +1108,7 @@ nonisolated extension Rampart_V1_SsoCallbackReply: SwiftProtobuf.Message, SwiftP
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._tokens) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.returnTo) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._linked) }()
       default: break
       }
     }
@@ -1007,12 +1125,213 @@ nonisolated extension Rampart_V1_SsoCallbackReply: SwiftProtobuf.Message, SwiftP
     if !self.returnTo.isEmpty {
       try visitor.visitSingularStringField(value: self.returnTo, fieldNumber: 2)
     }
+    try { if let v = self._linked {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Rampart_V1_SsoCallbackReply, rhs: Rampart_V1_SsoCallbackReply) -> Bool {
     if lhs._tokens != rhs._tokens {return false}
     if lhs.returnTo != rhs.returnTo {return false}
+    if lhs._linked != rhs._linked {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_GoogleStartRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GoogleStartRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{3}return_to\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.returnTo) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.tenantID.isEmpty {
+      try visitor.visitSingularStringField(value: self.tenantID, fieldNumber: 1)
+    }
+    if !self.returnTo.isEmpty {
+      try visitor.visitSingularStringField(value: self.returnTo, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_GoogleStartRequest, rhs: Rampart_V1_GoogleStartRequest) -> Bool {
+    if lhs.tenantID != rhs.tenantID {return false}
+    if lhs.returnTo != rhs.returnTo {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_LinkedIdentity: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LinkedIdentity"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}provider\0\u{1}email\0\u{3}linked_at_ms\0\u{3}last_used_at_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.provider) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.email) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.linkedAtMs) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.lastUsedAtMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.provider.isEmpty {
+      try visitor.visitSingularStringField(value: self.provider, fieldNumber: 1)
+    }
+    if !self.email.isEmpty {
+      try visitor.visitSingularStringField(value: self.email, fieldNumber: 2)
+    }
+    if self.linkedAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.linkedAtMs, fieldNumber: 3)
+    }
+    if self.lastUsedAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.lastUsedAtMs, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_LinkedIdentity, rhs: Rampart_V1_LinkedIdentity) -> Bool {
+    if lhs.provider != rhs.provider {return false}
+    if lhs.email != rhs.email {return false}
+    if lhs.linkedAtMs != rhs.linkedAtMs {return false}
+    if lhs.lastUsedAtMs != rhs.lastUsedAtMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_LinkGoogleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LinkGoogleRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}return_to\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.returnTo) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.returnTo.isEmpty {
+      try visitor.visitSingularStringField(value: self.returnTo, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_LinkGoogleRequest, rhs: Rampart_V1_LinkGoogleRequest) -> Bool {
+    if lhs.returnTo != rhs.returnTo {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_ListIdentitiesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListIdentitiesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_ListIdentitiesRequest, rhs: Rampart_V1_ListIdentitiesRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_ListIdentitiesReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListIdentitiesReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}identities\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.identities) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.identities.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.identities, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_ListIdentitiesReply, rhs: Rampart_V1_ListIdentitiesReply) -> Bool {
+    if lhs.identities != rhs.identities {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_UnlinkGoogleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UnlinkGoogleRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_UnlinkGoogleRequest, rhs: Rampart_V1_UnlinkGoogleRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Rampart_V1_UnlinkGoogleReply: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UnlinkGoogleReply"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Rampart_V1_UnlinkGoogleReply, rhs: Rampart_V1_UnlinkGoogleReply) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -65,21 +65,10 @@ struct SignIn: Sendable {
         // SSO-2: where the tenant enforces SSO, a password opens no session but a break-glass
         // owner's, and theirs is recorded every time. The refusal is a wrong password's: the
         // password's rightness is not told to whoever tries it.
-        if policies.ssoEnforced {
-            // Named, and still an owner: one demoted since is no longer anyone's way in.
-            guard policies.admitsWithoutSSO(user.id, role: member.role) else {
-                await loginFailed(email: email, user: user, call: call, reason: "sso enforced: sign in with SSO")
-                throw SignInGuard.invalidCredentials
-            }
-            var event = Rampart_V1_AuditEvent(
-                .ssoBreakGlassUsed,
-                tenant: tenant,
-                target: ("user", user.id.uuidString.lowercased()),
-                call: call,
-                service: .auth
-            )
-            event.actor.email = email.description
-            await audit.record(event)
+        guard await signInGuard.admitWithoutSSO(policies, role: member.role, tenant: tenant, user: user.id, email: email.description, call: call)
+        else {
+            await loginFailed(email: email, user: user, call: call, reason: "sso enforced: sign in with SSO")
+            throw SignInGuard.invalidCredentials
         }
         try SignInGuard.checkRotation(user, policies: policies)
         if verdict.needsRehash { try await users.setPasswordHash(try await hasher.hash(request.password), of: user.id, changed: false) }

@@ -81,6 +81,31 @@ struct SignInGuard: Sendable {
         throw refusal
     }
 
+    /// SSO-2 for a way in other than the tenant's SSO (a password, Google): whether `user` may
+    /// take it here. Where SSO is enforced only a break-glass owner may, and each time is recorded.
+    func admitWithoutSSO(
+        _ policies: Rampart_V1_TenantPolicies,
+        role: Rampart_V1_MemberRole,
+        tenant: TenantID,
+        user: UUID,
+        email: String,
+        call: CallContext
+    ) async -> Bool {
+        guard policies.ssoEnforced else { return true }
+        // Named, and still an owner: one demoted since is no longer anyone's way in.
+        guard policies.admitsWithoutSSO(user, role: role) else { return false }
+        var event = Rampart_V1_AuditEvent(
+            .ssoBreakGlassUsed,
+            tenant: tenant,
+            target: ("user", user.uuidString.lowercased()),
+            call: call,
+            service: .auth
+        )
+        event.actor.email = email
+        await audit.record(event)
+        return true
+    }
+
     static func allowlistAdmits(_ policies: Rampart_V1_TenantPolicies, call: CallContext) -> Bool {
         guard !policies.ipAllowlist.isEmpty else { return true }
         guard let ip = call.clientIP, let client = IPNetwork(address: ip) else { return false }

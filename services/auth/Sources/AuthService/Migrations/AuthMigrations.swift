@@ -263,6 +263,29 @@ enum AuthMigrations {
         );
         """
 
+    /// SSO-4: Sign in with Google. A pending sign-in is either through a tenant's connection
+    /// (`sso`), with the platform's Google client (`google`), or a signed-in person linking
+    /// Google from their settings (`google_link`, with the person). One Google account per
+    /// account, one account per Google account, by Google's subject (never by address).
+    static let googleIdentities = """
+        ALTER TABLE sso_sign_ins
+            ALTER COLUMN connection_id DROP NOT NULL,
+            ALTER COLUMN tenant_id DROP NOT NULL,
+            ADD COLUMN purpose text NOT NULL DEFAULT 'sso' CHECK (purpose IN ('sso', 'google', 'google_link')),
+            ADD COLUMN user_id uuid;
+        ALTER TABLE sso_sign_ins ADD CONSTRAINT sso_sign_ins_purpose CHECK (
+            (purpose = 'sso') = (connection_id IS NOT NULL AND tenant_id IS NOT NULL)
+            AND (purpose = 'google_link') = (user_id IS NOT NULL AND tenant_id IS NOT NULL)
+        );
+        CREATE TABLE google_identities (
+            subject      text PRIMARY KEY CHECK (length(subject) BETWEEN 1 AND 255),
+            user_id      uuid NOT NULL UNIQUE REFERENCES users (id) ON DELETE CASCADE,
+            email        text NOT NULL,
+            linked_at    timestamptz NOT NULL DEFAULT now(),
+            last_used_at timestamptz NOT NULL DEFAULT now()
+        );
+        """
+
     static let set = MigrationSet(
         global: [
             Migration(version: 1, name: "users", sql: users), Migration(version: 2, name: "signing keys", sql: signingKeys),
@@ -276,6 +299,7 @@ enum AuthMigrations {
             Migration(version: 10, name: "second-factor lock", sql: secondFactorLock),
             Migration(version: 11, name: "sso domains", sql: ssoDomains),
             Migration(version: 12, name: "sso sign-ins", sql: ssoSignIns),
+            Migration(version: 13, name: "google identities", sql: googleIdentities),
         ],
         tenant: [
             Migration(version: 1, name: "sessions", sql: sessions), Migration(version: 2, name: "api keys", sql: apiKeys),

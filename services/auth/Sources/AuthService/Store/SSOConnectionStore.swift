@@ -177,6 +177,18 @@ struct SSOConnectionStore: Sendable {
         return try await rows.first(decoding: UUID.self)
     }
 
+    /// Whether `user` has signed in through one of the tenant's active connections: a way in
+    /// that stays when they unlink Google.
+    func signsIn(_ user: UUID, in tenant: TenantID) async throws -> Bool {
+        let rows = try await database.query(
+            """
+            SELECT 1 FROM \(schema: tenant).sso_identities i JOIN \(schema: tenant).sso_connections c ON c.id = i.connection_id
+            WHERE i.user_id = \(user) AND c.state = 'active' LIMIT 1
+            """
+        )
+        return try await rows.first(decoding: Int32.self) != nil
+    }
+
     /// Links `subject` to `user` for this connection, or notes its use. False when the user is
     /// linked to another subject already: the provider says this is someone else.
     func link(_ subject: String, to user: UUID, connection: UUID, in tenant: TenantID) async throws -> Bool {

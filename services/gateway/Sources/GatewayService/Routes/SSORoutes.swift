@@ -59,29 +59,34 @@ struct SSORoutes {
     }
 }
 
-/// SPEC section 14, SSO sign-in (SSO-3): the start sends the browser to the provider with a
-/// cookie that binds the sign-in to it; the callback presents the cookie with the provider's
-/// answer. The cookie is `__Host-` prefixed, Secure, HttpOnly and SameSite=Lax (sent on the
-/// provider's top-level redirect back), except on a plain-HTTP loopback address (`make run`),
-/// where browsers would not keep a Secure cookie: there it goes without both, and the gateway
-/// says so at start.
+/// SPEC section 14, SSO sign-in (SSO-3) and Sign in with Google (SSO-4): a start sends the
+/// browser to the provider with a cookie that binds the sign-in to it; the callback, one for
+/// every provider, presents the cookie with the provider's answer. The cookie is `__Host-`
+/// prefixed, Secure, HttpOnly and SameSite=Lax (sent on the provider's top-level redirect back),
+/// except on a plain-HTTP loopback address (`make run`), where browsers would not keep a Secure
+/// cookie: there it goes without both, and the gateway says so at start. The signed-in person's
+/// links to Google are theirs to list, add (with a recent proof: a new way into the account)
+/// and remove.
 struct SSOSignInRoutes {
     let calls: ServiceCalls
     let cookie: SSOBindingCookie
 
-    func add(to router: Router<GatewayRequestContext>) {
-        let sso = router.group("/v1/auth/sso")
+    func add(to scopes: RouteScopes) {
+        let sso = scopes.router.group("/v1/auth/sso")
         sso.get("start") { request, context in
             let query = try QueryParameters(request, allowed: ["connection_id", "email", "return_to"])
             var message = Rampart_V1_SsoStartRequest()
             message.connectionID = try query.text("connection_id", maximumBytes: 64) ?? ""
             message.email = try query.text("email", maximumBytes: 254) ?? ""
             message.returnTo = try query.text("return_to", maximumBytes: 512) ?? ""
-            let reply = try await calls.call(Subjects.Auth.ssoStart, message, context)
-            var headers = HTTPFields()
-            headers[.location] = reply.authorizationURL
-            headers[.setCookie] = cookie.set(reply.browserBinding, seconds: Int(reply.expiresIn))
-            return Response(status: .found, headers: headers)
+            return redirect(try await calls.call(Subjects.Auth.ssoStart, message, context))
+        }
+        scopes.router.get("/v1/auth/google/start") { request, context in
+            let query = try QueryParameters(request, allowed: ["tenant_id", "return_to"])
+            var message = Rampart_V1_GoogleStartRequest()
+            message.tenantID = try query.text("tenant_id", maximumBytes: 64) ?? ""
+            message.returnTo = try query.text("return_to", maximumBytes: 512) ?? ""
+            return redirect(try await calls.call(Subjects.Auth.googleStart, message, context))
         }
         sso.get("callback") { request, context in
             var message = Rampart_V1_SsoCallbackRequest()
@@ -103,11 +108,45 @@ struct SSOSignInRoutes {
             message.browserBinding = cookie.value(in: request.headers) ?? ""
             let reply = try await calls.call(Subjects.Auth.ssoCallback, message, context)
             // The console, which will take a browser to `return_to` with its own session, comes
-            // with issue 29; until then every caller gets the sign-in's answer as JSON.
-            var response = try Response.json(reply.tokens)
+            // with issue 29; until then every caller gets the answer as JSON: the sign-in's
+            // tokens, or the Google account a link added.
+            var response = try reply.hasLinked ? Response.json(reply.linked) : Response.json(reply.tokens)
             response.headers[.setCookie] = cookie.set("", seconds: 0)
             return response
         }
+
+        let identities = scopes.signedIn("/v1/auth/identities")
+        identities.get { request, context in
+            _ = try QueryParameters(request, allowed: [])
+            return try Response.json(try await calls.call(Subjects.Auth.listIdentities, Rampart_V1_ListIdentitiesRequest(), context))
+        }
+        // The answer, not a redirect: a script or a form's page sends the browser on, with the
+        // cookie this response sets.
+        identities.requiring(scopes.recentProof("Linking a Google account")).post("google/link") { request, context in
+            let reply = try await calls.call(
+                Subjects.Auth.linkGoogle,
+                try await calls.message(request, as: Rampart_V1_LinkGoogleRequest.self),
+                context
+            )
+            var answer = Rampart_V1_SsoStartReply()
+            answer.authorizationURL = reply.authorizationURL
+            answer.expiresIn = reply.expiresIn
+            var response = try Response.json(answer)
+            response.headers[.setCookie] = cookie.set(reply.browserBinding, seconds: Int(reply.expiresIn))
+            return response
+        }
+        identities.delete("google") { _, context in
+            _ = try await calls.call(Subjects.Auth.unlinkGoogle, Rampart_V1_UnlinkGoogleRequest(), context)
+            return Response(status: .noContent)
+        }
+    }
+
+    /// To the provider, with the binding in the cookie (never in the URL or the body).
+    private func redirect(_ reply: Rampart_V1_SsoStartReply) -> Response {
+        var headers = HTTPFields()
+        headers[.location] = reply.authorizationURL
+        headers[.setCookie] = cookie.set(reply.browserBinding, seconds: Int(reply.expiresIn))
+        return Response(status: .found, headers: headers)
     }
 }
 
