@@ -42,7 +42,16 @@ swift build --build-tests
 for product in auth tenants permissions audit rate-limit webhooks gateway mail rampart-audit rampart-backup rampart-restore; do
     swift build --product "$product"
 done
-swift test --skip-build "$@"
+# Tests that compare timings (AUTH-5: an unknown address answers in the time a wrong password
+# does) run after the others, alone: with every other suite running on two cores the noise
+# exceeds the difference they look for. A filter runs what it picks, as it is.
+quiet='AuthHTTPTests/noEnumeration'
+if [ $# -eq 0 ]; then
+    swift test --skip-build --skip "$quiet"
+    swift test --skip-build --filter "$quiet"
+else
+    swift test --skip-build "$@"
+fi
 
 # On a whole run (not when a filter picks tests): the deploy manifests, then the OpenAPI
 # conformance run.
