@@ -1,8 +1,6 @@
 import Logging
 import RampartModels
-import RateLimitKit
 import ServiceKit
-import SodiumKit
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -10,11 +8,10 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// Sign-in through a tenant's OpenID provider (SSO-3): the authorization code flow with PKCE
-/// S256, a single-use state bound to the browser, a nonce, RFC 9207's `iss`; the ID token
-/// verified (`IDToken`), then the person signed in to the connection's tenant as a password
-/// sign-in would be: the allowlist, and the tenant's MFA unless the connection trusts the
-/// provider's. Every refusal is audited as `sso.login_failed` with its reason.
+/// Sign-in through a tenant's OpenID provider (SSO-3), by `RelyingParty`'s code flow; then the
+/// person signed in to the connection's tenant as a password sign-in would be: the allowlist,
+/// and the tenant's MFA unless the connection trusts the provider's. Every refusal is audited
+/// as `sso.login_failed` with its reason.
 struct SSOSignIn: Sendable {
     let connections: SSOConnectionStore
     let domains: SSODomainStore
