@@ -110,7 +110,10 @@ private func blockingHTTPRequest(
     var fields: [String: String] = [:]
     for line in lines.dropFirst() {
         guard let colon = line.firstIndex(of: ":") else { continue }
-        fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        let name = line[..<colon].lowercased()
+        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        // A repeated field keeps every value: Set-Cookie's one a line (they may hold commas).
+        fields[name] = fields[name].map { $0 + (name == "set-cookie" ? "\n" : ", ") + value } ?? value
     }
     var body = Array(response[(text[..<split.upperBound].utf8.count)...])
     if fields["transfer-encoding"]?.lowercased() == "chunked" { body = try dechunked(body) }

@@ -35,6 +35,7 @@ public enum GatewayService {
         try await context.audit.requireStream()
         guard let listener = context.configuration.publicHTTP else { return ServiceParts() }
         let document = try OpenAPIDocument.bundled()
+        let pages = try await ConsolePages.load()
         let revocations = RevocationList(connection: context.nats, logger: context.logger)
         let permissions = PermissionChecker(rpc: RPCClient(connection: context.nats), connection: context.nats, logger: context.logger)
         var services: [any Service] = [
@@ -47,6 +48,7 @@ public enum GatewayService {
                 revocations: revocations,
                 permissions: permissions,
                 document: document,
+                pages: pages,
                 publicPort: publicPort
             ),
         ]
@@ -80,6 +82,7 @@ public enum GatewayService {
         revocations: RevocationList,
         permissions: PermissionChecker,
         document: OpenAPIDocument,
+        pages: ConsolePages,
         publicPort: ListeningPort
     ) throws -> some ApplicationProtocol {
         // One client, so one batcher gathers every check of this replica. Only the general API
@@ -124,14 +127,21 @@ public enum GatewayService {
         AuditRoutes(calls: calls).add(to: scopes)
         WebhookRoutes(calls: calls).add(to: scopes)
         SSORoutes(calls: calls).add(to: scopes)
-        let ssoCookie = SSOBindingCookie(publicURL: settings.publicURL)
+        let ssoCookie = BrowserCookie("rampart_sso", publicURL: settings.publicURL)
         if !ssoCookie.secure {
             context.logger.warning(
-                "plain HTTP on loopback: the SSO sign-in cookie goes without Secure and the __Host- prefix (RAMPART_GATEWAY_PUBLIC_URL)",
+                "plain HTTP on loopback: the SSO sign-in and console cookies go without Secure and the __Host- prefix (RAMPART_GATEWAY_PUBLIC_URL)",
                 metadata: ["public_url": "\(settings.publicURL)"]
             )
         }
         SSOSignInRoutes(calls: calls, cookie: ssoCookie).add(to: scopes)
+        ConsoleRoutes(
+            calls: calls,
+            authenticator: authenticator,
+            allowlists: allowlists,
+            pages: pages,
+            cookies: ConsoleCookies(publicURL: settings.publicURL)
+        ).add(to: router)
         InboundRoutes(calls: calls).add(to: router)
         AdminRoutes(calls: calls).add(to: scopes)
         WellKnownRoutes(contact: settings.securityContact, publicURL: settings.publicURL, document: document).add(to: router)

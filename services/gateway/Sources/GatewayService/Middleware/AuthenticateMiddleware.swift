@@ -39,6 +39,16 @@ struct Authenticator: Sendable {
         } else {
             caller = try await accessTokenCaller(credential)
         }
+        return authenticated(caller, context)
+    }
+
+    /// An access token held elsewhere than the Authorization header (the console's cookie).
+    func authenticate(accessToken token: String, _ context: GatewayRequestContext) async throws -> Authenticated {
+        guard revocations.isCaughtUp else { throw RampartError(.unavailable, "the gateway is starting: try again shortly") }
+        return authenticated(try await accessTokenCaller(token), context)
+    }
+
+    private func authenticated(_ caller: Caller, _ context: GatewayRequestContext) -> Authenticated {
         var call = context.anonymousCall(timeout: callTimeout)
         call.tenantID = caller.tenant
         call.principal = caller.principal

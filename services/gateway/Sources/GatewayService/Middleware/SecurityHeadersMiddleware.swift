@@ -17,9 +17,16 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
         ]
     }
 
+    /// The console's pages (UI-1) load their own stylesheet and scripts, images inline, and post
+    /// forms to themselves; nothing inline runs, and no one frames them.
+    static var consolePolicy: String {
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var response = try await next(request, context)
         for (name, value) in Self.headers { response.headers[name] = value }
+        if request.uri.path == "/console" || request.uri.path.hasPrefix("/console/") { response.headers[.contentSecurityPolicy] = Self.consolePolicy }
         if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
         return response
     }

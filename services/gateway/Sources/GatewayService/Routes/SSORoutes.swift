@@ -69,7 +69,7 @@ struct SSORoutes {
 /// and remove.
 struct SSOSignInRoutes {
     let calls: ServiceCalls
-    let cookie: SSOBindingCookie
+    let cookie: BrowserCookie
 
     func add(to scopes: RouteScopes) {
         let sso = scopes.router.group("/v1/auth/sso")
@@ -147,34 +147,5 @@ struct SSOSignInRoutes {
         headers[.location] = reply.authorizationURL
         headers[.setCookie] = cookie.set(reply.browserBinding, seconds: Int(reply.expiresIn))
         return Response(status: .found, headers: headers)
-    }
-}
-
-/// The cookie that binds an SSO sign-in to the browser that started it.
-struct SSOBindingCookie: Sendable {
-    let name: String
-    let secure: Bool
-
-    /// Secure with the `__Host-` prefix, unless the gateway is reached over plain HTTP on a
-    /// loopback address.
-    init(publicURL: String) {
-        let plainLoopback = ["http://127.", "http://localhost", "http://[::1]"].contains { publicURL.hasPrefix($0) }
-        secure = !plainLoopback
-        name = secure ? "__Host-rampart_sso" : "rampart_sso"
-    }
-
-    func set(_ value: String, seconds: Int) -> String {
-        "\(name)=\(value); Path=/; Max-Age=\(seconds); HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
-    }
-
-    /// This cookie's value among those the request carries.
-    func value(in headers: HTTPFields) -> String? {
-        for field in headers[values: .cookie] {
-            for pair in field.split(separator: ";") {
-                let parts = pair.drop(while: { $0 == " " }).split(separator: "=", maxSplits: 1)
-                if parts.count == 2, parts[0] == name { return String(parts[1]) }
-            }
-        }
-        return nil
     }
 }

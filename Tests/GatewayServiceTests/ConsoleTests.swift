@@ -1,0 +1,176 @@
+import GatewayService
+import ServicesTestSupport
+import TestSupport
+import Testing
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A browser's part in the console over plain HTTP: its cookie jar, and forms posted as a
+/// browser posts them (same-origin, with the page's CSRF token). The browser suite drives a
+/// real Chromium; these tests pin the security properties down request by request.
+struct ConsoleBrowser {
+    let port: Int
+    var cookies: [String: String] = [:]
+
+    var cookieHeader: String { cookies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; ") }
+
+    mutating func get(_ path: String) async throws -> HTTPTestResponse {
+        let answer = try await httpRequest(port: port, "GET", path, headers: cookies.isEmpty ? [:] : ["Cookie": cookieHeader])
+        keep(answer)
+        return answer
+    }
+
+    mutating func post(_ path: String, _ form: [(String, String)], site: String? = "same-origin") async throws -> HTTPTestResponse {
+        var headers = ["Content-Type": "application/x-www-form-urlencoded"]
+        if !cookies.isEmpty { headers["Cookie"] = cookieHeader }
+        if let site { headers["Sec-Fetch-Site"] = site }
+        let body = form.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.1)" }.joined(separator: "&")
+        let answer = try await httpRequest(port: port, "POST", path, headers: headers, body: Array(body.utf8))
+        keep(answer)
+        return answer
+    }
+
+    /// The CSRF token the page's forms carry.
+    var csrf: String { cookies["rampart_csrf"] ?? "" }
+
+    private mutating func keep(_ answer: HTTPTestResponse) {
+        for line in (answer.headers["set-cookie"] ?? "").split(separator: "\n") {
+            let pair = line.split(separator: ";")[0].split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard pair.count == 2 else { continue }
+            if pair[1].isEmpty || line.contains("Max-Age=0") { cookies[String(pair[0])] = nil } else { cookies[String(pair[0])] = String(pair[1]) }
+        }
+    }
+
+    /// The attributes the response set `name` with.
+    static func attributes(of name: String, in answer: HTTPTestResponse) -> [String] {
+        let line = (answer.headers["set-cookie"] ?? "").split(separator: "\n").first { $0.hasPrefix(name + "=") } ?? ""
+        return line.split(separator: ";").dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+}
+
+@Suite("UI-1 console: security headers, the session's cookies, CSRF, sign-in and sign-out over HTTP", .serialized)
+struct ConsoleTests {
+    static let policy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+    @Test("Console responses carry its CSP, no-store and no framing; the sign-in page labels its fields for password managers and screen readers")
+    func headersAndPage() async throws {
+        let world = try await GatewayWorld.start()
+        try await stopping(world.cluster) {
+            var browser = ConsoleBrowser(port: world.port)
+            let page = try await browser.get("/console/sign-in")
+            #expect(page.status == 200 && page.headers["content-type"]?.hasPrefix("text/html") == true, "\(page.body)")
+            for answer in [page, try await browser.get("/console/"), try await browser.get("/console/assets/console.css")] {
+                #expect(answer.headers["content-security-policy"] == Self.policy)
+                #expect(answer.headers["cache-control"] == "no-store" && answer.headers["x-frame-options"] == "DENY")
+            }
+            #expect(try await browser.get("/console/").headers["location"] == "/console/sign-in", "no session: to the sign-in")
+            for needle in [
+                #"<label for="email">"#, #"autocomplete="username""#, #"<label for="password">"#, #"autocomplete="current-password""#,
+                "<main", #"<html lang="en">"#, #"<link rel="stylesheet" href="/console/assets/console.css">"#,
+            ] {
+                #expect(page.body.contains(needle), "\(needle)")
+            }
+            #expect(!page.body.contains("<script") && !page.body.contains("style="), "nothing inline")
+            #expect(ConsoleBrowser.attributes(of: "rampart_csrf", in: page) == ["Path=/", "HttpOnly", "SameSite=Lax"], "plain-HTTP loopback")
+            // The API keeps its own policy.
+            let api = try await HTTP.send(world.port, "GET", "/openapi.json")
+            #expect(api.headers["content-security-policy"]?.contains("form-action 'none'") == true)
+        }
+    }
+
+    @Test("A sign-in sets HttpOnly session cookies and opens the console; a wrong password says so; sign-out ends the session at auth")
+    func signInAndOut() async throws {
+        let world = try await GatewayWorld.start()
+        try await stopping(world.cluster) {
+            var browser = ConsoleBrowser(port: world.port)
+            _ = try await browser.get("/console/sign-in")
+            let wrong = try await browser.post(
+                "/console/sign-in",
+                [("csrf", browser.csrf), ("email", "ada@lovelace.example"), ("password", "wrong")]
+            )
+            #expect(wrong.status == 401 && wrong.body.contains("ada@lovelace.example") && wrong.body.contains(#"role="alert""#), "\(wrong.body)")
+            #expect(browser.cookies["rampart_session"] == nil)
+
+            // return_to elsewhere than the console is not followed.
+            let signedIn = try await browser.post(
+                "/console/sign-in",
+                [("csrf", browser.csrf), ("email", "ada@lovelace.example"), ("password", HTTP.password), ("return_to", "https://evil.example/")]
+            )
+            #expect(signedIn.status == 303 && signedIn.headers["location"] == "/console/", "\(signedIn.body)")
+            for name in ["rampart_session", "rampart_access"] {
+                let attributes = ConsoleBrowser.attributes(of: name, in: signedIn)
+                #expect(attributes.contains("HttpOnly") && attributes.contains("SameSite=Lax"), "\(name): \(attributes)")
+            }
+            let home = try await browser.get("/console/")
+            #expect(home.status == 200 && home.body.contains("user:\(world.ada)"), "\(home.body)")
+            // The access token expired (the browser dropped it): the refresh token, rotated, opens a new one.
+            let firstSession = browser.cookies["rampart_session"]
+            browser.cookies["rampart_access"] = nil
+            let refreshed = try await browser.get("/console/")
+            #expect(refreshed.status == 200 && browser.cookies["rampart_access"] != nil, "\(refreshed.body)")
+            #expect(browser.cookies["rampart_session"] != nil && browser.cookies["rampart_session"] != firstSession)
+            let access = try #require(browser.cookies["rampart_access"])
+            #expect(try await HTTP.send(world.port, "GET", "/v1/auth/whoami", token: access).status == 200)
+
+            let out = try await browser.post("/console/sign-out", [("csrf", browser.csrf)])
+            #expect(out.status == 303 && out.headers["location"] == "/console/sign-in")
+            #expect(browser.cookies["rampart_session"] == nil && browser.cookies["rampart_access"] == nil)
+            // Ended at auth: the access token a thief copied stops working too.
+            #expect(
+                try await eventually(within: .seconds(5)) {
+                    try await HTTP.send(world.port, "GET", "/v1/auth/whoami", token: access).status == 401
+                }
+            )
+        }
+    }
+
+    @Test("With MFA on, the password earns the code page (one-time-code, numeric); a wrong code says so by the field; the right one signs in")
+    func mfaStep() async throws {
+        let world = try await GatewayWorld.start(rateLimitSettings: TenantsCluster.liftedSignInLimits())
+        try await stopping(world.cluster) {
+            let (secret, _, _) = try await HTTP.enrolMFA(world.port, world.adaToken)
+            var browser = ConsoleBrowser(port: world.port)
+            _ = try await browser.get("/console/sign-in")
+            let step = try await browser.post(
+                "/console/sign-in",
+                [("csrf", browser.csrf), ("email", "ada@lovelace.example"), ("password", HTTP.password)]
+            )
+            #expect(step.status == 200 && step.body.contains(#"autocomplete="one-time-code""#) && step.body.contains(#"inputmode="numeric""#))
+            #expect(browser.cookies["rampart_session"] == nil, "no session before the second factor")
+            let token = try #require(step.body.firstMatch(of: /name="mfa_token" value="([^"]+)"/).map { String($0.1) })
+            let wrong = try await browser.post("/console/sign-in/mfa", [("csrf", browser.csrf), ("mfa_token", token), ("code", "000000")])
+            #expect(wrong.status == 401 && wrong.body.contains(#"id="code-error""#) && wrong.body.contains(#"aria-invalid="true""#), "\(wrong.body)")
+            // (Enrolment spent the current step: the next one, which a code one step ahead is accepted as.)
+            let code = try HTTP.totpCode(secret, offset: 1)
+            let signedIn = try await browser.post("/console/sign-in/mfa", [("csrf", browser.csrf), ("mfa_token", token), ("code", code)])
+            #expect(signedIn.status == 303 && browser.cookies["rampart_session"] != nil, "\(signedIn.body)")
+        }
+    }
+
+    @Test("Cross-site and token-less posts are refused: no CSRF token, another token, another site; the session stays")
+    func crossSite() async throws {
+        let world = try await GatewayWorld.start()
+        try await stopping(world.cluster) {
+            var browser = ConsoleBrowser(port: world.port)
+            _ = try await browser.get("/console/sign-in")
+            let credentials = [("email", "ada@lovelace.example"), ("password", HTTP.password)]
+            let none = try await browser.post("/console/sign-in", credentials)
+            #expect(none.status == 403 && HTTP.errors(none)["reason"] == "csrf", "\(none.body)")
+            let other = try await browser.post("/console/sign-in", [("csrf", String(repeating: "A", count: 43))] + credentials)
+            #expect(other.status == 403 && HTTP.errors(other)["reason"] == "csrf", "\(other.body)")
+            let crossSite = try await browser.post("/console/sign-in", [("csrf", browser.csrf)] + credentials, site: "cross-site")
+            #expect(crossSite.status == 403 && HTTP.errors(crossSite)["reason"] == "cross_site", "\(crossSite.body)")
+            #expect(browser.cookies["rampart_session"] == nil)
+
+            #expect(try await browser.post("/console/sign-in", [("csrf", browser.csrf)] + credentials).status == 303)
+            // A forged sign-out from another site does not end the session.
+            #expect(try await browser.post("/console/sign-out", [("csrf", browser.csrf)], site: "cross-site").status == 403)
+            #expect(try await browser.get("/console/").status == 200)
+        }
+    }
+}

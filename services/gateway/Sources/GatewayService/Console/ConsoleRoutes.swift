@@ -1,0 +1,286 @@
+// Bundle.module and percent-decoding.
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Mustache
+import NIOCore
+import RampartModels
+import ServiceKit
+import SodiumKit
+
+/// The console (UI-1) at /console/: pages rendered here from the same calls the REST routes
+/// make, working without JavaScript. Its session is the person's auth session, held in two
+/// cookies no script can read: the refresh token (`rampart_session`) and the current access
+/// token (`rampart_access`), refreshed here when it expires. Every form that changes something
+/// carries a token equal to the `rampart_csrf` cookie, and a browser's `Sec-Fetch-Site` must say
+/// the form is the console's own (a cross-site post is refused).
+struct ConsoleRoutes {
+    let calls: ServiceCalls
+    let authenticator: Authenticator
+    let allowlists: TenantAllowlists
+    let pages: ConsolePages
+    let cookies: ConsoleCookies
+
+    func add(to router: Router<GatewayRequestContext>) {
+        // Hummingbird matches /console and /console/ alike: one home.
+        let console = router.group("/console")
+        console.get("assets/console.css") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: pages.stylesheet)))
+        }
+        console.get { request, context in
+            guard let session = try await signedIn(request, context) else { return Self.seeOther("/console/sign-in") }
+            var response = try page(
+                "home",
+                request,
+                signedIn: true,
+                [
+                    "principal": session.authenticated.caller.principal.description,
+                    "tenant": session.authenticated.caller.tenant.hex,
+                ]
+            )
+            session.refreshed.map { cookies.keep($0, in: &response) }
+            return response
+        }
+        console.get("sign-in") { request, _ in
+            let returnTo = Self.consolePath(request.uri.queryParameters.get("return_to"))
+            return try page("sign-in", request, ["returnTo": returnTo])
+        }
+        console.post("sign-in") { request, context in
+            let form = try await checkedForm(request, context)
+            let returnTo = Self.consolePath(form["return_to"])
+            var message = Rampart_V1_LoginRequest()
+            message.email = form["email"] ?? ""
+            message.password = form["password"] ?? ""
+            do {
+                let tokens = try await calls.call(Subjects.Auth.login, message, context)
+                return try signInAnswer(tokens, request, returnTo: returnTo)
+            } catch let error as RampartError {
+                return try page(
+                    "sign-in",
+                    request,
+                    status: Self.status(error),
+                    [
+                        "returnTo": returnTo, "email": message.email, "problem": error.message,
+                    ]
+                )
+            }
+        }
+        console.post("sign-in/mfa") { request, context in
+            let form = try await checkedForm(request, context)
+            let returnTo = Self.consolePath(form["return_to"])
+            var message = Rampart_V1_LoginMfaRequest()
+            message.mfaToken = form["mfa_token"] ?? ""
+            message.code = form["code"] ?? ""
+            do {
+                let tokens = try await calls.call(Subjects.Auth.loginMFA, message, context)
+                return try signInAnswer(tokens, request, returnTo: returnTo)
+            } catch let error as RampartError {
+                return try page(
+                    "mfa",
+                    request,
+                    status: Self.status(error),
+                    [
+                        "returnTo": returnTo, "mfaToken": message.mfaToken, "codeError": error.message,
+                    ]
+                )
+            }
+        }
+        console.post("sign-out") { request, context in
+            _ = try await checkedForm(request, context)
+            // The session ends at auth, not only in this browser.
+            if let session = try? await signedIn(request, context) {
+                var message = Rampart_V1_LogoutRequest()
+                message.sessionID = session.authenticated.caller.sessionID
+                _ = try await calls.rpc.call(Subjects.Auth.logout, message, context: session.authenticated.call)
+            }
+            var response = Self.seeOther("/console/sign-in")
+            cookies.forget(in: &response)
+            return response
+        }
+    }
+
+    // MARK: Pages
+
+    /// A page, with the CSRF token its forms carry (the cookie set when the browser has none).
+    private func page(
+        _ name: String,
+        _ request: Request,
+        status: HTTPResponse.Status = .ok,
+        signedIn: Bool = false,
+        _ values: [String: String] = [:]
+    ) throws -> Response {
+        let existing = cookies.csrf.value(in: request.headers).flatMap { ConsoleCookies.isToken($0) ? $0 : nil }
+        let csrf = existing ?? ConsoleCookies.newToken()
+        var object: [String: Any] = values
+        object["csrf"] = csrf
+        object["signedIn"] = signedIn
+        var response = Response(
+            status: status,
+            headers: [.contentType: "text/html; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: try pages.render(name, object)))
+        )
+        if existing == nil { response.headers[.setCookie] = cookies.csrf.set(csrf) }
+        return response
+    }
+
+    /// The answer of a sign-in step: the session's cookies and the way on, or the MFA step.
+    private func signInAnswer(_ tokens: Rampart_V1_TokenReply, _ request: Request, returnTo: String) throws -> Response {
+        if tokens.mfaRequired {
+            return try page("mfa", request, ["returnTo": returnTo, "mfaToken": tokens.mfaToken])
+        }
+        guard !tokens.accessToken.isEmpty else {
+            // MFA-7's enrolment during sign-in has no page yet: said plainly, not half-done.
+            return try page(
+                "sign-in",
+                request,
+                status: .forbidden,
+                [
+                    "returnTo": returnTo,
+                    "problem":
+                        "This organization requires MFA, and setting it up from the console is not available yet: use the API's /v1/auth/login/mfa/enroll.",
+                ]
+            )
+        }
+        var response = Self.seeOther(returnTo)
+        cookies.keep(tokens, in: &response)
+        return response
+    }
+
+    // MARK: The session
+
+    struct Session {
+        var authenticated: Authenticated
+        /// New tokens when the access token had expired: the response keeps them.
+        var refreshed: Rampart_V1_TokenReply?
+    }
+
+    /// The signed-in person, from the access cookie or, once it expired, by a refresh; nil
+    /// when the browser holds no live session. The tenant's allowlist applies as to the API.
+    private func signedIn(_ request: Request, _ context: GatewayRequestContext) async throws -> Session? {
+        var session: Session?
+        if let token = cookies.access.value(in: request.headers), let found = try? await authenticator.authenticate(accessToken: token, context) {
+            session = Session(authenticated: found)
+        } else if let refreshToken = cookies.session.value(in: request.headers) {
+            var message = Rampart_V1_RefreshRequest()
+            message.refreshToken = refreshToken
+            guard let tokens = try? await calls.call(Subjects.Auth.refresh, message, context), !tokens.accessToken.isEmpty else { return nil }
+            session = Session(authenticated: try await authenticator.authenticate(accessToken: tokens.accessToken, context), refreshed: tokens)
+        }
+        if let session { try await allowlists.admit(session.authenticated.caller, from: context.clientIP, call: session.authenticated.call) }
+        return session
+    }
+
+    /// The form of a state-changing post, once it is the console's own: the CSRF token equal
+    /// to the browser's cookie, and no browser saying the post came from another site.
+    private func checkedForm(_ request: Request, _ context: GatewayRequestContext) async throws -> [String: String] {
+        if let site = request.headers[.secFetchSite], !["same-origin", "none"].contains(site) {
+            throw RampartError(.permissionDenied, "this form was sent from another site", details: ["reason": "cross_site"])
+        }
+        guard request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true else {
+            throw RampartError(.malformedRequest, "the console's forms are sent as application/x-www-form-urlencoded")
+        }
+        let body = try await request.body.collect(upTo: 16 * 1024)
+        let form = ConsoleForm.parse(String(buffer: body))
+        guard let cookie = cookies.csrf.value(in: request.headers), let sent = form["csrf"], ConsoleCookies.isToken(cookie),
+            constantTimeEquals(Array(cookie.utf8), Array(sent.utf8))
+        else {
+            throw RampartError(.permissionDenied, "this form has expired: reload the page and try again", details: ["reason": "csrf"])
+        }
+        return form
+    }
+
+    // MARK: Helpers
+
+    static func seeOther(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location])
+    }
+
+    /// Only the console's own paths (no open redirect): anything else is the console's home.
+    static func consolePath(_ text: String?) -> String {
+        guard let text, text.utf8.count <= 512, text.hasPrefix("/console/"), !text.contains("//"), !text.contains("\\"),
+            !text.contains(".."), text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        else { return "/console/" }
+        return text
+    }
+
+    static func status(_ error: RampartError) -> HTTPResponse.Status {
+        Problem.status(error.code)
+    }
+}
+
+/// The console's cookies: the session (the refresh token), the access token, and the CSRF
+/// token forms repeat.
+struct ConsoleCookies: Sendable {
+    let session: BrowserCookie
+    let access: BrowserCookie
+    let csrf: BrowserCookie
+
+    init(publicURL: String) {
+        session = BrowserCookie("rampart_session", publicURL: publicURL)
+        access = BrowserCookie("rampart_access", publicURL: publicURL)
+        csrf = BrowserCookie("rampart_csrf", publicURL: publicURL)
+    }
+
+    /// The session's new tokens, in the browser's cookies.
+    func keep(_ tokens: Rampart_V1_TokenReply, in response: inout Response) {
+        if !tokens.refreshToken.isEmpty { response.headers.append(HTTPField(name: .setCookie, value: session.set(tokens.refreshToken))) }
+        response.headers.append(HTTPField(name: .setCookie, value: access.set(tokens.accessToken, seconds: Int(tokens.expiresIn))))
+    }
+
+    func forget(in response: inout Response) {
+        for cookie in [session, access] { response.headers.append(HTTPField(name: .setCookie, value: cookie.clear())) }
+    }
+
+    static func newToken() -> String { Base64.encode(randomBytes(32), variant: Base64.urlSafeNoPadding) }
+
+    /// A token this console made: 43 base64url characters.
+    static func isToken(_ text: String) -> Bool {
+        text.utf8.count == 43
+            && text.utf8.allSatisfy {
+                $0 == 0x2D || $0 == 0x5F || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0)
+            }
+    }
+}
+
+/// An application/x-www-form-urlencoded body: the first value of each name.
+enum ConsoleForm {
+    static func parse(_ body: String) -> [String: String] {
+        var form: [String: String] = [:]
+        for pair in body.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = decode(parts[0]), form[name] == nil else { continue }
+            form[name] = parts.count == 2 ? decode(parts[1]) ?? "" : ""
+        }
+        return form
+    }
+
+    private static func decode(_ text: Substring) -> String? {
+        String(text.replacingOccurrences(of: "+", with: " ")).removingPercentEncoding
+    }
+}
+
+/// The console's templates (Resources/console, swift-mustache) and its stylesheet, read once.
+struct ConsolePages: Sendable {
+    let library: MustacheLibrary
+    let stylesheet: String
+
+    static func load() async throws -> ConsolePages {
+        guard let folder = Bundle.module.url(forResource: "console", withExtension: nil) else {
+            throw RampartError(.internal, "the console's templates are missing from the gateway's resources")
+        }
+        let library = try await MustacheLibrary(directory: folder.path)
+        let stylesheet = try String(contentsOf: folder.appendingPathComponent("console.css"), encoding: .utf8)
+        return ConsolePages(library: library, stylesheet: stylesheet)
+    }
+
+    func render(_ name: String, _ object: [String: Any]) throws -> String {
+        guard let html = library.render(object, withTemplate: name) else {
+            throw RampartError(.internal, "the console has no page \(name)")
+        }
+        return html
+    }
+}
+
+extension HTTPField.Name {
+    static let secFetchSite = Self("Sec-Fetch-Site")!
+}
