@@ -46,6 +46,9 @@ done
 # does) run after the others, alone: with every other suite running on two cores the noise
 # exceeds the difference they look for. A filter runs what it picks, as it is.
 quiet='AuthHTTPTests/noEnumeration'
+# Swift Testing starts every suite at once; each starts services of its own, and on two cores
+# that many at once made calls miss their deadlines. Eight tests at a time keep the cores busy.
+export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-8}
 if [ $# -eq 0 ]; then
     swift test --skip-build --skip "$quiet"
     swift test --skip-build --filter "$quiet"

@@ -188,7 +188,6 @@ struct APIKeyHandlers: Sendable {
         return "unknown scope \(String(unknown.prefix(64)).debugDescription): see the scope list (boards:read, boards:write, …)"
     }
 
-    /// The caller's role in the tenant; only active members handle API keys.
     /// The role of a member making a key, a credential that outlives their session. SSO-2: where
     /// the tenant enforces SSO, the session must have come through it (`amr` names `sso`), or be
     /// a break-glass owner's; a password session from before the enforcement makes none.
@@ -206,6 +205,7 @@ struct APIKeyHandlers: Sendable {
         return member.role
     }
 
+    /// The caller's role in the tenant; only active members handle API keys.
     func memberRole(_ user: UUID, tenant: TenantID) async throws -> Rampart_V1_MemberRole {
         guard let member = try await memberships.activeMember(user, tenant: tenant), try await store.database.isProvisioned(tenant) else {
             throw RampartError(.permissionDenied, "you are not an active member of this tenant")

@@ -87,8 +87,8 @@ struct ConsoleRoutes {
         }
         console.post("sign-out") { request, context in
             _ = try await checkedForm(request, context)
-            // The session ends at auth, not only in this browser.
-            if let session = try? await signedIn(request, context) {
+            // The session ends at auth, not only in this browser; from outside the allowlist too.
+            if let session = try? await held(request, context) {
                 var message = Rampart_V1_LogoutRequest()
                 message.sessionID = session.authenticated.caller.sessionID
                 _ = try await calls.rpc.call(Subjects.Auth.logout, message, context: session.authenticated.call)
@@ -157,6 +157,13 @@ struct ConsoleRoutes {
     /// The signed-in person, from the access cookie or, once it expired, by a refresh; nil
     /// when the browser holds no live session. The tenant's allowlist applies as to the API.
     private func signedIn(_ request: Request, _ context: GatewayRequestContext) async throws -> Session? {
+        let session = try await held(request, context)
+        if let session { try await allowlists.admit(session.authenticated.caller, from: context.clientIP, call: session.authenticated.call) }
+        return session
+    }
+
+    /// The live session the browser's cookies hold, wherever the browser is.
+    private func held(_ request: Request, _ context: GatewayRequestContext) async throws -> Session? {
         var session: Session?
         if let token = cookies.access.value(in: request.headers), let found = try? await authenticator.authenticate(accessToken: token, context) {
             session = Session(authenticated: found)
@@ -166,7 +173,6 @@ struct ConsoleRoutes {
             guard let tokens = try? await calls.call(Subjects.Auth.refresh, message, context), !tokens.accessToken.isEmpty else { return nil }
             session = Session(authenticated: try await authenticator.authenticate(accessToken: tokens.accessToken, context), refreshed: tokens)
         }
-        if let session { try await allowlists.admit(session.authenticated.caller, from: context.clientIP, call: session.authenticated.call) }
         return session
     }
 
