@@ -277,7 +277,7 @@ paths = {
                                                     "Set-Cookie": {"description": "as /v1/auth/sso/start's", "schema": string}},
                                      params=[p("tenant_id", tenant_hex, "the organization to sign in to; by default the account's home", where="query", required=False),
                                              p("return_to", s(512), "a console path (/console/…) to go to afterwards", where="query", required=False)])},
- "/v1/auth/sso/callback": {"get": op("ssoCallback", "the provider's answer (SSO's or Google's), with the start's cookie: the password step's answer (tokens, or the MFA step), or the Google account a link from settings added; a refusal's errors.reason says which check failed", "sso",
+ "/v1/auth/sso/callback": {"get": op("ssoCallback", "the provider's answer (SSO's or Google's), with the start's cookie: the password step's answer (tokens, or the MFA step), or the Google account a link from settings added; a refusal's errors.reason says which check failed. A browser (Accept: text/html) gets the console instead: its session cookies and 303 to return_to, the MFA step's page, or the refusal on the sign-in page", "sso",
                                      response={"oneOf": [ref("TokenReply"), ref("LinkedIdentity")]}, secured=False,
                                      params=[p("state", s(128), where="query", required=False), p("code", s(2048), where="query", required=False),
                                              p("iss", s(512), "RFC 9207: the issuer the answer comes from", where="query", required=False),

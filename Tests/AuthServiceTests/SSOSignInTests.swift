@@ -244,6 +244,36 @@ struct SSOSignInTests {
     }
 }
 
+@Suite("SSO-3 from a browser: the callback opens the console")
+struct SSOBrowserAnswerTests {
+    static let html = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+    @Test("A browser's callback gets the console's session cookies and a 303 to return_to; a replayed one, the sign-in page with the refusal")
+    func consoleSession() async throws {
+        let fixture = try await SSOFixture.start(state: "active")
+        try await stopping(fixture.world.cluster) {
+            let world = fixture.world
+            var browser = SSOBrowser(gatewayPort: world.port)
+            let authorization = try await browser.start("connection_id=\(fixture.connection)&return_to=%2Fconsole%2Fsettings")
+            let callback = try await SSOBrowser.signInAtMock(authorization, as: "bob-sub")
+            let answer = try await browser.callback(callback, accept: Self.html)
+            #expect(answer.status == 303 && answer.headers["location"] == "/console/settings", "\(answer.status) \(answer.body)")
+            let setCookies = (answer.headers["set-cookie"] ?? "").split(separator: "\n")
+            let session = try #require(setCookies.first { $0.hasPrefix("rampart_session=") })
+            let access = try #require(setCookies.first { $0.hasPrefix("rampart_access=") })
+            #expect(session.contains("HttpOnly") && access.contains("HttpOnly") && setCookies.contains { $0.hasPrefix("rampart_sso=;") })
+            let cookies = [session, access].map { String($0.split(separator: ";")[0]) }.joined(separator: "; ")
+            let home = try await httpRequest(port: world.port, "GET", "/console/", headers: ["Cookie": cookies])
+            #expect(home.status == 200 && home.body.contains("user:\(world.bob)"), "\(home.body)")
+
+            let replayed = try await browser.callback(callback, accept: Self.html)
+            #expect(replayed.status == 401 && replayed.headers["content-type"]?.hasPrefix("text/html") == true, "\(replayed.body)")
+            #expect(replayed.body.contains(#"role="alert""#) && replayed.body.contains("used already"), "\(replayed.body)")
+        }
+        fixture.provider.stop()
+    }
+}
+
 @Suite("SSO-2 enforcement: passwords refused for members, break-glass owners audited", .serialized)
 struct SSOEnforcementTests {
     @Test(

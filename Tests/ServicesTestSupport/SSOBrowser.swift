@@ -54,8 +54,13 @@ package struct SSOBrowser {
     }
 
     /// The callback as the provider sent it, with this browser's cookie (or `cookie`).
-    package func callback(_ pathAndQuery: String, cookie: String? = nil, extra: String = "") async throws -> HTTPTestResponse {
-        var headers = ["Accept": "application/json"]
+    package func callback(
+        _ pathAndQuery: String,
+        cookie: String? = nil,
+        extra: String = "",
+        accept: String = "application/json"
+    ) async throws -> HTTPTestResponse {
+        var headers = ["Accept": accept]
         if let cookie = cookie ?? self.cookie { headers["Cookie"] = cookie }
         return try await httpRequest(port: gatewayPort, "GET", pathAndQuery + extra, headers: headers)
     }

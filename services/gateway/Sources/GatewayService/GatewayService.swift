@@ -134,14 +134,15 @@ public enum GatewayService {
                 metadata: ["public_url": "\(settings.publicURL)"]
             )
         }
-        SSOSignInRoutes(calls: calls, cookie: ssoCookie).add(to: scopes)
-        ConsoleRoutes(
+        let console = ConsoleRoutes(
             calls: calls,
             authenticator: authenticator,
             allowlists: allowlists,
             pages: pages,
             cookies: ConsoleCookies(publicURL: settings.publicURL)
-        ).add(to: router)
+        )
+        console.add(to: router)
+        SSOSignInRoutes(calls: calls, cookie: ssoCookie, console: console).add(to: scopes)
         InboundRoutes(calls: calls).add(to: router)
         AdminRoutes(calls: calls).add(to: scopes)
         WellKnownRoutes(contact: settings.securityContact, publicURL: settings.publicURL, document: document).add(to: router)

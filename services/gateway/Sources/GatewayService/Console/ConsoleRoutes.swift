@@ -102,7 +102,7 @@ struct ConsoleRoutes {
     // MARK: Pages
 
     /// A page, with the CSRF token its forms carry (the cookie set when the browser has none).
-    private func page(
+    func page(
         _ name: String,
         _ request: Request,
         status: HTTPResponse.Status = .ok,
@@ -124,7 +124,7 @@ struct ConsoleRoutes {
     }
 
     /// The answer of a sign-in step: the session's cookies and the way on, or the MFA step.
-    private func signInAnswer(_ tokens: Rampart_V1_TokenReply, _ request: Request, returnTo: String) throws -> Response {
+    func signInAnswer(_ tokens: Rampart_V1_TokenReply, _ request: Request, returnTo: String) throws -> Response {
         if tokens.mfaRequired {
             return try page("mfa", request, ["returnTo": returnTo, "mfaToken": tokens.mfaToken])
         }

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 import RampartModels
 
@@ -70,6 +71,8 @@ struct SSORoutes {
 struct SSOSignInRoutes {
     let calls: ServiceCalls
     let cookie: BrowserCookie
+    /// Where a browser's sign-in lands: the console's session, its pages.
+    let console: ConsoleRoutes
 
     func add(to scopes: RouteScopes) {
         let sso = scopes.router.group("/v1/auth/sso")
@@ -106,12 +109,24 @@ struct SSOSignInRoutes {
                 }
             }
             message.browserBinding = cookie.value(in: request.headers) ?? ""
-            let reply = try await calls.call(Subjects.Auth.ssoCallback, message, context)
-            // The console, which will take a browser to `return_to` with its own session, comes
-            // with issue 29; until then every caller gets the answer as JSON: the sign-in's
-            // tokens, or the Google account a link added.
-            var response = try reply.hasLinked ? Response.json(reply.linked) : Response.json(reply.tokens)
-            response.headers[.setCookie] = cookie.set("", seconds: 0)
+            // A browser (it asks for HTML) gets the console: its session and a 303 to `return_to`
+            // (or the MFA step's page), a link's way back, or the refusal on the sign-in page.
+            // Any other client gets JSON: the sign-in's tokens, or the Google account a link added.
+            let browser = request.headers[.accept]?.contains("text/html") == true
+            var response: Response
+            do {
+                let reply = try await calls.call(Subjects.Auth.ssoCallback, message, context)
+                if !browser {
+                    response = try reply.hasLinked ? Response.json(reply.linked) : Response.json(reply.tokens)
+                } else if reply.hasLinked {
+                    response = ConsoleRoutes.seeOther(ConsoleRoutes.consolePath(reply.returnTo))
+                } else {
+                    response = try console.signInAnswer(reply.tokens, request, returnTo: ConsoleRoutes.consolePath(reply.returnTo))
+                }
+            } catch let error as RampartError where browser {
+                response = try console.page("sign-in", request, status: Problem.status(error.code), ["problem": error.message])
+            }
+            response.headers.append(HTTPField(name: .setCookie, value: cookie.clear()))
             return response
         }
 
