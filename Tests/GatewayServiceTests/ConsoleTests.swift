@@ -95,6 +95,8 @@ struct ConsoleTests {
             )
             #expect(wrong.status == 401 && wrong.body.contains("ada@lovelace.example") && wrong.body.contains(#"role="alert""#), "\(wrong.body)")
             #expect(browser.cookies["rampart_session"] == nil)
+            let empty = try await browser.post("/console/sign-in", [("csrf", browser.csrf), ("email", ""), ("password", "")])
+            #expect(empty.status == 400 && empty.body.contains(#"id="email-error""#) && empty.body.contains(#"id="password-error""#), "\(empty.body)")
 
             // return_to elsewhere than the console is not followed.
             let signedIn = try await browser.post(

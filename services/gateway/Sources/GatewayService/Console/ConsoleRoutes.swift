@@ -51,18 +51,31 @@ struct ConsoleRoutes {
             var message = Rampart_V1_LoginRequest()
             message.email = form["email"] ?? ""
             message.password = form["password"] ?? ""
+            // What the page can say before asking auth (which answers any other refusal as a
+            // wrong password, so as not to tell whether the account exists).
+            var missing: [String: String] = [:]
+            if message.email.isEmpty { missing["emailError"] = "Enter your email address." }
+            if message.password.isEmpty { missing["passwordError"] = "Enter your password." }
+            guard missing.isEmpty else {
+                return try page(
+                    "sign-in",
+                    request,
+                    status: .badRequest,
+                    missing.merging(["returnTo": returnTo, "email": message.email]) { a, _ in a }
+                )
+            }
             do {
                 let tokens = try await calls.call(Subjects.Auth.login, message, context)
                 return try signInAnswer(tokens, request, returnTo: returnTo)
             } catch let error as RampartError {
-                return try page(
-                    "sign-in",
-                    request,
-                    status: Self.status(error),
-                    [
-                        "returnTo": returnTo, "email": message.email, "problem": error.message,
-                    ]
-                )
+                // Next to the field it concerns, when the problem names one.
+                var values = ["returnTo": returnTo, "email": message.email]
+                switch error.details["field"] {
+                case "email": values["emailError"] = error.message
+                case "password": values["passwordError"] = error.message
+                default: values["problem"] = error.message
+                }
+                return try page("sign-in", request, status: Self.status(error), values)
             }
         }
         console.post("sign-in/mfa") { request, context in
