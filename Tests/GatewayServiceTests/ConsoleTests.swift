@@ -95,6 +95,12 @@ struct ConsoleTests {
             )
             #expect(wrong.status == 401 && wrong.body.contains("ada@lovelace.example") && wrong.body.contains(#"role="alert""#), "\(wrong.body)")
             #expect(browser.cookies["rampart_session"] == nil)
+            // What the page repeats is escaped: an address that closes the attribute runs nothing.
+            let hostile = try await browser.post(
+                "/console/sign-in",
+                [("csrf", browser.csrf), ("email", #""><script>alert(1)</script>"#), ("password", "x")]
+            )
+            #expect(!hostile.body.contains("<script>") && hostile.body.contains("&quot;&gt;&lt;script&gt;"), "\(hostile.body)")
             let empty = try await browser.post("/console/sign-in", [("csrf", browser.csrf), ("email", ""), ("password", "")])
             #expect(empty.status == 400 && empty.body.contains(#"id="email-error""#) && empty.body.contains(#"id="password-error""#), "\(empty.body)")
 
