@@ -94,7 +94,7 @@ struct GoogleSignIn: Sendable {
         tenant chosen: TenantID?,
         call: CallContext
     ) async throws -> Rampart_V1_SsoCallbackReply {
-        let user = try await account(subject, email: email, call: call)
+        let (user, address) = try await account(subject, email: email, call: call)
         let notMember = OpenIDRefusal(
             reason: "not_a_member",
             message: "you are not an active member of that organization",
@@ -124,15 +124,12 @@ struct GoogleSignIn: Sendable {
         try await identities.used(subject)
         // As the password step: the account's MFA, or enrolment where the tenant requires it.
         var reply = Rampart_V1_SsoCallbackReply()
-        if try await factors.store.isEnabled(for: user.id) {
-            reply.tokens = try await factors.challenge(.verify, user: user.id, tenant: tenant)
-        } else if policies.mfaRequirement.covers(member.role) {
-            reply.tokens = try await factors.challenge(.enroll, user: user.id, tenant: tenant)
+        if let step = try await factors.nextStep(for: user.id, role: member.role, tenant: tenant, policies: policies) {
+            reply.tokens = step
         } else {
-            let accountEmail = try await users.activeAccount(user.id).flatMap { EmailAddress($0.email) } ?? email
             reply.tokens = try await issuer.open(
                 user: user.id,
-                email: accountEmail,
+                email: address,
                 tenant: tenant,
                 role: member.role,
                 amr: ["google"],
@@ -144,8 +141,8 @@ struct GoogleSignIn: Sendable {
     }
 
     /// The active account Google's subject is linked to; the first time, the one whose own
-    /// verified address is Google's verified address, linked now.
-    private func account(_ subject: String, email: EmailAddress, call: CallContext) async throws -> UserStore.User {
+    /// verified address is Google's verified address, linked now; with the account's own address.
+    private func account(_ subject: String, email: EmailAddress, call: CallContext) async throws -> (UserStore.User, EmailAddress) {
         let inactive = OpenIDRefusal(
             reason: "account_inactive",
             message: "the account this Google account is linked to is not active",
@@ -156,7 +153,7 @@ struct GoogleSignIn: Sendable {
             guard let address = try await users.activeAccount(linked).flatMap({ EmailAddress($0.email) }),
                 let user = try await users.find(address), user.id == linked, user.status == "active"
             else { throw inactive }
-            return user
+            return (user, address)
         }
         guard let user = try await users.find(email), user.status == "active" else {
             throw OpenIDRefusal(
@@ -188,7 +185,7 @@ struct GoogleSignIn: Sendable {
                 email: email.description
             )
         }
-        return user
+        return (user, email)
     }
 
     private func link(

@@ -207,10 +207,8 @@ struct SSOSignIn: Sendable {
         let trustedMFA = connection.trustProviderMFA && !Self.multiFactorMethods.isDisjoint(with: token.methods)
         var reply = Rampart_V1_SsoCallbackReply()
         reply.returnTo = returnTo
-        if !trustedMFA, try await factors.store.isEnabled(for: user.id) {
-            reply.tokens = try await factors.challenge(.verify, user: user.id, tenant: tenant)
-        } else if !trustedMFA, policies.mfaRequirement.covers(member.role) {
-            reply.tokens = try await factors.challenge(.enroll, user: user.id, tenant: tenant)
+        if !trustedMFA, let step = try await factors.nextStep(for: user.id, role: member.role, tenant: tenant, policies: policies) {
+            reply.tokens = step
         } else {
             reply.tokens = try await issuer.open(
                 user: user.id,

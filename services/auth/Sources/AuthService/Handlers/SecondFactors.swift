@@ -49,6 +49,22 @@ struct SecondFactors: Sendable {
         return reply
     }
 
+    /// The second step a first one earns, or nil when the session may open now. MFA-4: with MFA
+    /// on, a challenge for the code; MFA-7: without it, where the tenant requires it of this
+    /// member, a way to enrol first.
+    func nextStep(
+        for user: UUID,
+        role: Rampart_V1_MemberRole,
+        tenant: TenantID,
+        policies: Rampart_V1_TenantPolicies
+    ) async throws
+        -> Rampart_V1_TokenReply?
+    {
+        if try await store.isEnabled(for: user) { return try await challenge(.verify, user: user, tenant: tenant) }
+        if policies.mfaRequirement.covers(role) { return try await challenge(.enroll, user: user, tenant: tenant) }
+        return nil
+    }
+
     /// The password step's answer when a second one is needed: a single-use token for it.
     func challenge(_ purpose: ChallengeToken.Purpose, user: UUID, tenant: TenantID) async throws -> Rampart_V1_TokenReply {
         var reply = Rampart_V1_TokenReply()

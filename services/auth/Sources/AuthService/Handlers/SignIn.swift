@@ -73,10 +73,7 @@ struct SignIn: Sendable {
         try SignInGuard.checkRotation(user, policies: policies)
         if verdict.needsRehash { try await users.setPasswordHash(try await hasher.hash(request.password), of: user.id, changed: false) }
 
-        // MFA-4: with MFA on, the password step only earns a challenge for the second step;
-        // MFA-7: without it, where the tenant requires it of this member, a way to enrol first.
-        if try await store.isEnabled(for: user.id) { return try await factors.challenge(.verify, user: user.id, tenant: tenant) }
-        if policies.mfaRequirement.covers(member.role) { return try await factors.challenge(.enroll, user: user.id, tenant: tenant) }
+        if let step = try await factors.nextStep(for: user.id, role: member.role, tenant: tenant, policies: policies) { return step }
         return try await issuer.open(user: user.id, email: email, tenant: tenant, role: member.role, amr: ["pwd"], facts: user.tokenFacts, call: call)
     }
 

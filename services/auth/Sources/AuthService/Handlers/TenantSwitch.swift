@@ -35,9 +35,8 @@ extension Sessions {
         }
         try SignInGuard.checkRotation(found, policies: policies)
         // A session that passed MFA carries it; one that did not meets the target's MFA step.
-        if !amr.contains("mfa") {
-            if try await factors.store.isEnabled(for: user) { return try await factors.challenge(.verify, user: user, tenant: target) }
-            if policies.mfaRequirement.covers(member.role) { return try await factors.challenge(.enroll, user: user, tenant: target) }
+        if !amr.contains("mfa"), let step = try await factors.nextStep(for: user, role: member.role, tenant: target, policies: policies) {
+            return step
         }
         // The proof the source session holds, from when it was made: a switch proves nothing new.
         return try await issuer.open(user: user, email: email, tenant: target, role: member.role, amr: amr, authenticatedAt: authTime, call: call)
