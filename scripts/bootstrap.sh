@@ -3,7 +3,7 @@
 # one is missing.
 set -euo pipefail
 
-packages=(libnats-dev nats-server libsodium-dev libpq-dev libcrypt-dev postgresql postgresql-client protobuf-compiler libqrencode-dev pkg-config gcc curl openssl wrk zbar-tools librsvg2-bin)
+packages=(libnats-dev nats-server libsodium-dev libpq-dev libcrypt-dev postgresql postgresql-client protobuf-compiler libqrencode-dev pkg-config gcc curl openssl wrk zbar-tools librsvg2-bin chromium chromium-driver)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

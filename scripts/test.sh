@@ -31,9 +31,11 @@ export RAMPART_TEST_TMPDIR=$work/tmp
 mkdir -p "$RAMPART_TEST_TMPDIR"
 
 # The test peers that are real programs of their own: an SMTP server (aiosmtpd) for mail,
-# OpenID providers (oidc-provider-mock, and a strict one on Authlib) and a DNS server (dnslib).
+# OpenID providers (oidc-provider-mock, and a strict one on Authlib) and a DNS server (dnslib);
+# and the console's browser journeys (Selenium driving Debian's Chromium, axe-core, pyotp for
+# codes, zxing-cpp to read the QR code off the screen).
 source scripts/venv.sh
-venv_require aiosmtpd oidc-provider-mock Authlib dnslib
+venv_require aiosmtpd oidc-provider-mock Authlib dnslib selenium axe-core-python pyotp zxing-cpp pillow
 
 swift build --build-tests
 # The executables (the modules are built already): the audit loss test kills and restarts
@@ -50,12 +52,15 @@ quiet='AuthHTTPTests/noEnumeration|HardeningTests/signUpBurst'
 # Swift Testing starts every suite at once; each starts services of its own, and on two cores
 # that many at once made calls miss their deadlines. Eight tests at a time keep the cores busy.
 export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-8}
+# The console journeys leave a screenshot of each page they walked.
+rm -rf .build/test-output/console
 if [ $# -eq 0 ]; then
     swift test --skip-build --skip "$quiet"
     swift test --skip-build --filter "$quiet"
 else
     swift test --skip-build "$@"
 fi
+[ -d .build/test-output/console ] && echo "test: the console's screenshots are in $(pwd)/.build/test-output/console"
 
 # On a whole run (not when a filter picks tests): the deploy manifests, then the OpenAPI
 # conformance run.

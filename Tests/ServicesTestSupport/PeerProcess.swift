@@ -171,3 +171,28 @@ package struct StrictOpenIDProvider: Sendable {
 
     package func stop() { peer.stop() }
 }
+
+/// A journey of `Tests/browser/journeys.py` through the console, in headless Chromium (Debian
+/// `chromium` and `chromium-driver`; Selenium, axe-core, pyotp and zxing-cpp from the test venv)
+/// against the gateway on `port`. Its screenshots go to `BrowserJourney.screenshots`.
+package enum BrowserJourney {
+    package static var screenshots: URL { repositoryRoot.appendingPathComponent(".build/test-output/console") }
+
+    /// What the journey learned; a failed step throws with the journey's own account of it.
+    @discardableResult
+    package static func walk(_ name: String, port: Int, _ inputs: [String: Any] = [:]) async throws -> [String: Any] {
+        let arguments = [
+            repositoryRoot.appendingPathComponent("Tests/browser/journeys.py").path, name,
+            "--base", "http://127.0.0.1:\(port)",
+            "--out", screenshots.path,
+            "--inputs", String(decoding: try JSONSerialization.data(withJSONObject: inputs), as: UTF8.self),
+        ]
+        let (status, output, errors) = try await ChildProcess.runAside(PeerProcess.venv.appendingPathComponent("python"), arguments)
+        guard status == 0, let line = output.split(separator: "\n").last,
+            let learned = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        else {
+            throw TestInfrastructureError("journey \(name) failed (exit \(status)):\n\(errors.suffix(6000))\n\(output.suffix(2000))")
+        }
+        return learned
+    }
+}

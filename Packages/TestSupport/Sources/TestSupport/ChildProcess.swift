@@ -16,6 +16,18 @@ public enum ChildProcess {
         try launching.withLock { try process.run() }
     }
 
+    /// As `run`, waiting on a thread of its own: a long command (a browser journey) must not
+    /// hold one of the few threads Swift's concurrency runs the services under test on.
+    public static func runAside(
+        _ executable: URL,
+        _ arguments: [String],
+        environment: [String: String] = [:]
+    ) async throws -> (status: Int32, output: String, errors: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try run(executable, arguments, environment: environment) }) }.start()
+        }
+    }
+
     /// Runs `executable` to its end, with this process's environment plus `environment`; its exit
     /// status (128 + the signal if one ended it), standard output and standard error.
     public static func run(

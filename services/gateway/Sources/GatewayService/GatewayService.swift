@@ -134,14 +134,17 @@ public enum GatewayService {
                 metadata: ["public_url": "\(settings.publicURL)"]
             )
         }
+        let api = ConsoleAPI()
         let console = ConsoleRoutes(
             calls: calls,
+            api: api,
             authenticator: authenticator,
             allowlists: allowlists,
             pages: pages,
             cookies: ConsoleCookies(publicURL: settings.publicURL)
         )
         console.add(to: router)
+        SecurityPages(console: console).add(to: router)
         SSOSignInRoutes(calls: calls, cookie: ssoCookie, console: console).add(to: scopes)
         InboundRoutes(calls: calls).add(to: router)
         AdminRoutes(calls: calls).add(to: scopes)
@@ -150,8 +153,10 @@ public enum GatewayService {
         // Slow clients (slowloris): a connection that sends nothing for the idle time, even in the
         // middle of a request's head or body, is closed; a body must be complete in its own time.
         let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: .seconds(Int64(settings.idleTimeoutSeconds))))
+        let responder = router.buildResponder()
+        api.connect(responder)
         return Application(
-            router: router,
+            responder: responder,
             server: try settings.tls.map { try .tls(http1, tlsConfiguration: try $0.configuration()) } ?? http1,
             configuration: .init(address: .hostname(listener.host, port: listener.port), serverName: nil),
             onServerRunning: { channel in publicPort.set(channel.localAddress?.port ?? 0) },

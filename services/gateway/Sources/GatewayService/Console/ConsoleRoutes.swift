@@ -16,6 +16,8 @@ import SodiumKit
 /// the form is the console's own (a cross-site post is refused).
 struct ConsoleRoutes {
     let calls: ServiceCalls
+    /// What a signed-in page asks or changes, it asks the REST API.
+    let api: ConsoleAPI
     let authenticator: Authenticator
     let allowlists: TenantAllowlists
     let pages: ConsolePages
@@ -23,23 +25,14 @@ struct ConsoleRoutes {
 
     func add(to router: Router<GatewayRequestContext>) {
         // Hummingbird matches /console and /console/ alike: one home.
-        let console = router.group("/console")
+        let console = router.group("/console").add(middleware: ErrorPages(routes: self))
         console.get("assets/console.css") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: pages.stylesheet)))
         }
         console.get { request, context in
-            guard let session = try await signedIn(request, context) else { return Self.seeOther("/console/sign-in") }
-            var response = try page(
-                "home",
-                request,
-                signedIn: true,
-                [
-                    "principal": session.authenticated.caller.principal.description,
-                    "tenant": session.authenticated.caller.tenant.hex,
-                ]
-            )
-            session.refreshed.map { cookies.keep($0, in: &response) }
-            return response
+            try await signedInPage(request, context) { call in
+                try page("home", request, signedIn: true, ["principal": call.caller.principal.description, "tenant": call.caller.tenant.hex])
+            }
         }
         console.get("sign-in") { request, _ in
             let returnTo = Self.consolePath(request.uri.queryParameters.get("return_to"))
@@ -98,6 +91,31 @@ struct ConsoleRoutes {
                 )
             }
         }
+        // Re-authentication: a code (or, without MFA, the password) again, for what needs a
+        // recent proof; back to the page after.
+        console.get("confirm") { request, context in
+            let returnTo = Self.consolePath(request.uri.queryParameters.get("return_to"))
+            return try await signedInPage(request, context, returnTo: returnTo) { call in
+                try await confirmPage(call, returnTo: returnTo)
+            }
+        }
+        console.post("confirm") { request, context in
+            let form = try await checkedForm(request, context)
+            let returnTo = Self.consolePath(form["return_to"])
+            return try await signedInPage(request, context, returnTo: returnTo) { call in
+                var message = Rampart_V1_StepUpRequest()
+                message.code = form["code"] ?? ""
+                message.password = form["password"] ?? ""
+                do {
+                    let tokens = try await call.send(.post, "/v1/auth/step-up", message, as: Rampart_V1_TokenReply.self)
+                    var response = Self.seeOther(returnTo + (returnTo.contains("?") ? "&" : "?") + "done=confirmed")
+                    cookies.keep(tokens, in: &response)
+                    return response
+                } catch let refusal as ConsoleRefusal where refusal.status != .unauthorized || refusal.errors["field"] != nil {
+                    return try await confirmPage(call, returnTo: returnTo, status: refusal.status, error: refusal.detail)
+                }
+            }
+        }
         console.post("sign-out") { request, context in
             _ = try await checkedForm(request, context)
             // The session ends at auth, not only in this browser; from outside the allowlist too.
@@ -120,7 +138,7 @@ struct ConsoleRoutes {
         _ request: Request,
         status: HTTPResponse.Status = .ok,
         signedIn: Bool = false,
-        _ values: [String: String] = [:]
+        _ values: [String: Any] = [:]
     ) throws -> Response {
         let existing = cookies.csrf.value(in: request.headers).flatMap { ConsoleCookies.isToken($0) ? $0 : nil }
         let csrf = existing ?? ConsoleCookies.newToken()
@@ -134,6 +152,14 @@ struct ConsoleRoutes {
         )
         if existing == nil { response.headers[.setCookie] = cookies.csrf.set(csrf) }
         return response
+    }
+
+    /// The re-authentication page: the code field with MFA on, else the password's.
+    func confirmPage(_ call: ConsoleCall, returnTo: String, status: HTTPResponse.Status = .ok, error: String? = nil) async throws -> Response {
+        let mfa = try await call.get("/v1/auth/mfa", as: Rampart_V1_MfaStatusReply.self)
+        var values: [String: Any] = ["returnTo": returnTo, "mfaOn": mfa.enabled]
+        if let error { values["fieldError"] = error }
+        return try page("confirm", call.request, status: status, signedIn: true, values)
     }
 
     /// The answer of a sign-in step: the session's cookies and the way on, or the MFA step.
@@ -163,8 +189,39 @@ struct ConsoleRoutes {
 
     struct Session {
         var authenticated: Authenticated
+        var accessToken: String
         /// New tokens when the access token had expired: the response keeps them.
         var refreshed: Rampart_V1_TokenReply?
+    }
+
+    /// A signed-in page: `respond` with the browser's session, or the sign-in page (back here
+    /// after it) when it holds none or its session ended meanwhile. An action that needs a
+    /// recent proof gets the page that asks for it, back to `returnTo` after.
+    func signedInPage(
+        _ request: Request,
+        _ context: GatewayRequestContext,
+        returnTo: String? = nil,
+        _ respond: (ConsoleCall) async throws -> Response
+    ) async throws -> Response {
+        let here = returnTo ?? Self.consolePath(request.uri.path)
+        guard let session = try await signedIn(request, context) else { return Self.seeOther(Self.signInPath(returnTo: here)) }
+        var response: Response
+        do {
+            response = try await respond(ConsoleCall(api: api, session: session, request: request, context: context))
+        } catch let refusal as ConsoleRefusal where refusal.reason == RecentProofMiddleware.reason {
+            response = try await confirmPage(
+                ConsoleCall(api: api, session: session, request: request, context: context),
+                returnTo: here,
+                status: .unauthorized
+            )
+        } catch let refusal as ConsoleRefusal where refusal.status == .unauthorized {
+            // The session ended meanwhile (signed out elsewhere, revoked): sign in again.
+            response = Self.seeOther(Self.signInPath(returnTo: here))
+            cookies.forget(in: &response)
+            return response
+        }
+        session.refreshed.map { cookies.keep($0, in: &response) }
+        return response
     }
 
     /// The signed-in person, from the access cookie or, once it expired, by a refresh; nil
@@ -179,19 +236,23 @@ struct ConsoleRoutes {
     private func held(_ request: Request, _ context: GatewayRequestContext) async throws -> Session? {
         var session: Session?
         if let token = cookies.access.value(in: request.headers), let found = try? await authenticator.authenticate(accessToken: token, context) {
-            session = Session(authenticated: found)
+            session = Session(authenticated: found, accessToken: token)
         } else if let refreshToken = cookies.session.value(in: request.headers) {
             var message = Rampart_V1_RefreshRequest()
             message.refreshToken = refreshToken
             guard let tokens = try? await calls.call(Subjects.Auth.refresh, message, context), !tokens.accessToken.isEmpty else { return nil }
-            session = Session(authenticated: try await authenticator.authenticate(accessToken: tokens.accessToken, context), refreshed: tokens)
+            session = Session(
+                authenticated: try await authenticator.authenticate(accessToken: tokens.accessToken, context),
+                accessToken: tokens.accessToken,
+                refreshed: tokens
+            )
         }
         return session
     }
 
     /// The form of a state-changing post, once it is the console's own: the CSRF token equal
     /// to the browser's cookie, and no browser saying the post came from another site.
-    private func checkedForm(_ request: Request, _ context: GatewayRequestContext) async throws -> [String: String] {
+    func checkedForm(_ request: Request, _ context: GatewayRequestContext) async throws -> [String: String] {
         if let site = request.headers[.secFetchSite], !["same-origin", "none"].contains(site) {
             throw RampartError(.permissionDenied, "this form was sent from another site", details: ["reason": "cross_site"])
         }
@@ -210,6 +271,20 @@ struct ConsoleRoutes {
 
     // MARK: Helpers
 
+    /// A refusal a browser sees as a page of the console, not as the API's problem+json.
+    struct ErrorPages: RouterMiddleware {
+        typealias Context = GatewayRequestContext
+        let routes: ConsoleRoutes
+
+        func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+            do {
+                return try await next(request, context)
+            } catch let error as RampartError where error.code != .internal && request.headers[.accept]?.contains("text/html") == true {
+                return try routes.page("error", request, status: ConsoleRoutes.status(error), ["problem": error.message])
+            }
+        }
+    }
+
     static func seeOther(_ location: String) -> Response {
         Response(status: .seeOther, headers: [.location: location])
     }
@@ -220,6 +295,10 @@ struct ConsoleRoutes {
             !text.contains(".."), text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         else { return "/console/" }
         return text
+    }
+
+    static func signInPath(returnTo: String) -> String {
+        returnTo == "/console/" ? "/console/sign-in" : "/console/sign-in?return_to=\(ConsoleForm.encode(returnTo))"
     }
 
     static func status(_ error: RampartError) -> HTTPResponse.Status {
@@ -272,6 +351,13 @@ enum ConsoleForm {
         }
         return form
     }
+
+    /// A value for a query or a form.
+    static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? ""
+    }
+
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
     private static func decode(_ text: Substring) -> String? {
         String(text.replacingOccurrences(of: "+", with: " ")).removingPercentEncoding

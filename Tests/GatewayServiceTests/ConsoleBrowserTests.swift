@@ -1,0 +1,26 @@
+import ServicesTestSupport
+import TestSupport
+import Testing
+
+/// UI-1's journeys in headless Chromium, against the real services: each walks pages as a
+/// person does, saves a screenshot of each (`.build/test-output/console`), checks each with
+/// axe-core, then checks every console response's CSP and every URL the browser asked for.
+/// One browser at a time: two Chromiums on two cores slow every other suite down.
+@Suite("UI-1 console in a real browser", .serialized)
+struct ConsoleBrowserTests {
+    @Test("Settings → Security: MFA on by its QR code, backup codes kept, sign-in with a code and a backup code, MFA off")
+    func securitySettings() async throws {
+        let world = try await GatewayWorld.start(rateLimitSettings: TenantsCluster.liftedSignInLimits())
+        try await stopping(world.cluster) {
+            try await BrowserJourney.walk("security_settings", port: world.port, ["email": "ada@lovelace.example", "password": HTTP.password])
+        }
+    }
+
+    @Test("Another site's form is refused (CSRF) and its frame does not show the console")
+    func hostilePages() async throws {
+        let world = try await GatewayWorld.start()
+        try await stopping(world.cluster) {
+            try await BrowserJourney.walk("hostile_pages", port: world.port, ["email": "ada@lovelace.example", "password": HTTP.password])
+        }
+    }
+}

@@ -1,0 +1,228 @@
+"""The console's journeys, each walked by a person in headless Chromium against the real
+services a Swift test started (Tests/GatewayServiceTests/ConsoleBrowserTests.swift):
+
+    python journeys.py NAME --base http://127.0.0.1:PORT --out FOLDER --inputs JSON
+
+Exit status 0 and, on the last line of standard output, a JSON object of what the journey
+learned; any failed expectation exits 1 with its reason.
+"""
+
+import argparse
+import http.server
+import io
+import json
+import sys
+import threading
+import time
+import traceback
+
+import pyotp
+import zxingcpp
+from PIL import Image
+from selenium.webdriver.common.by import By
+
+from console_browser import Browser, JourneyFailure, data_url_text, expect, otpauth_secret
+
+
+def sign_in(browser, email, password, code=None):
+    browser.open("/console/")
+    expect(browser.path.startswith("/console/sign-in"), f"no session: the sign-in page, not {browser.path}")
+    browser.fill("Email", email, secret=False)
+    browser.fill("Password", password)
+    browser.press("Sign in")
+    if code is not None:
+        expect(browser.heading() == "Your second factor", f"the MFA step, not {browser.heading()!r}")
+        browser.fill("Code", code)
+        browser.press("Continue")
+    expect(browser.heading() == "Welcome", f"signed in, not {browser.heading()!r}: {browser.text()}")
+
+
+def sign_out(browser):
+    browser.press("Sign out")
+    expect(browser.path == "/console/sign-in", f"signed out to the sign-in page, not {browser.path}")
+
+
+def security_settings(browser, inputs):
+    """Settings → Security: enable MFA by the QR code, save the backup codes, sign in again
+    with a code and with a backup code, a refused password change, MFA off."""
+    email, password = inputs["email"], inputs["password"]
+    browser.open("/console/")
+    browser.page("sign-in")
+    sign_in(browser, email, password)
+    browser.page("home")
+    cookies = browser.cookies()
+    for name in ("rampart_session", "rampart_access", "rampart_csrf"):
+        expect(name in cookies, f"the {name} cookie is set")
+        expect(cookies[name]["httpOnly"] and cookies[name].get("sameSite") == "Lax", f"{name}: {cookies[name]}")
+
+    browser.press("Security")
+    expect(browser.heading() == "Security" and "MFA is off" in browser.text(), browser.text())
+    browser.page("security")
+
+    # Enable MFA: the password again, then the QR code, read from the screen as a phone would.
+    browser.fill("Your password", "not the password")
+    browser.press("Enable MFA")
+    expect(browser.error_of("Your password"), "a wrong password is said next to its field")
+    browser.page("security-wrong-password")
+    browser.fill("Your password", password)
+    browser.press("Enable MFA")
+    expect(browser.heading() == "Enable MFA", browser.text())
+    browser.page("mfa-enroll")
+    image = Image.open(io.BytesIO(browser.screenshot_png(browser.driver.find_element(By.CSS_SELECTOR, "img.qr"))))
+    decoded = zxingcpp.read_barcodes(image)
+    expect(decoded and decoded[0].text.startswith("otpauth://totp/"), f"the QR code reads as an otpauth URI: {decoded}")
+    secret = otpauth_secret(decoded[0].text)
+    typed = browser.driver.find_element(By.ID, "secret").text.replace(" ", "")
+    expect(secret == typed, f"the QR code and the key to type agree: {secret} / {typed}")
+    browser.secrets.add(secret)
+    totp = pyotp.TOTP(secret)
+    browser.fill("6-digit code", "000000")
+    browser.press("Turn MFA on")
+    expect(browser.error_of("6-digit code"), "a wrong code is said next to its field")
+    browser.fill("6-digit code", totp.now())
+    browser.press("Turn MFA on")
+    expect(browser.heading() == "Your backup codes", browser.text())
+    browser.page("backup-codes")
+    codes = [element.text for element in browser.driver.find_elements(By.CSS_SELECTOR, ".codes code")]
+    expect(len(codes) == 10, f"ten backup codes: {codes}")
+    browser.secrets.update(codes)
+    download = browser.driver.find_element(By.LINK_TEXT, "Download as text")
+    expect(download.get_attribute("download") == "rampart-backup-codes.txt", "the codes download as a text file")
+    expect(all(code in data_url_text(download.get_attribute("href")) for code in codes), "the file holds every code")
+    browser.press("I have saved them")
+    expect("MFA is on" in browser.text() and "10 unused backup codes" in browser.text(), browser.text())
+
+    # Sign in again: with a code (the next step's: enrolment spent this one), then a backup code.
+    sign_out(browser)
+    browser.page("signed-out")
+    browser.open("/console/")
+    browser.fill("Email", email, secret=False)
+    browser.fill("Password", password)
+    browser.press("Sign in")
+    browser.page("mfa-step")
+    browser.fill("Code", totp.at(time.time() + 30))
+    browser.press("Continue")
+    expect(browser.heading() == "Welcome", browser.text())
+    sign_out(browser)
+    sign_in(browser, email, password, code=codes[0])
+    browser.open("/console/settings/security")
+    expect("9 unused backup codes" in browser.text(), browser.text())
+    expect("This browser" in browser.text(), "the sessions list this browser's")
+
+    # A new password the policy refuses: said next to the field, nothing changed.
+    browser.fill("Current password", password)
+    browser.fill("New password", "short")
+    browser.press("Change password")
+    expect(browser.error_of("New password"), f"the policy's refusal next to the field: {browser.text()}")
+    browser.page("security-password-refused")
+
+    # Readable at 320 px: nothing wider than the screen.
+    browser.driver.set_window_size(320, 900)
+    browser.open("/console/settings/security")
+    width = browser.driver.execute_script("return document.documentElement.scrollWidth")
+    expect(width <= 320, f"the page is {width} px wide at 320 px")
+    browser.page("security-320px")
+    browser.driver.set_window_size(1280, 1000)
+
+    # MFA off needs a second factor: a code, here the next step's.
+    browser.fill("Code from your app, or a backup code", codes[1])
+    browser.press("Turn MFA off")
+    expect("MFA is off" in browser.text(), browser.text())
+    return {"backup_codes_used": 2}
+
+
+def hostile_pages(browser, inputs):
+    """Another site's page: its form posted at the console is refused (CSRF), and the console
+    does not show inside its frame."""
+    email, password = inputs["email"], inputs["password"]
+    sign_in(browser, email, password)
+    gateway = browser.base
+    other = OtherSite(
+        {
+            "/form": f"""<!doctype html><html lang="en"><title>Prize</title><body>
+<form method="post" action="{gateway}/console/sign-out"><input type="hidden" name="csrf" value="guess">
+<button type="submit">Claim your prize</button></form></body></html>""",
+            "/frame": f"""<!doctype html><html lang="en"><title>Framed</title><body>
+<iframe id="framed" title="console" src="{gateway}/console/sign-in" width="600" height="400"></iframe></body></html>""",
+        }
+    )
+    try:
+        browser.driver.get(other.url("/form"))
+        browser.press("Claim your prize")
+        expect(browser.heading() == "That did not work" and "another site" in browser.text(), f"the cross-site post is refused: {browser.text()}")
+        browser.page("cross-site-refused")
+        browser.open("/console/")
+        expect(browser.heading() == "Welcome", "the forged sign-out did not end the session")
+
+        browser.driver.get(other.url("/frame"))
+        time.sleep(1)
+        browser.driver.switch_to.frame(browser.driver.find_element(By.ID, "framed"))
+        framed = browser.driver.find_elements(By.ID, "email")
+        browser.driver.switch_to.default_content()
+        expect(not framed, "the console's sign-in does not show inside another site's frame")
+    finally:
+        other.stop()
+    return {}
+
+
+class OtherSite:
+    """Another site, on loopback under the name `localhost` (the console is at 127.0.0.1: a
+    different site to the browser)."""
+
+    def __init__(self, pages):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = pages.get(self.path, "").encode()
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return f"http://localhost:{self.server.server_address[1]}{path}"
+
+    def stop(self):
+        self.server.shutdown()
+
+
+JOURNEYS = {"security_settings": security_settings, "hostile_pages": hostile_pages}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("journey", choices=sorted(JOURNEYS))
+    parser.add_argument("--base", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--inputs", default="{}")
+    arguments = parser.parse_args()
+    browser = Browser(arguments.base, arguments.out, name=arguments.journey)
+    try:
+        learned = JOURNEYS[arguments.journey](browser, json.loads(arguments.inputs))
+    except Exception as error:
+        traceback.print_exc()
+        try:
+            browser.driver.save_screenshot(f"{arguments.out}/failed-{arguments.journey}.png")
+            print(f"at {browser.driver.current_url}: {browser.driver.find_element(By.TAG_NAME, 'body').text[:2000]}", file=sys.stderr)
+        except Exception:
+            pass
+        browser.quit()
+        print(f"journey {arguments.journey} failed: {error}", file=sys.stderr)
+        return 1
+    try:
+        learned.update(browser.finish())
+    except JourneyFailure as error:
+        print(f"journey {arguments.journey} failed at the end: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(learned))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+// JSONSerialization, for a problem.
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RampartModels
+import ServiceKit
+import SwiftProtobuf
+import Synchronization
+
+/// The REST API, as the console calls it: in-process, through the gateway's own router, so a
+/// page's call meets the same authentication, tenant and allowlist checks, permissions,
+/// step-up and rate limits as any client's. The console never goes around them.
+final class ConsoleAPI: Sendable {
+    private let responder = Mutex<(any HTTPResponder<GatewayRequestContext>)?>(nil)
+
+    /// The router's responder, once it is built (it holds the console's routes too).
+    func connect(_ responder: any HTTPResponder<GatewayRequestContext>) {
+        self.responder.withLock { $0 = responder }
+    }
+
+    /// `method path` with `body` as JSON, as the holder of `accessToken`, from the client of
+    /// `request`; the reply decoded, or the API's refusal thrown as a `ConsoleRefusal`.
+    func call<Reply: SwiftProtobuf.Message>(
+        _ method: HTTPRequest.Method,
+        _ path: String,
+        _ body: (any SwiftProtobuf.Message)? = nil,
+        as _: Reply.Type = Reply.self,
+        accessToken: String,
+        request: Request,
+        context: GatewayRequestContext
+    ) async throws -> Reply {
+        guard let responder = responder.withLock({ $0 }) else { throw RampartError(.unavailable, "the console is starting: try again shortly") }
+        var headers: HTTPFields = [.authorization: "Bearer \(accessToken)", .requestID: context.requestID]
+        // The client the API sees is the console's: its address (as a trusted proxy forwarded
+        // it) and its user agent.
+        for name in [HTTPField.Name.userAgent, .xForwardedFor] { if let value = request.headers[name] { headers[name] = value } }
+        var buffer = ByteBuffer()
+        if let body {
+            var options = JSONEncodingOptions()
+            options.preserveProtoFieldNames = true
+            buffer = ByteBuffer(bytes: try body.jsonUTF8Bytes(options: options) as [UInt8])
+            headers[.contentType] = "application/json"
+        }
+        var inner = context
+        inner.authenticated = nil
+        inner.rateLimits = nil
+        let head = HTTPRequest(method: method, scheme: nil, authority: nil, path: path, headerFields: headers)
+        let response = try await responder.respond(to: Request(head: head, body: .init(buffer: buffer)), context: inner)
+        let collector = BodyCollector()
+        try await response.body.write(collector.writer)
+        let bytes = collector.bytes()
+        guard (200..<300).contains(response.status.code) else { throw ConsoleRefusal(status: response.status, problem: bytes) }
+        var options = JSONDecodingOptions()
+        options.ignoreUnknownFields = true
+        return bytes.isEmpty ? Reply() : try Reply(jsonUTF8Bytes: bytes, options: options)
+    }
+}
+
+/// A refusal of the REST API, as its problem+json said it: the detail, and the `errors`
+/// (the field concerned, the reason).
+struct ConsoleRefusal: Error {
+    let status: HTTPResponse.Status
+    let detail: String
+    let errors: [String: String]
+
+    init(status: HTTPResponse.Status, problem: [UInt8]) {
+        self.status = status
+        let object = (try? JSONSerialization.jsonObject(with: Data(problem))) as? [String: Any]
+        detail = object?["detail"] as? String ?? object?["title"] as? String ?? "the request was refused (\(status.code))"
+        errors = (object?["errors"] as? [String: Any])?.compactMapValues { $0 as? String } ?? [:]
+    }
+
+    var reason: String? { errors["reason"] }
+}
+
+/// A response body's bytes, written in-process.
+private final class BodyCollector: Sendable {
+    private let buffer = Mutex<[UInt8]>([])
+
+    var writer: Writer { Writer(collector: self) }
+
+    func bytes() -> [UInt8] { buffer.withLock { $0 } }
+
+    struct Writer: ResponseBodyWriter {
+        let collector: BodyCollector
+
+        mutating func write(_ buffer: ByteBuffer) async throws {
+            collector.buffer.withLock { $0 += buffer.readableBytesView }
+        }
+
+        consuming func finish(_ trailingHeaders: HTTPFields?) async throws {}
+    }
+}
+
+/// A signed-in page's calls to the API: as the person, from their browser.
+struct ConsoleCall {
+    let api: ConsoleAPI
+    let session: ConsoleRoutes.Session
+    let request: Request
+    let context: GatewayRequestContext
+
+    var caller: Caller { session.authenticated.caller }
+
+    func get<Reply: SwiftProtobuf.Message>(_ path: String, as _: Reply.Type = Reply.self) async throws -> Reply {
+        try await api.call(.get, path, accessToken: session.accessToken, request: request, context: context)
+    }
+
+    func send<Reply: SwiftProtobuf.Message>(
+        _ method: HTTPRequest.Method,
+        _ path: String,
+        _ body: (any SwiftProtobuf.Message)? = nil,
+        as _: Reply.Type = Reply.self
+    ) async throws -> Reply {
+        try await api.call(method, path, body, accessToken: session.accessToken, request: request, context: context)
+    }
+}
