@@ -1,3 +1,4 @@
+import GatewayService
 import ServicesTestSupport
 import TestSupport
 import Testing
@@ -13,6 +14,18 @@ struct ConsoleBrowserTests {
         let world = try await GatewayWorld.start(rateLimitSettings: TenantsCluster.liftedSignInLimits())
         try await stopping(world.cluster) {
             try await BrowserJourney.walk("security_settings", port: world.port, ["email": "ada@lovelace.example", "password": HTTP.password])
+        }
+    }
+
+    @Test("API keys: a new key after re-authentication, used by a program, the 90-day filter, rotation with grace, revocation")
+    func apiKeys() async throws {
+        let world = try await GatewayWorld.start(gateway: GatewaySettings(stepUpSeconds: 4))
+        try await stopping(world.cluster) {
+            try await BrowserJourney.walk(
+                "api_keys",
+                port: world.port,
+                ["email": "ada@lovelace.example", "password": HTTP.password, "step_up_seconds": 4]
+            )
         }
     }
 

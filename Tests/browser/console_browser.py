@@ -94,10 +94,14 @@ class Browser:
         return field
 
     def press(self, text):
-        """Clicks the button (or link styled as one) showing `text`, and waits for the page."""
-        button = self.driver.find_element(
-            By.XPATH, f"//button[normalize-space()={xpath_text(text)}] | //a[normalize-space()={xpath_text(text)}]"
+        """Clicks the button or link showing `text` (or named so for a screen reader, by its
+        aria-label), and waits for the next page."""
+        literal = xpath_text(text)
+        buttons = self.driver.find_elements(
+            By.XPATH, f"//button[normalize-space()={literal} or @aria-label={literal}] | //a[normalize-space()={literal}]"
         )
+        expect(buttons, f"no button {text!r} on {self.path}")
+        button = buttons[0]
         old = self.driver.find_element(By.TAG_NAME, "html")
         button.click()
         WebDriverWait(self.driver, 20).until(expected_conditions.staleness_of(old))

@@ -15,6 +15,8 @@ import sys
 import threading
 import time
 import traceback
+import urllib.error
+import urllib.request
 
 import pyotp
 import zxingcpp
@@ -131,6 +133,102 @@ def security_settings(browser, inputs):
     return {"backup_codes_used": 2}
 
 
+def api_call(browser, path, key, method="GET"):
+    """A program's request with an API key, as curl makes it: the status and the JSON answer."""
+    request = urllib.request.Request(browser.base + path, method=method, headers={"Authorization": f"Bearer {key}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def with_proof(browser, password, act):
+    """`act()` (fill a form, press its button), once the console has a recent proof: its
+    re-authentication page answered with the password, then `act()` again."""
+    act()
+    for _ in range(3):
+        if browser.heading() != "Confirm it is you":
+            return
+        browser.page("confirm")
+        browser.fill("Your password", password)
+        browser.press("Confirm")
+        expect("Thank you" in browser.text(), f"back from the proof: {browser.text()}")
+        act()
+    raise JourneyFailure("the console kept asking for a proof")
+
+
+def api_keys(browser, inputs):
+    """API keys: refused empty form, a new key after re-authentication, used by a program,
+    the unused-for-90-days filter, rotation with a grace period, revocation."""
+    email, password = inputs["email"], inputs["password"]
+    sign_in(browser, email, password)
+    browser.press("API keys")
+    expect(browser.heading() == "API keys" and "There is no key yet" in browser.text(), browser.text())
+    browser.page("api-keys")
+    browser.press("Create key")
+    expect(browser.error_of("Name"), "an empty name is said next to its field")
+    expect("Choose at least one scope" in browser.text(), browser.text())
+    browser.page("api-keys-refused")
+
+    # Older than the step-up window: the console asks for the password first.
+    time.sleep(inputs["step_up_seconds"] + 1)
+
+    def create():
+        browser.fill("Name", "Deploy bot", secret=False)
+        box = browser.driver.find_element(By.ID, "scope-boards:read")
+        if not box.is_selected():
+            box.click()
+        browser.press("Create key")
+
+    headings = []
+
+    def create_noting():
+        create()
+        headings.append(browser.heading())
+
+    with_proof(browser, password, create_noting)
+    expect(headings[0] == "Confirm it is you", f"a new key needs a recent proof first: {headings}")
+    expect(browser.heading() == "Your new API key", browser.text())
+    browser.page("api-key-created")
+    key = browser.driver.find_element(By.ID, "new-key").get_attribute("value")
+    expect(key.startswith("rk_"), f"the key is shown: {key[:3]}…")
+    browser.secrets.add(key)
+
+    status, whoami = api_call(browser, "/v1/auth/whoami", key)
+    expect(status == 200 and whoami.get("scopes") == ["boards:read"], f"the key works with its scope: {status} {whoami}")
+    tenant = whoami["tenant_id"]
+    status, _ = api_call(browser, f"/v1/tenants/{tenant}/api-keys", key)
+    expect(status in (401, 403), f"a key does not manage keys: {status}")
+
+    browser.press("I have copied it")
+    expect("Deploy bot" in browser.text() and key[:11] in browser.text(), f"listed by its prefix: {browser.text()}")
+    expect("Never" not in browser.driver.find_element(By.CSS_SELECTOR, "tbody tr td:nth-child(4)").text, "last used: just now")
+    browser.press("Show only keys unused for 90 days")
+    expect("No key has gone unused for 90 days" in browser.text(), browser.text())
+    browser.page("api-keys-unused")
+    browser.press("Show every key")
+
+    with_proof(browser, password, lambda: browser.press(f"Rotate Deploy bot ({key[:11]})"))
+    expect(browser.heading() == "Your new API key" and "24 hours" in browser.text(), browser.text())
+    rotated = browser.driver.find_element(By.ID, "new-key").get_attribute("value")
+    browser.secrets.add(rotated)
+    expect(rotated != key, "rotation makes a new key")
+    expect(api_call(browser, "/v1/auth/whoami", rotated)[0] == 200, "the new key works")
+    expect(api_call(browser, "/v1/auth/whoami", key)[0] == 200, "the old key works for its grace period")
+
+    browser.press("I have copied it")
+    expect("Replaced" in browser.text(), browser.text())
+    browser.page("api-keys-rotated")
+    browser.press(f"Revoke Deploy bot ({rotated[:11]})")
+    expect("The key is revoked" in browser.text(), browser.text())
+    deadline = time.time() + 10
+    while api_call(browser, "/v1/auth/whoami", rotated)[0] != 401 and time.time() < deadline:
+        time.sleep(0.2)
+    expect(api_call(browser, "/v1/auth/whoami", rotated)[0] == 401, "a revoked key is refused")
+    return {"tenant": tenant}
+
+
 def hostile_pages(browser, inputs):
     """Another site's page: its form posted at the console is refused (CSRF), and the console
     does not show inside its frame."""
@@ -192,7 +290,7 @@ class OtherSite:
         self.server.shutdown()
 
 
-JOURNEYS = {"security_settings": security_settings, "hostile_pages": hostile_pages}
+JOURNEYS = {"security_settings": security_settings, "api_keys": api_keys, "hostile_pages": hostile_pages}
 
 
 def main():

@@ -138,6 +138,8 @@ public enum GatewayService {
         let console = ConsoleRoutes(
             calls: calls,
             api: api,
+            permissions: permissions,
+            recentProof: scopes.recentProof("This change"),
             authenticator: authenticator,
             allowlists: allowlists,
             pages: pages,
@@ -145,6 +147,7 @@ public enum GatewayService {
         )
         console.add(to: router)
         SecurityPages(console: console).add(to: router)
+        APIKeyPages(console: console).add(to: router)
         SSOSignInRoutes(calls: calls, cookie: ssoCookie, console: console).add(to: scopes)
         InboundRoutes(calls: calls).add(to: router)
         AdminRoutes(calls: calls).add(to: scopes)

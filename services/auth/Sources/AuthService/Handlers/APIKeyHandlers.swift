@@ -70,6 +70,7 @@ struct APIKeyHandlers: Sendable {
         let role = try await memberRole(user, tenant: tenant)
         var reply = Rampart_V1_ListApiKeysReply()
         reply.apiKeys = try await store.live(in: tenant, createdBy: role.includes(.admin) ? nil : user, unusedForDays: Int(request.unusedForDays))
+        reply.scopes = try await store.scopeList()
         return reply
     }
 

@@ -216,6 +216,20 @@ struct APIKeyStore: Sendable {
         try await database.query("UPDATE \(schema: tenant).api_keys SET last_used_at = now(), last_used_ip = \(ip) WHERE id = \(id)")
     }
 
+    /// The scope list, by name.
+    func scopeList() async throws -> [Rampart_V1_ApiKeyScope] {
+        var list: [Rampart_V1_ApiKeyScope] = []
+        for try await (name, description) in try await database.query("SELECT name, description FROM api_key_scopes ORDER BY name").decode(
+            (String, String).self
+        ) {
+            var scope = Rampart_V1_ApiKeyScope()
+            scope.name = name
+            scope.description_p = description
+            list.append(scope)
+        }
+        return list
+    }
+
     /// Which of `scopes` are in the scope list.
     func knownScopes(_ scopes: [String]) async throws -> Set<String> {
         var known = Set<String>()

@@ -64,6 +64,12 @@ struct ConsoleRefusal: Error {
     let detail: String
     let errors: [String: String]
 
+    init(status: HTTPResponse.Status, detail: String, errors: [String: String]) {
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+    }
+
     init(status: HTTPResponse.Status, problem: [UInt8]) {
         self.status = status
         let object = (try? JSONSerialization.jsonObject(with: Data(problem))) as? [String: Any]

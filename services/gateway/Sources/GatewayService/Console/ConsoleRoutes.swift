@@ -18,6 +18,10 @@ struct ConsoleRoutes {
     let calls: ServiceCalls
     /// What a signed-in page asks or changes, it asks the REST API.
     let api: ConsoleAPI
+    /// Which pages the menu offers: those whose permission the person has.
+    let permissions: PermissionChecker
+    /// How recent the proof of a change that needs one must be (as the API's step-up).
+    let recentProof: RecentProofMiddleware
     let authenticator: Authenticator
     let allowlists: TenantAllowlists
     let pages: ConsolePages
@@ -31,7 +35,7 @@ struct ConsoleRoutes {
         }
         console.get { request, context in
             try await signedInPage(request, context) { call in
-                try page("home", request, signedIn: true, ["principal": call.caller.principal.description, "tenant": call.caller.tenant.hex])
+                try await page("home", call, ["principal": call.caller.principal.description, "tenant": call.caller.tenant.hex])
             }
         }
         console.get("sign-in") { request, _ in
@@ -159,7 +163,53 @@ struct ConsoleRoutes {
         let mfa = try await call.get("/v1/auth/mfa", as: Rampart_V1_MfaStatusReply.self)
         var values: [String: Any] = ["returnTo": returnTo, "mfaOn": mfa.enabled]
         if let error { values["fieldError"] = error }
-        return try page("confirm", call.request, status: status, signedIn: true, values)
+        return try await page("confirm", call, status: status, values)
+    }
+
+    /// A signed-in page, with the menu of what the person's role opens.
+    /// `section` is the menu's entry it is under (the page's name by default).
+    func page(
+        _ name: String,
+        _ call: ConsoleCall,
+        section: String? = nil,
+        status: HTTPResponse.Status = .ok,
+        _ values: [String: Any] = [:]
+    ) async throws -> Response {
+        var values = values
+        values["menu"] = try await menu(call.session.authenticated)
+        values["at"] = [section ?? name: true]
+        return try page(name, call.request, status: status, signedIn: true, values)
+    }
+
+    /// The console's sections and the permission each needs (the REST routes' own).
+    static let sections = [
+        ("members", "members.manage"), ("sso", "sso.manage"), ("webhooks", "webhooks.manage"), ("audit", "audit.read"),
+        ("organization", "settings.manage"),
+    ]
+
+    private func menu(_ authenticated: Authenticated) async throws -> [String: Bool] {
+        try await withThrowingTaskGroup(of: (String, Bool).self) { group in
+            for (section, action) in Self.sections {
+                group.addTask {
+                    var question = authenticated.caller.permissionQuestion
+                    question.action = action
+                    return (section, try await permissions.check(question, context: authenticated.call).allowed)
+                }
+            }
+            var menu: [String: Bool] = [:]
+            for try await (section, allowed) in group { menu[section] = allowed }
+            return menu
+        }
+    }
+
+    /// A change that needs a recent proof in the console even where the API does not ask one
+    /// (an API key, a member's role): the re-authentication page when the proof is older.
+    func requireRecentProof(_ call: ConsoleCall, _ doing: String) throws {
+        do {
+            try recentProof.requireRecentProof(call.caller)
+        } catch let error as RampartError {
+            throw ConsoleRefusal(status: .unauthorized, detail: error.message, errors: error.details)
+        }
     }
 
     /// The answer of a sign-in step: the session's cookies and the way on, or the MFA step.
@@ -252,7 +302,7 @@ struct ConsoleRoutes {
 
     /// The form of a state-changing post, once it is the console's own: the CSRF token equal
     /// to the browser's cookie, and no browser saying the post came from another site.
-    func checkedForm(_ request: Request, _ context: GatewayRequestContext) async throws -> [String: String] {
+    func checkedForm(_ request: Request, _ context: GatewayRequestContext) async throws -> ConsoleForm.Fields {
         if let site = request.headers[.secFetchSite], !["same-origin", "none"].contains(site) {
             throw RampartError(.permissionDenied, "this form was sent from another site", details: ["reason": "cross_site"])
         }
@@ -340,14 +390,23 @@ struct ConsoleCookies: Sendable {
     }
 }
 
-/// An application/x-www-form-urlencoded body: the first value of each name.
+/// An application/x-www-form-urlencoded body.
 enum ConsoleForm {
-    static func parse(_ body: String) -> [String: String] {
-        var form: [String: String] = [:]
+    /// A form's fields: a name's first value, or all of them (a group of checkboxes).
+    struct Fields {
+        var pairs: [(name: String, value: String)] = []
+
+        subscript(name: String) -> String? { pairs.first { $0.name == name }?.value }
+
+        func all(_ name: String) -> [String] { pairs.filter { $0.name == name }.map(\.value) }
+    }
+
+    static func parse(_ body: String) -> Fields {
+        var form = Fields()
         for pair in body.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = decode(parts[0]), form[name] == nil else { continue }
-            form[name] = parts.count == 2 ? decode(parts[1]) ?? "" : ""
+            guard let name = decode(parts[0]) else { continue }
+            form.pairs.append((name, parts.count == 2 ? decode(parts[1]) ?? "" : ""))
         }
         return form
     }

@@ -36,7 +36,7 @@ struct SecurityPages {
                 message.password = form["password"] ?? ""
                 do {
                     let enrolment = try await call.send(.post, "/v1/auth/mfa/totp/enroll", message, as: Rampart_V1_MfaEnrollReply.self)
-                    return try console.page("mfa-enroll", request, signedIn: true, Self.enrolment(enrolment))
+                    return try await console.page("mfa-enroll", call, section: "security", Self.enrolment(enrolment))
                 } catch let refusal as ConsoleRefusal where refusal.status != .unauthorized {
                     return try await overview(call, status: refusal.status, ["error_enroll_password": refusal.detail])
                 }
@@ -49,10 +49,10 @@ struct SecurityPages {
                 message.code = form["code"] ?? ""
                 do {
                     let reply = try await call.send(.post, "/v1/auth/mfa/totp/confirm", message, as: Rampart_V1_MfaConfirmReply.self)
-                    return try console.page("backup-codes", request, signedIn: true, Self.backupCodes(reply.backupCodes, first: true))
+                    return try await console.page("backup-codes", call, section: "security", Self.backupCodes(reply.backupCodes, first: true))
                 } catch let refusal as ConsoleRefusal where refusal.status != .unauthorized {
                     // The QR code is not shown again: the app already has the secret.
-                    return try console.page("mfa-enroll", request, status: refusal.status, signedIn: true, ["codeError": refusal.detail])
+                    return try await console.page("mfa-enroll", call, section: "security", status: refusal.status, ["codeError": refusal.detail])
                 }
             }
         }
@@ -63,7 +63,7 @@ struct SecurityPages {
                 message.code = form["code"] ?? ""
                 do {
                     let reply = try await call.send(.post, "/v1/auth/mfa/backup-codes/regenerate", message, as: Rampart_V1_MfaConfirmReply.self)
-                    return try console.page("backup-codes", request, signedIn: true, Self.backupCodes(reply.backupCodes, first: false))
+                    return try await console.page("backup-codes", call, section: "security", Self.backupCodes(reply.backupCodes, first: false))
                 } catch let refusal as ConsoleRefusal where refusal.status != .unauthorized {
                     return try await overview(call, status: refusal.status, ["error_regenerate_code": refusal.detail])
                 }
@@ -146,7 +146,7 @@ struct SecurityPages {
         ]
         if let done = call.request.uri.queryParameters.get("done"), let notice = Self.notices[done] { object["notice"] = notice }
         object.merge(values) { _, new in new }
-        return try console.page("security", call.request, status: status, signedIn: true, object)
+        return try await console.page("security", call, status: status, object)
     }
 
     /// The enrolment page's values: the QR code as an image (CSP allows `data:` images only),
