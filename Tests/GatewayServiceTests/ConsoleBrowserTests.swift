@@ -29,6 +29,22 @@ struct ConsoleBrowserTests {
         }
     }
 
+    @Test("A team forms: sign-up, the address confirmed from the mail, an invitation accepted in a second browser, a role changed, a member disabled")
+    func team() async throws {
+        let world = try await GatewayWorld.start(rateLimitSettings: TenantsCluster.liftedSignInLimits())
+        try await stopping(world.cluster) {
+            // The mail service writes each mail as a file, with the links a person clicks.
+            world.cluster.mailSettings.publicURL = "http://127.0.0.1:\(world.port)"
+            try await world.cluster.start(.mail)
+            guard case .directory(let folder) = world.cluster.mailSettings.delivery else { throw TestInfrastructureError("mail goes to a folder") }
+            try await BrowserJourney.walk(
+                "team",
+                port: world.port,
+                ["mail_folder": folder, "owner": "grace@acme.example", "colleague": "lin@acme.example", "password": HTTP.password]
+            )
+        }
+    }
+
     @Test("Another site's form is refused (CSRF) and its frame does not show the console")
     func hostilePages() async throws {
         let world = try await GatewayWorld.start()

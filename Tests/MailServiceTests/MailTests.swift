@@ -247,7 +247,7 @@ struct MailTests {
         #expect(try await eventually(within: .seconds(10)) { try peer.received().count == 1 })
         let received = try peer.received()
         #expect(received.map(\.recipients) == [["grace@hopper.example"]])
-        #expect(try SMTPPeer.parse(received[0].path).text.contains("https://id.example.com/invitations/accept?token=\(Self.token)"))
+        #expect(try SMTPPeer.parse(received[0].path).text.contains("https://id.example.com/console/invitations/accept?token=\(Self.token)"))
         await cluster.stop()
     }
 
@@ -304,7 +304,7 @@ struct MailTests {
         #expect(parsed.headers["from"] == ["\"Acme <Corp> via Rampart\" <no-reply@rampart.example>"])
         #expect(parsed.headers["message-id"] == ["<\(request.eventID)@rampart.example>"])
         #expect(parsed.text.contains("ada@lovelace.example invited you to join Acme <Corp> on Rampart as admin."))
-        #expect(parsed.text.contains("https://id.example.com/invitations/accept?token=\(Self.token)"))
+        #expect(parsed.text.contains("https://id.example.com/console/invitations/accept?token=\(Self.token)"))
         // No secret in the subject; the HTML part escapes what people chose.
         #expect(parsed.headers["subject"]?.first?.contains("c2VjcmV0") == false)
         #expect(parsed.html.contains("<strong>Acme &lt;Corp&gt;</strong>") && !parsed.html.contains("<Corp>"))
@@ -393,12 +393,13 @@ struct MailTests {
         // Ada's address verification from her sign-up, then Grace's invitation.
         #expect(try await eventually(within: .seconds(20)) { try peer.received().count == 2 })
         let verification = try #require(try peer.received().first { $0.recipients == ["ada@lovelace.example"] })
-        #expect(try SMTPPeer.parse(verification.path).text.contains("https://id.example.com/verify-email?token="))
+        #expect(try SMTPPeer.parse(verification.path).text.contains("https://id.example.com/console/verify-email?token="))
         let mail = try #require(try peer.received().first { $0.recipients == ["grace@hopper.example"] })
         #expect(mail.tls)
         let text = try SMTPPeer.parse(mail.path).text
-        let link = try #require(text.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("https://id.example.com/invitations/accept?token=") })
-        let token = String(link.dropFirst("https://id.example.com/invitations/accept?token=".count))
+        let invitationPage = "https://id.example.com/console/invitations/accept?token="
+        let link = try #require(text.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix(invitationPage) })
+        let token = String(link.dropFirst(invitationPage.count))
         // Neither token is in clear anywhere in the stream every service can read (finding 6).
         let verificationLink = try #require(
             try SMTPPeer.parse(verification.path).text.split(whereSeparator: \.isWhitespace).first { $0.contains("/verify-email?token=") }

@@ -21,7 +21,7 @@ from axe_core_python.selenium import Axe
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
 CONSOLE_POLICY = (
@@ -104,7 +104,17 @@ class Browser:
         button = buttons[0]
         old = self.driver.find_element(By.TAG_NAME, "html")
         button.click()
-        WebDriverWait(self.driver, 20).until(expected_conditions.staleness_of(old))
+
+        def replaced(driver):
+            # The old page's root is gone (Chromium says so as "stale" or, mid-navigation, as
+            # a node that "does not belong to the document"), and the new one has loaded.
+            try:
+                old.tag_name
+                return False
+            except WebDriverException:
+                return driver.execute_script("return document.readyState") == "complete"
+
+        WebDriverWait(self.driver, 20).until(replaced)
 
     def text(self):
         return self.driver.find_element(By.TAG_NAME, "main").text

@@ -8,6 +8,11 @@ learned; any failed expectation exits 1 with its reason.
 """
 
 import argparse
+import email
+import email.policy
+import glob
+import os
+import re
 import http.server
 import io
 import json
@@ -22,6 +27,7 @@ import pyotp
 import zxingcpp
 from PIL import Image
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.select import Select
 
 from console_browser import Browser, JourneyFailure, data_url_text, expect, otpauth_secret
 
@@ -122,7 +128,11 @@ def security_settings(browser, inputs):
     browser.driver.set_window_size(320, 900)
     browser.open("/console/settings/security")
     width = browser.driver.execute_script("return document.documentElement.scrollWidth")
-    expect(width <= 320, f"the page is {width} px wide at 320 px")
+    wide = browser.driver.execute_script(
+        "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 320)"
+        ".map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 8)"
+    )
+    expect(width <= 320, f"the page is {width} px wide at 320 px: {wide}")
     browser.page("security-320px")
     browser.driver.set_window_size(1280, 1000)
 
@@ -229,6 +239,101 @@ def api_keys(browser, inputs):
     return {"tenant": tenant}
 
 
+def mailed_link(folder, address, page, timeout=30):
+    """The newest link to `page` in the mail the mail service wrote for `address`, waiting for
+    it as a person waits for their mail."""
+    pattern = re.compile(r"(https?://[^\s]+/console/" + re.escape(page) + r"\?token=[A-Za-z0-9_.-]+)")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for path in sorted(glob.glob(os.path.join(folder, "*.eml")), key=os.path.getmtime, reverse=True):
+            with open(path, "rb") as file:
+                message = email.message_from_binary_file(file, policy=email.policy.default)
+            if address.lower() not in str(message["To"]).lower():
+                continue
+            found = pattern.search(message.get_body(preferencelist=("plain",)).get_content())
+            if found:
+                return found.group(1)
+        time.sleep(0.25)
+    raise JourneyFailure(f"no mail to {address} with a link to {page}")
+
+
+def team(browser, inputs):
+    """Sign up, confirm the address from the mail, sign in; invite a colleague, who accepts in
+    a second browser profile as a new person; change their role; disable them and see their
+    session end; enable them again."""
+    mail, owner, colleague = inputs["mail_folder"], inputs["owner"], inputs["colleague"]
+    password = inputs["password"]
+    browser.open("/console/sign-in")
+    browser.press("Create an account for your organization")
+    browser.page("sign-up")
+    browser.press("Create the account")
+    expect(browser.error_of("Work email") and browser.error_of("Password"), f"each refused field says why: {browser.text()}")
+    browser.page("sign-up-refused")
+    browser.fill("Your name", "Grace Hopper", secret=False)
+    browser.fill("Work email", owner, secret=False)
+    browser.fill("Password", password)
+    browser.fill("Name", "Acme Compilers", secret=False)
+    browser.fill("Country (two letters, such as FR or US)", "US", secret=False)
+    browser.fill("Business registration number (SIRET, EIN, VAT number…)", "94-2404110", secret=False)
+    browser.press("Create the account")
+    expect(browser.heading() == "Check your mail", browser.text())
+    browser.page("signed-up")
+
+    browser.driver.get(mailed_link(mail, owner, "verify-email"))
+    browser.page("verify-email")
+    browser.press("Confirm my address")
+    expect("Your address is confirmed" in browser.text(), browser.text())
+    sign_in(browser, owner, password)
+    expect("Acme Compilers" in browser.driver.find_element(By.TAG_NAME, "header").text, "the header names the organization")
+
+    browser.press("Members")
+    expect("Only one person can manage this organization" in browser.text(), browser.text())
+    browser.page("members")
+    browser.fill("Email", colleague, secret=False)
+    browser.press("Send the invitation")
+    expect("The invitation is sent" in browser.text() and colleague in browser.text(), browser.text())
+    browser.page("members-invited")
+
+    other = Browser(browser.base, browser.out, name="colleague")
+    try:
+        other.driver.get(mailed_link(mail, colleague, "invitations/accept"))
+        other.page("invitation")
+        other.fill("Your name", "Lin Colleague", secret=False)
+        other.fill("Choose a password", "short")
+        other.press("Create my account and join")
+        expect(other.error_of("Choose a password"), f"the password policy, next to the field: {other.text()}")
+        other.fill("Your name", "Lin Colleague", secret=False)
+        other.fill("Choose a password", password)
+        other.press("Create my account and join")
+        expect("Your account is ready" in other.text(), other.text())
+        sign_in(other, colleague, password)
+        other.page("colleague-home")
+
+        browser.open("/console/members")
+        Select(browser.field(f"Role of {colleague}")).select_by_visible_text("Admin")
+        browser.press(f"Change the role of {colleague}")
+        expect("The role is changed" in browser.text(), browser.text())
+        expect("Only one person" not in browser.text(), "two people manage it now")
+        browser.page("members-role-changed")
+
+        browser.press(f"Disable {colleague}")
+        expect("The member is disabled" in browser.text(), browser.text())
+        # The colleague's session ended: their next page is the sign-in.
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            other.open("/console/")
+            if other.path.startswith("/console/sign-in"):
+                break
+            time.sleep(0.5)
+        expect(other.path.startswith("/console/sign-in"), f"a disabled member's session ends: {other.path}")
+        browser.press(f"Enable {colleague}")
+        expect("can sign in again" in browser.text(), browser.text())
+        other.finish()
+    finally:
+        other.quit()
+    return {}
+
+
 def hostile_pages(browser, inputs):
     """Another site's page: its form posted at the console is refused (CSRF), and the console
     does not show inside its frame."""
@@ -290,7 +395,7 @@ class OtherSite:
         self.server.shutdown()
 
 
-JOURNEYS = {"security_settings": security_settings, "api_keys": api_keys, "hostile_pages": hostile_pages}
+JOURNEYS = {"security_settings": security_settings, "api_keys": api_keys, "team": team, "hostile_pages": hostile_pages}
 
 
 def main():

@@ -148,6 +148,8 @@ public enum GatewayService {
         console.add(to: router)
         SecurityPages(console: console).add(to: router)
         APIKeyPages(console: console).add(to: router)
+        AccountPages(console: console).add(to: router)
+        MemberPages(console: console).add(to: router)
         SSOSignInRoutes(calls: calls, cookie: ssoCookie, console: console).add(to: scopes)
         InboundRoutes(calls: calls).add(to: router)
         AdminRoutes(calls: calls).add(to: scopes)

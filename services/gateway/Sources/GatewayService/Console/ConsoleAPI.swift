@@ -19,19 +19,21 @@ final class ConsoleAPI: Sendable {
         self.responder.withLock { $0 = responder }
     }
 
-    /// `method path` with `body` as JSON, as the holder of `accessToken`, from the client of
-    /// `request`; the reply decoded, or the API's refusal thrown as a `ConsoleRefusal`.
+    /// `method path` with `body` as JSON, as the holder of `accessToken` (without one, as anyone),
+    /// from the client of `request`; the reply decoded, or the API's refusal thrown as a
+    /// `ConsoleRefusal`.
     func call<Reply: SwiftProtobuf.Message>(
         _ method: HTTPRequest.Method,
         _ path: String,
         _ body: (any SwiftProtobuf.Message)? = nil,
         as _: Reply.Type = Reply.self,
-        accessToken: String,
+        accessToken: String?,
         request: Request,
         context: GatewayRequestContext
     ) async throws -> Reply {
         guard let responder = responder.withLock({ $0 }) else { throw RampartError(.unavailable, "the console is starting: try again shortly") }
-        var headers: HTTPFields = [.authorization: "Bearer \(accessToken)", .requestID: context.requestID]
+        var headers: HTTPFields = [.requestID: context.requestID]
+        if let accessToken { headers[.authorization] = "Bearer \(accessToken)" }
         // The client the API sees is the console's: its address (as a trusted proxy forwarded
         // it) and its user agent.
         for name in [HTTPField.Name.userAgent, .xForwardedFor] { if let value = request.headers[name] { headers[name] = value } }
@@ -78,6 +80,20 @@ struct ConsoleRefusal: Error {
     }
 
     var reason: String? { errors["reason"] }
+
+    /// What a page shows of it: each of `fields` the problem names, next to that field
+    /// (`error_<field>`); else the detail above the form (`problem`).
+    func shown(_ fields: [String]) -> [String: Any] {
+        var values: [String: Any] = [:]
+        for field in fields {
+            if let message = errors[field] {
+                values["error_" + field] = message
+            } else if errors["field"] == field {
+                values["error_" + field] = detail
+            }
+        }
+        return values.isEmpty ? ["problem": detail] : values
+    }
 }
 
 /// A response body's bytes, written in-process.

@@ -40,7 +40,19 @@ struct ConsoleRoutes {
         }
         console.get("sign-in") { request, _ in
             let returnTo = Self.consolePath(request.uri.queryParameters.get("return_to"))
-            return try page("sign-in", request, ["returnTo": returnTo])
+            var values: [String: Any] = ["returnTo": returnTo]
+            values["notice"] = request.uri.queryParameters.get("done").flatMap { Self.signInNotices[$0] }
+            return try page("sign-in", request, values)
+        }
+        // The tenant switcher (TEN-10): a session in another organization of the person's.
+        console.post("switch") { request, context in
+            let form = try await checkedForm(request, context)
+            return try await signedInPage(request, context, returnTo: "/console/") { call in
+                guard let tenant = form["tenant_id"], TenantID(tenant) != nil else {
+                    return try await page("home", call, status: .badRequest, ["problem": "Choose one of your organizations."])
+                }
+                return try await switchTenant(to: tenant, call)
+            }
         }
         console.post("sign-in") { request, context in
             let form = try await checkedForm(request, context)
@@ -158,6 +170,20 @@ struct ConsoleRoutes {
         return response
     }
 
+    static let signInNotices = [
+        "password": "Your password is changed: sign in with the new one.",
+        "joined": "Your account is ready: sign in.",
+    ]
+
+    /// A session in `tenant` for the signed-in person, as at sign-in there (its MFA step, its
+    /// rules); the browser keeps it, and the console's home opens in it.
+    func switchTenant(to tenant: String, _ call: ConsoleCall) async throws -> Response {
+        var message = Rampart_V1_SwitchTenantRequest()
+        message.tenantID = tenant
+        let tokens = try await call.send(.post, "/v1/auth/token/switch", message, as: Rampart_V1_TokenReply.self)
+        return try signInAnswer(tokens, call.request, returnTo: "/console/")
+    }
+
     /// The re-authentication page: the code field with MFA on, else the password's.
     func confirmPage(_ call: ConsoleCall, returnTo: String, status: HTTPResponse.Status = .ok, error: String? = nil) async throws -> Response {
         let mfa = try await call.get("/v1/auth/mfa", as: Rampart_V1_MfaStatusReply.self)
@@ -177,6 +203,13 @@ struct ConsoleRoutes {
     ) async throws -> Response {
         var values = values
         values["menu"] = try await menu(call.session.authenticated)
+        let memberships = try await call.get("/v1/auth/tenants", as: Rampart_V1_ListMembershipsReply.self).memberships
+        let current = call.caller.tenant.hex
+        values["organization"] = memberships.first { $0.tenantID == current }?.tenantName ?? ""
+        // The switcher lists the others the person may enter.
+        let others = memberships.filter { $0.tenantID != current && $0.status == .active }
+        values["hasOthers"] = !others.isEmpty
+        values["otherOrganizations"] = others.map { ["id": $0.tenantID, "name": $0.tenantName] }
         values["at"] = [section ?? name: true]
         return try page(name, call.request, status: status, signedIn: true, values)
     }
@@ -276,7 +309,7 @@ struct ConsoleRoutes {
 
     /// The signed-in person, from the access cookie or, once it expired, by a refresh; nil
     /// when the browser holds no live session. The tenant's allowlist applies as to the API.
-    private func signedIn(_ request: Request, _ context: GatewayRequestContext) async throws -> Session? {
+    func signedIn(_ request: Request, _ context: GatewayRequestContext) async throws -> Session? {
         let session = try await held(request, context)
         if let session { try await allowlists.admit(session.authenticated.caller, from: context.clientIP, call: session.authenticated.call) }
         return session
@@ -344,6 +377,17 @@ struct ConsoleRoutes {
         guard let text, text.utf8.count <= 512, text.hasPrefix("/console/"), !text.contains("//"), !text.contains("\\"),
             !text.contains(".."), text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         else { return "/console/" }
+        return text
+    }
+
+    /// A token from a mail's link, as it may be: base64url and dots, at most 512 characters;
+    /// anything else is no token.
+    static func token(_ text: String?) -> String {
+        guard let text, text.utf8.count <= 512,
+            text.utf8.allSatisfy({
+                $0 == 0x2D || $0 == 0x2E || $0 == 0x5F || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0)
+            })
+        else { return "" }
         return text
     }
 

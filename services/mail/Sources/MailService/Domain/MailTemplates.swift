@@ -49,7 +49,7 @@ public struct MailTemplates: Sendable {
                 <p><a href="{{link}}">Accept the invitation</a></p>
                 <p>The link works once, until {{expires}}. If you did not expect this mail, ignore it: nothing happens without the link.</p>
                 """,
-                path: "/invitations/accept",
+                path: "/console/invitations/accept",
                 needsToken: true
             ),
             "password_reset": kind(
@@ -66,7 +66,7 @@ public struct MailTemplates: Sendable {
                 <p>Someone asked to reset the password of the Rampart account for this address. If it was you, <a href="{{link}}">choose a new password</a>.</p>
                 <p>The link works once, until {{expires}}. If it was not you, ignore this mail: your password stays as it is.</p>
                 """,
-                path: "/reset-password",
+                path: "/console/reset-password",
                 needsToken: true
             ),
             "email_verification": kind(
@@ -83,7 +83,7 @@ public struct MailTemplates: Sendable {
                 <p><a href="{{link}}">Confirm that this address is yours</a>.</p>
                 <p>The link works once, until {{expires}}. If you did not create a Rampart account, ignore this mail.</p>
                 """,
-                path: "/verify-email",
+                path: "/console/verify-email",
                 needsToken: true
             ),
         ]
@@ -107,7 +107,7 @@ public struct MailTemplates: Sendable {
                 <p>When: {{when}}<br>From: {{ip}} ({{user_agent}})</p>
                 <p>If this was you, there is nothing to do. If it was not, reset your password now and tell your organization's administrator.</p>
                 """,
-                path: "/reset-password"
+                path: "/console/reset-password"
             )
         }
         kinds["notice_new_sign_in"] = notice(
@@ -145,7 +145,7 @@ public struct MailTemplates: Sendable {
             <p>When: {{when}}<br>From: {{ip}} ({{user_agent}})</p>
             <p>Your password is known to someone else: reset it now. The reset lifts the pause at once. Then tell your organization's administrator.</p>
             """,
-            path: "/reset-password"
+            path: "/console/reset-password"
         )
         // Told to the owner of an address someone tried to register again: no account was made,
         // and the way back in if it was them and they forgot.
@@ -167,7 +167,7 @@ public struct MailTemplates: Sendable {
             <p>When: {{when}}<br>From: {{ip}} ({{user_agent}})</p>
             <p>If it was you, sign in with your account, or reset your password if you forgot it. If it was not, there is nothing to do.</p>
             """,
-            path: "/reset-password"
+            path: "/console/reset-password"
         )
         kinds["notice_api_key_created"] = notice(
             "A new API key was created",
