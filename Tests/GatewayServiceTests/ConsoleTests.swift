@@ -160,6 +160,27 @@ struct ConsoleTests {
         }
     }
 
+    @Test("Sign in with SSO by address: a page that sends the browser on to the start; a start refused shows on the sign-in page for a browser")
+    func ssoEntry() async throws {
+        let world = try await GatewayWorld.start()
+        try await stopping(world.cluster) {
+            var browser = ConsoleBrowser(port: world.port)
+            let empty = try await browser.get("/console/sign-in/sso?email=")
+            #expect(empty.status == 400 && empty.body.contains(#"id="sso-email-error""#), "\(empty.body)")
+            let on = try await browser.get("/console/sign-in/sso?email=grace%40nowhere.example&return_to=/console/api-keys")
+            let start = "/v1/auth/sso/start?email=grace%40nowhere.example&amp;return_to=%2Fconsole%2Fapi-keys"
+            #expect(on.status == 200 && on.body.contains(#"<meta http-equiv="refresh" content="0;url=\#(start)">"#), "\(on.body)")
+            #expect(on.body.contains(#"<a href="\#(start)">"#))
+            // No connection serves the address: a browser sees why on the sign-in page, a
+            // program gets the problem.
+            let path = "/v1/auth/sso/start?email=grace%40nowhere.example"
+            let page = try await httpRequest(port: world.port, "GET", path, headers: ["Accept": "text/html"])
+            #expect(page.status == 404 && page.body.contains(#"role="alert""#) && page.body.contains("<h1>Sign in</h1>"), "\(page.body)")
+            let program = try await httpRequest(port: world.port, "GET", path, headers: ["Accept": "application/json"])
+            #expect(program.status == 404 && program.headers["content-type"] == "application/problem+json", "\(program.body)")
+        }
+    }
+
     @Test("Cross-site and token-less posts are refused: no CSRF token, another token, another site; the session stays")
     func crossSite() async throws {
         let world = try await GatewayWorld.start()

@@ -44,6 +44,22 @@ struct ConsoleRoutes {
             values["notice"] = request.uri.queryParameters.get("done").flatMap { Self.signInNotices[$0] }
             return try page("sign-in", request, values)
         }
+        // SSO by the person's address (SSO-3). A form's redirect to another site is blocked by
+        // the CSP's form-action: this page sends the browser on by a refresh (and a link).
+        console.get("sign-in/sso") { request, _ in
+            let returnTo = Self.consolePath(request.uri.queryParameters.get("return_to"))
+            let email = request.uri.queryParameters.get("email").map { String($0) } ?? ""
+            guard !email.isEmpty, email.utf8.count <= 254, email.contains("@") else {
+                return try page(
+                    "sign-in",
+                    request,
+                    status: .badRequest,
+                    ["returnTo": returnTo, "ssoEmail": email, "ssoEmailError": "Enter your work email address."]
+                )
+            }
+            let start = "/v1/auth/sso/start?email=\(ConsoleForm.encode(email))&return_to=\(ConsoleForm.encode(returnTo))"
+            return try page("sso-continue", request, ["start": start])
+        }
         // The tenant switcher (TEN-10): a session in another organization of the person's.
         console.post("switch") { request, context in
             let form = try await checkedForm(request, context)
@@ -160,6 +176,7 @@ struct ConsoleRoutes {
         let csrf = existing ?? ConsoleCookies.newToken()
         var object: [String: Any] = values
         object["csrf"] = csrf
+        if let returnTo = values["returnTo"] as? String { object["returnToQuery"] = ConsoleForm.encode(returnTo) }
         object["signedIn"] = signedIn
         var response = Response(
             status: status,

@@ -82,14 +82,14 @@ struct SSOSignInRoutes {
             message.connectionID = try query.text("connection_id", maximumBytes: 64) ?? ""
             message.email = try query.text("email", maximumBytes: 254) ?? ""
             message.returnTo = try query.text("return_to", maximumBytes: 512) ?? ""
-            return redirect(try await calls.call(Subjects.Auth.ssoStart, message, context))
+            return try await starting(request) { redirect(try await calls.call(Subjects.Auth.ssoStart, message, context)) }
         }
         scopes.router.get("/v1/auth/google/start") { request, context in
             let query = try QueryParameters(request, allowed: ["tenant_id", "return_to"])
             var message = Rampart_V1_GoogleStartRequest()
             message.tenantID = try query.text("tenant_id", maximumBytes: 64) ?? ""
             message.returnTo = try query.text("return_to", maximumBytes: 512) ?? ""
-            return redirect(try await calls.call(Subjects.Auth.googleStart, message, context))
+            return try await starting(request) { redirect(try await calls.call(Subjects.Auth.googleStart, message, context)) }
         }
         sso.get("callback") { request, context in
             var message = Rampart_V1_SsoCallbackRequest()
@@ -153,6 +153,16 @@ struct SSOSignInRoutes {
         identities.delete("google") { _, context in
             _ = try await calls.call(Subjects.Auth.unlinkGoogle, Rampart_V1_UnlinkGoogleRequest(), context)
             return Response(status: .noContent)
+        }
+    }
+
+    /// A start's answer; a browser (it asks for HTML) sees a refusal on the console's sign-in
+    /// page (no connection for the address, Google not offered here), any other client as JSON.
+    private func starting(_ request: Request, _ start: () async throws -> Response) async throws -> Response {
+        do {
+            return try await start()
+        } catch let error as RampartError where request.headers[.accept]?.contains("text/html") == true && error.code != .internal {
+            return try console.page("sign-in", request, status: Problem.status(error.code), ["problem": error.message])
         }
     }
 
