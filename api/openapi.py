@@ -263,7 +263,7 @@ paths = {
  "/.well-known/security.txt": {"get": {"operationId": "securityTxt", "summary": "RFC 9116 disclosure contact", "tags": ["operations"], "security": [],
                                        "responses": {**ok({"type": "string"}, content_type="text/plain"), **{k: v for k, v in errors().items() if k in ("429", "503")}}}},
  "/.well-known/jwks.json": {"get": op("jwks", "the public keys access tokens are signed with", "auth", response={"type": "object"}, secured=False)},
- "/v1/auth/register": {"post": op("register", "a user and their organisation's tenant (owner)", "auth", "RegisterRequest", "RegisterReply", status="201", secured=False)},
+ "/v1/auth/register": {"post": op("register", "a user and their organization's tenant (owner)", "auth", "RegisterRequest", "RegisterReply", status="201", secured=False)},
  "/v1/auth/login": {"post": op("login", "sign in", "auth", "LoginRequest", "TokenReply", secured=False)},
  "/v1/auth/sso/start": {"get": op("ssoStart", "sign in through a tenant's SSO connection: 302 to the provider (code flow, PKCE S256, state, nonce), with a cookie binding the sign-in to this browser", "sso",
                                   response=None, status="302", secured=False,

@@ -124,7 +124,7 @@ struct ProofOfMailboxTests {
             #expect(try await TestPostgres.psql("SELECT count(*) FROM mfa_totp", database: auth) == "0")
             #expect(try await TestPostgres.psql("SELECT count(*) FROM mfa_backup_codes", database: auth) == "0")
             // Ada signs in with her password alone (no second factor of Mallory's to pass), her
-            // address verified and the organisation's claim hers for good.
+            // address verified and the organization's claim hers for good.
             let login = try await HTTP.send(port, "POST", "/v1/auth/login", #"{"email":"ada@lovelace.example","password":"\#(newPassword)"}"#)
             #expect(login.status == 200, "\(login.body)")
             let ada = try #require(try HTTP.object(login)["access_token"] as? String)

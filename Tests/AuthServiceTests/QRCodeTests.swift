@@ -28,7 +28,7 @@ struct QRCodeTests {
     @Test("an enrolment URI, a long account and a random secret all read back exactly")
     func roundTrip() async throws {
         let secret = (0..<TOTP.secretBytes).map { _ in UInt8.random(in: 0...255) }
-        for email in ["ada@lovelace.example", "a.very.long.address+with-tags_and.dots@subdomain.of.an.organisation.example"] {
+        for email in ["ada@lovelace.example", "a.very.long.address+with-tags_and.dots@subdomain.of.an.organization.example"] {
             let uri = TOTP(secret: secret).uri(email: email)
             let svg = try QRCode.svg(uri)
             #expect(svg.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))

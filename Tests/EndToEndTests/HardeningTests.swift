@@ -109,14 +109,14 @@ struct HardeningTests {
     func registrationOracle() async throws {
         let world = try await GatewayWorld.start(gateway: Self.behindProxy)
         try await stopping(world.cluster) {
-            // The review's probe: a taken and an unknown address with an organisation that cannot
-            // register. Both fail on the organisation, alike.
+            // The review's probe: a taken and an unknown address with an organization that cannot
+            // register. Both fail on the organization, alike.
             let taken = try await Self.register(world.port, email: "ada@lovelace.example", country: "ZZ", from: "198.51.100.1")
             let unknown = try await Self.register(world.port, email: "nobody@unknown.example", country: "ZZ", from: "198.51.100.1")
             #expect(taken.status == 400 && unknown.status == 400, "\(taken.body) \(unknown.body)")
             #expect(try HTTP.object(taken)["errors"] as? [String: String] == HTTP.object(unknown)["errors"] as? [String: String])
 
-            // With an organisation that can: the address is looked at only within TEN-6's 3 an hour.
+            // With an organization that can: the address is looked at only within TEN-6's 3 an hour.
             for _ in 0..<3 {
                 let answer = try await Self.register(world.port, email: "ada@lovelace.example", from: "198.51.100.2")
                 #expect(answer.status == 409, "\(answer.body)")

@@ -1,4 +1,5 @@
 import GatewayService
+import ServiceKit
 import ServicesTestSupport
 import TestSupport
 import Testing
@@ -42,6 +43,16 @@ struct ConsoleBrowserTests {
                 port: world.port,
                 ["mail_folder": folder, "owner": "grace@acme.example", "colleague": "lin@acme.example", "password": HTTP.password]
             )
+        }
+    }
+
+    @Test("Organization and IP allowlist: name and policy saved, a lock-out refused, a sign-in from elsewhere refused")
+    func organization() async throws {
+        // Behind a trusted proxy (loopback), so that a browser can come from elsewhere.
+        let gateway = GatewaySettings(trustedProxies: [IPNetwork(cidr: "127.0.0.1/32")!])
+        let world = try await GatewayWorld.start(rateLimitSettings: TenantsCluster.liftedSignInLimits(), gateway: gateway)
+        try await stopping(world.cluster) {
+            try await BrowserJourney.walk("organization", port: world.port, ["email": "ada@lovelace.example", "password": HTTP.password])
         }
     }
 

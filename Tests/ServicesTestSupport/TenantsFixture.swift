@@ -72,7 +72,7 @@ package final class TenantsCluster: @unchecked Sendable {
         return liftedAPILimit(RateLimitSettings(policies: policies, allowlist: [IPNetwork(cidr: "127.0.0.1/32")!]))
     }
 
-    /// Sign-in and registration limits lifted: one test registers five organisations.
+    /// Sign-in and registration limits lifted: one test registers five organizations.
     package static func liftedRegistrationLimits() -> RateLimitSettings {
         var settings = TenantsCluster.liftedSignInLimits()
         settings.policies["register"] = RateLimitPolicy(name: "register", key: .ip, limit: 100, windowSeconds: 3600)
@@ -208,7 +208,7 @@ package final class TenantsCluster: @unchecked Sendable {
         )
     }
 
-    /// A sign-up as auth makes it: a new user ID, the organisation, the owner's address.
+    /// A sign-up as auth makes it: a new user ID, the organization, the owner's address.
     package func register(
         email: String = "owner-\(UUID().uuidString.prefix(8).lowercased())@acme-\(UUID().uuidString.prefix(6).lowercased()).example",
         country: String = "FR",

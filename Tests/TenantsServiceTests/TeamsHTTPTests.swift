@@ -34,7 +34,7 @@ struct TeamsHTTPTests {
         let body = try HTTP.object(joined)
         #expect(body["tenant_id"] as? String == tenant)
         let grace = try #require(body["user_id"] as? String)
-        // No organisation of her own: the only tenant is Ada's.
+        // No organization of her own: the only tenant is Ada's.
         #expect(try await TestPostgres.psql("SELECT count(*) FROM tenants", database: cluster.databases[.tenants]!) == "1")
         // The token reached her mailbox: her address is verified by the act.
         let verified = try await TestPostgres.psql(
@@ -191,7 +191,7 @@ struct TeamsHTTPTests {
         )
         let outside = try await HTTP.send(port, "POST", "/v1/auth/token/switch", #"{"tenant_id":"\#(adaTenant)"}"#, token: bob)
         #expect(outside.status == 403, "\(outside.body)")
-        #expect(try HTTP.object(outside)["detail"] as? String == "your address is not in this organisation's IP allowlist")
+        #expect(try HTTP.object(outside)["detail"] as? String == "your address is not in this organization's IP allowlist")
         let denials = try await cluster.events(
             Subjects.audit(tenant: TenantID(adaTenant)!),
             as: Rampart_V1_AuditEvent.self,

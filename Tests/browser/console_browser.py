@@ -42,7 +42,7 @@ def expect(condition, message):
 class Browser:
     """One browser profile (its own cookies), at `base` (the gateway's origin)."""
 
-    def __init__(self, base, out, name="browser", width=1280):
+    def __init__(self, base, out, name="browser", width=1280, forwarded_for=None):
         self.base = base.rstrip("/")
         self.out = out
         self.name = name
@@ -69,6 +69,15 @@ class Browser:
         service = Service(os.environ.get("RAMPART_CHROMEDRIVER", "/usr/bin/chromedriver"))
         self.driver = webdriver.Chrome(options=options, service=service)
         self.driver.set_page_load_timeout(30)
+        if forwarded_for:
+            self.elsewhere(forwarded_for)
+
+    def elsewhere(self, address):
+        """From `address` (None: from here again): the address a trusted proxy in front of the
+        gateway forwards."""
+        self.driver.execute_cdp_cmd("Network.enable", {})
+        headers = {"X-Forwarded-For": address} if address else {}
+        self.driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": headers})
 
     # Navigation and forms
 

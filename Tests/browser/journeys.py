@@ -334,6 +334,61 @@ def team(browser, inputs):
     return {}
 
 
+def organization(browser, inputs):
+    """Organization and IP allowlist: the name and policy saved; an allowlist that would lock
+    the owner out refused by its field; one that allows them saved; a sign-in from elsewhere
+    refused."""
+    email, password = inputs["email"], inputs["password"]
+    sign_in(browser, email, password)
+    browser.press("Organization")
+    browser.page("organization")
+    browser.fill("Name", "", secret=False)
+    browser.press("Save the details")
+    expect(browser.error_of("Name"), f"an empty name is refused by its field: {browser.text()}")
+    browser.fill("Name", "Lovelace Analytical Engines", secret=False)
+    browser.press("Save the details")
+    expect("Saved." in browser.text(), browser.text())
+    expect("Lovelace Analytical Engines" in browser.driver.find_element(By.TAG_NAME, "header").text, "the header has the new name")
+    Select(browser.field("Passwords must change")).select_by_visible_text("Every year")
+    browser.press("Save the policy")
+    expect("Saved." in browser.text(), browser.text())
+    expect(Select(browser.field("Passwords must change")).first_selected_option.text == "Every year", "the policy is kept")
+
+    browser.press("IP allowlist")
+    expect("Members may call from anywhere" in browser.text(), browser.text())
+    browser.page("allowlist")
+    browser.fill("Allowed addresses and networks", "10.0.0.0/8", secret=False)
+    browser.press("Save the allowlist")
+    expect(browser.error_of("Allowed addresses and networks"), f"locking oneself out is refused by the field: {browser.text()}")
+    browser.page("allowlist-refused")
+    browser.fill("Allowed addresses and networks", "127.0.0.1/32\n10.0.0.0/8", secret=False)
+    browser.press("Save the allowlist")
+    expect("Saved." in browser.text() and "only from these addresses" in browser.text(), browser.text())
+
+    elsewhere = Browser(browser.base, browser.out, name="elsewhere", forwarded_for="203.0.113.9")
+    try:
+        elsewhere.open("/console/sign-in")
+        elsewhere.fill("Email", email, secret=False)
+        elsewhere.fill("Password", password)
+        elsewhere.press("Sign in")
+        # Refused as a wrong password is (TEN-11): the answer does not confirm the password.
+        expect("invalid email or password" in elsewhere.text(), f"a sign-in from elsewhere is refused: {elsewhere.text()}")
+        expect("rampart_session" not in elsewhere.cookies(), "no session from elsewhere")
+        elsewhere.page("sign-in-refused-elsewhere")
+        elsewhere.finish()
+    finally:
+        elsewhere.quit()
+    # The owner's own session, taken elsewhere (a laptop on another network): refused.
+    browser.elsewhere("203.0.113.9")
+    browser.open("/console/")
+    expect("not in this organization's IP allowlist" in browser.text(), f"a session from elsewhere is refused: {browser.text()}")
+    browser.page("session-refused-elsewhere")
+    browser.elsewhere(None)
+    browser.open("/console/")
+    expect(browser.heading() == "Welcome", "from the allowed address, the console opens again")
+    return {}
+
+
 def hostile_pages(browser, inputs):
     """Another site's page: its form posted at the console is refused (CSRF), and the console
     does not show inside its frame."""
@@ -395,7 +450,8 @@ class OtherSite:
         self.server.shutdown()
 
 
-JOURNEYS = {"security_settings": security_settings, "api_keys": api_keys, "team": team, "hostile_pages": hostile_pages}
+JOURNEYS = {"security_settings": security_settings, "api_keys": api_keys, "team": team, "organization": organization,
+            "hostile_pages": hostile_pages}
 
 
 def main():

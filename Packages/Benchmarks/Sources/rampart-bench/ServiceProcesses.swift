@@ -120,7 +120,7 @@ struct BenchCluster {
         try await nats.stop()
     }
 
-    /// Registers an owner and their organisation's tenant from 198.51.100.7, and signs them in
+    /// Registers an owner and their organization's tenant from 198.51.100.7, and signs them in
     /// once the tenant is active: the registration, the sign-in request and its tokens.
     /// Spends the verification token mailed to `email`, as its link would (AUTH-11: an API key
     /// needs a verified address).

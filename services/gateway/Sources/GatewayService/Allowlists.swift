@@ -41,7 +41,7 @@ final class TenantAllowlists: Sendable {
         } catch {
             logger.error("allowlist refusal not audited", metadata: ["tenant": "\(caller.tenant.hex)", "error": "\(loggable(error))"])
         }
-        throw RampartError(.permissionDenied, "your address is not in this organisation's IP allowlist")
+        throw RampartError(.permissionDenied, "your address is not in this organization's IP allowlist")
     }
 
     /// Drops what this replica knows of `tenant`'s list (after a change made through it).
@@ -57,7 +57,7 @@ final class TenantAllowlists: Sendable {
         do {
             reply = try await rpc.call(Subjects.Tenants.getIPAllowlist, Rampart_V1_GetIpAllowlistRequest(), context: asked)
         } catch let error as RampartError where [.unavailable, .deadlineExceeded, .internal].contains(error.code) {
-            throw RampartError(.unavailable, "the organisation's IP allowlist cannot be checked right now: try again shortly")
+            throw RampartError(.unavailable, "the organization's IP allowlist cannot be checked right now: try again shortly")
         }
         // tenants stores only canonical CIDRs; anything unreadable would be a fault, and is
         // refused rather than skipped.

@@ -21,7 +21,7 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
 }
 
 /// rampart.v1.auth.register (the gateway's POST /v1/auth/register): a user and their
-/// organisation, the user its owner. The client IP comes from the call context (tenants counts
+/// organization, the user its owner. The client IP comes from the call context (tenants counts
 /// registrations per IP). Errors: invalid_argument naming every failed rule (details per field:
 /// email, password, name, organization.*), already_exists for a registered email,
 /// rate_limited, conflict (the domain's Starter tenant exists).
@@ -937,7 +937,7 @@ public nonisolated struct Rampart_V1_WhoAmIReply: Sendable {
 /// (AUTH-2's policy) are required, the address is the invitation's and is verified by the act
 /// (the token reached that mailbox). With a principal (user:<id>, a signed-in person), the
 /// existing user whose address is the invited one joins, and sends only the token. No
-/// organisation and no Starter claim either way. A wrong, spent, expired or cancelled token:
+/// organization and no Starter claim either way. A wrong, spent, expired or cancelled token:
 /// invalid_argument, the same for each, nothing written.
 public nonisolated struct Rampart_V1_JoinRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the

@@ -204,7 +204,7 @@ public nonisolated enum Rampart_V1_MemberStatus: SwiftProtobuf.Enum, Swift.CaseI
 
 }
 
-/// The organisation as a sign-up names it.
+/// The organization as a sign-up names it.
 public nonisolated struct Rampart_V1_Organization: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

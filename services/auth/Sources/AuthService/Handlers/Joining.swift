@@ -9,7 +9,7 @@ import Foundation
 #endif
 
 /// TEN-10, the invitee's side: accepting an invitation as a new person (an account with the
-/// invited address, verified by the token that reached it; no organisation, no Starter claim)
+/// invited address, verified by the token that reached it; no organization, no Starter claim)
 /// or as a signed-in user whose address is the invited one. tenants checks the token and adds
 /// the member; auth vouches for the user and the address.
 extension Registration {

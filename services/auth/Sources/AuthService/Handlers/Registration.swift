@@ -11,7 +11,7 @@ import Foundation
 #endif
 
 /// AUTH-1, AUTH-2 and the user's side of sign-up, in an order that gives nothing away: the
-/// checks that need no state (auth's fields, then tenants' of the organisation), then the per-IP
+/// checks that need no state (auth's fields, then tenants' of the organization), then the per-IP
 /// limits (tenants charges them), and only then the address, so that whether it has an account
 /// is learnt at most as often as the limits allow, and a refused sign-up costs no hash. The user
 /// is written `pending` (the address's uniqueness decides before anything else is created), then

@@ -11,7 +11,7 @@ import Foundation
 /// The domains a tenant proves it owns (SSO-3): claimed, then verified by a TXT record at
 /// `_rampart-challenge.<domain>` holding the claim's value. The gateway has checked
 /// `sso.manage`. Free mail providers, disposable domains and public suffixes are refused: no
-/// organisation owns gmail.com's people, nor co.uk.
+/// organization owns gmail.com's people, nor co.uk.
 struct SSODomains: Sendable {
     let store: SSODomainStore
     let connections: SSOConnectionStore
@@ -84,7 +84,7 @@ struct SSODomains: Sendable {
             throw RampartError.invalidArgument("domain must be a domain name such as example.com", field: "domain")
         }
         guard !mailDomains.isFreeMail(domain), !mailDomains.isDisposable(domain) else {
-            throw RampartError.invalidArgument("\(domain) is a mail provider's domain: no organisation can claim its people", field: "domain")
+            throw RampartError.invalidArgument("\(domain) is a mail provider's domain: no organization can claim its people", field: "domain")
         }
         guard !mailDomains.publicSuffixes.isPublicSuffix(domain) else {
             throw RampartError.invalidArgument("\(domain) is a public suffix, which nobody owns alone", field: "domain")

@@ -145,11 +145,11 @@ struct SSOSignIn: Sendable {
             )
         }
         // Google's Workspace domain, when the connection names its domains: a consumer account
-        // with the same address is not the organisation's.
+        // with the same address is not the organization's.
         if connection.preset == .google, !connection.domains.isEmpty, !connection.domains.contains(token.claims["hd"]?.string ?? "") {
             throw OpenIDRefusal(
                 reason: "hosted_domain_mismatch",
-                message: "this Google account is not one of the organisation's",
+                message: "this Google account is not one of the organization's",
                 code: .permissionDenied,
                 email: email.description
             )
@@ -164,7 +164,7 @@ struct SSOSignIn: Sendable {
         }
         let notMember = OpenIDRefusal(
             reason: "not_a_member",
-            message: "this address is not a member of the organisation",
+            message: "this address is not a member of the organization",
             code: .permissionDenied,
             email: email.description
         )

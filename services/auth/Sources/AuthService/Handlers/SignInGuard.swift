@@ -64,7 +64,7 @@ struct SignInGuard: Sendable {
         tenant: TenantID,
         user: UUID,
         call: CallContext,
-        refusal: RampartError = RampartError(.permissionDenied, "your address is not in this organisation's IP allowlist")
+        refusal: RampartError = RampartError(.permissionDenied, "your address is not in this organization's IP allowlist")
     ) async throws {
         if Self.allowlistAdmits(policies, call: call) { return }
         var event = Rampart_V1_AuditEvent(

@@ -134,7 +134,7 @@ struct ResetMailSender: Service {
                 for (index, mail) in batch.enumerated() {
                     do {
                         if try await withheld(mail.user) {
-                            logger.info("reset mail withheld: the account's organisation signs in with SSO", metadata: ["user": "\(mail.user)"])
+                            logger.info("reset mail withheld: the account's organization signs in with SSO", metadata: ["user": "\(mail.user)"])
                             continue
                         }
                         try await links.send(.passwordReset, user: mail.user, email: mail.email)

@@ -72,7 +72,7 @@ struct SSODomainStore: Sendable {
                 logger: logger
             )
             guard try await taken.first(decoding: String.self) == nil else {
-                throw RampartError(.alreadyExists, "another organisation has verified \(domain)", details: ["field": "domain"])
+                throw RampartError(.alreadyExists, "another organization has verified \(domain)", details: ["field": "domain"])
             }
             let count = try await db.query("SELECT count(*) FROM sso_domains WHERE tenant_id = \(tenant.hex)", logger: logger)
             let existing = try await db.query(
@@ -106,7 +106,7 @@ struct SSODomainStore: Sendable {
             )
             return try await rows.first(decoding: Row.self).map(Self.claim)
         } catch let error as PSQLError where error.sqlState == "23505" {
-            throw RampartError(.alreadyExists, "another organisation has verified \(domain)", details: ["field": "domain"])
+            throw RampartError(.alreadyExists, "another organization has verified \(domain)", details: ["field": "domain"])
         }
     }
 

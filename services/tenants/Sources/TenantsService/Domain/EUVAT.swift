@@ -155,7 +155,7 @@ enum EUVAT {
     }
 
     /// The NIF: a DNI (8 digits and a letter), an NIE (X, Y or Z, 7 digits, a letter), a K/L/M
-    /// personal number, or a company CIF (an organisation letter, 7 digits and a check digit or
+    /// personal number, or a company CIF (an organization letter, 7 digits and a check digit or
     /// letter).
     static func spain(_ nif: String) -> RegistrationNumbers.Rejection? {
         let text = Array(nif)

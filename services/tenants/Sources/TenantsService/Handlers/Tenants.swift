@@ -54,7 +54,7 @@ struct Tenants: Sendable {
         return Rampart_V1_AdmitRegistrationReply()
     }
 
-    /// A sign-up's organisation, owner address, plan and region as they will be stored, or
+    /// A sign-up's organization, owner address, plan and region as they will be stored, or
     /// every rule they break.
     struct Validated {
         var name: String
