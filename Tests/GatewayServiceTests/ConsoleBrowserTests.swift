@@ -56,6 +56,14 @@ struct ConsoleBrowserTests {
         }
     }
 
+    @Test("Audit log: a failed sign-in found by action and outcome, exported as CSV and JSON lines, the chain verified")
+    func auditLog() async throws {
+        let world = try await GatewayWorld.start(rateLimitSettings: TenantsCluster.liftedSignInLimits())
+        try await stopping(world.cluster) {
+            try await BrowserJourney.walk("audit_log", port: world.port, ["email": "ada@lovelace.example", "password": HTTP.password])
+        }
+    }
+
     @Test("Another site's form is refused (CSRF) and its frame does not show the console")
     func hostilePages() async throws {
         let world = try await GatewayWorld.start()

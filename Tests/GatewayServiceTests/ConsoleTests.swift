@@ -181,6 +181,25 @@ struct ConsoleTests {
         }
     }
 
+    @Test("A mail's landing without its token offers nothing to spend: the reset asks for the address, the verification and the invitation explain")
+    func landingsWithoutToken() async throws {
+        let world = try await GatewayWorld.start()
+        try await stopping(world.cluster) {
+            var browser = ConsoleBrowser(port: world.port)
+            let reset = try await browser.get("/console/reset-password")
+            #expect(reset.status == 200 && reset.body.contains(#"name="email""#) && !reset.body.contains(#"name="new_password""#), "\(reset.body)")
+            let withToken = try await browser.get("/console/reset-password?token=abc.DEF_123")
+            #expect(withToken.body.contains(#"name="new_password""#) && withToken.body.contains(#"value="abc.DEF_123""#), "\(withToken.body)")
+            // A token that is not one (markup, a quote) is no token.
+            let hostile = try await browser.get("/console/reset-password?token=%22%3E%3Cscript%3E")
+            #expect(!hostile.body.contains(#"name="new_password""#) && !hostile.body.contains("<script>"), "\(hostile.body)")
+            let verify = try await browser.get("/console/verify-email")
+            #expect(verify.status == 200 && !verify.body.contains("Confirm my address"), "\(verify.body)")
+            let invitation = try await browser.get("/console/invitations/accept")
+            #expect(invitation.status == 200 && !invitation.body.contains(#"name="token""#), "\(invitation.body)")
+        }
+    }
+
     @Test("Cross-site and token-less posts are refused: no CSRF token, another token, another site; the session stays")
     func crossSite() async throws {
         let world = try await GatewayWorld.start()

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import tempfile
+import time
 import urllib.parse
 
 from axe_core_python.selenium import Axe
@@ -124,6 +125,21 @@ class Browser:
                 return driver.execute_script("return document.readyState") == "complete"
 
         WebDriverWait(self.driver, 20).until(replaced)
+
+    def download(self, text, timeout=20):
+        """Clicks the link showing `text` and waits for the file it downloads: its name and
+        content."""
+        folder = tempfile.mkdtemp(prefix="rampart-download-")
+        self.driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": folder})
+        self.driver.find_element(By.XPATH, f"//a[normalize-space()={xpath_text(text)}]").click()
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            done = [name for name in os.listdir(folder) if not name.endswith(".crdownload")]
+            if done:
+                with open(os.path.join(folder, done[0]), encoding="utf-8") as file:
+                    return done[0], file.read()
+            time.sleep(0.2)
+        raise JourneyFailure(f"{text!r} downloaded nothing")
 
     def text(self):
         return self.driver.find_element(By.TAG_NAME, "main").text

@@ -389,6 +389,44 @@ def organization(browser, inputs):
     return {}
 
 
+def audit_log(browser, inputs):
+    """Audit log: a failed sign-in found by action and outcome, a malformed address refused by
+    its field, the filtered events exported as CSV and JSON lines, the chain verified."""
+    email, password = inputs["email"], inputs["password"]
+    browser.open("/console/sign-in")
+    browser.fill("Email", email, secret=False)
+    browser.fill("Password", "not the password")
+    browser.press("Sign in")
+    sign_in(browser, email, password)
+    browser.press("Audit log")
+    browser.page("audit")
+    Select(browser.field("Action")).select_by_visible_text("login.failed")
+    Select(browser.field("Outcome")).select_by_visible_text("Failure")
+    deadline = time.time() + 15
+    while True:
+        browser.press("Filter")
+        rows = browser.driver.find_elements(By.CSS_SELECTOR, "tbody tr")
+        if rows or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    expect(rows and all("login.failed" in row.text and "Failure" in row.text for row in rows), f"the failed sign-in: {browser.text()}")
+    expect("action=login.failed" in browser.path and "outcome=failure" in browser.path, f"the filter is in the page's address: {browser.path}")
+    browser.page("audit-filtered")
+    name, csv = browser.download("Export as CSV")
+    expect(name.endswith(".csv") and "login.failed" in csv and "login.succeeded" not in csv, f"the CSV holds the filtered events: {name} {csv[:300]}")
+    name, lines = browser.download("Export as JSON lines")
+    expect(name.endswith(".jsonl") and "login.failed" in lines, f"the JSON lines export: {name}")
+
+    browser.fill("IP address", "not-an-address", secret=False)
+    browser.press("Filter")
+    expect(browser.error_of("IP address"), f"a malformed address is refused by its field: {browser.text()}")
+    browser.page("audit-refused")
+    browser.press("Verify the chain")
+    expect("The chain holds" in browser.text(), browser.text())
+    browser.page("audit-verified")
+    return {}
+
+
 def hostile_pages(browser, inputs):
     """Another site's page: its form posted at the console is refused (CSRF), and the console
     does not show inside its frame."""
@@ -450,7 +488,7 @@ class OtherSite:
         self.server.shutdown()
 
 
-JOURNEYS = {"security_settings": security_settings, "api_keys": api_keys, "team": team, "organization": organization,
+JOURNEYS = {"security_settings": security_settings, "api_keys": api_keys, "team": team, "organization": organization, "audit_log": audit_log,
             "hostile_pages": hostile_pages}
 
 

@@ -151,6 +151,7 @@ public enum GatewayService {
         AccountPages(console: console).add(to: router)
         MemberPages(console: console).add(to: router)
         OrganizationPages(console: console).add(to: router)
+        AuditPages(console: console).add(to: router)
         SSOSignInRoutes(calls: calls, cookie: ssoCookie, console: console).add(to: scopes)
         InboundRoutes(calls: calls).add(to: router)
         AdminRoutes(calls: calls).add(to: scopes)

@@ -31,31 +31,58 @@ final class ConsoleAPI: Sendable {
         request: Request,
         context: GatewayRequestContext
     ) async throws -> Reply {
-        guard let responder = responder.withLock({ $0 }) else { throw RampartError(.unavailable, "the console is starting: try again shortly") }
-        var headers: HTTPFields = [.requestID: context.requestID]
-        if let accessToken { headers[.authorization] = "Bearer \(accessToken)" }
-        // The client the API sees is the console's: its address (as a trusted proxy forwarded
-        // it) and its user agent.
-        for name in [HTTPField.Name.userAgent, .xForwardedFor] { if let value = request.headers[name] { headers[name] = value } }
-        var buffer = ByteBuffer()
+        var json: [UInt8]?
         if let body {
             var options = JSONEncodingOptions()
             options.preserveProtoFieldNames = true
-            buffer = ByteBuffer(bytes: try body.jsonUTF8Bytes(options: options) as [UInt8])
-            headers[.contentType] = "application/json"
+            json = try body.jsonUTF8Bytes(options: options)
         }
-        var inner = context
-        inner.authenticated = nil
-        inner.rateLimits = nil
-        let head = HTTPRequest(method: method, scheme: nil, authority: nil, path: path, headerFields: headers)
-        let response = try await responder.respond(to: Request(head: head, body: .init(buffer: buffer)), context: inner)
-        let collector = BodyCollector()
-        try await response.body.write(collector.writer)
-        let bytes = collector.bytes()
+        let response = try await respond(method, path, json: json, accessToken: accessToken, request: request, context: context)
+        let bytes = try await Self.bytes(of: response)
         guard (200..<300).contains(response.status.code) else { throw ConsoleRefusal(status: response.status, problem: bytes) }
         var options = JSONDecodingOptions()
         options.ignoreUnknownFields = true
         return bytes.isEmpty ? Reply() : try Reply(jsonUTF8Bytes: bytes, options: options)
+    }
+
+    /// A GET's answer as the API gives it, for the browser to keep as it comes (an export): its
+    /// status, type, disposition and body, streamed; or the refusal, thrown.
+    func download(_ path: String, accessToken: String, request: Request, context: GatewayRequestContext) async throws -> Response {
+        let response = try await respond(.get, path, json: nil, accessToken: accessToken, request: request, context: context)
+        guard (200..<300).contains(response.status.code) else {
+            throw ConsoleRefusal(status: response.status, problem: try await Self.bytes(of: response))
+        }
+        var answer = Response(status: response.status, body: response.body)
+        for name in [HTTPField.Name.contentType, .contentDisposition] { answer.headers[name] = response.headers[name] }
+        return answer
+    }
+
+    /// The request through the router, as the API's client: the console's address (as a
+    /// trusted proxy forwarded it) and user agent, its request ID.
+    private func respond(
+        _ method: HTTPRequest.Method,
+        _ path: String,
+        json: [UInt8]?,
+        accessToken: String?,
+        request: Request,
+        context: GatewayRequestContext
+    ) async throws -> Response {
+        guard let responder = responder.withLock({ $0 }) else { throw RampartError(.unavailable, "the console is starting: try again shortly") }
+        var headers: HTTPFields = [.requestID: context.requestID]
+        if let accessToken { headers[.authorization] = "Bearer \(accessToken)" }
+        for name in [HTTPField.Name.userAgent, .xForwardedFor] { if let value = request.headers[name] { headers[name] = value } }
+        if json != nil { headers[.contentType] = "application/json" }
+        var inner = context
+        inner.authenticated = nil
+        inner.rateLimits = nil
+        let head = HTTPRequest(method: method, scheme: nil, authority: nil, path: path, headerFields: headers)
+        return try await responder.respond(to: Request(head: head, body: .init(buffer: ByteBuffer(bytes: json ?? []))), context: inner)
+    }
+
+    private static func bytes(of response: Response) async throws -> [UInt8] {
+        let collector = BodyCollector()
+        try await response.body.write(collector.writer)
+        return collector.bytes()
     }
 }
 

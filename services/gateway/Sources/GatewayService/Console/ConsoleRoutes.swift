@@ -499,10 +499,23 @@ struct ConsolePages: Sendable {
     }
 
     func render(_ name: String, _ object: [String: Any]) throws -> String {
-        guard let html = library.render(object, withTemplate: name) else {
+        guard let html = library.render(Self.withoutEmptyText(object), withTemplate: name) else {
             throw RampartError(.internal, "the console has no page \(name)")
         }
         return html
+    }
+}
+
+extension ConsolePages {
+    /// Mustache takes any string, the empty one too, as a value a section shows: an empty
+    /// text is dropped, so that `{{#token}}` means a token is there.
+    static func withoutEmptyText(_ value: Any) -> Any {
+        switch value {
+        case let object as [String: Any]: object.filter { ($0.value as? String)?.isEmpty != true }.mapValues(withoutEmptyText)
+        case let list as [[String: Any]]: list.map { withoutEmptyText($0) }
+        case let list as [Any]: list.map(withoutEmptyText)
+        default: value
+        }
     }
 }
 
