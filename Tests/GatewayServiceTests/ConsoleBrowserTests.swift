@@ -3,6 +3,7 @@ import ServiceKit
 import ServicesTestSupport
 import TestSupport
 import Testing
+import WebhooksService
 
 /// UI-1's journeys in headless Chromium, against the real services: each walks pages as a
 /// person does, saves a screenshot of each (`.build/test-output/console`), checks each with
@@ -61,6 +62,14 @@ struct ConsoleBrowserTests {
         let world = try await GatewayWorld.start(rateLimitSettings: TenantsCluster.liftedSignInLimits())
         try await stopping(world.cluster) {
             try await BrowserJourney.walk("audit_log", port: world.port, ["email": "ada@lovelace.example", "password": HTTP.password])
+        }
+    }
+
+    @Test("Webhooks: an endpoint added, its secret checked on a test event, the delivery log, a redelivery, a rotation, removal")
+    func webhooks() async throws {
+        let world = try await GatewayWorld.start(webhooks: WebhooksSettings(allowedNetworks: [IPNetwork(cidr: "127.0.0.1/32")!]))
+        try await stopping(world.cluster) {
+            try await BrowserJourney.walk("webhooks", port: world.port, ["email": "ada@lovelace.example", "password": HTTP.password])
         }
     }
 

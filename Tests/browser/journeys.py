@@ -8,6 +8,9 @@ learned; any failed expectation exits 1 with its reason.
 """
 
 import argparse
+import base64
+import hashlib
+import hmac
 import email
 import email.policy
 import glob
@@ -427,6 +430,105 @@ def audit_log(browser, inputs):
     return {}
 
 
+class Receiver:
+    """A webhook receiver on loopback: what it was posted, headers and body."""
+
+    def __init__(self):
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                received.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    def wait(self, count, timeout=20):
+        deadline = time.time() + timeout
+        while len(self.received) < count and time.time() < deadline:
+            time.sleep(0.1)
+        expect(len(self.received) >= count, f"{count} deliveries expected, {len(self.received)} arrived")
+        return self.received[count - 1]
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def signed_by(delivery, secret):
+    """Whether one of the delivery's Standard Webhooks signatures is `secret`'s."""
+    headers = delivery["headers"]
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + delivery["body"]
+    expected = "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return expected in headers.get("webhook-signature", "").split(" ")
+
+
+def webhooks(browser, inputs):
+    """Webhooks: a bad URL refused by its field; an endpoint added, its secret shown once and
+    checked on a test event's signature; the delivery log; a redelivery with the same event ID;
+    the secret rotated (both sign for the grace period); the endpoint removed."""
+    receiver = Receiver()
+    try:
+        sign_in(browser, inputs["email"], inputs["password"])
+        browser.press("Webhooks")
+        browser.page("webhooks")
+        browser.fill("URL", "ftp://files.example/hooks", secret=False)
+        browser.press("Add the endpoint")
+        expect(browser.error_of("URL"), f"a URL that is not http(s) is refused by its field: {browser.text()}")
+        browser.page("webhooks-refused")
+        browser.fill("URL", receiver.url, secret=False)
+        browser.fill("Description", "Security team's receiver", secret=False)
+        browser.fill("Event types", "member.*, mfa.reset", secret=False)
+        browser.press("Add the endpoint")
+        expect(browser.heading() == "The endpoint's signing secret", browser.text())
+        browser.page("webhook-secret")
+        secret = browser.driver.find_element(By.ID, "secret").get_attribute("value")
+        expect(secret.startswith("whsec_"), "the secret is shown")
+        browser.secrets.add(secret)
+        browser.press("I have copied it")
+        browser.page("webhook")
+
+        browser.press("Send a test event")
+        expect("webhook.test event is on its way" in browser.text(), browser.text())
+        first = receiver.wait(1)
+        expect(signed_by(first, secret), f"the test event is signed with the secret shown: {first['headers']}")
+        expect(json.loads(first["body"]).get("type") == "webhook.test", f"a webhook.test event: {first['body'][:200]}")
+        deadline = time.time() + 15
+        while "Delivered" not in browser.text() and time.time() < deadline:
+            time.sleep(0.5)
+            browser.press("Refresh")
+        expect("Delivered" in browser.text(), f"the log shows the delivery: {browser.text()}")
+        browser.page("webhook-delivered")
+
+        browser.press(browser.driver.find_element(By.CSS_SELECTOR, "tbody button").get_attribute("aria-label"))
+        expect("being sent again" in browser.text(), browser.text())
+        again = receiver.wait(2)
+        expect(again["headers"]["webhook-id"] == first["headers"]["webhook-id"], "a redelivery keeps the event ID")
+
+        browser.press("Rotate the secret")
+        expect(browser.heading() == "The endpoint's signing secret" and "24 hours" in browser.text(), browser.text())
+        rotated = browser.driver.find_element(By.ID, "secret").get_attribute("value")
+        browser.secrets.add(rotated)
+        expect(rotated != secret, "a new secret")
+        browser.press("I have copied it")
+        browser.press("Send a test event")
+        third = receiver.wait(3)
+        expect(signed_by(third, rotated) and signed_by(third, secret), "both secrets sign during the grace period")
+
+        browser.press("Remove the endpoint")
+        expect("The endpoint is removed" in browser.text() and "There is no endpoint yet" in browser.text(), browser.text())
+    finally:
+        receiver.stop()
+    return {}
+
+
 def hostile_pages(browser, inputs):
     """Another site's page: its form posted at the console is refused (CSRF), and the console
     does not show inside its frame."""
@@ -488,7 +590,7 @@ class OtherSite:
         self.server.shutdown()
 
 
-JOURNEYS = {"security_settings": security_settings, "api_keys": api_keys, "team": team, "organization": organization, "audit_log": audit_log,
+JOURNEYS = {"security_settings": security_settings, "api_keys": api_keys, "team": team, "organization": organization, "audit_log": audit_log, "webhooks": webhooks,
             "hostile_pages": hostile_pages}
 
 

@@ -152,6 +152,7 @@ public enum GatewayService {
         MemberPages(console: console).add(to: router)
         OrganizationPages(console: console).add(to: router)
         AuditPages(console: console).add(to: router)
+        WebhookPages(console: console).add(to: router)
         SSOSignInRoutes(calls: calls, cookie: ssoCookie, console: console).add(to: scopes)
         InboundRoutes(calls: calls).add(to: router)
         AdminRoutes(calls: calls).add(to: scopes)
