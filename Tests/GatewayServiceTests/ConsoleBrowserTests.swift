@@ -73,6 +73,35 @@ struct ConsoleBrowserTests {
         }
     }
 
+    @Test("SSO: a domain verified by its TXT record, a connection tested by one person who signs in through the provider, activated, required")
+    func sso() async throws {
+        let dns = try await DNSPeer.start()
+        defer { dns.stop() }
+        let provider = try await MockOpenIDProvider.start()
+        defer { provider.stop() }
+        var settings = TenantsCluster.ssoAuthSettings
+        settings.dnsServer = ("127.0.0.1", dns.peer.port)
+        // The provider sends the browser back to the redirect URI: this gateway's.
+        let port = Ports.free()
+        settings.publicURL = "http://127.0.0.1:\(port)"
+        let world = try await GatewayWorld.start(
+            authSettings: settings,
+            rateLimitSettings: TenantsCluster.liftedSignInLimits(),
+            gatewayPort: port
+        )
+        try await stopping(world.cluster) {
+            try await provider.setUser("ada-sub", claims: ["email": "ada@lovelace.example", "email_verified": true, "name": "Ada"])
+            try await BrowserJourney.walk(
+                "sso",
+                port: world.port,
+                [
+                    "email": "ada@lovelace.example", "password": HTTP.password, "issuer": provider.issuer, "subject": "ada-sub",
+                    "dns_records": dns.records.path,
+                ]
+            )
+        }
+    }
+
     @Test("Another site's form is refused (CSRF) and its frame does not show the console")
     func hostilePages() async throws {
         let world = try await GatewayWorld.start()

@@ -218,7 +218,8 @@ package struct GatewayWorld {
         authSettings: AuthSettings = TenantsCluster.testAuthSettings,
         rateLimitSettings: RateLimitSettings = TenantsCluster.liftedAPILimit(),
         gateway: GatewaySettings = GatewaySettings(),
-        webhooks: WebhooksSettings? = nil
+        webhooks: WebhooksSettings? = nil,
+        gatewayPort: Int = 0
     ) async throws -> GatewayWorld {
         let cluster = try await TenantsCluster.start(
             settings: TenantsSettings(sagaServices: [.tenants, .auth, .permissions, .audit] + (webhooks == nil ? [] : [.webhooks])),
@@ -231,6 +232,7 @@ package struct GatewayWorld {
             try await cluster.start(.webhooks)
         }
         cluster.gatewaySettings = gateway
+        cluster.gatewayListenPort = gatewayPort
         try await cluster.start(.gateway)
         let port = await cluster.gatewayPort.wait()
         let (tenant, adaToken) = try await HTTP.signUp(port, cluster, email: "ada@lovelace.example", number: "732 829 320 00074")

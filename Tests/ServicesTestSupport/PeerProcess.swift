@@ -98,7 +98,8 @@ package struct MockOpenIDProvider: Sendable {
 /// questions from records the test sets, and changes, at any time.
 package final class DNSPeer: @unchecked Sendable {
     package let peer: PeerProcess
-    private let records: URL
+    /// The file it answers from (JSON: a name with its final dot → its TXT values).
+    package let records: URL
 
     package static func start() async throws -> DNSPeer {
         let records = FileManager.default.temporaryDirectory.appendingPathComponent("dns-\(UUID().uuidString).json")

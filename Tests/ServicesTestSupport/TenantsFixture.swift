@@ -129,6 +129,9 @@ package final class TenantsCluster: @unchecked Sendable {
     package let auditKey = SigningKey.generate()
     /// The gateway's public port, once `start(.gateway)` has it listening.
     package let gatewayPort = ListeningPort()
+    /// The port the gateway listens on: 0 for any free one; a test whose links must name the
+    /// gateway before it starts (the SSO redirect URI in auth's settings) chooses it.
+    package var gatewayListenPort = 0
 
     /// The mail sender's token keys in every cluster: auth and tenants seal to its public half,
     /// and tests open what they sealed as the sender does (`mails(from:)`).
@@ -159,7 +162,7 @@ package final class TenantsCluster: @unchecked Sendable {
             nats: nats,
             instance: "\(service.rawValue)-1",
             database: databases[service],
-            publicHTTP: service == .gateway ? .init(host: "127.0.0.1", port: 0) : nil
+            publicHTTP: service == .gateway ? .init(host: "127.0.0.1", port: gatewayListenPort) : nil
         )
         lock.withLock { running[service] = instance }
     }

@@ -31,6 +31,7 @@ import zxingcpp
 from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.ui import WebDriverWait
 
 from console_browser import Browser, JourneyFailure, data_url_text, expect, otpauth_secret
 
@@ -529,6 +530,62 @@ def webhooks(browser, inputs):
     return {}
 
 
+def sso(browser, inputs):
+    """SSO: a domain claimed and verified by its TXT record (refused before it is published),
+    a connection added to the provider the test started, tested with one person who signs in
+    through it from the sign-in page, activated, then required, with a break-glass owner."""
+    email, password, issuer = inputs["email"], inputs["password"], inputs["issuer"]
+    sign_in(browser, email, password)
+    browser.press("SSO")
+    browser.page("sso")
+    browser.fill("Domain to claim", "lovelace.example", secret=False)
+    browser.press("Claim")
+    expect("publish its TXT record" in browser.text(), browser.text())
+    record_name, record_value = [c.text for c in browser.driver.find_elements(By.CSS_SELECTOR, "tbody code")][:2]
+    expect(record_name == "_rampart-challenge.lovelace.example", f"the record to publish: {record_name}")
+    browser.page("sso-domain-claimed")
+    browser.press("Check the DNS record of lovelace.example")
+    expect(browser.driver.find_elements(By.CSS_SELECTOR, "[role=alert]"), f"not verified before the record is published: {browser.text()}")
+    with open(inputs["dns_records"], "w") as file:
+        json.dump({record_name + ".": [record_value]}, file)
+    browser.press("Check the DNS record of lovelace.example")
+    expect("The domain is verified" in browser.text(), browser.text())
+
+    browser.fill("Issuer URL (Okta and other providers)", issuer, secret=False)
+    browser.fill("Client ID", "rampart", secret=False)
+    browser.fill("Client secret", "client-secret")
+    browser.fill("Domains it serves", "lovelace.example", secret=False)
+    browser.fill("Test users (addresses)", email, secret=False)
+    browser.press("Add the connection")
+    expect("The connection is added" in browser.text(), browser.text())
+    redirect = browser.driver.find_element(By.CSS_SELECTOR, "article input[readonly]").get_attribute("value")
+    expect(redirect.endswith("/v1/auth/sso/callback"), f"the redirect URI to register: {redirect}")
+    browser.page("sso-connection")
+    browser.press("Start testing")
+    expect("The connection is testing" in browser.text(), browser.text())
+
+    # The test user signs in through the provider, from the console's sign-in page.
+    sign_out(browser)
+    browser.fill("Work email, for your organization's SSO", email, secret=False)
+    browser.press("Sign in with SSO")
+    WebDriverWait(browser.driver, 20).until(lambda d: d.current_url.startswith(issuer))
+    browser.driver.find_element(By.CSS_SELECTOR, "input[type=text][name=sub]").send_keys(inputs["subject"])
+    browser.driver.find_element(By.XPATH, "//button[normalize-space()='Authorize']").click()
+    WebDriverWait(browser.driver, 20).until(lambda d: d.current_url.startswith(browser.base + "/console/"))
+    expect(browser.heading() == "Welcome", f"signed in through SSO: {browser.text()}")
+
+    browser.press("SSO")
+    browser.press("Activate")
+    expect("The connection is active" in browser.text(), browser.text())
+    browser.driver.find_element(By.ID, "enforced").click()
+    browser.driver.find_element(By.XPATH, f"//label[normalize-space()='{email}']").click()
+    browser.press("Save the requirement")
+    expect("Saved." in browser.text() and browser.driver.find_element(By.ID, "enforced").is_selected(), browser.text())
+    expect(browser.driver.find_element(By.XPATH, f"//label[normalize-space()='{email}']/preceding-sibling::input").is_selected(), "the break-glass owner is kept")
+    browser.page("sso-enforced")
+    return {}
+
+
 def hostile_pages(browser, inputs):
     """Another site's page: its form posted at the console is refused (CSRF), and the console
     does not show inside its frame."""
@@ -590,7 +647,7 @@ class OtherSite:
         self.server.shutdown()
 
 
-JOURNEYS = {"security_settings": security_settings, "api_keys": api_keys, "team": team, "organization": organization, "audit_log": audit_log, "webhooks": webhooks,
+JOURNEYS = {"security_settings": security_settings, "api_keys": api_keys, "team": team, "organization": organization, "audit_log": audit_log, "webhooks": webhooks, "sso": sso,
             "hostile_pages": hostile_pages}
 
 

@@ -153,6 +153,7 @@ public enum GatewayService {
         OrganizationPages(console: console).add(to: router)
         AuditPages(console: console).add(to: router)
         WebhookPages(console: console).add(to: router)
+        SSOPages(console: console).add(to: router)
         SSOSignInRoutes(calls: calls, cookie: ssoCookie, console: console).add(to: scopes)
         InboundRoutes(calls: calls).add(to: router)
         AdminRoutes(calls: calls).add(to: scopes)
