@@ -102,6 +102,21 @@ struct ConsoleBrowserTests {
         }
     }
 
+    @Test("MFA required by the organization: the sign-in leads through setting it up, shows the backup codes, opens the session")
+    func mfaRequired() async throws {
+        let world = try await GatewayWorld.start(rateLimitSettings: TenantsCluster.liftedSignInLimits())
+        try await stopping(world.cluster) {
+            let required = try await world.send(
+                "PATCH",
+                "/v1/tenants/\(world.tenant)",
+                #"{"mfa_requirement":"MFA_REQUIREMENT_EVERYONE"}"#,
+                token: world.adaToken
+            )
+            #expect(required.status == 200, "\(required.body)")
+            try await BrowserJourney.walk("mfa_required", port: world.port, ["email": "ada@lovelace.example", "password": HTTP.password])
+        }
+    }
+
     @Test("Another site's form is refused (CSRF) and its frame does not show the console")
     func hostilePages() async throws {
         let world = try await GatewayWorld.start()

@@ -586,6 +586,36 @@ def sso(browser, inputs):
     return {}
 
 
+def mfa_required(browser, inputs):
+    """MFA-7 in the console: the organization requires MFA and the person has none; the sign-in
+    leads through setting it up (QR code, a wrong code refused, the right one), shows the backup
+    codes once, and opens the session."""
+    email, password = inputs["email"], inputs["password"]
+    browser.open("/console/sign-in")
+    browser.fill("Email", email, secret=False)
+    browser.fill("Password", password)
+    browser.press("Sign in")
+    expect(browser.heading() == "Enable MFA" and "requires two-factor" in browser.text(), browser.text())
+    expect("rampart_session" not in browser.cookies(), "no session before the second factor")
+    browser.page("sign-in-mfa-enroll")
+    image = Image.open(io.BytesIO(browser.screenshot_png(browser.driver.find_element(By.CSS_SELECTOR, "img.qr"))))
+    secret = otpauth_secret(zxingcpp.read_barcodes(image)[0].text)
+    browser.secrets.add(secret)
+    browser.fill("6-digit code", "000000")
+    browser.press("Turn MFA on")
+    expect(browser.error_of("6-digit code") and browser.heading() == "Enable MFA", f"a wrong code, said by its field: {browser.text()}")
+    browser.fill("6-digit code", pyotp.TOTP(secret).now())
+    browser.press("Turn MFA on")
+    expect(browser.heading() == "Your backup codes", browser.text())
+    codes = [element.text for element in browser.driver.find_elements(By.CSS_SELECTOR, ".codes code")]
+    expect(len(codes) == 10, f"ten backup codes: {codes}")
+    browser.secrets.update(codes)
+    browser.page("sign-in-backup-codes")
+    browser.press("I have saved them")
+    expect(browser.heading() == "Welcome", browser.text())
+    return {}
+
+
 def hostile_pages(browser, inputs):
     """Another site's page: its form posted at the console is refused (CSRF), and the console
     does not show inside its frame."""
@@ -647,7 +677,7 @@ class OtherSite:
         self.server.shutdown()
 
 
-JOURNEYS = {"security_settings": security_settings, "api_keys": api_keys, "team": team, "organization": organization, "audit_log": audit_log, "webhooks": webhooks, "sso": sso,
+JOURNEYS = {"security_settings": security_settings, "api_keys": api_keys, "team": team, "organization": organization, "audit_log": audit_log, "webhooks": webhooks, "sso": sso, "mfa_required": mfa_required,
             "hostile_pages": hostile_pages}
 
 

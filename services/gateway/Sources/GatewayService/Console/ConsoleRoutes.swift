@@ -91,7 +91,7 @@ struct ConsoleRoutes {
             }
             do {
                 let tokens = try await calls.call(Subjects.Auth.login, message, context)
-                return try signInAnswer(tokens, request, returnTo: returnTo)
+                return try await signInAnswer(tokens, request, context, returnTo: returnTo)
             } catch let error as RampartError {
                 // Next to the field it concerns, when the problem names one.
                 var values = ["returnTo": returnTo, "email": message.email]
@@ -111,15 +111,15 @@ struct ConsoleRoutes {
             message.code = form["code"] ?? ""
             do {
                 let tokens = try await calls.call(Subjects.Auth.loginMFA, message, context)
-                return try signInAnswer(tokens, request, returnTo: returnTo)
+                return try await signInAnswer(tokens, request, context, returnTo: returnTo)
             } catch let error as RampartError {
+                // An enrolment's code page again, without the QR code (the app has the secret).
+                let enrolling = form["enrolling"] == "1"
                 return try page(
-                    "mfa",
+                    enrolling ? "mfa-enroll" : "mfa",
                     request,
                     status: Self.status(error),
-                    [
-                        "returnTo": returnTo, "mfaToken": message.mfaToken, "codeError": error.message,
-                    ]
+                    ["returnTo": returnTo, "mfaToken": message.mfaToken, "codeError": error.message, "signingIn": enrolling]
                 )
             }
         }
@@ -198,7 +198,7 @@ struct ConsoleRoutes {
         var message = Rampart_V1_SwitchTenantRequest()
         message.tenantID = tenant
         let tokens = try await call.send(.post, "/v1/auth/token/switch", message, as: Rampart_V1_TokenReply.self)
-        return try signInAnswer(tokens, call.request, returnTo: "/console/")
+        return try await signInAnswer(tokens, call.request, call.context, returnTo: "/console/")
     }
 
     /// The re-authentication page: the code field with MFA on, else the password's.
@@ -263,24 +263,35 @@ struct ConsoleRoutes {
     }
 
     /// The answer of a sign-in step: the session's cookies and the way on, or the MFA step.
-    func signInAnswer(_ tokens: Rampart_V1_TokenReply, _ request: Request, returnTo: String) throws -> Response {
+    func signInAnswer(
+        _ tokens: Rampart_V1_TokenReply,
+        _ request: Request,
+        _ context: GatewayRequestContext,
+        returnTo: String
+    ) async throws -> Response {
+        if tokens.mfaRequired && tokens.mfaEnrollmentRequired {
+            // MFA-7: the organization requires MFA and the person has none yet: set it up now,
+            // with the sign-in's token; the first code opens the session.
+            var message = Rampart_V1_LoginMfaEnrollRequest()
+            message.mfaToken = tokens.mfaToken
+            let enrolment = try await calls.call(Subjects.Auth.loginMFAEnroll, message, context)
+            var values = SecurityPages.enrolment(enrolment)
+            values.merge(["signingIn": true, "mfaToken": tokens.mfaToken, "returnTo": returnTo]) { _, new in new }
+            return try page("mfa-enroll", request, values)
+        }
         if tokens.mfaRequired {
             return try page("mfa", request, ["returnTo": returnTo, "mfaToken": tokens.mfaToken])
         }
-        guard !tokens.accessToken.isEmpty else {
-            // MFA-7's enrolment during sign-in has no page yet: said plainly, not half-done.
-            return try page(
-                "sign-in",
-                request,
-                status: .forbidden,
-                [
-                    "returnTo": returnTo,
-                    "problem":
-                        "This organization requires MFA, and setting it up from the console is not available yet: use the API's /v1/auth/login/mfa/enroll.",
-                ]
-            )
+        guard !tokens.accessToken.isEmpty else { throw RampartError(.internal, "a sign-in answered neither a session nor its next step") }
+        var response: Response
+        if tokens.backupCodes.isEmpty {
+            response = Self.seeOther(returnTo)
+        } else {
+            // An enrolment completed at sign-in: its backup codes, this once, then on.
+            var values = SecurityPages.backupCodes(tokens.backupCodes, first: true)
+            values["continue"] = returnTo
+            response = try page("backup-codes", request, signedIn: true, values)
         }
-        var response = Self.seeOther(returnTo)
         cookies.keep(tokens, in: &response)
         return response
     }

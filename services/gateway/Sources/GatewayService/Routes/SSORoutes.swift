@@ -121,7 +121,7 @@ struct SSOSignInRoutes {
                 } else if reply.hasLinked {
                     response = ConsoleRoutes.seeOther(ConsoleRoutes.consolePath(reply.returnTo))
                 } else {
-                    response = try console.signInAnswer(reply.tokens, request, returnTo: ConsoleRoutes.consolePath(reply.returnTo))
+                    response = try await console.signInAnswer(reply.tokens, request, context, returnTo: ConsoleRoutes.consolePath(reply.returnTo))
                 }
             } catch let error as RampartError where browser {
                 response = try console.page("sign-in", request, status: Problem.status(error.code), ["problem": error.message])
