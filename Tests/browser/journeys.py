@@ -332,6 +332,15 @@ def team(browser, inputs):
         expect(other.path.startswith("/console/sign-in"), f"a disabled member's session ends: {other.path}")
         browser.press(f"Enable {colleague}")
         expect("can sign in again" in browser.text(), browser.text())
+
+        browser.press("Access review")
+        expect(owner in browser.text() and colleague in browser.text(), browser.text())
+        browser.page("access-review")
+        name, report = browser.download("Download as CSV")
+        expect(name.endswith(".csv") and owner in report and colleague in report, f"the report as CSV: {name} {report[:300]}")
+        browser.fill("Note (optional)", "Q4 review", secret=False)
+        browser.press("Mark the review complete")
+        expect("recorded as complete" in browser.text() and "The last review was completed" in browser.text(), browser.text())
         other.finish()
     finally:
         other.quit()

@@ -24,6 +24,7 @@ struct MemberPages {
         "removed": "The member is removed from the organization.",
         "mfa": "The member's MFA is reset: they set it up again at their next sign-in.",
         "confirmed": "Thank you: you can make the change now.",
+        "reviewed": "The access review is recorded as complete.",
     ]
 
     static let roles: [(role: Rampart_V1_MemberRole, name: String)] = [(.member, "Member"), (.admin, "Admin"), (.owner, "Owner")]
@@ -46,6 +47,34 @@ struct MemberPages {
                     var values = refusal.shown(["email", "role"])
                     values["typedEmail"] = message.email
                     return try await overview(call, status: refusal.status, values)
+                }
+            }
+        }
+        // The access review (TEN-10): who has what, its warnings, the report as CSV, and the
+        // review recorded as done.
+        members.get("review") { request, context in
+            try await console.signedInPage(request, context) { call in try await review(call) }
+        }
+        members.get("review.csv") { request, context in
+            try await console.signedInPage(request, context, returnTo: Self.path + "/review") { call in
+                try await call.api.download(
+                    tenantPath(call, "access-review?format=csv"),
+                    accessToken: call.session.accessToken,
+                    request: request,
+                    context: context
+                )
+            }
+        }
+        members.post("review/complete") { request, context in
+            let form = try await console.checkedForm(request, context)
+            return try await console.signedInPage(request, context, returnTo: Self.path + "/review") { call in
+                var message = Rampart_V1_CompleteAccessReviewRequest()
+                message.note = form["note"] ?? ""
+                do {
+                    _ = try await call.send(.post, tenantPath(call, "access-review/complete"), message, as: Rampart_V1_AccessReviewReply.self)
+                    return ConsoleRoutes.seeOther(Self.path + "/review?done=reviewed")
+                } catch let refusal as ConsoleRefusal where refusal.status != .unauthorized {
+                    return try await review(call, status: refusal.status, refusal.shown(["note"]))
                 }
             }
         }
@@ -171,6 +200,28 @@ struct MemberPages {
         if let done = call.request.uri.queryParameters.get("done"), let notice = Self.notices[done] { object["notice"] = notice }
         object.merge(values) { _, new in new }
         return try await console.page("members", call, status: status, object)
+    }
+
+    private func review(_ call: ConsoleCall, status: HTTPResponse.Status = .ok, _ values: [String: Any] = [:]) async throws -> Response {
+        let report = try await call.get(tenantPath(call, "access-review"), as: Rampart_V1_AccessReviewReply.self)
+        var object: [String: Any] = [
+            "entries": report.entries.map { entry -> [String: Any] in
+                [
+                    "email": entry.email,
+                    "role": entry.tenantRole,
+                    "status": entry.status,
+                    "resources": entry.resourceRoles.count,
+                    "lastActive": entry.lastActiveAtMs == 0 ? "Never" : SecurityPages.time(entry.lastActiveAtMs),
+                ]
+            },
+            "warnings": report.warnings,
+            "lastReviewed": SecurityPages.time(report.lastReviewedAtMs),
+            "due": SecurityPages.time(report.reviewDueAtMs),
+            "overdue": report.reviewDueAtMs > 0 && report.reviewDueAtMs < WallClock.milliseconds(),
+        ]
+        if let done = call.request.uri.queryParameters.get("done"), let notice = Self.notices[done] { object["notice"] = notice }
+        object.merge(values) { _, new in new }
+        return try await console.page("access-review", call, section: "members", status: status, object)
     }
 
     static func role(_ text: String?) -> Rampart_V1_MemberRole? {
