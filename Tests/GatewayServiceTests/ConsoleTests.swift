@@ -83,6 +83,37 @@ struct ConsoleTests {
         }
     }
 
+    @Test("Served at an https address, the console's cookies are __Host- prefixed, Secure, HttpOnly and SameSite=Lax")
+    func secureCookies() async throws {
+        let world = try await GatewayWorld.start(gateway: GatewaySettings(publicURL: "https://console.example"))
+        try await stopping(world.cluster) {
+            let page = try await httpRequest(port: world.port, "GET", "/console/sign-in")
+            let csrfLine = try #require(page.headers["set-cookie"])
+            #expect(csrfLine.hasPrefix("__Host-rampart_csrf="), "\(csrfLine)")
+            #expect(ConsoleBrowser.attributes(of: "__Host-rampart_csrf", in: page) == ["Path=/", "HttpOnly", "SameSite=Lax", "Secure"])
+            let csrf = String(csrfLine.split(separator: ";")[0].dropFirst("__Host-rampart_csrf=".count))
+            let body =
+                "csrf=\(csrf)&email=ada%40lovelace.example&password=\(HTTP.password.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+            let signedIn = try await httpRequest(
+                port: world.port,
+                "POST",
+                "/console/sign-in",
+                headers: [
+                    "Content-Type": "application/x-www-form-urlencoded", "Cookie": "__Host-rampart_csrf=\(csrf)", "Sec-Fetch-Site": "same-origin",
+                ],
+                body: Array(body.utf8)
+            )
+            #expect(signedIn.status == 303, "\(signedIn.body)")
+            for name in ["__Host-rampart_session", "__Host-rampart_access"] {
+                let attributes = ConsoleBrowser.attributes(of: name, in: signedIn)
+                #expect(
+                    attributes.first == "Path=/" && ["HttpOnly", "SameSite=Lax", "Secure"].allSatisfy(attributes.contains),
+                    "\(name): \(attributes)"
+                )
+            }
+        }
+    }
+
     @Test("A sign-in sets HttpOnly session cookies and opens the console; a wrong password says so; sign-out ends the session at auth")
     func signInAndOut() async throws {
         let world = try await GatewayWorld.start()

@@ -59,6 +59,16 @@ struct GatewayRateLimitTests {
         }
     }
 
+    @Test("the console's pages count against the same limit as the API: past it, 429")
+    func console() async throws {
+        let (cluster, port) = try await Self.cluster()
+        try await stopping(cluster) {
+            for _ in 0..<5 { #expect(try await httpRequest(port: port, "GET", "/console/sign-in").status == 200) }
+            let refused = try await httpRequest(port: port, "GET", "/console/sign-in")
+            #expect(refused.status == 429 && refused.headers["retry-after"] != nil, "\(refused.body)")
+        }
+    }
+
     @Test("behind a trusted proxy each forwarded client has its own count")
     func perClient() async throws {
         let (cluster, port) = try await Self.cluster(apiLimit: 2, gateway: GatewaySettings(trustedProxies: [IPNetwork(cidr: "127.0.0.1/32")!]))
