@@ -31,7 +31,9 @@ struct ConsoleBrowserTests {
         }
     }
 
-    @Test("A team forms: sign-up, the address confirmed from the mail, an invitation accepted in a second browser, a role changed, a member disabled")
+    @Test(
+        "A team forms: sign-up, the mail's link, invitations accepted by a new person and by a signed-in one, roles, a member disabled, a reset, the switcher"
+    )
     func team() async throws {
         let world = try await GatewayWorld.start(rateLimitSettings: TenantsCluster.liftedSignInLimits())
         try await stopping(world.cluster) {
@@ -42,7 +44,10 @@ struct ConsoleBrowserTests {
             try await BrowserJourney.walk(
                 "team",
                 port: world.port,
-                ["mail_folder": folder, "owner": "grace@acme.example", "colleague": "lin@acme.example", "password": HTTP.password]
+                [
+                    "mail_folder": folder, "owner": "grace@acme.example", "colleague": "lin@acme.example", "member": "ada@lovelace.example",
+                    "password": HTTP.password,
+                ]
             )
         }
     }

@@ -103,6 +103,7 @@ def security_settings(browser, inputs):
     expect(all(code in data_url_text(download.get_attribute("href")) for code in codes), "the file holds every code")
     browser.press("I have saved them")
     expect("MFA is on" in browser.text() and "10 unused backup codes" in browser.text(), browser.text())
+    browser.page("security-mfa-on")
 
     # Sign in again: with a code (the next step's: enrolment spent this one), then a backup code.
     sign_out(browser)
@@ -264,7 +265,8 @@ def mailed_link(folder, address, page, timeout=30):
 def team(browser, inputs):
     """Sign up, confirm the address from the mail, sign in; invite a colleague, who accepts in
     a second browser profile as a new person; change their role; disable them and see their
-    session end; enable them again."""
+    session end; enable them again; the access review; the colleague resets their password;
+    someone signed in elsewhere joins and switches between their organizations."""
     mail, owner, colleague = inputs["mail_folder"], inputs["owner"], inputs["colleague"]
     password = inputs["password"]
     browser.open("/console/sign-in")
@@ -341,9 +343,49 @@ def team(browser, inputs):
         browser.fill("Note (optional)", "Q4 review", secret=False)
         browser.press("Mark the review complete")
         expect("recorded as complete" in browser.text() and "The last review was completed" in browser.text(), browser.text())
+
+        # The colleague forgot their password: the reset, from the sign-in page and the mail.
+        other.open("/console/sign-in")
+        other.press("Forgot your password?")
+        other.page("reset-request")
+        other.fill("Email", colleague, secret=False)
+        other.press("Send the link")
+        expect(f"If {colleague} has an account" in other.text(), other.text())
+        other.driver.get(mailed_link(mail, colleague, "reset-password"))
+        other.page("reset-new-password")
+        other.fill("New password", "short")
+        other.press("Set the new password")
+        expect(other.error_of("New password"), f"the policy's refusal by the field: {other.text()}")
+        renewed = password + "-renewed"
+        other.fill("New password", renewed)
+        other.press("Set the new password")
+        expect("Your password is changed" in other.text(), other.text())
+        sign_in(other, colleague, renewed)
         other.finish()
     finally:
         other.quit()
+
+    # Someone with an account elsewhere joins, signed in, and switches between organizations.
+    browser.open("/console/members")
+    browser.fill("Email", inputs["member"], secret=False)
+    browser.press("Send the invitation")
+    expect("The invitation is sent" in browser.text(), browser.text())
+    member = Browser(browser.base, browser.out, name="member")
+    try:
+        sign_in(member, inputs["member"], password)
+        home = member.driver.find_element(By.CSS_SELECTOR, ".organization").text
+        member.driver.get(mailed_link(mail, inputs["member"], "invitations/accept"))
+        member.page("invitation-signed-in")
+        member.press("Join the organization")
+        expect(member.heading() == "Welcome" and member.driver.find_element(By.CSS_SELECTOR, ".organization").text == "Acme Compilers", member.text())
+        member.page("joined")
+        Select(member.field("Switch to another organization")).select_by_index(0)
+        member.press("Switch")
+        back = member.driver.find_element(By.CSS_SELECTOR, ".organization").text
+        expect(member.heading() == "Welcome" and back == home, f"back in the first organization: {back}, not {home}")
+        member.finish()
+    finally:
+        member.quit()
     return {}
 
 

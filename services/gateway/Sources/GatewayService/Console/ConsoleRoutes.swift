@@ -7,6 +7,7 @@ import NIOCore
 import RampartModels
 import ServiceKit
 import SodiumKit
+import TokenKit
 
 /// The console (UI-1) at /console/: pages rendered here from the same calls the REST routes
 /// make, working without JavaScript. Its session is the person's auth session, held in two
@@ -35,7 +36,10 @@ struct ConsoleRoutes {
         }
         console.get { request, context in
             try await signedInPage(request, context) { call in
-                try await page("home", call, ["principal": call.caller.principal.description, "tenant": call.caller.tenant.hex])
+                let mfa = try await call.get("/v1/auth/mfa", as: Rampart_V1_MfaStatusReply.self)
+                var role = ""
+                if case .accessToken(let claims) = call.caller.credential { role = claims.roles.first ?? "" }
+                return try await page("home", call, ["role": role, "mfaOff": !mfa.enabled])
             }
         }
         console.get("sign-in") { request, _ in
