@@ -122,7 +122,7 @@ struct ConsoleBrowserTests {
         }
     }
 
-    @Test("Another site's form is refused (CSRF) and its frame does not show the console")
+    @Test("A sign-in with the keyboard alone; another site's form is refused (CSRF) and its frame does not show the console")
     func hostilePages() async throws {
         let world = try await GatewayWorld.start()
         try await stopping(world.cluster) {

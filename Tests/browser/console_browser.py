@@ -10,7 +10,6 @@ Content-Security-Policy, and no URL it asked for may carry a secret the journey 
 a code, a key, a cookie's value): both from Chromium's performance log.
 """
 
-import base64
 import json
 import os
 import re
@@ -224,14 +223,6 @@ def xpath_text(text):
     if '"' not in text:
         return f'"{text}"'
     return "concat(" + ", \"'\", ".join(f"'{part}'" for part in text.split("'")) + ")"
-
-
-def data_url_text(url):
-    """The text a `data:` URL carries (base64 or not)."""
-    header, _, payload = url.partition(",")
-    if header.endswith(";base64"):
-        return base64.b64decode(payload).decode()
-    return urllib.parse.unquote(payload)
 
 
 def otpauth_secret(uri):

@@ -29,11 +29,13 @@ import urllib.request
 import pyotp
 import zxingcpp
 from PIL import Image
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
-from console_browser import Browser, JourneyFailure, data_url_text, expect, otpauth_secret
+from console_browser import Browser, JourneyFailure, expect, otpauth_secret
 
 
 def sign_in(browser, email, password, code=None):
@@ -98,9 +100,8 @@ def security_settings(browser, inputs):
     codes = [element.text for element in browser.driver.find_elements(By.CSS_SELECTOR, ".codes code")]
     expect(len(codes) == 10, f"ten backup codes: {codes}")
     browser.secrets.update(codes)
-    download = browser.driver.find_element(By.LINK_TEXT, "Download as text")
-    expect(download.get_attribute("download") == "rampart-backup-codes.txt", "the codes download as a text file")
-    expect(all(code in data_url_text(download.get_attribute("href")) for code in codes), "the file holds every code")
+    name, saved = browser.download("Download as text")
+    expect(name == "rampart-backup-codes.txt" and all(code in saved for code in codes), f"the codes download as a text file: {name}")
     browser.press("I have saved them")
     expect("MFA is on" in browser.text() and "10 unused backup codes" in browser.text(), browser.text())
     browser.page("security-mfa-on")
@@ -667,11 +668,38 @@ def mfa_required(browser, inputs):
     return {}
 
 
+def keyboard_sign_in(browser, email, password):
+    """A sign-in with the keyboard alone: the skip link first, then the fields in order, each
+    with a visible focus; Enter sends the form."""
+    browser.open("/console/sign-in")
+    body = browser.driver.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)
+    focused = browser.driver.switch_to.active_element
+    expect(focused.text == "Skip to the content", f"the skip link comes first: {focused.text!r}")
+    expect(focused.value_of_css_property("outline-style") != "none", "the focus is visible")
+    focused.send_keys(Keys.TAB)
+    focused = browser.driver.switch_to.active_element
+    expect(focused.get_attribute("id") == "email", f"then the email: {focused.get_attribute('outerHTML')[:120]}")
+    expect(focused.value_of_css_property("outline-style") != "none", "the field's focus is visible")
+    focused.send_keys(email, Keys.TAB)
+    focused = browser.driver.switch_to.active_element
+    expect(focused.get_attribute("id") == "password", "then the password")
+    focused.send_keys(password, Keys.ENTER)
+
+    def welcomed(driver):
+        try:
+            return driver.find_element(By.TAG_NAME, "h1").text == "Welcome"
+        except WebDriverException:
+            return False
+
+    WebDriverWait(browser.driver, 20).until(welcomed)
+
+
 def hostile_pages(browser, inputs):
-    """Another site's page: its form posted at the console is refused (CSRF), and the console
-    does not show inside its frame."""
+    """Signed in with the keyboard alone; then another site's page: its form posted at the
+    console is refused (CSRF), and the console does not show inside its frame."""
     email, password = inputs["email"], inputs["password"]
-    sign_in(browser, email, password)
+    keyboard_sign_in(browser, email, password)
     gateway = browser.base
     other = OtherSite(
         {
