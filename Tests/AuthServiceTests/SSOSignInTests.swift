@@ -264,7 +264,7 @@ struct SSOBrowserAnswerTests {
             #expect(session.contains("HttpOnly") && access.contains("HttpOnly") && setCookies.contains { $0.hasPrefix("rampart_sso=;") })
             let cookies = [session, access].map { String($0.split(separator: ";")[0]) }.joined(separator: "; ")
             let home = try await httpRequest(port: world.port, "GET", "/console/", headers: ["Cookie": cookies])
-            #expect(home.status == 200 && home.body.contains("user:\(world.bob)"), "\(home.body)")
+            #expect(home.status == 200 && home.body.contains("signed in as bob@babbage.example"), "\(home.body)")
 
             let replayed = try await browser.callback(callback, accept: Self.html)
             #expect(replayed.status == 401 && replayed.headers["content-type"]?.hasPrefix("text/html") == true, "\(replayed.body)")

@@ -1,4 +1,6 @@
 import GatewayService
+import RateLimitService
+import ServiceKit
 import ServicesTestSupport
 import TestSupport
 import Testing
@@ -14,18 +16,25 @@ import Foundation
 /// real Chromium; these tests pin the security properties down request by request.
 struct ConsoleBrowser {
     let port: Int
+    /// Sent with every request (a proxy's X-Forwarded-For).
+    var headers: [String: String] = [:]
     var cookies: [String: String] = [:]
 
     var cookieHeader: String { cookies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; ") }
 
     mutating func get(_ path: String) async throws -> HTTPTestResponse {
-        let answer = try await httpRequest(port: port, "GET", path, headers: cookies.isEmpty ? [:] : ["Cookie": cookieHeader])
+        let answer = try await httpRequest(
+            port: port,
+            "GET",
+            path,
+            headers: headers.merging(cookies.isEmpty ? [:] : ["Cookie": cookieHeader]) { _, new in new }
+        )
         keep(answer)
         return answer
     }
 
     mutating func post(_ path: String, _ form: [(String, String)], site: String? = "same-origin") async throws -> HTTPTestResponse {
-        var headers = ["Content-Type": "application/x-www-form-urlencoded"]
+        var headers = self.headers.merging(["Content-Type": "application/x-www-form-urlencoded"]) { _, new in new }
         if !cookies.isEmpty { headers["Cookie"] = cookieHeader }
         if let site { headers["Sec-Fetch-Site"] = site }
         let body = form.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.1)" }.joined(separator: "&")
@@ -80,6 +89,33 @@ struct ConsoleTests {
             // The API keeps its own policy.
             let api = try await HTTP.send(world.port, "GET", "/openapi.json")
             #expect(api.headers["content-security-policy"]?.contains("form-action 'none'") == true)
+        }
+    }
+
+    @Test("A console page is one request to the API's general limit, however many API calls it makes")
+    func onePageOneRequest() async throws {
+        // Behind a trusted proxy: the console's browser has an address of its own, apart from
+        // the requests that set the world up.
+        var limits = TenantsCluster.liftedSignInLimits()
+        limits.policies["api"] = RateLimitPolicy(name: "api", key: .ip, limit: 40, windowSeconds: 60)
+        let gateway = GatewaySettings(trustedProxies: [IPNetwork(cidr: "127.0.0.1/32")!])
+        let world = try await GatewayWorld.start(rateLimitSettings: limits, gateway: gateway)
+        try await stopping(world.cluster) {
+            let elsewhere = ["X-Forwarded-For": "198.51.100.7"]
+            var browser = ConsoleBrowser(port: world.port, headers: elsewhere)
+            _ = try await browser.get("/console/sign-in")
+            let signedIn = try await browser.post(
+                "/console/sign-in",
+                [("csrf", browser.csrf), ("email", "ada@lovelace.example"), ("password", HTTP.password)]
+            )
+            #expect(signedIn.status == 303, "\(signedIn.body)")
+            // 30 pages: each asks the API three or four times, which would pass 40 if counted.
+            for _ in 0..<30 {
+                let home = try await browser.get("/console/")
+                #expect(home.status == 200, "\(home.status) \(home.body)")
+                guard home.status == 200 else { break }
+            }
+            #expect(try await browser.get("/console/").headers["ratelimit-remaining"] == "7")
         }
     }
 
@@ -146,7 +182,11 @@ struct ConsoleTests {
                 #expect(attributes.contains("HttpOnly") && attributes.contains("SameSite=Lax"), "\(name): \(attributes)")
             }
             let home = try await browser.get("/console/")
-            #expect(home.status == 200 && home.body.contains("signed in to <strong>Org 732 829 320 00074</strong> as owner"), "\(home.body)")
+            #expect(
+                home.status == 200
+                    && home.body.contains("signed in as ada@lovelace.example to <strong>Org 732 829 320 00074</strong>, with the role owner"),
+                "\(home.body)"
+            )
             // The access token expired (the browser dropped it): the refresh token, rotated, opens a new one.
             let firstSession = browser.cookies["rampart_session"]
             browser.cookies["rampart_access"] = nil

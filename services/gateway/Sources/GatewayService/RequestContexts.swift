@@ -17,6 +17,9 @@ struct GatewayRequestContext: RequestContext, RemoteAddressRequestContext {
     var rateLimits: RateLimitRecord?
     /// Set by `AuthenticateMiddleware`, on the routes behind it.
     var authenticated: Authenticated?
+    /// An API call a console page makes in-process (`ConsoleAPI`): the page's own request was
+    /// counted by the general limit already, and one page is one request to it.
+    var fromConsole = false
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

@@ -75,6 +75,7 @@ final class ConsoleAPI: Sendable {
         var inner = context
         inner.authenticated = nil
         inner.rateLimits = nil
+        inner.fromConsole = true
         let head = HTTPRequest(method: method, scheme: nil, authority: nil, path: path, headerFields: headers)
         return try await responder.respond(to: Request(head: head, body: .init(buffer: ByteBuffer(bytes: json ?? []))), context: inner)
     }

@@ -36,10 +36,13 @@ struct ConsoleRoutes {
         }
         console.get { request, context in
             try await signedInPage(request, context) { call in
-                let mfa = try await call.get("/v1/auth/mfa", as: Rampart_V1_MfaStatusReply.self)
+                async let mfa = call.get("/v1/auth/mfa", as: Rampart_V1_MfaStatusReply.self)
+                async let members = call.get("/v1/tenants/\(call.caller.tenant.hex)/members", as: Rampart_V1_ListMembersReply.self)
+                let (status, list) = try await (mfa, members)
+                let me = list.members.first { "user:\($0.userID)" == call.caller.principal.description }
                 var role = ""
                 if case .accessToken(let claims) = call.caller.credential { role = claims.roles.first ?? "" }
-                return try await page("home", call, ["role": role, "mfaOff": !mfa.enabled])
+                return try await page("home", call, ["email": me?.email ?? "", "role": role, "mfaOff": !status.enabled])
             }
         }
         console.get("sign-in") { request, _ in

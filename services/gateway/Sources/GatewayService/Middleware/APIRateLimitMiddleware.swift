@@ -21,7 +21,9 @@ struct APIRateLimitMiddleware: RouterMiddleware {
     static let exempt: Set<String> = ["/healthz", "/readyz"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard !Self.exempt.contains(request.uri.path), let ip = context.clientIP else { return try await next(request, context) }
+        guard !Self.exempt.contains(request.uri.path), !context.fromConsole, let ip = context.clientIP else {
+            return try await next(request, context)
+        }
         let record = RateLimitRecord()
         var context = context
         context.rateLimits = record
