@@ -119,6 +119,27 @@ struct ConsoleTests {
         }
     }
 
+    @Test("A member sees what their role opens: no menu entry for the audit log, and its page says the permission is missing")
+    func memberRole() async throws {
+        let world = try await GatewayWorld.start()
+        try await stopping(world.cluster) {
+            // Bob is a member of Ada's organization; the console takes his access token as its session.
+            var browser = ConsoleBrowser(port: world.port)
+            browser.cookies["rampart_access"] = world.bobToken
+            let home = try await browser.get("/console/")
+            #expect(home.status == 200 && home.body.contains("with the role member"), "\(home.body)")
+            for section in ["/console/audit", "/console/members", "/console/sso", "/console/webhooks", "/console/organization"] {
+                #expect(!home.body.contains(#"href="\#(section)""#), "\(section) is not offered to a member")
+            }
+            #expect(home.body.contains(#"href="/console/api-keys""#))
+            let audit = try await browser.get("/console/audit")
+            #expect(
+                audit.status == 403 && audit.body.contains("audit.read") && audit.body.contains(#"role="alert""#),
+                "\(audit.status) \(audit.body)"
+            )
+        }
+    }
+
     @Test("Served at an https address, the console's cookies are __Host- prefixed, Secure, HttpOnly and SameSite=Lax")
     func secureCookies() async throws {
         let world = try await GatewayWorld.start(gateway: GatewaySettings(publicURL: "https://console.example"))

@@ -337,6 +337,11 @@ struct ConsoleRoutes {
             response = Self.seeOther(Self.signInPath(returnTo: here))
             cookies.forget(in: &response)
             return response
+        } catch let refusal as ConsoleRefusal {
+            // What the page was not let do or see (a permission the role lacks): said, as the
+            // API said it.
+            let call = ConsoleCall(api: api, session: session, request: request, context: context)
+            response = try await page("error", call, section: "home", status: refusal.status, ["problem": refusal.detail])
         }
         session.refreshed.map { cookies.keep($0, in: &response) }
         return response
