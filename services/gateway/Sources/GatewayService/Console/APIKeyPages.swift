@@ -127,7 +127,7 @@ struct APIKeyPages {
             "lifetimes": Self.lifetimes.map { ["days": Int($0.days), "label": $0.label, "selected": $0.days == chosenLifetime] },
             "graces": Self.graces.map { ["seconds": Int($0.seconds), "label": $0.label, "selected": $0.seconds == 86400] },
         ]
-        if let done = call.request.uri.queryParameters.get("done"), let notice = Self.notices[done] { object["notice"] = notice }
+        object["notice"] = call.notice(Self.notices)
         object.merge(values) { _, new in new }
         return try await console.page("api-keys", call, section: "api", status: status, object)
     }

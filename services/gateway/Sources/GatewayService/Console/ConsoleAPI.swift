@@ -152,6 +152,12 @@ struct ConsoleCall {
 
     var caller: Caller { session.authenticated.caller }
 
+    /// What the page says after a change: the notice its `?done=` names among `notices` (the
+    /// query names a notice, never carries its text).
+    func notice(_ notices: [String: String]) -> String? {
+        request.uri.queryParameters.get("done").flatMap { notices[String($0)] }
+    }
+
     func get<Reply: SwiftProtobuf.Message>(_ path: String, as _: Reply.Type = Reply.self) async throws -> Reply {
         try await api.call(.get, path, accessToken: session.accessToken, request: request, context: context)
     }

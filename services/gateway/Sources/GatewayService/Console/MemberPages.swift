@@ -197,7 +197,7 @@ struct MemberPages {
         } else if managers > 3 {
             object["managersWarning"] = "\(managers) people can manage this organization. Two or three is safer: each is a way in for an attacker."
         }
-        if let done = call.request.uri.queryParameters.get("done"), let notice = Self.notices[done] { object["notice"] = notice }
+        object["notice"] = call.notice(Self.notices)
         object.merge(values) { _, new in new }
         return try await console.page("members", call, status: status, object)
     }
@@ -219,7 +219,7 @@ struct MemberPages {
             "due": SecurityPages.time(report.reviewDueAtMs),
             "overdue": report.reviewDueAtMs > 0 && report.reviewDueAtMs < WallClock.milliseconds(),
         ]
-        if let done = call.request.uri.queryParameters.get("done"), let notice = Self.notices[done] { object["notice"] = notice }
+        object["notice"] = call.notice(Self.notices)
         object.merge(values) { _, new in new }
         return try await console.page("access-review", call, section: "members", status: status, object)
     }

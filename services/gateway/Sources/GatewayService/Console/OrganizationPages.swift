@@ -109,7 +109,7 @@ struct OrganizationPages {
                 ["days": Int($0.days), "label": $0.label, "selected": $0.days == tenant.policies.passwordRotationDays]
             },
         ]
-        if let done = call.request.uri.queryParameters.get("done"), let notice = Self.notices[done] { object["notice"] = notice }
+        object["notice"] = call.notice(Self.notices)
         object.merge(values) { _, new in new }
         return try await console.page("organization", call, status: status, object)
     }
@@ -121,7 +121,7 @@ struct OrganizationPages {
             "anywhere": list.cidrs.isEmpty,
             "address": call.context.clientIP ?? "unknown",
         ]
-        if let done = call.request.uri.queryParameters.get("done"), let notice = Self.notices[done] { object["notice"] = notice }
+        object["notice"] = call.notice(Self.notices)
         object.merge(values) { _, new in new }
         return try await console.page("allowlist", call, status: status, object)
     }

@@ -192,7 +192,7 @@ struct SSOPages {
                 ["id": $0.userID, "email": $0.email, "checked": breakGlass.contains($0.userID)]
             },
         ]
-        if let done = call.request.uri.queryParameters.get("done"), let notice = Self.notices[done] { object["notice"] = notice }
+        object["notice"] = call.notice(Self.notices)
         object.merge(values) { _, new in new }
         return try await console.page("sso", call, status: status, object)
     }

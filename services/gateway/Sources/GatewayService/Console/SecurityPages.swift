@@ -144,7 +144,7 @@ struct SecurityPages {
             },
             "otherSessions": list.sessions.contains { !$0.current },
         ]
-        if let done = call.request.uri.queryParameters.get("done"), let notice = Self.notices[done] { object["notice"] = notice }
+        object["notice"] = call.notice(Self.notices)
         object.merge(values) { _, new in new }
         return try await console.page("security", call, status: status, object)
     }

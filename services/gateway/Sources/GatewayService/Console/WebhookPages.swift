@@ -161,7 +161,7 @@ struct WebhookPages {
             },
             "hasEndpoints": !list.endpoints.isEmpty,
         ]
-        if let done = call.request.uri.queryParameters.get("done"), let notice = Self.notices[done] { object["notice"] = notice }
+        object["notice"] = call.notice(Self.notices)
         object.merge(values) { _, new in new }
         return try await console.page("webhooks", call, status: status, object)
     }
@@ -198,7 +198,7 @@ struct WebhookPages {
             },
             "hasDeliveries": !log.deliveries.isEmpty,
         ]
-        if let done = call.request.uri.queryParameters.get("done"), let notice = Self.notices[done] { object["notice"] = notice }
+        object["notice"] = call.notice(Self.notices)
         object.merge(values) { _, new in new }
         return try await console.page("webhook", call, section: "webhooks", status: status, object)
     }
